@@ -1,0 +1,25 @@
+//! Reading input files for commands: a path or `-` for standard input, with a size cap so that
+//! an oversized input is refused before it is read whole.
+
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+
+/// Reads `path` (or standard input for `-`), refusing more than `max` bytes.
+pub fn read_input(path: &str, max: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let cap = max as u64 + 1;
+    if path == "-" {
+        std::io::stdin().take(cap).read_to_end(&mut buf).context("reading standard input")?;
+    } else {
+        std::fs::File::open(path)
+            .with_context(|| format!("opening {path}"))?
+            .take(cap)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("reading {path}"))?;
+    }
+    if buf.len() > max {
+        bail!("DOCUMENT_TOO_LARGE: {path} is larger than the limit of {max} bytes");
+    }
+    Ok(buf)
+}

@@ -1,0 +1,53 @@
+//! `originlink`: the one binary. Each subcommand lives in `cmd/<name>.rs` with an `Args`
+//! struct and a `run(args) -> anyhow::Result<ExitCode>`.
+//!
+//! Exit codes are part of the interface: 0 success/valid, 1 invalid (or does not qualify),
+//! 2 unreadable input or usage error, 3 cannot verify (trust list missing or outdated).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod io;
+
+/// OriginLink: electronic certificates of origin, issued, signed, exchanged, verified and
+/// used for preferential duty.
+#[derive(Debug, Parser)]
+#[command(name = "originlink", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a realistic, valid sample certificate.
+    Example(cmd::example::Args),
+    /// Validate a certificate (XML or JSON, auto-detected).
+    Validate(cmd::validate::Args),
+    /// Convert a certificate between UBL XML and edi3 JSON.
+    Convert(cmd::convert::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Example(a) => cmd::example::run(a),
+        Command::Validate(a) => cmd::validate::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -23,6 +23,8 @@ mod error;
 pub mod hs;
 pub mod money;
 pub mod sample;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod validate;
 
 pub use agreement::{Agreement, AgreementSettings, PartialUse};

@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use chrono::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -220,25 +219,16 @@ pub fn validate_with(cert: &Certificate, s: &AgreementSettings) -> Vec<Problem> 
                 "an item under partial cumulation needs the Partial Cumulation box ticked",
             ));
         }
-        if let Some(w) = item.gross_weight {
-            if !matches!(w.unit().as_str(), "KGM" | "TNE" | "GRM" | "MGM" | "LBR" | "ONZ" | "STN") {
-                p.push(Problem::new(
-                    "WEIGHT_UNIT",
-                    at("gross_weight"),
-                    format!("{} is not a unit of mass", w.unit()),
-                ));
-            }
-        }
-        member(&mut p, s, agreement, item.origin_country, &at("origin_country"));
-        if item.invoice.date
-            > cert.transport.departure_date + Duration::days(i64::from(s.retroactive_max_days))
+        if let Some(w) = item.gross_weight
+            && !matches!(w.unit().as_str(), "KGM" | "TNE" | "GRM" | "MGM" | "LBR" | "ONZ" | "STN")
         {
             p.push(Problem::new(
-                "DATE_ORDER",
-                at("invoice/date"),
-                "the invoice is dated more than the retroactive window after shipment",
+                "WEIGHT_UNIT",
+                at("gross_weight"),
+                format!("{} is not a unit of mass", w.unit()),
             ));
         }
+        member(&mut p, s, agreement, item.origin_country, &at("origin_country"));
     }
 
     // Box 13.

@@ -1,0 +1,6 @@
+//! All CLI integration tests, in one test binary. Each module drives the real `originlink`
+//! binary as a user would.
+
+mod support;
+
+mod formats;

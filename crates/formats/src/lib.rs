@@ -49,6 +49,45 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
     }
 }
 
+/// Problem codes meaning the input is not a readable certificate document at all (the CLI
+/// exits 2 on these, 1 on every other problem).
+pub const UNREADABLE: &[&str] = &[
+    "FORMAT_UNKNOWN",
+    "DOCUMENT_TOO_LARGE",
+    "ENCODING",
+    "XML_MALFORMED",
+    "XML_DTD_FORBIDDEN",
+    "XML_WRONG_ROOT",
+    "XML_WRONG_NAMESPACE",
+    "JSON_MALFORMED",
+];
+
+/// Whether any of the problems means the input could not be read as a document.
+pub fn is_unreadable(problems: &[Problem]) -> bool {
+    problems.iter().any(|p| UNREADABLE.contains(&p.code.as_str()))
+}
+
+/// Reads a certificate in either format and validates it against its agreement. On failure,
+/// every problem found, with paths in the document's own format (XPath for XML, JSON
+/// pointers for JSON).
+pub fn read_valid(bytes: &[u8], limits: &Limits) -> Result<(Format, Certificate), Vec<Problem>> {
+    let (format, cert) = read(bytes, limits)?;
+    let problems = originlink_model::validate(&cert);
+    if problems.is_empty() {
+        return Ok((format, cert));
+    }
+    Err(problems
+        .into_iter()
+        .map(|mut p| {
+            p.path = match format {
+                Format::Xml => xml::xpath_for(&p.path),
+                Format::Json => json::pointer_for(&p.path),
+            };
+            p
+        })
+        .collect())
+}
+
 /// Reads a certificate in either format. On failure, every problem found.
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<(Format, Certificate), Vec<Problem>> {
     match detect(bytes) {

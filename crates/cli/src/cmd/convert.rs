@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use originlink_formats::{Limits, json, read, xml};
+use originlink_formats::{Limits, is_unreadable, json, read, xml};
 
 use crate::cmd::example::OutFormat;
 use crate::io::read_input;
@@ -30,8 +30,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             for p in &problems {
                 eprintln!("{p}");
             }
-            let unreadable = problems.iter().any(|p| super::validate::UNREADABLE.contains(&p.code.as_str()));
-            return Ok(ExitCode::from(if unreadable { 2 } else { 1 }));
+            return Ok(ExitCode::from(if is_unreadable(&problems) { 2 } else { 1 }));
         }
     };
     let out = match a.to {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use originlink_formats::{Limits, read};
+use originlink_formats::{Limits, is_unreadable, read_valid};
 
 use crate::io::read_input;
 
@@ -20,28 +20,16 @@ pub struct Args {
 pub fn run(a: Args) -> Result<ExitCode> {
     let limits = Limits { max_bytes: a.max_bytes };
     let bytes = read_input(&a.file, a.max_bytes)?;
-    let problems = match read(&bytes, &limits) {
-        Ok((_, cert)) => originlink_model::validate(&cert),
+    let problems = match read_valid(&bytes, &limits) {
+        Ok(_) => {
+            println!("valid");
+            return Ok(ExitCode::SUCCESS);
+        }
         Err(problems) => problems,
     };
-    if problems.is_empty() {
-        println!("valid");
-        return Ok(ExitCode::SUCCESS);
-    }
-    // Unreadable documents (not XML/JSON at all, or too large) exit 2; readable but wrong, 1.
-    let unreadable = problems.iter().any(|p| UNREADABLE.contains(&p.code.as_str()));
     for p in &problems {
         println!("{p}");
     }
-    Ok(ExitCode::from(if unreadable { 2 } else { 1 }))
+    // Unreadable documents (not a certificate at all, or too large) exit 2; readable but wrong, 1.
+    Ok(ExitCode::from(if is_unreadable(&problems) { 2 } else { 1 }))
 }
-
-/// Problem codes that mean the input could not be read as a document at all.
-pub(crate) const UNREADABLE: &[&str] = &[
-    "FORMAT_UNKNOWN",
-    "DOCUMENT_TOO_LARGE",
-    "XML_MALFORMED",
-    "JSON_MALFORMED",
-    "XML_DTD_FORBIDDEN",
-    "ENCODING",
-];

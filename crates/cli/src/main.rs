@@ -28,6 +28,10 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Convert a certificate between UBL XML and edi3 JSON.
     Convert(cmd::convert::Args),
+    /// Assess whether a good originates, from its bill of materials (exit 0 yes, 1 no, 2 bad input).
+    Qualify(cmd::qualify::Args),
+    /// Look up rules of origin (product-specific rules and their sources).
+    Rules(cmd::rules::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         Command::Example(a) => cmd::example::run(a),
         Command::Validate(a) => cmd::validate::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Qualify(a) => cmd::qualify::run(a),
+        Command::Rules(a) => cmd::rules::run(a),
     };
     match result {
         Ok(code) => code,

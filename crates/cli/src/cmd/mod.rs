@@ -2,4 +2,6 @@
 
 pub mod convert;
 pub mod example;
+pub mod qualify;
+pub mod rules;
 pub mod validate;

@@ -1,0 +1,150 @@
+//! Signing keys (PKCS#8 DER in memory; files are the trust crate's business) and the public
+//! keys of X.509 certificates.
+
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION};
+
+use crate::error::Error;
+
+/// XML-DSig `SignatureMethod` URI of ECDSA with SHA-256 (raw `r || s` signature value).
+pub const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+/// XML-DSig `SignatureMethod` URI of RSASSA-PKCS1-v1_5 with SHA-256.
+pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+/// XML-DSig `DigestMethod` URI of SHA-256.
+pub const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+/// Exclusive C14N 1.0 without comments.
+pub const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+/// The enveloped-signature transform.
+pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+/// A signature algorithm this crate signs and verifies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// ECDSA over P-256 with SHA-256; the default.
+    EcdsaP256Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 8192 bit keys.
+    RsaPkcs1Sha256,
+}
+
+impl SignatureAlgorithm {
+    /// The XML-DSig `SignatureMethod` URI.
+    pub fn uri(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::EcdsaP256Sha256 => ECDSA_SHA256,
+            SignatureAlgorithm::RsaPkcs1Sha256 => RSA_SHA256,
+        }
+    }
+
+    pub(crate) fn from_uri(uri: &str) -> Option<Self> {
+        match uri {
+            ECDSA_SHA256 => Some(SignatureAlgorithm::EcdsaP256Sha256),
+            RSA_SHA256 => Some(SignatureAlgorithm::RsaPkcs1Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// A private key to sign with, built from unencrypted PKCS#8 DER.
+pub enum SigningKey {
+    /// ECDSA P-256; signs `ecdsa-sha256` with the fixed-width `r || s` value XML-DSig wants.
+    EcdsaP256(EcdsaKeyPair),
+    /// RSA; signs `rsa-sha256` (PKCS#1 v1.5).
+    Rsa(RsaKeyPair),
+}
+
+impl std::fmt::Debug for SigningKey {
+    // Never print key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SigningKey").field(&self.algorithm()).finish()
+    }
+}
+
+impl SigningKey {
+    /// Reads PKCS#8 DER and detects ECDSA P-256 or RSA.
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, Error> {
+        let rng = SystemRandom::new();
+        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng) {
+            return Ok(SigningKey::EcdsaP256(k));
+        }
+        match RsaKeyPair::from_pkcs8(der) {
+            Ok(k) => Ok(SigningKey::Rsa(k)),
+            Err(e) => Err(Error::BadKey(format!(
+                "not an unencrypted PKCS#8 ECDSA P-256 or RSA 2048-8192 key ({e})"
+            ))),
+        }
+    }
+
+    /// The signature algorithm this key signs with.
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        match self {
+            SigningKey::EcdsaP256(_) => SignatureAlgorithm::EcdsaP256Sha256,
+            SigningKey::Rsa(_) => SignatureAlgorithm::RsaPkcs1Sha256,
+        }
+    }
+
+    /// The public key as in a certificate's `subjectPublicKey` BIT STRING (an uncompressed
+    /// point, or a DER `RSAPublicKey`).
+    pub fn public_key_bytes(&self) -> &[u8] {
+        match self {
+            SigningKey::EcdsaP256(k) => k.public_key().as_ref(),
+            SigningKey::Rsa(k) => k.public_key().as_ref(),
+        }
+    }
+
+    pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        let rng = SystemRandom::new();
+        match self {
+            SigningKey::EcdsaP256(k) => {
+                k.sign(&rng, msg).map(|s| s.as_ref().to_vec()).map_err(|_| Error::SigningFailed)
+            }
+            SigningKey::Rsa(k) => {
+                let mut sig = vec![0; k.public().modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                    .map_err(|_| Error::SigningFailed)?;
+                Ok(sig)
+            }
+        }
+    }
+}
+
+/// The public key of a certificate, checked to be ECDSA P-256 or RSA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CertKey {
+    pub algorithm: SignatureAlgorithm,
+    pub key: Vec<u8>,
+}
+
+pub(crate) fn certificate_key(der: &[u8]) -> Result<CertKey, Error> {
+    let (rest, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::BadCertificate(format!("not DER X.509: {e}")))?;
+    if !rest.is_empty() {
+        return Err(Error::BadCertificate("trailing bytes after the certificate".into()));
+    }
+    let spki = cert.public_key();
+    let key = spki.subject_public_key.data.to_vec();
+    let oid = &spki.algorithm.algorithm;
+    if *oid == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
+        if curve.as_ref() != Some(&OID_EC_P256) {
+            return Err(Error::AlgorithmNotAllowed("EC key on a curve other than P-256".into()));
+        }
+        Ok(CertKey { algorithm: SignatureAlgorithm::EcdsaP256Sha256, key })
+    } else if *oid == OID_PKCS1_RSAENCRYPTION {
+        Ok(CertKey { algorithm: SignatureAlgorithm::RsaPkcs1Sha256, key })
+    } else {
+        Err(Error::AlgorithmNotAllowed(format!("certificate key type {oid} is not ECDSA P-256 or RSA")))
+    }
+}
+
+/// Verifies `sig` over `msg` with a certificate key; only the algorithm the key is for.
+pub(crate) fn verify_with(key: &CertKey, alg: SignatureAlgorithm, msg: &[u8], sig: &[u8]) -> bool {
+    if key.algorithm != alg {
+        return false;
+    }
+    let params: &dyn signature::VerificationAlgorithm = match alg {
+        SignatureAlgorithm::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_FIXED,
+        SignatureAlgorithm::RsaPkcs1Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+    };
+    signature::UnparsedPublicKey::new(params, &key.key).verify(msg, sig).is_ok()
+}

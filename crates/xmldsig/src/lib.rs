@@ -1,0 +1,47 @@
+//! Exclusive XML canonicalization and enveloped XML-DSig for OriginLink documents.
+//!
+//! Signs and verifies one kind of signature: enveloped, over the whole document, exclusive
+//! C14N, SHA-256, ECDSA P-256 (default) or RSA PKCS#1 v1.5, signer certificate in `X509Data`.
+//! Verification enforces a strict structural policy that defeats signature wrapping; see
+//! `docs/security.md`. Whether the signer is *trusted* (chain, usage, revocation, country) is
+//! decided elsewhere (the trust crate) from [`Verified`].
+//!
+//! # Layout
+//! - `xml`: parsing under [`Limits`] (no DTD), source-prefix helpers.
+//! - `c14n`: exclusive C14N 1.0 over the DOM ([`canonicalize_exclusive`]).
+//! - `keys`: [`SigningKey`], algorithm URIs, certificate public keys (via `x509-parser`).
+//! - `sign`: [`sign_enveloped`] and [`Placement`].
+//! - `verify`: [`verify_enveloped`], the policy, and [`Verified`].
+//! - `error`: [`Error`] with stable codes.
+//!
+//! Invariants: no IO, no panics on any input, nothing is fetched (no URI other than the
+//! document itself is ever dereferenced).
+
+mod c14n;
+mod error;
+mod keys;
+mod sign;
+mod verify;
+mod xml;
+
+#[cfg(test)]
+mod vector_tests;
+
+pub use c14n::{canonicalize_exclusive, canonicalize_exclusive_with};
+pub use error::Error;
+pub use keys::{
+    ECDSA_SHA256, ENVELOPED_SIGNATURE, EXC_C14N, RSA_SHA256, SHA256, SignatureAlgorithm, SigningKey,
+};
+pub use sign::{Placement, sign_enveloped};
+pub use verify::{Verified, verify_enveloped};
+pub use xml::{DSIG_NS, Limits};
+
+/// Namespaces of the UBL 2.4 signature extension.
+pub mod ubl {
+    /// `ext:` CommonExtensionComponents.
+    pub const EXT_NS: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2";
+    /// `sig:` CommonSignatureComponents.
+    pub const SIG_NS: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonSignatureComponents-2";
+    /// `sac:` SignatureAggregateComponents.
+    pub const SAC_NS: &str = "urn:oasis:names:specification:ubl:schema:xsd:SignatureAggregateComponents-2";
+}

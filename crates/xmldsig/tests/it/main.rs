@@ -1,0 +1,10 @@
+//! Integration tests of originlink-xmldsig against independent tools (xmllint, xmlsec1,
+//! openssl) and known attacks. One test binary, one module per concern.
+
+mod c14n_xmllint;
+mod common;
+mod roundtrip;
+mod tamper;
+mod ubl_schema;
+mod wrapping;
+mod xmlsec_interop;

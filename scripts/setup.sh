@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
-# apt packages (xmllint, xmlsec1), Python's jsonschema, cargo-nextest.
+# apt packages (xmllint, xmlsec1), Python's jsonschema and jwcrypto, cargo-nextest.
 # Safe to run again: each step checks first and does nothing when the tool is there.
 set -euo pipefail
 
@@ -23,7 +23,46 @@ if ! python3 -c 'import jsonschema, referencing' >/dev/null 2>&1; then
     || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq python3-jsonschema >/dev/null; }
 fi
 
+if ! python3 -c 'import jwcrypto' >/dev/null 2>&1; then
+  echo "setup: installing Python jwcrypto"
+  python3 -m pip install --quiet jwcrypto 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages jwcrypto 2>/dev/null \
+    || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq python3-jwcrypto >/dev/null; }
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# PostgreSQL for the storage contract tests (user `postgres`, trust auth on 127.0.0.1:5432).
+# Uses a running server that lets `postgres` in; otherwise installs Debian's, trusts 127.0.0.1
+# and starts (or reloads) it.
+if ! psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if ! ls /etc/postgresql/*/main/pg_hba.conf >/dev/null 2>&1; then
+    echo "setup: installing PostgreSQL"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  fi
+  ver="$(ls /etc/postgresql | sort -V | tail -n1)"
+  hba="/etc/postgresql/$ver/main/pg_hba.conf"
+  if ! $SUDO grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+    echo "setup: trusting 127.0.0.1 in $hba"
+    { echo "host all all 127.0.0.1/32 trust"; echo "local all all trust"; $SUDO cat "$hba"; } > /tmp/pg_hba.conf.new
+    $SUDO mv /tmp/pg_hba.conf.new "$hba"
+    $SUDO chown postgres:postgres "$hba" 2>/dev/null || true
+  fi
+  echo "setup: starting PostgreSQL $ver"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null \
+    || $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+  for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+  psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/null
+fi
+
+# schemathesis: the node's API is fuzzed against its OpenAPI document (crates/cli/tests/it/node.rs).
+if ! command -v schemathesis >/dev/null 2>&1; then
+  echo "setup: installing schemathesis"
+  python3 -m pip install --quiet schemathesis 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages schemathesis
 fi

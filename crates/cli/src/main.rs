@@ -32,6 +32,16 @@ enum Command {
     Qualify(cmd::qualify::Args),
     /// Look up rules of origin (product-specific rules and their sources).
     Rules(cmd::rules::Args),
+    /// Create and rotate keys and certificates (country CA, document signing, node TLS, operator).
+    Keys(cmd::keys::Args),
+    /// Sign a certificate of origin: XML (XML-DSig) or JSON (detached JWS) in, signed out.
+    Sign(cmd::sign::Args),
+    /// Verify a signed certificate (exit 0 valid, 1 invalid, 3 cannot verify, 2 unreadable/usage).
+    Verify(cmd::verify::Args),
+    /// Build, verify and show the network operator's signed trust list.
+    TrustList(cmd::trust_list::Args),
+    /// Measure performance (`bench verify`: signature verification vs openssl speed).
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +58,11 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Qualify(a) => cmd::qualify::run(a),
         Command::Rules(a) => cmd::rules::run(a),
+        Command::Keys(a) => cmd::keys::run(a),
+        Command::Sign(a) => cmd::sign::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::TrustList(a) => cmd::trust_list::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,12 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod convert;
 pub mod example;
+pub mod keys;
 pub mod qualify;
 pub mod rules;
+pub mod sign;
+pub mod trust_list;
 pub mod validate;
+pub mod verify;

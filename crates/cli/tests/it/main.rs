@@ -5,3 +5,4 @@ mod support;
 
 mod formats;
 mod qualify;
+mod trust;

@@ -53,10 +53,11 @@ pub fn testdata(rel: &str) -> PathBuf {
 
 /// A fresh temporary directory under the target dir, removed by the caller if it cares.
 pub fn tempdir(name: &str) -> PathBuf {
-    let d = repo()
-        .join("target")
-        .join("test-tmp")
-        .join(format!("{name}-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let d = repo().join("target").join("test-tmp").join(format!(
+        "{name}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
     d

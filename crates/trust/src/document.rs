@@ -1,0 +1,221 @@
+//! Signing and verifying whole certificates of origin, UBL XML or edi3 JSON.
+//!
+//! - XML: enveloped XML-DSig by `originlink-xmldsig`, placed in the UBL extension.
+//! - JSON: the edi3 object plus a top-level `"signature"` member: a detached JWS over the
+//!   RFC 8785 canonical form of the object without that member ([`crate::jws::sign_json`]).
+//!
+//! The issuing country and the signing day come from the signed document itself (see
+//! [`xml_facts`], [`json_facts`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use originlink_formats::Format;
+use originlink_model::CountryCode;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::jws::{self, JwsFailure};
+use crate::keys::PrivateKey;
+use crate::policy::{DocumentFacts, InvalidReason, Verdict, Verifier};
+use crate::x509::Cert;
+
+const CBC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2";
+const CAC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2";
+
+/// Input that is neither readable XML nor a JSON object: nothing to verify (CLI exit 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable document ({code}): {message}")]
+pub struct Unreadable {
+    /// `FORMAT_UNKNOWN`, `XML_MALFORMED`, `JSON_MALFORMED`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Signs a certificate of origin (format detected from the first byte). `chain_der` is the
+/// signer's certificate first, then any intermediates.
+pub fn sign(doc: &[u8], key: &PrivateKey, chain_der: &[Vec<u8>]) -> Result<Vec<u8>> {
+    match originlink_formats::detect(doc) {
+        Some(Format::Xml) => {
+            let k = originlink_xmldsig::SigningKey::from_pkcs8(key.pkcs8_der())
+                .map_err(|e| Error::Sign(format!("{} ({})", e, e.code())))?;
+            originlink_xmldsig::sign_enveloped(
+                doc,
+                &k,
+                chain_der,
+                originlink_xmldsig::Placement::UblExtension,
+            )
+            .map_err(|e| Error::Sign(format!("{} ({})", e, e.code())))
+        }
+        Some(Format::Json) => jws::sign_json(doc, key, chain_der),
+        None => Err(Error::Sign("neither XML (starts with '<') nor JSON (starts with '{')".into())),
+    }
+}
+
+impl Verifier {
+    /// Verifies a signed certificate of origin, XML or JSON, at time `now`.
+    pub fn verify(&self, doc: &[u8], now: DateTime<Utc>) -> std::result::Result<Verdict, Unreadable> {
+        match originlink_formats::detect(doc) {
+            Some(Format::Xml) => self.verify_xml(doc, now),
+            Some(Format::Json) => self.verify_json(doc, now),
+            None => Err(Unreadable {
+                code: "FORMAT_UNKNOWN",
+                message: "neither XML (starts with '<') nor JSON (starts with '{')".into(),
+            }),
+        }
+    }
+
+    /// Verifies a signed UBL document: XML-DSig structure, digest and signature first, then
+    /// the policy.
+    pub fn verify_xml(&self, xml: &[u8], now: DateTime<Utc>) -> std::result::Result<Verdict, Unreadable> {
+        let limits = originlink_xmldsig::Limits::default();
+        let verified = match originlink_xmldsig::verify_enveloped(xml, &limits) {
+            Ok(v) => v,
+            Err(e) => {
+                if e.code() == "MALFORMED" {
+                    // Tell unreadable input from a malformed signature in well-formed XML.
+                    well_formed(xml)?;
+                }
+                return Ok(Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()));
+            }
+        };
+        let facts = match xml_facts_fast(xml).map(Ok).unwrap_or_else(|| xml_facts(xml)) {
+            Ok(f) => f,
+            Err(detail) => return Ok(Verdict::invalid(InvalidReason::DocumentIncomplete, detail)),
+        };
+        let alg = match verified.algorithm {
+            originlink_xmldsig::SignatureAlgorithm::EcdsaP256Sha256 => "ECDSA-SHA256",
+            originlink_xmldsig::SignatureAlgorithm::RsaPkcs1Sha256 => "RSA-SHA256",
+        };
+        Ok(self.check(&verified.signer_certificate_der, &verified.other_certificates_der, &facts, alg, now))
+    }
+
+    /// Verifies a signed edi3 JSON document: the JWS over the canonical form first, then the
+    /// policy.
+    pub fn verify_json(&self, json: &[u8], now: DateTime<Utc>) -> std::result::Result<Verdict, Unreadable> {
+        if json.len() > originlink_formats::DEFAULT_MAX_BYTES {
+            return Ok(Verdict::invalid(
+                InvalidReason::DocumentTooLarge,
+                format!("{} bytes, limit {}", json.len(), originlink_formats::DEFAULT_MAX_BYTES),
+            ));
+        }
+        let signed = jws::split_signed_json(json)
+            .map_err(|e| Unreadable { code: "JSON_MALFORMED", message: e.to_string() })?;
+        let jws = match signed.jws {
+            None => return Ok(Verdict::invalid(InvalidReason::SignatureMissing, "no \"signature\" member")),
+            Some(Err(JwsFailure::AlgorithmNotAllowed(a))) => {
+                return Ok(Verdict::invalid(InvalidReason::AlgorithmNotAllowed, format!("JWS alg {a:?}")));
+            }
+            Some(Err(e)) => return Ok(Verdict::invalid(InvalidReason::Malformed, format!("{e:?}"))),
+            Some(Ok(j)) => j,
+        };
+        let Some(first) = jws.x5c.first() else {
+            return Ok(Verdict::invalid(InvalidReason::CertificateMissing, "the JWS header has no x5c"));
+        };
+        let signer = match Cert::from_der(first) {
+            Ok(c) => c,
+            Err(e) => return Ok(Verdict::invalid(InvalidReason::BadCertificate, e.to_string())),
+        };
+        if signer.key_algorithm().is_none() {
+            return Ok(Verdict::invalid(
+                InvalidReason::AlgorithmNotAllowed,
+                "signer key is not P-256 or RSA",
+            ));
+        }
+        if jws.verify(&signed.canonical, &signer).is_err() {
+            return Ok(Verdict::invalid(
+                InvalidReason::BadSignature,
+                format!(
+                    "the {} signature does not verify over the document: it was changed after signing, \
+                     or signed with another key",
+                    jws.alg
+                ),
+            ));
+        }
+        let facts = match json_facts(&signed.document) {
+            Ok(f) => f,
+            Err(detail) => return Ok(Verdict::invalid(InvalidReason::DocumentIncomplete, detail)),
+        };
+        Ok(self.check(first, &jws.x5c[1..], &facts, &jws.alg, now))
+    }
+}
+
+fn well_formed(xml: &[u8]) -> std::result::Result<(), Unreadable> {
+    let bad = |m: String| Unreadable { code: "XML_MALFORMED", message: m };
+    let text = std::str::from_utf8(xml).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 1_000_000 };
+    roxmltree::Document::parse_with_options(text, opts).map(|_| ()).map_err(|e| bad(e.to_string()))
+}
+
+/// The issuing country and signing day of a UBL CertificateOfOrigin: the text of
+/// `cac:CertificateOfOriginApplication/cac:IssuingCountry/cbc:IdentificationCode` and of the
+/// root's `cbc:IssueDate` (box 12, the issue date). Each must appear exactly once.
+pub fn xml_facts(xml: &[u8]) -> std::result::Result<DocumentFacts, String> {
+    let text = std::str::from_utf8(xml).map_err(|e| e.to_string())?;
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 1_000_000 };
+    let doc = roxmltree::Document::parse_with_options(text, opts).map_err(|e| e.to_string())?;
+    facts_from_root(doc.root_element())
+}
+
+/// The same facts as [`xml_facts`] from a single scan without a DOM, for documents that
+/// `verify_enveloped` accepted; `None` whenever it is not sure (the caller then uses
+/// [`xml_facts`]). Whenever it returns facts, they equal [`xml_facts`]'s.
+pub fn xml_facts_fast(xml: &[u8]) -> Option<DocumentFacts> {
+    crate::ublscan::facts(xml)
+}
+
+/// [`xml_facts`] over an already parsed document's root element.
+pub fn facts_from_root(root: roxmltree::Node<'_, '_>) -> std::result::Result<DocumentFacts, String> {
+    let app = only(root, CAC, "CertificateOfOriginApplication")?;
+    let country = only(only(app, CAC, "IssuingCountry")?, CBC, "IdentificationCode")?;
+    let country = text_of(country)?;
+    let country = country.trim();
+    let issuing_country = CountryCode::parse(country)
+        .map_err(|_| format!("issuing country {country:?} is not a country code"))?;
+    let date = text_of(only(root, CBC, "IssueDate")?)?;
+    let date = date.trim();
+    let signing_date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| format!("IssueDate {date:?} is not a date (YYYY-MM-DD)"))?;
+    Ok(DocumentFacts { issuing_country, signing_date })
+}
+
+/// The element's whole text as canonical XML sees it (text and CDATA joined, comments
+/// dropped); an element child is refused.
+fn text_of(n: roxmltree::Node<'_, '_>) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    for c in n.children() {
+        if c.is_element() {
+            return Err(format!("{} must hold text only", n.tag_name().name()));
+        }
+        if c.is_text() {
+            out.push_str(c.text().unwrap_or(""));
+        }
+    }
+    Ok(out)
+}
+
+fn only<'a, 'i>(
+    parent: roxmltree::Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> std::result::Result<roxmltree::Node<'a, 'i>, String> {
+    let mut it = parent.children().filter(|n| n.is_element() && n.has_tag_name((ns, name)));
+    match (it.next(), it.next()) {
+        (Some(n), None) => Ok(n),
+        (None, _) => Err(format!("no {name} under {}", parent.tag_name().name())),
+        (Some(_), Some(_)) => Err(format!("more than one {name} under {}", parent.tag_name().name())),
+    }
+}
+
+/// The issuing country and signing day of an edi3 document, read by the formats crate:
+/// the exporting (issuing) country and the box 12 issue date.
+pub fn json_facts(doc: &Value) -> std::result::Result<DocumentFacts, String> {
+    let bytes = serde_json::to_vec(doc).map_err(|e| e.to_string())?;
+    let cert = originlink_formats::json::read(&bytes, &originlink_formats::Limits::default()).map_err(
+        |problems| {
+            let list: Vec<String> = problems.iter().take(5).map(|p| format!("{p:?}")).collect();
+            format!("the signed document is not a readable edi3 certificate: {}", list.join("; "))
+        },
+    )?;
+    let signing_date = cert.issue_date().ok_or("the signed document has no issue date (box 12)")?;
+    Ok(DocumentFacts { issuing_country: cert.exporting_country, signing_date })
+}

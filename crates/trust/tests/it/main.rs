@@ -1,0 +1,9 @@
+//! Integration tests of `originlink-trust`, in one test binary.
+
+mod support;
+
+mod jcs;
+mod jws;
+mod keys;
+mod policy;
+mod trust_list;

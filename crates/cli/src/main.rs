@@ -42,6 +42,10 @@ enum Command {
     TrustList(cmd::trust_list::Args),
     /// Measure performance (`bench verify`: signature verification vs openssl speed).
     Bench(cmd::bench::Args),
+    /// Run the country node (`--config node.toml`), `migrate` its database, `user add`.
+    Node(cmd::node::Args),
+    /// Check the node's hash-chained audit log (`audit verify --config node.toml`).
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::TrustList(a) => cmd::trust_list::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Node(a) => cmd::node::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bench;
 pub mod convert;
 pub mod example;
 pub mod keys;
+pub mod node;
 pub mod qualify;
 pub mod rules;
 pub mod sign;

@@ -4,5 +4,6 @@
 mod support;
 
 mod formats;
+mod node;
 mod qualify;
 mod trust;

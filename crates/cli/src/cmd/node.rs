@@ -1,0 +1,148 @@
+//! `originlink node`: run the country node, migrate its database, add users.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use originlink_node::{Application, Config, SystemClock};
+use originlink_store::{Ctx, Role};
+
+/// Run the country node (HTTPS API), or manage it.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The node's configuration (TOML; `ORIGINLINK__SECTION__KEY` overrides).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<NodeCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum NodeCommand {
+    /// Create or upgrade the database schema (SQLite or PostgreSQL). Safe to run again.
+    Migrate,
+    /// Manage users.
+    User(UserArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UserArgs {
+    #[command(subcommand)]
+    command: UserCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UserCommand {
+    /// Add a user and print its API token (shown once; only its SHA-256 is stored).
+    Add(AddArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AddArgs {
+    /// Login name (unique).
+    #[arg(long)]
+    name: String,
+    /// Role.
+    #[arg(long, value_parser = ["exporter", "issuing-officer", "customs-officer", "admin"])]
+    role: String,
+    /// The exporter's company (created on first use). Exporters only.
+    #[arg(long)]
+    company: Option<String>,
+}
+
+/// Loads the configuration named by `--config`.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    let path = path.context("--config is required")?;
+    Config::load(path).map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let config = load_config(a.config.as_deref())?;
+    let rt = runtime()?;
+    match a.command {
+        None => rt.block_on(serve(config)),
+        Some(NodeCommand::Migrate) => rt.block_on(async {
+            let store =
+                originlink_store::open(config.database.url.expose()).await.context("opening storage")?;
+            store.migrate().await.context("migrating")?;
+            eprintln!("migrated the {} database", store.backend());
+            Ok(ExitCode::SUCCESS)
+        }),
+        Some(NodeCommand::User(UserArgs { command: UserCommand::Add(u) })) => rt.block_on(async {
+            let role = Role::parse(&u.role).context("unknown role")?;
+            let store =
+                originlink_store::open(config.database.url.expose()).await.context("opening storage")?;
+            let ctx = Ctx::new("cli", originlink_node::Clock::now(&SystemClock));
+            let (user, token) = originlink_node::add_user(
+                store.as_ref(),
+                &ctx,
+                &u.name,
+                role,
+                u.company.as_deref(),
+                &config.authority.country,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            eprintln!(
+                "created user {} (id {}, {}{}); the token below is shown once",
+                user.name,
+                user.id,
+                user.role,
+                u.company.map(|c| format!(", company {c}")).unwrap_or_default()
+            );
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+async fn serve(config: Config) -> Result<ExitCode> {
+    originlink_node::init_logging(&config.log);
+    let app = Application::build(&config, Arc::new(SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let addr = app.addr();
+    tracing::info!(%addr, storage = config.database.url.expose().split(':').next().unwrap_or(""), "node bound");
+    // Tests and scripts read the bound port from this line.
+    println!("originlink node listening on https://{addr}");
+    std::io::stdout().flush().ok();
+    let handle = app.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    if let Err(e) = app.run_until_stopped().await {
+        bail!("server failed: {e}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

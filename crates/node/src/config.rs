@@ -1,0 +1,356 @@
+//! The node's configuration: one TOML file, with `ORIGINLINK__SECTION__KEY` environment
+//! variables overriding single keys (`ORIGINLINK__SERVER__LISTEN=127.0.0.1:0`). Unknown keys
+//! are errors, so a typo never silently falls back to a default. Relative paths are relative
+//! to the configuration file.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8443"
+//! body_limit = 1048576
+//!
+//! [database]
+//! url = "sqlite:node.db"            # or "postgres://user@host:5432/db"
+//! pool_size = 8                     # PostgreSQL connections
+//!
+//! [authority]
+//! id = "KH-MOC"                     # the issuer recorded on certificates
+//! name = "Ministry of Commerce"
+//! country = "KH"
+//! city = "Phnom Penh"
+//! keys = "keys/KH"                  # written by `originlink keys init`
+//! number_pattern = "KH-{year}-{seq:6}"
+//!
+//! [tls]                             # optional: defaults to keys/tls.crt and keys/tls.key
+//! cert = "keys/KH/tls.crt"
+//! key = "keys/KH/tls.key"
+//!
+//! [log]
+//! level = "info"
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration error, with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML (after environment overrides) is not a valid configuration.
+    #[error("invalid configuration {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "CONFIG_UNREADABLE",
+            ConfigError::Invalid { .. } => "CONFIG_INVALID",
+        }
+    }
+}
+
+/// A secret string (a database URL may hold a password): `Debug` and `Display` hide it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Storage.
+    pub database: DatabaseConfig,
+    /// The issuing authority this node signs for.
+    pub authority: AuthorityConfig,
+    /// TLS certificate and key (default: the authority's `tls.crt` / `tls.key`).
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind; port 0 picks a free port (reported in the log).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body, in bytes; larger bodies get 413.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8443".into()
+}
+fn default_body_limit() -> usize {
+    1024 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: default_listen(), body_limit: default_body_limit() }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite:PATH` (relative to the config file) or `postgres://…`.
+    pub url: Secret,
+    /// PostgreSQL connections per node process (SQLite uses one).
+    #[serde(default = "default_pool")]
+    pub pool_size: usize,
+}
+
+fn default_pool() -> usize {
+    8
+}
+
+/// `[authority]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityConfig {
+    /// Issuer id recorded on certificates and used for numbering, e.g. `KH-MOC`.
+    pub id: String,
+    /// The authority's name, written in box 12.
+    pub name: String,
+    /// Its country (the exporting country of everything it issues).
+    pub country: String,
+    /// Place of issue.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Key directory written by `originlink keys init` (`signing.key`, `signing.crt`, …).
+    pub keys: PathBuf,
+    /// Number pattern: literal text with `{year}`, `{seq:N}` (zero-padded to N digits),
+    /// `{country}`, `{issuer}`. Exactly one `{seq…}`.
+    #[serde(default = "default_pattern")]
+    pub number_pattern: String,
+}
+
+fn default_pattern() -> String {
+    "{country}-{year}-{seq:6}".into()
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM PKCS#8 private key (mode 0600).
+    pub key: Option<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `originlink_node=debug`.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+fn default_format() -> String {
+    "text".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: default_level(), format: default_format() }
+    }
+}
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "ORIGINLINK__";
+
+impl Config {
+    /// Loads `path` with overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, std::env::vars())
+    }
+
+    /// Loads `path` with overrides from `env` (the testable core of [`Config::load`]).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base, env)
+            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
+    }
+
+    /// Parses TOML text, applies `env` overrides and resolves paths against `base`.
+    pub fn parse(
+        text: &str,
+        base: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let mut overrides: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        overrides.sort();
+        for (key, value) in overrides {
+            let path: Vec<String> =
+                key[ENV_PREFIX.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            if path.len() != 2 || path.iter().any(String::is_empty) {
+                return Err(format!("{key}: overrides are ORIGINLINK__SECTION__KEY"));
+            }
+            let section = table
+                .entry(path[0].clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| format!("{key}: [{}] is not a section", path[0]))?;
+            section.insert(path[1].clone(), env_value(&value));
+        }
+        let mut cfg: Config =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        cfg.resolve(base)?;
+        Ok(cfg)
+    }
+
+    fn resolve(&mut self, base: &Path) -> Result<(), String> {
+        let abs = |p: &Path| if p.is_absolute() { p.to_owned() } else { base.join(p) };
+        self.authority.keys = abs(&self.authority.keys);
+        self.tls.cert =
+            Some(self.tls.cert.as_deref().map(abs).unwrap_or_else(|| self.authority.keys.join("tls.crt")));
+        self.tls.key =
+            Some(self.tls.key.as_deref().map(abs).unwrap_or_else(|| self.authority.keys.join("tls.key")));
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let p = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            if p.is_empty() {
+                return Err("database.url: empty sqlite path".into());
+            }
+            self.database.url = Secret::new(format!("sqlite:{}", abs(Path::new(p)).display()));
+        }
+        crate::issue::NumberPattern::parse(&self.authority.number_pattern)
+            .map_err(|e| format!("authority.number_pattern: {e}"))?;
+        if !(1..=256).contains(&self.database.pool_size) {
+            return Err("database.pool_size: 1 to 256".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err("log.format: `text` or `json`".into());
+        }
+        Ok(())
+    }
+}
+
+/// An override's value: a TOML scalar when it parses as one (numbers, booleans), else text.
+fn env_value(v: &str) -> toml::Value {
+    match format!("x = {v}").parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("x") {
+            Some(val @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_))) => val,
+            _ => toml::Value::String(v.to_owned()),
+        },
+        Err(_) => toml::Value::String(v.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[database]
+url = "sqlite:data/node.db"
+[authority]
+id = "KH-MOC"
+name = "Ministry of Commerce"
+country = "KH"
+keys = "keys"
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = Config::parse(MIN, Path::new("/etc/ol"), env(&[])).expect("valid");
+        assert_eq!(c.server.listen, "127.0.0.1:8443");
+        assert_eq!(c.server.body_limit, 1024 * 1024);
+        assert_eq!(c.database.url.expose(), "sqlite:/etc/ol/data/node.db");
+        assert_eq!(c.tls.cert.as_deref(), Some(Path::new("/etc/ol/keys/tls.crt")));
+        assert_eq!(c.authority.number_pattern, "{country}-{year}-{seq:6}");
+    }
+
+    #[test]
+    fn env_overrides_single_keys_with_types() {
+        let e = env(&[
+            ("ORIGINLINK__SERVER__LISTEN", "127.0.0.1:0"),
+            ("ORIGINLINK__SERVER__BODY_LIMIT", "2048"),
+            ("ORIGINLINK__DATABASE__URL", "postgres://u@h/db"),
+            ("OTHER", "x"),
+        ]);
+        let c = Config::parse(MIN, Path::new("/x"), e).expect("valid");
+        assert_eq!((c.server.listen.as_str(), c.server.body_limit), ("127.0.0.1:0", 2048));
+        assert_eq!(c.database.url.expose(), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let bad = format!("{MIN}\n[server]\nlisten_port = 3\n");
+        assert!(Config::parse(&bad, Path::new("/x"), env(&[])).unwrap_err().contains("listen_port"));
+        let e = env(&[("ORIGINLINK__SERVER__NOPE", "1")]);
+        assert!(Config::parse(MIN, Path::new("/x"), e).unwrap_err().contains("nope"));
+        let e = env(&[("ORIGINLINK__AUTHORITY__NUMBER_PATTERN", "KH-{year}")]);
+        assert!(Config::parse(MIN, Path::new("/x"), e).unwrap_err().contains("number_pattern"));
+        let e = env(&[("ORIGINLINK__SERVER", "1")]);
+        assert!(Config::parse(MIN, Path::new("/x"), e).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c =
+            Config::parse(MIN, Path::new("/x"), env(&[("ORIGINLINK__DATABASE__URL", "postgres://u:pw@h/d")]))
+                .expect("valid");
+        assert!(!format!("{c:?}").contains("pw"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The country node: one HTTPS service per country, its National Single Window for origin.
+//!
+//! Architecture invariant: handlers hold no state of their own. Everything durable goes
+//! through `originlink_store::Store` (SQLite or PostgreSQL), every key through
+//! `originlink_trust`, every instant through the injected [`Clock`]. Logs never contain a
+//! token, a key or a database URL.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration and its `ORIGINLINK__SECTION__KEY` overrides.
+//! - [`issue`]: number patterns, the document that gets signed, the [`issue::DocumentSigner`].
+//! - [`api`]: the `/api/v1` handlers (issuance workflow, qualify, rules, users).
+//! - [`extract`]: request extractors: the bearer token ([`extract::Auth`]) and JSON bodies
+//!   whose rejections are API errors.
+//! - [`error`]: [`error::ApiError`], the one JSON error `{code, message, field?}`.
+//! - [`metrics`]: Prometheus counters and the request-logging middleware.
+//! - [`openapi`]: the route table ([`openapi::OPERATIONS`]): the router and the OpenAPI 3.1
+//!   document are both generated from it.
+//! - this file: [`Application`] (build binds first, then serves), [`AppState`], [`Clock`],
+//!   [`add_user`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use chrono::{DateTime, Utc};
+use originlink_store::{Ctx, NewUser, Role, Store, User};
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod issue;
+pub mod metrics;
+pub mod openapi;
+
+pub use config::Config;
+
+/// The one clock. Injected so tests control time.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The issuing authority: numbering and signing.
+    pub issuer: Arc<issue::Issuer>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// Loads the signing key and opens (and pings) storage.
+    pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+        let signer = issue::TrustSigner::load(&config.authority.keys)?;
+        let store =
+            originlink_store::open_with(config.database.url.expose(), config.database.pool_size).await?;
+        store.ping().await?;
+        let pattern = issue::NumberPattern::parse(&config.authority.number_pattern).map_err(|e| {
+            StartError::Store(originlink_store::StoreError::Url(format!("number pattern: {e}")))
+        })?;
+        let issuer = Arc::new(issue::Issuer {
+            authority: config.authority.clone(),
+            pattern,
+            signer: Arc::new(signer),
+        });
+        Ok(AppState { store, issuer, clock, metrics: Arc::new(metrics::Metrics::default()) })
+    }
+}
+
+/// Why the node could not start. Stable codes via [`StartError::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The signing key or certificate could not be loaded.
+    #[error("signing key: {0}")]
+    Keys(#[from] originlink_trust::Error),
+    /// The TLS certificate or key is not usable.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// Storage is not reachable.
+    #[error("storage: {0}")]
+    Store(#[from] originlink_store::StoreError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::Keys(_) => "KEYS_UNAVAILABLE",
+            StartError::Tls(_) => "TLS_INVALID",
+            StartError::Store(_) => "STORAGE_UNAVAILABLE",
+            StartError::Bind { .. } => "BIND_FAILED",
+        }
+    }
+}
+
+/// A built node: bound to its port, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    addr: SocketAddr,
+    listener: std::net::TcpListener,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    router: Router,
+    handle: axum_server::Handle<SocketAddr>,
+}
+
+impl Application {
+    /// Loads keys, opens storage, binds the listener (port 0 picks one) and reports the
+    /// address it got. Nothing is served until [`Application::run_until_stopped`].
+    pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Application, StartError> {
+        let state = AppState::build(config, clock).await?;
+        let router = api::router(state, config.server.body_limit);
+        let tls = tls_config(config)?;
+        let listener = std::net::TcpListener::bind(&config.server.listen)
+            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+        Ok(Application { addr, listener, tls, router, handle: axum_server::Handle::new() })
+    }
+
+    /// The bound address (with the real port when the configuration said 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> axum_server::Handle<SocketAddr> {
+        self.handle.clone()
+    }
+
+    /// Serves until the handle asks for shutdown.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr, "serving https");
+        axum_server::from_tcp_rustls(self.listener, self.tls)?
+            .handle(self.handle)
+            .serve(self.router.into_make_service())
+            .await
+    }
+}
+
+fn tls_config(config: &Config) -> Result<axum_server::tls_rustls::RustlsConfig, StartError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
+        return Err(StartError::Tls("tls.cert and tls.key are required".into()));
+    };
+    let certs: Vec<CertificateDer<'static>> = originlink_trust::keystore::load_certs(cert)?
+        .iter()
+        .map(|c| CertificateDer::from(c.der().to_vec()))
+        .collect();
+    let key = originlink_trust::keystore::load_private_key(key)?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server)))
+}
+
+/// A new API token: 32 random bytes, hex, with a recognisable prefix.
+pub fn new_token() -> Result<String, ring::error::Unspecified> {
+    let mut b = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)?;
+    Ok(format!("olk_{}", originlink_store::hex(&b)))
+}
+
+/// Why a user could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    /// Exporters need a company; other roles must not have one.
+    #[error("{0}")]
+    Company(&'static str),
+    /// Storage refused (e.g. `USER_EXISTS`).
+    #[error(transparent)]
+    Store(#[from] originlink_store::StoreError),
+    /// No randomness for the token.
+    #[error("no random source for the token")]
+    Random,
+}
+
+impl AddUserError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AddUserError::Company(_) => "COMPANY_REQUIRED_FOR_EXPORTER",
+            AddUserError::Store(e) => e.code(),
+            AddUserError::Random => "RANDOM_UNAVAILABLE",
+        }
+    }
+}
+
+/// Adds a user (creating its company on first use) and returns it with its token. The
+/// token is returned once; only its SHA-256 is stored.
+pub async fn add_user(
+    store: &dyn Store,
+    ctx: &Ctx,
+    name: &str,
+    role: Role,
+    company: Option<&str>,
+    country: &str,
+) -> Result<(User, String), AddUserError> {
+    let company_id = match (role, company) {
+        (Role::Exporter, Some(c)) => Some(match store.company_by_name(c).await? {
+            Some(found) => found.id,
+            None => store.create_company(ctx, c, country).await?.id,
+        }),
+        (Role::Exporter, None) => return Err(AddUserError::Company("an exporter needs --company")),
+        (_, Some(_)) => return Err(AddUserError::Company("only exporters belong to a company")),
+        (_, None) => None,
+    };
+    let token = new_token().map_err(|_| AddUserError::Random)?;
+    let user = store
+        .create_user(
+            ctx,
+            NewUser {
+                name: name.to_owned(),
+                role,
+                company_id,
+                token_hash: originlink_store::token_hash(&token),
+            },
+        )
+        .await?;
+    Ok((user, token))
+}
+
+/// Installs the `tracing` subscriber for the node process (text or JSON lines on stderr).
+pub fn init_logging(log: &config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    let _ = if log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,454 @@
+//! The route table and the OpenAPI 3.1 document served at `/api/openapi.json`. [`OPERATIONS`]
+//! has one entry per operation: its handler, roles, body and answers. [`crate::api::router`]
+//! routes exactly these entries and [`document`] describes exactly them, so the two cannot
+//! drift apart; a snapshot test (`tests/openapi.json`) catches unreviewed changes.
+
+use axum::routing::{MethodRouter, get, post};
+use serde_json::{Map, Value, json};
+
+use crate::{AppState, api};
+
+/// What a request body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body.
+    None,
+    /// JSON of the named schema.
+    Json(&'static str),
+    /// JSON of the named schema, or a UBL XML document.
+    JsonOrXml(&'static str),
+}
+
+/// One documented operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path, with `{id}` parameters.
+    pub path: &'static str,
+    /// The handler: the router is built from this table, so nothing is routed undocumented.
+    pub handler: fn() -> MethodRouter<AppState>,
+    /// Operation id.
+    pub id: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// Roles allowed (empty: no authentication).
+    pub roles: &'static [&'static str],
+    /// Request body.
+    pub body: Body,
+    /// Query parameters: (name, required, JSON schema type).
+    pub query: &'static [(&'static str, bool, &'static str)],
+    /// Success status and response schema (`xml` for the signed document, `text` for
+    /// metrics, `any` for free-form JSON).
+    pub ok: (u16, &'static str),
+    /// Error statuses besides 401/403 (every error body is `Error`).
+    pub errors: &'static [u16],
+}
+
+const EXP: &str = "exporter";
+const OFF: &str = "issuing-officer";
+const LIST: &[(&str, bool, &str)] = &[("limit", false, "integer"), ("before", false, "integer")];
+const ALL: &[&str] = &["exporter", "issuing-officer", "customs-officer", "admin"];
+
+/// Every operation of the node's API.
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "post",
+        path: "/api/v1/applications",
+        handler: || post(api::create_application),
+        id: "createApplication",
+        summary: "Create an application (edi3 JSON or UBL XML), optionally with a self-assessment",
+        roles: &[EXP],
+        body: Body::JsonOrXml("CreateApplication"),
+        query: &[],
+        ok: (201, "Application"),
+        errors: &[400, 404, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/applications",
+        handler: || get(api::list_applications),
+        id: "listApplications",
+        summary: "List applications (an exporter sees its company's only)",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: LIST,
+        ok: (200, "ApplicationList"),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/applications/{id}",
+        handler: || get(api::get_application),
+        id: "getApplication",
+        summary: "One application",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[404],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/applications/{id}/document",
+        handler: || get(api::application_document),
+        id: "getApplicationDocument",
+        summary: "The application's document exactly as submitted (JSON or XML)",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "document"),
+        errors: &[404],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/submit",
+        handler: || post(api::submit_application),
+        id: "submitApplication",
+        summary: "Submit a draft application to the issuing authority",
+        roles: &[EXP],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/approve",
+        handler: || post(api::approve_application),
+        id: "approveApplication",
+        summary: "Approve: assign the number, sign with the authority key, store exactly as signed",
+        roles: &[OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Certificate"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/reject",
+        handler: || post(api::reject_application),
+        id: "rejectApplication",
+        summary: "Reject a submitted application with a reason",
+        roles: &[OFF],
+        body: Body::Json("Reason"),
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[400, 404, 409, 413, 415],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/certificates",
+        handler: || get(api::list_certificates),
+        id: "listCertificates",
+        summary: "List issued certificates (an exporter sees its company's only)",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: LIST,
+        ok: (200, "CertificateList"),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/certificates/{id}",
+        handler: || get(api::get_certificate),
+        id: "getCertificate",
+        summary: "One certificate",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Certificate"),
+        errors: &[404],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/certificates/{id}/document",
+        handler: || get(api::certificate_document),
+        id: "getCertificateDocument",
+        summary: "The signed UBL XML, byte for byte as signed",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "xml"),
+        errors: &[404],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/certificates/{id}/revoke",
+        handler: || post(api::revoke_certificate),
+        id: "revokeCertificate",
+        summary: "Revoke an issued certificate with a reason",
+        roles: &[OFF],
+        body: Body::Json("Reason"),
+        query: &[],
+        ok: (200, "Certificate"),
+        errors: &[400, 404, 409, 413, 415],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/qualify",
+        handler: || post(api::qualify),
+        id: "qualify",
+        summary: "Evaluate a bill of materials against the rules of origin",
+        roles: ALL,
+        body: Body::Json("QualifyRequest"),
+        query: &[],
+        ok: (200, "any"),
+        errors: &[400, 413, 415, 422],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/rules",
+        handler: || get(api::rules),
+        id: "getRule",
+        summary: "The product-specific rule of an agreement for an HS code",
+        roles: ALL,
+        body: Body::None,
+        query: &[("agreement", true, "string"), ("hs", true, "string")],
+        ok: (200, "Rule"),
+        errors: &[400, 404],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/users",
+        handler: || post(api::create_user),
+        id: "createUser",
+        summary: "Create a user; the token is returned once",
+        roles: &["admin"],
+        body: Body::Json("CreateUser"),
+        query: &[],
+        ok: (201, "CreatedUser"),
+        errors: &[400, 409, 413, 415],
+    },
+    Operation {
+        method: "get",
+        path: "/healthz",
+        handler: || get(api::healthz),
+        id: "health",
+        summary: "Liveness and storage check",
+        roles: &[],
+        body: Body::None,
+        query: &[],
+        ok: (200, "any"),
+        errors: &[503],
+    },
+    Operation {
+        method: "get",
+        path: "/metrics",
+        handler: || get(api::metrics),
+        id: "metrics",
+        summary: "Prometheus metrics",
+        roles: &[],
+        body: Body::None,
+        query: &[],
+        ok: (200, "text"),
+        errors: &[],
+    },
+    Operation {
+        method: "get",
+        path: "/api/openapi.json",
+        handler: || get(api::openapi),
+        id: "openapi",
+        summary: "This document",
+        roles: &[],
+        body: Body::None,
+        query: &[],
+        ok: (200, "any"),
+        errors: &[],
+    },
+];
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn schemas() -> Value {
+    let id = json!({ "type": "integer", "format": "int64" });
+    let opt_id = json!({ "type": ["integer", "null"], "format": "int64" });
+    let opt_text = json!({ "type": ["string", "null"] });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": { "type": "string" },
+                "message": { "type": "string" },
+                "field": { "type": "string" }
+            }
+        },
+        "CreateApplication": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["document"],
+            "properties": {
+                "document": { "description": "edi3 JSON object, or UBL 2.4 XML as a string", "type": ["object", "string"] },
+                "self_assessment": { "$ref": "#/components/schemas/QualifyRequest" },
+                "replaces": opt_id,
+                "back_to_back_of": opt_id
+            }
+        },
+        "Application": {
+            "type": "object",
+            "required": ["id", "company_id", "status", "format", "created_at", "updated_at"],
+            "properties": {
+                "id": id, "company_id": id,
+                "status": { "enum": ["draft", "submitted", "approved", "rejected"] },
+                "format": { "enum": ["xml", "json"] },
+                "self_assessment": {}, "assessment": {},
+                "replaces": opt_id, "back_to_back_of": opt_id, "reason": opt_text,
+                "certificate_id": opt_id,
+                "created_at": { "type": "string" }, "updated_at": { "type": "string" }
+            }
+        },
+        "ApplicationList": { "type": "array", "items": reference("Application") },
+        "Certificate": {
+            "type": "object",
+            "required": ["id", "application_id", "company_id", "issuer", "number", "version", "status", "issued_at", "sha256", "document"],
+            "properties": {
+                "id": id, "application_id": id, "company_id": id,
+                "issuer": { "type": "string" }, "number": { "type": "string" },
+                "version": id,
+                "status": { "enum": ["issued", "superseded", "revoked"] },
+                "supersedes": opt_id, "issued_at": { "type": "string" }, "revoked_reason": opt_text,
+                "sha256": { "type": "string" }, "document": { "type": "string" }
+            }
+        },
+        "CertificateList": { "type": "array", "items": reference("Certificate") },
+        "Reason": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["reason"],
+            "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 1000 } }
+        },
+        "QualifyRequest": {
+            "description": "The `originlink qualify` input: agreement, exporting_country, product, valuation, materials",
+            "type": "object"
+        },
+        "Rule": {
+            "type": "object",
+            "required": ["agreement", "hs", "matched", "rule", "source"],
+            "properties": {
+                "agreement": { "type": "string" }, "hs": { "type": "string" }, "matched": { "type": "string" },
+                "rule": { "type": "string" }, "source": { "type": "string" }
+            }
+        },
+        "CreateUser": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "role"],
+            "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                "role": { "enum": ["exporter", "issuing-officer", "customs-officer", "admin"] },
+                "company": opt_text
+            }
+        },
+        "CreatedUser": {
+            "type": "object",
+            "required": ["user", "token"],
+            "properties": { "user": { "type": "object" }, "token": { "type": "string" } }
+        }
+    })
+}
+
+fn status_text(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        400 => "Malformed body, unknown field or invalid value",
+        401 => "No valid bearer token",
+        403 => "The role may not do this",
+        404 => "Not found (also another company's record)",
+        409 => "Invalid transition",
+        413 => "Body over the limit",
+        415 => "Unsupported media type",
+        422 => "Document or self-assessment invalid",
+        503 => "Storage unavailable",
+        _ => "Error",
+    }
+}
+
+/// The whole OpenAPI 3.1 document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut o = Map::new();
+        o.insert("operationId".into(), op.id.into());
+        o.insert("summary".into(), op.summary.into());
+        if !op.roles.is_empty() {
+            o.insert("description".into(), format!("Roles: {}.", op.roles.join(", ")).into());
+            o.insert("security".into(), json!([{ "bearer": [] }]));
+        } else {
+            o.insert("security".into(), json!([]));
+        }
+        let mut params = vec![];
+        if op.path.contains("{id}") {
+            params.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }));
+        }
+        for q in op.query {
+            params
+                .push(json!({ "name": q, "in": "query", "required": true, "schema": { "type": "string" } }));
+        }
+        if !params.is_empty() {
+            o.insert("parameters".into(), Value::Array(params));
+        }
+        match op.body {
+            Body::None => {}
+            Body::Json(s) => {
+                o.insert(
+                    "requestBody".into(),
+                    json!({ "required": true, "content": { "application/json": { "schema": reference(s) } } }),
+                );
+            }
+            Body::JsonOrXml(s) => {
+                o.insert(
+                    "requestBody".into(),
+                    json!({ "required": true, "content": {
+                        "application/json": { "schema": reference(s) },
+                        "application/xml": { "schema": { "type": "string" } }
+                    } }),
+                );
+            }
+        }
+        let mut responses = Map::new();
+        let ok = match op.ok.1 {
+            "xml" => json!({ "application/xml": { "schema": { "type": "string" } } }),
+            "document" => json!({
+                "application/json": { "schema": { "type": "object" } },
+                "application/xml": { "schema": { "type": "string" } }
+            }),
+            "text" => json!({ "text/plain": { "schema": { "type": "string" } } }),
+            "any" => json!({ "application/json": { "schema": {} } }),
+            s => json!({ "application/json": { "schema": reference(s) } }),
+        };
+        responses.insert(op.ok.0.to_string(), json!({ "description": status_text(op.ok.0), "content": ok }));
+        let mut errors: Vec<u16> = op.errors.to_vec();
+        if !op.roles.is_empty() {
+            errors.extend([401, 403]);
+        }
+        errors.sort();
+        for e in errors {
+            responses.insert(
+                e.to_string(),
+                json!({ "description": status_text(e), "content": { "application/json": { "schema": reference("Error") } } }),
+            );
+        }
+        o.insert("responses".into(), Value::Object(responses));
+        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(op.method.to_owned(), Value::Object(o));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "OriginLink node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The country node: issuance of electronic certificates of origin. Every error is JSON {code, message, field?}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
+        }
+    })
+}

@@ -1,0 +1,896 @@
+//! The node's API in-process (the router, without TLS): workflow, roles, tenants, bad input,
+//! concurrency and the OpenAPI snapshot. The same tests run over real HTTPS in the CLI's
+//! end-to-end test. Backends: SQLite always; PostgreSQL for the concurrency tests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Datelike, Utc};
+use originlink_node::{AppState, Clock, Config};
+use originlink_store::{Ctx, NewReceived, Role};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+#[derive(Debug)]
+struct FixedClock(DateTime<Utc>);
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let mut r = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r).expect("random");
+    format!("{prefix}_{}_{}", std::process::id(), originlink_store::hex(&r))
+}
+
+struct Node {
+    router: Router,
+    state: AppState,
+    year: i32,
+    exporter_a: String,
+    exporter_b: String,
+    officer: String,
+    customs: String,
+    admin: String,
+    dir: PathBuf,
+    pg: Option<String>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(name) = &self.pg {
+            let _ = std::process::Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+                .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .output();
+        }
+    }
+}
+
+const BODY_LIMIT: usize = 256 * 1024;
+
+async fn node_on(postgres: bool) -> Node {
+    let dir = std::env::temp_dir().join(unique("originlink_node"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let now = Utc::now();
+    let keys = originlink_trust::keys::init_authority("KH", "Ministry of Commerce", now.date_naive(), None)
+        .expect("keys");
+    originlink_trust::keystore::AuthorityDir(dir.join("keys")).write(&keys).expect("write keys");
+    let (url, pg) = if postgres {
+        let base = std::env::var("ORIGINLINK_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let name = unique("originlink_node");
+        let admin = originlink_store::postgres::PgStore::connect(&format!("{base}/postgres"), 1)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {base} ({e}); run scripts/setup.sh"));
+        admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        (format!("{base}/{name}"), Some(name))
+    } else {
+        ("sqlite:node.db".to_owned(), None)
+    };
+    let toml = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+body_limit = {BODY_LIMIT}
+[database]
+url = "{url}"
+[authority]
+id = "KH-MOC"
+name = "Ministry of Commerce"
+country = "KH"
+city = "Phnom Penh"
+keys = "keys"
+number_pattern = "KH-{{year}}-{{seq:6}}"
+"#
+    );
+    let config = Config::parse(&toml, &dir, Vec::new()).expect("config");
+    let store = originlink_store::open(config.database.url.expose()).await.expect("open store");
+    store.migrate().await.expect("migrate");
+    let state = AppState::build(&config, Arc::new(FixedClock(now))).await.expect("state");
+    let ctx = Ctx::new("test", now);
+    let mut tokens = vec![];
+    for (name, role, company) in [
+        ("alice", Role::Exporter, Some("Angkor Rice")),
+        ("carol", Role::Exporter, Some("Bayon Foods")),
+        ("bob", Role::IssuingOfficer, None),
+        ("dave", Role::CustomsOfficer, None),
+        ("erin", Role::Admin, None),
+    ] {
+        let (_, t) = originlink_node::add_user(state.store.as_ref(), &ctx, name, role, company, "KH")
+            .await
+            .expect("add user");
+        tokens.push(t);
+    }
+    let router = originlink_node::api::router(state.clone(), BODY_LIMIT);
+    let mut t = tokens.into_iter();
+    let mut next = || t.next().expect("token");
+    Node {
+        router,
+        state,
+        year: now.year(),
+        exporter_a: next(),
+        exporter_b: next(),
+        officer: next(),
+        customs: next(),
+        admin: next(),
+        dir,
+        pg,
+    }
+}
+
+async fn node() -> Node {
+    node_on(false).await
+}
+
+struct Resp {
+    status: StatusCode,
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+    }
+    fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Node {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some((ct, b)) => req.header("content-type", ct).body(Body::from(b)),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let res = self.router.clone().oneshot(req).await.expect("router answers");
+        let status = res.status();
+        let content_type =
+            res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.expect("body").to_vec();
+        Resp { status, content_type, bytes }
+    }
+
+    async fn post_json(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(token), Some(("application/json", body.to_string().into_bytes()))).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    /// Creates and submits an application of exporter A; returns its id.
+    async fn submitted(&self, token: &str) -> i64 {
+        let r = self.post_json("/api/v1/applications", token, json!({ "document": document(1) })).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+        let id = r.json()["id"].as_i64().expect("id");
+        let s = self.call("POST", &format!("/api/v1/applications/{id}/submit"), Some(token), None).await;
+        assert_eq!(s.status, StatusCode::OK);
+        id
+    }
+
+    async fn approve(&self, id: i64) -> Resp {
+        self.call("POST", &format!("/api/v1/applications/{id}/approve"), Some(&self.officer), None).await
+    }
+
+    async fn audit_head(&self) -> (i64, String) {
+        self.state.store.audit_head().await.expect("audit head")
+    }
+}
+
+/// A valid edi3 JSON application from KH.
+fn document(seq: u32) -> Value {
+    let kh = originlink_model::CountryCode::parse("KH").expect("KH");
+    let th = originlink_model::CountryCode::parse("TH").expect("TH");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+    let mut cert = originlink_model::sample::sample(originlink_model::Agreement::Atiga, kh, th, date, 2, seq);
+    cert.number = None;
+    cert.certification = None;
+    serde_json::from_str(&originlink_formats::json::write(&cert)).expect("edi3 json")
+}
+
+fn qualify_request() -> Value {
+    json!({
+        "agreement": "ATIGA", "exporting_country": "KH",
+        "product": { "hs": "9403.60" },
+        "valuation": { "basis": "FOB", "value": "100.00", "currency": "USD" },
+        "materials": [ { "name": "sawn oak", "hs": "4407.91", "value": "50.00", "status": "non-originating" } ]
+    })
+}
+
+#[tokio::test]
+async fn workflow_with_self_assessment_issues_a_signed_certificate() {
+    let n = node().await;
+    let r = n
+        .post_json(
+            "/api/v1/applications",
+            &n.exporter_a,
+            json!({ "document": document(1), "self_assessment": qualify_request() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let app = r.json();
+    assert_eq!(app["status"], "draft");
+    assert_eq!(app["assessment"]["originating"], true, "{app}");
+    assert_eq!(app["self_assessment"]["agreement"], "ATIGA");
+    let id = app["id"].as_i64().expect("id");
+    assert_eq!(
+        n.call("POST", &format!("/api/v1/applications/{id}/submit"), Some(&n.exporter_a), None).await.status,
+        StatusCode::OK
+    );
+    let c = n.approve(id).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", String::from_utf8_lossy(&c.bytes));
+    let cert = c.json();
+    assert_eq!(cert["number"], format!("KH-{}-000001", n.year));
+    assert_eq!((cert["version"].as_i64(), cert["status"].as_str()), (Some(1), Some("issued")));
+    let doc = n.get(cert["document"].as_str().expect("link"), &n.exporter_a).await;
+    assert_eq!((doc.status, doc.content_type.as_str()), (StatusCode::OK, "application/xml"));
+    let stored =
+        n.state.store.certificate(cert["id"].as_i64().expect("id")).await.expect("get").expect("exists");
+    assert_eq!(doc.bytes, stored.signed, "the download is the stored bytes");
+    let text = String::from_utf8(doc.bytes).expect("utf8");
+    assert!(text.contains(&format!("KH-{}-000001", n.year)) && text.contains("SignatureValue"), "{text}");
+    let sha = originlink_store::hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+    assert_eq!(cert["sha256"], sha);
+    let app = n.get(&format!("/api/v1/applications/{id}"), &n.exporter_a).await.json();
+    assert_eq!(
+        (app["status"].as_str(), app["certificate_id"].as_i64()),
+        (Some("approved"), cert["id"].as_i64())
+    );
+    let m = n.call("GET", "/metrics", None, None).await;
+    let text = String::from_utf8(m.bytes).expect("utf8");
+    assert!(text.contains("originlink_approvals_total 1"), "{text}");
+    assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
+}
+
+#[tokio::test]
+async fn xml_applications_reject_amend_revoke_and_back_to_back() {
+    let n = node().await;
+    // An application as raw UBL XML.
+    let xml = originlink_formats::xml::write(
+        &originlink_formats::json::read(document(2).to_string().as_bytes(), &Default::default())
+            .expect("reads"),
+    );
+    let r = n
+        .call(
+            "POST",
+            "/api/v1/applications",
+            Some(&n.exporter_a),
+            Some(("application/xml", xml.into_bytes())),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["format"], "xml");
+    // Reject with a reason.
+    let id = n.submitted(&n.exporter_a).await;
+    let rej = n
+        .post_json(
+            &format!("/api/v1/applications/{id}/reject"),
+            &n.officer,
+            json!({ "reason": "FOB missing" }),
+        )
+        .await;
+    assert_eq!((rej.status, rej.json()["reason"].as_str()), (StatusCode::OK, Some("FOB missing")));
+    // Amend: a new version with the same number; the old one is superseded.
+    let id = n.submitted(&n.exporter_a).await;
+    let v1 = n.approve(id).await.json();
+    let v1_id = v1["id"].as_i64().expect("id");
+    let r = n
+        .post_json(
+            "/api/v1/applications",
+            &n.exporter_a,
+            json!({ "document": document(3), "replaces": v1_id }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let amend = r.json()["id"].as_i64().expect("id");
+    n.call("POST", &format!("/api/v1/applications/{amend}/submit"), Some(&n.exporter_a), None).await;
+    let v2 = n.approve(amend).await.json();
+    assert_eq!(
+        (v2["number"].clone(), v2["version"].as_i64(), v2["supersedes"].as_i64()),
+        (v1["number"].clone(), Some(2), Some(v1_id))
+    );
+    assert_eq!(
+        n.get(&format!("/api/v1/certificates/{v1_id}"), &n.exporter_a).await.json()["status"],
+        "superseded"
+    );
+    // Revoke with a reason; revoking again is an invalid transition.
+    let v2_id = v2["id"].as_i64().expect("id");
+    let rv = n
+        .post_json(&format!("/api/v1/certificates/{v2_id}/revoke"), &n.officer, json!({ "reason": "fraud" }))
+        .await;
+    assert_eq!((rv.status, rv.json()["status"].as_str()), (StatusCode::OK, Some("revoked")));
+    let again = n
+        .post_json(&format!("/api/v1/certificates/{v2_id}/revoke"), &n.officer, json!({ "reason": "x" }))
+        .await;
+    assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "CERTIFICATE_NOT_ISSUED"));
+    // Back-to-back from a received certificate: the reference is in the signed document.
+    let rec = n
+        .state
+        .store
+        .insert_received(
+            &Ctx::new("exchange", Utc::now()),
+            NewReceived {
+                issuing_country: "TH".into(),
+                number: "TH-2026-000777".into(),
+                version: 1,
+                document: b"<x/>".to_vec(),
+            },
+        )
+        .await
+        .expect("received");
+    let r = n
+        .post_json(
+            "/api/v1/applications",
+            &n.exporter_a,
+            json!({ "document": document(4), "back_to_back_of": rec.id }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let b2b = r.json()["id"].as_i64().expect("id");
+    n.call("POST", &format!("/api/v1/applications/{b2b}/submit"), Some(&n.exporter_a), None).await;
+    let c = n.approve(b2b).await.json();
+    let doc = n.get(c["document"].as_str().expect("link"), &n.officer).await;
+    assert!(String::from_utf8_lossy(&doc.bytes).contains("TH-2026-000777"));
+    let missing = n
+        .post_json(
+            "/api/v1/applications",
+            &n.exporter_a,
+            json!({ "document": document(5), "back_to_back_of": rec.id + 99 }),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
+}
+
+#[tokio::test]
+async fn invalid_transitions_answer_409_with_a_code() {
+    let n = node().await;
+    let r = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(1) })).await;
+    let draft = r.json()["id"].as_i64().expect("id");
+    let a = n.approve(draft).await;
+    assert_eq!((a.status, a.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
+    let rj = n
+        .post_json(&format!("/api/v1/applications/{draft}/reject"), &n.officer, json!({ "reason": "r" }))
+        .await;
+    assert_eq!((rj.status, rj.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
+    let id = n.submitted(&n.exporter_a).await;
+    let s = n.call("POST", &format!("/api/v1/applications/{id}/submit"), Some(&n.exporter_a), None).await;
+    assert_eq!((s.status, s.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_DRAFT"));
+    assert_eq!(n.approve(id).await.status, StatusCode::OK);
+    let twice = n.approve(id).await;
+    assert_eq!((twice.status, twice.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
+}
+
+/// (method, path, body, the tokens refused)
+type RoleCase<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>, Vec<&'a String>);
+/// (method, path, content type, body, token, status, code)
+type BadCase<'a> = (&'a str, String, &'a str, Vec<u8>, &'a String, StatusCode, &'a str);
+
+/// Every endpoint and every role that does not belong there: 403 `ROLE_FORBIDDEN`; no token
+/// or a wrong one: 401.
+#[tokio::test]
+async fn roles_are_refused_where_they_do_not_belong() {
+    let n = node().await;
+    let app = n.submitted(&n.exporter_a).await;
+    let cert = n.approve(app).await.json()["id"].as_i64().expect("id");
+    let reason = || Some(("application/json", br#"{"reason":"r"}"#.to_vec()));
+    let doc = || Some(("application/json", json!({ "document": document(1) }).to_string().into_bytes()));
+    let user = || Some(("application/json", br#"{"name":"z","role":"admin"}"#.to_vec()));
+    let cases: Vec<RoleCase<'_>> = vec![
+        ("POST", "/api/v1/applications".into(), doc(), vec![&n.officer, &n.customs, &n.admin]),
+        ("GET", "/api/v1/applications".into(), None, vec![&n.customs, &n.admin]),
+        ("GET", format!("/api/v1/applications/{app}"), None, vec![&n.customs, &n.admin]),
+        ("GET", format!("/api/v1/applications/{app}/document"), None, vec![&n.customs, &n.admin]),
+        ("POST", format!("/api/v1/applications/{app}/submit"), None, vec![&n.officer, &n.customs, &n.admin]),
+        (
+            "POST",
+            format!("/api/v1/applications/{app}/approve"),
+            None,
+            vec![&n.exporter_a, &n.customs, &n.admin],
+        ),
+        (
+            "POST",
+            format!("/api/v1/applications/{app}/reject"),
+            reason(),
+            vec![&n.exporter_a, &n.customs, &n.admin],
+        ),
+        ("GET", "/api/v1/certificates".into(), None, vec![&n.customs, &n.admin]),
+        ("GET", format!("/api/v1/certificates/{cert}"), None, vec![&n.customs, &n.admin]),
+        ("GET", format!("/api/v1/certificates/{cert}/document"), None, vec![&n.customs, &n.admin]),
+        (
+            "POST",
+            format!("/api/v1/certificates/{cert}/revoke"),
+            reason(),
+            vec![&n.exporter_a, &n.customs, &n.admin],
+        ),
+        ("POST", "/api/v1/users".into(), user(), vec![&n.exporter_a, &n.officer, &n.customs]),
+    ];
+    let head = n.audit_head().await;
+    for (method, path, body, refused) in &cases {
+        for token in refused {
+            let r = n.call(method, path, Some(token), body.clone()).await;
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (StatusCode::FORBIDDEN, "ROLE_FORBIDDEN"),
+                "{method} {path}"
+            );
+        }
+        for token in [None, Some("olk_wrong")] {
+            let r = n.call(method, path, token, body.clone()).await;
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+                "{method} {path}"
+            );
+        }
+    }
+    for (method, path) in [("POST", "/api/v1/qualify"), ("GET", "/api/v1/rules?agreement=ATIGA&hs=9403.60")] {
+        let r = n.call(method, path, None, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(n.audit_head().await, head, "refusals change nothing");
+    // And the admin may add users (the token is returned once).
+    let r = n.call("POST", "/api/v1/users", Some(&n.admin), user()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.json()["token"].as_str().expect("token").starts_with("olk_"));
+}
+
+/// Each endpoint that returns or changes a company's data answers 404 to another company.
+#[tokio::test]
+async fn another_company_sees_nothing() {
+    let n = node().await;
+    let app = n.submitted(&n.exporter_a).await;
+    let cert = n.approve(app).await.json()["id"].as_i64().expect("id");
+    let draft = n
+        .post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(1) }))
+        .await
+        .json()["id"]
+        .as_i64()
+        .expect("id");
+    let head = n.audit_head().await;
+    for (method, path) in [
+        ("GET", format!("/api/v1/applications/{app}")),
+        ("GET", format!("/api/v1/applications/{app}/document")),
+        ("POST", format!("/api/v1/applications/{draft}/submit")),
+        ("GET", format!("/api/v1/certificates/{cert}")),
+        ("GET", format!("/api/v1/certificates/{cert}/document")),
+    ] {
+        let r = n.call(method, &path, Some(&n.exporter_b), None).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{method} {path}");
+        let mine = n.call(method, &path, Some(&n.exporter_a), None).await;
+        assert_eq!(mine.status, StatusCode::OK, "{method} {path} for the owner");
+    }
+    let amend = n
+        .post_json(
+            "/api/v1/applications",
+            &n.exporter_b,
+            json!({ "document": document(1), "replaces": cert }),
+        )
+        .await;
+    assert_eq!(amend.status, StatusCode::NOT_FOUND);
+    assert_eq!(n.get("/api/v1/applications", &n.exporter_b).await.json(), json!([]));
+    assert_eq!(n.get("/api/v1/certificates", &n.exporter_b).await.json(), json!([]));
+    assert_eq!(n.get("/api/v1/applications", &n.exporter_a).await.json().as_array().map(Vec::len), Some(2));
+    assert_eq!(n.get("/api/v1/applications", &n.officer).await.json().as_array().map(Vec::len), Some(2));
+    assert_eq!(n.audit_head().await.0, head.0 + 1, "only the owner's submit changed anything");
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_status_and_code_and_stores_nothing() {
+    let n = node().await;
+    let id = n.submitted(&n.exporter_a).await;
+    let head = n.audit_head().await;
+    let big = vec![b' '; BODY_LIMIT + 1];
+    let mut bad_doc = document(1);
+    bad_doc["supplyChainConsignment"]["exportCountry"]["code"] = json!("ZZZ");
+    let cases: Vec<BadCase<'_>> = vec![
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            b"{\"document\":".to_vec(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_JSON",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            b"[1,2]".to_vec(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            json!({ "document": document(1), "colour": "red" }).to_string().into_bytes(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "UNKNOWN_FIELD",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            json!({}).to_string().into_bytes(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "MISSING_FIELD",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "text/plain",
+            b"hello".to_vec(),
+            &n.exporter_a,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            big.clone(),
+            &n.exporter_a,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/xml",
+            b"<not-ubl/>".to_vec(),
+            &n.exporter_a,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "DOCUMENT_INVALID",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            json!({ "document": 42 }).to_string().into_bytes(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            json!({ "document": document(1), "self_assessment": { "agreement": "NOPE" } })
+                .to_string()
+                .into_bytes(),
+            &n.exporter_a,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+        ),
+        (
+            "POST",
+            "/api/v1/applications".into(),
+            "application/json",
+            json!({ "document": document(1), "replaces": 1, "back_to_back_of": 1 }).to_string().into_bytes(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "CONFLICTING_FIELDS",
+        ),
+        (
+            "POST",
+            format!("/api/v1/applications/{id}/reject"),
+            "application/json",
+            br#"{"reason":"  "}"#.to_vec(),
+            &n.officer,
+            StatusCode::BAD_REQUEST,
+            "REASON_REQUIRED",
+        ),
+        (
+            "POST",
+            format!("/api/v1/applications/{id}/reject"),
+            "application/json",
+            br#"{"reason":"x","extra":1}"#.to_vec(),
+            &n.officer,
+            StatusCode::BAD_REQUEST,
+            "UNKNOWN_FIELD",
+        ),
+        (
+            "POST",
+            format!("/api/v1/applications/{id}/reject"),
+            "application/xml",
+            br#"{"reason":"x"}"#.to_vec(),
+            &n.officer,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            format!("/api/v1/applications/{id}/reject"),
+            "application/json",
+            big,
+            &n.officer,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+        ),
+        (
+            "POST",
+            "/api/v1/applications/abc/approve".into(),
+            "application/json",
+            vec![],
+            &n.officer,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            "POST",
+            "/api/v1/qualify".into(),
+            "application/json",
+            b"{".to_vec(),
+            &n.exporter_a,
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_JSON",
+        ),
+        (
+            "POST",
+            "/api/v1/qualify".into(),
+            "text/csv",
+            b"a,b".to_vec(),
+            &n.exporter_a,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            "application/json",
+            br#"{"name":"x","role":"king"}"#.to_vec(),
+            &n.admin,
+            StatusCode::BAD_REQUEST,
+            "ROLE_UNKNOWN",
+        ),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            "application/json",
+            br#"{"name":"x","role":"exporter"}"#.to_vec(),
+            &n.admin,
+            StatusCode::BAD_REQUEST,
+            "COMPANY_REQUIRED_FOR_EXPORTER",
+        ),
+        (
+            "DELETE",
+            "/api/v1/applications".into(),
+            "application/json",
+            vec![],
+            &n.exporter_a,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "GET",
+            "/api/v1/nothing".into(),
+            "application/json",
+            vec![],
+            &n.exporter_a,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+    ];
+    for (method, path, ct, body, token, status, code) in cases {
+        let r = n.call(method, &path, Some(token), Some((ct, body))).await;
+        assert_eq!(r.status, status, "{method} {path} {ct}: {}", String::from_utf8_lossy(&r.bytes));
+        let j = r.json();
+        assert!(j["message"].is_string(), "{j}");
+        if !code.is_empty() {
+            assert_eq!(j["code"], code, "{method} {path} {ct}: {j}");
+        }
+    }
+    // A document that does not validate names its field.
+    let r = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": bad_doc })).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", String::from_utf8_lossy(&r.bytes));
+    assert!(r.json()["field"].as_str().is_some_and(|f| f.starts_with("document")), "{}", r.json());
+    // Another country's export is not ours to certify.
+    let mut th = document(1);
+    th["supplyChainConsignment"]["exportCountry"] = json!({ "code": "TH", "name": "Thailand" });
+    let r = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": th })).await;
+    assert!(r.status.is_client_error(), "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(n.audit_head().await, head, "nothing stored changed");
+    assert_eq!(
+        n.state
+            .store
+            .list_applications(&originlink_store::Page::first(None, 1000))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn lists_page_newest_first_and_documents_come_back_as_sent() {
+    let n = node().await;
+    let mut ids = vec![];
+    for _ in 0..5 {
+        ids.push(n.submitted(&n.exporter_a).await);
+    }
+    let first = n.get("/api/v1/applications?limit=2", &n.officer).await.json();
+    let got: Vec<i64> =
+        first.as_array().expect("array").iter().map(|a| a["id"].as_i64().expect("id")).collect();
+    assert_eq!(got, vec![ids[4], ids[3]]);
+    let next = n.get(&format!("/api/v1/applications?limit=2&before={}", ids[3]), &n.exporter_a).await.json();
+    let got: Vec<i64> =
+        next.as_array().expect("array").iter().map(|a| a["id"].as_i64().expect("id")).collect();
+    assert_eq!(got, vec![ids[2], ids[1]]);
+    for q in ["limit=0", "limit=1001", "limit=x", "colour=red"] {
+        let r = n.get(&format!("/api/v1/certificates?{q}"), &n.officer).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"), "{q}");
+    }
+    let doc = n.get(&format!("/api/v1/applications/{}/document", ids[0]), &n.officer).await;
+    assert_eq!((doc.status, doc.content_type.as_str()), (StatusCode::OK, "application/json"));
+    let stored = n.state.store.application(ids[0]).await.expect("get").expect("exists");
+    assert_eq!(doc.bytes, stored.document);
+}
+
+#[tokio::test]
+async fn qualify_and_rules_endpoints() {
+    let n = node().await;
+    let r = n.post_json("/api/v1/qualify", &n.customs, qualify_request()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json()["originating"], true);
+    let mut bad = qualify_request();
+    bad["materials"][0]["value"] = json!("-5");
+    let r = n.post_json("/api/v1/qualify", &n.exporter_a, bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.json()["field"].as_str().is_some_and(|f| f.contains("materials")), "{}", r.json());
+    let r = n.get("/api/v1/rules?agreement=ATIGA&hs=9403.60", &n.exporter_a).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    let rule = r.json();
+    assert!(rule["rule"].as_str().is_some_and(|s| !s.is_empty()) && rule["source"].is_string(), "{rule}");
+    for (q, code) in [
+        ("agreement=NOPE&hs=9403.60", "AGREEMENT_UNKNOWN"),
+        ("agreement=ATIGA&hs=xx", "HS_INVALID"),
+        ("agreement=ATIGA", "INVALID_QUERY"),
+        ("agreement=ATIGA&hs=9403.60&x=1", "INVALID_QUERY"),
+    ] {
+        let r = n.get(&format!("/api/v1/rules?{q}"), &n.officer).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, code), "{q}");
+    }
+    let h = n.call("GET", "/healthz", None, None).await;
+    assert_eq!((h.status, h.json()["storage"].as_str()), (StatusCode::OK, Some("sqlite")));
+}
+
+async fn parallel_approvals(postgres: bool) {
+    let n = Arc::new(node_on(postgres).await);
+    let mut ids = vec![];
+    for _ in 0..50 {
+        ids.push(n.submitted(&n.exporter_a).await);
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let n = n.clone();
+            tokio::spawn(async move { n.approve(id).await })
+        })
+        .collect();
+    let mut numbers = vec![];
+    for t in tasks {
+        let r = t.await.expect("task");
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+        numbers.push(r.json()["number"].as_str().expect("number").to_owned());
+    }
+    numbers.sort();
+    let expected: Vec<String> = (1..=50).map(|i| format!("KH-{}-{i:06}", n.year)).collect();
+    assert_eq!(numbers, expected, "unique and gapless");
+
+    let one = n.submitted(&n.exporter_a).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let n = n.clone();
+            tokio::spawn(async move { n.approve(one).await })
+        })
+        .collect();
+    let mut statuses = vec![];
+    for t in tasks {
+        let r = t.await.expect("task");
+        if r.status == StatusCode::CONFLICT {
+            assert_eq!(r.code(), "APPLICATION_NOT_SUBMITTED");
+        }
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 9, "{statuses:?}");
+    assert_eq!(
+        n.state
+            .store
+            .list_certificates(&originlink_store::Page::first(None, 1000))
+            .await
+            .expect("list")
+            .len(),
+        51
+    );
+    assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_approvals_sqlite() {
+    parallel_approvals(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_approvals_postgres() {
+    parallel_approvals(true).await;
+}
+
+/// The OpenAPI document: every documented operation is routed, and the document matches the
+/// reviewed snapshot (`UPDATE_SNAPSHOTS=1` rewrites it).
+#[tokio::test]
+async fn openapi_document_matches_routes_and_snapshot() {
+    let n = node().await;
+    let r = n.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for op in originlink_node::openapi::OPERATIONS {
+        let path = op.path.replace("{id}", "999999");
+        let r = n.call(&op.method.to_ascii_uppercase(), &path, Some(&n.admin), None).await;
+        assert!(
+            !(r.status == StatusCode::NOT_FOUND && r.json()["message"] == "no such route")
+                && r.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{} {} is documented but not routed",
+            op.method,
+            op.path
+        );
+    }
+    let snapshot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openapi.json");
+    let text = serde_json::to_string_pretty(&doc).expect("json") + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snapshot, &text).expect("write snapshot");
+    }
+    let expected =
+        std::fs::read_to_string(&snapshot).expect("snapshot exists (UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(text, expected, "OpenAPI changed: review and run with UPDATE_SNAPSHOTS=1");
+}
+
+/// A handler that panics (a bug) answers a JSON 500 and is counted, instead of dropping the
+/// connection.
+#[tokio::test]
+async fn a_panicking_handler_answers_500() {
+    let n = node().await;
+    async fn boom() -> &'static str {
+        let v: Vec<u8> = Vec::new();
+        // An out-of-bounds index: the kind of bug the middleware must contain.
+        let i = v.len() + 1;
+        if v[i] == 0 { "zero" } else { "other" }
+    }
+    let router = Router::new()
+        .route("/boom", axum::routing::get(boom))
+        .layer(axum::middleware::from_fn_with_state(n.state.clone(), originlink_node::metrics::track))
+        .with_state(n.state.clone());
+    let res =
+        router.oneshot(Request::get("/boom").body(Body::empty()).expect("request")).await.expect("answer");
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.expect("body");
+    let j: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(j["code"], "INTERNAL");
+    assert!(n.state.metrics.render().contains("originlink_http_requests_total{status=\"5xx\"} 1"));
+}

@@ -1,0 +1,515 @@
+//! Durable storage of an OriginLink node, behind one interface ([`Store`]) with two
+//! implementations: SQLite (the default: one file, WAL) and PostgreSQL (several stateless node
+//! replicas may share one database).
+//!
+//! Every operation that changes state is one transaction that also appends the matching audit
+//! event(s), so the audit chain and the data can never disagree. Certificate numbers are
+//! allocated inside the approving transaction, which makes them gapless: a failed approval
+//! rolls its number back.
+//!
+//! Architecture invariant: no HTTP here, no clock (callers pass "now" in [`Ctx`]), no keys
+//! (signing is a callback handed to [`Store::approve`]).
+//!
+//! # Layout
+//! - [`audit`]: the hash chain: canonical event bytes, hashing and verification.
+//! - [`sqlite`], [`postgres`]: the two backends and their migrations.
+//! - this file: the records, the [`Store`] trait, [`StoreError`] and [`open`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub mod audit;
+pub mod postgres;
+pub mod sqlite;
+
+pub use audit::{AuditEvent, Broken};
+
+/// A result of a storage operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What went wrong in storage. [`StoreError::code`] is stable.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The operation is not allowed in the record's current state (an invalid transition,
+    /// a duplicate name, ...).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code, e.g. `APPLICATION_NOT_SUBMITTED`.
+        code: &'static str,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// The signing callback of an approval failed; nothing was stored.
+    #[error("signing failed: {0}")]
+    Sign(String),
+    /// The database URL in the configuration is not usable.
+    #[error("bad database url: {0}")]
+    Url(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotFound => "NOT_FOUND",
+            StoreError::Conflict { code, .. } => code,
+            StoreError::Sign(_) => "SIGNING_FAILED",
+            StoreError::Url(_) => "DATABASE_URL_INVALID",
+            StoreError::Backend(_) => "DATABASE_ERROR",
+        }
+    }
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Conflict { code, message: message.into() }
+    }
+}
+
+/// Who acts, and when. Every state change carries one; it is what the audit log records.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The actor, e.g. `user:3 (alice)` or `cli`.
+    pub actor: String,
+    /// The time of the action (from the node's one clock).
+    pub at: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// A context for `actor` at `at`.
+    pub fn new(actor: impl Into<String>, at: DateTime<Utc>) -> Self {
+        Ctx { actor: actor.into(), at }
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $v),* }
+        impl $name {
+            /// The stable text form, as stored and on the wire.
+            pub fn as_str(&self) -> &'static str { match self { $($name::$v => $s),* } }
+            /// Parses the stable text form.
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some($name::$v),)* _ => None } }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+text_enum!(
+    /// A user's role.
+    Role {
+        /// Applies for certificates for its company.
+        Exporter = "exporter",
+        /// Reviews, approves, rejects, revokes.
+        IssuingOfficer = "issuing-officer",
+        /// Importing customs (declarations arrive with a later issue).
+        CustomsOfficer = "customs-officer",
+        /// Users, companies and configuration.
+        Admin = "admin",
+    }
+);
+
+text_enum!(
+    /// Where an application is in its lifecycle.
+    ApplicationStatus {
+        /// Created, editable, not yet seen by the authority.
+        Draft = "draft",
+        /// Waiting for an officer.
+        Submitted = "submitted",
+        /// Approved: a certificate was issued from it.
+        Approved = "approved",
+        /// Rejected with a reason.
+        Rejected = "rejected",
+    }
+);
+
+text_enum!(
+    /// Where an issued certificate is in its lifecycle.
+    CertificateStatus {
+        /// Valid as issued.
+        Issued = "issued",
+        /// Replaced by a newer version.
+        Superseded = "superseded",
+        /// Revoked with a reason.
+        Revoked = "revoked",
+    }
+);
+
+/// A trading company (the tenant of exporter users).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Company {
+    /// Identifier.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// ISO country code.
+    pub country: String,
+}
+
+/// A user of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Identifier.
+    pub id: i64,
+    /// Unique login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The company of an exporter; `None` for authority roles.
+    pub company_id: Option<i64>,
+}
+
+/// A new user, with the SHA-256 of its API token (the token itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Unique login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Company (required for exporters, refused for others by the caller).
+    pub company_id: Option<i64>,
+    /// SHA-256 of the API token.
+    pub token_hash: [u8; 32],
+}
+
+/// An application for a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Application {
+    /// Identifier.
+    pub id: i64,
+    /// The applying company (tenant).
+    pub company_id: i64,
+    /// Lifecycle status.
+    pub status: ApplicationStatus,
+    /// `xml` or `json`: the format the document came in.
+    pub format: String,
+    /// The document exactly as submitted (empty in list results).
+    #[serde(skip)]
+    pub document: Vec<u8>,
+    /// The self-assessment input (the `qualify` request), as JSON text.
+    pub self_assessment: Option<String>,
+    /// The evaluated self-assessment result, as JSON text.
+    pub assessment: Option<String>,
+    /// For an amendment: the certificate this one replaces.
+    pub replaces: Option<i64>,
+    /// For a back-to-back application: the received certificate it is based on.
+    pub back_to_back_of: Option<i64>,
+    /// The rejection reason.
+    pub reason: Option<String>,
+    /// The certificate issued from it.
+    pub certificate_id: Option<i64>,
+    /// The creating user.
+    pub created_by: i64,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Last changed at (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A new application.
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    /// The applying company.
+    pub company_id: i64,
+    /// The creating user.
+    pub created_by: i64,
+    /// `xml` or `json`.
+    pub format: String,
+    /// The document exactly as submitted.
+    pub document: Vec<u8>,
+    /// The self-assessment input as JSON text.
+    pub self_assessment: Option<String>,
+    /// Its evaluated result as JSON text.
+    pub assessment: Option<String>,
+    /// The certificate this amendment replaces (checked: same company, issued).
+    pub replaces: Option<i64>,
+    /// The received certificate a back-to-back application is based on (checked: exists).
+    pub back_to_back_of: Option<i64>,
+}
+
+/// Which records a list returns: newest first, `limit` of them, ids below `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Only this company's records (an exporter's view).
+    pub company_id: Option<i64>,
+    /// Only ids below this one (the cursor: the last id of the previous page).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl Page {
+    /// The first `limit` records of `company_id` (or of everyone).
+    pub fn first(company_id: Option<i64>, limit: i64) -> Self {
+        Page { company_id, before: None, limit }
+    }
+}
+
+/// A change to an application that needs no signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// draft → submitted.
+    Submit,
+    /// submitted → rejected, with a reason.
+    Reject {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An issued certificate: the signed bytes exactly as signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Certificate {
+    /// Identifier.
+    pub id: i64,
+    /// The application it was issued from.
+    pub application_id: i64,
+    /// The exporter's company (tenant).
+    pub company_id: i64,
+    /// The issuing authority.
+    pub issuer: String,
+    /// The certificate number.
+    pub number: String,
+    /// 1 for an original, +1 per replacement (same number).
+    pub version: i64,
+    /// Lifecycle status.
+    pub status: CertificateStatus,
+    /// The certificate this version replaced.
+    pub supersedes: Option<i64>,
+    /// The signed document, byte for byte (empty in list results).
+    #[serde(skip)]
+    pub signed: Vec<u8>,
+    /// SHA-256 of the signed document, hex.
+    pub sha256: String,
+    /// Issued at (RFC 3339).
+    pub issued_at: String,
+    /// The revocation reason.
+    pub revoked_reason: Option<String>,
+}
+
+/// What the signing callback of [`Store::approve`] is told to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The allocated sequence number (`None` for a replacement, which keeps its number).
+    pub seq: Option<i64>,
+    /// The number of the certificate being replaced, for a replacement.
+    pub number: Option<String>,
+    /// The version to issue.
+    pub version: i64,
+    /// The application being approved (its submitted document and format).
+    pub application: Application,
+}
+
+/// What the signing callback returns.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    /// The certificate number written into the document.
+    pub number: String,
+    /// The signed document, byte for byte.
+    pub bytes: Vec<u8>,
+}
+
+/// The signing step of an approval. It runs inside the approving transaction: if it fails,
+/// nothing is stored and no number is used up.
+pub type SignFn = Box<dyn FnOnce(&Issue) -> Result<Signed, String> + Send>;
+
+/// How approval numbers are allocated.
+#[derive(Debug, Clone)]
+pub struct Numbering {
+    /// The issuing authority recorded on the certificate.
+    pub issuer: String,
+    /// The sequence scope: numbers are gapless per scope (e.g. `KH-MOC/2026`).
+    pub scope: String,
+}
+
+/// A certificate received from another country (filled by the exchange; used here as the
+/// basis of back-to-back applications).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceivedCertificate {
+    /// Identifier.
+    pub id: i64,
+    /// The issuing country.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// Its version.
+    pub version: i64,
+    /// The document exactly as received.
+    #[serde(skip)]
+    pub document: Vec<u8>,
+    /// Received at (RFC 3339).
+    pub received_at: String,
+}
+
+/// A received certificate to record.
+#[derive(Debug, Clone)]
+pub struct NewReceived {
+    /// The issuing country.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// Its version.
+    pub version: i64,
+    /// The document exactly as received.
+    pub document: Vec<u8>,
+}
+
+/// The storage interface of a node. Both backends pass the same contract test suite
+/// (`tests/contract.rs`).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Which backend: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Brings the schema up to date. Safe to run again, and concurrently.
+    async fn migrate(&self) -> Result<()>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates a company. Duplicate name: `COMPANY_EXISTS`.
+    async fn create_company(&self, ctx: &Ctx, name: &str, country: &str) -> Result<Company>;
+    /// Finds a company by name.
+    async fn company_by_name(&self, name: &str) -> Result<Option<Company>>;
+    /// Creates a user and its token. Duplicate name: `USER_EXISTS`.
+    async fn create_user(&self, ctx: &Ctx, user: NewUser) -> Result<User>;
+    /// The user holding the token with this SHA-256, if any.
+    async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>>;
+
+    /// Creates an application in `draft`.
+    async fn create_application(&self, ctx: &Ctx, app: NewApplication) -> Result<Application>;
+    /// One application.
+    async fn application(&self, id: i64) -> Result<Option<Application>>;
+    /// A page of applications, newest first, without their documents.
+    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>>;
+    /// Submit or reject. Invalid transition: `APPLICATION_NOT_DRAFT` / `APPLICATION_NOT_SUBMITTED`.
+    async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application>;
+    /// Approves a submitted application: allocates the number (or, for an amendment, keeps
+    /// the replaced certificate's number with the next version), runs `sign`, stores the
+    /// signed bytes, supersedes the replaced certificate. All in one transaction.
+    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate>;
+
+    /// One certificate.
+    async fn certificate(&self, id: i64) -> Result<Option<Certificate>>;
+    /// A page of certificates, newest first, without their signed bytes.
+    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>>;
+    /// Revokes an issued certificate. Not issued: `CERTIFICATE_NOT_ISSUED`.
+    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str) -> Result<Certificate>;
+
+    /// Records a received certificate. Duplicate (country, number, version): `RECEIVED_EXISTS`.
+    async fn insert_received(&self, ctx: &Ctx, rec: NewReceived) -> Result<ReceivedCertificate>;
+    /// One received certificate.
+    async fn received(&self, id: i64) -> Result<Option<ReceivedCertificate>>;
+
+    /// Audit events with `after < seq <= up_to`, in seq order, at most `limit` of them.
+    async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// The chain head: (last sequence number, its hash).
+    async fn audit_head(&self) -> Result<(i64, String)>;
+    /// Checks the audit chain in pages; on failure, names the first broken event. The head is
+    /// read first, so events appended meanwhile are left for the next check.
+    async fn verify_audit(&self) -> Result<Result<u64, Broken>> {
+        self.verify_audit_in_pages(1000).await
+    }
+    /// [`Store::verify_audit`], reading `page` events at a time.
+    async fn verify_audit_in_pages(&self, page: i64) -> Result<Result<u64, Broken>> {
+        let page_size = page.max(1);
+        let head = self.audit_head().await?;
+        let mut check = audit::ChainCheck::default();
+        let mut after = i64::MIN;
+        loop {
+            let page = self.audit_events(after, head.0, page_size).await?;
+            for e in &page {
+                if let Err(b) = check.feed(e) {
+                    return Ok(Err(b));
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == page_size => after = last.seq,
+                _ => break,
+            }
+        }
+        Ok(check.finish(&head))
+    }
+}
+
+/// Opens the store named by `url`: `sqlite:PATH` / a plain path, or `postgres://…` (with a
+/// pool of 8 connections).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, 8).await
+}
+
+/// [`open`] with `pool` PostgreSQL connections (SQLite uses one connection whatever `pool`).
+pub async fn open_with(url: &str, pool: usize) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, pool).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        if path.is_empty() {
+            return Err(StoreError::Url("empty sqlite path".into()));
+        }
+        Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+    }
+}
+
+/// SHA-256 of an API token: what the store keeps instead of the token.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(H[(b >> 4) as usize] as char);
+        s.push(H[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// RFC 3339 with microseconds, the one text form of instants in both backends.
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The audit "before"/"after" state of an application.
+pub(crate) fn app_state(status: ApplicationStatus, extra: &[(&str, serde_json::Value)]) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), status.as_str().into());
+    for (k, v) in extra {
+        m.insert((*k).into(), v.clone());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// The audit "before"/"after" state of a certificate.
+pub(crate) fn cert_state(status: CertificateStatus, extra: &[(&str, serde_json::Value)]) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), status.as_str().into());
+    for (k, v) in extra {
+        m.insert((*k).into(), v.clone());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// The conflict for an application that is not in the state a transition needs.
+pub(crate) fn not_in_state(expected: ApplicationStatus, actual: ApplicationStatus) -> StoreError {
+    let code = match expected {
+        ApplicationStatus::Draft => "APPLICATION_NOT_DRAFT",
+        ApplicationStatus::Submitted => "APPLICATION_NOT_SUBMITTED",
+        ApplicationStatus::Approved => "APPLICATION_NOT_APPROVED",
+        ApplicationStatus::Rejected => "APPLICATION_NOT_REJECTED",
+    };
+    StoreError::conflict(code, format!("the application is {actual}, this needs it {expected}"))
+}

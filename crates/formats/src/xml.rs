@@ -2,7 +2,9 @@
 //! "UBL 2.4 XML").
 //!
 //! - [`write`]: the certificate as a schema-valid UBL 2.4 instance (deterministic, UTF-8,
-//!   2-space indent). It never writes `ext:UBLExtensions`; the signer adds it.
+//!   compact: no whitespace between elements). This is the form that is signed and exchanged.
+//!   It never writes `ext:UBLExtensions`; the signer adds it.
+//! - [`write_pretty`]: the same document indented by 2 spaces, for people.
 //! - [`read`]: the hardened reader. Size limit first (`DOCUMENT_TOO_LARGE`), UTF-8 only
 //!   (`ENCODING`), no DTD (`XML_DTD_FORBIDDEN`: so no entity declaration, expansion or
 //!   external entity), well-formedness (`XML_MALFORMED`), root `CertificateOfOrigin` in the
@@ -29,9 +31,16 @@ pub const NS_CBC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonBas
 /// `cbc:CustomizationID` written by OriginLink: names the mapping convention of `docs/formats.md`.
 pub const CUSTOMIZATION_ID: &str = "urn:originlink:eco:ubl-2.4:1.0";
 
-/// Writes a certificate as a UBL 2.4 CertificateOfOrigin document (UTF-8, with declaration).
+/// Writes a certificate as a compact UBL 2.4 CertificateOfOrigin document (UTF-8, with
+/// declaration): the form that is signed and exchanged.
 pub fn write(cert: &Certificate) -> String {
-    writer::write(cert)
+    writer::write(cert, false)
+}
+
+/// Writes the same document indented by 2 spaces, for people to read. Reading it back gives the
+/// same certificate as reading [`write`]'s output.
+pub fn write_pretty(cert: &Certificate) -> String {
+    writer::write(cert, true)
 }
 
 /// Reads a UBL 2.4 CertificateOfOrigin document. Refuses DTDs, entities and oversize input.

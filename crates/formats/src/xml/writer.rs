@@ -1,5 +1,7 @@
-//! The UBL writer: builds the document directly as a string, pretty-printed with a 2-space
-//! indent. Element order follows the UBL 2.4 schema sequences.
+//! The UBL writer: builds the document directly as a string, either compact (no whitespace
+//! between elements: the form that is signed and exchanged, smaller and faster to parse) or
+//! pretty-printed with a 2-space indent for people. Element order follows the UBL 2.4 schema
+//! sequences.
 
 use std::fmt::Write as _;
 
@@ -8,23 +10,32 @@ use originlink_model::{Certificate, CertificateRef, Item, NaiveDate, Party, Proo
 use super::paths::{ROLE_BACK_TO_BACK, ROLE_REPLACED, SCHEME_APPROVED_EXPORTER, key};
 use super::{CUSTOMIZATION_ID, NS_CAC, NS_CBC, NS_COO};
 
-/// A tiny indenting XML writer.
+/// A tiny XML writer, indenting when `pretty`.
 struct W {
     s: String,
     depth: usize,
+    pretty: bool,
 }
 
 impl W {
     fn indent(&mut self) {
-        for _ in 0..self.depth {
-            self.s.push_str("  ");
+        if self.pretty {
+            for _ in 0..self.depth {
+                self.s.push_str("  ");
+            }
+        }
+    }
+    fn nl(&mut self) {
+        if self.pretty {
+            self.s.push('\n');
         }
     }
     fn open(&mut self, tag: &str) {
         self.indent();
         self.s.push('<');
         self.s.push_str(tag);
-        self.s.push_str(">\n");
+        self.s.push('>');
+        self.nl();
         self.depth += 1;
     }
     fn close(&mut self, tag: &str) {
@@ -32,13 +43,15 @@ impl W {
         self.indent();
         self.s.push_str("</");
         self.s.push_str(tag);
-        self.s.push_str(">\n");
+        self.s.push('>');
+        self.nl();
     }
     fn empty(&mut self, tag: &str) {
         self.indent();
         self.s.push('<');
         self.s.push_str(tag);
-        self.s.push_str("/>\n");
+        self.s.push_str("/>");
+        self.nl();
     }
     fn leaf(&mut self, tag: &str, text: &str) {
         self.leaf_attr(tag, &[], text);
@@ -58,15 +71,18 @@ impl W {
         escape(&mut self.s, text, false);
         self.s.push_str("</");
         self.s.push_str(tag);
-        self.s.push_str(">\n");
+        self.s.push('>');
+        self.nl();
     }
     fn leaf_date(&mut self, tag: &str, d: NaiveDate) {
         self.indent();
-        let _ = writeln!(self.s, "<{tag}>{d}</{tag}>");
+        let _ = write!(self.s, "<{tag}>{d}</{tag}>");
+        self.nl();
     }
     fn leaf_num(&mut self, tag: &str, n: u32) {
         self.indent();
-        let _ = writeln!(self.s, "<{tag}>{n}</{tag}>");
+        let _ = write!(self.s, "<{tag}>{n}</{tag}>");
+        self.nl();
     }
     /// A coded root note `key=value`.
     fn note(&mut self, key: &str, value: &str) {
@@ -75,7 +91,8 @@ impl W {
         self.s.push_str(key);
         self.s.push('=');
         escape(&mut self.s, value, false);
-        self.s.push_str("</cbc:Note>\n");
+        self.s.push_str("</cbc:Note>");
+        self.nl();
     }
 }
 
@@ -285,13 +302,15 @@ pub(crate) fn vessel_element(mode: TransportMode) -> (Option<&'static str>, &'st
 }
 
 /// Writes the certificate. See `docs/formats.md` for the mapping.
-pub(crate) fn write(c: &Certificate) -> String {
-    let mut w = W { s: String::with_capacity(4096 + 1536 * c.items.len()), depth: 0 };
+pub(crate) fn write(c: &Certificate, pretty: bool) -> String {
+    let mut w = W { s: String::with_capacity(4096 + 1536 * c.items.len()), depth: 0, pretty };
     w.s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let sep = if pretty { "\n    " } else { " " };
     let _ = write!(
         w.s,
-        "<CertificateOfOrigin xmlns=\"{NS_COO}\"\n    xmlns:cac=\"{NS_CAC}\"\n    xmlns:cbc=\"{NS_CBC}\">\n"
+        "<CertificateOfOrigin xmlns=\"{NS_COO}\"{sep}xmlns:cac=\"{NS_CAC}\"{sep}xmlns:cbc=\"{NS_CBC}\">"
     );
+    w.nl();
     w.depth = 1;
     w.leaf("cbc:UBLVersionID", "2.4");
     w.leaf("cbc:CustomizationID", CUSTOMIZATION_ID);

@@ -8,6 +8,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `print!` for command output. `print!` panics when standard output is a closed pipe
+/// (`originlink example | head`); this exits quietly instead, as Unix tools do.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::io::stdout_write(format_args!($($t)*)) };
+}
+
+/// `println!` for command output; see [`out!`].
+macro_rules! outln {
+    () => { $crate::io::stdout_write(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::io::stdout_write(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod cmd;
 mod io;
 

@@ -32,11 +32,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let store = originlink_store::open(config.database.url.expose()).await.context("opening storage")?;
         match store.verify_audit().await.context("reading the audit log")? {
             Ok(n) => {
-                println!("audit chain intact: {n} events");
+                outln!("audit chain intact: {n} events");
                 Ok(ExitCode::SUCCESS)
             }
             Err(b) => {
-                println!("audit chain broken at event {}: {}", b.seq, b.reason);
+                outln!("audit chain broken at event {}: {}", b.seq, b.reason);
                 Ok(ExitCode::from(1))
             }
         }

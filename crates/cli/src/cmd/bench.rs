@@ -91,16 +91,16 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
     let openssl = if a.no_openssl { None } else { Some(openssl_speed(a.seconds.max(1))?) };
     let xmlsec = if a.no_xmlsec { None } else { xmlsec_loop(&cases, &doc, secs).ok() };
 
-    println!("Signature benchmark: one core, {} s per measurement", secs.as_secs());
-    println!(
+    outln!("Signature benchmark: one core, {} s per measurement", secs.as_secs());
+    outln!(
         "document: ATIGA certificate, {} goods items, {} bytes unsigned, {} / {} bytes signed (ECDSA / RSA)",
         a.items,
         doc.len(),
         results[0].size,
         results[1].size
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<12} {:>14} {:>12} {:>16} {:>16} {:>14} {:>10}",
         "algorithm",
         "ours verify/s",
@@ -115,7 +115,7 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
             Some(o) => o[i],
             None => (f64::NAN, f64::NAN),
         };
-        println!(
+        outln!(
             "{:<12} {:>14.0} {:>12.0} {:>16.0} {:>16.0} {:>14.0} {:>10.2}",
             c.name,
             r.verify,
@@ -126,9 +126,9 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
             r.verify / ov
         );
     }
-    println!();
+    outln!();
     for (c, r) in cases.iter().zip(&results) {
-        println!(
+        outln!(
             "breakdown {:<12} xmldsig verify_enveloped alone {:>7.0}/s ({:.0} µs), issuing country + date (fast scan) {:>7.0}/s ({:.0} µs), whole verify {:.0} µs",
             c.name,
             r.xmldsig_only,
@@ -138,17 +138,15 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
             1e6 / r.verify
         );
     }
-    println!();
-    println!("ratio = ours verify/s ÷ openssl verify/s (target ≥ 0.80 for ECDSA P-256).");
-    println!("ours verify = parse + exclusive C14N + SHA-256 digest + signature verify + trust policy");
-    println!(
-        "(chain cached per certificate hash and trust-list version); sign = the whole XML-DSig signing."
-    );
+    outln!();
+    outln!("ratio = ours verify/s ÷ openssl verify/s (target ≥ 0.80 for ECDSA P-256).");
+    outln!("ours verify = parse + exclusive C14N + SHA-256 digest + signature verify + trust policy");
+    outln!("(chain cached per certificate hash and trust-list version); sign = the whole XML-DSig signing.");
     match xmlsec {
-        Some((ec, rsa)) => println!(
+        Some((ec, rsa)) => outln!(
             "context: `xmlsec1 --verify --trusted-pem ca.crt`, one process per document: {ec:.0}/s (ECDSA), {rsa:.0}/s (RSA)"
         ),
-        None if !a.no_xmlsec => println!("context: xmlsec1 loop not measured (xmlsec1 missing or it failed)"),
+        None if !a.no_xmlsec => outln!("context: xmlsec1 loop not measured (xmlsec1 missing or it failed)"),
         None => {}
     }
     Ok(ExitCode::SUCCESS)

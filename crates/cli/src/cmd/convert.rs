@@ -34,9 +34,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     };
     let out = match a.to {
-        OutFormat::Xml => xml::write(&cert),
+        OutFormat::Xml => xml::write_pretty(&cert),
         OutFormat::Json => json::write(&cert),
     };
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }

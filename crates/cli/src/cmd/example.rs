@@ -54,9 +54,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         anyhow::bail!("cannot make a valid {} certificate from {} to {}: {p}", a.agreement, a.from, a.to);
     }
     let out = match a.format {
-        OutFormat::Xml => xml::write(&cert),
+        OutFormat::Xml => xml::write_pretty(&cert),
         OutFormat::Json => json::write(&cert),
     };
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }

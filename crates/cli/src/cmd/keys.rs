@@ -125,13 +125,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
             let dir = AuthorityDir(a.out.clone());
             dir.write(&keys)?;
             let signing = Cert::from_der(&keys.signing.cert_der)?;
-            println!(
-                "created {} (country CA, document signing, node TLS) in {}",
-                a.authority,
-                a.out.display()
-            );
-            println!("document-signing certificate: {} serial {}", signing.subject(), signing.serial_hex());
-            println!("algorithm: {}", keys.signing.key.algorithm().name());
+            outln!("created {} (country CA, document signing, node TLS) in {}", a.authority, a.out.display());
+            outln!("document-signing certificate: {} serial {}", signing.subject(), signing.serial_hex());
+            outln!("algorithm: {}", keys.signing.key.algorithm().name());
         }
         KeysCommand::Rotate(a) => {
             let dir = AuthorityDir(a.dir.clone());
@@ -153,8 +149,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
             )?;
             let archived = dir.rotate(&new)?;
             let c = Cert::from_der(&new.cert_der)?;
-            println!("new document-signing certificate: {} serial {}", c.subject(), c.serial_hex());
-            println!(
+            outln!("new document-signing certificate: {} serial {}", c.subject(), c.serial_hex());
+            outln!(
                 "previous certificate kept as {} (keep it in the trust list until its documents expire)",
                 archived.display()
             );
@@ -164,7 +160,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
             keystore::write_private_key(&a.out.join("operator.key"), &op.key)?;
             keystore::write_cert(&a.out.join("operator.crt"), &op.cert_der)?;
-            println!("created the trust-list signing pair of {} in {}", a.name, a.out.display());
+            outln!("created the trust-list signing pair of {} in {}", a.name, a.out.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -98,7 +98,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 user.role,
                 u.company.map(|c| format!(", company {c}")).unwrap_or_default()
             );
-            println!("{token}");
+            outln!("{token}");
             Ok(ExitCode::SUCCESS)
         }),
     }
@@ -112,7 +112,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
     let addr = app.addr();
     tracing::info!(%addr, storage = config.database.url.expose().split(':').next().unwrap_or(""), "node bound");
     // Tests and scripts read the bound port from this line.
-    println!("originlink node listening on https://{addr}");
+    outln!("originlink node listening on https://{addr}");
     std::io::stdout().flush().ok();
     let handle = app.handle();
     tokio::spawn(async move {

@@ -31,9 +31,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     };
     if a.json {
-        println!("{}", assessment.to_json_string());
+        outln!("{}", assessment.to_json_string());
     } else {
-        print!("{}", assessment.render_text());
+        out!("{}", assessment.render_text());
     }
     Ok(if assessment.originating { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -38,29 +38,29 @@ fn show(agreement: &str, hs: &str) -> Result<ExitCode> {
     // Tables may be in an older edition (RCEP: HS 2012), so the code is checked for form only.
     let code = HsCode::parse_syntax(hs).with_context(|| format!("HS_MALFORMED --hs: `{hs}`"))?;
     let table = PsrTable::builtin(agreement);
-    println!("agreement: {agreement}");
-    println!("hs:        {} (table in {})", code.dotted(), table.hs_edition);
+    outln!("agreement: {agreement}");
+    outln!("hs:        {} (table in {})", code.dotted(), table.hs_edition);
     if let Some(row) = table.lookup(&code) {
-        println!("rule:      {}", row.rule);
-        println!("matched:   {} {}", row.range.level_name(), row.range);
-        println!("source:    {}", row.source);
+        outln!("rule:      {}", row.rule);
+        outln!("matched:   {} {}", row.range.level_name(), row.range);
+        outln!("source:    {}", row.source);
         return Ok(ExitCode::SUCCESS);
     }
     let below: Vec<String> = table.rows_below(&code).map(|r| r.range.to_string()).collect();
     if !below.is_empty() {
-        println!("note:      the table has lines below this code: {}", below.join(", "));
+        outln!("note:      the table has lines below this code: {}", below.join(", "));
     }
     let settings = OriginSettings::builtin(Regime::Agreement(agreement));
     match settings.general_rule {
         Some(rule) => {
-            println!("rule:      {rule}");
-            println!("matched:   no product-specific rule; the general rule applies");
-            println!("source:    {}", settings.source("general_rule").unwrap_or(""));
+            outln!("rule:      {rule}");
+            outln!("matched:   no product-specific rule; the general rule applies");
+            outln!("source:    {}", settings.source("general_rule").unwrap_or(""));
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            println!("rule:      none shipped");
-            println!("source:    {}", settings.source("general_rule").unwrap_or(""));
+            outln!("rule:      none shipped");
+            outln!("source:    {}", settings.source("general_rule").unwrap_or(""));
             Ok(ExitCode::from(1))
         }
     }

@@ -170,7 +170,7 @@ fn build(a: BuildArgs) -> Result<ExitCode> {
     let signed = list.sign(&key, cert.der())?;
     match &a.out {
         Some(p) => std::fs::write(p, &signed).with_context(|| format!("writing {}", p.display()))?,
-        None => print!("{}", String::from_utf8_lossy(&signed)),
+        None => out!("{}", String::from_utf8_lossy(&signed)),
     }
     eprintln!(
         "trust list sequence {} with {} members, next update {}",
@@ -187,27 +187,29 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
     let list = match TrustList::from_signed(&bytes, &operators) {
         Ok(l) => l,
         Err(e) => {
-            println!("INVALID {} {e}", e.code());
+            outln!("INVALID {} {e}", e.code());
             return Ok(ExitCode::from(1));
         }
     };
     let now = a.at.unwrap_or_else(Utc::now);
     if now > list.next_update {
-        println!(
+        outln!(
             "CANNOT_VERIFY TRUST_LIST_EXPIRED sequence {} was due for replacement at {}",
-            list.sequence, list.next_update
+            list.sequence,
+            list.next_update
         );
         return Ok(ExitCode::from(3));
     }
     if now + Duration::minutes(5) < list.issued_at {
-        println!(
+        outln!(
             "CANNOT_VERIFY TRUST_LIST_NOT_YET_VALID sequence {} is issued at {}",
-            list.sequence, list.issued_at
+            list.sequence,
+            list.issued_at
         );
         return Ok(ExitCode::from(3));
     }
     originlink_trust::TrustStore::from_list(&list)?;
-    println!(
+    outln!(
         "VALID trust list sequence {} with {} members, issued {}, next update {}",
         list.sequence,
         list.members.len(),
@@ -226,20 +228,20 @@ fn show(a: ShowArgs) -> Result<ExitCode> {
             (serde_json::from_value::<TrustList>(split.document).context("not a trust list")?, false)
         }
     };
-    println!("trust list {} sequence {}", list.format, list.sequence);
-    println!("issued {}  next update {}", list.issued_at, list.next_update);
-    println!(
+    outln!("trust list {} sequence {}", list.format, list.sequence);
+    outln!("issued {}  next update {}", list.issued_at, list.next_update);
+    outln!(
         "signature: {}",
         if checked { "verified with the operator certificate" } else { "NOT checked (give --operator)" }
     );
     for m in &list.members {
-        println!();
-        println!("{} {} — {}", m.country, m.country.name(), m.authorities.join(", "));
-        println!("  agreements: {}", m.agreements.join(", "));
+        outln!();
+        outln!("{} {} — {}", m.country, m.country.name(), m.authorities.join(", "));
+        outln!("  agreements: {}", m.agreements.join(", "));
         for (label, certs) in [("CA", &m.ca_certs), ("signing", &m.signing_certs)] {
             for c in certs {
                 let c = trustlist::decode_cert(c)?;
-                println!(
+                outln!(
                     "  {label:8} {} serial {} valid {} .. {}",
                     c.subject(),
                     c.serial_hex(),
@@ -250,11 +252,11 @@ fn show(a: ShowArgs) -> Result<ExitCode> {
         }
         for n in &m.nodes {
             let c = trustlist::decode_cert(&n.tls_cert)?;
-            println!("  node     {} TLS {} serial {}", n.url, c.subject(), c.serial_hex());
+            outln!("  node     {} TLS {} serial {}", n.url, c.subject(), c.serial_hex());
         }
         for r in &m.revoked {
             let at = r.revoked_at.map(|t| format!(" from {t}")).unwrap_or_default();
-            println!("  revoked  serial {}{at}", r.serial);
+            outln!("  revoked  serial {}{at}", r.serial);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -22,13 +22,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let bytes = read_input(&a.file, a.max_bytes)?;
     let problems = match read_valid(&bytes, &limits) {
         Ok(_) => {
-            println!("valid");
+            outln!("valid");
             return Ok(ExitCode::SUCCESS);
         }
         Err(problems) => problems,
     };
     for p in &problems {
-        println!("{p}");
+        outln!("{p}");
     }
     // Unreadable documents (not a certificate at all, or too large) exit 2; readable but wrong, 1.
     Ok(ExitCode::from(if is_unreadable(&problems) { 2 } else { 1 }))

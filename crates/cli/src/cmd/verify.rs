@@ -75,18 +75,21 @@ fn load_list(path: &Path, operators: &[Cert]) -> Result<TrustList, (CannotVerify
 pub fn report(v: &Verdict) -> ExitCode {
     match v {
         Verdict::Valid(s) => {
-            println!(
+            outln!(
                 "VALID issued by {} signed by \"{}\" serial {} ({})",
-                s.country, s.subject, s.serial, s.algorithm
+                s.country,
+                s.subject,
+                s.serial,
+                s.algorithm
             );
             ExitCode::SUCCESS
         }
         Verdict::Invalid { reason, detail } => {
-            println!("INVALID {} {detail}", reason.code());
+            outln!("INVALID {} {detail}", reason.code());
             ExitCode::from(1)
         }
         Verdict::CannotVerify { reason, detail } => {
-            println!("CANNOT_VERIFY {} {detail}", reason.code());
+            outln!("CANNOT_VERIFY {} {detail}", reason.code());
             ExitCode::from(3)
         }
     }

@@ -114,3 +114,24 @@ fn convert_round_trips_between_xml_and_json() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("HS_"), "{err}");
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Like `originlink example … | head -c 100`: the reader goes away after a few bytes.
+    let mut child = crate::support::bin()
+        .args(["example", "--agreement", "ATIGA", "--format", "json", "--items", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 100];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}

@@ -503,6 +503,44 @@ pub(crate) fn cert_state(status: CertificateStatus, extra: &[(&str, serde_json::
     serde_json::Value::Object(m).to_string()
 }
 
+/// The audit events of an approval, the same on every backend: the application approved,
+/// the certificate issued and, for a replacement, the old certificate superseded.
+pub(crate) fn approval_events(
+    application_id: i64,
+    certificate_id: i64,
+    number: &str,
+    version: i64,
+    sha256: &str,
+    superseded: Option<i64>,
+) -> Vec<audit::PendingEvent> {
+    let mut events = vec![
+        audit::PendingEvent::new(
+            "application.approved",
+            format!("application/{application_id}"),
+            app_state(ApplicationStatus::Submitted, &[]),
+            app_state(ApplicationStatus::Approved, &[("certificate_id", certificate_id.into())]),
+        ),
+        audit::PendingEvent::new(
+            "certificate.issued",
+            format!("certificate/{certificate_id}"),
+            "null".into(),
+            cert_state(
+                CertificateStatus::Issued,
+                &[("number", number.into()), ("version", version.into()), ("sha256", sha256.into())],
+            ),
+        ),
+    ];
+    if let Some(old) = superseded {
+        events.push(audit::PendingEvent::new(
+            "certificate.superseded",
+            format!("certificate/{old}"),
+            cert_state(CertificateStatus::Issued, &[]),
+            cert_state(CertificateStatus::Superseded, &[("superseded_by", certificate_id.into())]),
+        ));
+    }
+    events
+}
+
 /// The conflict for an application that is not in the state a transition needs.
 pub(crate) fn not_in_state(expected: ApplicationStatus, actual: ApplicationStatus) -> StoreError {
     let code = match expected {

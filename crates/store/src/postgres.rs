@@ -640,38 +640,19 @@ impl Store for PgStore {
             )
             .await
             .map_err(db)?;
-            let mut events = vec![
-                PendingEvent::new(
-                    "application.approved",
-                    format!("application/{id}"),
-                    app_state(ApplicationStatus::Submitted, &[]),
-                    app_state(ApplicationStatus::Approved, &[("certificate_id", cert_id.into())]),
-                ),
-                PendingEvent::new(
-                    "certificate.issued",
-                    format!("certificate/{cert_id}"),
-                    "null".into(),
-                    cert_state(
-                        CertificateStatus::Issued,
-                        &[
-                            ("number", signed.number.clone().into()),
-                            ("version", issue.version.into()),
-                            ("sha256", sha.clone().into()),
-                        ],
-                    ),
-                ),
-            ];
             if let Some(c) = &old {
                 tx.execute("UPDATE certificates SET status = 'superseded' WHERE id = $1", &[&c.id])
                     .await
                     .map_err(db)?;
-                events.push(PendingEvent::new(
-                    "certificate.superseded",
-                    format!("certificate/{}", c.id),
-                    cert_state(CertificateStatus::Issued, &[]),
-                    cert_state(CertificateStatus::Superseded, &[("superseded_by", cert_id.into())]),
-                ));
             }
+            let events = crate::approval_events(
+                id,
+                cert_id,
+                &signed.number,
+                issue.version,
+                &sha,
+                old.as_ref().map(|c| c.id),
+            );
             append(&tx, ctx, &events).await?;
             get_cert(&tx, cert_id, false).await?.ok_or(StoreError::NotFound)
         })

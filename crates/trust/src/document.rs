@@ -5,7 +5,8 @@
 //!   RFC 8785 canonical form of the object without that member ([`crate::jws::sign_json`]).
 //!
 //! The issuing country and the signing day come from the signed document itself (see
-//! [`xml_facts`], [`json_facts`]).
+//! [`xml_facts`], [`json_facts`]); for XML they are read from the very DOM the signature was
+//! verified over ([`facts_from_root`] through `originlink_xmldsig::verify_enveloped_with`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use originlink_formats::Format;
@@ -68,7 +69,13 @@ impl Verifier {
     /// the policy.
     pub fn verify_xml(&self, xml: &[u8], now: DateTime<Utc>) -> std::result::Result<Verdict, Unreadable> {
         let limits = originlink_xmldsig::Limits::default();
-        let verified = match originlink_xmldsig::verify_enveloped(xml, &limits) {
+        // The facts are read from the very DOM that was verified: no second parse or scan.
+        let (verified, facts) = match originlink_xmldsig::verify_enveloped_with(
+            xml,
+            &limits,
+            Some(&self.keys),
+            facts_from_root,
+        ) {
             Ok(v) => v,
             Err(e) => {
                 if e.code() == "MALFORMED" {
@@ -78,7 +85,7 @@ impl Verifier {
                 return Ok(Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()));
             }
         };
-        let facts = match xml_facts_fast(xml).map(Ok).unwrap_or_else(|| xml_facts(xml)) {
+        let facts = match facts {
             Ok(f) => f,
             Err(detail) => return Ok(Verdict::invalid(InvalidReason::DocumentIncomplete, detail)),
         };
@@ -159,6 +166,9 @@ pub fn xml_facts(xml: &[u8]) -> std::result::Result<DocumentFacts, String> {
 /// The same facts as [`xml_facts`] from a single scan without a DOM, for documents that
 /// `verify_enveloped` accepted; `None` whenever it is not sure (the caller then uses
 /// [`xml_facts`]). Whenever it returns facts, they equal [`xml_facts`]'s.
+///
+/// [`Verifier::verify_xml`] no longer needs it: it reads the facts with [`facts_from_root`]
+/// from the DOM that `verify_enveloped_with` has just verified.
 pub fn xml_facts_fast(xml: &[u8]) -> Option<DocumentFacts> {
     crate::ublscan::facts(xml)
 }

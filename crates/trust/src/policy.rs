@@ -3,7 +3,9 @@
 //! document-signing usage, was valid on the signing day and is not revoked.
 //!
 //! Validated chains are cached by (certificate SHA-256, trust-list version), so after the
-//! first document of a signer the hot path is a hash lookup plus a few comparisons.
+//! first document of a signer the hot path is a hash lookup plus a few comparisons. The signer
+//! certificate's public key is cached too, by the SHA-256 of its DER (`originlink_xmldsig::KeyCache`),
+//! so XML verification does not parse the certificate again for every document.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -290,6 +292,8 @@ type ChainCache = RwLock<HashMap<([u8; 32], u64), Arc<ChainResult>>>;
 pub struct Verifier {
     store: std::result::Result<TrustStore, (CannotVerifyReason, String)>,
     cache: ChainCache,
+    /// Public keys of signer certificates by SHA-256 of their DER, for `verify_xml`.
+    pub(crate) keys: originlink_xmldsig::KeyCache,
 }
 
 const DAY: i64 = 86_400;
@@ -297,13 +301,17 @@ const DAY: i64 = 86_400;
 impl Verifier {
     /// A verifier over `store`.
     pub fn new(store: TrustStore) -> Verifier {
-        Verifier { store: Ok(store), cache: RwLock::new(HashMap::new()) }
+        Verifier { store: Ok(store), cache: RwLock::new(HashMap::new()), keys: Default::default() }
     }
 
     /// A verifier without trust material: every document that passes the cryptographic checks
     /// gets *cannot verify* with this reason.
     pub fn unavailable(reason: CannotVerifyReason, detail: impl Into<String>) -> Verifier {
-        Verifier { store: Err((reason, detail.into())), cache: RwLock::new(HashMap::new()) }
+        Verifier {
+            store: Err((reason, detail.into())),
+            cache: RwLock::new(HashMap::new()),
+            keys: Default::default(),
+        }
     }
 
     /// The policy for a signature that has already verified cryptographically with the key of
@@ -421,6 +429,11 @@ impl Verifier {
     /// How many signer chains are cached (for tests and metrics).
     pub fn cached_chains(&self) -> usize {
         self.cache.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// How many certificates' public keys are cached for XML verification (for tests and metrics).
+    pub fn cached_keys(&self) -> usize {
+        self.keys.len()
     }
 }
 

@@ -148,3 +148,70 @@ pub(crate) fn verify_with(key: &CertKey, alg: SignatureAlgorithm, msg: &[u8], si
     };
     signature::UnparsedPublicKey::new(params, &key.key).verify(msg, sig).is_ok()
 }
+
+/// Most certificates a [`KeyCache`] keeps; when full it starts over (a node sees a few hundred
+/// signer certificates at most, so this only bounds memory against floods of new ones).
+const KEY_CACHE_CAPACITY: usize = 4096;
+
+/// The public keys of certificates already read, keyed by the SHA-256 of the certificate's DER,
+/// so a signer's certificate is not parsed again for every document it signed.
+///
+/// What is cached depends on the DER bytes alone (the key and its algorithm, or that the key is
+/// of a type we do not verify with), so a hit gives exactly what parsing those bytes would give:
+/// different DER bytes (another certificate, even with the same subject and serial) have another
+/// hash and are parsed. Certificates that do not parse are not cached. Safe to share between
+/// threads; trust decisions stay with the caller, whatever is cached.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::sync::RwLock<std::collections::HashMap<[u8; 32], Option<CertKey>>>,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache").field("len", &self.len()).finish()
+    }
+}
+
+impl KeyCache {
+    /// An empty cache.
+    pub fn new() -> KeyCache {
+        KeyCache::default()
+    }
+
+    /// How many certificates are cached.
+    pub fn len(&self) -> usize {
+        self.keys.read().map(|k| k.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// [`certificate_key`] through the cache; `Ok(None)` for a key type we do not verify with.
+    pub(crate) fn key(&self, der: &[u8]) -> Result<Option<CertKey>, Error> {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
+        if let Some(hit) = self.keys.read().ok().and_then(|k| k.get(&hash).cloned()) {
+            return Ok(hit);
+        }
+        let key = certificate_key_or_unsupported(der)?;
+        if let Ok(mut keys) = self.keys.write() {
+            if keys.len() >= KEY_CACHE_CAPACITY {
+                keys.clear();
+            }
+            keys.insert(hash, key.clone());
+        }
+        Ok(key)
+    }
+}
+
+/// [`certificate_key`], with a key we cannot verify with (say a P-384 CA, which may still be
+/// in the chain) as `Ok(None)`.
+pub(crate) fn certificate_key_or_unsupported(der: &[u8]) -> Result<Option<CertKey>, Error> {
+    match certificate_key(der) {
+        Ok(key) => Ok(Some(key)),
+        Err(Error::AlgorithmNotAllowed(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

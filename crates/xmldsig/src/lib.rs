@@ -11,7 +11,8 @@
 //! - `c14n`: exclusive C14N 1.0 over the DOM ([`canonicalize_exclusive`]).
 //! - `keys`: [`SigningKey`], algorithm URIs, certificate public keys (via `x509-parser`).
 //! - `sign`: [`sign_enveloped`] and [`Placement`].
-//! - `verify`: [`verify_enveloped`], the policy, and [`Verified`].
+//! - `verify`: [`verify_enveloped`] (and [`verify_enveloped_with`], which lets the caller read
+//!   the verified DOM), the policy, and [`Verified`].
 //! - `error`: [`Error`] with stable codes.
 //!
 //! Invariants: no IO, no panics on any input, nothing is fetched (no URI other than the
@@ -30,10 +31,12 @@ mod vector_tests;
 pub use c14n::{canonicalize_exclusive, canonicalize_exclusive_with};
 pub use error::Error;
 pub use keys::{
-    ECDSA_SHA256, ENVELOPED_SIGNATURE, EXC_C14N, RSA_SHA256, SHA256, SignatureAlgorithm, SigningKey,
+    ECDSA_SHA256, ENVELOPED_SIGNATURE, EXC_C14N, KeyCache, RSA_SHA256, SHA256, SignatureAlgorithm, SigningKey,
 };
+/// The XML tree type [`verify_enveloped_with`] hands to its reader.
+pub use roxmltree;
 pub use sign::{Placement, sign_enveloped};
-pub use verify::{Verified, verify_enveloped};
+pub use verify::{Verified, verify_enveloped, verify_enveloped_with};
 pub use xml::{DSIG_NS, Limits};
 
 /// Namespaces of the UBL 2.4 signature extension.

@@ -10,7 +10,8 @@ use roxmltree::{Node, NodeType};
 use crate::c14n::{ExcC14n, canonicalize_document, canonicalize_subtree, parse_prefix_list};
 use crate::error::{Error, malformed, not_allowed, wrapping};
 use crate::keys::{
-    CertKey, ENVELOPED_SIGNATURE, EXC_C14N, SHA256, SignatureAlgorithm, certificate_key, verify_with,
+    CertKey, ENVELOPED_SIGNATURE, EXC_C14N, KeyCache, SHA256, SignatureAlgorithm,
+    certificate_key_or_unsupported, verify_with,
 };
 use crate::sign::Placement;
 use crate::ubl;
@@ -48,6 +49,24 @@ pub struct Verified {
 /// - the digest of the canonical document matches, then the `SignatureValue` verifies with the
 ///   key of a certificate in `X509Data`.
 pub fn verify_enveloped(xml: &[u8], limits: &Limits) -> Result<Verified, Error> {
+    verify_enveloped_with(xml, limits, None, |_| ()).map(|(verified, ())| verified)
+}
+
+/// [`verify_enveloped`], then `read` over the root element of the DOM it verified, so the
+/// caller can take what it needs from the signed document without parsing it again.
+///
+/// `read` runs only after the whole verification succeeded (structure, digest, signature), on
+/// the very tree that was canonicalized and digested: what it reads is what was signed.
+///
+/// With `keys`, the public keys of the certificates in `X509Data` are taken from (and added
+/// to) that cache, keyed by the SHA-256 of each certificate's DER, instead of being parsed
+/// out of the certificates on every call. The result is the same either way.
+pub fn verify_enveloped_with<T>(
+    xml: &[u8],
+    limits: &Limits,
+    keys: Option<&KeyCache>,
+    read: impl FnOnce(Node<'_, '_>) -> T,
+) -> Result<(Verified, T), Error> {
     let doc = parse(xml, limits)?;
     let root = doc.root_element();
 
@@ -63,7 +82,7 @@ pub fn verify_enveloped(xml: &[u8], limits: &Limits) -> Result<Verified, Error> 
         return Err(malformed("comments and processing instructions are not allowed inside Signature"));
     }
 
-    let parts = SignatureParts::read(sig, root)?;
+    let parts = SignatureParts::read(sig, root, keys)?;
     let subtree = parts.whole_document.not().then_some(root);
 
     let opts = ExcC14n {
@@ -97,14 +116,15 @@ pub fn verify_enveloped(xml: &[u8], limits: &Limits) -> Result<Verified, Error> 
     };
     let mut certificates: Vec<Vec<u8>> = parts.certificates.into_iter().map(|(der, _)| der).collect();
     let signer_certificate_der = certificates.remove(signer);
-    Ok(Verified {
+    let verified = Verified {
         signer_certificate_der,
         other_certificates_der: certificates,
         algorithm: parts.algorithm,
         root_namespace: root.tag_name().namespace().map(str::to_owned),
         root_name: root.tag_name().name().to_owned(),
         placement,
-    })
+    };
+    Ok((verified, read(root)))
 }
 
 fn placement_of(sig: Node, root: Node) -> Result<Placement, Error> {
@@ -167,7 +187,7 @@ struct SignatureParts<'a, 'i> {
 }
 
 impl<'a, 'i> SignatureParts<'a, 'i> {
-    fn read(sig: Node<'a, 'i>, root: Node) -> Result<Self, Error> {
+    fn read(sig: Node<'a, 'i>, root: Node, keys: Option<&KeyCache>) -> Result<Self, Error> {
         let children = element_children(sig)?;
         let mut signed_info = None;
         let mut signature_value = None;
@@ -247,10 +267,9 @@ impl<'a, 'i> SignatureParts<'a, 'i> {
                 for cert in element_children(x509)?.into_iter().filter(|n| is_ds(*n, "X509Certificate")) {
                     let der = base64_content(cert)?;
                     // A key we cannot verify with (say a P-384 CA) may still be in the chain.
-                    let key = match certificate_key(&der) {
-                        Ok(key) => Some(key),
-                        Err(Error::AlgorithmNotAllowed(_)) => None,
-                        Err(e) => return Err(e),
+                    let key = match keys {
+                        Some(cache) => cache.key(&der)?,
+                        None => certificate_key_or_unsupported(&der)?,
                     };
                     certificates.push((der, key));
                 }

@@ -58,7 +58,7 @@ struct Case {
 struct Measured {
     verify: f64,
     xmldsig_only: f64,
-    facts_only: f64,
+    xmldsig_with_facts: f64,
     sign: f64,
     raw_verify: f64,
     size: usize,
@@ -129,12 +129,12 @@ fn verify(a: VerifyArgs) -> Result<ExitCode> {
     outln!();
     for (c, r) in cases.iter().zip(&results) {
         outln!(
-            "breakdown {:<12} xmldsig verify_enveloped alone {:>7.0}/s ({:.0} µs), issuing country + date (fast scan) {:>7.0}/s ({:.0} µs), whole verify {:.0} µs",
+            "breakdown {:<12} xmldsig verify_enveloped alone {:>7.0}/s ({:.0} µs), with key cache + issuing country and date from its DOM {:>7.0}/s ({:.0} µs), whole verify {:.0} µs",
             c.name,
             r.xmldsig_only,
             1e6 / r.xmldsig_only,
-            r.facts_only,
-            1e6 / r.facts_only,
+            r.xmldsig_with_facts,
+            1e6 / r.xmldsig_with_facts,
             1e6 / r.verify
         );
     }
@@ -218,10 +218,18 @@ fn measure(c: &Case, doc: &[u8], now: chrono::DateTime<Utc>, d: Duration) -> Res
         std::hint::black_box(originlink_xmldsig::verify_enveloped(std::hint::black_box(&signed), &limits)?);
         Ok(())
     })?;
-    let facts_only = rate(d, || {
-        let f = originlink_trust::document::xml_facts_fast(std::hint::black_box(&signed));
-        if f.is_none() {
-            bail!("the fast fact scan did not read the benchmark document");
+    // What `verify_xml` does before the policy: the signature with the signer's key cached,
+    // and the issuing country and issue date read from the verified DOM.
+    let keys = originlink_xmldsig::KeyCache::new();
+    let xmldsig_with_facts = rate(d, || {
+        let (_, f) = originlink_xmldsig::verify_enveloped_with(
+            std::hint::black_box(&signed),
+            &limits,
+            Some(&keys),
+            originlink_trust::document::facts_from_root,
+        )?;
+        if f.is_err() {
+            bail!("the issuing country and date were not read from the benchmark document");
         }
         Ok(())
     })?;
@@ -240,7 +248,7 @@ fn measure(c: &Case, doc: &[u8], now: chrono::DateTime<Utc>, d: Duration) -> Res
         }
         Ok(())
     })?;
-    Ok(Measured { verify, xmldsig_only, facts_only, sign, raw_verify, size: signed.len() })
+    Ok(Measured { verify, xmldsig_only, xmldsig_with_facts, sign, raw_verify, size: signed.len() })
 }
 
 /// `openssl speed -seconds S ecdsap256 rsa2048`: (verify/s, sign/s) for ECDSA then RSA.

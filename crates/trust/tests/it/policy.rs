@@ -400,3 +400,48 @@ fn fast_fact_scan_never_panics_on_broken_input() {
         assert_eq!(xml_facts_fast(input.as_bytes()), None, "{input}");
     }
 }
+
+#[test]
+fn signer_key_cache_is_keyed_by_certificate_bytes() {
+    let kh = authority("KH");
+    // Same country and authority name: a certificate with the same subject, another key.
+    let twin = authority("KH");
+    let v = verifier(&list(vec![member("KH", &kh)]));
+    let doc = xml_doc("KH", date(2026, 1, 10));
+    let signed = sign(&doc, &kh.signing);
+    for _ in 0..2 {
+        assert!(v.verify(&signed, at(2026, 1, 12)).unwrap().is_valid());
+    }
+    assert_eq!(v.cached_keys(), 1);
+    // The twin's certificate is other DER: not a cache hit, and not trusted.
+    let by_twin = sign(&doc, &twin.signing);
+    assert_invalid(v.verify(&by_twin, at(2026, 1, 12)).unwrap(), InvalidReason::UntrustedIssuer);
+    assert_eq!(v.cached_keys(), 2);
+    // The trusted certificate carried with the twin's signature: its cached key does not verify it.
+    let b64 = |d: &[u8]| trustlist::encode_cert(d);
+    let text = String::from_utf8(by_twin).unwrap();
+    let swapped = text.replace(&b64(&twin.signing.cert_der), &b64(&kh.signing.cert_der));
+    assert_ne!(swapped, text);
+    assert_invalid(v.verify(swapped.as_bytes(), at(2026, 1, 12)).unwrap(), InvalidReason::BadSignature);
+}
+
+#[test]
+fn tampered_xml_fails_after_a_cached_success() {
+    let kh = authority("KH");
+    let v = verifier(&list(vec![member("KH", &kh)]));
+    let signed = sign(&xml_doc("KH", date(2026, 1, 10)), &kh.signing);
+    assert!(v.verify(&signed, at(2026, 1, 12)).unwrap().is_valid());
+    assert_eq!((v.cached_keys(), v.cached_chains()), (1, 1));
+    let text = String::from_utf8(signed.clone()).unwrap();
+    let changed = text.replacen("<cbc:Name>", "<cbc:Name>X", 1);
+    assert_invalid(v.verify(changed.as_bytes(), at(2026, 1, 12)).unwrap(), InvalidReason::Tampered);
+    // The facts are read from the signed DOM: a changed issue date is tampering too.
+    let changed = text.replacen("<cbc:IssueDate>2026-01-10<", "<cbc:IssueDate>2026-01-11<", 1);
+    assert_ne!(changed, text);
+    assert_invalid(v.verify(changed.as_bytes(), at(2026, 1, 12)).unwrap(), InvalidReason::Tampered);
+    let start = text.find("SignatureValue>").unwrap() + "SignatureValue>".len();
+    let mut bad_sig = signed.clone();
+    bad_sig[start + 4] = if bad_sig[start + 4] == b'A' { b'B' } else { b'A' };
+    assert_invalid(v.verify(&bad_sig, at(2026, 1, 12)).unwrap(), InvalidReason::BadSignature);
+    assert!(v.verify(&signed, at(2026, 1, 12)).unwrap().is_valid());
+}

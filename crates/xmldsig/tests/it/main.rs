@@ -3,6 +3,7 @@
 
 mod c14n_xmllint;
 mod common;
+mod key_cache;
 mod roundtrip;
 mod tamper;
 mod ubl_schema;

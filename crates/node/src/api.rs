@@ -216,6 +216,25 @@ pub struct CreateApplication {
     pub back_to_back_of: Option<i64>,
 }
 
+/// The glue every per-endpoint error enum needs: a shared `ApiError` (token, role, body) wraps
+/// into its `Request` variant, and the enum answers through `ApiError`'s status and JSON body
+/// (each enum's own `From<… > for ApiError` maps its variants to codes).
+macro_rules! endpoint_error {
+    ($name:ident) => {
+        impl From<ApiError> for $name {
+            fn from(e: ApiError) -> Self {
+                $name::Request(e)
+            }
+        }
+
+        impl IntoResponse for $name {
+            fn into_response(self) -> Response {
+                ApiError::from(self).into_response()
+            }
+        }
+    };
+}
+
 /// Why `POST /api/v1/applications` failed. Each variant has one status and stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateApplicationError {
@@ -246,12 +265,6 @@ pub enum CreateApplicationError {
     Store(#[from] originlink_store::StoreError),
 }
 
-impl From<ApiError> for CreateApplicationError {
-    fn from(e: ApiError) -> Self {
-        CreateApplicationError::Request(e)
-    }
-}
-
 impl From<CreateApplicationError> for ApiError {
     fn from(e: CreateApplicationError) -> Self {
         use CreateApplicationError as E;
@@ -272,11 +285,7 @@ impl From<CreateApplicationError> for ApiError {
     }
 }
 
-impl IntoResponse for CreateApplicationError {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
-    }
-}
+endpoint_error!(CreateApplicationError);
 
 pub(crate) async fn create_application(
     State(state): State<AppState>,
@@ -593,11 +602,7 @@ impl From<RulesError> for ApiError {
     }
 }
 
-impl IntoResponse for RulesError {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
-    }
-}
+endpoint_error!(RulesError);
 
 pub(crate) async fn rules(
     State(_state): State<AppState>,
@@ -664,12 +669,6 @@ pub enum CreateUserError {
     Add(#[from] crate::AddUserError),
 }
 
-impl From<ApiError> for CreateUserError {
-    fn from(e: ApiError) -> Self {
-        CreateUserError::Request(e)
-    }
-}
-
 impl From<CreateUserError> for ApiError {
     fn from(e: CreateUserError) -> Self {
         let message = e.to_string();
@@ -686,11 +685,7 @@ impl From<CreateUserError> for ApiError {
     }
 }
 
-impl IntoResponse for CreateUserError {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
-    }
-}
+endpoint_error!(CreateUserError);
 
 pub(crate) async fn create_user(
     State(state): State<AppState>,

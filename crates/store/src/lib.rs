@@ -483,6 +483,13 @@ pub fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Columns of `applications` in the order both backends' row readers expect.
+pub(crate) const APP_COLS: &str = "id, company_id, status, format, document, self_assessment, assessment, \
+     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
+/// Columns of `certificates` in the order both backends' row readers expect.
+pub(crate) const CERT_COLS: &str = "id, application_id, company_id, issuer, number, version, status, \
+     supersedes, signed, issued_at, revoked_reason, signed_sha256";
+
 /// The audit "before"/"after" state of an application.
 pub(crate) fn app_state(status: ApplicationStatus, extra: &[(&str, serde_json::Value)]) -> String {
     let mut m = serde_json::Map::new();

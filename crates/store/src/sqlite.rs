@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::audit::{self, AuditEvent, PendingEvent};
+use crate::{APP_COLS, CERT_COLS};
 use crate::{
     Application, ApplicationStatus, Certificate, CertificateStatus, Company, Ctx, NewApplication,
     NewReceived, NewUser, Numbering, Page, ReceivedCertificate, Result, Role, SignFn, Store, StoreError,
@@ -107,11 +108,7 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '00000000000000000000000000
 "#,
 )];
 
-const APP_COLS: &str = "id, company_id, status, format, document, self_assessment, assessment, replaces, \
-     back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
-const CERT_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, signed, \
-     issued_at, revoked_reason, signed_sha256";
-/// The list columns: the same, without the (large) documents.
+/// The list columns: the same as `APP_COLS`/`CERT_COLS`, without the (large) documents.
 const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, self_assessment, assessment, \
      replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \

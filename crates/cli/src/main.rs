@@ -56,8 +56,13 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Run the country node (`--config node.toml`), `migrate` its database, `user add`.
     Node(cmd::node::Args),
+    /// Run a whole region here: a gateway and three country nodes (KH, TH, VN) with mutual TLS,
+    /// seeded and exchanging certificates (`--quick`: check the scenario and exit).
+    Demo(cmd::demo::Args),
     /// Check the node's hash-chained audit log (`audit verify --config node.toml`).
     Audit(cmd::audit::Args),
+    /// Run the regional gateway (`--config gw.toml`): store-and-forward hub between nodes.
+    Gateway(cmd::gateway::Args),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +86,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Node(a) => cmd::node::run(a),
         Command::Audit(a) => cmd::audit::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Gateway(a) => cmd::gateway::run(a),
     };
     match result {
         Ok(code) => code,

@@ -23,7 +23,9 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use originlink_store::{Application, Certificate, Ctx, NewApplication, Page, Role, SignFn, Transition, User};
+use originlink_store::{
+    Application, Certificate, Ctx, MessagesFn, NewApplication, Page, Role, SignFn, Transition, User,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -40,10 +42,16 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     for op in crate::openapi::OPERATIONS {
         router = router.route(op.path, (op.handler)());
     }
+    // The exchange endpoint (docs/protocol.md) is not part of the user API: peers authenticate
+    // with their TLS certificate, and batches may be larger than a user request.
+    let exchange = Router::new()
+        .route(originlink_exchange::MESSAGES_PATH, axum::routing::post(crate::exchange::inbound))
+        .layer(DefaultBodyLimit::max(originlink_exchange::body::MAX_BATCH_BYTES));
     router
+        .layer(DefaultBodyLimit::max(body_limit))
+        .merge(exchange)
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -178,6 +186,7 @@ pub struct CertificateView {
     revoked_reason: Option<String>,
     sha256: String,
     document: String,
+    remote_status: Option<String>,
 }
 
 impl From<Certificate> for CertificateView {
@@ -195,6 +204,7 @@ impl From<Certificate> for CertificateView {
             supersedes: c.supersedes,
             issued_at: c.issued_at,
             revoked_reason: c.revoked_reason,
+            remote_status: c.remote_status,
         }
     }
 }
@@ -442,8 +452,25 @@ pub(crate) async fn approve_application(
     let date = ctx.at.date_naive();
     let issuer = state.issuer.clone();
     let officer = user.name.clone();
-    let sign: SignFn = Box::new(move |issue| issuer.sign_issue(issue, date, &officer, &links));
+    let exchange = state.exchange.clone();
+    let now = ctx.at;
+    let sign: SignFn = Box::new(move |issue| {
+        let (mut signed, importing) = issuer.sign_issue_to(issue, date, &officer, &links)?;
+        if let Some(x) = exchange.filter(|x| x.country != importing) {
+            signed.messages.push(x.certificate_message(
+                &signed.bytes,
+                &signed.number,
+                issue.version,
+                importing,
+                now,
+            )?);
+        }
+        Ok(signed)
+    });
     let cert = state.store.approve(&ctx, app.id, &state.issuer.numbering(date), sign).await?;
+    if let Some(x) = &state.exchange {
+        x.wake.notify_one();
+    }
     Metrics::inc(&state.metrics.approvals);
     tracing::info!(application = app.id, certificate = cert.id, number = %cert.number, "certificate issued");
     Ok(axum::Json(CertificateView::from(cert)).into_response())
@@ -536,7 +563,16 @@ pub(crate) async fn revoke_certificate(
     require(&user, &[Role::IssuingOfficer])?;
     let r = reason(json_body::<Reason>(&headers, body)?)?;
     let c = load_certificate(&state, &user, path_id(id)?).await?;
-    let c = state.store.revoke(&ctx(&state, &user), c.id, &r).await?;
+    let ctx = ctx(&state, &user);
+    let (exchange, reason_for_peer, now) = (state.exchange.clone(), r.clone(), ctx.at);
+    let messages: MessagesFn = Box::new(move |c| match exchange {
+        Some(x) => x.revocation_message(c, &reason_for_peer, now),
+        None => Ok(vec![]),
+    });
+    let c = state.store.revoke(&ctx, c.id, &r, messages).await?;
+    if let Some(x) = &state.exchange {
+        x.wake.notify_one();
+    }
     Metrics::inc(&state.metrics.revocations);
     Ok(axum::Json(CertificateView::from(c)).into_response())
 }
@@ -734,4 +770,97 @@ async fn no_route() -> ApiError {
 
 async fn no_method() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+}
+
+pub(crate) async fn certificate_statuses(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Response> {
+    require(&user, &[Role::Exporter, Role::IssuingOfficer])?;
+    let c = load_certificate(&state, &user, path_id(id)?).await?;
+    let statuses = state.store.certificate_statuses(&c.number).await?;
+    let view: Vec<Value> = statuses
+        .into_iter()
+        .map(|s| {
+            let detail = serde_json::from_str::<Value>(&s.detail).unwrap_or(Value::String(s.detail.clone()));
+            serde_json::json!({
+                "number": s.number, "version": s.version, "from_country": s.from_country,
+                "status": s.status, "code": s.code, "detail": detail,
+                "message_id": s.message_id, "at": s.at,
+            })
+        })
+        .collect();
+    Ok(axum::Json(view).into_response())
+}
+
+/// A received certificate as the API shows it; the bytes as received are at `document`.
+fn received_view(r: originlink_store::ReceivedCertificate) -> Value {
+    serde_json::json!({
+        "id": r.id, "issuing_country": r.issuing_country, "number": r.number, "version": r.version,
+        "status": r.status.as_str(), "verdict": r.verdict, "revoked_reason": r.revoked_reason,
+        "received_at": r.received_at, "document": format!("/api/v1/received/{}/document", r.id),
+    })
+}
+
+pub(crate) async fn list_received(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    require(&user, &[Role::CustomsOfficer, Role::IssuingOfficer])?;
+    let list = state.store.list_received(&page(&user, q)?).await?;
+    Ok(axum::Json(list.into_iter().map(received_view).collect::<Vec<_>>()).into_response())
+}
+
+pub(crate) async fn get_received(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Response> {
+    require(&user, &[Role::CustomsOfficer, Role::IssuingOfficer])?;
+    let r = state.store.received(path_id(id)?).await?.ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(received_view(r)).into_response())
+}
+
+pub(crate) async fn received_document(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    id: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Response> {
+    require(&user, &[Role::CustomsOfficer, Role::IssuingOfficer])?;
+    let r = state.store.received(path_id(id)?).await?.ok_or_else(ApiError::not_found)?;
+    let ct = if r.document.first() == Some(&b'{') { "application/json" } else { "application/xml" };
+    Ok(([(header::CONTENT_TYPE, ct)], r.document).into_response())
+}
+
+pub(crate) async fn exchange_status(State(state): State<AppState>, Auth(user): Auth) -> ApiResult<Response> {
+    require(&user, &[Role::Admin])?;
+    let (pending, dead) = state.store.outbox_counts().await?;
+    let inbox = state.store.inbox_len().await?;
+    let held = state.store.held_len().await?;
+    Ok(axum::Json(serde_json::json!({
+        "configured": state.exchange.is_some(),
+        "outbox_pending": pending, "outbox_dead": dead, "inbox": inbox, "held": held,
+    }))
+    .into_response())
+}
+
+pub(crate) async fn dead_letters(State(state): State<AppState>, Auth(user): Auth) -> ApiResult<Response> {
+    require(&user, &[Role::Admin])?;
+    Ok(axum::Json(state.store.dead_letters(500).await?).into_response())
+}
+
+pub(crate) async fn retry_dead(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    require(&user, &[Role::Admin])?;
+    let Path(id) = id.map_err(|_| ApiError::invalid("INVALID_PATH", "id", "a message id"))?;
+    let row = state.store.retry_dead(&ctx(&state, &user), &id).await?;
+    if let Some(x) = &state.exchange {
+        x.wake.notify_one();
+    }
+    Ok(axum::Json(row).into_response())
 }

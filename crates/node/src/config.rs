@@ -103,6 +103,62 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Exchange with other countries (optional: without it the node works alone).
+    #[serde(default)]
+    pub exchange: Option<ExchangeConfig>,
+}
+
+/// `[exchange]`: how this node talks to other members (see `docs/protocol.md`).
+///
+/// ```toml
+/// [exchange]
+/// trust_list = "trust-list.json"        # signed by the network operator
+/// operator_cert = "operator.crt"
+/// gateway = "https://127.0.0.1:9443"    # default: the first gateway of the trust list
+/// direct = { TH = "https://127.0.0.1:8444" }  # bilateral links, no gateway
+/// pull = false                          # true: fetch from the gateway instead of being pushed to
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// The signed trust list.
+    pub trust_list: PathBuf,
+    /// The operator certificate the trust list must be signed with.
+    pub operator_cert: PathBuf,
+    /// The gateway URL; default the first gateway in the trust list.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Partners reached directly: country code → URL (its certificate comes from the trust list).
+    #[serde(default)]
+    pub direct: std::collections::BTreeMap<String, String>,
+    /// Pull from the gateway instead of accepting pushes.
+    #[serde(default)]
+    pub pull: bool,
+    /// Messages per batch.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Attempts before a message becomes a dead letter.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay scale, in milliseconds.
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base_ms: u64,
+    /// Largest retry delay, in milliseconds.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_ms: u64,
+}
+
+fn default_batch() -> usize {
+    256
+}
+fn default_attempts() -> u32 {
+    12
+}
+fn default_backoff_base() -> u64 {
+    200
+}
+fn default_backoff_max() -> u64 {
+    60_000
 }
 
 /// `[server]`
@@ -269,6 +325,20 @@ impl Config {
                 return Err("database.url: empty sqlite path".into());
             }
             self.database.url = Secret::new(format!("sqlite:{}", abs(Path::new(p)).display()));
+        }
+        if let Some(x) = &mut self.exchange {
+            x.trust_list = abs(&x.trust_list);
+            x.operator_cert = abs(&x.operator_cert);
+            if !(1..=1000).contains(&x.batch) {
+                return Err("exchange.batch: 1 to 1000".into());
+            }
+            for (country, url) in &x.direct {
+                originlink_model::CountryCode::parse(country)
+                    .map_err(|_| format!("exchange.direct: {country:?} is not a country code"))?;
+                if !url.starts_with("https://") {
+                    return Err(format!("exchange.direct.{country}: an https:// URL"));
+                }
+            }
         }
         crate::issue::NumberPattern::parse(&self.authority.number_pattern)
             .map_err(|e| format!("authority.number_pattern: {e}"))?;

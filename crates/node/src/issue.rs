@@ -163,6 +163,17 @@ impl Issuer {
         officer: &str,
         links: &Links,
     ) -> Result<Signed, String> {
+        self.sign_issue_to(issue, date, officer, links).map(|(s, _)| s)
+    }
+
+    /// [`Issuer::sign_issue`], also returning the importing country (where the exchange sends it).
+    pub fn sign_issue_to(
+        &self,
+        issue: &Issue,
+        date: NaiveDate,
+        officer: &str,
+        links: &Links,
+    ) -> Result<(Signed, CountryCode), String> {
         let number = match (&issue.number, issue.seq) {
             (Some(n), _) => n.clone(),
             (None, Some(seq)) => {
@@ -198,7 +209,10 @@ impl Issuer {
         });
         let xml = originlink_formats::xml::write(&cert);
         let bytes = self.signer.sign(xml.as_bytes())?;
-        Ok(Signed { number: number.as_str().to_owned(), bytes })
+        Ok((
+            Signed { number: number.as_str().to_owned(), bytes, messages: Vec::new() },
+            cert.importing_country,
+        ))
     }
 }
 

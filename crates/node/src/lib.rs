@@ -29,6 +29,7 @@ use originlink_store::{Ctx, NewUser, Role, Store, User};
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod issue;
 pub mod metrics;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// The exchange with other members (`None` when not configured).
+    pub exchange: Option<Arc<exchange::Exchange>>,
 }
 
 impl AppState {
@@ -80,7 +83,8 @@ impl AppState {
             pattern,
             signer: Arc::new(signer),
         });
-        Ok(AppState { store, issuer, clock, metrics: Arc::new(metrics::Metrics::default()) })
+        let exchange = exchange::Exchange::load(config, clock.now())?.map(Arc::new);
+        Ok(AppState { store, issuer, clock, metrics: Arc::new(metrics::Metrics::default()), exchange })
     }
 }
 
@@ -90,6 +94,9 @@ pub enum StartError {
     /// The signing key or certificate could not be loaded.
     #[error("signing key: {0}")]
     Keys(#[from] originlink_trust::Error),
+    /// The trust list or exchange configuration is not usable.
+    #[error("exchange: {0}")]
+    Exchange(String),
     /// The TLS certificate or key is not usable.
     #[error("tls: {0}")]
     Tls(String),
@@ -111,6 +118,7 @@ impl StartError {
     pub fn code(&self) -> &'static str {
         match self {
             StartError::Keys(_) => "KEYS_UNAVAILABLE",
+            StartError::Exchange(_) => "EXCHANGE_INVALID",
             StartError::Tls(_) => "TLS_INVALID",
             StartError::Store(_) => "STORAGE_UNAVAILABLE",
             StartError::Bind { .. } => "BIND_FAILED",
@@ -123,9 +131,10 @@ impl StartError {
 pub struct Application {
     addr: SocketAddr,
     listener: std::net::TcpListener,
-    tls: axum_server::tls_rustls::RustlsConfig,
+    tls: Arc<rustls::ServerConfig>,
     router: Router,
-    handle: axum_server::Handle<SocketAddr>,
+    state: AppState,
+    shutdown: originlink_exchange::server::Shutdown,
 }
 
 impl Application {
@@ -133,7 +142,7 @@ impl Application {
     /// address it got. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Application, StartError> {
         let state = AppState::build(config, clock).await?;
-        let router = api::router(state, config.server.body_limit);
+        let router = api::router(state.clone(), config.server.body_limit);
         let tls = tls_config(config)?;
         let listener = std::net::TcpListener::bind(&config.server.listen)
             .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
@@ -143,7 +152,7 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
-        Ok(Application { addr, listener, tls, router, handle: axum_server::Handle::new() })
+        Ok(Application { addr, listener, tls, router, state, shutdown: Default::default() })
     }
 
     /// The bound address (with the real port when the configuration said 0).
@@ -151,41 +160,33 @@ impl Application {
         self.addr
     }
 
-    /// A handle that stops the server gracefully.
-    pub fn handle(&self) -> axum_server::Handle<SocketAddr> {
-        self.handle.clone()
+    /// A handle that stops the server (and the exchange workers) gracefully.
+    pub fn handle(&self) -> originlink_exchange::server::Shutdown {
+        self.shutdown.clone()
     }
 
-    /// Serves until the handle asks for shutdown.
+    /// The shared state (storage, clock, exchange), e.g. for in-process tools.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves, and runs the exchange workers, until the handle asks for shutdown.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "serving https");
-        axum_server::from_tcp_rustls(self.listener, self.tls)?
-            .handle(self.handle)
-            .serve(self.router.into_make_service())
-            .await
+        exchange::spawn_workers(self.state.clone(), self.shutdown.subscribe());
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        originlink_exchange::server::serve(listener, self.tls, self.router, self.shutdown).await
     }
 }
 
-fn tls_config(config: &Config) -> Result<axum_server::tls_rustls::RustlsConfig, StartError> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+/// The server side of TLS: the node certificate, and a request for (not a requirement of) a
+/// client certificate, which only the exchange endpoint uses.
+fn tls_config(config: &Config) -> Result<Arc<rustls::ServerConfig>, StartError> {
     let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
         return Err(StartError::Tls("tls.cert and tls.key are required".into()));
     };
-    let certs: Vec<CertificateDer<'static>> = originlink_trust::keystore::load_certs(cert)?
-        .iter()
-        .map(|c| CertificateDer::from(c.der().to_vec()))
-        .collect();
-    let key = originlink_trust::keystore::load_private_key(key)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StartError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| StartError::Tls(e.to_string()))?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server)))
+    let id = originlink_exchange::tls::Identity::load(cert, key)?;
+    originlink_exchange::tls::server_config(&id).map_err(|e| StartError::Tls(e.to_string()))
 }
 
 /// A new API token: 32 random bytes, hex, with a recognisable prefix.

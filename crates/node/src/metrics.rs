@@ -24,6 +24,8 @@ pub struct Metrics {
     pub rejections: AtomicU64,
     /// Certificates revoked.
     pub revocations: AtomicU64,
+    /// Messages the next hop acknowledged (the outbox let go of them).
+    pub exchange_sent: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +60,7 @@ impl Metrics {
         ));
         for (name, help, c) in [
             ("originlink_applications_created_total", "Applications created.", &self.applications_created),
+            ("originlink_exchange_sent_total", "Messages acknowledged by the next hop.", &self.exchange_sent),
             (
                 "originlink_approvals_total",
                 "Applications approved: certificates signed and stored.",

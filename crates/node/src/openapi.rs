@@ -47,6 +47,8 @@ pub struct Operation {
 
 const EXP: &str = "exporter";
 const OFF: &str = "issuing-officer";
+const CUS: &str = "customs-officer";
+const ADM: &str = "admin";
 const LIST: &[(&str, bool, &str)] = &[("limit", false, "integer"), ("before", false, "integer")];
 const ALL: &[&str] = &["exporter", "issuing-officer", "customs-officer", "admin"];
 
@@ -185,6 +187,90 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[400, 404, 409, 413, 415],
     },
     Operation {
+        method: "get",
+        path: "/api/v1/certificates/{id}/statuses",
+        handler: || get(api::certificate_statuses),
+        id: "certificateStatuses",
+        summary: "What the importing country reported about this certificate (all versions), oldest first",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "StatusList"),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/received",
+        handler: || get(api::list_received),
+        id: "listReceived",
+        summary: "Certificates received from other countries, newest first",
+        roles: &[CUS, OFF],
+        body: Body::None,
+        query: LIST,
+        ok: (200, "ReceivedList"),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/received/{id}",
+        handler: || get(api::get_received),
+        id: "getReceived",
+        summary: "One received certificate with its verification status",
+        roles: &[CUS, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Received"),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/received/{id}/document",
+        handler: || get(api::received_document),
+        id: "getReceivedDocument",
+        summary: "The received certificate exactly as it arrived",
+        roles: &[CUS, OFF],
+        body: Body::None,
+        query: &[],
+        ok: (200, "xml"),
+        errors: &[400],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/exchange",
+        handler: || get(api::exchange_status),
+        id: "exchangeStatus",
+        summary: "Outbox, dead letters, inbox and held messages",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "any"),
+        errors: &[],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/exchange/dead",
+        handler: || get(api::dead_letters),
+        id: "deadLetters",
+        summary: "Messages that could not be delivered after every attempt, or were refused",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "any"),
+        errors: &[],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/exchange/dead/{id}/retry",
+        handler: || post(api::retry_dead),
+        id: "retryDeadLetter",
+        summary: "Send a dead letter again (attempts start over)",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "any"),
+        errors: &[404],
+    },
+    Operation {
         method: "post",
         path: "/api/v1/qualify",
         handler: || post(api::qualify),
@@ -310,10 +396,32 @@ fn schemas() -> Value {
                 "version": id,
                 "status": { "enum": ["issued", "superseded", "revoked"] },
                 "supersedes": opt_id, "issued_at": { "type": "string" }, "revoked_reason": opt_text,
-                "sha256": { "type": "string" }, "document": { "type": "string" }
+                "sha256": { "type": "string" }, "document": { "type": "string" },
+                "remote_status": opt_text
             }
         },
         "CertificateList": { "type": "array", "items": reference("Certificate") },
+        "Status": {
+            "type": "object",
+            "required": ["number", "version", "from_country", "status", "code", "at"],
+            "properties": {
+                "number": { "type": "string" }, "version": id, "from_country": { "type": "string" },
+                "status": { "type": "string" }, "code": { "type": "string" }, "detail": {},
+                "message_id": { "type": "string" }, "at": { "type": "string" }
+            }
+        },
+        "StatusList": { "type": "array", "items": reference("Status") },
+        "Received": {
+            "type": "object",
+            "required": ["id", "issuing_country", "number", "version", "status", "received_at", "document"],
+            "properties": {
+                "id": id, "issuing_country": { "type": "string" }, "number": { "type": "string" },
+                "version": id, "status": { "enum": ["valid", "invalid", "superseded", "revoked"] },
+                "verdict": opt_text, "revoked_reason": opt_text, "received_at": { "type": "string" },
+                "document": { "type": "string" }
+            }
+        },
+        "ReceivedList": { "type": "array", "items": reference("Received") },
         "Reason": {
             "type": "object",
             "additionalProperties": false,

@@ -329,12 +329,7 @@ async fn xml_applications_reject_amend_revoke_and_back_to_back() {
         .store
         .insert_received(
             &Ctx::new("exchange", Utc::now()),
-            NewReceived {
-                issuing_country: "TH".into(),
-                number: "TH-2026-000777".into(),
-                version: 1,
-                document: b"<x/>".to_vec(),
-            },
+            NewReceived::valid("TH", "TH-2026-000777", 1, b"<x/>".to_vec()),
         )
         .await
         .expect("received");

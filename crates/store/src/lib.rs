@@ -13,15 +13,27 @@
 //! # Layout
 //! - [`audit`]: the hash chain: canonical event bytes, hashing and verification.
 //! - [`sqlite`], [`postgres`]: the two backends and their migrations.
-//! - this file: the records, the [`Store`] trait, [`StoreError`] and [`open`].
+//! - `inbox`: applying inbound exchange messages (dedup, holding out-of-order messages,
+//!   releasing them), written once over a small per-backend interface.
+//! - this file: the records, the [`Store`] trait, [`StoreError`], [`open`] and the audit
+//!   events both backends append.
+//!
+//! # Exchange
+//! The outbox ([`OutMessage`], [`OutboxRow`]) is transactional: messages are written in the
+//! transaction of the state change that causes them ([`Signed::messages`], [`MessagesFn`]),
+//! then claimed by a sender with a lease ([`Store::claim_outbox`]). Inbound messages
+//! ([`Inbound`]) are applied in batches ([`Store::apply_inbound`]): deduplicated by message
+//! id, held until the certificate version they need is present, and their replies enqueued
+//! when (and only when) they are applied. Message bodies are opaque bytes here.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub mod audit;
+mod inbox;
 pub mod postgres;
 pub mod sqlite;
 
@@ -295,6 +307,9 @@ pub struct Certificate {
     pub issued_at: String,
     /// The revocation reason.
     pub revoked_reason: Option<String>,
+    /// The latest status the importing country reported for this version (`status.update`),
+    /// if any; see [`Store::certificate_statuses`].
+    pub remote_status: Option<String>,
 }
 
 /// What the signing callback of [`Store::approve`] is told to produce.
@@ -317,11 +332,23 @@ pub struct Signed {
     pub number: String,
     /// The signed document, byte for byte.
     pub bytes: Vec<u8>,
+    /// Messages to send (e.g. `certificate.issued`), enqueued in the approving transaction.
+    pub messages: Vec<OutMessage>,
 }
 
 /// The signing step of an approval. It runs inside the approving transaction: if it fails,
 /// nothing is stored and no number is used up.
 pub type SignFn = Box<dyn FnOnce(&Issue) -> Result<Signed, String> + Send>;
+
+/// The messages of a revocation: called inside the revoking transaction with the revoked
+/// certificate (status already `revoked`, reason set). Its messages are enqueued in the same
+/// transaction; an `Err` rolls everything back ([`StoreError::Sign`]).
+pub type MessagesFn = Box<dyn FnOnce(&Certificate) -> Result<Vec<OutMessage>, String> + Send>;
+
+/// A [`MessagesFn`] that sends nothing.
+pub fn no_messages() -> MessagesFn {
+    Box::new(|_| Ok(vec![]))
+}
 
 /// How approval numbers are allocated.
 #[derive(Debug, Clone)]
@@ -331,6 +358,20 @@ pub struct Numbering {
     /// The sequence scope: numbers are gapless per scope (e.g. `KH-MOC/2026`).
     pub scope: String,
 }
+
+text_enum!(
+    /// What a received certificate is, as far as this node knows.
+    ReceivedStatus {
+        /// Verified, current.
+        Valid = "valid",
+        /// Failed verification (the reason code is in `verdict`); kept as received.
+        Invalid = "invalid",
+        /// Replaced by a newer version.
+        Superseded = "superseded",
+        /// Revoked by the issuing country.
+        Revoked = "revoked",
+    }
+);
 
 /// A certificate received from another country (filled by the exchange; used here as the
 /// basis of back-to-back applications).
@@ -344,15 +385,23 @@ pub struct ReceivedCertificate {
     pub number: String,
     /// Its version.
     pub version: i64,
-    /// The document exactly as received.
+    /// The document exactly as received (empty in list results).
     #[serde(skip)]
     pub document: Vec<u8>,
     /// Received at (RFC 3339).
     pub received_at: String,
+    /// Valid, invalid, superseded or revoked.
+    pub status: ReceivedStatus,
+    /// The verification reason code, for an invalid one.
+    pub verdict: Option<String>,
+    /// The revocation reason given by the issuing country.
+    pub revoked_reason: Option<String>,
+    /// The exchange message it came in.
+    pub message_id: Option<String>,
 }
 
 /// A received certificate to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewReceived {
     /// The issuing country.
     pub issuing_country: String,
@@ -360,8 +409,195 @@ pub struct NewReceived {
     pub number: String,
     /// Its version.
     pub version: i64,
-    /// The document exactly as received.
+    /// The document exactly as received (hex in JSON).
+    #[serde(with = "hex_bytes")]
     pub document: Vec<u8>,
+    /// [`ReceivedStatus::Valid`] or [`ReceivedStatus::Invalid`] (the verification outcome).
+    pub status: ReceivedStatus,
+    /// The verification reason code when invalid.
+    pub verdict: Option<String>,
+    /// The exchange message it came in ([`Store::apply_inbound`] fills it in).
+    pub message_id: Option<String>,
+}
+
+impl NewReceived {
+    /// A valid received certificate, not (yet) tied to a message.
+    pub fn valid(issuing_country: &str, number: &str, version: i64, document: Vec<u8>) -> Self {
+        NewReceived {
+            issuing_country: issuing_country.to_owned(),
+            number: number.to_owned(),
+            version,
+            document,
+            status: ReceivedStatus::Valid,
+            verdict: None,
+            message_id: None,
+        }
+    }
+}
+
+/// A message to send, written in the same transaction as the state change that causes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutMessage {
+    /// Message id (UUIDv7 text), unique in the outbox.
+    pub id: String,
+    /// The `to` country code, e.g. `TH` (the routing key).
+    pub recipient: String,
+    /// `certificate.issued`, `status.update`, ...
+    pub kind: String,
+    /// `KH/KH-2026-000001` (issuing country/number), for ordering and diagnostics.
+    pub cert_key: Option<String>,
+    /// The signed envelope, opaque here (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// A row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxRow {
+    /// Position: the order messages were written in.
+    pub seq: i64,
+    /// Message id.
+    pub id: String,
+    /// The `to` country code.
+    pub recipient: String,
+    /// Message kind.
+    pub kind: String,
+    /// Issuing country/number, if about a certificate.
+    pub cert_key: Option<String>,
+    /// The signed envelope.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Written at (RFC 3339).
+    pub created_at: String,
+    /// Not sent before this instant (RFC 3339). While claimed, the end of the lease.
+    pub next_attempt_at: String,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Given up on: waits for an operator ([`Store::retry_dead`]).
+    pub dead: bool,
+}
+
+/// An inbound exchange message, already verified by the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The message id (the deduplication key).
+    pub message_id: String,
+    /// The sending country.
+    pub from_country: String,
+    /// What it says.
+    pub kind: InboundKind,
+    /// `status.update` replies etc. to enqueue when (and only when) this message is applied.
+    pub reply: Vec<OutMessage>,
+}
+
+/// What an inbound message says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InboundKind {
+    /// `certificate.issued` (version 1 normally): stores a received certificate.
+    Issued {
+        /// The certificate.
+        certificate: NewReceived,
+    },
+    /// `certificate.replaced`: version v; needs version v-1 present, else held. Applying it
+    /// marks v-1 superseded.
+    Replaced {
+        /// The new version.
+        certificate: NewReceived,
+    },
+    /// `certificate.revoked`: needs that version present, else held. Marks it revoked (even
+    /// if superseded).
+    Revoked {
+        /// The issuing country.
+        issuing_country: String,
+        /// The number.
+        number: String,
+        /// The version revoked.
+        version: i64,
+        /// Why.
+        reason: String,
+    },
+    /// `status.update` about one of our issued certificates.
+    Status {
+        /// Our certificate number.
+        number: String,
+        /// Its version.
+        version: i64,
+        /// The reported status (e.g. `accepted`, `rejected`, `used`).
+        status: String,
+        /// A reason code.
+        code: String,
+        /// Details, as JSON text.
+        detail: String,
+    },
+    /// Any other message (`verification.request`/`response`, ...): recorded in the inbox only.
+    Other {
+        /// The message kind.
+        kind: String,
+        /// Details, as text.
+        detail: String,
+    },
+}
+
+impl InboundKind {
+    /// The message kind as on the wire, e.g. `certificate.issued`.
+    pub fn kind(&self) -> &str {
+        match self {
+            InboundKind::Issued { .. } => "certificate.issued",
+            InboundKind::Replaced { .. } => "certificate.replaced",
+            InboundKind::Revoked { .. } => "certificate.revoked",
+            InboundKind::Status { .. } => "status.update",
+            InboundKind::Other { kind, .. } => kind,
+        }
+    }
+}
+
+/// What became of an inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Applied {
+    /// Applied now (its replies are enqueued).
+    Applied,
+    /// Stored until the certificate version it needs arrives.
+    Held,
+    /// Seen before (same message id, or the same certificate version from another message):
+    /// nothing changed.
+    Duplicate,
+}
+
+/// A status reported by an importing country about one of our certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusEvent {
+    /// Our certificate number.
+    pub number: String,
+    /// Its version.
+    pub version: i64,
+    /// The reporting country.
+    pub from_country: String,
+    /// The reported status.
+    pub status: String,
+    /// Its reason code.
+    pub code: String,
+    /// Details, as JSON text.
+    pub detail: String,
+    /// The message it came in.
+    pub message_id: String,
+    /// Applied at (RFC 3339).
+    pub at: String,
+}
+
+/// Bytes as lower-case hex in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::hex(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        crate::unhex(&s).ok_or_else(|| D::Error::custom("invalid hex"))
+    }
 }
 
 /// The storage interface of a node. Both backends pass the same contract test suite
@@ -401,13 +637,62 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn certificate(&self, id: i64) -> Result<Option<Certificate>>;
     /// A page of certificates, newest first, without their signed bytes.
     async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>>;
-    /// Revokes an issued certificate. Not issued: `CERTIFICATE_NOT_ISSUED`.
-    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str) -> Result<Certificate>;
+    /// Revokes an issued certificate and enqueues the messages `messages` makes of it, in one
+    /// transaction. Not issued: `CERTIFICATE_NOT_ISSUED`; `messages` failing: `SIGNING_FAILED`.
+    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str, messages: MessagesFn) -> Result<Certificate>;
+    /// The statuses importing countries reported about certificate `number`, all versions,
+    /// oldest first.
+    async fn certificate_statuses(&self, number: &str) -> Result<Vec<StatusEvent>>;
 
     /// Records a received certificate. Duplicate (country, number, version): `RECEIVED_EXISTS`.
     async fn insert_received(&self, ctx: &Ctx, rec: NewReceived) -> Result<ReceivedCertificate>;
     /// One received certificate.
     async fn received(&self, id: i64) -> Result<Option<ReceivedCertificate>>;
+    /// All versions of a received certificate, newest first.
+    async fn received_by_ref(&self, issuing_country: &str, number: &str) -> Result<Vec<ReceivedCertificate>>;
+    /// A page of received certificates, newest first, without their documents
+    /// (`page.company_id` does not apply: received certificates belong to no company).
+    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>>;
+
+    /// Enqueues messages in one transaction (not audited: transport). Duplicate id:
+    /// `MESSAGE_EXISTS`, and nothing is enqueued.
+    async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()>;
+    /// Claims up to `limit` due messages (not dead, `next_attempt_at <= now`, not leased):
+    /// those due longest (by `next_attempt_at`, then `seq`), returned in `seq` order. Each is
+    /// leased until `now + lease` (its `next_attempt_at` moves there too), so no other worker
+    /// or replica takes it meanwhile; an expired lease makes it due again.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>>;
+    /// Removes delivered messages (one transaction). Unknown ids are ignored.
+    async fn outbox_delivered(&self, ids: &[String]) -> Result<()>;
+    /// Records a failed attempt: `attempts + 1`, the error, the next attempt time, lease
+    /// cleared, and `dead` (given up). Unknown id: ignored.
+    async fn outbox_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        dead: bool,
+    ) -> Result<()>;
+    /// Dead letters, oldest first.
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>>;
+    /// An operator retries a dead letter: due at `ctx.at` with no attempts; audited as
+    /// `message.retried`. Not a dead letter: `NOT_FOUND`.
+    async fn retry_dead(&self, ctx: &Ctx, id: &str) -> Result<OutboxRow>;
+    /// (pending, dead) outbox messages.
+    async fn outbox_counts(&self) -> Result<(i64, i64)>;
+
+    /// Applies a batch of verified inbound messages in one transaction; one answer per
+    /// message, in order. See [`Inbound`] and [`InboundKind`] for what each kind does.
+    async fn apply_inbound(&self, ctx: &Ctx, batch: Vec<Inbound>) -> Result<Vec<Applied>>;
+    /// Messages in the inbox (applied, held or duplicate-by-content).
+    async fn inbox_len(&self) -> Result<i64>;
+    /// Messages held until the certificate version they need arrives.
+    async fn held_len(&self) -> Result<i64>;
 
     /// Audit events with `after < seq <= up_to`, in seq order, at most `limit` of them.
     async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>>;
@@ -478,6 +763,32 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The end of a lease of `lease` from `now`.
+pub(crate) fn lease_until(now: &DateTime<Utc>, lease: std::time::Duration) -> Result<String> {
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .map(|t| timestamp(&t))
+        .ok_or_else(|| StoreError::conflict("LEASE_INVALID", format!("a lease of {lease:?} is out of range")))
+}
+
+/// Parses lower- or upper-case hex.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    fn nib(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let pairs = s.as_bytes().chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return None;
+    }
+    pairs.map(|p| Some(nib(p[0])? << 4 | nib(p[1])?)).collect()
+}
+
 /// RFC 3339 with microseconds, the one text form of instants in both backends.
 pub fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -486,9 +797,25 @@ pub fn timestamp(at: &DateTime<Utc>) -> String {
 /// Columns of `applications` in the order both backends' row readers expect.
 pub(crate) const APP_COLS: &str = "id, company_id, status, format, document, self_assessment, assessment, \
      replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
-/// Columns of `certificates` in the order both backends' row readers expect.
+/// The latest reported status of a certificate row (select from `certificates`, unaliased).
+pub(crate) const REMOTE_STATUS: &str = "(SELECT s.status FROM certificate_statuses s \
+     WHERE s.number = certificates.number AND s.version = certificates.version ORDER BY s.id DESC LIMIT 1)";
+/// Columns of `certificates` in the order both backends' row readers expect (with
+/// [`REMOTE_STATUS`] appended by [`cert_cols`]).
 pub(crate) const CERT_COLS: &str = "id, application_id, company_id, issuer, number, version, status, \
      supersedes, signed, issued_at, revoked_reason, signed_sha256";
+/// Columns of `received_certificates` in the order both backends' row readers expect.
+pub(crate) const RECEIVED_COLS: &str = "id, issuing_country, number, version, document, received_at, status, verdict, revoked_reason, message_id";
+/// Columns of `outbox` in the order both backends' row readers expect.
+pub(crate) const OUTBOX_COLS: &str =
+    "seq, id, recipient, kind, cert_key, body, attempts, created_at, next_attempt_at, last_error, dead";
+/// Columns of `certificate_statuses` in the order both backends' row readers expect.
+pub(crate) const STATUS_COLS: &str = "number, version, from_country, status, code, detail, message_id, at";
+
+/// `CERT_COLS` (or a list variant of it) plus the remote status.
+pub(crate) fn cert_cols(cols: &str) -> String {
+    format!("{cols}, {REMOTE_STATUS} AS remote_status")
+}
 
 /// The audit "before"/"after" state of an application.
 pub(crate) fn app_state(status: ApplicationStatus, extra: &[(&str, serde_json::Value)]) -> String {
@@ -546,6 +873,115 @@ pub(crate) fn approval_events(
         ));
     }
     events
+}
+
+/// The audit event of a revocation by this node.
+pub(crate) fn revocation_event(certificate_id: i64, reason: &str) -> audit::PendingEvent {
+    audit::PendingEvent::new(
+        "certificate.revoked",
+        format!("certificate/{certificate_id}"),
+        cert_state(CertificateStatus::Issued, &[]),
+        cert_state(CertificateStatus::Revoked, &[("reason", reason.into())]),
+    )
+}
+
+/// The audit event of a received certificate stored: `received.stored`, or
+/// `received.rejected` for one that failed verification (it is kept all the same).
+pub(crate) fn received_event(id: i64, r: &NewReceived) -> audit::PendingEvent {
+    let action = if r.status == ReceivedStatus::Invalid { "received.rejected" } else { "received.stored" };
+    let after = serde_json::json!({
+        "issuing_country": r.issuing_country,
+        "number": r.number,
+        "version": r.version,
+        "status": r.status.as_str(),
+        "verdict": r.verdict,
+        "message_id": r.message_id,
+    });
+    audit::PendingEvent::new(action, format!("received/{id}"), "null".into(), after.to_string())
+}
+
+/// The audit event of a received certificate changing status (superseded by a newer version,
+/// or revoked by its issuer).
+pub(crate) fn received_status_event(
+    id: i64,
+    from: ReceivedStatus,
+    to: ReceivedStatus,
+    extra: &[(&str, serde_json::Value)],
+) -> audit::PendingEvent {
+    let action = match to {
+        ReceivedStatus::Revoked => "received.revoked",
+        _ => "received.superseded",
+    };
+    let state = |s: ReceivedStatus, extra: &[(&str, serde_json::Value)]| {
+        let mut m = serde_json::Map::new();
+        m.insert("status".into(), s.as_str().into());
+        for (k, v) in extra {
+            m.insert((*k).into(), v.clone());
+        }
+        serde_json::Value::Object(m).to_string()
+    };
+    audit::PendingEvent::new(action, format!("received/{id}"), state(from, &[]), state(to, extra))
+}
+
+/// The audit event of a status reported about one of our certificates (`certificate_id` is
+/// `None` when no such certificate is stored here); `None` for a message of another kind.
+pub(crate) fn status_event(certificate_id: Option<i64>, m: &Inbound) -> Option<audit::PendingEvent> {
+    let InboundKind::Status { number, version, status, code, detail } = &m.kind else {
+        return None;
+    };
+    let entity = match certificate_id {
+        Some(id) => format!("certificate/{id}"),
+        None => format!("certificate-number/{number}/{version}"),
+    };
+    let after = serde_json::json!({
+        "number": number,
+        "version": version,
+        "from_country": m.from_country,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "message_id": m.message_id,
+    });
+    Some(audit::PendingEvent::new("certificate.status", entity, "null".into(), after.to_string()))
+}
+
+/// The audit event of an inbound message held until the version it needs arrives.
+pub(crate) fn held_event(m: &Inbound, cert_key: &str, waits_for: i64) -> audit::PendingEvent {
+    let after = serde_json::json!({
+        "kind": m.kind.kind(),
+        "from_country": m.from_country,
+        "cert_key": cert_key,
+        "waits_for_version": waits_for,
+    });
+    audit::PendingEvent::new(
+        "message.held",
+        format!("message/{}", m.message_id),
+        "null".into(),
+        after.to_string(),
+    )
+}
+
+/// The audit event of an operator retrying a dead letter.
+pub(crate) fn retried_event(before: &OutboxRow) -> audit::PendingEvent {
+    let b = serde_json::json!({
+        "dead": true,
+        "attempts": before.attempts,
+        "last_error": before.last_error,
+        "recipient": before.recipient,
+        "kind": before.kind,
+    });
+    let a = serde_json::json!({ "dead": false, "attempts": 0 });
+    audit::PendingEvent::new(
+        "message.retried",
+        format!("message/{}", before.id),
+        b.to_string(),
+        a.to_string(),
+    )
+}
+
+/// The conflict for a message id already in the outbox.
+pub(crate) fn message_exists(id: &str) -> StoreError {
+    StoreError::conflict("MESSAGE_EXISTS", format!("message {id} is already in the outbox"))
 }
 
 /// The conflict for an application that is not in the state a transition needs.

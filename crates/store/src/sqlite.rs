@@ -10,19 +10,24 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+use chrono::{DateTime, Utc};
+
 use crate::audit::{self, AuditEvent, PendingEvent};
-use crate::{APP_COLS, CERT_COLS};
+use crate::inbox::{self, Found, InboxTx};
+use crate::{APP_COLS, CERT_COLS, OUTBOX_COLS, RECEIVED_COLS, STATUS_COLS, cert_cols};
 use crate::{
-    Application, ApplicationStatus, Certificate, CertificateStatus, Company, Ctx, NewApplication,
-    NewReceived, NewUser, Numbering, Page, ReceivedCertificate, Result, Role, SignFn, Store, StoreError,
-    Transition, User, app_state, cert_state, timestamp,
+    Application, ApplicationStatus, Applied, Certificate, CertificateStatus, Company, Ctx, Inbound,
+    MessagesFn, NewApplication, NewReceived, NewUser, Numbering, OutMessage, OutboxRow, Page,
+    ReceivedCertificate, ReceivedStatus, Result, Role, SignFn, StatusEvent, Store, StoreError, Transition,
+    User, app_state, timestamp,
 };
 
 /// Schema migrations, in order. A migration is never edited once released; add a new one.
-/// Later issues append here (outbox, inbox, declarations).
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+/// Later issues append here (declarations).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE companies (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL UNIQUE,
@@ -106,13 +111,71 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE received_certificates ADD COLUMN status TEXT NOT NULL DEFAULT 'valid';
+ALTER TABLE received_certificates ADD COLUMN verdict TEXT;
+ALTER TABLE received_certificates ADD COLUMN revoked_reason TEXT;
+ALTER TABLE received_certificates ADD COLUMN message_id TEXT;
+CREATE INDEX certificates_number ON certificates(number, version);
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  recipient TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  cert_key TEXT,
+  body BLOB NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  next_attempt_at TEXT NOT NULL,
+  lease_until TEXT,
+  last_error TEXT,
+  dead INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox(next_attempt_at, seq) WHERE dead = 0;
+CREATE INDEX outbox_dead ON outbox(seq) WHERE dead = 1;
+CREATE TABLE inbox (
+  message_id TEXT PRIMARY KEY,
+  from_country TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE inbox_held (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL UNIQUE REFERENCES inbox(message_id),
+  cert_key TEXT NOT NULL,
+  waits_for INTEGER NOT NULL,
+  message TEXT NOT NULL,
+  held_at TEXT NOT NULL
+);
+CREATE INDEX inbox_held_wait ON inbox_held(cert_key, waits_for);
+CREATE TABLE certificate_statuses (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  number TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  from_country TEXT NOT NULL,
+  status TEXT NOT NULL,
+  code TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE INDEX certificate_statuses_cert ON certificate_statuses(number, version, id);
+"#,
+    ),
+];
 
 /// The list columns: the same as `APP_COLS`/`CERT_COLS`, without the (large) documents.
 const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, self_assessment, assessment, \
      replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      x'' AS signed, issued_at, revoked_reason, signed_sha256";
+const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, x'' AS document, received_at, status, \
+     verdict, revoked_reason, message_id";
 
 /// The SQLite store: one writer connection (writes queue on it, never fail busy) and a few
 /// reader connections (WAL lets them read while the writer writes).
@@ -191,6 +254,52 @@ fn cert_row(r: &Row<'_>) -> rusqlite::Result<Certificate> {
         issued_at: r.get(9)?,
         revoked_reason: r.get(10)?,
         sha256: r.get(11)?,
+        remote_status: r.get(12)?,
+    })
+}
+
+fn received_row(r: &Row<'_>) -> rusqlite::Result<ReceivedCertificate> {
+    let status: String = r.get(6)?;
+    Ok(ReceivedCertificate {
+        id: r.get(0)?,
+        issuing_country: r.get(1)?,
+        number: r.get(2)?,
+        version: r.get(3)?,
+        document: r.get(4)?,
+        received_at: r.get(5)?,
+        status: ReceivedStatus::parse(&status).ok_or_else(|| bad_value("status", &status))?,
+        verdict: r.get(7)?,
+        revoked_reason: r.get(8)?,
+        message_id: r.get(9)?,
+    })
+}
+
+fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        recipient: r.get(2)?,
+        kind: r.get(3)?,
+        cert_key: r.get(4)?,
+        body: r.get(5)?,
+        attempts: r.get(6)?,
+        created_at: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+        last_error: r.get(9)?,
+        dead: r.get(10)?,
+    })
+}
+
+fn status_row(r: &Row<'_>) -> rusqlite::Result<StatusEvent> {
+    Ok(StatusEvent {
+        number: r.get(0)?,
+        version: r.get(1)?,
+        from_country: r.get(2)?,
+        status: r.get(3)?,
+        code: r.get(4)?,
+        detail: r.get(5)?,
+        message_id: r.get(6)?,
+        at: r.get(7)?,
     })
 }
 
@@ -201,15 +310,201 @@ fn get_app(c: &Connection, id: i64) -> Result<Option<Application>> {
 }
 
 fn get_cert(c: &Connection, id: i64) -> Result<Option<Certificate>> {
-    c.query_row(&format!("SELECT {CERT_COLS} FROM certificates WHERE id = ?1"), [id], cert_row)
+    c.prepare_cached(&format!("SELECT {} FROM certificates WHERE id = ?1", cert_cols(CERT_COLS)))
+        .map_err(db)?
+        .query_row([id], cert_row)
         .optional()
         .map_err(db)
 }
 
+fn get_received(c: &Connection, id: i64) -> Result<Option<ReceivedCertificate>> {
+    c.prepare_cached(&format!("SELECT {RECEIVED_COLS} FROM received_certificates WHERE id = ?1"))
+        .map_err(db)?
+        .query_row([id], received_row)
+        .optional()
+        .map_err(db)
+}
+
+/// Inserts messages into the outbox inside the caller's transaction.
+fn enqueue_tx(c: &Connection, messages: &[OutMessage], at: &str) -> Result<()> {
+    let mut st = c
+        .prepare_cached(
+            "INSERT INTO outbox (id, recipient, kind, cert_key, body, created_at, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )
+        .map_err(db)?;
+    for m in messages {
+        st.execute(params![m.id, m.recipient, m.kind, m.cert_key, m.body, at])
+            .map_err(|e| if is_unique(&e) { crate::message_exists(&m.id) } else { db(e) })?;
+    }
+    Ok(())
+}
+
+/// [`InboxTx`] over the writer's open transaction; every call completes synchronously.
+struct SqliteInbox<'a, 'c> {
+    tx: &'a Transaction<'c>,
+}
+
+impl InboxTx for SqliteInbox<'_, '_> {
+    async fn inbox_insert(&mut self, m: &Inbound, state: &str, at: &str) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO inbox (message_id, from_country, kind, state, received_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .map_err(db)?
+            .execute(params![m.message_id, m.from_country, m.kind.kind(), state, at])
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn inbox_state(&mut self, message_id: &str, state: &str, at: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE inbox SET state = ?1, updated_at = ?2 WHERE message_id = ?3")
+            .map_err(db)?
+            .execute(params![state, at, message_id])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_received(&mut self, country: &str, number: &str, version: i64) -> Result<Option<Found>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, status FROM received_certificates \
+                 WHERE issuing_country = ?1 AND number = ?2 AND version = ?3",
+            )
+            .map_err(db)?
+            .query_row(params![country, number, version], |r| {
+                let status: String = r.get(1)?;
+                Ok(Found {
+                    id: r.get(0)?,
+                    status: ReceivedStatus::parse(&status).ok_or_else(|| bad_value("status", &status))?,
+                })
+            })
+            .optional()
+            .map_err(db)
+    }
+
+    async fn insert_received(&mut self, r: &NewReceived, at: &str) -> Result<Option<i64>> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO received_certificates (issuing_country, number, version, document, received_at, \
+                 status, verdict, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (issuing_country, number, version) DO NOTHING RETURNING id",
+            )
+            .map_err(db)?
+            .query_row(
+                params![
+                    r.issuing_country,
+                    r.number,
+                    r.version,
+                    r.document,
+                    at,
+                    r.status.as_str(),
+                    r.verdict,
+                    r.message_id
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    async fn set_received_status(
+        &mut self,
+        id: i64,
+        status: ReceivedStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE received_certificates SET status = ?1, revoked_reason = COALESCE(?2, revoked_reason) \
+                 WHERE id = ?3",
+            )
+            .map_err(db)?
+            .execute(params![status.as_str(), reason, id])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn hold(
+        &mut self,
+        message_id: &str,
+        cert_key: &str,
+        waits_for: i64,
+        message: &str,
+        at: &str,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO inbox_held (message_id, cert_key, waits_for, message, held_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(db)?
+            .execute(params![message_id, cert_key, waits_for, message, at])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<String>> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM inbox_held WHERE cert_key = ?1 AND waits_for = ?2 RETURNING seq, message",
+            )
+            .map_err(db)?;
+        let mut rows = st
+            .query_map(params![cert_key, version], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        rows.sort_unstable_by_key(|r| r.0);
+        Ok(rows.into_iter().map(|r| r.1).collect())
+    }
+
+    async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO certificate_statuses (number, version, from_country, status, code, detail, \
+                 message_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db)?
+            .execute(params![
+                s.number,
+                s.version,
+                s.from_country,
+                s.status,
+                s.code,
+                s.detail,
+                s.message_id,
+                s.at
+            ])
+            .map_err(db)?;
+        self.tx
+            .prepare_cached(
+                "SELECT id FROM certificates WHERE number = ?1 AND version = ?2 ORDER BY id LIMIT 1",
+            )
+            .map_err(db)?
+            .query_row(params![s.number, s.version], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
+    async fn enqueue(&mut self, messages: &[OutMessage], at: &str) -> Result<()> {
+        enqueue_tx(self.tx, messages, at)
+    }
+}
+
 /// Appends events to the chain inside the caller's transaction.
 fn append(tx: &Transaction<'_>, ctx: &Ctx, events: &[PendingEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let (mut seq, mut prev): (i64, String) = tx
-        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .map_err(db)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(db)?;
     let at = timestamp(&ctx.at);
     for e in events {
@@ -218,15 +513,19 @@ fn append(tx: &Transaction<'_>, ctx: &Ctx, events: &[PendingEvent]) -> Result<()
             &prev,
             &audit::canonical(seq, &at, &ctx.actor, e.action, &e.entity, &e.before, &e.after),
         );
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO audit_events (seq, at, actor, action, entity, before, after, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![seq, at, ctx.actor, e.action, e.entity, e.before, e.after, prev, hash],
         )
+        .map_err(db)?
+        .execute(params![seq, at, ctx.actor, e.action, e.entity, e.before, e.after, prev, hash])
         .map_err(db)?;
         prev = hash;
     }
-    tx.execute("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1", params![seq, prev]).map_err(db)?;
+    tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
+        .map_err(db)?
+        .execute(params![seq, prev])
+        .map_err(db)?;
     Ok(())
 }
 
@@ -618,6 +917,7 @@ impl Store for SqliteStore {
             if let Some(c) = &old {
                 tx.execute("UPDATE certificates SET status = 'superseded' WHERE id = ?1", [c.id]).map_err(db)?;
             }
+            enqueue_tx(tx, &signed.messages, &at)?;
             let events = crate::approval_events(
                 id,
                 cert_id,
@@ -640,9 +940,10 @@ impl Store for SqliteStore {
         let page = *page;
         self.run(move |c| {
             let mut st = c
-                .prepare(&format!(
-                    "SELECT {CERT_LIST_COLS} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
-                     AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+                .prepare_cached(&format!(
+                    "SELECT {} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
+                     AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                    cert_cols(CERT_LIST_COLS)
                 ))
                 .map_err(db)?;
             let rows =
@@ -652,7 +953,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str) -> Result<Certificate> {
+    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str, messages: MessagesFn) -> Result<Certificate> {
         let (ctx, reason) = (ctx.clone(), reason.to_owned());
         self.write(move |tx| {
             let c = get_cert(tx, id)?.ok_or(StoreError::NotFound)?;
@@ -667,17 +968,25 @@ impl Store for SqliteStore {
                 params![reason, id],
             )
             .map_err(db)?;
-            append(
-                tx,
-                &ctx,
-                &[PendingEvent::new(
-                    "certificate.revoked",
-                    format!("certificate/{id}"),
-                    cert_state(CertificateStatus::Issued, &[]),
-                    cert_state(CertificateStatus::Revoked, &[("reason", reason.into())]),
-                )],
-            )?;
-            get_cert(tx, id)?.ok_or(StoreError::NotFound)
+            let revoked = get_cert(tx, id)?.ok_or(StoreError::NotFound)?;
+            let out = messages(&revoked).map_err(StoreError::Sign)?;
+            enqueue_tx(tx, &out, &timestamp(&ctx.at))?;
+            append(tx, &ctx, &[crate::revocation_event(id, &reason)])?;
+            Ok(revoked)
+        })
+        .await
+    }
+
+    async fn certificate_statuses(&self, number: &str) -> Result<Vec<StatusEvent>> {
+        let number = number.to_owned();
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {STATUS_COLS} FROM certificate_statuses WHERE number = ?1 ORDER BY id"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map([number], status_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
     }
@@ -686,54 +995,188 @@ impl Store for SqliteStore {
         let ctx = ctx.clone();
         self.write(move |tx| {
             let at = timestamp(&ctx.at);
-            tx.execute(
-                "INSERT INTO received_certificates (issuing_country, number, version, document, received_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.issuing_country, r.number, r.version, r.document, at],
-            )
-            .map_err(|e| {
-                if is_unique(&e) {
-                    StoreError::conflict("RECEIVED_EXISTS", format!("{} {} v{} exists", r.issuing_country, r.number, r.version))
-                } else {
-                    db(e)
-                }
+            let id = inbox::ready(SqliteInbox { tx }.insert_received(&r, &at))??.ok_or_else(|| {
+                StoreError::conflict(
+                    "RECEIVED_EXISTS",
+                    format!("{} {} v{} exists", r.issuing_country, r.number, r.version),
+                )
             })?;
-            let id = tx.last_insert_rowid();
-            let after = serde_json::json!({ "issuing_country": r.issuing_country, "number": r.number, "version": r.version })
-                .to_string();
-            append(tx, &ctx, &[PendingEvent::new("received.stored", format!("received/{id}"), "null".into(), after)])?;
-            Ok(ReceivedCertificate {
-                id,
-                issuing_country: r.issuing_country,
-                number: r.number,
-                version: r.version,
-                document: r.document,
-                received_at: at,
-            })
+            append(tx, &ctx, &[crate::received_event(id, &r)])?;
+            get_received(tx, id)?.ok_or(StoreError::NotFound)
         })
         .await
     }
 
     async fn received(&self, id: i64) -> Result<Option<ReceivedCertificate>> {
+        self.run(move |c| get_received(c, id)).await
+    }
+
+    async fn received_by_ref(&self, issuing_country: &str, number: &str) -> Result<Vec<ReceivedCertificate>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
         self.run(move |c| {
-            c.query_row(
-                "SELECT id, issuing_country, number, version, document, received_at FROM received_certificates WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(ReceivedCertificate {
-                        id: r.get(0)?,
-                        issuing_country: r.get(1)?,
-                        number: r.get(2)?,
-                        version: r.get(3)?,
-                        document: r.get(4)?,
-                        received_at: r.get(5)?,
-                    })
-                },
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {RECEIVED_COLS} FROM received_certificates WHERE issuing_country = ?1 AND number = ?2 \
+                     ORDER BY version DESC"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map(params![country, number], received_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+        let page = *page;
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
+                     ORDER BY id DESC LIMIT ?2"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map(params![page.before, page.limit], received_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()> {
+        let at = timestamp(&ctx.at);
+        self.write(move |tx| enqueue_tx(tx, &messages, &at)).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
+        let until = crate::lease_until(&now, lease)?;
+        let now = timestamp(&now);
+        self.write(move |tx| {
+            let mut st = tx
+                .prepare_cached(&format!(
+                    "UPDATE outbox SET lease_until = ?2, next_attempt_at = ?2 WHERE seq IN (\
+                     SELECT seq FROM outbox WHERE dead = 0 AND next_attempt_at <= ?1 \
+                     AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, seq LIMIT ?3) \
+                     RETURNING {OUTBOX_COLS}"
+                ))
+                .map_err(db)?;
+            let mut rows = st
+                .query_map(params![now, until, limit], outbox_row)
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db)?;
+            rows.sort_unstable_by_key(|r| r.seq);
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn outbox_delivered(&self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = ids.to_vec();
+        self.write(move |tx| {
+            let mut st = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1").map_err(db)?;
+            for id in &ids {
+                st.execute([id]).map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        dead: bool,
+    ) -> Result<()> {
+        let (id, error, next) = (id.to_owned(), error.to_owned(), timestamp(&next_attempt_at));
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, next_attempt_at = ?2, \
+                 lease_until = NULL, dead = ?3 WHERE id = ?4",
             )
-            .optional()
+            .map_err(db)?
+            .execute(params![error, next, dead, id])
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLS} FROM outbox WHERE dead = 1 ORDER BY seq LIMIT ?1"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map([limit], outbox_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn retry_dead(&self, ctx: &Ctx, id: &str) -> Result<OutboxRow> {
+        let (ctx, id) = (ctx.clone(), id.to_owned());
+        self.write(move |tx| {
+            let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?1 AND dead = 1");
+            let before =
+                tx.query_row(&sql, [&id], outbox_row).optional().map_err(db)?.ok_or(StoreError::NotFound)?;
+            let after = tx
+                .query_row(
+                    &format!(
+                        "UPDATE outbox SET dead = 0, attempts = 0, next_attempt_at = ?1, lease_until = NULL \
+                         WHERE id = ?2 RETURNING {OUTBOX_COLS}"
+                    ),
+                    params![timestamp(&ctx.at), id],
+                    outbox_row,
+                )
+                .map_err(db)?;
+            append(tx, &ctx, &[crate::retried_event(&before)])?;
+            Ok(after)
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self) -> Result<(i64, i64)> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM outbox WHERE dead = 0), (SELECT count(*) FROM outbox WHERE dead = 1)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(db)
         })
         .await
+    }
+
+    async fn apply_inbound(&self, ctx: &Ctx, batch: Vec<Inbound>) -> Result<Vec<Applied>> {
+        if batch.is_empty() {
+            return Ok(vec![]);
+        }
+        let ctx = ctx.clone();
+        self.write(move |tx| {
+            let at = timestamp(&ctx.at);
+            let (answers, events) = inbox::ready(inbox::apply_batch(&mut SqliteInbox { tx }, &at, batch))??;
+            append(tx, &ctx, &events)?;
+            Ok(answers)
+        })
+        .await
+    }
+
+    async fn inbox_len(&self) -> Result<i64> {
+        self.run(|c| c.query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)).map_err(db)).await
+    }
+
+    async fn held_len(&self) -> Result<i64> {
+        self.run(|c| c.query_row("SELECT count(*) FROM inbox_held", [], |r| r.get(0)).map_err(db)).await
     }
 
     async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>> {

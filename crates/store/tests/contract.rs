@@ -123,6 +123,18 @@ contract!(
     audit_tamper_truncate_tail,
     audit_verifies_in_pages,
     pages_walk_newest_first,
+    outbox_is_written_with_approve_and_revoke,
+    failed_callbacks_and_duplicate_ids_enqueue_nothing,
+    claim_respects_lease_order_and_dead,
+    concurrent_claimers_never_share_a_message,
+    failed_backoff_dead_and_audited_retry,
+    inbound_issued_applies_once,
+    revocation_before_issuance_is_held_then_released,
+    replacement_before_its_predecessor_is_held,
+    status_updates_and_remote_status,
+    invalid_received_is_stored_as_invalid,
+    failing_batch_applies_nothing,
+    inbound_serializes_and_received_lists,
 );
 
 fn ctx() -> Ctx {
@@ -141,6 +153,7 @@ fn signer(prefix: &'static str) -> SignFn {
         Ok(Signed {
             number: number.clone(),
             bytes: format!("<signed n='{number}' v='{}'/>", issue.version).into(),
+            messages: vec![],
         })
     })
 }
@@ -288,7 +301,7 @@ async fn amendment_supersedes_and_keeps_the_number(db: Db) {
     assert_eq!(old.status, CertificateStatus::Superseded);
     // A superseded certificate can be neither replaced again nor revoked.
     assert_eq!(code(db.store.create_application(&ctx(), amend(v1.id)).await), "CERTIFICATE_NOT_ISSUED");
-    assert_eq!(code(db.store.revoke(&ctx(), v1.id, "x").await), "CERTIFICATE_NOT_ISSUED");
+    assert_eq!(code(db.store.revoke(&ctx(), v1.id, "x", no_messages()).await), "CERTIFICATE_NOT_ISSUED");
     // Another company cannot replace it: not found.
     let (c2, u2) = exporter(&db, "Other Co").await;
     let foreign = NewApplication { company_id: c2.id, created_by: u2.id, ..amend(v2.id) };
@@ -304,14 +317,17 @@ async fn revoke_needs_issued(db: Db) {
     let (c, u) = exporter(&db, "Kampot Pepper").await;
     let a = submitted(&db, &c, &u).await;
     let cert = db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await.expect("approve");
-    let r = db.store.revoke(&ctx(), cert.id, "issued in error").await.expect("revoke");
+    let r = db.store.revoke(&ctx(), cert.id, "issued in error", no_messages()).await.expect("revoke");
     assert_eq!(
         (r.status, r.revoked_reason.as_deref()),
         (CertificateStatus::Revoked, Some("issued in error"))
     );
     assert_eq!(r.signed, cert.signed, "signed bytes never change");
-    assert_eq!(code(db.store.revoke(&ctx(), cert.id, "again").await), "CERTIFICATE_NOT_ISSUED");
-    assert_eq!(code(db.store.revoke(&ctx(), 424_242, "none").await), "NOT_FOUND");
+    assert_eq!(
+        code(db.store.revoke(&ctx(), cert.id, "again", no_messages()).await),
+        "CERTIFICATE_NOT_ISSUED"
+    );
+    assert_eq!(code(db.store.revoke(&ctx(), 424_242, "none", no_messages()).await), "NOT_FOUND");
     assert_chain_ok(&db).await;
 }
 
@@ -371,24 +387,15 @@ async fn back_to_back_needs_a_received_certificate(db: Db) {
     let (c, u) = exporter(&db, "Poipet Trading").await;
     let rec = db
         .store
-        .insert_received(
-            &ctx(),
-            NewReceived {
-                issuing_country: "TH".into(),
-                number: "TH-2026-000007".into(),
-                version: 1,
-                document: b"<doc/>".to_vec(),
-            },
-        )
+        .insert_received(&ctx(), NewReceived::valid("TH", "TH-2026-000007", 1, b"<doc/>".to_vec()))
         .await
         .expect("received");
     assert_eq!(db.store.received(rec.id).await.expect("get"), Some(rec.clone()));
-    let again = NewReceived {
-        issuing_country: "TH".into(),
-        number: "TH-2026-000007".into(),
-        version: 1,
-        document: vec![],
-    };
+    assert_eq!(
+        (rec.status, rec.verdict.as_deref(), rec.message_id.as_deref()),
+        (ReceivedStatus::Valid, None, None)
+    );
+    let again = NewReceived::valid("TH", "TH-2026-000007", 1, vec![]);
     assert_eq!(code(db.store.insert_received(&ctx(), again).await), "RECEIVED_EXISTS");
     let b2b = |id| NewApplication {
         company_id: c.id,
@@ -501,4 +508,488 @@ async fn audit_verifies_in_pages(db: Db) {
         let b = db.store.verify_audit_in_pages(page).await.expect("read").expect_err("broken");
         assert_eq!(b, Broken { seq: 4, reason: "AUDIT_HASH_MISMATCH" }, "page {page}");
     }
+}
+
+// ---- exchange: outbox ----
+
+/// `ctx().at` moved by `secs` seconds.
+fn at(secs: i64) -> chrono::DateTime<Utc> {
+    ctx().at + chrono::Duration::seconds(secs)
+}
+
+fn ctx_at(secs: i64) -> Ctx {
+    Ctx::new("test", at(secs))
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn msg(id: &str) -> OutMessage {
+    OutMessage {
+        id: id.into(),
+        recipient: "TH".into(),
+        kind: "verification.request".into(),
+        cert_key: None,
+        body: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+    }
+}
+
+/// [`signer`] that also emits a `certificate.issued` message for the document it signs.
+fn signer_sending(prefix: &'static str) -> SignFn {
+    Box::new(move |issue: &Issue| {
+        let mut s = signer(prefix)(issue)?;
+        s.messages.push(OutMessage {
+            id: format!("issued-{}-v{}", s.number, issue.version),
+            recipient: "TH".into(),
+            kind: "certificate.issued".into(),
+            cert_key: Some(format!("KH/{}", s.number)),
+            body: s.bytes.clone(),
+        });
+        Ok(s)
+    })
+}
+
+fn revocation_message() -> MessagesFn {
+    Box::new(|c: &Certificate| {
+        assert_eq!(c.status, CertificateStatus::Revoked, "the callback sees the revoked certificate");
+        Ok(vec![OutMessage {
+            id: format!("revoked-{}-v{}", c.number, c.version),
+            recipient: "TH".into(),
+            kind: "certificate.revoked".into(),
+            cert_key: Some(format!("KH/{}", c.number)),
+            body: c.revoked_reason.clone().unwrap_or_default().into_bytes(),
+        }])
+    })
+}
+
+async fn claim_ids(db: &Db, now: i64, limit: i64) -> Vec<String> {
+    db.store.claim_outbox(at(now), LEASE, limit).await.expect("claim").into_iter().map(|r| r.id).collect()
+}
+
+async fn outbox_is_written_with_approve_and_revoke(db: Db) {
+    let (c, u) = exporter(&db, "Outbox Co").await;
+    let a = submitted(&db, &c, &u).await;
+    let cert =
+        db.store.approve(&ctx(), a.id, &numbering(), signer_sending("KH-2026")).await.expect("approve");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+    let rows = db.store.claim_outbox(at(0), LEASE, 10).await.expect("claim");
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(
+        (r.id.as_str(), r.recipient.as_str(), r.kind.as_str(), r.cert_key.as_deref()),
+        ("issued-KH-2026-000001-v1", "TH", "certificate.issued", Some("KH/KH-2026-000001"))
+    );
+    assert_eq!((r.body.as_slice(), r.attempts, r.dead), (cert.signed.as_slice(), 0, false));
+    assert_eq!(r.created_at, timestamp(&ctx().at));
+    db.store.outbox_delivered(std::slice::from_ref(&r.id)).await.expect("delivered");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 0));
+
+    let revoked =
+        db.store.revoke(&ctx(), cert.id, "wrong origin", revocation_message()).await.expect("revoke");
+    assert_eq!(revoked.status, CertificateStatus::Revoked);
+    let rows = db.store.claim_outbox(at(0), LEASE, 10).await.expect("claim");
+    assert_eq!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["revoked-KH-2026-000001-v1"]);
+    assert_eq!(rows[0].body, b"wrong origin");
+    assert_chain_ok(&db).await;
+}
+
+async fn failed_callbacks_and_duplicate_ids_enqueue_nothing(db: Db) {
+    let (c, u) = exporter(&db, "Atomic Co").await;
+    let a = submitted(&db, &c, &u).await;
+    let failing: SignFn = Box::new(|_| Err("key unavailable".into()));
+    assert_eq!(code(db.store.approve(&ctx(), a.id, &numbering(), failing).await), "SIGNING_FAILED");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 0));
+
+    // A message id already in the outbox fails the approval: no certificate, no number used.
+    db.store.enqueue(&ctx(), vec![msg("issued-KH-2026-000001-v1")]).await.expect("enqueue");
+    let head = db.store.audit_head().await.expect("head");
+    assert_eq!(
+        code(db.store.approve(&ctx(), a.id, &numbering(), signer_sending("KH-2026")).await),
+        "MESSAGE_EXISTS"
+    );
+    assert_eq!(db.store.audit_head().await.expect("head"), head);
+    assert!(db.store.list_certificates(&Page::first(None, 10)).await.expect("list").is_empty());
+    db.raw("DELETE FROM outbox").await;
+    let cert =
+        db.store.approve(&ctx(), a.id, &numbering(), signer_sending("KH-2026")).await.expect("approve");
+    assert_eq!(cert.number, "KH-2026-000001");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+
+    // A failing revocation callback revokes nothing and sends nothing.
+    let head = db.store.audit_head().await.expect("head");
+    let failing: MessagesFn = Box::new(|_| Err("signer down".into()));
+    assert_eq!(code(db.store.revoke(&ctx(), cert.id, "x", failing).await), "SIGNING_FAILED");
+    let still = db.store.certificate(cert.id).await.expect("get").expect("exists");
+    assert_eq!((still.status, still.revoked_reason), (CertificateStatus::Issued, None));
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+    assert_eq!(db.store.audit_head().await.expect("head"), head);
+
+    // enqueue is all or nothing.
+    assert_eq!(code(db.store.enqueue(&ctx(), vec![msg("fresh"), msg("fresh")]).await), "MESSAGE_EXISTS");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+    assert_chain_ok(&db).await;
+}
+
+async fn claim_respects_lease_order_and_dead(db: Db) {
+    let ids: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
+    db.store.enqueue(&ctx(), ids.iter().map(|i| msg(i)).collect()).await.expect("enqueue");
+    assert!(db.store.claim_outbox(at(-1), LEASE, 10).await.expect("claim").is_empty(), "not due yet");
+    let first = db.store.claim_outbox(at(0), LEASE, 2).await.expect("claim");
+    assert_eq!(first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert!(first[0].seq < first[1].seq);
+    assert_eq!(first[0].next_attempt_at, timestamp(&at(60)), "leased until now + lease");
+    assert_eq!(claim_ids(&db, 0, 2).await, ["m3", "m4"]);
+    assert_eq!(claim_ids(&db, 30, 10).await, ["m5"], "leased messages are skipped");
+    assert!(claim_ids(&db, 59, 10).await.is_empty());
+    db.store.outbox_delivered(&["m2".into(), "nope".into()]).await.expect("delivered");
+    db.store.outbox_failed("m3", "refused", at(0), true).await.expect("dead");
+    // Leases of m1 and m4 ran out at 60, m5's at 90: m1 and m4 again, in order.
+    assert_eq!(claim_ids(&db, 60, 10).await, ["m1", "m4"]);
+    assert_eq!(claim_ids(&db, 90, 10).await, ["m5"]);
+    assert_eq!(claim_ids(&db, 10_000, 10).await, ["m1", "m4", "m5"], "the dead one is never claimed");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (3, 1));
+    db.store.outbox_delivered(&["m1".into(), "m4".into(), "m5".into()]).await.expect("delivered");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 1));
+    assert!(claim_ids(&db, 100_000, 10).await.is_empty());
+}
+
+async fn concurrent_claimers_never_share_a_message(db: Db) {
+    let n = 300;
+    let ids: Vec<String> = (0..n).map(|i| format!("c{i:04}")).collect();
+    for chunk in ids.chunks(100) {
+        db.store.enqueue(&ctx(), chunk.iter().map(|i| msg(i)).collect()).await.expect("enqueue");
+    }
+    let mut tasks = vec![];
+    for _ in 0..4 {
+        let s = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = vec![];
+            loop {
+                let rows = s.claim_outbox(at(0), LEASE, 7).await.expect("claim");
+                if rows.is_empty() {
+                    return got;
+                }
+                got.extend(rows.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut all = vec![];
+    let mut busy = 0;
+    for t in tasks {
+        let got = t.await.expect("task");
+        busy += usize::from(!got.is_empty());
+        all.extend(got);
+    }
+    assert_eq!(all.len(), n, "every message claimed exactly once");
+    all.sort();
+    all.dedup();
+    assert_eq!(all, ids);
+    assert!(busy >= 1);
+}
+
+async fn failed_backoff_dead_and_audited_retry(db: Db) {
+    db.store.enqueue(&ctx(), vec![msg("b1")]).await.expect("enqueue");
+    assert_eq!(claim_ids(&db, 0, 10).await, ["b1"]);
+    db.store.outbox_failed("b1", "connection refused", at(10), false).await.expect("failed");
+    assert!(claim_ids(&db, 5, 10).await.is_empty(), "backoff respected (and the lease is cleared)");
+    let again = db.store.claim_outbox(at(10), LEASE, 10).await.expect("claim");
+    assert_eq!(
+        (again[0].attempts, again[0].last_error.as_deref(), again[0].dead),
+        (1, Some("connection refused"), false)
+    );
+    db.store.outbox_failed("b1", "HTTP 400", at(20), true).await.expect("dead");
+    db.store.outbox_failed("unknown", "x", at(20), true).await.expect("unknown id is ignored");
+    assert!(claim_ids(&db, 1_000_000, 10).await.is_empty());
+    let dead = db.store.dead_letters(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].id.as_str(), dead[0].attempts, dead[0].dead), ("b1", 2, true));
+    assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400"));
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 1));
+
+    assert_eq!(code(db.store.retry_dead(&ctx(), "nope").await), "NOT_FOUND");
+    let head = db.store.audit_head().await.expect("head");
+    let retried = db.store.retry_dead(&ctx_at(100), "b1").await.expect("retry");
+    assert_eq!((retried.dead, retried.attempts), (false, 0));
+    assert_eq!(retried.next_attempt_at, timestamp(&at(100)));
+    assert_eq!(code(db.store.retry_dead(&ctx(), "b1").await), "NOT_FOUND", "no longer dead");
+    assert_eq!(db.store.audit_head().await.expect("head").0, head.0 + 1);
+    let events = db.store.audit_events(head.0, i64::MAX, 10).await.expect("events");
+    assert_eq!((events[0].action.as_str(), events[0].entity.as_str()), ("message.retried", "message/b1"));
+    assert!(events[0].before.contains("\"attempts\":2"), "{}", events[0].before);
+    assert!(claim_ids(&db, 99, 10).await.is_empty());
+    assert_eq!(claim_ids(&db, 100, 10).await, ["b1"]);
+    assert!(db.store.dead_letters(10).await.expect("dead letters").is_empty());
+    assert_chain_ok(&db).await;
+}
+
+// ---- exchange: inbox ----
+
+fn th(number: &str, version: i64) -> NewReceived {
+    NewReceived::valid("TH", number, version, format!("<th n='{number}' v='{version}'/>").into_bytes())
+}
+
+fn inbound(id: &str, kind: InboundKind, reply: Vec<OutMessage>) -> Inbound {
+    Inbound { message_id: id.into(), from_country: "TH".into(), kind, reply }
+}
+
+fn issued(id: &str, number: &str, version: i64) -> Inbound {
+    inbound(id, InboundKind::Issued { certificate: th(number, version) }, vec![])
+}
+
+fn replaced(id: &str, number: &str, version: i64) -> Inbound {
+    inbound(id, InboundKind::Replaced { certificate: th(number, version) }, vec![])
+}
+
+fn revoked(id: &str, number: &str, version: i64) -> Inbound {
+    let kind = InboundKind::Revoked {
+        issuing_country: "TH".into(),
+        number: number.into(),
+        version,
+        reason: format!("revoked by {id}"),
+    };
+    inbound(id, kind, vec![])
+}
+
+async fn actions(db: &Db) -> Vec<String> {
+    db.store.audit_events(0, i64::MAX, 10_000).await.expect("events").into_iter().map(|e| e.action).collect()
+}
+
+async fn statuses_of(db: &Db, number: &str) -> Vec<(i64, ReceivedStatus)> {
+    db.store
+        .received_by_ref("TH", number)
+        .await
+        .expect("by ref")
+        .into_iter()
+        .map(|r| (r.version, r.status))
+        .collect()
+}
+
+async fn inbound_issued_applies_once(db: Db) {
+    let mut m = issued("in-1", "TH-1", 1);
+    m.reply = vec![msg("ack-1")];
+    let out = db.store.apply_inbound(&ctx(), vec![m.clone()]).await.expect("apply");
+    assert_eq!(out, [Applied::Applied]);
+    let got = db.store.received_by_ref("TH", "TH-1").await.expect("by ref");
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].status, got[0].message_id.as_deref()), (ReceivedStatus::Valid, Some("in-1")));
+    assert_eq!(got[0].document, b"<th n='TH-1' v='1'/>");
+    assert_eq!(db.store.received(got[0].id).await.expect("get"), Some(got[0].clone()));
+    assert_eq!(claim_ids(&db, 0, 10).await, ["ack-1"]);
+
+    // The same message again, and the same certificate in another message: duplicates that
+    // change nothing (no second reply either).
+    let mut other = issued("in-1-again", "TH-1", 1);
+    other.reply = vec![msg("ack-2")];
+    let head = db.store.audit_head().await.expect("head");
+    let out = db.store.apply_inbound(&ctx(), vec![m.clone(), other, m]).await.expect("apply");
+    assert_eq!(out, [Applied::Duplicate, Applied::Duplicate, Applied::Duplicate]);
+    assert_eq!(db.store.audit_head().await.expect("head"), head);
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+    assert_eq!(db.store.received_by_ref("TH", "TH-1").await.expect("by ref").len(), 1);
+    assert_eq!(db.store.inbox_len().await.expect("inbox"), 2);
+    assert_eq!(db.store.held_len().await.expect("held"), 0);
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![]).await.expect("empty"), []);
+    assert_eq!(actions(&db).await.iter().filter(|a| *a == "received.stored").count(), 1);
+    assert_chain_ok(&db).await;
+}
+
+async fn revocation_before_issuance_is_held_then_released(db: Db) {
+    let mut rev = revoked("rev-1", "TH-9", 1);
+    rev.reply = vec![msg("ack-rev")];
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![rev.clone()]).await.expect("apply"), [Applied::Held]);
+    assert_eq!(db.store.held_len().await.expect("held"), 1);
+    assert!(db.store.received_by_ref("TH", "TH-9").await.expect("by ref").is_empty());
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 0), "no reply while held");
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![rev]).await.expect("apply"), [Applied::Duplicate]);
+    assert_eq!(db.store.held_len().await.expect("held"), 1);
+
+    let mut iss = issued("iss-1", "TH-9", 1);
+    iss.reply = vec![msg("ack-iss")];
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![iss]).await.expect("apply"), [Applied::Applied]);
+    assert_eq!(db.store.held_len().await.expect("held"), 0);
+    let got = db.store.received_by_ref("TH", "TH-9").await.expect("by ref");
+    assert_eq!(
+        (got[0].status, got[0].revoked_reason.as_deref()),
+        (ReceivedStatus::Revoked, Some("revoked by rev-1"))
+    );
+    assert_eq!(claim_ids(&db, 0, 10).await, ["ack-iss", "ack-rev"], "the held reply is enqueued on release");
+    let acts = actions(&db).await;
+    assert_eq!(acts, ["message.held", "received.stored", "received.revoked"]);
+    // Held and released in one batch, too; a second revocation is a duplicate.
+    let out = db
+        .store
+        .apply_inbound(
+            &ctx(),
+            vec![revoked("rev-2", "TH-10", 1), issued("iss-2", "TH-10", 1), revoked("rev-3", "TH-10", 1)],
+        )
+        .await
+        .expect("apply");
+    assert_eq!(out, [Applied::Held, Applied::Applied, Applied::Duplicate]);
+    assert_eq!(statuses_of(&db, "TH-10").await, [(1, ReceivedStatus::Revoked)]);
+    assert_eq!(db.store.inbox_len().await.expect("inbox"), 5);
+    assert_eq!(db.store.held_len().await.expect("held"), 0);
+    assert_chain_ok(&db).await;
+}
+
+async fn replacement_before_its_predecessor_is_held(db: Db) {
+    let out = db
+        .store
+        .apply_inbound(
+            &ctx(),
+            vec![replaced("r3", "TH-5", 3), revoked("x3", "TH-5", 3), replaced("r2", "TH-5", 2)],
+        )
+        .await
+        .expect("apply");
+    assert_eq!(out, [Applied::Held, Applied::Held, Applied::Held]);
+    assert_eq!(db.store.held_len().await.expect("held"), 3);
+    assert!(statuses_of(&db, "TH-5").await.is_empty());
+    // Version 1 lands: v2, then v3, then the revocation of v3 follow, in that order.
+    let out = db.store.apply_inbound(&ctx(), vec![issued("i1", "TH-5", 1)]).await.expect("apply");
+    assert_eq!(out, [Applied::Applied]);
+    assert_eq!(db.store.held_len().await.expect("held"), 0);
+    assert_eq!(
+        statuses_of(&db, "TH-5").await,
+        [(3, ReceivedStatus::Revoked), (2, ReceivedStatus::Superseded), (1, ReceivedStatus::Superseded)]
+    );
+    let acts = actions(&db).await;
+    assert_eq!(acts.iter().filter(|a| *a == "received.superseded").count(), 2);
+    assert_eq!(acts.iter().filter(|a| *a == "received.revoked").count(), 1);
+    assert_eq!(acts.iter().filter(|a| *a == "message.held").count(), 3);
+    // A replacement of a revoked version leaves it revoked.
+    db.store.apply_inbound(&ctx(), vec![replaced("r4", "TH-5", 4)]).await.expect("apply");
+    assert_eq!(
+        statuses_of(&db, "TH-5").await[..2],
+        [(4, ReceivedStatus::Valid), (3, ReceivedStatus::Revoked)]
+    );
+    assert_chain_ok(&db).await;
+}
+
+async fn status_updates_and_remote_status(db: Db) {
+    let (c, u) = exporter(&db, "Status Co").await;
+    let a = submitted(&db, &c, &u).await;
+    let cert = db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    assert_eq!(cert.remote_status, None);
+    let status = |id: &str, number: &str, s: &str| {
+        let kind = InboundKind::Status {
+            number: number.into(),
+            version: 1,
+            status: s.into(),
+            code: format!("{}_CODE", s.to_uppercase()),
+            detail: "{\"declaration\":\"D-1\"}".into(),
+        };
+        inbound(id, kind, vec![])
+    };
+    let out =
+        db.store.apply_inbound(&ctx(), vec![status("s1", &cert.number, "accepted")]).await.expect("apply");
+    assert_eq!(out, [Applied::Applied]);
+    let got = db.store.certificate(cert.id).await.expect("get").expect("exists");
+    assert_eq!(got.remote_status.as_deref(), Some("accepted"));
+    db.store
+        .apply_inbound(
+            &ctx_at(5),
+            vec![status("s2", &cert.number, "used"), status("s3", "KH-UNKNOWN", "rejected")],
+        )
+        .await
+        .expect("apply");
+    let listed = db.store.list_certificates(&Page::first(None, 10)).await.expect("list");
+    assert_eq!(listed[0].remote_status.as_deref(), Some("used"));
+    let history = db.store.certificate_statuses(&cert.number).await.expect("statuses");
+    assert_eq!(history.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(), ["accepted", "used"]);
+    assert_eq!(
+        history[1],
+        StatusEvent {
+            number: cert.number.clone(),
+            version: 1,
+            from_country: "TH".into(),
+            status: "used".into(),
+            code: "USED_CODE".into(),
+            detail: "{\"declaration\":\"D-1\"}".into(),
+            message_id: "s2".into(),
+            at: timestamp(&at(5)),
+        }
+    );
+    assert_eq!(db.store.certificate_statuses("KH-UNKNOWN").await.expect("statuses").len(), 1);
+    let events = db.store.audit_events(0, i64::MAX, 1000).await.expect("events");
+    let entities: Vec<&str> =
+        events.iter().filter(|e| e.action == "certificate.status").map(|e| e.entity.as_str()).collect();
+    let mine = format!("certificate/{}", cert.id);
+    assert_eq!(entities, [mine.as_str(), mine.as_str(), "certificate-number/KH-UNKNOWN/1"]);
+    assert_eq!(
+        db.store.apply_inbound(&ctx(), vec![status("s1", &cert.number, "x")]).await.expect("apply"),
+        [Applied::Duplicate]
+    );
+    assert_eq!(db.store.certificate_statuses(&cert.number).await.expect("statuses").len(), 2);
+    assert_chain_ok(&db).await;
+}
+
+async fn invalid_received_is_stored_as_invalid(db: Db) {
+    let mut cert = th("TH-BAD", 1);
+    cert.status = ReceivedStatus::Invalid;
+    cert.verdict = Some("SIGNATURE_INVALID".into());
+    let m = inbound("bad-1", InboundKind::Issued { certificate: cert }, vec![]);
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![m]).await.expect("apply"), [Applied::Applied]);
+    let got = db.store.received_by_ref("TH", "TH-BAD").await.expect("by ref");
+    assert_eq!(
+        (got[0].status, got[0].verdict.as_deref(), got[0].message_id.as_deref()),
+        (ReceivedStatus::Invalid, Some("SIGNATURE_INVALID"), Some("bad-1"))
+    );
+    let events = db.store.audit_events(0, i64::MAX, 10).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].action.as_str(), events[0].entity.as_str()),
+        ("received.rejected", &*format!("received/{}", got[0].id))
+    );
+    assert!(events[0].after.contains("SIGNATURE_INVALID"));
+    // Other messages are recorded in the inbox only.
+    let other = inbound(
+        "v-1",
+        InboundKind::Other { kind: "verification.request".into(), detail: "{}".into() },
+        vec![msg("v-1-reply")],
+    );
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![other]).await.expect("apply"), [Applied::Applied]);
+    assert_eq!(db.store.inbox_len().await.expect("inbox"), 2);
+    assert_eq!(db.store.audit_head().await.expect("head").0, 1);
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+    assert_chain_ok(&db).await;
+}
+
+async fn failing_batch_applies_nothing(db: Db) {
+    db.store.enqueue(&ctx(), vec![msg("taken")]).await.expect("enqueue");
+    let mut bad = issued("f2", "TH-F", 2);
+    bad.reply = vec![msg("taken")];
+    let batch = vec![issued("f1", "TH-F", 1), revoked("f0", "TH-G", 1), bad];
+    assert_eq!(code(db.store.apply_inbound(&ctx(), batch).await), "MESSAGE_EXISTS");
+    assert_eq!(db.store.inbox_len().await.expect("inbox"), 0);
+    assert_eq!(db.store.held_len().await.expect("held"), 0);
+    assert!(db.store.received_by_ref("TH", "TH-F").await.expect("by ref").is_empty());
+    assert_eq!(db.store.audit_head().await.expect("head").0, 0);
+    assert_eq!(
+        db.store.apply_inbound(&ctx(), vec![issued("f1", "TH-F", 1)]).await.expect("apply"),
+        [Applied::Applied]
+    );
+    assert_chain_ok(&db).await;
+}
+
+async fn inbound_serializes_and_received_lists(db: Db) {
+    // Held messages are stored as JSON: every kind must survive the round trip.
+    let mut m = issued("j1", "TH-J", 1);
+    m.reply = vec![msg("r1")];
+    let json = serde_json::to_string(&m).expect("json");
+    assert!(json.contains(&hex(b"<th n='TH-J' v='1'/>")), "bytes as hex: {json}");
+    assert_eq!(serde_json::from_str::<Inbound>(&json).expect("back"), m);
+    for i in 1..=5 {
+        db.store
+            .apply_inbound(&ctx(), vec![issued(&format!("l{i}"), &format!("TH-L{i}"), 1)])
+            .await
+            .expect("apply");
+    }
+    let mut seen = vec![];
+    let mut page = Page::first(None, 2);
+    loop {
+        let got = db.store.list_received(&page).await.expect("list");
+        let Some(last) = got.last() else { break };
+        assert!(got.iter().all(|r| r.document.is_empty()));
+        page.before = Some(last.id);
+        seen.extend(got.into_iter().map(|r| r.number));
+    }
+    assert_eq!(seen, ["TH-L5", "TH-L4", "TH-L3", "TH-L2", "TH-L1"]);
 }

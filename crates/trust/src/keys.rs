@@ -307,6 +307,25 @@ pub fn init_operator(name: &str, today: NaiveDate) -> Result<Issued> {
     Ok(Issued { cert_der: cert.der().to_vec(), key })
 }
 
+/// Creates a regional gateway's self-signed TLS certificate (server and client auth;
+/// `localhost`, `127.0.0.1`). Peers pin it through the trust list, so no CA is involved.
+pub fn init_gateway(id: &str, today: NaiveDate) -> Result<Issued> {
+    let key = PrivateKey::generate_p256()?;
+    let mut p = base_params(today, lifetime::TLS_DAYS)?;
+    let mut d = DistinguishedName::new();
+    d.push(DnType::OrganizationName, id);
+    d.push(DnType::CommonName, format!("{id} gateway"));
+    p.distinguished_name = d;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    p.subject_alt_names = vec![
+        SanType::DnsName("localhost".try_into().map_err(gen_err)?),
+        SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+    ];
+    let cert = p.self_signed(&key.rcgen()?).map_err(gen_err)?;
+    Ok(Issued { cert_der: cert.der().to_vec(), key })
+}
+
 fn check_country(country: &str) -> Result<()> {
     originlink_model::CountryCode::parse(country)
         .map(|_| ())

@@ -32,6 +32,21 @@ pub struct TrustList {
     pub next_update: DateTime<Utc>,
     /// The members.
     pub members: Vec<Member>,
+    /// The regional gateways (hubs) members may exchange through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<Gateway>,
+}
+
+/// A regional gateway: it routes envelopes between member nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// Its id, e.g. `ASW-HUB`.
+    pub id: String,
+    /// Base URL, e.g. `https://127.0.0.1:9443`.
+    pub url: String,
+    /// Its TLS certificate (base64 DER).
+    pub tls_cert: String,
 }
 
 /// One member country of the network.

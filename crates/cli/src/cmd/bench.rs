@@ -180,6 +180,7 @@ fn verifier_for(a: &keys::AuthorityKeys, now: chrono::DateTime<Utc>) -> Result<V
             valid_until: None,
             revoked: vec![],
         }],
+        gateways: vec![],
     };
     Ok(Verifier::new(TrustStore::from_list(&list)?))
 }

@@ -27,6 +27,8 @@ enum KeysCommand {
     Rotate(RotateArgs),
     /// Create the network operator's trust-list signing pair: DIR/operator.crt, operator.key.
     Operator(OperatorArgs),
+    /// Create a regional gateway's self-signed TLS pair: DIR/tls.crt, tls.key (mode 0600).
+    Gateway(GatewayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +75,19 @@ struct OperatorArgs {
     #[arg(long, default_value = "OriginLink Network Operator")]
     name: String,
     /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// First day of validity (YYYY-MM-DD); default today (UTC).
+    #[arg(long)]
+    valid_from: Option<NaiveDate>,
+}
+
+#[derive(Debug, clap::Args)]
+struct GatewayArgs {
+    /// The gateway's id, as it will be listed in the trust list (e.g. ASW-HUB).
+    #[arg(long)]
+    id: String,
+    /// Output directory (created if missing; existing keys are never overwritten).
     #[arg(long)]
     out: PathBuf,
     /// First day of validity (YYYY-MM-DD); default today (UTC).
@@ -161,6 +176,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
             keystore::write_private_key(&a.out.join("operator.key"), &op.key)?;
             keystore::write_cert(&a.out.join("operator.crt"), &op.cert_der)?;
             outln!("created the trust-list signing pair of {} in {}", a.name, a.out.display());
+        }
+        KeysCommand::Gateway(a) => {
+            let gw = keys::init_gateway(&a.id, today(a.valid_from))?;
+            std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+            keystore::write_private_key(&a.out.join("tls.key"), &gw.key)?;
+            keystore::write_cert(&a.out.join("tls.crt"), &gw.cert_der)?;
+            let c = Cert::from_der(&gw.cert_der)?;
+            outln!(
+                "created the TLS pair of gateway {} in {} (serial {})",
+                a.id,
+                a.out.display(),
+                c.serial_hex()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

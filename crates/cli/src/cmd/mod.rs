@@ -3,7 +3,9 @@
 pub mod audit;
 pub mod bench;
 pub mod convert;
+pub mod demo;
 pub mod example;
+pub mod gateway;
 pub mod keys;
 pub mod node;
 pub mod qualify;

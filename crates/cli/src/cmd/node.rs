@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use originlink_node::{Application, Config, SystemClock};
@@ -118,7 +117,7 @@ async fn serve(config: Config) -> Result<ExitCode> {
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
-        handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        handle.trigger();
     });
     if let Err(e) = app.run_until_stopped().await {
         bail!("server failed: {e}");

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use originlink_model::CountryCode;
 use originlink_trust::jws;
 use originlink_trust::keystore::{self, AuthorityDir};
-use originlink_trust::trustlist::{self, FORMAT, Member, Node, Revoked, TrustList};
+use originlink_trust::trustlist::{self, FORMAT, Gateway, Member, Node, Revoked, TrustList};
 
 /// Build, verify and show the signed trust list.
 #[derive(Debug, clap::Args)]
@@ -54,6 +54,9 @@ struct BuildArgs {
     /// A node endpoint: COUNTRY=URL (the node's TLS certificate is the member's tls.crt). Repeat.
     #[arg(long = "endpoint")]
     endpoints: Vec<String>,
+    /// A regional gateway: ID=URL=TLS_CERT_FILE (from `keys gateway`). Repeat.
+    #[arg(long = "gateway")]
+    gateways: Vec<String>,
     /// Agreements every member issues under.
     #[arg(long, value_delimiter = ',', default_value = "ATIGA,RCEP")]
     agreements: Vec<String>,
@@ -158,12 +161,26 @@ fn build(a: BuildArgs) -> Result<ExitCode> {
         }
         m.revoked.push(Revoked { serial, revoked_at: at, reason: None });
     }
+    let mut gateways = Vec::new();
+    for g in &a.gateways {
+        let mut parts = g.splitn(3, '=');
+        let (Some(id), Some(url), Some(cert)) = (parts.next(), parts.next(), parts.next()) else {
+            bail!("--gateway {g:?}: expected ID=URL=TLS_CERT_FILE");
+        };
+        let tls = keystore::load_certs(std::path::Path::new(cert))?.remove(0);
+        gateways.push(Gateway {
+            id: id.to_owned(),
+            url: url.to_owned(),
+            tls_cert: trustlist::encode_cert(tls.der()),
+        });
+    }
     let list = TrustList {
         format: FORMAT.into(),
         sequence: a.sequence.unwrap_or(issued_at.timestamp().max(0) as u64),
         issued_at,
         next_update: issued_at + Duration::days(a.valid_days),
         members,
+        gateways,
     };
     let key = keystore::load_private_key(&a.operator_key)?;
     let cert = keystore::load_certs(&a.operator_cert)?.remove(0);

@@ -3,7 +3,9 @@
 
 mod support;
 
+mod exchange;
 mod formats;
+mod gateway;
 mod node;
 mod qualify;
 mod trust;

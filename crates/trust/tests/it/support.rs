@@ -61,6 +61,7 @@ pub fn list(members: Vec<Member>) -> TrustList {
         issued_at: at(2026, 1, 1),
         next_update: at(2026, 1, 31),
         members,
+        gateways: vec![],
     }
 }
 

@@ -1,0 +1,262 @@
+//! `originlink demo`: a whole region on this machine. Keys and a signed trust list, a gateway
+//! and three country nodes (KH, TH, VN) as real HTTPS services with mutual TLS on loopback,
+//! on SQLite files under `./demo-data/`, seeded with traders and certificates across the
+//! pairs (one replaced, one revoked). It prints a walk-through and runs until Ctrl-C;
+//! `--quick` checks every expected state instead and exits.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use originlink_region::{self as region, Api, Options, Region};
+
+/// Run a demo region.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where keys, configurations and databases go (emptied first).
+    #[arg(long, default_value = "demo-data")]
+    dir: PathBuf,
+    /// Run the scripted scenario, check every expected state, print a summary and exit
+    /// (0 when everything is as expected).
+    #[arg(long)]
+    quick: bool,
+    /// Only write the region (keys, trust list, configurations, databases with users) and exit;
+    /// start the processes yourself with `originlink gateway` and `originlink node`.
+    #[arg(long)]
+    setup_only: bool,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(demo(a))
+}
+
+async fn demo(a: Args) -> Result<ExitCode> {
+    let region = region::setup(&a.dir, &Options::default()).await?;
+    if a.setup_only {
+        outln!("region written to {}", region.dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stops = start(&region).await?;
+    let outcome = scenario(&region).await;
+    match (&outcome, a.quick) {
+        (Ok(summary), true) => {
+            outln!("{summary}");
+            outln!("demo: every expected state reached");
+        }
+        (Err(e), true) => {
+            eprintln!("demo: FAILED: {e:#}");
+        }
+        (Ok(summary), false) => {
+            outln!("{summary}");
+            walkthrough(&region);
+            let _ = tokio::signal::ctrl_c().await;
+            outln!("stopping");
+        }
+        (Err(e), false) => eprintln!("demo: the scripted scenario failed: {e:#}"),
+    }
+    for s in stops {
+        s.trigger();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Starts the gateway and every node in this process (each its own HTTPS listener).
+async fn start(region: &Region) -> Result<Vec<originlink_exchange::server::Shutdown>> {
+    let mut stops = Vec::new();
+    let gcfg = originlink_gateway::config::Config::load(&region.gateway_config)?;
+    let gw = originlink_gateway::Gateway::build(&gcfg).await.map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
+    stops.push(gw.shutdown_handle());
+    tokio::spawn(gw.run_until_stopped());
+    for (code, info) in &region.nodes {
+        let cfg = originlink_node::Config::load(&info.config)?;
+        let app = originlink_node::Application::build(&cfg, Arc::new(originlink_node::SystemClock))
+            .await
+            .map_err(|e| anyhow::anyhow!("node {code}: {e}"))?;
+        stops.push(app.handle());
+        tokio::spawn(app.run_until_stopped());
+    }
+    Ok(stops)
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs`.
+async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if Instant::now() > until {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The received record of `number` v`version` at `api`'s node, once it is there.
+pub(crate) async fn received(api: &Api, customs: &str, number: &str, version: i64) -> Result<Option<Value>> {
+    let list = api.ok("GET", "/api/v1/received?limit=200", customs, None).await?;
+    Ok(list
+        .as_array()
+        .and_then(|l| l.iter().find(|r| r["number"] == number && r["version"] == version).cloned()))
+}
+
+async fn scenario(region: &Region) -> Result<String> {
+    let started = Instant::now();
+    let now = Utc::now();
+    let apis: std::collections::BTreeMap<String, Api> =
+        region.nodes.keys().map(|c| Ok((c.clone(), region.api(c)?))).collect::<Result<_>>()?;
+    let pairs = [("KH", "TH"), ("KH", "VN"), ("TH", "VN"), ("VN", "KH"), ("TH", "KH"), ("VN", "TH")];
+    let mut issued = Vec::new();
+    for (i, (from, to)) in pairs.iter().enumerate() {
+        let api = &apis[*from];
+        let exporter = &region.nodes[*from].exporters[i % 2];
+        let doc = region::application_document(from, to, i as u32 + 1, 2 + i % 3, now)?;
+        let cert = region::issue(api, from, exporter, doc, None).await?;
+        issued.push((from.to_string(), to.to_string(), exporter.clone(), cert));
+    }
+    // Each arrives, verified, and its status comes back.
+    for (from, to, _, cert) in &issued {
+        let number = cert["number"].as_str().context("number")?;
+        let customs = format!("{}-customs", to.to_ascii_lowercase());
+        let r =
+            eventually(&format!("{number} at {to}"), 30, || received(&apis[to], &customs, number, 1)).await?;
+        if r["status"] != "valid" {
+            bail!("{number} arrived at {to} as {}: {}", r["status"], r["verdict"]);
+        }
+        let officer = format!("{}-officer", from.to_ascii_lowercase());
+        let id = cert["id"].as_i64().context("id")?;
+        eventually(&format!("the status of {number} back at {from}"), 30, || async {
+            let c = apis[from].ok("GET", &format!("/api/v1/certificates/{id}"), &officer, None).await?;
+            Ok((c["remote_status"] == "received").then_some(()))
+        })
+        .await?;
+    }
+    // Replace the first, revoke the second.
+    let (from, to, exporter, first) = &issued[0];
+    let doc = region::application_document(from, to, 1, 3, now)?;
+    let replaced =
+        region::issue(&apis[from], from, exporter, doc, Some(first["id"].as_i64().context("id")?)).await?;
+    let number = first["number"].as_str().context("number")?.to_owned();
+    let customs = format!("{}-customs", to.to_ascii_lowercase());
+    eventually("the replacement", 30, || async {
+        let v2 = received(&apis[to], &customs, &number, 2).await?;
+        let v1 = received(&apis[to], &customs, &number, 1).await?;
+        Ok(match (v2, v1) {
+            (Some(a), Some(b)) if a["status"] == "valid" && b["status"] == "superseded" => Some(()),
+            _ => None,
+        })
+    })
+    .await?;
+    let (rfrom, rto, _, second) = &issued[1];
+    let rid = second["id"].as_i64().context("id")?;
+    let officer = format!("{}-officer", rfrom.to_ascii_lowercase());
+    apis[rfrom.as_str()]
+        .ok(
+            "POST",
+            &format!("/api/v1/certificates/{rid}/revoke"),
+            &officer,
+            Some(json!({"reason": "issued on a wrong invoice"})),
+        )
+        .await?;
+    let rnumber = second["number"].as_str().context("number")?.to_owned();
+    let rcustoms = format!("{}-customs", rto.to_ascii_lowercase());
+    eventually("the revocation", 30, || async {
+        let r = received(&apis[rto.as_str()], &rcustoms, &rnumber, 1).await?;
+        Ok(r.filter(|r| r["status"] == "revoked").map(|_| ()))
+    })
+    .await?;
+    // Every outbox drains.
+    for (code, api) in &apis {
+        let admin = format!("{}-admin", code.to_ascii_lowercase());
+        eventually(&format!("{code}'s outbox to drain"), 30, || async {
+            let s = api.ok("GET", "/api/v1/exchange", &admin, None).await?;
+            Ok((s["outbox_pending"] == 0 && s["outbox_dead"] == 0 && s["held"] == 0).then_some(()))
+        })
+        .await?;
+    }
+    Ok(format!(
+        "demo: {} certificates issued across {} pairs, all verified at their destination with the status back \
+         at the issuer; {replaced} replaced (v2 valid, v1 superseded at {to}); {rnumber} revoked at {rto}; \
+         outboxes empty ({:.1} s)",
+        issued.len() + 1,
+        pairs.len(),
+        started.elapsed().as_secs_f64(),
+        replaced = replaced["number"],
+    ))
+}
+
+fn walkthrough(region: &Region) {
+    let kh = &region.nodes["KH"];
+    let th = &region.nodes["TH"];
+    let ca = |c: &str| region.dir.join(c).join("keys").join("ca.crt");
+    outln!();
+    outln!("The region is running (Ctrl-C stops it). Data: {}", region.dir.display());
+    outln!("  gateway  {}", region.gateway_url);
+    for (code, n) in &region.nodes {
+        outln!("  {code} node  {}", n.url);
+    }
+    outln!();
+    outln!("Tokens (demo only):");
+    for (code, n) in &region.nodes {
+        for (user, token) in &n.tokens {
+            outln!("  {code} {user:<12} {token}");
+        }
+    }
+    let exp = &kh.exporters[0];
+    outln!();
+    outln!("Try it (curl pins each node's own certificate):");
+    outln!("  # an exporter in KH applies for a certificate to TH");
+    outln!("  originlink example --agreement ATIGA --from KH --to TH --format json > app.json");
+    outln!(
+        "  curl --cacert {} -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\\n     \
+         -d \"{{\\\"document\\\": $(cat app.json)}}\" {}/api/v1/applications",
+        ca("KH").display(),
+        kh.tokens[exp],
+        kh.url
+    );
+    outln!(
+        "  curl --cacert {} -X POST -H 'Authorization: Bearer {}' {}/api/v1/applications/ID/submit",
+        ca("KH").display(),
+        kh.tokens[exp],
+        kh.url
+    );
+    outln!("  # the KH officer approves: the certificate is numbered, signed, stored and sent to TH");
+    outln!(
+        "  curl --cacert {} -X POST -H 'Authorization: Bearer {}' {}/api/v1/applications/ID/approve",
+        ca("KH").display(),
+        kh.tokens["kh-officer"],
+        kh.url
+    );
+    outln!("  # TH customs sees it, verified");
+    outln!(
+        "  curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/received",
+        ca("TH").display(),
+        th.tokens["th-customs"],
+        th.url
+    );
+    outln!("  # and KH sees what TH reported");
+    outln!(
+        "  curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/certificates/CERT_ID/statuses",
+        ca("KH").display(),
+        kh.tokens["kh-officer"],
+        kh.url
+    );
+    outln!(
+        "  # the exchange at a glance: curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/exchange",
+        ca("KH").display(),
+        kh.tokens["kh-admin"],
+        kh.url
+    );
+}

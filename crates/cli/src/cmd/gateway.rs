@@ -1,0 +1,67 @@
+//! `originlink gateway --config gw.toml`: run the regional gateway (store-and-forward hub).
+//! It binds first and prints `originlink gateway listening on https://ADDR` as the first
+//! line of standard output, then serves and pushes until SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use originlink_gateway::{Config, Gateway};
+
+/// Run the regional gateway.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The gateway's configuration (TOML; `ORIGINLINK__SECTION__KEY` overrides).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let config = Config::load(&a.config).map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<ExitCode> {
+    originlink_gateway::init_logging(&config.log);
+    let gw = Gateway::build(&config).await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let addr = gw.addr();
+    // Tests and scripts read the bound port from this line.
+    outln!("originlink gateway listening on https://{addr}");
+    std::io::stdout().flush().ok();
+    let stop = gw.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.trigger();
+    });
+    if let Err(e) = gw.run_until_stopped().await {
+        bail!("server failed: {e}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

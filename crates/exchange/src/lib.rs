@@ -1,0 +1,35 @@
+//! The OriginLink exchange protocol (specified in `docs/protocol.md`): how certificates and
+//! their statuses travel between country nodes, directly or through a regional gateway.
+//!
+//! Architecture invariant: no storage and no clock here. This crate knows the wire (envelopes,
+//! batches, acknowledgements, status payloads), who is who (the [`Directory`] from the signed
+//! trust list) and how to talk (mutual TLS, HTTP/1.1 with kept-alive connections). Durable
+//! state (outbox, inbox, the gateway's queue) lives with the node and the gateway.
+//!
+//! # Layout
+//! - [`envelope`]: the signed envelope: build and seal, parse, verify.
+//! - [`body`]: batches, acknowledgements ([`body::Delivery`]), `status.update` payloads with
+//!   UNCL 1373 codes.
+//! - [`directory`]: peers and their pinned certificates from the trust list.
+//! - [`tls`]: rustls configurations for both sides of mutual TLS.
+//! - [`client`]: the pooled HTTP/1.1 client a sender uses.
+//! - [`server`]: serving an axum router with the client certificate visible to handlers.
+//! - [`id`]: UUIDv7 message ids. [`backoff`]: retry delays.
+
+pub mod backoff;
+pub mod body;
+pub mod client;
+pub mod directory;
+pub mod envelope;
+pub mod error;
+pub mod id;
+pub mod server;
+pub mod tls;
+
+pub use body::{Ack, Batch, BatchResponse, BusinessStatus, Delivery, StatusBody};
+pub use directory::{Directory, Peer};
+pub use envelope::{CertRef, Endpoint, Envelope, Header, MessageType};
+pub use error::ExchangeError;
+
+/// The path of the batch endpoint on nodes and gateways.
+pub const MESSAGES_PATH: &str = "/exchange/v1/messages";

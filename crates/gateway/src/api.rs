@@ -1,0 +1,478 @@
+//! The gateway's HTTP endpoints (see `docs/protocol.md`).
+//!
+//! Every caller is identified by the TLS client certificate it presented
+//! ([`PeerCert`], matched against the trust list by [`Directory::identify`]); the operator
+//! endpoints also accept the gateway's own certificate or the operator's bearer token. Every
+//! request body is read to its end (up to a bound) before answering, even when the answer is
+//! a refusal, so that the kept-alive connection stays usable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use http_body_util::BodyExt as _;
+use originlink_exchange::server::PeerCert;
+use originlink_exchange::{Ack, Batch, BatchResponse, Delivery, Directory, Envelope, ExchangeError, Peer};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::queue::{NewMessage, Outcome, Queue, Settle};
+
+/// How long a pulled message stays leased to the node that pulled it.
+pub const PULL_LEASE: Duration = Duration::from_secs(30);
+/// The most messages one pull returns.
+pub const MAX_PULL: usize = 1000;
+/// Bytes of an oversized body read and discarded (to keep the connection) before giving up
+/// on the connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+/// The body limit of the small JSON requests (pull).
+const SMALL_BODY: usize = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The queue.
+    pub queue: Arc<dyn Queue>,
+    /// Who is who, from the trust list.
+    pub directory: Arc<Directory>,
+    /// The gateway's own TLS certificate (DER): presenting it makes a client the operator.
+    pub own_cert: Arc<Vec<u8>>,
+    /// SHA-256 of the operator's bearer token.
+    pub operator_token_sha256: Option<[u8; 32]>,
+    /// Check envelope signatures.
+    pub verify_signatures: bool,
+    /// Largest request body.
+    pub body_limit: usize,
+    /// Failed attempts before a message is dead (for pull acknowledgements too).
+    pub max_attempts: u32,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The push workers' wake-ups, by recipient country.
+    pub wake: Arc<HashMap<String, Arc<Notify>>>,
+}
+
+/// The router: the exchange endpoints, `/healthz` and `/metrics`.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route(originlink_exchange::MESSAGES_PATH, post(post_messages))
+        .route("/exchange/v1/messages/{id}", get(track))
+        .route("/exchange/v1/pull", post(pull))
+        .route("/exchange/v1/pull/ack", post(pull_ack))
+        .route("/exchange/v1/dead", get(dead))
+        .route("/exchange/v1/dead/{id}/retry", post(retry_dead))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such resource") })
+        .with_state(shared)
+}
+
+fn error(status: StatusCode, code: &'static str, field: Option<&str>, message: &str) -> Response {
+    (status, Json(ExchangeError::new(code, field, message))).into_response()
+}
+
+/// A refusal of the whole request, with the status its code calls for.
+fn refuse(m: &Metrics, e: ExchangeError) -> Response {
+    let status = match e.code {
+        "CLIENT_CERT_REQUIRED" | "OPERATOR_TOKEN_INVALID" => StatusCode::UNAUTHORIZED,
+        "CLIENT_CERT_UNKNOWN"
+        | "CLIENT_CERT_EXPIRED"
+        | "CLIENT_CERT_REVOKED"
+        | "OPERATOR_REQUIRED"
+        | "NODE_REQUIRED" => StatusCode::FORBIDDEN,
+        "BATCH_TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "QUEUE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    m.request_refused(e.code);
+    tracing::debug!(code = e.code, message = %e.message, "request refused");
+    (status, Json(e)).into_response()
+}
+
+fn unavailable(m: &Metrics, cause: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %cause, "queue failure");
+    refuse(m, ExchangeError::new("QUEUE_UNAVAILABLE", None, "the queue is unavailable; retry later"))
+}
+
+/// Reads a whole body, up to `limit` bytes. An oversized body is still read (and dropped)
+/// up to [`DRAIN_LIMIT`] so the connection can carry the next request.
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ExchangeError> {
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ExchangeError::new("BATCH_MALFORMED", None, format!("reading the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else {
+                buf = Vec::new();
+                if seen > limit.saturating_add(DRAIN_LIMIT) {
+                    break;
+                }
+            }
+        }
+    }
+    if seen > limit {
+        return Err(ExchangeError::new("BATCH_TOO_LARGE", None, format!("more than {limit} bytes")));
+    }
+    Ok(buf)
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// The gateway's own certificate or the operator's token.
+    Operator,
+    /// A listed peer.
+    Peer(Peer),
+}
+
+fn caller(s: &Shared, peer: &PeerCert, headers: &HeaderMap) -> Result<Caller, ExchangeError> {
+    if peer.0.as_deref().is_some_and(|c| c.as_slice() == s.own_cert.as_slice()) {
+        return Ok(Caller::Operator);
+    }
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let token = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        let ok = match (token, &s.operator_token_sha256) {
+            (Some(t), Some(want)) => {
+                let got = ring::digest::digest(&ring::digest::SHA256, t.as_bytes());
+                got.as_ref().iter().zip(want.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            }
+            _ => false,
+        };
+        return if ok {
+            Ok(Caller::Operator)
+        } else {
+            Err(ExchangeError::new("OPERATOR_TOKEN_INVALID", None, "the bearer token is not valid"))
+        };
+    }
+    s.directory.identify(peer.0.as_deref().map(Vec::as_slice), Utc::now()).map(|p| Caller::Peer(p.clone()))
+}
+
+fn peer_of(req: &Request) -> PeerCert {
+    req.extensions().get::<PeerCert>().cloned().unwrap_or_default()
+}
+
+/// `POST /exchange/v1/messages`
+async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
+    let peer = peer_of(&req);
+    let body = read_body(req.into_body(), s.body_limit).await;
+    let client = match s.directory.identify(peer.0.as_deref().map(Vec::as_slice), Utc::now()) {
+        Ok(p) => p.clone(),
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let batch = match Batch::parse(&body) {
+        Ok(b) => b,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    // Parsing and signature checks are CPU work: off the async threads.
+    let checker = s.clone();
+    let checked = match tokio::task::spawn_blocking(move || {
+        batch.messages.iter().map(|raw| check(&checker, &client, raw.get().as_bytes())).collect::<Vec<_>>()
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return unavailable(&s.metrics, e),
+    };
+    let new: Vec<NewMessage> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+    let stored = if new.is_empty() {
+        Vec::new()
+    } else {
+        match s.queue.enqueue(new, Utc::now()).await {
+            Ok(v) => v,
+            Err(e) => return unavailable(&s.metrics, e),
+        }
+    };
+    // Committed: only now may the answer say `accepted`.
+    let mut stored = stored.into_iter();
+    let mut acks = Vec::with_capacity(checked.len());
+    let (mut accepted, mut duplicates) = (0, 0);
+    for c in checked {
+        match c {
+            Ok(m) => {
+                let is_new = stored.next().unwrap_or(false);
+                let mut ack = Ack::ok(m.id.clone(), Delivery::Accepted);
+                if is_new {
+                    accepted += 1;
+                    if let Some(n) = s.wake.get(&m.recipient) {
+                        n.notify_one();
+                    }
+                } else {
+                    duplicates += 1;
+                    ack.duplicate = true;
+                }
+                acks.push(ack);
+            }
+            Err(ack) => {
+                if let Some(code) = ack.code.as_deref() {
+                    s.metrics.refused(static_code(code));
+                }
+                acks.push(ack);
+            }
+        }
+    }
+    s.metrics.accepted(accepted);
+    s.metrics.duplicates(duplicates);
+    (StatusCode::OK, Json(BatchResponse { acks })).into_response()
+}
+
+/// The codes an envelope can be refused with, as `'static` labels for the metrics.
+fn static_code(code: &str) -> &'static str {
+    const CODES: &[&str] = &[
+        "ENVELOPE_TOO_LARGE",
+        "ENVELOPE_MALFORMED",
+        "ENVELOPE_FORMAT_UNKNOWN",
+        "MESSAGE_TYPE_UNKNOWN",
+        "PAYLOAD_HASH_MISMATCH",
+        "ENVELOPE_SIGNATURE_INVALID",
+        "ENVELOPE_SIGNATURE_ALGORITHM_NOT_ALLOWED",
+        "SENDER_MISMATCH",
+        "SENDER_UNKNOWN",
+        "RECIPIENT_UNKNOWN",
+        "NO_ROUTE",
+    ];
+    CODES.iter().find(|c| **c == code).copied().unwrap_or("OTHER")
+}
+
+/// Checks one envelope from `client`: form and hash, sender, recipient, signature.
+fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
+    let env = Envelope::parse(raw).map_err(|e| {
+        // The id, if there is one, so the sender can tell which message was refused.
+        let id = serde_json::from_slice::<serde_json::Value>(raw)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        Ack::refused(id, &e)
+    })?;
+    let h = &env.header;
+    let refuse = |code, field, msg: String| {
+        Err(Ack::refused(h.id.clone(), &ExchangeError::new(code, Some(field), msg)))
+    };
+    if let Peer::Node { country, .. } = client
+        && *country != h.from.country
+    {
+        return refuse(
+            "SENDER_MISMATCH",
+            "from",
+            format!("the TLS client is a node of {country}, the envelope is from {}", h.from.country),
+        );
+    }
+    if !s.directory.is_member(h.from.country) {
+        return refuse("SENDER_UNKNOWN", "from", format!("{} is not a member", h.from.country));
+    }
+    if !s.directory.is_member(h.to.country) {
+        return refuse("RECIPIENT_UNKNOWN", "to", format!("{} is not a member", h.to.country));
+    }
+    if s.verify_signatures {
+        let certs = s.directory.node_certs(h.from.country);
+        env.verify_signature(&certs).map_err(|e| Ack::refused(h.id.clone(), &e))?;
+    }
+    Ok(NewMessage {
+        id: h.id.clone(),
+        sender: h.from.country.as_str().to_owned(),
+        recipient: h.to.country.as_str().to_owned(),
+        kind: h.kind.as_str().to_owned(),
+        envelope: env.raw,
+    })
+}
+
+/// `GET /exchange/v1/messages/{id}`: for the sender's node and the operator; 404 for
+/// everyone else, whether or not the message exists.
+async fn track(State(s): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
+    let who = match caller(&s, &peer_of(&req), req.headers()) {
+        Ok(c) => c,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let t = match s.queue.track(&id).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(&s.metrics, e),
+    };
+    match t {
+        Some(t)
+            if who == Caller::Operator
+                || matches!(&who, Caller::Peer(Peer::Node { country, .. }) if country.as_str() == t.from) =>
+        {
+            Json(t).into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such message"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullRequest {
+    max: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullAck {
+    acks: Vec<Ack>,
+}
+
+/// The calling node's country, for pull: only nodes pull, each for its own country.
+fn pulling_country(s: &Shared, req: &Request) -> Result<String, ExchangeError> {
+    match caller(s, &peer_of(req), req.headers())? {
+        Caller::Peer(Peer::Node { country, .. }) => Ok(country.as_str().to_owned()),
+        _ => {
+            Err(ExchangeError::new("NODE_REQUIRED", None, "only a member's node pulls, for its own country"))
+        }
+    }
+}
+
+/// `POST /exchange/v1/pull`
+async fn pull(State(s): State<Shared>, req: Request) -> Response {
+    let who = pulling_country(&s, &req);
+    let body = read_body(req.into_body(), SMALL_BODY).await;
+    let country = match who {
+        Ok(c) => c,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let p: PullRequest = match body.and_then(|b| {
+        serde_json::from_slice(&b)
+            .map_err(|e| ExchangeError::new("BODY_MALFORMED", Some("max"), e.to_string()))
+    }) {
+        Ok(p) => p,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let max = p.max.clamp(1, MAX_PULL);
+    match s.queue.claim(&country, max, Utc::now(), PULL_LEASE).await {
+        Ok(msgs) => {
+            s.metrics.pulled(msgs.len() as u64);
+            let body = Batch::encode(msgs.iter().map(|m| m.envelope.as_slice()));
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => unavailable(&s.metrics, e),
+    }
+}
+
+/// What an acknowledgement means for the queue (push answers and pull acknowledgements).
+pub(crate) fn outcome_of(ack: &Ack) -> Outcome {
+    match ack.result {
+        Delivery::Accepted
+        | Delivery::Delivered
+        | Delivery::DeliveredWithWarnings
+        | Delivery::NotReadable => Outcome::Delivered,
+        Delivery::Refused => Outcome::Failed(format!(
+            "refused by the recipient: {}{}",
+            ack.code.as_deref().unwrap_or("REFUSED"),
+            ack.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        )),
+    }
+}
+
+/// `POST /exchange/v1/pull/ack`
+async fn pull_ack(State(s): State<Shared>, req: Request) -> Response {
+    let who = pulling_country(&s, &req);
+    let body = read_body(req.into_body(), s.body_limit).await;
+    let country = match who {
+        Ok(c) => c,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let p: PullAck = match body.and_then(|b| {
+        serde_json::from_slice(&b)
+            .map_err(|e| ExchangeError::new("BODY_MALFORMED", Some("acks"), e.to_string()))
+    }) {
+        Ok(p) => p,
+        Err(e) => return refuse(&s.metrics, e),
+    };
+    let outcomes: Vec<Settle> =
+        p.acks.iter().map(|a| Settle { id: a.id.clone(), outcome: outcome_of(a) }).collect();
+    let (delivered, failed) = outcomes.iter().fold((0, 0), |(d, f), o| match o.outcome {
+        Outcome::Delivered => (d + 1, f),
+        _ => (d, f + 1),
+    });
+    // Only this country's pending messages change: another node's ids are ignored.
+    match s.queue.settle(&country, outcomes, s.max_attempts, Utc::now()).await {
+        Ok(n) => {
+            if n == delivered + failed {
+                s.metrics.delivered(delivered as u64);
+                s.metrics.failed(failed as u64);
+            }
+            Json(json!({ "settled": n })).into_response()
+        }
+        Err(e) => unavailable(&s.metrics, e),
+    }
+}
+
+fn require_operator(s: &Shared, req: &Request) -> Result<(), ExchangeError> {
+    match caller(s, &peer_of(req), req.headers())? {
+        Caller::Operator => Ok(()),
+        Caller::Peer(_) => {
+            Err(ExchangeError::new("OPERATOR_REQUIRED", None, "only the gateway's operator may do this"))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DeadQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /exchange/v1/dead`
+async fn dead(State(s): State<Shared>, Query(q): Query<DeadQuery>, req: Request) -> Response {
+    if let Err(e) = require_operator(&s, &req) {
+        return refuse(&s.metrics, e);
+    }
+    match s.queue.dead(q.limit.unwrap_or(100).clamp(1, 1000)).await {
+        Ok(v) => Json(json!({ "messages": v })).into_response(),
+        Err(e) => unavailable(&s.metrics, e),
+    }
+}
+
+/// `POST /exchange/v1/dead/{id}/retry`
+async fn retry_dead(State(s): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
+    let allowed = require_operator(&s, &req);
+    let _ = read_body(req.into_body(), SMALL_BODY).await;
+    if let Err(e) = allowed {
+        return refuse(&s.metrics, e);
+    }
+    match s.queue.retry(&id, Utc::now()).await {
+        Ok(true) => {
+            tracing::info!(id = %id, "dead letter put back in the queue by the operator");
+            if let Ok(Some(t)) = s.queue.track(&id).await {
+                if let Some(n) = s.wake.get(&t.to) {
+                    n.notify_one();
+                }
+                return Json(t).into_response();
+            }
+            Json(json!({ "id": id, "state": "pending" })).into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such dead letter"),
+        Err(e) => unavailable(&s.metrics, e),
+    }
+}
+
+/// `GET /healthz`
+async fn healthz(State(s): State<Shared>) -> Response {
+    match s.queue.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "queue unavailable\n").into_response()
+        }
+    }
+}
+
+/// `GET /metrics`
+async fn metrics(State(s): State<Shared>) -> Response {
+    let depth = s.queue.depth().await.unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&depth)).into_response()
+}

@@ -1,0 +1,267 @@
+//! The OriginLink regional gateway: a store-and-forward hub between member nodes (as the
+//! ASEAN Single Window or the IPPC ePhyto hub), specified in `docs/protocol.md`.
+//!
+//! A node pushes a batch of signed envelopes; the gateway identifies the node by its TLS
+//! client certificate (pinned in the signed trust list), checks every envelope (form, payload
+//! hash, `from` = the node's country, `to` a member, the signature by a node key of `from`),
+//! stores the accepted ones in its durable queue in ONE transaction and only then answers
+//! `accepted`. Push workers deliver the queue to each recipient's node over mutual TLS,
+//! retrying with backoff and jitter, and dead-letter what is refused or out of attempts;
+//! members that cannot accept connections pull instead. The sender tracks its messages; the
+//! operator lists and retries dead letters.
+//!
+//! Architecture invariants:
+//! - **Nothing acknowledged is lost.** `accepted` is sent after the commit (SQLite
+//!   `synchronous = FULL`, PostgreSQL's default durable commit); `kill -9` at any moment loses
+//!   nothing. It may push a message twice (an acknowledgement lost in a crash, a lease that
+//!   ran out): the receiving node deduplicates by message id.
+//! - **The gateway never sees business state.** It routes on `to.country` and never decodes
+//!   payloads, so it keeps no audit hash chain: the queue rows (received, attempts, last
+//!   error, delivered or failed, when) are the record.
+//! - **No key of its own signs anything.** Envelopes are forwarded byte for byte; the
+//!   receiving node verifies the sender's signature end to end. The gateway's TLS key only
+//!   authenticates the gateway.
+//! - Logs never hold an operator token, a key or a database URL.
+//!
+//! Limits of this version: the trust list is read at start (restart to load a new one);
+//! a member only pulls if the list names its node (the node's certificate identifies it),
+//! so "no URL" means a node whose listed URL is not used (`pull_only`); `NO_ROUTE` is
+//! never answered: every member's messages are queued, pushed or held for a pull. Delivered
+//! rows (with their envelopes) are kept; pruning them is an operator task.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration (`[server]`, `[database]`, `[gateway]`, `[log]`) with
+//!   `ORIGINLINK__SECTION__KEY` overrides.
+//! - [`queue`]: the [`queue::Queue`] trait and its backends, [`queue::sqlite`] and
+//!   [`queue::postgres`].
+//! - [`api`]: the HTTP endpoints: batches in, pull, tracking, dead letters, health, metrics.
+//! - [`push`]: the per-recipient push workers.
+//! - [`metrics`]: counters and the Prometheus exposition.
+//! - this file: [`Gateway`] (build binds first, then serves), [`StartError`],
+//!   [`init_logging`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use originlink_exchange::Directory;
+use originlink_exchange::backoff::Backoff;
+use originlink_exchange::client::PeerClient;
+use originlink_exchange::server::{self, Shutdown};
+use originlink_exchange::tls::{self, Identity};
+use originlink_trust::trustlist::TrustList;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod push;
+pub mod queue;
+
+pub use config::Config;
+
+/// Why the gateway could not start. Stable codes via [`StartError::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A key or certificate could not be loaded.
+    #[error("keys: {0}")]
+    Keys(#[from] originlink_trust::Error),
+    /// The trust list is unreadable, not signed by the operator, or does not list this
+    /// gateway's certificate.
+    #[error("trust list: {0}")]
+    TrustList(String),
+    /// The TLS configuration could not be built.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The queue's database is not usable.
+    #[error("storage: {0}")]
+    Queue(#[from] queue::QueueError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::Keys(_) => "KEYS_UNAVAILABLE",
+            StartError::TrustList(_) => "TRUST_LIST_INVALID",
+            StartError::Tls(_) => "TLS_INVALID",
+            StartError::Queue(_) => "STORAGE_UNAVAILABLE",
+            StartError::Bind { .. } => "BIND_FAILED",
+        }
+    }
+}
+
+/// A built gateway: keys loaded, trust list verified, queue open and migrated, listener
+/// bound. Nothing is served and nothing is pushed until [`Gateway::run_until_stopped`].
+#[derive(Debug)]
+pub struct Gateway {
+    addr: SocketAddr,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    shared: api::Shared,
+    workers: Vec<push::Worker>,
+    shutdown: Shutdown,
+}
+
+impl Gateway {
+    /// Loads the TLS identity and the trust list (which must be signed by the operator
+    /// certificate and list this gateway's certificate), opens and migrates the queue, binds
+    /// the listener (port 0 picks one) and prepares a push worker per recipient.
+    pub async fn build(config: &Config) -> Result<Gateway, StartError> {
+        let g = &config.gateway;
+        let identity = Identity::load(&g.tls_cert, &g.tls_key)?;
+        let operators = originlink_trust::keystore::load_certs(&g.operator_cert)?;
+        let bytes = std::fs::read(&g.trust_list)
+            .map_err(|e| StartError::TrustList(format!("{}: {e}", g.trust_list.display())))?;
+        let list =
+            TrustList::from_signed(&bytes, &operators).map_err(|e| StartError::TrustList(e.to_string()))?;
+        let directory = Directory::new(&list).map_err(|e| StartError::TrustList(e.to_string()))?;
+        if !directory.gateways().any(|(_, _, c)| c.der() == identity.cert_der.as_slice()) {
+            return Err(StartError::TrustList(format!(
+                "the list does not name this gateway's certificate ({}): nodes would refuse it",
+                g.id
+            )));
+        }
+        let queue = queue::open(config.database.url.expose(), config.database.pool_size).await?;
+        queue.migrate().await?;
+        let tls_server = tls::server_config(&identity).map_err(|e| StartError::Tls(e.to_string()))?;
+        let listener = TcpListener::bind(&config.server.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+
+        let metrics = Arc::new(metrics::Metrics::default());
+        let backoff = Backoff {
+            base: Duration::from_millis(g.backoff_base_ms),
+            max: Duration::from_millis(g.backoff_max_ms),
+            max_attempts: g.max_attempts,
+        };
+        let timeout = Duration::from_millis(g.push_timeout_ms);
+        let mut workers = Vec::new();
+        let mut wake = HashMap::new();
+        for m in &list.members {
+            let country = m.country.as_str().to_owned();
+            let Some(url) = directory.node_url(m.country) else { continue };
+            if g.pull_only.contains(&country) {
+                continue;
+            }
+            let client_tls = tls::client_config(&identity, directory.certs_for_url(url))
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+            let client = match PeerClient::new(url, client_tls, timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(country = %country, error = %e, "node URL unusable; its messages wait for a pull");
+                    continue;
+                }
+            };
+            let notify = Arc::new(Notify::new());
+            wake.insert(country.clone(), notify.clone());
+            workers.push(push::Worker {
+                recipient: country,
+                client,
+                wake: notify,
+                queue: queue.clone(),
+                batch: g.push_batch,
+                backoff,
+                lease: timeout + Duration::from_secs(30),
+                metrics: metrics.clone(),
+            });
+        }
+        let operator_token_sha256 = g.operator_token_sha256.as_deref().map(|h| {
+            let mut out = [0u8; 32];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
+            }
+            out
+        });
+        let shared = api::Shared {
+            queue,
+            directory: Arc::new(directory),
+            own_cert: Arc::new(identity.cert_der.clone()),
+            operator_token_sha256,
+            verify_signatures: g.verify_signatures,
+            body_limit: config.server.body_limit,
+            max_attempts: g.max_attempts,
+            metrics,
+            wake: Arc::new(wake),
+        };
+        let router = api::router(shared.clone());
+        tracing::info!(
+            gateway = %g.id,
+            trust_list = list.sequence,
+            members = list.members.len(),
+            pushed_to = workers.len(),
+            storage = shared.queue.backend(),
+            "gateway built"
+        );
+        Ok(Gateway {
+            addr,
+            listener,
+            tls: tls_server,
+            router,
+            shared,
+            workers,
+            shutdown: Shutdown::default(),
+        })
+    }
+
+    /// The bound address (with the real port when the configuration said 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the gateway: `trigger()` it and [`Gateway::run_until_stopped`] returns once the
+    /// listener is closed and each push worker has finished its current batch.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// The queue (for tools and tests).
+    pub fn queue(&self) -> Arc<dyn queue::Queue> {
+        self.shared.queue.clone()
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Serves and pushes until the shutdown handle is triggered.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Gateway { addr, listener, tls, router, workers, shutdown, .. } = self;
+        let handles: Vec<_> =
+            workers.into_iter().map(|w| tokio::spawn(w.run(shutdown.subscribe()))).collect();
+        tracing::info!(%addr, "serving https");
+        let served = server::serve(listener, tls, router, shutdown.clone()).await;
+        // `serve` also returns on an error: stop the workers either way.
+        shutdown.trigger();
+        for h in handles {
+            let _ = h.await;
+        }
+        tracing::info!("gateway stopped");
+        served
+    }
+}
+
+/// Sets up `tracing` to standard error from the `[log]` section (once per process).
+pub fn init_logging(log: &config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+    let _ = if log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,379 @@
+//! The PostgreSQL queue, for gateways that run several replicas on one database: a small
+//! fixed pool of `tokio-postgres` connections. A batch is one multi-row statement in one
+//! transaction (arrays through `unnest`); claims lock with `FOR UPDATE SKIP LOCKED`, so
+//! concurrent claimers (workers of several replicas, pulls) never wait for each other and
+//! never get the same row.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::{
+    Claimed, NewMessage, Outcome, Queue, QueueError, Result, Settle, State, Tracking, from_micros, lease_end,
+    micros,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE gateway_queue (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY,
+  id TEXT PRIMARY KEY,
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  envelope BYTEA NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts INT NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT,
+  received_at BIGINT NOT NULL,
+  delivered_at BIGINT
+);
+CREATE INDEX gateway_queue_due ON gateway_queue(recipient, next_attempt_at, seq) WHERE state = 'pending';
+CREATE INDEX gateway_queue_dead ON gateway_queue(received_at, seq) WHERE state = 'failed';
+"#,
+)];
+
+fn db(e: tokio_postgres::Error) -> QueueError {
+    QueueError::Backend(match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    })
+}
+
+struct Pool {
+    url: String,
+    clients: Vec<Mutex<Option<Client>>>,
+    next: AtomicUsize,
+}
+
+/// The PostgreSQL queue.
+#[derive(Clone)]
+pub struct PgQueue {
+    inner: Arc<Pool>,
+}
+
+impl std::fmt::Debug for PgQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        write!(f, "PgQueue({} connections)", self.inner.clients.len())
+    }
+}
+
+async fn connect(url: &str) -> Result<Client> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(db)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "postgres connection closed");
+        }
+    });
+    Ok(client)
+}
+
+const TRACK_COLS: &str =
+    "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at";
+
+fn tracking_row(r: &Row) -> Result<Tracking> {
+    let g = |e| db(e);
+    let state: String = r.try_get(4).map_err(g)?;
+    Ok(Tracking {
+        id: r.try_get(0).map_err(g)?,
+        from: r.try_get(1).map_err(g)?,
+        to: r.try_get(2).map_err(g)?,
+        kind: r.try_get(3).map_err(g)?,
+        state: State::parse(&state).ok_or_else(|| QueueError::Backend(format!("unknown state {state:?}")))?,
+        attempts: r.try_get::<_, i32>(5).map_err(g)?.max(0) as u32,
+        error: r.try_get(6).map_err(g)?,
+        received_at: from_micros(r.try_get(7).map_err(g)?),
+        delivered_at: r.try_get::<_, Option<i64>>(8).map_err(g)?.map(from_micros),
+    })
+}
+
+impl PgQueue {
+    /// Connects the first connection now (so a wrong URL fails at start); the others on
+    /// first use.
+    pub async fn connect(url: &str, size: usize) -> Result<Self> {
+        let _: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| QueueError::Url(e.to_string()))?;
+        let first = connect(url).await?;
+        let mut clients = vec![Mutex::new(Some(first))];
+        for _ in 1..size.max(1) {
+            clients.push(Mutex::new(None));
+        }
+        Ok(PgQueue { inner: Arc::new(Pool { url: url.to_owned(), clients, next: AtomicUsize::new(0) }) })
+    }
+
+    async fn lease(&self) -> Result<MutexGuard<'_, Option<Client>>> {
+        let pool = &self.inner;
+        let mut guard = None;
+        for slot in &pool.clients {
+            if let Ok(g) = slot.try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut g = match guard {
+            Some(g) => g,
+            None => {
+                let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.clients.len();
+                pool.clients[i].lock().await
+            }
+        };
+        if g.as_ref().is_none_or(|c| c.is_closed()) {
+            *g = Some(connect(&pool.url).await?);
+        }
+        Ok(g)
+    }
+
+    /// Runs raw SQL (tests use it; operators must not).
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        let mut g = self.lease().await?;
+        let c = g.as_mut().ok_or_else(|| QueueError::Backend("no connection".into()))?;
+        c.execute(sql, &[]).await.map_err(db)
+    }
+}
+
+macro_rules! client {
+    ($g:ident) => {
+        $g.as_mut().ok_or_else(|| QueueError::Backend("no connection".into()))?
+    };
+}
+
+#[async_trait::async_trait]
+impl Queue for PgQueue {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let tx = c.transaction().await.map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS gateway_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL); \
+             LOCK TABLE gateway_migrations IN EXCLUSIVE MODE",
+        )
+        .await
+        .map_err(db)?;
+        let done: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM gateway_migrations", &[])
+            .await
+            .map_err(db)?
+            .get(0);
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done) {
+            tx.batch_execute(sql).await.map_err(db)?;
+            tx.execute(
+                "INSERT INTO gateway_migrations (version, applied_at) VALUES ($1, $2)",
+                &[v, &Utc::now().to_rfc3339()],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut g = self.lease().await?;
+        client!(g).simple_query("SELECT 1").await.map_err(db).map(|_| ())
+    }
+
+    async fn enqueue(&self, messages: Vec<NewMessage>, now: DateTime<Utc>) -> Result<Vec<bool>> {
+        let at = micros(now);
+        let mut ids = Vec::with_capacity(messages.len());
+        let mut senders = Vec::with_capacity(messages.len());
+        let mut recipients = Vec::with_capacity(messages.len());
+        let mut kinds = Vec::with_capacity(messages.len());
+        let mut envelopes = Vec::with_capacity(messages.len());
+        for m in messages {
+            ids.push(m.id);
+            senders.push(m.sender);
+            recipients.push(m.recipient);
+            kinds.push(m.kind);
+            envelopes.push(m.envelope);
+        }
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        // One statement, one transaction: `WITH ORDINALITY` keeps batch order, so the first
+        // occurrence of an id repeated within the batch is the one stored.
+        let rows = c
+            .query(
+                "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at) \
+                 SELECT id, sender, recipient, kind, envelope, $6, $6 \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY \
+                   AS u(id, sender, recipient, kind, envelope, n) ORDER BY n \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+                &[&ids, &senders, &recipients, &kinds, &envelopes, &at],
+            )
+            .await
+            .map_err(db)?;
+        let mut stored: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(ids.iter().map(|id| stored.remove(id)).collect())
+    }
+
+    async fn claim(
+        &self,
+        recipient: &str,
+        max: usize,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>> {
+        let (now, until) = (micros(now), lease_end(now, lease));
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let rows = c
+            .query(
+                "UPDATE gateway_queue q SET lease_until = $3, next_attempt_at = $3 FROM \
+                 (SELECT id FROM gateway_queue WHERE recipient = $1 AND state = 'pending' AND next_attempt_at <= $2 \
+                  ORDER BY next_attempt_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED) d \
+                 WHERE q.id = d.id RETURNING q.seq, q.id, q.sender, q.kind, q.envelope, q.attempts",
+                &[&recipient, &now, &until, &max],
+            )
+            .await
+            .map_err(db)?;
+        let mut out: Vec<(i64, Claimed)> = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((
+                r.try_get(0).map_err(db)?,
+                Claimed {
+                    id: r.try_get(1).map_err(db)?,
+                    sender: r.try_get(2).map_err(db)?,
+                    kind: r.try_get(3).map_err(db)?,
+                    envelope: r.try_get(4).map_err(db)?,
+                    attempts: r.try_get::<_, i32>(5).map_err(db)?.max(0) as u32,
+                },
+            ));
+        }
+        out.sort_by_key(|(seq, _)| *seq);
+        Ok(out.into_iter().map(|(_, c)| c).collect())
+    }
+
+    async fn settle(
+        &self,
+        recipient: &str,
+        outcomes: Vec<Settle>,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let now = micros(now);
+        let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        let mut delivered: Vec<String> = Vec::new();
+        let (mut f_ids, mut f_errs): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        let (mut r_ids, mut r_errs, mut r_at): (Vec<String>, Vec<String>, Vec<i64>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for s in outcomes {
+            match s.outcome {
+                Outcome::Delivered => delivered.push(s.id),
+                Outcome::Failed(e) => {
+                    f_ids.push(s.id);
+                    f_errs.push(e);
+                }
+                Outcome::Retry { error, at } => {
+                    r_ids.push(s.id);
+                    r_errs.push(error);
+                    r_at.push(micros(at));
+                }
+            }
+        }
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let tx = c.transaction().await.map_err(db)?;
+        let mut changed = 0u64;
+        if !delivered.is_empty() {
+            changed += tx
+                .execute(
+                    "UPDATE gateway_queue SET state = 'delivered', delivered_at = $3, lease_until = 0 \
+                     WHERE id = ANY($1) AND recipient = $2 AND state = 'pending'",
+                    &[&delivered, &recipient, &now],
+                )
+                .await
+                .map_err(db)?;
+        }
+        if !f_ids.is_empty() {
+            changed += tx
+                .execute(
+                    "UPDATE gateway_queue q SET state = 'failed', attempts = q.attempts + 1, last_error = u.err, \
+                     lease_until = 0 FROM unnest($1::text[], $2::text[]) AS u(id, err) \
+                     WHERE q.id = u.id AND q.recipient = $3 AND q.state = 'pending'",
+                    &[&f_ids, &f_errs, &recipient],
+                )
+                .await
+                .map_err(db)?;
+        }
+        if !r_ids.is_empty() {
+            changed += tx
+                .execute(
+                    "UPDATE gateway_queue q SET attempts = q.attempts + 1, last_error = u.err, lease_until = 0, \
+                     next_attempt_at = u.at, \
+                     state = CASE WHEN q.attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END \
+                     FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, err, at) \
+                     WHERE q.id = u.id AND q.recipient = $5 AND q.state = 'pending'",
+                    &[&r_ids, &r_errs, &r_at, &max_attempts, &recipient],
+                )
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(changed as usize)
+    }
+
+    async fn track(&self, id: &str) -> Result<Option<Tracking>> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let row = c
+            .query_opt(&format!("SELECT {TRACK_COLS} FROM gateway_queue WHERE id = $1"), &[&id])
+            .await
+            .map_err(db)?;
+        row.as_ref().map(tracking_row).transpose()
+    }
+
+    async fn dead(&self, limit: usize) -> Result<Vec<Tracking>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {TRACK_COLS} FROM gateway_queue WHERE state = 'failed' ORDER BY received_at, seq LIMIT $1"
+                ),
+                &[&limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(tracking_row).collect()
+    }
+
+    async fn retry(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let now = micros(now);
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let n = c
+            .execute(
+                "UPDATE gateway_queue SET state = 'pending', attempts = 0, next_attempt_at = $2, lease_until = 0 \
+                 WHERE id = $1 AND state = 'failed'",
+                &[&id, &now],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn depth(&self) -> Result<Vec<(String, u64)>> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let rows = c
+            .query(
+                "SELECT recipient, COUNT(*) FROM gateway_queue WHERE state = 'pending' GROUP BY recipient ORDER BY recipient",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)).collect())
+    }
+}

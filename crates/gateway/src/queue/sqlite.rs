@@ -1,0 +1,295 @@
+//! The SQLite queue: one file in WAL mode, one connection used from tokio's blocking pool.
+//!
+//! Durability: `synchronous = FULL`, so every commit (one per incoming batch, one per
+//! settled push batch) is on disk before the gateway answers. Throughput comes from batching
+//! (a batch of envelopes is one transaction and one fsync) and from cached prepared
+//! statements, not from relaxing durability.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{
+    Claimed, NewMessage, Outcome, Queue, QueueError, Result, Settle, State, Tracking, from_micros, lease_end,
+    micros,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE gateway_queue (
+  id TEXT PRIMARY KEY,
+  sender TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  envelope BLOB NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  received_at INTEGER NOT NULL,
+  delivered_at INTEGER
+);
+CREATE INDEX gateway_queue_due ON gateway_queue(recipient, next_attempt_at) WHERE state = 'pending';
+CREATE INDEX gateway_queue_dead ON gateway_queue(received_at) WHERE state = 'failed';
+"#,
+)];
+
+/// The SQLite queue.
+#[derive(Debug, Clone)]
+pub struct SqliteQueue {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db(e: rusqlite::Error) -> QueueError {
+    QueueError::Backend(e.to_string())
+}
+
+const TRACK_COLS: &str =
+    "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at";
+
+fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
+    let state: String = r.get(4)?;
+    Ok(Tracking {
+        id: r.get(0)?,
+        from: r.get(1)?,
+        to: r.get(2)?,
+        kind: r.get(3)?,
+        state: State::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown state {state:?}").into(),
+            )
+        })?,
+        attempts: r.get(5)?,
+        error: r.get(6)?,
+        received_at: from_micros(r.get(7)?),
+        delivered_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+    })
+}
+
+impl SqliteQueue {
+    /// Opens (creating) the database file.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| QueueError::Backend(e.to_string()))?;
+            }
+            let c = Connection::open(&path).map_err(db)?;
+            c.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+            c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+            c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+            c.set_prepared_statement_cache_capacity(32);
+            Ok(c)
+        })
+        .await
+        .map_err(|e| QueueError::Backend(e.to_string()))??;
+        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c).map_err(db)
+        })
+        .await
+        .map_err(|e| QueueError::Backend(e.to_string()))?
+    }
+
+    /// Runs raw SQL (tests use it to inspect or tamper; operators must not).
+    pub async fn execute_raw(&self, sql: &str) -> Result<usize> {
+        let sql = sql.to_owned();
+        self.run(move |c| c.execute(&sql, [])).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for SqliteQueue {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.run(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch("CREATE TABLE IF NOT EXISTS gateway_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")?;
+            let done: i64 =
+                tx.query_row("SELECT COALESCE(MAX(version), 0) FROM gateway_migrations", [], |r| r.get(0))?;
+            for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done) {
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO gateway_migrations (version, applied_at) VALUES (?1, ?2)",
+                    params![v, Utc::now().to_rfc3339()],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+
+    async fn enqueue(&self, messages: Vec<NewMessage>, now: DateTime<Utc>) -> Result<Vec<bool>> {
+        let at = micros(now);
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut out = Vec::with_capacity(messages.len());
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING",
+                )?;
+                for m in &messages {
+                    let n = st.execute(params![m.id, m.sender, m.recipient, m.kind, m.envelope, at])?;
+                    out.push(n == 1);
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        recipient: &str,
+        max: usize,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>> {
+        let recipient = recipient.to_owned();
+        let (now, until) = (micros(now), lease_end(now, lease));
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut rows: Vec<(i64, Claimed)> = {
+                let mut st = tx.prepare_cached(
+                    "UPDATE gateway_queue SET lease_until = ?3, next_attempt_at = ?3 WHERE rowid IN \
+                     (SELECT rowid FROM gateway_queue WHERE recipient = ?1 AND state = 'pending' \
+                      AND next_attempt_at <= ?2 ORDER BY next_attempt_at, rowid LIMIT ?4) \
+                     RETURNING rowid, id, sender, kind, envelope, attempts",
+                )?;
+                st.query_map(params![recipient, now, until, max], |r| {
+                    Ok((
+                        r.get(0)?,
+                        Claimed {
+                            id: r.get(1)?,
+                            sender: r.get(2)?,
+                            kind: r.get(3)?,
+                            envelope: r.get(4)?,
+                            attempts: r.get(5)?,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            tx.commit()?;
+            rows.sort_by_key(|(seq, _)| *seq);
+            Ok(rows.into_iter().map(|(_, c)| c).collect())
+        })
+        .await
+    }
+
+    async fn settle(
+        &self,
+        recipient: &str,
+        outcomes: Vec<Settle>,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let recipient = recipient.to_owned();
+        let now = micros(now);
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut changed = 0;
+            {
+                let mut delivered = tx.prepare_cached(
+                    "UPDATE gateway_queue SET state = 'delivered', delivered_at = ?3, lease_until = 0 \
+                     WHERE id = ?1 AND recipient = ?2 AND state = 'pending'",
+                )?;
+                let mut failed = tx.prepare_cached(
+                    "UPDATE gateway_queue SET state = 'failed', attempts = attempts + 1, last_error = ?3, \
+                     lease_until = 0 WHERE id = ?1 AND recipient = ?2 AND state = 'pending'",
+                )?;
+                let mut retry = tx.prepare_cached(
+                    "UPDATE gateway_queue SET attempts = attempts + 1, last_error = ?3, lease_until = 0, \
+                     next_attempt_at = ?4, \
+                     state = CASE WHEN attempts + 1 >= ?5 THEN 'failed' ELSE 'pending' END \
+                     WHERE id = ?1 AND recipient = ?2 AND state = 'pending'",
+                )?;
+                for s in &outcomes {
+                    changed += match &s.outcome {
+                        Outcome::Delivered => delivered.execute(params![s.id, recipient, now])?,
+                        Outcome::Failed(e) => failed.execute(params![s.id, recipient, e])?,
+                        Outcome::Retry { error, at } => {
+                            retry.execute(params![s.id, recipient, error, micros(*at), max_attempts])?
+                        }
+                    };
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn track(&self, id: &str) -> Result<Option<Tracking>> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            c.prepare_cached(&format!("SELECT {TRACK_COLS} FROM gateway_queue WHERE id = ?1"))?
+                .query_row([id], tracking_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn dead(&self, limit: usize) -> Result<Vec<Tracking>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TRACK_COLS} FROM gateway_queue WHERE state = 'failed' ORDER BY received_at, rowid LIMIT ?1"
+            ))?
+            .query_map([limit], tracking_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn retry(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let id = id.to_owned();
+        let now = micros(now);
+        self.run(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE gateway_queue SET state = 'pending', attempts = 0, next_attempt_at = ?2, lease_until = 0 \
+                     WHERE id = ?1 AND state = 'failed'",
+                )?
+                .execute(params![id, now])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn depth(&self) -> Result<Vec<(String, u64)>> {
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT recipient, COUNT(*) FROM gateway_queue WHERE state = 'pending' GROUP BY recipient ORDER BY recipient",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+            .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,7 @@
+//! All gateway integration tests, in one test binary: the queue contract on both backends
+//! and the gateway over real HTTPS with mutual TLS.
+
+mod support;
+
+mod http;
+mod queue;

@@ -1,0 +1,328 @@
+//! The queue contract: every test runs on SQLite (a temp file) and PostgreSQL (a fresh
+//! database on 127.0.0.1:5432, dropped afterwards).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use originlink_gateway::queue::{self, NewMessage, Outcome, Queue, Settle, State};
+
+use crate::support::{TestDb, pg_db, sqlite_db};
+
+struct Q {
+    q: Arc<dyn Queue>,
+    _db: TestDb,
+}
+
+async fn open(db: TestDb) -> Q {
+    let q = queue::open(&db.url, 8).await.expect("open");
+    q.migrate().await.expect("migrate");
+    q.migrate().await.expect("migrate again is a no-op");
+    Q { q, _db: db }
+}
+
+async fn sqlite() -> Q {
+    open(sqlite_db()).await
+}
+
+async fn postgres() -> Q {
+    open(pg_db().await).await
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name(super::sqlite().await).await }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name(super::postgres().await).await }
+            )*
+        }
+    };
+}
+
+contract!(
+    batches_dedup_by_id_and_keep_bytes,
+    claims_are_exclusive_fifo_and_leased,
+    concurrent_claimers_never_share_a_message,
+    retries_back_off_then_die_after_max_attempts,
+    refused_is_dead_and_operator_retry_revives,
+    settle_only_touches_pending_rows_of_the_recipient,
+    pull_lease_and_tracking,
+    depth_per_recipient,
+);
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 30, 0).single().expect("time")
+}
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::seconds(s)
+}
+
+fn msg(id: &str, to: &str) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        sender: "KH".into(),
+        recipient: to.into(),
+        kind: "status.update".into(),
+        envelope: format!("{{\"id\":\"{id}\",\"x\":\"\u{e9}\\u00e9 \"}}").into_bytes(),
+    }
+}
+
+fn ids(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:05}")).collect()
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn batches_dedup_by_id_and_keep_bytes(q: Q) {
+    let q = q.q;
+    let stored =
+        q.enqueue(vec![msg("a", "TH"), msg("b", "TH"), msg("a", "TH")], t0()).await.expect("enqueue");
+    assert_eq!(stored, [true, true, false], "a repeated id within a batch is a duplicate");
+    let stored = q.enqueue(vec![msg("c", "TH"), msg("b", "TH")], t0()).await.expect("enqueue");
+    assert_eq!(stored, [true, false]);
+    let mut changed = msg("a", "TH");
+    changed.envelope = b"other bytes".to_vec();
+    assert_eq!(q.enqueue(vec![changed], t0()).await.expect("enqueue"), [false], "nothing stored again");
+    let got = q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    assert_eq!(got.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(got[0].envelope, msg("a", "TH").envelope, "the first bytes, exactly");
+    assert_eq!((got[0].sender.as_str(), got[0].kind.as_str(), got[0].attempts), ("KH", "status.update", 0));
+}
+
+async fn claims_are_exclusive_fifo_and_leased(q: Q) {
+    let q = q.q;
+    let all = ids(5, "m");
+    q.enqueue(all.iter().map(|i| msg(i, "TH")).collect(), t0()).await.expect("enqueue");
+    q.enqueue(vec![msg("late", "TH")], t0() + secs(1)).await.expect("enqueue");
+    let first = q.claim("TH", 2, t0() + secs(2), LEASE).await.expect("claim");
+    assert_eq!(first.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), all[..2]);
+    let second = q.claim("TH", 10, t0() + secs(2), LEASE).await.expect("claim");
+    assert_eq!(
+        second.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["m-00002", "m-00003", "m-00004", "late"]
+    );
+    assert!(q.claim("TH", 10, t0() + secs(3), LEASE).await.expect("claim").is_empty(), "all leased");
+    assert!(q.claim("KH", 10, t0() + secs(3), LEASE).await.expect("claim").is_empty(), "other recipient");
+    // The holder of the first claim crashed: after the lease the messages come back.
+    assert!(
+        q.claim("TH", 10, t0() + secs(31), LEASE).await.expect("claim").is_empty(),
+        "lease still running"
+    );
+    let again = q.claim("TH", 10, t0() + secs(33), LEASE).await.expect("claim");
+    assert_eq!(again.len(), 6);
+    assert!(again.iter().all(|c| c.attempts == 0), "an expired lease is not a failed attempt");
+}
+
+async fn concurrent_claimers_never_share_a_message(q: Q) {
+    let q = q.q;
+    let all = ids(400, "c");
+    for chunk in all.chunks(100) {
+        q.enqueue(chunk.iter().map(|i| msg(i, "TH")).collect(), t0()).await.expect("enqueue");
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = q.claim("TH", 7, t0() + secs(1), LEASE).await.expect("claim");
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|c| c.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.expect("join") {
+            total += 1;
+            assert!(seen.insert(id.clone()), "{id} claimed twice");
+        }
+    }
+    assert_eq!(total, 400);
+    assert_eq!(seen, all.into_iter().collect::<HashSet<_>>());
+}
+
+async fn retries_back_off_then_die_after_max_attempts(q: Q) {
+    let q = q.q;
+    q.enqueue(vec![msg("r", "TH")], t0()).await.expect("enqueue");
+    let mut now = t0();
+    for attempt in 1..=3u32 {
+        let c = q.claim("TH", 1, now, LEASE).await.expect("claim");
+        assert_eq!(c.len(), 1, "attempt {attempt}");
+        assert_eq!(c[0].attempts, attempt - 1);
+        let at = now + secs(10);
+        let retry = Settle {
+            id: "r".into(),
+            outcome: Outcome::Retry { error: format!("connect: refused #{attempt}"), at },
+        };
+        assert_eq!(q.settle("TH", vec![retry], 4, now).await.expect("settle"), 1);
+        let t = q.track("r").await.expect("track").expect("exists");
+        assert_eq!((t.state, t.attempts), (State::Pending, attempt));
+        assert_eq!(t.error.as_deref(), Some(format!("connect: refused #{attempt}").as_str()));
+        assert!(q.claim("TH", 1, now + secs(9), LEASE).await.expect("claim").is_empty(), "backing off");
+        now = at;
+    }
+    let c = q.claim("TH", 1, now, LEASE).await.expect("claim");
+    let retry = Settle {
+        id: c[0].id.clone(),
+        outcome: Outcome::Retry { error: "HTTP 503".into(), at: now + secs(10) },
+    };
+    q.settle("TH", vec![retry], 4, now).await.expect("settle");
+    let t = q.track("r").await.expect("track").expect("exists");
+    assert_eq!(
+        (t.state, t.attempts, t.error.as_deref()),
+        (State::Failed, 4, Some("HTTP 503")),
+        "dead after 4 attempts"
+    );
+    assert!(
+        q.claim("TH", 1, now + secs(3600), LEASE).await.expect("claim").is_empty(),
+        "dead is not claimed"
+    );
+    assert_eq!(q.dead(10).await.expect("dead").iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["r"]);
+}
+
+async fn refused_is_dead_and_operator_retry_revives(q: Q) {
+    let q = q.q;
+    q.enqueue(vec![msg("x", "TH"), msg("y", "TH")], t0()).await.expect("enqueue");
+    let c = q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    assert_eq!(c.len(), 2);
+    let settle = vec![
+        Settle { id: "x".into(), outcome: Outcome::Failed("refused: ENVELOPE_SIGNATURE_INVALID".into()) },
+        Settle { id: "y".into(), outcome: Outcome::Delivered },
+    ];
+    assert_eq!(q.settle("TH", settle, 12, t0() + secs(1)).await.expect("settle"), 2);
+    let dead = q.dead(10).await.expect("dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].id.as_str(), dead[0].state, dead[0].attempts), ("x", State::Failed, 1));
+    assert!(dead[0].error.as_deref().unwrap_or("").contains("ENVELOPE_SIGNATURE_INVALID"));
+    assert!(!q.retry("y", t0()).await.expect("retry"), "a delivered message is not a dead letter");
+    assert!(!q.retry("nope", t0()).await.expect("retry"));
+    assert!(q.retry("x", t0() + secs(5)).await.expect("retry"));
+    assert!(q.dead(10).await.expect("dead").is_empty());
+    let t = q.track("x").await.expect("track").expect("exists");
+    assert_eq!((t.state, t.attempts), (State::Pending, 0));
+    let c = q.claim("TH", 10, t0() + secs(5), LEASE).await.expect("claim");
+    assert_eq!(c.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["x"]);
+}
+
+async fn settle_only_touches_pending_rows_of_the_recipient(q: Q) {
+    let q = q.q;
+    q.enqueue(vec![msg("p", "TH"), msg("v", "VN")], t0()).await.expect("enqueue");
+    q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    q.claim("VN", 10, t0(), LEASE).await.expect("claim");
+    // TH cannot settle VN's message.
+    let n = q
+        .settle("TH", vec![Settle { id: "v".into(), outcome: Outcome::Delivered }], 12, t0())
+        .await
+        .expect("settle");
+    assert_eq!(n, 0);
+    assert_eq!(q.track("v").await.expect("track").expect("exists").state, State::Pending);
+    assert_eq!(
+        q.settle("TH", vec![Settle { id: "p".into(), outcome: Outcome::Delivered }], 12, t0())
+            .await
+            .expect("s"),
+        1
+    );
+    // A stale retry for a delivered message changes nothing.
+    let stale = Settle { id: "p".into(), outcome: Outcome::Retry { error: "late".into(), at: t0() } };
+    assert_eq!(q.settle("TH", vec![stale], 12, t0()).await.expect("settle"), 0);
+    let t = q.track("p").await.expect("track").expect("exists");
+    assert_eq!((t.state, t.attempts, t.error), (State::Delivered, 0, None));
+    assert_eq!(
+        q.settle("TH", vec![Settle { id: "unknown".into(), outcome: Outcome::Delivered }], 12, t0())
+            .await
+            .expect("s"),
+        0
+    );
+}
+
+async fn pull_lease_and_tracking(q: Q) {
+    let q = q.q;
+    q.enqueue(vec![msg("t", "VN")], t0()).await.expect("enqueue");
+    let t = q.track("t").await.expect("track").expect("exists");
+    assert_eq!((t.from.as_str(), t.to.as_str(), t.kind.as_str()), ("KH", "VN", "status.update"));
+    assert_eq!((t.state, t.attempts, t.received_at, t.delivered_at), (State::Pending, 0, t0(), None));
+    let json = serde_json::to_value(&t).expect("json");
+    assert_eq!(json["received_at"], "2026-03-01T09:30:00.000000Z");
+    assert_eq!(json["type"], "status.update");
+    assert!(json.get("delivered_at").is_none() && json.get("error").is_none());
+    // A pull leases for 30 s.
+    let pulled = q.claim("VN", 100, t0() + secs(1), originlink_gateway::api::PULL_LEASE).await.expect("pull");
+    assert_eq!(pulled.len(), 1);
+    assert!(
+        q.claim("VN", 100, t0() + secs(30), originlink_gateway::api::PULL_LEASE)
+            .await
+            .expect("pull")
+            .is_empty()
+    );
+    q.settle("VN", vec![Settle { id: "t".into(), outcome: Outcome::Delivered }], 12, t0() + secs(2))
+        .await
+        .expect("ack");
+    let t = q.track("t").await.expect("track").expect("exists");
+    assert_eq!((t.state, t.delivered_at), (State::Delivered, Some(t0() + secs(2))));
+    assert!(
+        q.claim("VN", 100, t0() + secs(60), originlink_gateway::api::PULL_LEASE)
+            .await
+            .expect("pull")
+            .is_empty()
+    );
+    assert!(q.track("missing").await.expect("track").is_none());
+}
+
+async fn depth_per_recipient(q: Q) {
+    let q = q.q;
+    assert!(q.depth().await.expect("depth").is_empty());
+    q.enqueue(vec![msg("1", "TH"), msg("2", "TH"), msg("3", "VN")], t0()).await.expect("enqueue");
+    assert_eq!(q.depth().await.expect("depth"), [("TH".to_owned(), 2), ("VN".to_owned(), 1)]);
+    q.claim("TH", 1, t0(), LEASE).await.expect("claim");
+    q.settle("TH", vec![Settle { id: "1".into(), outcome: Outcome::Delivered }], 12, t0())
+        .await
+        .expect("settle");
+    assert_eq!(q.depth().await.expect("depth"), [("TH".to_owned(), 1), ("VN".to_owned(), 1)]);
+    q.ping().await.expect("ping");
+}
+
+/// Group commit pays off: 20,000 messages in batches of 250 through enqueue, claim and
+/// settle on SQLite with `synchronous = FULL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_throughput_in_batches() {
+    let q = sqlite().await.q;
+    let n = 20_000;
+    let all = ids(n, "tp");
+    let start = std::time::Instant::now();
+    for chunk in all.chunks(250) {
+        let stored = q.enqueue(chunk.iter().map(|i| msg(i, "TH")).collect(), t0()).await.expect("enqueue");
+        assert!(stored.iter().all(|s| *s));
+    }
+    let enqueued = start.elapsed();
+    let mut done = 0;
+    loop {
+        let c = q.claim("TH", 250, t0(), LEASE).await.expect("claim");
+        if c.is_empty() {
+            break;
+        }
+        done += c.len();
+        let s = c.into_iter().map(|c| Settle { id: c.id, outcome: Outcome::Delivered }).collect();
+        q.settle("TH", s, 12, t0()).await.expect("settle");
+    }
+    let total = start.elapsed();
+    assert_eq!(done, n);
+    let rate = n as f64 / total.as_secs_f64();
+    eprintln!(
+        "sqlite queue: {n} messages enqueued in {:.0} ms, enqueued+claimed+delivered at {rate:.0} messages/s",
+        enqueued.as_secs_f64() * 1000.0
+    );
+    assert!(rate > 2000.0, "{rate:.0} messages/s");
+}

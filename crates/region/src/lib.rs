@@ -1,0 +1,395 @@
+//! A whole region on one machine: keys, the signed trust list, a gateway and country nodes
+//! (configuration files and SQLite databases with users), all under one directory. Used by
+//! `originlink demo`, `originlink bench exchange` and the end-to-end tests, which start the
+//! processes from the files written here.
+//!
+//! Architecture invariant: this crate only writes files and talks HTTPS; it starts nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use originlink_exchange::client::PeerClient;
+use originlink_model::CountryCode;
+use originlink_store::{Ctx, Role};
+use originlink_trust::keystore::{self, AuthorityDir};
+use originlink_trust::trustlist::{self, FORMAT, Gateway, Member, Node, TrustList};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One member of the demo region.
+#[derive(Debug, Clone, Copy)]
+pub struct Country {
+    /// ISO code.
+    pub code: &'static str,
+    /// Authority id (also the node id).
+    pub authority_id: &'static str,
+    /// Authority name.
+    pub authority: &'static str,
+    /// City (place of issue).
+    pub city: &'static str,
+    /// Two exporters: (company, user).
+    pub exporters: [(&'static str, &'static str); 2],
+}
+
+/// KH, TH, VN.
+pub const COUNTRIES: [Country; 3] = [
+    Country {
+        code: "KH",
+        authority_id: "KH-MOC",
+        authority: "Ministry of Commerce",
+        city: "Phnom Penh",
+        exporters: [("Angkor Garment Co., Ltd.", "angkor"), ("Mekong Rice Export Co., Ltd.", "mekong")],
+    },
+    Country {
+        code: "TH",
+        authority_id: "TH-DFT",
+        authority: "Department of Foreign Trade",
+        city: "Bangkok",
+        exporters: [
+            ("Siam Furniture Public Co., Ltd.", "siam"),
+            ("Chao Phraya Foods Co., Ltd.", "chaophraya"),
+        ],
+    },
+    Country {
+        code: "VN",
+        authority_id: "VN-MOIT",
+        authority: "Ministry of Industry and Trade",
+        city: "Hanoi",
+        exporters: [("Saigon Textile JSC", "saigon"), ("Red River Coffee JSC", "redriver")],
+    },
+];
+
+/// What `setup` wrote, also saved as `region.json` (0600: it holds demo tokens).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Region {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Gateway URL.
+    pub gateway_url: String,
+    /// Gateway configuration file.
+    pub gateway_config: PathBuf,
+    /// Per country: its node.
+    pub nodes: BTreeMap<String, NodeInfo>,
+}
+
+/// One node of the region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Base URL.
+    pub url: String,
+    /// Configuration file.
+    pub config: PathBuf,
+    /// Its database URL.
+    pub database: String,
+    /// Tokens by user name.
+    pub tokens: BTreeMap<String, String>,
+    /// Exporter user names.
+    pub exporters: Vec<String>,
+}
+
+/// How to set a region up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Database URL per country (default: SQLite files in the directory). `{country}` is
+    /// replaced by the lower-case code.
+    pub database: Option<String>,
+    /// Gateway database URL (default SQLite).
+    pub gateway_database: Option<String>,
+    /// Direct links: (from, to) pairs that bypass the gateway (both directions).
+    pub direct: Vec<(String, String)>,
+    /// Countries (default all three).
+    pub countries: Vec<String>,
+    /// Log level of the processes.
+    pub log_level: Option<String>,
+    /// Exchange batch size.
+    pub batch: Option<usize>,
+    /// Backoff base in milliseconds (tests use a short one).
+    pub backoff_base_ms: Option<u64>,
+    /// Largest backoff in milliseconds.
+    pub backoff_max_ms: Option<u64>,
+}
+
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Writes keys, the trust list, configurations and databases with users under `dir` (which
+/// is emptied first: it is demo data).
+pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
+    if dir.exists() {
+        if !dir.join("region.json").exists() && std::fs::read_dir(dir)?.next().is_some() {
+            bail!("{} exists and is not a region directory; refusing to empty it", dir.display());
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let countries: Vec<Country> = COUNTRIES
+        .iter()
+        .filter(|c| opts.countries.is_empty() || opts.countries.iter().any(|x| x == c.code))
+        .copied()
+        .collect();
+    let ports = free_ports(countries.len() + 1)?;
+
+    // Operator and gateway.
+    let op_dir = dir.join("operator");
+    std::fs::create_dir_all(&op_dir)?;
+    let operator = originlink_trust::keys::init_operator("OriginLink Demo Operator", today)?;
+    keystore::write_private_key(&op_dir.join("operator.key"), &operator.key)?;
+    keystore::write_cert(&op_dir.join("operator.crt"), &operator.cert_der)?;
+    let gw_dir = dir.join("gateway");
+    std::fs::create_dir_all(&gw_dir)?;
+    let gw = originlink_trust::keys::init_gateway("DEMO-HUB", today)?;
+    keystore::write_private_key(&gw_dir.join("tls.key"), &gw.key)?;
+    keystore::write_cert(&gw_dir.join("tls.crt"), &gw.cert_der)?;
+    let gateway_url = format!("https://127.0.0.1:{}", ports[0]);
+
+    // Members.
+    let mut members = Vec::new();
+    let mut urls = BTreeMap::new();
+    for (i, c) in countries.iter().enumerate() {
+        let keys = originlink_trust::keys::init_authority(c.code, c.authority, today, None)?;
+        let kdir = AuthorityDir(dir.join(c.code).join("keys"));
+        std::fs::create_dir_all(&kdir.0)?;
+        kdir.write(&keys)?;
+        let url = format!("https://127.0.0.1:{}", ports[i + 1]);
+        urls.insert(c.code.to_owned(), url.clone());
+        members.push(Member {
+            country: CountryCode::parse(c.code).map_err(|e| anyhow::anyhow!("{e}"))?,
+            authorities: vec![c.authority.to_owned()],
+            ca_certs: vec![trustlist::encode_cert(&keys.ca.cert_der)],
+            signing_certs: vec![trustlist::encode_cert(&keys.signing.cert_der)],
+            nodes: vec![Node { url, tls_cert: trustlist::encode_cert(&keys.tls.cert_der) }],
+            agreements: vec!["ATIGA".into(), "RCEP".into()],
+            valid_from: None,
+            valid_until: None,
+            revoked: vec![],
+        });
+    }
+    let list = TrustList {
+        format: FORMAT.into(),
+        sequence: 1,
+        issued_at: now - chrono::Duration::minutes(5),
+        next_update: now + chrono::Duration::days(30),
+        members,
+        gateways: vec![Gateway {
+            id: "DEMO-HUB".into(),
+            url: gateway_url.clone(),
+            tls_cert: trustlist::encode_cert(&gw.cert_der),
+        }],
+    };
+    std::fs::write(dir.join("trust-list.json"), list.sign(&operator.key, &operator.cert_der)?)?;
+
+    let log = opts.log_level.clone().unwrap_or_else(|| "warn".into());
+    let gw_db = opts.gateway_database.clone().unwrap_or_else(|| "sqlite:gateway.db".into());
+    let gateway_config = gw_dir.join("gateway.toml");
+    std::fs::write(
+        &gateway_config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{gw_db}\"\n\n[gateway]\nid = \"DEMO-HUB\"\n\
+             tls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\ntrust_list = \"../trust-list.json\"\n\
+             operator_cert = \"../operator/operator.crt\"\n{}{}\n[log]\nlevel = \"{log}\"\n",
+            ports[0],
+            opts.backoff_base_ms.map(|b| format!("backoff_base_ms = {b}\n")).unwrap_or_default(),
+            opts.backoff_max_ms.map(|b| format!("backoff_max_ms = {b}\n")).unwrap_or_default(),
+        ),
+    )?;
+
+    let mut nodes = BTreeMap::new();
+    for (i, c) in countries.iter().enumerate() {
+        let cdir = dir.join(c.code);
+        let db = match &opts.database {
+            Some(u) => u.replace("{country}", &c.code.to_ascii_lowercase()),
+            None => "sqlite:node.db".into(),
+        };
+        let mut direct = String::new();
+        for (a, b) in &opts.direct {
+            let other = if a == c.code {
+                Some(b)
+            } else if b == c.code {
+                Some(a)
+            } else {
+                None
+            };
+            if let Some(o) = other.and_then(|o| urls.get(o.as_str())) {
+                let code = if a == c.code { b } else { a };
+                direct.push_str(&format!("{code} = \"{o}\"\n"));
+            }
+        }
+        let mut exchange = String::from(
+            "[exchange]\ntrust_list = \"../trust-list.json\"\noperator_cert = \"../operator/operator.crt\"\n",
+        );
+        if let Some(b) = opts.batch {
+            exchange.push_str(&format!("batch = {b}\n"));
+        }
+        if let Some(b) = opts.backoff_base_ms {
+            exchange.push_str(&format!("backoff_base_ms = {b}\n"));
+        }
+        if let Some(b) = opts.backoff_max_ms {
+            exchange.push_str(&format!("backoff_max_ms = {b}\n"));
+        }
+        if !direct.is_empty() {
+            exchange.push_str(&format!("\n[exchange.direct]\n{direct}"));
+        }
+        let config = cdir.join("node.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{db}\"\n\n[authority]\nid = \"{}\"\n\
+                 name = \"{}\"\ncountry = \"{}\"\ncity = \"{}\"\nkeys = \"keys\"\n\
+                 number_pattern = \"{}-{{year}}-{{seq:6}}\"\n\n{exchange}\n[log]\nlevel = \"{log}\"\n",
+                ports[i + 1],
+                c.authority_id,
+                c.authority,
+                c.code,
+                c.city,
+                c.code
+            ),
+        )?;
+        let cfg = originlink_node::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store = originlink_store::open(cfg.database.url.expose()).await?;
+        store.migrate().await?;
+        let ctx = Ctx::new("demo-setup", now);
+        let mut tokens = BTreeMap::new();
+        let lc = c.code.to_ascii_lowercase();
+        for (name, role) in [
+            (format!("{lc}-admin"), Role::Admin),
+            (format!("{lc}-officer"), Role::IssuingOfficer),
+            (format!("{lc}-customs"), Role::CustomsOfficer),
+        ] {
+            let (_, t) = originlink_node::add_user(store.as_ref(), &ctx, &name, role, None, c.code).await?;
+            tokens.insert(name, t);
+        }
+        let mut exporters = Vec::new();
+        for (company, user) in c.exporters {
+            let (_, t) =
+                originlink_node::add_user(store.as_ref(), &ctx, user, Role::Exporter, Some(company), c.code)
+                    .await?;
+            tokens.insert(user.to_owned(), t);
+            exporters.push(user.to_owned());
+        }
+        nodes.insert(
+            c.code.to_owned(),
+            NodeInfo { url: urls[c.code].clone(), config, database: db, tokens, exporters },
+        );
+    }
+    let region = Region { dir: dir.clone(), gateway_url, gateway_config, nodes };
+    write_private(&dir.join("region.json"), &serde_json::to_string_pretty(&region)?)?;
+    Ok(region)
+}
+
+impl Region {
+    /// Reads `region.json` from a directory `setup` wrote.
+    pub fn load(dir: &Path) -> Result<Region> {
+        let text = std::fs::read_to_string(dir.join("region.json"))
+            .with_context(|| format!("{} is not a region directory", dir.display()))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// A user-API client for `country`'s node (pinned to its TLS certificate).
+    pub fn api(&self, country: &str) -> Result<Api> {
+        let info = self.nodes.get(country).with_context(|| format!("no node for {country}"))?;
+        let keys = self.dir.join(country).join("keys");
+        let id = originlink_exchange::tls::Identity::load(&keys.join("tls.crt"), &keys.join("tls.key"))?;
+        let pinned = vec![id.cert_der.clone()];
+        let tls = originlink_exchange::tls::client_config(&id, pinned)?;
+        Ok(Api {
+            client: Arc::new(PeerClient::new(&info.url, tls, Duration::from_secs(30))?),
+            tokens: info.tokens.clone(),
+        })
+    }
+}
+
+/// A user-API client of one node.
+#[derive(Debug, Clone)]
+pub struct Api {
+    client: Arc<PeerClient>,
+    /// Tokens by user name.
+    pub tokens: BTreeMap<String, String>,
+}
+
+impl Api {
+    /// Calls the API as `user`; returns (status, JSON or text as a JSON string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        user: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let token = self.tokens.get(user).with_context(|| format!("no user {user}"))?;
+        let m = hyper::Method::from_bytes(method.as_bytes())?;
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let (status, bytes) = self.client.request_with(m, path, Some(token), body).await?;
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok((status.as_u16(), v))
+    }
+
+    /// [`Api::call`] that insists on a 2xx answer.
+    pub async fn ok(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> Result<Value> {
+        let (s, v) = self.call(method, path, user, body).await?;
+        if !(200..300).contains(&s) {
+            bail!("{method} {path} as {user}: HTTP {s}: {v}");
+        }
+        Ok(v)
+    }
+}
+
+/// An application document: a realistic ATIGA certificate from `from` to `to`.
+pub fn application_document(
+    from: &str,
+    to: &str,
+    seq: u32,
+    items: usize,
+    today: DateTime<Utc>,
+) -> Result<Value> {
+    let f = CountryCode::parse(from).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = CountryCode::parse(to).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut cert = originlink_model::sample::sample(
+        originlink_model::Agreement::Atiga,
+        f,
+        t,
+        today.date_naive(),
+        items,
+        seq,
+    );
+    cert.number = None;
+    cert.certification = None;
+    Ok(serde_json::from_str(&originlink_formats::json::write(&cert))?)
+}
+
+/// Exporter `user` applies; the officer approves. Returns the certificate JSON.
+pub async fn issue(api: &Api, country: &str, user: &str, doc: Value, replaces: Option<i64>) -> Result<Value> {
+    let mut body = serde_json::json!({ "document": doc });
+    if let Some(r) = replaces {
+        body["replaces"] = r.into();
+    }
+    let app = api.ok("POST", "/api/v1/applications", user, Some(body)).await?;
+    let id = app["id"].as_i64().context("application id")?;
+    api.ok("POST", &format!("/api/v1/applications/{id}/submit"), user, None).await?;
+    let officer = format!("{}-officer", country.to_ascii_lowercase());
+    api.ok("POST", &format!("/api/v1/applications/{id}/approve"), &officer, None).await
+}

@@ -1,0 +1,273 @@
+//! Applying inbound exchange messages, written once for both backends.
+//!
+//! A backend implements [`InboxTx`] over its open transaction (SQLite synchronously, its
+//! futures are always ready: see [`ready`]; PostgreSQL asynchronously) and calls
+//! [`apply_batch`], then appends the audit events it returns in the same transaction.
+//!
+//! The rules:
+//! - a message id already in the inbox (applied, held or duplicate) is a duplicate and
+//!   changes nothing; so is a certificate version already stored from another message;
+//! - `certificate.replaced` v needs v-1 stored and `certificate.revoked` v needs v stored,
+//!   otherwise the message is held (stored as JSON, keyed by certificate and the version it
+//!   waits for);
+//! - whenever a version of a certificate lands, every held message waiting for it is applied
+//!   and deleted from the held table, repeatedly (a replacement that lands may release more);
+//! - the replies of a message are enqueued when it is applied, never when it is held.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use crate::audit::PendingEvent;
+use crate::{
+    Applied, Inbound, InboundKind, NewReceived, OutMessage, ReceivedStatus, Result, StatusEvent, StoreError,
+};
+
+/// Inbox state of a message that was applied.
+pub(crate) const APPLIED: &str = "applied";
+/// Inbox state of a message waiting for a certificate version.
+pub(crate) const HELD: &str = "held";
+/// Inbox state of a message whose content was already there (another message id).
+pub(crate) const DUPLICATE: &str = "duplicate";
+
+/// A stored received certificate, as the inbox needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found {
+    pub id: i64,
+    pub status: ReceivedStatus,
+}
+
+/// What the inbox needs from a backend's open transaction.
+pub(crate) trait InboxTx {
+    /// Inserts the inbox row of `m` in `state`; false when its message id is already there.
+    async fn inbox_insert(&mut self, m: &Inbound, state: &str, at: &str) -> Result<bool>;
+    /// Changes the state of an inbox row.
+    async fn inbox_state(&mut self, message_id: &str, state: &str, at: &str) -> Result<()>;
+    /// One version of a received certificate (locked for update where the backend locks).
+    async fn find_received(&mut self, country: &str, number: &str, version: i64) -> Result<Option<Found>>;
+    /// Inserts a received certificate; `None` when that (country, number, version) exists.
+    async fn insert_received(&mut self, r: &NewReceived, at: &str) -> Result<Option<i64>>;
+    /// Sets the status (and, for a revocation, the reason) of a received certificate.
+    async fn set_received_status(
+        &mut self,
+        id: i64,
+        status: ReceivedStatus,
+        reason: Option<&str>,
+    ) -> Result<()>;
+    /// Holds a message (its JSON) until version `waits_for` of `cert_key` is stored.
+    async fn hold(
+        &mut self,
+        message_id: &str,
+        cert_key: &str,
+        waits_for: i64,
+        message: &str,
+        at: &str,
+    ) -> Result<()>;
+    /// Removes and returns (in the order they were held) the messages waiting for `version`.
+    async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<String>>;
+    /// Records a reported status; returns our certificate's id if it is stored here.
+    async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>>;
+    /// Enqueues messages in the outbox.
+    async fn enqueue(&mut self, messages: &[OutMessage], at: &str) -> Result<()>;
+}
+
+/// Runs a future that never waits (the SQLite side of [`InboxTx`]) to completion.
+pub(crate) fn ready<F: Future>(f: F) -> Result<F::Output> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Ok(v),
+        Poll::Pending => Err(StoreError::Backend("a synchronous store operation waited".into())),
+    }
+}
+
+/// `issuing country/number`, the key per-certificate ordering uses.
+pub(crate) fn cert_key(country: &str, number: &str) -> String {
+    format!("{country}/{number}")
+}
+
+/// The certificate keys a batch touches (sorted, distinct): what a backend that runs
+/// batches concurrently serializes on.
+pub(crate) fn batch_keys(batch: &[Inbound]) -> Vec<String> {
+    let mut keys: Vec<String> = batch
+        .iter()
+        .filter_map(|m| match &m.kind {
+            InboundKind::Issued { certificate: c } | InboundKind::Replaced { certificate: c } => {
+                Some(cert_key(&c.issuing_country, &c.number))
+            }
+            InboundKind::Revoked { issuing_country, number, .. } => Some(cert_key(issuing_country, number)),
+            InboundKind::Status { .. } | InboundKind::Other { .. } => None,
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+enum Outcome {
+    /// Applied; `Some((key, version))` when a certificate version landed (which may release
+    /// held messages).
+    Applied(Option<(String, i64)>),
+    /// Must wait for version `.1` of certificate `.0`.
+    Held(String, i64),
+    Duplicate,
+}
+
+/// Applies `batch` inside the caller's transaction. Returns one answer per message and the
+/// audit events to append.
+pub(crate) async fn apply_batch<T: InboxTx>(
+    tx: &mut T,
+    at: &str,
+    batch: Vec<Inbound>,
+) -> Result<(Vec<Applied>, Vec<PendingEvent>)> {
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut events = Vec::with_capacity(batch.len());
+    for mut m in batch {
+        // The common case first: a new message that applies. The state is corrected below
+        // for the rare held or duplicate-by-content one.
+        if !tx.inbox_insert(&m, APPLIED, at).await? {
+            answers.push(Applied::Duplicate);
+            continue;
+        }
+        if let InboundKind::Issued { certificate } | InboundKind::Replaced { certificate } = &mut m.kind {
+            certificate.message_id = Some(m.message_id.clone());
+        }
+        let outcome = apply_one(tx, &m, at, &mut events).await?;
+        let (answer, landed) = settle(tx, &m, outcome, at, &mut events, true).await?;
+        answers.push(answer);
+        if let Some(first) = landed {
+            release(tx, first, at, &mut events).await?;
+        }
+    }
+    Ok((answers, events))
+}
+
+/// Applies the held messages that `landed` (and whatever they land in turn) unlocks.
+async fn release<T: InboxTx>(
+    tx: &mut T,
+    landed: (String, i64),
+    at: &str,
+    events: &mut Vec<PendingEvent>,
+) -> Result<()> {
+    let mut work = vec![landed];
+    while let Some((key, version)) = work.pop() {
+        for text in tx.take_held(&key, version).await? {
+            let m: Inbound = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Backend(format!("held message of {key} unreadable: {e}")))?;
+            let outcome = apply_one(tx, &m, at, events).await?;
+            let (_, more) = settle(tx, &m, outcome, at, events, false).await?;
+            work.extend(more);
+        }
+    }
+    Ok(())
+}
+
+/// Records what became of `m` (a new message when `fresh`, else a released one).
+async fn settle<T: InboxTx>(
+    tx: &mut T,
+    m: &Inbound,
+    outcome: Outcome,
+    at: &str,
+    events: &mut Vec<PendingEvent>,
+    fresh: bool,
+) -> Result<(Applied, Option<(String, i64)>)> {
+    match outcome {
+        Outcome::Applied(landed) => {
+            if !fresh {
+                tx.inbox_state(&m.message_id, APPLIED, at).await?;
+            }
+            if !m.reply.is_empty() {
+                tx.enqueue(&m.reply, at).await?;
+            }
+            Ok((Applied::Applied, landed))
+        }
+        Outcome::Held(key, waits_for) => {
+            let text = serde_json::to_string(m).map_err(|e| StoreError::Backend(e.to_string()))?;
+            tx.hold(&m.message_id, &key, waits_for, &text, at).await?;
+            if fresh {
+                tx.inbox_state(&m.message_id, HELD, at).await?;
+                events.push(crate::held_event(m, &key, waits_for));
+            }
+            Ok((Applied::Held, None))
+        }
+        Outcome::Duplicate => {
+            tx.inbox_state(&m.message_id, DUPLICATE, at).await?;
+            Ok((Applied::Duplicate, None))
+        }
+    }
+}
+
+async fn apply_one<T: InboxTx>(
+    tx: &mut T,
+    m: &Inbound,
+    at: &str,
+    events: &mut Vec<PendingEvent>,
+) -> Result<Outcome> {
+    match &m.kind {
+        InboundKind::Issued { certificate: c } => match tx.insert_received(c, at).await? {
+            None => Ok(Outcome::Duplicate),
+            Some(id) => {
+                events.push(crate::received_event(id, c));
+                Ok(Outcome::Applied(Some((cert_key(&c.issuing_country, &c.number), c.version))))
+            }
+        },
+        InboundKind::Replaced { certificate: c } => {
+            let key = cert_key(&c.issuing_country, &c.number);
+            let prev = if c.version > 1 {
+                match tx.find_received(&c.issuing_country, &c.number, c.version - 1).await? {
+                    None => return Ok(Outcome::Held(key, c.version - 1)),
+                    found => found,
+                }
+            } else {
+                None
+            };
+            let Some(id) = tx.insert_received(c, at).await? else {
+                return Ok(Outcome::Duplicate);
+            };
+            events.push(crate::received_event(id, c));
+            // A revoked predecessor stays revoked: that says more than "superseded".
+            if let Some(p) =
+                prev.filter(|p| !matches!(p.status, ReceivedStatus::Revoked | ReceivedStatus::Superseded))
+            {
+                tx.set_received_status(p.id, ReceivedStatus::Superseded, None).await?;
+                events.push(crate::received_status_event(
+                    p.id,
+                    p.status,
+                    ReceivedStatus::Superseded,
+                    &[("superseded_by", id.into())],
+                ));
+            }
+            Ok(Outcome::Applied(Some((key, c.version))))
+        }
+        InboundKind::Revoked { issuing_country, number, version, reason } => {
+            match tx.find_received(issuing_country, number, *version).await? {
+                None => Ok(Outcome::Held(cert_key(issuing_country, number), *version)),
+                Some(f) if f.status == ReceivedStatus::Revoked => Ok(Outcome::Duplicate),
+                Some(f) => {
+                    tx.set_received_status(f.id, ReceivedStatus::Revoked, Some(reason)).await?;
+                    events.push(crate::received_status_event(
+                        f.id,
+                        f.status,
+                        ReceivedStatus::Revoked,
+                        &[("reason", reason.as_str().into()), ("message_id", m.message_id.as_str().into())],
+                    ));
+                    Ok(Outcome::Applied(None))
+                }
+            }
+        }
+        InboundKind::Status { number, version, status, code, detail } => {
+            let row = StatusEvent {
+                number: number.clone(),
+                version: *version,
+                from_country: m.from_country.clone(),
+                status: status.clone(),
+                code: code.clone(),
+                detail: detail.clone(),
+                message_id: m.message_id.clone(),
+                at: at.to_owned(),
+            };
+            let certificate = tx.insert_status(&row).await?;
+            events.extend(crate::status_event(certificate, m));
+            Ok(Outcome::Applied(None))
+        }
+        InboundKind::Other { .. } => Ok(Outcome::Applied(None)),
+    }
+}

@@ -11,6 +11,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use originlink_formats::Format;
 use originlink_model::CountryCode;
+use originlink_xmldsig::FastVerify;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -67,7 +68,35 @@ impl Verifier {
 
     /// Verifies a signed UBL document: XML-DSig structure, digest and signature first, then
     /// the policy.
+    ///
+    /// The streaming fast path (`originlink_xmldsig::verify_enveloped_fast`) checks the
+    /// signature and picks up the issuing country and issue date in one pass over the bytes;
+    /// whatever it is not sure about (unusual XML, any refusal other than a digest or signature
+    /// mismatch, facts that are missing or repeated) goes through [`Verifier::verify_xml_reference`],
+    /// which gives the same verdict.
     pub fn verify_xml(&self, xml: &[u8], now: DateTime<Utc>) -> std::result::Result<Verdict, Unreadable> {
+        let limits = originlink_xmldsig::Limits::default();
+        match originlink_xmldsig::verify_enveloped_fast(xml, &limits, Some(&self.keys), &FACT_PATHS) {
+            FastVerify::Verified(verified, captured) => {
+                if let [Some(country), Some(date)] = captured.as_slice() {
+                    return Ok(self.check_xml(&verified, facts_from_text(country, date), now));
+                }
+            }
+            FastVerify::Rejected(e) => {
+                return Ok(Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()));
+            }
+            FastVerify::Unsure => {}
+        }
+        self.verify_xml_reference(xml, now)
+    }
+
+    /// [`Verifier::verify_xml`] over a DOM only (`originlink_xmldsig::verify_enveloped_with`):
+    /// the reference the fast path is tested against, and where it defers to.
+    pub fn verify_xml_reference(
+        &self,
+        xml: &[u8],
+        now: DateTime<Utc>,
+    ) -> std::result::Result<Verdict, Unreadable> {
         let limits = originlink_xmldsig::Limits::default();
         // The facts are read from the very DOM that was verified: no second parse or scan.
         let (verified, facts) = match originlink_xmldsig::verify_enveloped_with(
@@ -85,15 +114,24 @@ impl Verifier {
                 return Ok(Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()));
             }
         };
+        Ok(self.check_xml(&verified, facts, now))
+    }
+
+    fn check_xml(
+        &self,
+        verified: &originlink_xmldsig::Verified,
+        facts: std::result::Result<DocumentFacts, String>,
+        now: DateTime<Utc>,
+    ) -> Verdict {
         let facts = match facts {
             Ok(f) => f,
-            Err(detail) => return Ok(Verdict::invalid(InvalidReason::DocumentIncomplete, detail)),
+            Err(detail) => return Verdict::invalid(InvalidReason::DocumentIncomplete, detail),
         };
         let alg = match verified.algorithm {
             originlink_xmldsig::SignatureAlgorithm::EcdsaP256Sha256 => "ECDSA-SHA256",
             originlink_xmldsig::SignatureAlgorithm::RsaPkcs1Sha256 => "RSA-SHA256",
         };
-        Ok(self.check(&verified.signer_certificate_der, &verified.other_certificates_der, &facts, alg, now))
+        self.check(&verified.signer_certificate_der, &verified.other_certificates_der, &facts, alg, now)
     }
 
     /// Verifies a signed edi3 JSON document: the JWS over the canonical form first, then the
@@ -178,10 +216,22 @@ pub fn facts_from_root(root: roxmltree::Node<'_, '_>) -> std::result::Result<Doc
     let app = only(root, CAC, "CertificateOfOriginApplication")?;
     let country = only(only(app, CAC, "IssuingCountry")?, CBC, "IdentificationCode")?;
     let country = text_of(country)?;
+    let date = text_of(only(root, CBC, "IssueDate")?)?;
+    facts_from_text(&country, &date)
+}
+
+/// The element paths (below the root) [`facts_from_root`] reads, for the streaming verifier:
+/// the issuing country's code, then the issue date.
+const FACT_PATHS: [originlink_xmldsig::CapturePath<'static>; 2] = [
+    &[(CAC, "CertificateOfOriginApplication"), (CAC, "IssuingCountry"), (CBC, "IdentificationCode")],
+    &[(CBC, "IssueDate")],
+];
+
+/// The facts from the text of the issuing country's code and of the issue date.
+fn facts_from_text(country: &str, date: &str) -> std::result::Result<DocumentFacts, String> {
     let country = country.trim();
     let issuing_country = CountryCode::parse(country)
         .map_err(|_| format!("issuing country {country:?} is not a country code"))?;
-    let date = text_of(only(root, CBC, "IssueDate")?)?;
     let date = date.trim();
     let signing_date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
         .map_err(|_| format!("IssueDate {date:?} is not a date (YYYY-MM-DD)"))?;

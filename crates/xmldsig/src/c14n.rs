@@ -235,7 +235,7 @@ fn write_leaf(node: Node, out: &mut Vec<u8>) {
     }
 }
 
-fn escape_text(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_text(text: &str, out: &mut Vec<u8>) {
     escape(text, out, b"&<>\r", |b| match b {
         b'&' => Some(b"&amp;"),
         b'<' => Some(b"&lt;"),
@@ -248,7 +248,7 @@ fn escape_text(text: &str, out: &mut Vec<u8>) {
 /// The bytes [`escape_attr`] replaces.
 const ATTR_SPECIALS: &[u8; 6] = b"&<\"\t\n\r";
 
-fn escape_attr(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_attr(text: &str, out: &mut Vec<u8>) {
     escape(text, out, ATTR_SPECIALS, |b| match b {
         b'&' => Some(b"&amp;"),
         b'<' => Some(b"&lt;"),

@@ -13,6 +13,8 @@
 //! - `sign`: [`sign_enveloped`] and [`Placement`].
 //! - `verify`: [`verify_enveloped`] (and [`verify_enveloped_with`], which lets the caller read
 //!   the verified DOM), the policy, and [`Verified`].
+//! - `stream`: [`verify_enveloped_fast`], the one-pass streaming verifier (no DOM) that
+//!   [`verify_enveloped`] tries first; it defers to the DOM path whenever it is not sure.
 //! - `error`: [`Error`] with stable codes.
 //!
 //! Invariants: no IO, no panics on any input, nothing is fetched (no URI other than the
@@ -22,6 +24,7 @@ mod c14n;
 mod error;
 mod keys;
 mod sign;
+mod stream;
 mod verify;
 mod xml;
 
@@ -36,6 +39,7 @@ pub use keys::{
 /// The XML tree type [`verify_enveloped_with`] hands to its reader.
 pub use roxmltree;
 pub use sign::{Placement, sign_enveloped};
+pub use stream::{CapturePath, FastVerify, MAX_CAPTURES, verify_enveloped_fast};
 pub use verify::{Verified, verify_enveloped, verify_enveloped_with};
 pub use xml::{DSIG_NS, Limits};
 
@@ -47,4 +51,32 @@ pub mod ubl {
     pub const SIG_NS: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonSignatureComponents-2";
     /// `sac:` SignatureAggregateComponents.
     pub const SAC_NS: &str = "urn:oasis:names:specification:ubl:schema:xsd:SignatureAggregateComponents-2";
+}
+
+/// Test support (differential tests and fuzz targets), not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use crate::c14n::{ExcC14n, canonicalize_document, canonicalize_subtree};
+    use crate::xml::{Limits, is_ds, parse};
+
+    pub use crate::stream::canonical_for_tests as fast_canonical;
+
+    /// The DOM path's canonical bytes for the same things [`fast_canonical`] returns: the whole
+    /// document without its first `ds:Signature`, and that signature's first `SignedInfo`.
+    pub fn dom_canonical(xml: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), crate::Error> {
+        let doc = parse(xml, &Limits::default())?;
+        let sig = doc.descendants().find(|n| is_ds(*n, "Signature"));
+        let opts = ExcC14n { exclude: sig.map(|s| s.id()), ..ExcC14n::default() };
+        let mut out = Vec::new();
+        canonicalize_document(&doc, &opts, &mut out)?;
+        let si = match sig.and_then(|s| s.children().find(|n| is_ds(*n, "SignedInfo"))) {
+            Some(si) => {
+                let mut v = Vec::new();
+                canonicalize_subtree(si, &ExcC14n::default(), &mut v)?;
+                Some(v)
+            }
+            None => None,
+        };
+        Ok((out, si))
+    }
 }

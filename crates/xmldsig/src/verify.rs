@@ -14,6 +14,7 @@ use crate::keys::{
     certificate_key_or_unsupported, verify_with,
 };
 use crate::sign::Placement;
+use crate::stream::FastVerify;
 use crate::ubl;
 use crate::xml::{EXC_C14N_NS, Limits, id_values, is_ds, parse};
 
@@ -48,12 +49,21 @@ pub struct Verified {
 /// - no comments or processing instructions inside the `Signature`;
 /// - the digest of the canonical document matches, then the `SignatureValue` verifies with the
 ///   key of a certificate in `X509Data`.
+///
+/// Documents in the shape our signer writes are checked by the one-pass streaming verifier
+/// ([`crate::verify_enveloped_fast`]); whatever it is not sure about goes through the DOM path
+/// ([`verify_enveloped_with`], the reference implementation). Both give the same answer.
 pub fn verify_enveloped(xml: &[u8], limits: &Limits) -> Result<Verified, Error> {
-    verify_enveloped_with(xml, limits, None, |_| ()).map(|(verified, ())| verified)
+    match crate::stream::verify_enveloped_fast(xml, limits, None, &[]) {
+        FastVerify::Verified(verified, _) => Ok(verified),
+        FastVerify::Rejected(e) => Err(e),
+        FastVerify::Unsure => verify_enveloped_with(xml, limits, None, |_| ()).map(|(verified, ())| verified),
+    }
 }
 
-/// [`verify_enveloped`], then `read` over the root element of the DOM it verified, so the
-/// caller can take what it needs from the signed document without parsing it again.
+/// [`verify_enveloped`] over a roxmltree DOM (the reference implementation the streaming
+/// fast path is tested against), then `read` over the root element of the DOM it verified, so
+/// the caller can take what it needs from the signed document without parsing it again.
 ///
 /// `read` runs only after the whole verification succeeded (structure, digest, signature), on
 /// the very tree that was canonicalized and digested: what it reads is what was signed.

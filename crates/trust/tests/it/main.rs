@@ -6,4 +6,5 @@ mod jcs;
 mod jws;
 mod keys;
 mod policy;
+mod stream_diff;
 mod trust_list;

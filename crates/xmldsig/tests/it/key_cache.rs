@@ -6,7 +6,7 @@ use originlink_xmldsig::{Error, KeyCache, Limits, Placement, Verified, verify_en
 use crate::common::{ec_key, ec_key_2, generic_doc, rsa_key, ubl_example, verify};
 
 fn verify_cached(cache: &KeyCache, xml: &[u8]) -> Result<Verified, Error> {
-    verify_enveloped_with(xml, &Limits::default(), Some(cache), |_| ()).map(|(v, ())| v)
+    crate::stream_diff::verify_both_cached(xml, &Limits::default(), cache)
 }
 
 fn code(r: Result<Verified, Error>) -> &'static str {

@@ -5,6 +5,7 @@ mod c14n_xmllint;
 mod common;
 mod key_cache;
 mod roundtrip;
+mod stream_diff;
 mod tamper;
 mod ubl_schema;
 mod wrapping;

@@ -19,7 +19,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::audit::PendingEvent;
 use crate::{
-    Applied, Inbound, InboundKind, NewReceived, OutMessage, ReceivedStatus, Result, StatusEvent, StoreError,
+    Applied, INCOMING, Inbound, InboundKind, NewReceived, NewVerification, OUTGOING, OutMessage,
+    ReceivedStatus, Result, StatusEvent, StoreError, VerificationRequest,
 };
 
 /// Inbox state of a message that was applied.
@@ -68,6 +69,47 @@ pub(crate) trait InboxTx {
     async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>>;
     /// Enqueues messages in the outbox.
     async fn enqueue(&mut self, messages: &[OutMessage], at: &str) -> Result<()>;
+    /// Inserts an open verification request; `None` when (direction, message id) exists.
+    async fn insert_verification(
+        &mut self,
+        direction: &str,
+        v: &NewVerification,
+        at: &str,
+    ) -> Result<Option<VerificationRequest>>;
+    /// A verification request by direction and request message id (locked for update where
+    /// the backend locks).
+    async fn find_verification(
+        &mut self,
+        direction: &str,
+        message_id: &str,
+    ) -> Result<Option<VerificationRequest>>;
+    /// Records the answer and outcome of a request (its status becomes the outcome).
+    async fn set_verification_answer(
+        &mut self,
+        id: i64,
+        answer: &str,
+        outcome: &str,
+        at: &str,
+    ) -> Result<VerificationRequest>;
+}
+
+/// Records the answer to an `outgoing` request: `Ok(Ok((before, after)))`, or `Ok(Err(None))`
+/// when there is no such request, `Ok(Err(Some(v)))` when it is not open.
+pub(crate) async fn record_answer<T: InboxTx>(
+    tx: &mut T,
+    request_message_id: &str,
+    answer: &str,
+    outcome: &str,
+    at: &str,
+) -> Result<Result<(VerificationRequest, VerificationRequest), Option<VerificationRequest>>> {
+    let Some(v) = tx.find_verification(OUTGOING, request_message_id).await? else {
+        return Ok(Err(None));
+    };
+    if v.status != "open" {
+        return Ok(Err(Some(v)));
+    }
+    let after = tx.set_verification_answer(v.id, answer, outcome, at).await?;
+    Ok(Ok((v, after)))
 }
 
 /// Runs a future that never waits (the SQLite side of [`InboxTx`]) to completion.
@@ -94,7 +136,10 @@ pub(crate) fn batch_keys(batch: &[Inbound]) -> Vec<String> {
                 Some(cert_key(&c.issuing_country, &c.number))
             }
             InboundKind::Revoked { issuing_country, number, .. } => Some(cert_key(issuing_country, number)),
-            InboundKind::Status { .. } | InboundKind::Other { .. } => None,
+            InboundKind::Status { .. }
+            | InboundKind::VerificationRequest { .. }
+            | InboundKind::VerificationResponse { .. }
+            | InboundKind::Other { .. } => None,
         })
         .collect();
     keys.sort_unstable();
@@ -267,6 +312,47 @@ async fn apply_one<T: InboxTx>(
             let certificate = tx.insert_status(&row).await?;
             events.extend(crate::status_event(certificate, m));
             Ok(Outcome::Applied(None))
+        }
+        InboundKind::VerificationRequest {
+            request_message_id,
+            issuing_country,
+            number,
+            questions,
+            deadline,
+        } => {
+            let v = NewVerification {
+                message_id: request_message_id.clone(),
+                issuing_country: issuing_country.clone(),
+                number: number.clone(),
+                partner: m.from_country.clone(),
+                questions: questions.clone(),
+                deadline: *deadline,
+            };
+            match tx.insert_verification(INCOMING, &v, at).await? {
+                None => Ok(Outcome::Duplicate),
+                Some(v) => {
+                    events.push(crate::verification_created_event(&v));
+                    Ok(Outcome::Applied(None))
+                }
+            }
+        }
+        InboundKind::VerificationResponse { request_message_id, answer, outcome } => {
+            if crate::check_outcome(outcome).is_err() {
+                events.push(crate::verification_unmatched_event(m, request_message_id));
+                return Ok(Outcome::Applied(None));
+            }
+            match record_answer(tx, request_message_id, answer, outcome, at).await? {
+                Ok((before, after)) => {
+                    events.push(crate::verification_answered_event(&before, &after));
+                    Ok(Outcome::Applied(None))
+                }
+                // Answered already (by another message): nothing changes.
+                Err(Some(_)) => Ok(Outcome::Duplicate),
+                Err(None) => {
+                    events.push(crate::verification_unmatched_event(m, request_message_id));
+                    Ok(Outcome::Applied(None))
+                }
+            }
         }
         InboundKind::Other { .. } => Ok(Outcome::Applied(None)),
     }

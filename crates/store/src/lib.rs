@@ -25,14 +25,26 @@
 //! ([`Inbound`]) are applied in batches ([`Store::apply_inbound`]): deduplicated by message
 //! id, held until the certificate version they need is present, and their replies enqueued
 //! when (and only when) they are applied. Message bodies are opaque bytes here.
+//!
+//! # Importing customs
+//! Declarations ([`NewDeclaration`], [`Declaration`]) are stored as submitted with one row per
+//! line; the customs logic (elsewhere) decides each line and hands the decisions to
+//! [`Store::decide_lines`], which applies them in one transaction together with the
+//! utilization ledger: per certificate item, the remaining quantity (exact decimals, stored as
+//! canonical text, computed in Rust) is locked, checked and reduced, so concurrent claims never
+//! over-use an item. Verification requests ([`VerificationRequest`]) are kept in both
+//! directions; the exchange delivers them as [`InboundKind::VerificationRequest`] /
+//! [`InboundKind::VerificationResponse`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+pub use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub mod audit;
+mod declarations;
 mod inbox;
 pub mod postgres;
 pub mod sqlite;
@@ -531,7 +543,31 @@ pub enum InboundKind {
         /// Details, as JSON text.
         detail: String,
     },
-    /// Any other message (`verification.request`/`response`, ...): recorded in the inbox only.
+    /// `verification.request`: the importing country asks us (the issuing side) about one of
+    /// our certificates. Creates an `incoming` [`VerificationRequest`] (once per request id).
+    VerificationRequest {
+        /// The id of the request (what the response refers to).
+        request_message_id: String,
+        /// The issuing country of the certificate asked about.
+        issuing_country: String,
+        /// Its number.
+        number: String,
+        /// The questions, as JSON text.
+        questions: String,
+        /// The answer is due by then.
+        deadline: DateTime<Utc>,
+    },
+    /// `verification.response`: the answer to one of our `outgoing` requests. Records the
+    /// answer and outcome on it (an unknown or already answered request changes nothing).
+    VerificationResponse {
+        /// The id of the request answered.
+        request_message_id: String,
+        /// The answer, as text.
+        answer: String,
+        /// `confirmed` or `denied`.
+        outcome: String,
+    },
+    /// Any other message: recorded in the inbox only.
     Other {
         /// The message kind.
         kind: String,
@@ -548,6 +584,8 @@ impl InboundKind {
             InboundKind::Replaced { .. } => "certificate.replaced",
             InboundKind::Revoked { .. } => "certificate.revoked",
             InboundKind::Status { .. } => "status.update",
+            InboundKind::VerificationRequest { .. } => "verification.request",
+            InboundKind::VerificationResponse { .. } => "verification.response",
             InboundKind::Other { kind, .. } => kind,
         }
     }
@@ -585,6 +623,257 @@ pub struct StatusEvent {
     /// Applied at (RFC 3339).
     pub at: String,
 }
+
+text_enum!(
+    /// The decision on a declaration line.
+    LineOutcome {
+        /// Not decided yet (e.g. its certificate has not arrived).
+        Pending = "pending",
+        /// Preference granted.
+        Granted = "granted",
+        /// Preference denied (the reasons say why).
+        Denied = "denied",
+    }
+);
+
+/// A new import declaration.
+#[derive(Debug, Clone)]
+pub struct NewDeclaration {
+    /// The declaration number (unique on this node).
+    pub number: String,
+    /// The importer.
+    pub importer: String,
+    /// The importing country (ISO code).
+    pub importing_country: String,
+    /// The declaration date.
+    pub declaration_date: chrono::NaiveDate,
+    /// The declaration JSON as submitted.
+    pub document: String,
+    /// Its lines (all start `pending`).
+    pub lines: Vec<NewLine>,
+    /// The creating user.
+    pub created_by: i64,
+}
+
+/// A line of a new declaration.
+#[derive(Debug, Clone, Default)]
+pub struct NewLine {
+    /// The line number (unique within the declaration).
+    pub line_no: i32,
+    /// The issuing country of the e-CO claimed.
+    pub eco_country: Option<String>,
+    /// The e-CO number claimed; `None` for `PENDING`.
+    pub eco_number: Option<String>,
+    /// The exporter named on the line (for [`Store::pair_seen`]).
+    pub exporter: Option<String>,
+}
+
+/// A stored import declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Declaration {
+    /// Identifier.
+    pub id: i64,
+    /// The declaration number.
+    pub number: String,
+    /// The importer.
+    pub importer: String,
+    /// The importing country.
+    pub importing_country: String,
+    /// The declaration date (`YYYY-MM-DD`).
+    pub declaration_date: String,
+    /// The declaration JSON as submitted (empty in list results).
+    pub document: String,
+    /// The risk score (0 until [`Store::set_risk`]).
+    pub risk_score: i64,
+    /// The risk assessment as JSON text (`null` until scored).
+    pub risk: String,
+    /// The creating user.
+    pub created_by: i64,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// The lines, by line number.
+    pub lines: Vec<DeclarationLine>,
+}
+
+/// A stored declaration line and its decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclarationLine {
+    /// The line number.
+    pub line_no: i32,
+    /// The issuing country of the e-CO claimed.
+    pub eco_country: Option<String>,
+    /// The e-CO number claimed (`None`: `PENDING`).
+    pub eco_number: Option<String>,
+    /// The exporter named on the line.
+    pub exporter: Option<String>,
+    /// `pending`, `granted` or `denied` ([`LineOutcome`]).
+    pub outcome: String,
+    /// The reasons, as a JSON array.
+    pub reasons: String,
+    /// The certificate item the line was matched to.
+    pub matched_item: Option<i32>,
+    /// The quantity this line consumes from the ledger now (canonical decimal text).
+    pub consumed: Option<String>,
+    /// The duty figures, as JSON text (`null` until decided).
+    pub duty: String,
+    /// When the line was last decided (RFC 3339).
+    pub decided_at: Option<String>,
+}
+
+/// What a line decision wants to consume from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The certificate item.
+    pub item: i32,
+    /// The quantity to consume (positive).
+    pub quantity: Decimal,
+    /// The certificate item's total quantity (initializes the ledger row on first use).
+    pub item_total: Decimal,
+    /// `true` when the agreement allows only ONE declaration per certificate (the `none`
+    /// partial-use policy).
+    pub single_declaration: bool,
+}
+
+/// The decision on one line, as the customs logic made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDecision {
+    /// The line.
+    pub line_no: i32,
+    /// The outcome. A claim is applied only to a `Granted` line.
+    pub outcome: LineOutcome,
+    /// The reasons, as a JSON array.
+    pub reasons: String,
+    /// The certificate item matched.
+    pub matched_item: Option<i32>,
+    /// The duty figures, as JSON text (stored as given, also when the ledger refuses).
+    pub duty: String,
+    /// What a granted line consumes.
+    pub claim: Option<Claim>,
+}
+
+/// The ledger refused a claim: the line is stored `denied` with [`ClaimRefusal::reason`]
+/// appended to its reasons, and nothing is consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRefusal {
+    /// Less is left of the item than the line claims.
+    QuantityExceeded {
+        /// What is left.
+        remaining: Decimal,
+    },
+    /// Single-declaration policy: another declaration already used the certificate.
+    AlreadyUtilized {
+        /// That declaration's number.
+        by: String,
+    },
+}
+
+impl ClaimRefusal {
+    /// The reason code: `QUANTITY_EXCEEDED` or `ALREADY_UTILIZED`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClaimRefusal::QuantityExceeded { .. } => "QUANTITY_EXCEEDED",
+            ClaimRefusal::AlreadyUtilized { .. } => "ALREADY_UTILIZED",
+        }
+    }
+
+    /// The reason appended to the line: `{"code": ..., "detail": ...}`.
+    pub fn reason(&self, claimed: &Decimal) -> serde_json::Value {
+        let detail = match self {
+            ClaimRefusal::QuantityExceeded { remaining } => {
+                format!("{} claimed, {} remaining", decimal_text(claimed), decimal_text(remaining))
+            }
+            ClaimRefusal::AlreadyUtilized { by } => format!("the certificate was used by declaration {by}"),
+        };
+        serde_json::json!({ "code": self.code(), "detail": detail })
+    }
+}
+
+/// A consumption recorded in the ledger (what the status message back reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Utilization {
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The item.
+    pub item: i32,
+    /// The quantity consumed (canonical decimal text).
+    pub quantity: String,
+    /// What is left of the item afterwards.
+    pub remaining_after: String,
+    /// The declaration number.
+    pub declaration: String,
+}
+
+/// One item of a certificate in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerRow {
+    /// The item.
+    pub item: i32,
+    /// The item's total quantity (canonical decimal text).
+    pub total: String,
+    /// What is left.
+    pub remaining: String,
+    /// The numbers of the declarations consuming from it now, sorted.
+    pub declarations: Vec<String>,
+}
+
+/// A verification request to raise (we, the importing side, ask the issuing country).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVerification {
+    /// The id of the request message (what the response will refer to).
+    pub message_id: String,
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The country asked (normally the issuing country).
+    pub partner: String,
+    /// The questions, as JSON text.
+    pub questions: String,
+    /// The answer is due by then.
+    pub deadline: DateTime<Utc>,
+}
+
+/// A verification request, in either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerificationRequest {
+    /// Identifier.
+    pub id: i64,
+    /// `outgoing` (we asked) or `incoming` (we are asked).
+    pub direction: String,
+    /// The id of the request message.
+    pub message_id: String,
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The other country.
+    pub partner: String,
+    /// The questions, as JSON text.
+    pub questions: String,
+    /// The deadline (RFC 3339).
+    pub deadline: String,
+    /// `open`, `confirmed` or `denied` (`answered` is reserved).
+    pub status: String,
+    /// The answer.
+    pub answer: Option<String>,
+    /// `confirmed` or `denied`.
+    pub outcome: Option<String>,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Answered at (RFC 3339).
+    pub answered_at: Option<String>,
+}
+
+/// Verification direction: we asked.
+pub const OUTGOING: &str = "outgoing";
+/// Verification direction: we are asked.
+pub const INCOMING: &str = "incoming";
 
 /// Bytes as lower-case hex in JSON.
 mod hex_bytes {
@@ -693,6 +982,96 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn inbox_len(&self) -> Result<i64>;
     /// Messages held until the certificate version they need arrives.
     async fn held_len(&self) -> Result<i64>;
+
+    /// Creates a declaration; all lines start `pending`. Duplicate number:
+    /// `DECLARATION_EXISTS`; duplicate line number: `LINE_DUPLICATE`.
+    async fn create_declaration(&self, ctx: &Ctx, d: NewDeclaration) -> Result<Declaration>;
+    /// One declaration with its lines.
+    async fn declaration(&self, id: i64) -> Result<Option<Declaration>>;
+    /// One declaration by number.
+    async fn declaration_by_number(&self, number: &str) -> Result<Option<Declaration>>;
+    /// A page of declarations with their lines, without documents: newest first, or (the
+    /// officer's queue, `order_by_risk`) by risk score descending, then id descending. The
+    /// cursor `page.before` is the last id of the previous page in either order;
+    /// `page.company_id` does not apply.
+    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>>;
+    /// Records the risk score and its reasons (JSON). Unknown declaration: `NOT_FOUND`.
+    async fn set_risk(&self, ctx: &Ctx, id: i64, score: i64, risk_json: &str) -> Result<()>;
+    /// Decides lines of one declaration in ONE transaction, in the order given, with the
+    /// ledger: a granted line first gives back what it consumed before; a `Granted` decision
+    /// with a claim then consumes from the item's ledger row (created with the item total on
+    /// first use), unless less is left than claimed (`QUANTITY_EXCEEDED`) or the claim is
+    /// single-declaration and another declaration consumes from any item of the certificate
+    /// (`ALREADY_UTILIZED`): then the line is stored `denied` with that reason appended and
+    /// nothing is consumed. Returns per line the stored line and the consumption recorded.
+    /// Unknown declaration or line: `NOT_FOUND`; a bad claim or reasons that are not a JSON
+    /// array: `LINE_DECISION_INVALID`.
+    async fn decide_lines(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
+    /// The ledger of a certificate, by item.
+    async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;
+    /// The consumptions in force from a certificate (the rows never given back), oldest first.
+    async fn utilizations(&self, issuing_country: &str, number: &str) -> Result<Vec<Utilization>>;
+    /// Lines still pending on certificate (issuing_country, number), as (declaration id,
+    /// line), in order: for automatic matching when it arrives.
+    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    /// Granted lines that claim a certificate, as (declaration id, line): for
+    /// `VERIFICATION_DENIED`.
+    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    /// Decided (granted or denied) lines with `from <= decided_at < to`, with their
+    /// declaration number, in declaration and line order: the caller sums the duty.
+    async fn decided_lines_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DeclarationLine)>>;
+    /// Whether a granted line of an earlier declaration names this exporter → importer pair.
+    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool>;
+
+    /// Raises an `outgoing` verification request and enqueues its messages, in one
+    /// transaction. Duplicate message id: `VERIFICATION_EXISTS`.
+    async fn create_verification(
+        &self,
+        ctx: &Ctx,
+        v: NewVerification,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest>;
+    /// Answers an `incoming`, open request with `outcome` (`confirmed` or `denied`) and
+    /// enqueues the response messages, in one transaction. Not open or not incoming:
+    /// `VERIFICATION_NOT_OPEN`; another outcome: `VERIFICATION_OUTCOME_INVALID`.
+    async fn answer_verification(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        answer: &str,
+        outcome: &str,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest>;
+    /// Records the response to one of our `outgoing` requests (by its message id). Unknown:
+    /// `NOT_FOUND`; not open: `VERIFICATION_NOT_OPEN`.
+    async fn record_verification_answer(
+        &self,
+        ctx: &Ctx,
+        message_id_of_request: &str,
+        answer: &str,
+        outcome: &str,
+    ) -> Result<VerificationRequest>;
+    /// One verification request.
+    async fn verification(&self, id: i64) -> Result<Option<VerificationRequest>>;
+    /// Verification requests, newest first, of one direction or both.
+    async fn list_verifications(
+        &self,
+        direction: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<VerificationRequest>>;
+    /// Open requests (both directions) whose deadline is before `now`, oldest deadline first.
+    async fn overdue_verifications(&self, now: DateTime<Utc>) -> Result<Vec<VerificationRequest>>;
+    /// How many of our `outgoing` requests about certificates of this country were denied.
+    async fn denied_verifications(&self, issuing_country: &str) -> Result<i64>;
 
     /// Audit events with `after < seq <= up_to`, in seq order, at most `limit` of them.
     async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>>;
@@ -993,4 +1372,220 @@ pub(crate) fn not_in_state(expected: ApplicationStatus, actual: ApplicationStatu
         ApplicationStatus::Rejected => "APPLICATION_NOT_REJECTED",
     };
     StoreError::conflict(code, format!("the application is {actual}, this needs it {expected}"))
+}
+
+/// The canonical text of a decimal (no trailing zeros): how amounts are stored.
+pub fn decimal_text(d: &Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// Parses a stored decimal.
+pub(crate) fn parse_decimal(s: &str) -> Result<Decimal> {
+    s.parse::<Decimal>().map_err(|e| StoreError::Backend(format!("stored decimal {s:?} unreadable: {e}")))
+}
+
+/// Columns of `declarations` in the order both backends' row readers expect.
+pub(crate) const DECL_COLS: &str = "id, number, importer, importing_country, declaration_date, document, \
+     risk_score, risk, created_by, created_at";
+/// The list variant of [`DECL_COLS`]: without the document.
+pub(crate) const DECL_LIST_COLS: &str = "id, number, importer, importing_country, declaration_date, \
+     '' AS document, risk_score, risk, created_by, created_at";
+/// Columns of `declaration_lines` in the order both backends' row readers expect.
+pub(crate) const LINE_COLS: &str =
+    "line_no, eco_country, eco_number, exporter, outcome, reasons, matched_item, consumed, duty, decided_at";
+/// Columns of `verification_requests` in the order both backends' row readers expect.
+pub(crate) const VERIFICATION_COLS: &str = "id, direction, message_id, issuing_country, number, partner, \
+     questions, deadline, status, answer, outcome, created_at, answered_at";
+
+/// Checks a new declaration: line numbers distinct.
+pub(crate) fn check_declaration(d: &NewDeclaration) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &d.lines {
+        if !seen.insert(l.line_no) {
+            return Err(StoreError::conflict(
+                "LINE_DUPLICATE",
+                format!("line {} appears twice in declaration {}", l.line_no, d.number),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The conflict for a declaration number already stored.
+pub(crate) fn declaration_exists(number: &str) -> StoreError {
+    StoreError::conflict("DECLARATION_EXISTS", format!("declaration {number} exists"))
+}
+
+/// The audit event of a declaration created.
+pub(crate) fn declaration_created_event(id: i64, d: &NewDeclaration) -> audit::PendingEvent {
+    let lines: Vec<serde_json::Value> = d
+        .lines
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "line_no": l.line_no,
+                "eco_country": l.eco_country,
+                "eco_number": l.eco_number,
+            })
+        })
+        .collect();
+    let after = serde_json::json!({
+        "number": d.number,
+        "importer": d.importer,
+        "importing_country": d.importing_country,
+        "declaration_date": d.declaration_date.format("%Y-%m-%d").to_string(),
+        "lines": lines,
+    });
+    audit::PendingEvent::new(
+        "declaration.created",
+        format!("declaration/{id}"),
+        "null".into(),
+        after.to_string(),
+    )
+}
+
+/// The audit event of a risk score recorded.
+pub(crate) fn risk_event(id: i64, before: (i64, &str), score: i64, risk: &str) -> audit::PendingEvent {
+    let state = |score: i64, risk: &str| {
+        let risk: serde_json::Value = serde_json::from_str(risk).unwrap_or_else(|_| risk.into());
+        serde_json::json!({ "risk_score": score, "risk": risk }).to_string()
+    };
+    audit::PendingEvent::new(
+        "declaration.risk_scored",
+        format!("declaration/{id}"),
+        state(before.0, before.1),
+        state(score, risk),
+    )
+}
+
+fn line_state(l: &DeclarationLine) -> serde_json::Value {
+    let reasons: serde_json::Value =
+        serde_json::from_str(&l.reasons).unwrap_or_else(|_| l.reasons.clone().into());
+    serde_json::json!({
+        "outcome": l.outcome,
+        "reasons": reasons,
+        "matched_item": l.matched_item,
+        "consumed": l.consumed,
+    })
+}
+
+/// The audit event of a line decided (with the consumption it recorded, if any).
+pub(crate) fn line_decided_event(
+    declaration_id: i64,
+    before: &DeclarationLine,
+    after: &DeclarationLine,
+    used: Option<&Utilization>,
+) -> audit::PendingEvent {
+    let mut a = line_state(after);
+    if let (Some(u), Some(m)) = (used, a.as_object_mut()) {
+        m.insert(
+            "utilization".into(),
+            serde_json::json!({
+                "issuing_country": u.issuing_country,
+                "number": u.number,
+                "item": u.item,
+                "quantity": u.quantity,
+                "remaining_after": u.remaining_after,
+            }),
+        );
+    }
+    audit::PendingEvent::new(
+        "declaration.line_decided",
+        format!("declaration/{declaration_id}/line/{}", after.line_no),
+        line_state(before).to_string(),
+        a.to_string(),
+    )
+}
+
+/// The audit event of a ledger row changing: consumed by, or given back from, a line.
+pub(crate) fn ledger_event(
+    action: &'static str,
+    (country, number, item): (&str, &str, i32),
+    before: &Decimal,
+    after: &Decimal,
+    declaration: &str,
+    line_no: i32,
+) -> audit::PendingEvent {
+    let state = |remaining: &Decimal| serde_json::json!({ "remaining": decimal_text(remaining) });
+    let mut a = state(after);
+    if let Some(m) = a.as_object_mut() {
+        m.insert("declaration".into(), declaration.into());
+        m.insert("line_no".into(), line_no.into());
+    }
+    audit::PendingEvent::new(
+        action,
+        format!("ledger/{country}/{number}/{item}"),
+        state(before).to_string(),
+        a.to_string(),
+    )
+}
+
+fn verification_state(v: &VerificationRequest) -> String {
+    serde_json::json!({
+        "direction": v.direction,
+        "message_id": v.message_id,
+        "issuing_country": v.issuing_country,
+        "number": v.number,
+        "partner": v.partner,
+        "deadline": v.deadline,
+        "status": v.status,
+        "outcome": v.outcome,
+    })
+    .to_string()
+}
+
+/// The audit event of a verification request created (either direction).
+pub(crate) fn verification_created_event(v: &VerificationRequest) -> audit::PendingEvent {
+    audit::PendingEvent::new(
+        "verification.created",
+        format!("verification/{}", v.id),
+        "null".into(),
+        verification_state(v),
+    )
+}
+
+/// The audit event of a verification request answered (either direction).
+pub(crate) fn verification_answered_event(
+    before: &VerificationRequest,
+    after: &VerificationRequest,
+) -> audit::PendingEvent {
+    audit::PendingEvent::new(
+        "verification.answered",
+        format!("verification/{}", after.id),
+        verification_state(before),
+        verification_state(after),
+    )
+}
+
+/// The audit event of a verification response that matches no open request of ours.
+pub(crate) fn verification_unmatched_event(m: &Inbound, request_message_id: &str) -> audit::PendingEvent {
+    let after = serde_json::json!({
+        "from_country": m.from_country,
+        "request_message_id": request_message_id,
+    });
+    audit::PendingEvent::new(
+        "verification.unmatched",
+        format!("message/{}", m.message_id),
+        "null".into(),
+        after.to_string(),
+    )
+}
+
+/// Checks a verification outcome.
+pub(crate) fn check_outcome(outcome: &str) -> Result<()> {
+    match outcome {
+        "confirmed" | "denied" => Ok(()),
+        _ => Err(StoreError::conflict(
+            "VERIFICATION_OUTCOME_INVALID",
+            format!("outcome {outcome:?}: confirmed or denied"),
+        )),
+    }
+}
+
+/// The conflict for a verification request that is not open (or not of the right direction).
+pub(crate) fn verification_not_open(v: &VerificationRequest) -> StoreError {
+    StoreError::conflict(
+        "VERIFICATION_NOT_OPEN",
+        format!("verification {} is {} ({}), this needs it open", v.id, v.status, v.direction),
+    )
 }

@@ -13,17 +13,21 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use chrono::{DateTime, Utc};
 
 use crate::audit::{self, AuditEvent, PendingEvent};
+use crate::declarations::{self, ActiveUse, DeclTx};
 use crate::inbox::{self, Found, InboxTx};
-use crate::{APP_COLS, CERT_COLS, OUTBOX_COLS, RECEIVED_COLS, STATUS_COLS, cert_cols};
 use crate::{
-    Application, ApplicationStatus, Applied, Certificate, CertificateStatus, Company, Ctx, Inbound,
-    MessagesFn, NewApplication, NewReceived, NewUser, Numbering, OutMessage, OutboxRow, Page,
+    APP_COLS, CERT_COLS, DECL_COLS, DECL_LIST_COLS, LINE_COLS, OUTBOX_COLS, RECEIVED_COLS, STATUS_COLS,
+    VERIFICATION_COLS, cert_cols,
+};
+use crate::{
+    Application, ApplicationStatus, Applied, Certificate, CertificateStatus, Company, Ctx, Declaration,
+    DeclarationLine, INCOMING, Inbound, LedgerRow, LineDecision, MessagesFn, NewApplication, NewDeclaration,
+    NewReceived, NewUser, NewVerification, Numbering, OUTGOING, OutMessage, OutboxRow, Page,
     ReceivedCertificate, ReceivedStatus, Result, Role, SignFn, StatusEvent, Store, StoreError, Transition,
-    User, app_state, timestamp,
+    User, Utilization, VerificationRequest, app_state, timestamp,
 };
 
 /// Schema migrations, in order. A migration is never edited once released; add a new one.
-/// Later issues append here (declarations).
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -167,6 +171,81 @@ CREATE TABLE certificate_statuses (
 CREATE INDEX certificate_statuses_cert ON certificate_statuses(number, version, id);
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE TABLE declarations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  number TEXT NOT NULL UNIQUE,
+  importer TEXT NOT NULL,
+  importing_country TEXT NOT NULL,
+  declaration_date TEXT NOT NULL,
+  document TEXT NOT NULL,
+  risk_score INTEGER NOT NULL DEFAULT 0,
+  risk TEXT NOT NULL DEFAULT 'null',
+  created_by INTEGER NOT NULL REFERENCES users(id),
+  created_at TEXT NOT NULL
+);
+CREATE INDEX declarations_risk ON declarations(risk_score, id);
+CREATE TABLE declaration_lines (
+  declaration_id INTEGER NOT NULL REFERENCES declarations(id),
+  line_no INTEGER NOT NULL,
+  eco_country TEXT,
+  eco_number TEXT,
+  exporter TEXT,
+  outcome TEXT NOT NULL DEFAULT 'pending',
+  reasons TEXT NOT NULL DEFAULT '[]',
+  matched_item INTEGER,
+  consumed TEXT,
+  duty TEXT NOT NULL DEFAULT 'null',
+  decided_at TEXT,
+  PRIMARY KEY (declaration_id, line_no)
+) WITHOUT ROWID;
+CREATE INDEX declaration_lines_eco ON declaration_lines(eco_country, eco_number, outcome);
+CREATE INDEX declaration_lines_decided ON declaration_lines(decided_at) WHERE decided_at IS NOT NULL;
+CREATE INDEX declaration_lines_exporter ON declaration_lines(exporter, outcome) WHERE exporter IS NOT NULL;
+CREATE TABLE ledger (
+  issuing_country TEXT NOT NULL,
+  number TEXT NOT NULL,
+  item INTEGER NOT NULL,
+  total TEXT NOT NULL,
+  remaining TEXT NOT NULL,
+  PRIMARY KEY (issuing_country, number, item)
+) WITHOUT ROWID;
+CREATE TABLE utilizations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  declaration_id INTEGER NOT NULL REFERENCES declarations(id),
+  line_no INTEGER NOT NULL,
+  issuing_country TEXT NOT NULL,
+  number TEXT NOT NULL,
+  item INTEGER NOT NULL,
+  quantity TEXT NOT NULL,
+  remaining_after TEXT NOT NULL,
+  at TEXT NOT NULL,
+  released_at TEXT
+);
+CREATE UNIQUE INDEX utilizations_line ON utilizations(declaration_id, line_no) WHERE released_at IS NULL;
+CREATE INDEX utilizations_cert ON utilizations(issuing_country, number, item) WHERE released_at IS NULL;
+CREATE TABLE verification_requests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  direction TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  issuing_country TEXT NOT NULL,
+  number TEXT NOT NULL,
+  partner TEXT NOT NULL,
+  questions TEXT NOT NULL,
+  deadline TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'open',
+  answer TEXT,
+  outcome TEXT,
+  created_at TEXT NOT NULL,
+  answered_at TEXT,
+  UNIQUE (direction, message_id)
+);
+CREATE INDEX verification_requests_open ON verification_requests(deadline) WHERE status = 'open';
+CREATE INDEX verification_requests_cert ON verification_requests(issuing_country, status);
+"#,
+    ),
 ];
 
 /// The list columns: the same as `APP_COLS`/`CERT_COLS`, without the (large) documents.
@@ -301,6 +380,101 @@ fn status_row(r: &Row<'_>) -> rusqlite::Result<StatusEvent> {
         message_id: r.get(6)?,
         at: r.get(7)?,
     })
+}
+
+fn decl_row(r: &Row<'_>) -> rusqlite::Result<Declaration> {
+    Ok(Declaration {
+        id: r.get(0)?,
+        number: r.get(1)?,
+        importer: r.get(2)?,
+        importing_country: r.get(3)?,
+        declaration_date: r.get(4)?,
+        document: r.get(5)?,
+        risk_score: r.get(6)?,
+        risk: r.get(7)?,
+        created_by: r.get(8)?,
+        created_at: r.get(9)?,
+        lines: vec![],
+    })
+}
+
+fn line_row(r: &Row<'_>) -> rusqlite::Result<DeclarationLine> {
+    Ok(DeclarationLine {
+        line_no: r.get(0)?,
+        eco_country: r.get(1)?,
+        eco_number: r.get(2)?,
+        exporter: r.get(3)?,
+        outcome: r.get(4)?,
+        reasons: r.get(5)?,
+        matched_item: r.get(6)?,
+        consumed: r.get(7)?,
+        duty: r.get(8)?,
+        decided_at: r.get(9)?,
+    })
+}
+
+fn verification_row(r: &Row<'_>) -> rusqlite::Result<VerificationRequest> {
+    Ok(VerificationRequest {
+        id: r.get(0)?,
+        direction: r.get(1)?,
+        message_id: r.get(2)?,
+        issuing_country: r.get(3)?,
+        number: r.get(4)?,
+        partner: r.get(5)?,
+        questions: r.get(6)?,
+        deadline: r.get(7)?,
+        status: r.get(8)?,
+        answer: r.get(9)?,
+        outcome: r.get(10)?,
+        created_at: r.get(11)?,
+        answered_at: r.get(12)?,
+    })
+}
+
+fn utilization_row(r: &Row<'_>) -> rusqlite::Result<Utilization> {
+    Ok(Utilization {
+        issuing_country: r.get(0)?,
+        number: r.get(1)?,
+        item: r.get(2)?,
+        quantity: r.get(3)?,
+        remaining_after: r.get(4)?,
+        declaration: r.get(5)?,
+    })
+}
+
+/// The lines of a declaration, by line number.
+fn get_lines(c: &Connection, declaration_id: i64) -> Result<Vec<DeclarationLine>> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT {LINE_COLS} FROM declaration_lines WHERE declaration_id = ?1 ORDER BY line_no"
+        ))
+        .map_err(db)?;
+    let rows = st.query_map([declaration_id], line_row).map_err(db)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+}
+
+/// One declaration (`column` is `id` or `number`) with its lines.
+fn get_declaration(c: &Connection, column: &str, key: &dyn rusqlite::ToSql) -> Result<Option<Declaration>> {
+    let found = c
+        .prepare_cached(&format!("SELECT {DECL_COLS} FROM declarations WHERE {column} = ?1"))
+        .map_err(db)?
+        .query_row([key], decl_row)
+        .optional()
+        .map_err(db)?;
+    found
+        .map(|mut d| {
+            d.lines = get_lines(c, d.id)?;
+            Ok(d)
+        })
+        .transpose()
+}
+
+fn get_verification(c: &Connection, id: i64) -> Result<Option<VerificationRequest>> {
+    c.prepare_cached(&format!("SELECT {VERIFICATION_COLS} FROM verification_requests WHERE id = ?1"))
+        .map_err(db)?
+        .query_row([id], verification_row)
+        .optional()
+        .map_err(db)
 }
 
 fn get_app(c: &Connection, id: i64) -> Result<Option<Application>> {
@@ -494,6 +668,233 @@ impl InboxTx for SqliteInbox<'_, '_> {
     async fn enqueue(&mut self, messages: &[OutMessage], at: &str) -> Result<()> {
         enqueue_tx(self.tx, messages, at)
     }
+
+    async fn insert_verification(
+        &mut self,
+        direction: &str,
+        v: &NewVerification,
+        at: &str,
+    ) -> Result<Option<VerificationRequest>> {
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT INTO verification_requests (direction, message_id, issuing_country, number, partner, \
+                 questions, deadline, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8) \
+                 ON CONFLICT (direction, message_id) DO NOTHING RETURNING {VERIFICATION_COLS}"
+            ))
+            .map_err(db)?
+            .query_row(
+                params![
+                    direction,
+                    v.message_id,
+                    v.issuing_country,
+                    v.number,
+                    v.partner,
+                    v.questions,
+                    timestamp(&v.deadline),
+                    at
+                ],
+                verification_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    async fn find_verification(
+        &mut self,
+        direction: &str,
+        message_id: &str,
+    ) -> Result<Option<VerificationRequest>> {
+        self.tx
+            .prepare_cached(&format!(
+                "SELECT {VERIFICATION_COLS} FROM verification_requests WHERE direction = ?1 AND message_id = ?2"
+            ))
+            .map_err(db)?
+            .query_row(params![direction, message_id], verification_row)
+            .optional()
+            .map_err(db)
+    }
+
+    async fn set_verification_answer(
+        &mut self,
+        id: i64,
+        answer: &str,
+        outcome: &str,
+        at: &str,
+    ) -> Result<VerificationRequest> {
+        self.tx
+            .prepare_cached(&format!(
+                "UPDATE verification_requests SET status = ?1, outcome = ?1, answer = ?2, answered_at = ?3 \
+                 WHERE id = ?4 RETURNING {VERIFICATION_COLS}"
+            ))
+            .map_err(db)?
+            .query_row(params![outcome, answer, at, id], verification_row)
+            .map_err(db)
+    }
+}
+
+/// [`DeclTx`] over the writer's open transaction (the writer lock serializes everything, so
+/// nothing needs locking beyond it).
+struct SqliteDecl<'a, 'c> {
+    tx: &'a Transaction<'c>,
+}
+
+impl DeclTx for SqliteDecl<'_, '_> {
+    async fn lock_declaration(&mut self, id: i64) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached("SELECT number FROM declarations WHERE id = ?1")
+            .map_err(db)?
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
+    async fn line(&mut self, declaration_id: i64, line_no: i32) -> Result<Option<DeclarationLine>> {
+        self.tx
+            .prepare_cached(&format!(
+                "SELECT {LINE_COLS} FROM declaration_lines WHERE declaration_id = ?1 AND line_no = ?2"
+            ))
+            .map_err(db)?
+            .query_row(params![declaration_id, line_no], line_row)
+            .optional()
+            .map_err(db)
+    }
+
+    async fn active_use(&mut self, declaration_id: i64, line_no: i32) -> Result<Option<ActiveUse>> {
+        let found = self
+            .tx
+            .prepare_cached(
+                "SELECT id, issuing_country, number, item, quantity FROM utilizations \
+                 WHERE declaration_id = ?1 AND line_no = ?2 AND released_at IS NULL",
+            )
+            .map_err(db)?
+            .query_row(params![declaration_id, line_no], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?))
+            })
+            .optional()
+            .map_err(db)?;
+        found
+            .map(|(id, issuing_country, number, item, q)| {
+                Ok(ActiveUse { id, issuing_country, number, item, quantity: crate::parse_decimal(&q)? })
+            })
+            .transpose()
+    }
+
+    async fn lock_certificate(&mut self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn ledger_remaining(
+        &mut self,
+        country: &str,
+        number: &str,
+        item: i32,
+        total: Option<&str>,
+    ) -> Result<Option<String>> {
+        if let Some(total) = total {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO ledger (issuing_country, number, item, total, remaining) \
+                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING",
+                )
+                .map_err(db)?
+                .execute(params![country, number, item, total])
+                .map_err(db)?;
+        }
+        self.tx
+            .prepare_cached(
+                "SELECT remaining FROM ledger WHERE issuing_country = ?1 AND number = ?2 AND item = ?3",
+            )
+            .map_err(db)?
+            .query_row(params![country, number, item], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
+    async fn set_remaining(&mut self, country: &str, number: &str, item: i32, remaining: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE ledger SET remaining = ?1 WHERE issuing_country = ?2 AND number = ?3 AND item = ?4",
+            )
+            .map_err(db)?
+            .execute(params![remaining, country, number, item])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn other_user(
+        &mut self,
+        country: &str,
+        number: &str,
+        declaration_id: i64,
+    ) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached(
+                "SELECT d.number FROM utilizations u JOIN declarations d ON d.id = u.declaration_id \
+                 WHERE u.issuing_country = ?1 AND u.number = ?2 AND u.released_at IS NULL \
+                 AND u.declaration_id <> ?3 ORDER BY u.id LIMIT 1",
+            )
+            .map_err(db)?
+            .query_row(params![country, number, declaration_id], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
+    async fn release_use(&mut self, use_id: i64, at: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE utilizations SET released_at = ?1 WHERE id = ?2")
+            .map_err(db)?
+            .execute(params![at, use_id])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_use(
+        &mut self,
+        declaration_id: i64,
+        line_no: i32,
+        u: &Utilization,
+        at: &str,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO utilizations (declaration_id, line_no, issuing_country, number, item, quantity, \
+                 remaining_after, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db)?
+            .execute(params![
+                declaration_id,
+                line_no,
+                u.issuing_country,
+                u.number,
+                u.item,
+                u.quantity,
+                u.remaining_after,
+                at
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE declaration_lines SET outcome = ?1, reasons = ?2, matched_item = ?3, consumed = ?4, \
+                 duty = ?5, decided_at = ?6 WHERE declaration_id = ?7 AND line_no = ?8",
+            )
+            .map_err(db)?
+            .execute(params![
+                l.outcome,
+                l.reasons,
+                l.matched_item,
+                l.consumed,
+                l.duty,
+                l.decided_at,
+                declaration_id,
+                l.line_no
+            ])
+            .map_err(db)?;
+        Ok(())
+    }
 }
 
 /// Appends events to the chain inside the caller's transaction.
@@ -593,6 +994,27 @@ impl SqliteStore {
             let out = f(&tx)?;
             tx.commit().map_err(db)?;
             Ok(out)
+        })
+        .await
+    }
+
+    /// (declaration id, line) of the lines with `outcome` that claim a certificate.
+    async fn line_refs(
+        &self,
+        issuing_country: &str,
+        number: &str,
+        outcome: &'static str,
+    ) -> Result<Vec<(i64, i32)>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT declaration_id, line_no FROM declaration_lines \
+                     WHERE eco_country = ?1 AND eco_number = ?2 AND outcome = ?3 ORDER BY declaration_id, line_no",
+                )
+                .map_err(db)?;
+            let rows = st.query_map(params![country, number, outcome], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
         })
         .await
     }
@@ -1177,6 +1599,337 @@ impl Store for SqliteStore {
 
     async fn held_len(&self) -> Result<i64> {
         self.run(|c| c.query_row("SELECT count(*) FROM inbox_held", [], |r| r.get(0)).map_err(db)).await
+    }
+
+    async fn create_declaration(&self, ctx: &Ctx, d: NewDeclaration) -> Result<Declaration> {
+        crate::check_declaration(&d)?;
+        let ctx = ctx.clone();
+        self.write(move |tx| {
+            let at = timestamp(&ctx.at);
+            tx.execute(
+                "INSERT INTO declarations (number, importer, importing_country, declaration_date, document, \
+                 created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    d.number,
+                    d.importer,
+                    d.importing_country,
+                    d.declaration_date.format("%Y-%m-%d").to_string(),
+                    d.document,
+                    d.created_by,
+                    at
+                ],
+            )
+            .map_err(|e| if is_unique(&e) { crate::declaration_exists(&d.number) } else { db(e) })?;
+            let id = tx.last_insert_rowid();
+            {
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, exporter) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(db)?;
+                for l in &d.lines {
+                    st.execute(params![id, l.line_no, l.eco_country, l.eco_number, l.exporter]).map_err(db)?;
+                }
+            }
+            append(tx, &ctx, &[crate::declaration_created_event(id, &d)])?;
+            get_declaration(tx, "id", &id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn declaration(&self, id: i64) -> Result<Option<Declaration>> {
+        self.run(move |c| get_declaration(c, "id", &id)).await
+    }
+
+    async fn declaration_by_number(&self, number: &str) -> Result<Option<Declaration>> {
+        let number = number.to_owned();
+        self.run(move |c| get_declaration(c, "number", &number)).await
+    }
+
+    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>> {
+        let page = *page;
+        self.run(move |c| {
+            let sql = if order_by_risk {
+                format!(
+                    "SELECT {DECL_LIST_COLS} FROM declarations WHERE (?1 IS NULL OR (risk_score, id) < \
+                     (SELECT risk_score, id FROM declarations WHERE id = ?1)) \
+                     ORDER BY risk_score DESC, id DESC LIMIT ?2"
+                )
+            } else {
+                format!(
+                    "SELECT {DECL_LIST_COLS} FROM declarations WHERE (?1 IS NULL OR id < ?1) \
+                     ORDER BY id DESC LIMIT ?2"
+                )
+            };
+            let mut st = c.prepare_cached(&sql).map_err(db)?;
+            let mut out = st
+                .query_map(params![page.before, page.limit], decl_row)
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db)?;
+            for d in &mut out {
+                d.lines = get_lines(c, d.id)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_risk(&self, ctx: &Ctx, id: i64, score: i64, risk_json: &str) -> Result<()> {
+        let (ctx, risk) = (ctx.clone(), risk_json.to_owned());
+        self.write(move |tx| {
+            let (old_score, old_risk): (i64, String) = tx
+                .query_row("SELECT risk_score, risk FROM declarations WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(db)?
+                .ok_or(StoreError::NotFound)?;
+            tx.execute(
+                "UPDATE declarations SET risk_score = ?1, risk = ?2 WHERE id = ?3",
+                params![score, risk, id],
+            )
+            .map_err(db)?;
+            append(tx, &ctx, &[crate::risk_event(id, (old_score, &old_risk), score, &risk)])
+        })
+        .await
+    }
+
+    async fn decide_lines(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        let ctx = ctx.clone();
+        self.write(move |tx| {
+            let at = timestamp(&ctx.at);
+            let (out, events) =
+                inbox::ready(declarations::decide(&mut SqliteDecl { tx }, declaration_id, decisions, &at))??;
+            append(tx, &ctx, &events)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT item, total, remaining FROM ledger WHERE issuing_country = ?1 AND number = ?2 \
+                     ORDER BY item",
+                )
+                .map_err(db)?;
+            let mut rows = st
+                .query_map(params![country, number], |r| {
+                    Ok(LedgerRow { item: r.get(0)?, total: r.get(1)?, remaining: r.get(2)?, declarations: vec![] })
+                })
+                .map_err(db)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db)?;
+            let mut users = c
+                .prepare_cached(
+                    "SELECT DISTINCT d.number FROM utilizations u JOIN declarations d ON d.id = u.declaration_id \
+                     WHERE u.issuing_country = ?1 AND u.number = ?2 AND u.item = ?3 AND u.released_at IS NULL \
+                     ORDER BY d.number",
+                )
+                .map_err(db)?;
+            for row in &mut rows {
+                row.declarations = users
+                    .query_map(params![country, number, row.item], |r| r.get(0))
+                    .map_err(db)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(db)?;
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn utilizations(&self, issuing_country: &str, number: &str) -> Result<Vec<Utilization>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT u.issuing_country, u.number, u.item, u.quantity, u.remaining_after, d.number \
+                     FROM utilizations u JOIN declarations d ON d.id = u.declaration_id \
+                     WHERE u.issuing_country = ?1 AND u.number = ?2 AND u.released_at IS NULL ORDER BY u.id",
+                )
+                .map_err(db)?;
+            let rows = st.query_map(params![country, number], utilization_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "pending").await
+    }
+
+    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "granted").await
+    }
+
+    async fn decided_lines_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DeclarationLine)>> {
+        let (from, to) = (timestamp(&from), timestamp(&to));
+        self.run(move |c| {
+            let cols = LINE_COLS.split(", ").map(|col| format!("l.{col}")).collect::<Vec<_>>().join(", ");
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {cols}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+                     WHERE l.decided_at >= ?1 AND l.decided_at < ?2 AND l.outcome <> 'pending' \
+                     ORDER BY l.declaration_id, l.line_no"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map(params![from, to], |r| Ok((r.get(10)?, line_row(r)?))).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
+        let (exporter, importer) = (exporter.to_owned(), importer.to_owned());
+        self.run(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+                 WHERE l.exporter = ?1 AND l.outcome = 'granted' AND d.importer = ?2)",
+            )
+            .map_err(db)?
+            .query_row(params![exporter, importer], |r| r.get(0))
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn create_verification(
+        &self,
+        ctx: &Ctx,
+        v: NewVerification,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest> {
+        let ctx = ctx.clone();
+        self.write(move |tx| {
+            let at = timestamp(&ctx.at);
+            let created = inbox::ready(SqliteInbox { tx }.insert_verification(OUTGOING, &v, &at))??
+                .ok_or_else(|| {
+                    StoreError::conflict(
+                        "VERIFICATION_EXISTS",
+                        format!("verification {} exists", v.message_id),
+                    )
+                })?;
+            enqueue_tx(tx, &messages, &at)?;
+            append(tx, &ctx, &[crate::verification_created_event(&created)])?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn answer_verification(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        answer: &str,
+        outcome: &str,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest> {
+        crate::check_outcome(outcome)?;
+        let (ctx, answer, outcome) = (ctx.clone(), answer.to_owned(), outcome.to_owned());
+        self.write(move |tx| {
+            let at = timestamp(&ctx.at);
+            let before = get_verification(tx, id)?.ok_or(StoreError::NotFound)?;
+            if before.direction != INCOMING || before.status != "open" {
+                return Err(crate::verification_not_open(&before));
+            }
+            let after =
+                inbox::ready(SqliteInbox { tx }.set_verification_answer(id, &answer, &outcome, &at))??;
+            enqueue_tx(tx, &messages, &at)?;
+            append(tx, &ctx, &[crate::verification_answered_event(&before, &after)])?;
+            Ok(after)
+        })
+        .await
+    }
+
+    async fn record_verification_answer(
+        &self,
+        ctx: &Ctx,
+        message_id_of_request: &str,
+        answer: &str,
+        outcome: &str,
+    ) -> Result<VerificationRequest> {
+        crate::check_outcome(outcome)?;
+        let (ctx, mid, answer, outcome) =
+            (ctx.clone(), message_id_of_request.to_owned(), answer.to_owned(), outcome.to_owned());
+        self.write(move |tx| {
+            let at = timestamp(&ctx.at);
+            match inbox::ready(inbox::record_answer(&mut SqliteInbox { tx }, &mid, &answer, &outcome, &at))??
+            {
+                Ok((before, after)) => {
+                    append(tx, &ctx, &[crate::verification_answered_event(&before, &after)])?;
+                    Ok(after)
+                }
+                Err(Some(v)) => Err(crate::verification_not_open(&v)),
+                Err(None) => Err(StoreError::NotFound),
+            }
+        })
+        .await
+    }
+
+    async fn verification(&self, id: i64) -> Result<Option<VerificationRequest>> {
+        self.run(move |c| get_verification(c, id)).await
+    }
+
+    async fn list_verifications(
+        &self,
+        direction: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<VerificationRequest>> {
+        let direction = direction.map(str::to_owned);
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VERIFICATION_COLS} FROM verification_requests WHERE (?1 IS NULL OR direction = ?1) \
+                     ORDER BY id DESC LIMIT ?2"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map(params![direction, limit], verification_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn overdue_verifications(&self, now: DateTime<Utc>) -> Result<Vec<VerificationRequest>> {
+        let now = timestamp(&now);
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {VERIFICATION_COLS} FROM verification_requests WHERE status = 'open' AND deadline < ?1 \
+                     ORDER BY deadline, id"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map([now], verification_row).map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn denied_verifications(&self, issuing_country: &str) -> Result<i64> {
+        let country = issuing_country.to_owned();
+        self.run(move |c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM verification_requests WHERE direction = 'outgoing' \
+                 AND issuing_country = ?1 AND status = 'denied'",
+            )
+            .map_err(db)?
+            .query_row([country], |r| r.get(0))
+            .map_err(db)
+        })
+        .await
     }
 
     async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>> {

@@ -135,6 +135,19 @@ contract!(
     invalid_received_is_stored_as_invalid,
     failing_batch_applies_nothing,
     inbound_serializes_and_received_lists,
+    declarations_create_list_and_risk_order,
+    claims_consume_and_partial_use,
+    single_declaration_refuses_a_second_declaration,
+    quantity_exceeded_denies_without_consuming,
+    bad_decisions_change_nothing,
+    redeciding_a_granted_line_gives_the_quantity_back,
+    over_use_race_grants_exactly_what_is_there,
+    single_declaration_race_one_declaration_wins,
+    pending_lines_and_lines_using,
+    decided_lines_between_bounds,
+    pair_seen_needs_a_granted_line,
+    verification_lifecycle_and_overdue,
+    verification_messages_through_the_inbox,
 );
 
 fn ctx() -> Ctx {
@@ -992,4 +1005,677 @@ async fn inbound_serializes_and_received_lists(db: Db) {
         seen.extend(got.into_iter().map(|r| r.number));
     }
     assert_eq!(seen, ["TH-L5", "TH-L4", "TH-L3", "TH-L2", "TH-L1"]);
+}
+
+// ---- importing customs: declarations and the ledger ----
+
+fn dec(s: &str) -> Decimal {
+    s.parse().expect("decimal")
+}
+
+async fn officer(db: &Db) -> User {
+    db.store
+        .create_user(
+            &ctx(),
+            NewUser {
+                name: "customs".into(),
+                role: Role::CustomsOfficer,
+                company_id: None,
+                token_hash: token_hash("customs-token"),
+            },
+        )
+        .await
+        .expect("officer")
+}
+
+/// A line claiming `TH/number` (or `PENDING` when `number` is `None`).
+fn line(line_no: i32, number: Option<&str>) -> NewLine {
+    NewLine {
+        line_no,
+        eco_country: number.map(|_| "TH".into()),
+        eco_number: number.map(str::to_owned),
+        exporter: Some("Siam Exports".into()),
+    }
+}
+
+fn new_decl(number: &str, importer: &str, by: &User, lines: Vec<NewLine>) -> NewDeclaration {
+    NewDeclaration {
+        number: number.into(),
+        importer: importer.into(),
+        importing_country: "KH".into(),
+        declaration_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
+        document: format!("{{\"number\":\"{number}\"}}"),
+        lines,
+        created_by: by.id,
+    }
+}
+
+async fn declare(db: &Db, by: &User, number: &str, lines: Vec<NewLine>) -> Declaration {
+    db.store
+        .create_declaration(&ctx(), new_decl(number, "Phnom Penh Imports", by, lines))
+        .await
+        .expect("declare")
+}
+
+fn claim(number: &str, item: i32, quantity: &str, total: &str, single: bool) -> Claim {
+    Claim {
+        issuing_country: "TH".into(),
+        number: number.into(),
+        item,
+        quantity: dec(quantity),
+        item_total: dec(total),
+        single_declaration: single,
+    }
+}
+
+fn granted(line_no: i32, c: Option<Claim>) -> LineDecision {
+    LineDecision {
+        line_no,
+        outcome: LineOutcome::Granted,
+        reasons: "[]".into(),
+        matched_item: c.as_ref().map(|c| c.item),
+        duty: "{\"preferential\":\"0\",\"mfn\":\"15\"}".into(),
+        claim: c,
+    }
+}
+
+fn denied(line_no: i32, code: &str) -> LineDecision {
+    LineDecision {
+        line_no,
+        outcome: LineOutcome::Denied,
+        reasons: format!("[{{\"code\":\"{code}\",\"detail\":\"\"}}]"),
+        matched_item: None,
+        duty: "{\"mfn\":\"15\"}".into(),
+        claim: None,
+    }
+}
+
+fn codes(l: &DeclarationLine) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(&l.reasons).expect("reasons json");
+    v.as_array().expect("array").iter().map(|r| r["code"].as_str().expect("code").to_owned()).collect()
+}
+
+async fn decide1(db: &Db, at: &Ctx, id: i64, d: LineDecision) -> (DeclarationLine, Option<Utilization>) {
+    let mut out = db.store.decide_lines(at, id, vec![d]).await.expect("decide");
+    assert_eq!(out.len(), 1);
+    out.remove(0)
+}
+
+async fn remaining(db: &Db, number: &str, item: i32) -> Option<String> {
+    db.store
+        .ledger("TH", number)
+        .await
+        .expect("ledger")
+        .into_iter()
+        .find(|r| r.item == item)
+        .map(|r| r.remaining)
+}
+
+async fn declarations_create_list_and_risk_order(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-1", vec![line(1, Some("TH-A")), line(2, None)]).await;
+    assert_eq!(
+        (a.number.as_str(), a.importing_country.as_str(), a.declaration_date.as_str()),
+        ("D-1", "KH", "2026-03-01")
+    );
+    assert_eq!((a.risk_score, a.risk.as_str(), a.created_by), (0, "null", o.id));
+    assert_eq!(a.document, "{\"number\":\"D-1\"}");
+    assert_eq!(a.lines.len(), 2);
+    assert!(a.lines.iter().all(|l| l.outcome == "pending" && l.reasons == "[]" && l.decided_at.is_none()));
+    assert_eq!((a.lines[1].eco_country.as_deref(), a.lines[1].eco_number.as_deref()), (None, None));
+    assert_eq!(db.store.declaration(a.id).await.expect("get"), Some(a.clone()));
+    assert_eq!(db.store.declaration_by_number("D-1").await.expect("get"), Some(a.clone()));
+    assert_eq!(db.store.declaration_by_number("D-404").await.expect("get"), None);
+    let dup = new_decl("D-1", "x", &o, vec![]);
+    assert_eq!(code(db.store.create_declaration(&ctx(), dup).await), "DECLARATION_EXISTS");
+    let twice = new_decl("D-9", "x", &o, vec![line(1, None), line(1, None)]);
+    assert_eq!(code(db.store.create_declaration(&ctx(), twice).await), "LINE_DUPLICATE");
+    assert_eq!(db.store.declaration_by_number("D-9").await.expect("get"), None);
+
+    let b = declare(&db, &o, "D-2", vec![line(1, None)]).await;
+    let c = declare(&db, &o, "D-3", vec![]).await;
+    let d = declare(&db, &o, "D-4", vec![]).await;
+    let ids = |v: Vec<Declaration>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let newest = db.store.list_declarations(&Page::first(None, 10), false).await.expect("list");
+    assert!(newest.iter().all(|d| d.document.is_empty()), "lists leave the documents out");
+    assert_eq!(newest.iter().find(|x| x.id == a.id).expect("a").lines.len(), 2, "lists keep the lines");
+    assert_eq!(ids(newest), [d.id, c.id, b.id, a.id]);
+
+    db.store.set_risk(&ctx(), b.id, 70, "{\"reasons\":[\"BACK_TO_BACK\"]}").await.expect("risk");
+    db.store.set_risk(&ctx(), a.id, 30, "{\"reasons\":[]}").await.expect("risk");
+    db.store.set_risk(&ctx(), d.id, 30, "{\"reasons\":[]}").await.expect("risk");
+    assert_eq!(code(db.store.set_risk(&ctx(), 999_999, 1, "{}").await), "NOT_FOUND");
+    let got = db.store.declaration(b.id).await.expect("get").expect("exists");
+    assert_eq!((got.risk_score, got.risk.as_str()), (70, "{\"reasons\":[\"BACK_TO_BACK\"]}"));
+    let queue = db.store.list_declarations(&Page::first(None, 10), true).await.expect("queue");
+    assert_eq!(ids(queue), [b.id, d.id, a.id, c.id], "risk desc, then id desc");
+    // The queue pages with the last id of the previous page as the cursor.
+    let mut seen = vec![];
+    let mut page = Page::first(None, 1);
+    loop {
+        let got = db.store.list_declarations(&page, true).await.expect("queue page");
+        let Some(last) = got.last() else { break };
+        page.before = Some(last.id);
+        seen.extend(got.iter().map(|d| d.id));
+    }
+    assert_eq!(seen, [b.id, d.id, a.id, c.id]);
+    let first_two = Page { company_id: None, before: Some(c.id), limit: 10 };
+    assert_eq!(ids(db.store.list_declarations(&first_two, false).await.expect("list")), [b.id, a.id]);
+    let acts = actions(&db).await;
+    assert_eq!(acts.iter().filter(|a| *a == "declaration.created").count(), 4);
+    assert_eq!(acts.iter().filter(|a| *a == "declaration.risk_scored").count(), 3);
+    assert_chain_ok(&db).await;
+}
+
+async fn claims_consume_and_partial_use(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-C1")), line(2, Some("TH-C1"))]).await;
+    let b = declare(&db, &o, "D-B", vec![line(1, Some("TH-C1"))]).await;
+    assert!(db.store.ledger("TH", "TH-C1").await.expect("ledger").is_empty(), "no row before first use");
+
+    let out = db
+        .store
+        .decide_lines(
+            &ctx(),
+            a.id,
+            vec![
+                granted(1, Some(claim("TH-C1", 1, "30.50", "100.000", false))),
+                granted(2, Some(claim("TH-C1", 2, "5", "5", false))),
+            ],
+        )
+        .await
+        .expect("decide");
+    let (l1, u1) = &out[0];
+    assert_eq!(
+        (l1.outcome.as_str(), l1.matched_item, l1.consumed.as_deref()),
+        ("granted", Some(1), Some("30.5"))
+    );
+    assert_eq!(l1.decided_at.as_deref(), Some(timestamp(&ctx().at).as_str()));
+    assert_eq!(l1.duty, "{\"preferential\":\"0\",\"mfn\":\"15\"}");
+    assert_eq!(
+        u1.as_ref().expect("utilization"),
+        &Utilization {
+            issuing_country: "TH".into(),
+            number: "TH-C1".into(),
+            item: 1,
+            quantity: "30.5".into(),
+            remaining_after: "69.5".into(),
+            declaration: "D-A".into(),
+        }
+    );
+    assert_eq!(out[1].1.as_ref().expect("utilization").remaining_after, "0", "an item used up exactly");
+
+    // Partial use across declarations (policy allows it).
+    let (l, u) = decide1(&db, &ctx(), b.id, granted(1, Some(claim("TH-C1", 1, "60", "100", false)))).await;
+    assert_eq!((l.outcome.as_str(), u.expect("utilization").remaining_after.as_str()), ("granted", "9.5"));
+    assert_eq!(
+        db.store.ledger("TH", "TH-C1").await.expect("ledger"),
+        [
+            LedgerRow {
+                item: 1,
+                total: "100".into(),
+                remaining: "9.5".into(),
+                declarations: vec!["D-A".into(), "D-B".into()]
+            },
+            LedgerRow { item: 2, total: "5".into(), remaining: "0".into(), declarations: vec!["D-A".into()] },
+        ]
+    );
+    let uses = db.store.utilizations("TH", "TH-C1").await.expect("uses");
+    assert_eq!(
+        uses.iter().map(|u| (u.declaration.as_str(), u.item, u.quantity.as_str())).collect::<Vec<_>>(),
+        [("D-A", 1, "30.5"), ("D-A", 2, "5"), ("D-B", 1, "60")]
+    );
+    let stored = db.store.declaration(a.id).await.expect("get").expect("exists");
+    assert_eq!(stored.lines[0], *l1);
+    let acts = actions(&db).await;
+    assert_eq!(acts.iter().filter(|a| *a == "ledger.consumed").count(), 3);
+    assert_eq!(acts.iter().filter(|a| *a == "declaration.line_decided").count(), 3);
+    assert_chain_ok(&db).await;
+}
+
+async fn single_declaration_refuses_a_second_declaration(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-S")), line(2, Some("TH-S"))]).await;
+    let b = declare(&db, &o, "D-B", vec![line(1, Some("TH-S"))]).await;
+    let (l, _) = decide1(&db, &ctx(), a.id, granted(1, Some(claim("TH-S", 1, "10", "100", true)))).await;
+    assert_eq!(l.outcome, "granted");
+    // The same declaration may use another item of it.
+    let (l, _) = decide1(&db, &ctx(), a.id, granted(2, Some(claim("TH-S", 2, "10", "50", true)))).await;
+    assert_eq!(l.outcome, "granted");
+    // Another declaration may not, whatever the item and however much is left.
+    let (l, u) = decide1(&db, &ctx(), b.id, granted(1, Some(claim("TH-S", 3, "1", "100", true)))).await;
+    assert_eq!((l.outcome.as_str(), u, l.consumed.clone()), ("denied", None, None));
+    assert_eq!(codes(&l), ["ALREADY_UTILIZED"]);
+    assert!(l.reasons.contains("D-A"), "{}", l.reasons);
+    assert_eq!(remaining(&db, "TH-S", 3).await.as_deref(), Some("100"));
+    assert_eq!(db.store.utilizations("TH", "TH-S").await.expect("uses").len(), 2);
+    // Without the policy, the second declaration is fine.
+    let (l, _) = decide1(&db, &ctx(), b.id, granted(1, Some(claim("TH-S", 1, "1", "100", false)))).await;
+    assert_eq!(l.outcome, "granted");
+    assert_chain_ok(&db).await;
+}
+
+async fn quantity_exceeded_denies_without_consuming(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-Q")), line(2, Some("TH-Q"))]).await;
+    let mut d = granted(1, Some(claim("TH-Q", 1, "10.001", "10", false)));
+    d.reasons = "[{\"code\":\"LATE_PROOF\",\"detail\":\"x\"}]".into();
+    let (l, u) = decide1(&db, &ctx(), a.id, d).await;
+    assert_eq!((l.outcome.as_str(), u, l.consumed.clone()), ("denied", None, None));
+    assert_eq!(codes(&l), ["LATE_PROOF", "QUANTITY_EXCEEDED"], "the refusal is appended");
+    assert!(l.reasons.contains("10.001 claimed, 10 remaining"), "{}", l.reasons);
+    assert_eq!(remaining(&db, "TH-Q", 1).await.as_deref(), Some("10"));
+    assert!(db.store.utilizations("TH", "TH-Q").await.expect("uses").is_empty());
+    // Exactly what is left is fine; then nothing is.
+    let (l, _) = decide1(&db, &ctx(), a.id, granted(2, Some(claim("TH-Q", 1, "10", "10", false)))).await;
+    assert_eq!(l.outcome, "granted");
+    let (l, _) = decide1(&db, &ctx(), a.id, granted(1, Some(claim("TH-Q", 1, "0.1", "10", false)))).await;
+    assert_eq!(codes(&l), ["QUANTITY_EXCEEDED"]);
+    // A denied decision with a claim consumes nothing.
+    let mut d = denied(1, "HS_MISMATCH");
+    d.claim = Some(claim("TH-Q", 2, "1", "5", false));
+    let (l, u) = decide1(&db, &ctx(), a.id, d).await;
+    assert_eq!((codes(&l), u), (vec!["HS_MISMATCH".to_owned()], None));
+    assert_eq!(remaining(&db, "TH-Q", 2).await, None);
+    assert_chain_ok(&db).await;
+}
+
+async fn bad_decisions_change_nothing(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-X"))]).await;
+    let head = db.store.audit_head().await.expect("head");
+    let ok = || granted(1, Some(claim("TH-X", 1, "1", "10", false)));
+    assert_eq!(code(db.store.decide_lines(&ctx(), a.id + 1000, vec![ok()]).await), "NOT_FOUND");
+    assert_eq!(code(db.store.decide_lines(&ctx(), a.id, vec![ok(), granted(7, None)]).await), "NOT_FOUND");
+    let mut bad = granted(1, None);
+    bad.reasons = "{\"code\":\"X\"}".into();
+    assert_eq!(code(db.store.decide_lines(&ctx(), a.id, vec![bad]).await), "LINE_DECISION_INVALID");
+    let zero = granted(1, Some(claim("TH-X", 1, "0", "10", false)));
+    assert_eq!(code(db.store.decide_lines(&ctx(), a.id, vec![zero]).await), "LINE_DECISION_INVALID");
+    assert_eq!(code(db.store.decide_lines(&ctx(), a.id, vec![ok(), ok()]).await), "LINE_DECISION_INVALID");
+    assert_eq!(db.store.audit_head().await.expect("head"), head);
+    assert!(db.store.ledger("TH", "TH-X").await.expect("ledger").is_empty());
+    let stored = db.store.declaration(a.id).await.expect("get").expect("exists");
+    assert_eq!(stored.lines[0].outcome, "pending");
+    // A granted line without a claim (nothing to consume) is fine.
+    let (l, u) = decide1(&db, &ctx(), a.id, granted(1, None)).await;
+    assert_eq!((l.outcome.as_str(), u), ("granted", None));
+}
+
+async fn redeciding_a_granted_line_gives_the_quantity_back(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-R"))]).await;
+    let b = declare(&db, &o, "D-B", vec![line(1, Some("TH-R"))]).await;
+    decide1(&db, &ctx(), a.id, granted(1, Some(claim("TH-R", 1, "40", "100", true)))).await;
+    assert_eq!(remaining(&db, "TH-R", 1).await.as_deref(), Some("60"));
+    // Re-granting the same line does not consume twice.
+    let (_, u) = decide1(&db, &ctx(), a.id, granted(1, Some(claim("TH-R", 1, "45", "100", true)))).await;
+    assert_eq!(u.expect("utilization").remaining_after, "55");
+    let (l, u) = decide1(&db, &ctx_at(60), a.id, denied(1, "VERIFICATION_DENIED")).await;
+    assert_eq!((l.outcome.as_str(), l.consumed.clone(), u), ("denied", None, None));
+    assert_eq!(codes(&l), ["VERIFICATION_DENIED"]);
+    assert_eq!(l.decided_at, Some(timestamp(&at(60))));
+    let rows = db.store.ledger("TH", "TH-R").await.expect("ledger");
+    assert_eq!((rows[0].remaining.as_str(), rows[0].declarations.len()), ("100", 0));
+    assert!(db.store.utilizations("TH", "TH-R").await.expect("uses").is_empty());
+    // Released: another declaration may now use it under the single-declaration policy.
+    let (l, u) = decide1(&db, &ctx(), b.id, granted(1, Some(claim("TH-R", 1, "100", "100", true)))).await;
+    assert_eq!((l.outcome.as_str(), u.expect("utilization").remaining_after.as_str()), ("granted", "0"));
+    let acts = actions(&db).await;
+    assert_eq!(acts.iter().filter(|a| *a == "ledger.released").count(), 2);
+    assert_chain_ok(&db).await;
+}
+
+/// Opens every pooled connection (PostgreSQL opens them lazily), so that racing tasks start
+/// their transactions together instead of one by one behind connection set-up.
+async fn warm_pool(db: &Db) {
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let s = db.store.clone();
+            tokio::spawn(async move { s.list_declarations(&Page::first(None, 1), true).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("warm");
+    }
+}
+
+async fn over_use_race_grants_exactly_what_is_there(db: Db) {
+    let o = officer(&db).await;
+    let mut ids = vec![];
+    for i in 0..20 {
+        ids.push(declare(&db, &o, &format!("D-{i:02}"), vec![line(1, Some("TH-RACE"))]).await.id);
+    }
+    warm_pool(&db).await;
+    let mut tasks = vec![];
+    for id in ids {
+        let s = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.decide_lines(&ctx(), id, vec![granted(1, Some(claim("TH-RACE", 1, "7", "100", false)))]).await
+        }));
+    }
+    let (mut won, mut lost) = (0, 0);
+    for t in tasks {
+        let out = t.await.expect("task").expect("decide");
+        match out[0].0.outcome.as_str() {
+            "granted" => won += 1,
+            _ => {
+                assert_eq!(codes(&out[0].0), ["QUANTITY_EXCEEDED"]);
+                lost += 1;
+            }
+        }
+    }
+    assert_eq!((won, lost), (14, 6));
+    assert_eq!(remaining(&db, "TH-RACE", 1).await.as_deref(), Some("2"));
+    let uses = db.store.utilizations("TH", "TH-RACE").await.expect("uses");
+    assert_eq!(uses.len(), 14);
+    let total: Decimal = uses.iter().map(|u| dec(&u.quantity)).sum();
+    assert_eq!(total, dec("98"));
+    // remaining_after runs down 93, 86, ..., 2 without repeats: every claim saw the one before.
+    let mut after: Vec<Decimal> = uses.iter().map(|u| dec(&u.remaining_after)).collect();
+    after.sort();
+    assert_eq!(after, (0..14).map(|i| Decimal::from(2 + 7 * i)).collect::<Vec<_>>());
+    assert_chain_ok(&db).await;
+}
+
+async fn single_declaration_race_one_declaration_wins(db: Db) {
+    let o = officer(&db).await;
+    let mut ids = vec![];
+    for i in 0..10 {
+        ids.push(declare(&db, &o, &format!("D-{i:02}"), vec![line(1, Some("TH-ONE"))]).await.id);
+    }
+    warm_pool(&db).await;
+    // Every declaration claims a different item: only a certificate-wide lock keeps them apart.
+    let mut tasks = vec![];
+    for (i, id) in ids.into_iter().enumerate() {
+        let s = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = claim("TH-ONE", i as i32 + 1, "1", "10", true);
+            s.decide_lines(&ctx(), id, vec![granted(1, Some(c))]).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let out = t.await.expect("task").expect("decide");
+        if out[0].0.outcome == "granted" {
+            won += 1;
+        } else {
+            assert_eq!(codes(&out[0].0), ["ALREADY_UTILIZED"]);
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(db.store.utilizations("TH", "TH-ONE").await.expect("uses").len(), 1);
+    assert_chain_ok(&db).await;
+}
+
+async fn pending_lines_and_lines_using(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(
+        &db,
+        &o,
+        "D-A",
+        vec![line(1, Some("TH-P")), line(2, Some("TH-P")), line(3, None), line(4, Some("TH-Q"))],
+    )
+    .await;
+    let b = declare(&db, &o, "D-B", vec![line(1, Some("TH-P"))]).await;
+    assert_eq!(
+        db.store.pending_lines_for("TH", "TH-P").await.expect("pending"),
+        [(a.id, 1), (a.id, 2), (b.id, 1)]
+    );
+    assert_eq!(db.store.pending_lines_for("VN", "TH-P").await.expect("pending"), []);
+    assert_eq!(db.store.lines_using("TH", "TH-P").await.expect("using"), []);
+    db.store
+        .decide_lines(
+            &ctx(),
+            a.id,
+            vec![granted(1, Some(claim("TH-P", 1, "1", "10", false))), denied(2, "HS_MISMATCH")],
+        )
+        .await
+        .expect("decide");
+    decide1(&db, &ctx(), b.id, granted(1, Some(claim("TH-P", 1, "1", "10", false)))).await;
+    assert_eq!(db.store.pending_lines_for("TH", "TH-P").await.expect("pending"), []);
+    assert_eq!(db.store.lines_using("TH", "TH-P").await.expect("using"), [(a.id, 1), (b.id, 1)]);
+    assert_eq!(db.store.pending_lines_for("TH", "TH-Q").await.expect("pending"), [(a.id, 4)]);
+}
+
+async fn decided_lines_between_bounds(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-D")), line(2, Some("TH-D")), line(3, None)]).await;
+    let b = declare(&db, &o, "D-B", vec![line(1, Some("TH-D"))]).await;
+    decide1(&db, &ctx_at(0), a.id, granted(1, Some(claim("TH-D", 1, "1", "10", false)))).await;
+    decide1(&db, &ctx_at(10), a.id, denied(2, "CO_EXPIRED")).await;
+    decide1(&db, &ctx_at(20), b.id, granted(1, None)).await;
+    let got = |from: i64, to: i64| {
+        let s = db.store.clone();
+        async move {
+            s.decided_lines_between(at(from), at(to))
+                .await
+                .expect("between")
+                .into_iter()
+                .map(|(n, l)| (n, l.line_no, l.outcome))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = got(0, 21).await;
+    assert_eq!(
+        all,
+        [
+            ("D-A".into(), 1, "granted".into()),
+            ("D-A".into(), 2, "denied".into()),
+            ("D-B".into(), 1, "granted".into())
+        ]
+    );
+    assert_eq!(got(0, 20).await.len(), 2, "the end is excluded");
+    assert_eq!(got(10, 20).await, [("D-A".into(), 2, "denied".into())], "the start is included");
+    assert!(got(-100, 0).await.is_empty());
+    let lines = db.store.decided_lines_between(at(0), at(1)).await.expect("between");
+    assert_eq!(lines[0].1.duty, "{\"preferential\":\"0\",\"mfn\":\"15\"}");
+}
+
+async fn pair_seen_needs_a_granted_line(db: Db) {
+    let o = officer(&db).await;
+    assert!(!db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"));
+    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-1")), line(2, Some("TH-1"))]).await;
+    decide1(&db, &ctx(), a.id, denied(1, "HS_MISMATCH")).await;
+    assert!(
+        !db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"),
+        "denied lines do not count"
+    );
+    decide1(&db, &ctx(), a.id, granted(2, None)).await;
+    assert!(db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"));
+    assert!(!db.store.pair_seen("Siam Exports", "Other Importer").await.expect("seen"));
+    assert!(!db.store.pair_seen("Other Exporter", "Phnom Penh Imports").await.expect("seen"));
+}
+
+// ---- importing customs: verification requests ----
+
+fn new_verification(id: &str, deadline_secs: i64) -> NewVerification {
+    NewVerification {
+        message_id: id.into(),
+        issuing_country: "TH".into(),
+        number: "TH-V".into(),
+        partner: "TH".into(),
+        questions: "[\"Show the bill of materials\"]".into(),
+        deadline: at(deadline_secs),
+    }
+}
+
+async fn verification_lifecycle_and_overdue(db: Db) {
+    let v = db
+        .store
+        .create_verification(&ctx(), new_verification("vr-1", 100), vec![msg("vr-1")])
+        .await
+        .expect("raise");
+    assert_eq!(
+        (v.direction.as_str(), v.status.as_str(), v.partner.as_str(), v.deadline.clone()),
+        ("outgoing", "open", "TH", timestamp(&at(100)))
+    );
+    assert_eq!((v.answer.clone(), v.outcome.clone(), v.answered_at.clone()), (None, None, None));
+    assert_eq!(db.store.verification(v.id).await.expect("get"), Some(v.clone()));
+    assert_eq!(claim_ids(&db, 0, 10).await, ["vr-1"], "the request envelope is in the outbox");
+    assert_eq!(
+        code(db.store.create_verification(&ctx(), new_verification("vr-1", 5), vec![]).await),
+        "VERIFICATION_EXISTS"
+    );
+    let head = db.store.audit_head().await.expect("head");
+    assert_eq!(
+        code(db.store.create_verification(&ctx(), new_verification("vr-2", 50), vec![msg("vr-1")]).await),
+        "MESSAGE_EXISTS"
+    );
+    assert_eq!(db.store.audit_head().await.expect("head"), head, "nothing created when the message fails");
+    let w = db.store.create_verification(&ctx(), new_verification("vr-2", 50), vec![]).await.expect("raise");
+
+    // Overdue by the injected clock: deadline strictly before now, oldest first.
+    let overdue = |secs: i64| {
+        let s = db.store.clone();
+        async move {
+            s.overdue_verifications(at(secs))
+                .await
+                .expect("overdue")
+                .into_iter()
+                .map(|v| v.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(overdue(50).await.is_empty());
+    assert_eq!(overdue(51).await, [w.id]);
+    assert_eq!(overdue(1_000_000).await, [w.id, v.id]);
+
+    // Our own request cannot be answered here; the response is recorded.
+    assert_eq!(
+        code(db.store.answer_verification(&ctx(), v.id, "x", "confirmed", vec![]).await),
+        "VERIFICATION_NOT_OPEN"
+    );
+    assert_eq!(
+        code(db.store.record_verification_answer(&ctx(), "vr-1", "x", "maybe").await),
+        "VERIFICATION_OUTCOME_INVALID"
+    );
+    assert_eq!(code(db.store.record_verification_answer(&ctx(), "nope", "x", "denied").await), "NOT_FOUND");
+    let done = db
+        .store
+        .record_verification_answer(&ctx_at(200), "vr-1", "No records kept", "denied")
+        .await
+        .expect("answer");
+    assert_eq!(
+        (done.status.as_str(), done.outcome.as_deref(), done.answer.as_deref(), done.answered_at.clone()),
+        ("denied", Some("denied"), Some("No records kept"), Some(timestamp(&at(200))))
+    );
+    assert_eq!(
+        code(db.store.record_verification_answer(&ctx(), "vr-1", "x", "confirmed").await),
+        "VERIFICATION_NOT_OPEN"
+    );
+    assert_eq!(overdue(1_000_000).await, [w.id], "an answered request is not overdue");
+    assert_eq!(db.store.denied_verifications("TH").await.expect("denied"), 1);
+    assert_eq!(db.store.denied_verifications("VN").await.expect("denied"), 0);
+    let listed = db.store.list_verifications(Some("outgoing"), 10).await.expect("list");
+    assert_eq!(listed.iter().map(|v| v.id).collect::<Vec<_>>(), [w.id, v.id]);
+    assert!(db.store.list_verifications(Some("incoming"), 10).await.expect("list").is_empty());
+    assert_eq!(db.store.list_verifications(None, 1).await.expect("list").len(), 1);
+    assert_eq!(db.store.verification(999_999).await.expect("get"), None);
+    let acts = actions(&db).await;
+    assert_eq!(acts, ["verification.created", "verification.created", "verification.answered"]);
+    assert_chain_ok(&db).await;
+}
+
+async fn verification_messages_through_the_inbox(db: Db) {
+    let request = |mid: &str, request_id: &str| {
+        inbound(
+            mid,
+            InboundKind::VerificationRequest {
+                request_message_id: request_id.into(),
+                issuing_country: "KH".into(),
+                number: "KH-2026-000001".into(),
+                questions: "[\"q\"]".into(),
+                deadline: at(90 * 86_400),
+            },
+            vec![],
+        )
+    };
+    // Held messages are kept as JSON: the new kinds survive the round trip.
+    let json = serde_json::to_string(&request("m1", "req-1")).expect("json");
+    assert_eq!(serde_json::from_str::<Inbound>(&json).expect("back"), request("m1", "req-1"));
+
+    let out = db
+        .store
+        .apply_inbound(&ctx(), vec![request("m1", "req-1"), request("m1", "req-1"), request("m2", "req-1")])
+        .await
+        .expect("apply");
+    assert_eq!(out, [Applied::Applied, Applied::Duplicate, Applied::Duplicate]);
+    let incoming = db.store.list_verifications(Some("incoming"), 10).await.expect("list");
+    assert_eq!(incoming.len(), 1);
+    let v = &incoming[0];
+    assert_eq!(
+        (v.message_id.as_str(), v.partner.as_str(), v.number.as_str(), v.status.as_str(), v.deadline.clone()),
+        ("req-1", "TH", "KH-2026-000001", "open", timestamp(&at(90 * 86_400)))
+    );
+    assert_eq!(
+        code(db.store.answer_verification(&ctx(), v.id, "ok", "answered", vec![]).await),
+        "VERIFICATION_OUTCOME_INVALID"
+    );
+    let answered = db
+        .store
+        .answer_verification(&ctx(), v.id, "Origin confirmed", "confirmed", vec![msg("resp-1")])
+        .await
+        .expect("answer");
+    assert_eq!(
+        (answered.status.as_str(), answered.answer.as_deref()),
+        ("confirmed", Some("Origin confirmed"))
+    );
+    assert_eq!(claim_ids(&db, 0, 10).await, ["resp-1"]);
+    assert_eq!(
+        code(db.store.answer_verification(&ctx(), v.id, "again", "denied", vec![]).await),
+        "VERIFICATION_NOT_OPEN"
+    );
+    assert_eq!(code(db.store.answer_verification(&ctx(), 999_999, "x", "denied", vec![]).await), "NOT_FOUND");
+
+    // Responses to our own requests.
+    let ours =
+        db.store.create_verification(&ctx(), new_verification("req-out", 100), vec![]).await.expect("raise");
+    let response = |mid: &str, request_id: &str, outcome: &str| {
+        let kind = InboundKind::VerificationResponse {
+            request_message_id: request_id.into(),
+            answer: format!("answer in {mid}"),
+            outcome: outcome.into(),
+        };
+        inbound(mid, kind, vec![])
+    };
+    let out = db
+        .store
+        .apply_inbound(
+            &ctx_at(30),
+            vec![
+                response("r1", "req-out", "denied"),
+                response("r1", "req-out", "denied"),
+                response("r2", "req-out", "confirmed"),
+                response("r3", "req-unknown", "confirmed"),
+            ],
+        )
+        .await
+        .expect("apply");
+    assert_eq!(out, [Applied::Applied, Applied::Duplicate, Applied::Duplicate, Applied::Applied]);
+    let got = db.store.verification(ours.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (got.status.as_str(), got.answer.as_deref(), got.answered_at.clone()),
+        ("denied", Some("answer in r1"), Some(timestamp(&at(30))))
+    );
+    assert_eq!(db.store.denied_verifications("TH").await.expect("denied"), 1);
+    // The incoming request ("req-1") has the same id space as nothing of ours: a response to it
+    // matches no outgoing request.
+    let out = db.store.apply_inbound(&ctx(), vec![response("r4", "req-1", "denied")]).await.expect("apply");
+    assert_eq!(out, [Applied::Applied]);
+    assert_eq!(db.store.verification(v.id).await.expect("get").expect("exists").status, "confirmed");
+    let acts = actions(&db).await;
+    assert_eq!(
+        acts,
+        [
+            "verification.created",
+            "verification.answered",
+            "verification.created",
+            "verification.answered",
+            "verification.unmatched",
+            "verification.unmatched",
+        ]
+    );
+    assert_eq!(db.store.inbox_len().await.expect("inbox"), 6);
+    assert_chain_ok(&db).await;
 }

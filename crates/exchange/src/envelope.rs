@@ -252,10 +252,8 @@ impl Envelope {
         if !crate::id::is_uuid(&w.id) {
             return Err(bad("id", format!("{:?} is not a UUID", w.id)));
         }
-        if let Some(c) = &w.correlation_id {
-            if !crate::id::is_uuid(c) {
-                return Err(bad("correlation_id", format!("{c:?} is not a UUID")));
-            }
+        if let Some(c) = w.correlation_id.as_ref().filter(|c| !crate::id::is_uuid(c)) {
+            return Err(bad("correlation_id", format!("{c:?} is not a UUID")));
         }
         let kind = MessageType::parse(&w.kind).ok_or_else(|| {
             ExchangeError::new(

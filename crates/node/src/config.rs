@@ -106,6 +106,30 @@ pub struct Config {
     /// Exchange with other countries (optional: without it the node works alone).
     #[serde(default)]
     pub exchange: Option<ExchangeConfig>,
+    /// Importing customs.
+    #[serde(default)]
+    pub customs: CustomsConfig,
+    /// The clock.
+    #[serde(default)]
+    pub clock: ClockConfig,
+}
+
+/// `[customs]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomsConfig {
+    /// `[customs.risk]`: weights and thresholds of the risk rules (see `docs/reason-codes.md`).
+    #[serde(default)]
+    pub risk: originlink_customs::RiskConfig,
+}
+
+/// `[clock]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Days added to the wall clock (0 in production; drills and tests move time with it).
+    #[serde(default)]
+    pub offset_days: i64,
 }
 
 /// `[exchange]`: how this node talks to other members (see `docs/protocol.md`).
@@ -146,6 +170,14 @@ pub struct ExchangeConfig {
     /// Largest retry delay, in milliseconds.
     #[serde(default = "default_backoff_max")]
     pub backoff_max_ms: u64,
+    /// How often an idle outbox worker looks for messages written by another process (a
+    /// message written by this node wakes it at once), in milliseconds.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+}
+
+fn default_poll() -> u64 {
+    100
 }
 
 fn default_batch() -> usize {

@@ -41,6 +41,7 @@ pub struct Exchange {
     direct: HashMap<CountryCode, String>,
     pull: bool,
     batch: usize,
+    poll: Duration,
     backoff: Backoff,
     clients: std::sync::Mutex<HashMap<String, Arc<PeerClient>>>,
     /// Wakes the outbox worker when a message was written.
@@ -90,6 +91,7 @@ impl Exchange {
             direct,
             pull: x.pull,
             batch: x.batch,
+            poll: Duration::from_millis(x.poll_ms.max(1)),
             backoff: Backoff {
                 base: Duration::from_millis(x.backoff_base_ms),
                 max: Duration::from_millis(x.backoff_max_ms),
@@ -212,27 +214,54 @@ impl Exchange {
     }
 
     /// Checks, verifies and applies a batch that arrived from `peer`.
-    pub async fn process(&self, state: &AppState, peer: &Peer, raws: Vec<Vec<u8>>) -> Vec<Ack> {
+    pub async fn process(self: &Arc<Self>, state: &AppState, peer: &Peer, raws: Vec<Vec<u8>>) -> Vec<Ack> {
         let now = state.clock.now();
-        let mut acks: Vec<Option<Ack>> = vec![None; raws.len()];
+        let n = raws.len();
+        // Checking signatures and verifying certificates is CPU work: spread it over the
+        // cores, off the async threads.
+        let this = self.clone();
+        let who = peer.clone();
+        let checked = tokio::task::spawn_blocking(move || this.check_all(&who, raws, now)).await;
+        let Ok(checked) = checked else { return Vec::new() };
+        let mut acks: Vec<Option<Ack>> = vec![None; n];
         let mut inbound = Vec::new();
         let mut slots = Vec::new();
         let mut not_readable = Vec::new();
-        for (i, raw) in raws.into_iter().enumerate() {
-            match self.check(peer, &raw) {
+        for (i, r) in checked.into_iter().enumerate() {
+            match r {
                 Err((id, e)) => acks[i] = Some(Ack::refused(id, &e)),
-                Ok(env) => match self.to_inbound(env, now) {
-                    Ok((inb, readable)) => {
-                        slots.push(i);
-                        not_readable.push(!readable);
-                        inbound.push(inb);
-                    }
-                    Err((id, e)) => acks[i] = Some(Ack::refused(id, &e)),
-                },
+                Ok((inb, readable)) => {
+                    slots.push(i);
+                    not_readable.push(!readable);
+                    inbound.push(inb);
+                }
             }
         }
         if !inbound.is_empty() {
             let ids: Vec<String> = inbound.iter().map(|m| m.message_id.clone()).collect();
+            // What customs may have been waiting for: certificates that arrived, verifications
+            // that were answered.
+            let touched: Vec<Option<(String, String)>> = inbound
+                .iter()
+                .map(|m| match &m.kind {
+                    InboundKind::Issued { certificate } | InboundKind::Replaced { certificate } => {
+                        Some((certificate.issuing_country.clone(), certificate.number.clone()))
+                    }
+                    InboundKind::Revoked { issuing_country, number, .. } => {
+                        Some((issuing_country.clone(), number.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let answered: Vec<String> = inbound
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    InboundKind::VerificationResponse { request_message_id, .. } => {
+                        Some(request_message_id.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
             let actor = match peer {
                 Peer::Node { country, .. } => format!("exchange:{country}"),
                 Peer::Gateway { id, .. } => format!("exchange:gateway:{id}"),
@@ -249,6 +278,14 @@ impl Exchange {
                         };
                         ack.duplicate = a == Applied::Duplicate;
                         acks[slot] = Some(ack);
+                        if let (Applied::Applied, Some((c, n))) = (a, &touched[k]) {
+                            let (state, c, n) = (state.clone(), c.clone(), n.clone());
+                            tokio::spawn(async move { crate::customs::rematch(&state, &c, &n).await });
+                        }
+                    }
+                    for request in answered {
+                        let state = state.clone();
+                        tokio::spawn(async move { crate::customs::after_answer(&state, &request).await });
                     }
                     self.wake.notify_one();
                 }
@@ -260,6 +297,45 @@ impl Exchange {
             }
         }
         acks.into_iter().flatten().collect()
+    }
+
+    /// [`Exchange::check`] and [`Exchange::to_inbound`] for a batch, on up to four threads,
+    /// results in order.
+    #[allow(clippy::type_complexity)]
+    fn check_all(
+        &self,
+        peer: &Peer,
+        raws: Vec<Vec<u8>>,
+        now: DateTime<Utc>,
+    ) -> Vec<Result<(Inbound, bool), (String, ExchangeError)>> {
+        let one = |raw: &Vec<u8>| self.check(peer, raw).and_then(|env| self.to_inbound(env, now));
+        let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(4);
+        if threads < 2 || raws.len() < 8 {
+            return raws.iter().map(one).collect();
+        }
+        let size = raws.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = raws
+                .chunks(size)
+                .map(|c| (c.len(), s.spawn(move || c.iter().map(one).collect::<Vec<_>>())))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|(len, h)| {
+                    // A panicking check refuses its messages rather than shifting the others.
+                    h.join().unwrap_or_else(|_| {
+                        (0..len)
+                            .map(|_| {
+                                Err((
+                                    String::new(),
+                                    ExchangeError::new("INTERNAL_ERROR", None, "check failed"),
+                                ))
+                            })
+                            .collect()
+                    })
+                })
+                .collect()
+        })
     }
 
     /// The envelope checks that need no database: form, hash, recipient, sender, signature.
@@ -283,8 +359,10 @@ impl Exchange {
                 ExchangeError::new("SENDER_UNKNOWN", Some("from"), format!("{from} is not a member")),
             ));
         }
-        if let Peer::Node { country, .. } = peer {
-            if *country != from {
+        if let Peer::Node { country, .. } = peer
+            && *country != from
+        {
+            {
                 return Err((
                     id,
                     ExchangeError::new(
@@ -399,6 +477,53 @@ impl Exchange {
                     status: body.status.as_str().to_owned(),
                     code: body.code.clone(),
                     detail: String::from_utf8_lossy(&env.payload).into_owned(),
+                };
+                (kind, vec![], true)
+            }
+            MessageType::VerificationRequest => {
+                let cref = h
+                    .certificate
+                    .clone()
+                    .ok_or_else(|| bad("ENVELOPE_MALFORMED", "no certificate".into()))?;
+                if cref.country != self.country {
+                    return Err(bad(
+                        "RECIPIENT_UNKNOWN",
+                        format!("{} did not issue {}", self.country, cref.number),
+                    ));
+                }
+                let v: serde_json::Value = serde_json::from_slice(&env.payload).map_err(|e| {
+                    (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), e.to_string()))
+                })?;
+                let deadline = v["deadline"]
+                    .as_str()
+                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+                    .map(|d| d.with_timezone(&Utc))
+                    .ok_or_else(|| {
+                        (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), "no deadline"))
+                    })?;
+                let kind = InboundKind::VerificationRequest {
+                    request_message_id: id.clone(),
+                    issuing_country: cref.country.as_str().to_owned(),
+                    number: cref.number,
+                    questions: v["questions"].to_string(),
+                    deadline,
+                };
+                (kind, vec![], true)
+            }
+            MessageType::VerificationResponse => {
+                let request = h.correlation_id.clone().ok_or_else(|| {
+                    (
+                        id.clone(),
+                        ExchangeError::new("ENVELOPE_MALFORMED", Some("correlation_id"), "names no request"),
+                    )
+                })?;
+                let v: serde_json::Value = serde_json::from_slice(&env.payload).map_err(|e| {
+                    (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), e.to_string()))
+                })?;
+                let kind = InboundKind::VerificationResponse {
+                    request_message_id: request,
+                    answer: v["answer"].as_str().unwrap_or_default().to_owned(),
+                    outcome: v["outcome"].as_str().unwrap_or_default().to_owned(),
                 };
                 (kind, vec![], true)
             }
@@ -528,6 +653,9 @@ pub fn spawn_workers(state: AppState, stop: tokio::sync::watch::Receiver<bool>) 
     if x.pull {
         tokio::spawn(pull_loop(state.clone(), x.clone(), stop.clone()));
     }
+    // Two workers, so one batch can be on the wire while the next is being claimed; leases
+    // keep them from taking the same messages.
+    tokio::spawn(outbox_loop(state.clone(), x.clone(), stop.clone()));
     tokio::spawn(outbox_loop(state, x, stop));
 }
 
@@ -548,7 +676,7 @@ async fn outbox_loop(state: AppState, x: Arc<Exchange>, mut stop: tokio::sync::w
         if rows.is_empty() {
             tokio::select! {
                 _ = x.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = tokio::time::sleep(x.poll) => {}
                 _ = stop.changed() => return,
             }
             continue;

@@ -28,6 +28,7 @@ use originlink_store::{Ctx, NewUser, Role, Store, User};
 
 pub mod api;
 pub mod config;
+pub mod customs;
 pub mod error;
 pub mod exchange;
 pub mod extract;
@@ -53,6 +54,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock moved by a fixed offset (`[clock] offset_days`): for drills and for tests
+/// that need a deadline to pass, with separate processes.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub chrono::Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+}
+
+/// The clock the configuration asks for.
+pub fn clock_for(config: &Config) -> Arc<dyn Clock> {
+    match config.clock.offset_days {
+        0 => Arc::new(SystemClock),
+        d => Arc::new(OffsetClock(chrono::Duration::days(d))),
+    }
+}
+
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -66,6 +86,17 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The exchange with other members (`None` when not configured).
     pub exchange: Option<Arc<exchange::Exchange>>,
+    /// Importing customs: agreement policies and risk weights.
+    pub customs: Arc<CustomsSetup>,
+}
+
+/// Importing customs settings: the agreements' policies and the risk weights and thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct CustomsSetup {
+    /// Partial use, validity, verification deadlines … per agreement.
+    pub policies: originlink_customs::Policies,
+    /// Risk rule weights and thresholds (`[customs.risk]` in the configuration).
+    pub risk: originlink_customs::RiskConfig,
 }
 
 impl AppState {
@@ -84,7 +115,18 @@ impl AppState {
             signer: Arc::new(signer),
         });
         let exchange = exchange::Exchange::load(config, clock.now())?.map(Arc::new);
-        Ok(AppState { store, issuer, clock, metrics: Arc::new(metrics::Metrics::default()), exchange })
+        let customs = Arc::new(CustomsSetup {
+            policies: originlink_customs::Policies::builtin(),
+            risk: config.customs.risk.clone(),
+        });
+        Ok(AppState {
+            store,
+            issuer,
+            clock,
+            metrics: Arc::new(metrics::Metrics::default()),
+            exchange,
+            customs,
+        })
     }
 }
 

@@ -111,6 +111,11 @@ pub struct Options {
     pub backoff_base_ms: Option<u64>,
     /// Largest backoff in milliseconds.
     pub backoff_max_ms: Option<u64>,
+    /// Idle outbox poll interval in milliseconds.
+    pub poll_ms: Option<u64>,
+    /// `false`: the gateway relies on the mutual-TLS identity and leaves envelope signatures to
+    /// the receiving node (a measurement aid; the default checks them).
+    pub gateway_verify_signatures: Option<bool>,
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -210,8 +215,9 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         format!(
             "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{gw_db}\"\n\n[gateway]\nid = \"DEMO-HUB\"\n\
              tls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\ntrust_list = \"../trust-list.json\"\n\
-             operator_cert = \"../operator/operator.crt\"\n{}{}\n[log]\nlevel = \"{log}\"\n",
+             operator_cert = \"../operator/operator.crt\"\n{}{}{}\n[log]\nlevel = \"{log}\"\n",
             ports[0],
+            opts.gateway_verify_signatures.map(|v| format!("verify_signatures = {v}\n")).unwrap_or_default(),
             opts.backoff_base_ms.map(|b| format!("backoff_base_ms = {b}\n")).unwrap_or_default(),
             opts.backoff_max_ms.map(|b| format!("backoff_max_ms = {b}\n")).unwrap_or_default(),
         ),
@@ -249,6 +255,9 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         }
         if let Some(b) = opts.backoff_max_ms {
             exchange.push_str(&format!("backoff_max_ms = {b}\n"));
+        }
+        if let Some(p) = opts.poll_ms {
+            exchange.push_str(&format!("poll_ms = {p}\n"));
         }
         if !direct.is_empty() {
             exchange.push_str(&format!("\n[exchange.direct]\n{direct}"));

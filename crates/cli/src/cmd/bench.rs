@@ -26,6 +26,9 @@ enum BenchCommand {
     /// Verifications per second of a signed UBL certificate (ECDSA P-256, RSA-2048), with the
     /// ratio to `openssl speed`, sign rates, and an `xmlsec1 --verify` loop for context.
     Verify(VerifyArgs),
+    /// Certificates per second and latency from the exporter node's outbox to verified at the
+    /// importer node, through the gateway, as three processes on durable SQLite.
+    Exchange(super::bench_exchange::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +50,7 @@ struct VerifyArgs {
 pub fn run(a: Args) -> Result<ExitCode> {
     match a.command {
         BenchCommand::Verify(a) => verify(a),
+        BenchCommand::Exchange(a) => super::bench_exchange::run(a),
     }
 }
 

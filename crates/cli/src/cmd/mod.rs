@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_exchange;
 pub mod convert;
 pub mod demo;
 pub mod example;

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use originlink_node::{Application, Config, SystemClock};
@@ -105,7 +104,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
 async fn serve(config: Config) -> Result<ExitCode> {
     originlink_node::init_logging(&config.log);
-    let app = Application::build(&config, Arc::new(SystemClock))
+    let app = Application::build(&config, originlink_node::clock_for(&config))
         .await
         .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
     let addr = app.addr();

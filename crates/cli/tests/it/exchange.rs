@@ -18,23 +18,31 @@ use serde_json::{Value, json};
 use crate::support::{bin, tempdir};
 
 /// A running `originlink node` or `originlink gateway`, restartable.
-struct Proc {
+pub(crate) struct Proc {
     args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
+    /// Extra environment (configuration overrides), kept across restarts.
+    pub(crate) envs: Vec<(String, String)>,
 }
 
 impl Proc {
     fn start(args: &[&str], log: PathBuf) -> Proc {
-        let mut p = Proc { args: args.iter().map(|s| s.to_string()).collect(), log, child: None };
+        let mut p =
+            Proc { args: args.iter().map(|s| s.to_string()).collect(), log, child: None, envs: vec![] };
         p.spawn();
         p
     }
 
-    fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let mut child =
-            bin().args(&self.args).stdout(Stdio::piped()).stderr(log).spawn().expect("originlink starts");
+        let mut child = bin()
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("originlink starts");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -58,7 +66,7 @@ impl Proc {
     }
 
     /// `kill -9`.
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -76,20 +84,20 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn node(region: &Region, country: &str) -> Proc {
+pub(crate) fn node(region: &Region, country: &str) -> Proc {
     let cfg = &region.nodes[country].config;
     Proc::start(&["node", "--config", path(cfg)], region.dir.join(format!("{country}.log")))
 }
 
-fn gateway(region: &Region) -> Proc {
+pub(crate) fn gateway(region: &Region) -> Proc {
     Proc::start(&["gateway", "--config", path(&region.gateway_config)], region.dir.join("gateway.log"))
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -111,7 +119,7 @@ fn fast_retries(mut o: Options) -> Options {
     o
 }
 
-fn two(direct: bool) -> Options {
+pub(crate) fn two(direct: bool) -> Options {
     let mut o = Options { countries: vec!["KH".into(), "TH".into()], ..Options::default() };
     if direct {
         o.direct = vec![("KH".into(), "TH".into())];
@@ -119,7 +127,7 @@ fn two(direct: bool) -> Options {
     fast_retries(o)
 }
 
-async fn received(api: &Api, number: &str, version: i64) -> Option<Value> {
+pub(crate) async fn received(api: &Api, number: &str, version: i64) -> Option<Value> {
     let list = api.ok("GET", "/api/v1/received?limit=200", "th-customs", None).await.ok()?;
     list.as_array()?.iter().find(|r| r["number"] == number && r["version"] == version).cloned()
 }
@@ -270,7 +278,7 @@ fn pg_database(name: &str) -> String {
 /// One issuance that survives its node being killed: each step is retried, and a step that
 /// already happened (409) is read back instead of repeated.
 async fn issue_resiliently(kh: &Api, seq: u32) -> String {
-    let user = if seq % 2 == 0 { "angkor" } else { "mekong" };
+    let user = if seq.is_multiple_of(2) { "angkor" } else { "mekong" };
     let doc = originlink_region::application_document("KH", "TH", seq, 1, chrono::Utc::now()).expect("doc");
     let id = loop {
         if let Ok((201, app)) =
@@ -293,14 +301,11 @@ async fn issue_resiliently(kh: &Api, seq: u32) -> String {
                 // Approved before the node died: read the certificate back.
                 if let Ok((200, app)) =
                     kh.call("GET", &format!("/api/v1/applications/{id}"), "kh-officer", None).await
+                    && let Some(cid) = app["certificate_id"].as_i64()
+                    && let Ok((200, c)) =
+                        kh.call("GET", &format!("/api/v1/certificates/{cid}"), "kh-officer", None).await
                 {
-                    if let Some(cid) = app["certificate_id"].as_i64() {
-                        if let Ok((200, c)) =
-                            kh.call("GET", &format!("/api/v1/certificates/{cid}"), "kh-officer", None).await
-                        {
-                            return c["number"].as_str().expect("number").to_owned();
-                        }
-                    }
+                    return c["number"].as_str().expect("number").to_owned();
                 }
             }
             _ => {}

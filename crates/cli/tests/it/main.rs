@@ -3,6 +3,7 @@
 
 mod support;
 
+mod customs;
 mod exchange;
 mod formats;
 mod gateway;

@@ -393,6 +393,9 @@ pub fn application_document(
 /// Exporter `user` applies; the officer approves. Returns the certificate JSON.
 pub async fn issue(api: &Api, country: &str, user: &str, doc: Value, replaces: Option<i64>) -> Result<Value> {
     let mut body = serde_json::json!({ "document": doc });
+    if let Some(bom) = bill_of_materials(&body["document"]) {
+        body["self_assessment"] = bom;
+    }
     if let Some(r) = replaces {
         body["replaces"] = r.into();
     }
@@ -401,4 +404,84 @@ pub async fn issue(api: &Api, country: &str, user: &str, doc: Value, replaces: O
     api.ok("POST", &format!("/api/v1/applications/{id}/submit"), user, None).await?;
     let officer = format!("{}-officer", country.to_ascii_lowercase());
     api.ok("POST", &format!("/api/v1/applications/{id}/approve"), &officer, None).await
+}
+
+/// The bill of materials of the first good of an application document, as a `qualify`
+/// request: realistic inputs per product (paddy for milled rice, cotton yarn for T-shirts,
+/// frames and parts for bicycles, …), valued as shares of the good's FOB value.
+pub fn bill_of_materials(doc: &Value) -> Option<Value> {
+    let limits = originlink_formats::Limits::default();
+    let (_, cert) = originlink_formats::read(doc.to_string().as_bytes(), &limits).ok()?;
+    let item = cert.items.first()?;
+    let fob = item.fob.as_ref()?;
+    let value: f64 = fob.amount_text().parse().ok()?;
+    let share = |p: f64| format!("{:.2}", value * p);
+    let hs = item.hs.dotted();
+    // (material, HS, share of FOB, originating?)
+    let materials: &[(&str, &str, f64, bool)] = match &hs[..4] {
+        "1006" => &[("paddy rice, grown and harvested locally", "1006.10", 0.55, true)],
+        "6109" => {
+            &[("combed cotton yarn", "5205.12", 0.35, false), ("sewing thread", "5204.11", 0.03, false)]
+        }
+        "8712" => {
+            &[("frames and forks", "8714.91", 0.22, false), ("wheels and spokes", "8714.92", 0.12, false)]
+        }
+        "4011" => &[
+            ("natural rubber, smoked sheets", "4001.21", 0.40, true),
+            ("carbon black", "2803.00", 0.12, false),
+        ],
+        "0901" => &[("coffee cherries, grown locally", "0901.11", 0.60, true)],
+        "6403" => {
+            &[("leather uppers, cut", "6406.10", 0.28, false), ("rubber outer soles", "6406.20", 0.10, false)]
+        }
+        "1701" => &[("sugar cane, grown locally", "1212.93", 0.50, true)],
+        "8516" => &[("heating elements", "8516.80", 0.18, false), ("thermostats", "9032.10", 0.07, false)],
+        "9403" => &[("sawn rubberwood", "4407.29", 0.35, true), ("lacquer", "3208.10", 0.06, false)],
+        _ => &[("farmed shrimp, raised locally", "0306.17", 0.70, true)],
+    };
+    Some(serde_json::json!({
+        "agreement": "ATIGA",
+        "exporting_country": cert.exporting_country.as_str(),
+        "product": { "hs": hs },
+        "valuation": { "basis": "FOB", "value": fob.amount_text(), "currency": fob.currency().as_str() },
+        "materials": materials.iter().map(|(name, mhs, p, orig)| serde_json::json!({
+            "name": name, "hs": mhs, "value": share(*p),
+            "status": if *orig { "originating" } else { "non-originating" },
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// An import declaration claiming ATIGA preference for every item of a received certificate,
+/// in full.
+pub fn declaration_for(cert: &originlink_model::Certificate, number: &str, date: chrono::NaiveDate) -> Value {
+    let cnum = cert.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let lines: Vec<Value> = cert
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            serde_json::json!({
+                "line_no": i + 1,
+                "hs_code": it.hs.dotted(),
+                "description": it.description,
+                "quantity": it.quantity.value().to_string(),
+                "unit": it.quantity.unit().as_str(),
+                "customs_value": {
+                    "amount": it.fob.as_ref().map(|m| m.amount_text()).unwrap_or_else(|| "100.00".into()),
+                    "currency": it.fob.as_ref().map(|m| m.currency().as_str().to_owned()).unwrap_or_else(|| "USD".into()),
+                },
+                "origin_country": it.origin_country.as_str(),
+                "claimed_agreement": "ATIGA",
+                "eco": { "issuing_country": cert.exporting_country.as_str(), "number": cnum },
+                "invoice_number": it.invoice.number,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "number": number,
+        "importer": { "name": cert.consignee.name, "id": cert.consignee.id },
+        "importing_country": cert.importing_country.as_str(),
+        "declaration_date": date.format("%Y-%m-%d").to_string(),
+        "lines": lines,
+    })
 }

@@ -177,6 +177,33 @@ async fn scenario(region: &Region) -> Result<String> {
         Ok(r.filter(|r| r["status"] == "revoked").map(|_| ()))
     })
     .await?;
+    // TH customs declares the goods of the VN → TH certificate: granted, duty computed, and VN
+    // hears that it was used.
+    let (vfrom, vto, _, vcert) = &issued[5];
+    let vnumber = vcert["number"].as_str().context("number")?.to_owned();
+    let vcustoms = format!("{}-customs", vto.to_ascii_lowercase());
+    let rec =
+        eventually("the certificate at TH", 30, || received(&apis[vto.as_str()], &vcustoms, &vnumber, 1))
+            .await?;
+    let doc =
+        apis[vto.as_str()].ok("GET", rec["document"].as_str().context("link")?, &vcustoms, None).await?;
+    let xml = doc.as_str().context("the document is XML text")?.as_bytes().to_vec();
+    let (_, cert) = originlink_formats::read(&xml, &originlink_formats::Limits::default())
+        .map_err(|p| anyhow::anyhow!("the received certificate does not read: {} problems", p.len()))?;
+    let decl = region::declaration_for(&cert, "TH-IMP-DEMO-000001", now.date_naive());
+    let d = apis[vto.as_str()].ok("POST", "/api/v1/declarations", &vcustoms, Some(decl)).await?;
+    let lines = d["lines"].as_array().context("lines")?;
+    if let Some(l) = lines.iter().find(|l| l["outcome"] != "granted") {
+        bail!("declaration line {} was {}: {}", l["line_no"], l["outcome"], l["reasons"]);
+    }
+    let vid = vcert["id"].as_i64().context("id")?;
+    let vofficer = format!("{}-officer", vfrom.to_ascii_lowercase());
+    eventually("the utilization back at VN", 30, || async {
+        let c =
+            apis[vfrom.as_str()].ok("GET", &format!("/api/v1/certificates/{vid}"), &vofficer, None).await?;
+        Ok(c["remote_status"].as_str().filter(|s| s.starts_with("utilized")).map(|_| ()))
+    })
+    .await?;
     // Every outbox drains.
     for (code, api) in &apis {
         let admin = format!("{}-admin", code.to_ascii_lowercase());
@@ -189,11 +216,13 @@ async fn scenario(region: &Region) -> Result<String> {
     Ok(format!(
         "demo: {} certificates issued across {} pairs, all verified at their destination with the status back \
          at the issuer; {replaced} replaced (v2 valid, v1 superseded at {to}); {rnumber} revoked at {rto}; \
+         {vnumber} used by TH customs on declaration TH-IMP-DEMO-000001 ({} lines granted, VN told); \
          outboxes empty ({:.1} s)",
         issued.len() + 1,
         pairs.len(),
+        lines.len(),
         started.elapsed().as_secs_f64(),
-        replaced = replaced["number"],
+        replaced = replaced["number"].as_str().unwrap_or_default(),
     ))
 }
 
@@ -252,6 +281,19 @@ fn walkthrough(region: &Region) {
         ca("KH").display(),
         kh.tokens["kh-officer"],
         kh.url
+    );
+    outln!("  # TH customs files a declaration against a received certificate; each line is decided");
+    outln!(
+        "  curl --cacert {} -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' --data @decl.json {}/api/v1/declarations",
+        ca("TH").display(),
+        th.tokens["th-customs"],
+        th.url
+    );
+    outln!(
+        "  curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/declarations   # the queue, by risk",
+        ca("TH").display(),
+        th.tokens["th-customs"],
+        th.url
     );
     outln!(
         "  # the exchange at a glance: curl --cacert {} -H 'Authorization: Bearer {}' {}/api/v1/exchange",

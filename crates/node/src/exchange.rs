@@ -616,7 +616,7 @@ fn refuse(status: StatusCode, e: ExchangeError) -> Response {
 pub(crate) async fn inbound(
     State(state): State<AppState>,
     peer: Option<axum::Extension<PeerCert>>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let Some(x) = state.exchange.clone() else {
         return refuse(
@@ -630,6 +630,21 @@ pub(crate) async fn inbound(
         Ok(p) => p.clone(),
         Err(e) if e.code == "CLIENT_CERT_REQUIRED" => return refuse(StatusCode::UNAUTHORIZED, e),
         Err(e) => return refuse(StatusCode::FORBIDDEN, e),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ExchangeError::new("BATCH_TOO_LARGE", None, "the batch is larger than 32 MiB"),
+            );
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                ExchangeError::new("BATCH_MALFORMED", None, e.body_text()),
+            );
+        }
     };
     let batch = match Batch::parse(&body) {
         Ok(b) => b,

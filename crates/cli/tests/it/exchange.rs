@@ -475,3 +475,112 @@ fn crash_test_sqlite() {
 fn crash_test_postgres() {
     crash_test(true);
 }
+
+/// What a node answers to hostile or broken input on its exchange endpoint: a code for each,
+/// nothing stored, the same connection still good; a replay is acknowledged and applied once.
+#[test]
+fn the_exchange_endpoint_refuses_bad_input_with_codes_and_applies_replays_once() {
+    use originlink_exchange::client::PeerClient;
+    use originlink_node::issue::DocumentSigner as _;
+    let dir = tempdir("exchange-bad");
+    let rt = rt();
+    let region = rt.block_on(originlink_region::setup(&dir, &two(true))).expect("region");
+    let _th = node(&region, "TH");
+    let th_url = region.nodes["TH"].url.clone();
+    let cfg = originlink_node::Config::load(&region.nodes["KH"].config).expect("KH config");
+    let now = chrono::Utc::now();
+    let kh = originlink_node::exchange::Exchange::load(&cfg, now).expect("exchange").expect("configured");
+    let signer = originlink_node::issue::TrustSigner::load(&cfg.authority.keys).expect("signer");
+    let (kh_c, th_c) = (
+        originlink_model::CountryCode::parse("KH").expect("KH"),
+        originlink_model::CountryCode::parse("TH").expect("TH"),
+    );
+    let mut cert = originlink_model::sample::sample(
+        originlink_model::Agreement::Atiga,
+        kh_c,
+        th_c,
+        now.date_naive(),
+        1,
+        3,
+    );
+    cert.number = Some(originlink_model::CertificateNumber::parse("KH-2026-900001").expect("number"));
+    let signed = signer.sign(originlink_formats::xml::write(&cert).as_bytes()).expect("signed");
+    let good = kh.certificate_message(&signed, "KH-2026-900001", 1, th_c, now).expect("sealed").body;
+
+    let keys = region.dir.join("KH").join("keys");
+    let id = originlink_exchange::tls::Identity::load(&keys.join("tls.crt"), &keys.join("tls.key"))
+        .expect("identity");
+    let th_keys = region.dir.join("TH").join("keys");
+    let th_cert = originlink_trust::keystore::load_certs(&th_keys.join("tls.crt")).expect("TH cert");
+    let tls = originlink_exchange::tls::client_config(&id, vec![th_cert[0].der().to_vec()]).expect("tls");
+    let client = PeerClient::new(&th_url, tls, Duration::from_secs(30)).expect("client");
+    let post = |body: Vec<u8>| {
+        let client = &client;
+        async move {
+            let (s, b) =
+                client.request(hyper::Method::POST, "/exchange/v1/messages", body).await.expect("answer");
+            (s.as_u16(), serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+        }
+    };
+    let batch = |e: &[u8]| originlink_exchange::Batch::encode([e]);
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v: Value = serde_json::from_slice(&good).expect("json");
+        f(&mut v);
+        serde_json::to_vec(&v).expect("json")
+    };
+    rt.block_on(async {
+        // Whole-request refusals.
+        let (s, b) = post(b"not json".to_vec()).await;
+        assert_eq!((s, b["code"].as_str()), (400, Some("BATCH_MALFORMED")), "{b}");
+        let (s, b) = post(vec![b' '; 33 * 1024 * 1024]).await;
+        assert_eq!((s, b["code"].as_str()), (413, Some("BATCH_TOO_LARGE")), "{b}");
+        // Per-envelope refusals, each with its code and field.
+        let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+            (
+                edit(&|v| v["created_at"] = json!("2020-01-01T00:00:00.000000Z")),
+                "ENVELOPE_SIGNATURE_INVALID",
+                "signature",
+            ),
+            (edit(&|v| v["payload"] = json!("PGJhZC8+")), "PAYLOAD_HASH_MISMATCH", "payload_sha256"),
+            (edit(&|v| v["from"]["country"] = json!("TH")), "SENDER_MISMATCH", "from"),
+            (edit(&|v| v["to"]["country"] = json!("VN")), "RECIPIENT_UNKNOWN", "to"),
+            (edit(&|v| v["type"] = json!("certificate.teleported")), "MESSAGE_TYPE_UNKNOWN", "type"),
+            (edit(&|v| v["format"] = json!("originlink-envelope/9")), "ENVELOPE_FORMAT_UNKNOWN", "format"),
+        ];
+        for (env, code, field) in &cases {
+            let (s, b) = post(batch(env)).await;
+            assert_eq!(s, 200, "{b}");
+            let ack = &b["acks"][0];
+            assert_eq!(
+                (ack["result"].as_str(), ack["code"].as_str(), ack["field"].as_str()),
+                (Some("refused"), Some(*code), Some(*field)),
+                "{ack}"
+            );
+        }
+        // Nothing was stored; the same connection takes the good one, and a replay is applied once.
+        let (s, b) = post(batch(&good)).await;
+        assert_eq!(
+            (s, b["acks"][0]["result"].as_str(), b["acks"][0]["duplicate"].as_bool()),
+            (200, Some("delivered"), None),
+            "{b}"
+        );
+        let (s, b) = post(batch(&good)).await;
+        assert_eq!(
+            (s, b["acks"][0]["result"].as_str(), b["acks"][0]["duplicate"].as_bool()),
+            (200, Some("delivered"), Some(true)),
+            "{b}"
+        );
+        let th = region.api("TH").expect("api");
+        let list = th.ok("GET", "/api/v1/received", "th-customs", None).await.expect("list");
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "only the good certificate, once: {list}");
+        assert_eq!(list[0]["status"], "valid");
+    });
+    // No client certificate at all: a coded 401, not a broken handshake.
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "-X", "POST", "-H", "Content-Type: application/json", "--data", "{}"])
+        .arg(format!("{th_url}/exchange/v1/messages"))
+        .output()
+        .expect("curl runs");
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(body["code"], "CLIENT_CERT_REQUIRED", "{body}");
+}

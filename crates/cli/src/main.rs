@@ -22,6 +22,7 @@ macro_rules! outln {
 
 mod cmd;
 mod io;
+mod service;
 
 /// OriginLink: electronic certificates of origin, issued, signed, exchanged, verified and
 /// used for preferential duty.

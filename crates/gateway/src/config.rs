@@ -31,63 +31,11 @@
 //! format = "text"                    # or "json"
 //! ```
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// A configuration error, with a stable code.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML (after environment overrides) is not a valid configuration.
-    #[error("invalid configuration {path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-impl ConfigError {
-    /// Stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ConfigError::Read { .. } => "CONFIG_UNREADABLE",
-            ConfigError::Invalid { .. } => "CONFIG_INVALID",
-        }
-    }
-}
-
-/// A secret string (a database URL may hold a password): `Debug` hides it.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+pub use originlink_exchange::service::{ConfigError, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -128,21 +76,6 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig { listen: default_listen(), body_limit: default_body_limit() }
     }
-}
-
-/// `[database]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseConfig {
-    /// `sqlite:PATH` (relative to the config file) or `postgres://…`.
-    pub url: Secret,
-    /// PostgreSQL connections (SQLite uses one writer connection).
-    #[serde(default = "default_pool")]
-    pub pool_size: usize,
-}
-
-fn default_pool() -> usize {
-    8
 }
 
 /// `[gateway]`
@@ -206,34 +139,6 @@ fn default_push_timeout() -> u64 {
     30_000
 }
 
-/// `[log]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// A `tracing` filter, e.g. `info` or `originlink_gateway=debug`.
-    #[serde(default = "default_level")]
-    pub level: String,
-    /// `text` or `json`.
-    #[serde(default = "default_format")]
-    pub format: String,
-}
-
-fn default_level() -> String {
-    "info".into()
-}
-fn default_format() -> String {
-    "text".into()
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig { level: default_level(), format: default_format() }
-    }
-}
-
-/// The prefix of environment overrides.
-pub const ENV_PREFIX: &str = "ORIGINLINK__";
-
 impl Config {
     /// Loads `path` with overrides from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -245,11 +150,7 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Config::parse(&text, base, env)
-            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
+        originlink_exchange::service::load(path, env, Config::resolve)
     }
 
     /// Parses TOML text, applies `env` overrides and resolves paths against `base`.
@@ -258,25 +159,7 @@ impl Config {
         base: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, String> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
-        let mut overrides: Vec<(String, String)> =
-            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-        overrides.sort();
-        for (key, value) in overrides {
-            let path: Vec<String> =
-                key[ENV_PREFIX.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
-            if path.len() != 2 || path.iter().any(String::is_empty) {
-                return Err(format!("{key}: overrides are ORIGINLINK__SECTION__KEY"));
-            }
-            let section = table
-                .entry(path[0].clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .ok_or_else(|| format!("{key}: [{}] is not a section", path[0]))?;
-            section.insert(path[1].clone(), env_value(&value));
-        }
-        let mut cfg: Config =
-            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        let mut cfg: Config = originlink_exchange::service::parse(text, env)?;
         cfg.resolve(base)?;
         Ok(cfg)
     }
@@ -288,17 +171,7 @@ impl Config {
         g.tls_key = abs(&g.tls_key);
         g.trust_list = abs(&g.trust_list);
         g.operator_cert = abs(&g.operator_cert);
-        let url = self.database.url.expose();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            let p = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-            if p.is_empty() {
-                return Err("database.url: empty sqlite path".into());
-            }
-            self.database.url = Secret::new(format!("sqlite:{}", abs(Path::new(p)).display()));
-        }
-        if !(1..=256).contains(&self.database.pool_size) {
-            return Err("database.pool_size: 1 to 256".into());
-        }
+        self.database.resolve(base)?;
         if self.server.body_limit < 1024 {
             return Err("server.body_limit: at least 1024".into());
         }
@@ -327,26 +200,10 @@ impl Config {
                 return Err("gateway.operator_token_sha256: 64 hexadecimal digits".into());
             }
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
+        if self.log.check().is_err() {
             return Err("log.format: `text` or `json`".into());
         }
         Ok(())
-    }
-}
-
-/// An override's value: a TOML scalar or array when it parses as one, else text.
-fn env_value(v: &str) -> toml::Value {
-    match format!("x = {v}").parse::<toml::Table>() {
-        Ok(mut t) => match t.remove("x") {
-            Some(
-                val @ (toml::Value::Integer(_)
-                | toml::Value::Boolean(_)
-                | toml::Value::Float(_)
-                | toml::Value::Array(_)),
-            ) => val,
-            _ => toml::Value::String(v.to_owned()),
-        },
-        Err(_) => toml::Value::String(v.to_owned()),
     }
 }
 

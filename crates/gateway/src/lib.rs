@@ -259,9 +259,5 @@ impl Gateway {
 
 /// Sets up `tracing` to standard error from the `[log]` section (once per process).
 pub fn init_logging(log: &config::LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
-    let _ = if log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    log.init();
 }

@@ -299,9 +299,5 @@ pub async fn add_user(
 
 /// Installs the `tracing` subscriber for the node process (text or JSON lines on stderr).
 pub fn init_logging(log: &config::LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
-    let _ = if log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    log.init();
 }

@@ -2,11 +2,10 @@
 //! It binds first and prints `originlink gateway listening on https://ADDR` as the first
 //! line of standard output, then serves and pushes until SIGTERM or Ctrl-C.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use originlink_gateway::{Config, Gateway};
 
 /// Run the regional gateway.
@@ -30,38 +29,6 @@ async fn serve(config: Config) -> Result<ExitCode> {
     originlink_gateway::init_logging(&config.log);
     let gw = Gateway::build(&config).await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
     let addr = gw.addr();
-    // Tests and scripts read the bound port from this line.
-    outln!("originlink gateway listening on https://{addr}");
-    std::io::stdout().flush().ok();
     let stop = gw.shutdown_handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop.trigger();
-    });
-    if let Err(e) = gw.run_until_stopped().await {
-        bail!("server failed: {e}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    crate::service::serve_until_signal("gateway", addr, stop, gw.run_until_stopped()).await
 }

@@ -1,10 +1,9 @@
 //! `originlink node`: run the country node, migrate its database, add users.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use originlink_node::{Application, Config, SystemClock};
 use originlink_store::{Ctx, Role};
 
@@ -109,38 +108,6 @@ async fn serve(config: Config) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
     let addr = app.addr();
     tracing::info!(%addr, storage = config.database.url.expose().split(':').next().unwrap_or(""), "node bound");
-    // Tests and scripts read the bound port from this line.
-    outln!("originlink node listening on https://{addr}");
-    std::io::stdout().flush().ok();
-    let handle = app.handle();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        handle.trigger();
-    });
-    if let Err(e) = app.run_until_stopped().await {
-        bail!("server failed: {e}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    let stop = app.handle();
+    crate::service::serve_until_signal("node", addr, stop, app.run_until_stopped()).await
 }

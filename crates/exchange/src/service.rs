@@ -1,0 +1,203 @@
+//! What every service of the network (a country node, the gateway) shares besides the wire:
+//! one TOML configuration file with `ORIGINLINK__SECTION__KEY` environment variables
+//! overriding single keys, secrets that never print, the `[database]` and `[log]` sections,
+//! and the log subscriber. Unknown keys are errors, so a typo never falls back to a default.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "ORIGINLINK__";
+
+/// A configuration error, with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML (after environment overrides) is not a valid configuration.
+    #[error("invalid configuration {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "CONFIG_UNREADABLE",
+            ConfigError::Invalid { .. } => "CONFIG_INVALID",
+        }
+    }
+}
+
+/// A secret string (a database URL may hold a password): `Debug` hides it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite:PATH` (relative to the config file) or `postgres://…`.
+    pub url: Secret,
+    /// PostgreSQL connections per process (SQLite uses one writer connection).
+    #[serde(default = "default_pool")]
+    pub pool_size: usize,
+}
+
+fn default_pool() -> usize {
+    8
+}
+
+impl DatabaseConfig {
+    /// Makes a relative SQLite path relative to `base` (the configuration file's folder) and
+    /// checks the pool size.
+    pub fn resolve(&mut self, base: &Path) -> Result<(), String> {
+        let url = self.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let p = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            if p.is_empty() {
+                return Err("database.url: empty sqlite path".into());
+            }
+            let p = Path::new(p);
+            let abs = if p.is_absolute() { p.to_owned() } else { base.join(p) };
+            self.url = Secret::new(format!("sqlite:{}", abs.display()));
+        }
+        if !(1..=256).contains(&self.pool_size) {
+            return Err("database.pool_size: 1 to 256".into());
+        }
+        Ok(())
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `originlink_node=debug`.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+fn default_format() -> String {
+    "text".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: default_level(), format: default_format() }
+    }
+}
+
+impl LogConfig {
+    /// Checks the format.
+    pub fn check(&self) -> Result<(), String> {
+        if matches!(self.format.as_str(), "text" | "json") {
+            Ok(())
+        } else {
+            Err("log.format: `text` or `json`".into())
+        }
+    }
+
+    /// Installs the `tracing` subscriber (text or JSON lines on stderr).
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder =
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
+        let _ = if self.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    }
+}
+
+/// Reads a configuration file, then [`parse`]s it with `env` and hands the result and the
+/// file's folder to `resolve`.
+pub fn load<T: DeserializeOwned>(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+    resolve: impl FnOnce(&mut T, &Path) -> Result<(), String>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, env)
+        .and_then(|mut c| resolve(&mut c, base).map(|()| c))
+        .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
+}
+
+/// Parses TOML text with the `ORIGINLINK__SECTION__KEY` overrides from `env` applied (a
+/// value that reads as a TOML number, boolean or array is one; anything else is text).
+pub fn parse<T: DeserializeOwned>(
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, String> {
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let mut overrides: Vec<(String, String)> =
+        env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    overrides.sort();
+    for (key, value) in overrides {
+        let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path.len() != 2 || path.iter().any(String::is_empty) {
+            return Err(format!("{key}: overrides are ORIGINLINK__SECTION__KEY"));
+        }
+        let section = table
+            .entry(path[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("{key}: [{}] is not a section", path[0]))?;
+        section.insert(path[1].clone(), env_value(&value));
+    }
+    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())
+}
+
+/// An override's value: a TOML number, boolean or array when it parses as one, else text.
+fn env_value(v: &str) -> toml::Value {
+    match format!("x = {v}").parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("x") {
+            Some(
+                val @ (toml::Value::Integer(_)
+                | toml::Value::Boolean(_)
+                | toml::Value::Float(_)
+                | toml::Value::Array(_)),
+            ) => val,
+            _ => toml::Value::String(v.to_owned()),
+        },
+        Err(_) => toml::Value::String(v.to_owned()),
+    }
+}

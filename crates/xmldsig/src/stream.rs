@@ -662,7 +662,8 @@ impl<'i> Scan<'i, '_> {
         }
 
         // The Signature, its subtree, and the canonical outputs.
-        let is_sig = ns == Some(DSIG_NS) && local == "Signature";
+        // Local name first: it is short and tells most elements apart without comparing URIs.
+        let is_sig = local == "Signature" && ns == Some(DSIG_NS);
         let in_sig = self.sig_frame != NONE;
         let mut sig_node = NONE;
         let rend_start = self.main.rendered.len();
@@ -707,8 +708,8 @@ impl<'i> Scan<'i, '_> {
                 let level = depth - 1;
                 if level < path.len()
                     && (depth == 1 || parent_cap & bit != 0)
-                    && ns == Some(path[level].0)
                     && local == path[level].1
+                    && ns == Some(path[level].0)
                 {
                     cap |= bit;
                     self.counts[k][level] += 1;

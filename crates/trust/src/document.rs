@@ -233,9 +233,23 @@ fn facts_from_text(country: &str, date: &str) -> std::result::Result<DocumentFac
     let issuing_country = CountryCode::parse(country)
         .map_err(|_| format!("issuing country {country:?} is not a country code"))?;
     let date = date.trim();
-    let signing_date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .map_err(|_| format!("IssueDate {date:?} is not a date (YYYY-MM-DD)"))?;
+    let signing_date = plain_date(date)
+        .or_else(|| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok())
+        .ok_or_else(|| format!("IssueDate {date:?} is not a date (YYYY-MM-DD)"))?;
     Ok(DocumentFacts { issuing_country, signing_date })
+}
+
+/// `YYYY-MM-DD` with exactly those digits, as `parse_from_str(_, "%Y-%m-%d")` reads it, without
+/// its format parser; `None` for anything else (that parser then decides).
+fn plain_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
 }
 
 /// The element's whole text as canonical XML sees it (text and CDATA joined, comments
@@ -278,4 +292,37 @@ pub fn json_facts(doc: &Value) -> std::result::Result<DocumentFacts, String> {
     )?;
     let signing_date = cert.issue_date().ok_or("the signed document has no issue date (box 12)")?;
     Ok(DocumentFacts { issuing_country: cert.exporting_country, signing_date })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_dates_read_as_chrono_reads_them() {
+        for s in [
+            "2026-01-01",
+            "0000-01-01",
+            "9999-12-31",
+            "2024-02-29",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "2026-1-01",
+            "2026-01-1",
+            "+2026-01-01",
+            "2026/01/01",
+            "2026-01-0a",
+            "20260-1-01",
+            "",
+        ] {
+            let chrono = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+            if let Some(d) = plain_date(s) {
+                assert_eq!(Some(d), chrono, "{s:?}");
+            }
+            let both = plain_date(s).or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+            assert_eq!(both, chrono, "{s:?}");
+        }
+    }
 }

@@ -284,8 +284,9 @@ struct Chain {
 
 type ChainResult = std::result::Result<Chain, (InvalidReason, String)>;
 
-/// Validated chains by (SHA-256 of the signer certificate, trust-list sequence).
-type ChainCache = RwLock<HashMap<([u8; 32], u64), Arc<ChainResult>>>;
+/// Validated chains by trust-list sequence, then by the signer certificate's DER (compared
+/// whole on a hit; no digest is computed per lookup).
+type ChainCache = RwLock<HashMap<u64, HashMap<Box<[u8]>, Arc<ChainResult>>>>;
 
 /// Applies the policy. Holds the trust store and the chain cache; share one per process.
 #[derive(Debug)]
@@ -350,14 +351,17 @@ impl Verifier {
             };
         }
 
-        let key = (crate::x509::sha256(signer_der), store.version);
-        let cached = self.cache.read().ok().and_then(|c| c.get(&key).cloned());
+        let cached = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&store.version).and_then(|m| m.get(signer_der)).cloned());
         let chain = match cached {
             Some(c) => c,
             None => {
                 let c = Arc::new(build_chain(store, signer_der, others));
                 if let Ok(mut w) = self.cache.write() {
-                    w.insert(key, Arc::clone(&c));
+                    w.entry(store.version).or_default().insert(signer_der.into(), Arc::clone(&c));
                 }
                 c
             }
@@ -428,7 +432,7 @@ impl Verifier {
 
     /// How many signer chains are cached (for tests and metrics).
     pub fn cached_chains(&self) -> usize {
-        self.cache.read().map(|c| c.len()).unwrap_or(0)
+        self.cache.read().map(|c| c.values().map(HashMap::len).sum()).unwrap_or(0)
     }
 
     /// How many certificates' public keys are cached for XML verification (for tests and metrics).

@@ -19,8 +19,26 @@ mod stream_diff {
 }
 
 fn bench(c: &mut Criterion) {
-    let doc = common::six_kb_certificate();
-    for (name, key) in [("ecdsa_p256", common::ec_key()), ("rsa_2048", common::rsa_key())] {
+    let day = originlink_model::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let kh = originlink_model::CountryCode::parse("KH").unwrap();
+    let th = originlink_model::CountryCode::parse("TH").unwrap();
+    let ubl = originlink_formats::xml::write(&originlink_model::sample::sample(
+        originlink_model::Agreement::Atiga,
+        kh,
+        th,
+        day,
+        1,
+        0,
+    ))
+    .into_bytes();
+    let six_kb = common::six_kb_certificate();
+    for (name, key, doc) in [
+        ("ecdsa_p256", common::ec_key(), &six_kb),
+        ("rsa_2048", common::rsa_key(), &six_kb),
+        ("ubl_ecdsa_p256", common::ec_key(), &ubl),
+    ] {
+        let doc = doc.clone();
+
         let signing_key = key.signing_key();
         let chain = vec![key.cert_der.clone()];
         let signed = sign_enveloped(&doc, &signing_key, &chain, Placement::UblExtension).unwrap();
@@ -40,6 +58,42 @@ fn bench(c: &mut Criterion) {
         group.bench_function("stream_c14n_only", |b| {
             b.iter(|| originlink_xmldsig::testing::fast_canonical(&signed).unwrap())
         });
+        // What the trust crate's `verify_xml` runs (key cached, two facts captured), and the
+        // bare signature verify inside it: their difference is the XML work.
+        let cache = originlink_xmldsig::KeyCache::new();
+        const CBC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2";
+        const CAC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2";
+        let paths: [originlink_xmldsig::CapturePath<'static>; 2] = [
+            &[(CAC, "CertificateOfOriginApplication"), (CAC, "IssuingCountry"), (CBC, "IdentificationCode")],
+            &[(CBC, "IssueDate")],
+        ];
+        group.bench_function("fast_cached", |b| {
+            b.iter(|| {
+                let r = originlink_xmldsig::verify_enveloped_fast(&signed, &limits, Some(&cache), &paths);
+                assert!(matches!(r, originlink_xmldsig::FastVerify::Verified(..)));
+            })
+        });
+        let (_, si) = originlink_xmldsig::testing::fast_canonical(&signed).unwrap();
+        let si = si.unwrap();
+        let text = String::from_utf8_lossy(&signed).into_owned();
+        let sv = text.split("SignatureValue").nth(1).unwrap();
+        let sv = &sv[sv.find('>').unwrap() + 1..sv.find('<').unwrap()];
+        let sv: String = sv.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        use base64::Engine as _;
+        let sig = base64::engine::general_purpose::STANDARD.decode(&sv).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&key.cert_der).unwrap();
+        let pk = cert.public_key().subject_public_key.data.to_vec();
+        let alg: &'static dyn ring::signature::VerificationAlgorithm = if name.starts_with("ecdsa") {
+            &ring::signature::ECDSA_P256_SHA256_FIXED
+        } else {
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256
+        };
+        // (The bare verify does not depend on the document: measured once.)
+        if name != "ubl_ecdsa_p256" {
+            group.bench_function("ring_raw", |b| {
+                b.iter(|| ring::signature::UnparsedPublicKey::new(alg, &pk).verify(&si, &sig).unwrap())
+            });
+        }
         group.bench_function("sign", |b| {
             b.iter(|| sign_enveloped(&doc, &signing_key, &chain, Placement::UblExtension).unwrap())
         });

@@ -161,9 +161,22 @@ const KEY_CACHE_CAPACITY: usize = 4096;
 /// different DER bytes (another certificate, even with the same subject and serial) have another
 /// hash and are parsed. Certificates that do not parse are not cached. Safe to share between
 /// threads; trust decisions stay with the caller, whatever is cached.
+///
+/// The streaming verifier also looks certificates up by their base64 text as it stands in
+/// `X509Certificate` (whitespace included): a hit hands back the DER bytes and key that
+/// decoding and parsing that very text gave before, found by an exact comparison of the whole
+/// text (the map's hash only picks the bucket), so neither base64 nor SHA-256 runs again.
 #[derive(Default)]
 pub struct KeyCache {
     keys: std::sync::RwLock<std::collections::HashMap<[u8; 32], Option<CertKey>>>,
+    by_text: std::sync::RwLock<std::collections::HashMap<Box<[u8]>, std::sync::Arc<CachedCert>>>,
+}
+
+/// A certificate the streaming verifier has read: its DER and public key.
+#[derive(Debug)]
+pub(crate) struct CachedCert {
+    pub der: Vec<u8>,
+    pub key: Option<CertKey>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -186,6 +199,28 @@ impl KeyCache {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The certificate whose base64 text (as in `X509Certificate`, whitespace included) is
+    /// `text`: `None` if the text is not base64 or the DER not a certificate.
+    pub(crate) fn by_text(
+        &self,
+        text: &str,
+        decode: impl FnOnce(&str) -> Option<Vec<u8>>,
+    ) -> Option<std::sync::Arc<CachedCert>> {
+        if let Some(hit) = self.by_text.read().ok().and_then(|m| m.get(text.as_bytes()).cloned()) {
+            return Some(hit);
+        }
+        let der = decode(text)?;
+        let key = self.key(&der).ok()?;
+        let entry = std::sync::Arc::new(CachedCert { der, key });
+        if let Ok(mut m) = self.by_text.write() {
+            if m.len() >= KEY_CACHE_CAPACITY {
+                m.clear();
+            }
+            m.insert(text.as_bytes().into(), std::sync::Arc::clone(&entry));
+        }
+        Some(entry)
     }
 
     /// [`certificate_key`] through the cache; `Ok(None)` for a key type we do not verify with.

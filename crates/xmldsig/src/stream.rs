@@ -25,6 +25,7 @@
 //! fuzz target `xmldsig_stream_diff` compare both paths.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -32,7 +33,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::c14n::{escape_attr, escape_text};
 use crate::error::Error;
 use crate::keys::{
-    CertKey, ENVELOPED_SIGNATURE, EXC_C14N, KeyCache, SHA256, SignatureAlgorithm,
+    CachedCert, ENVELOPED_SIGNATURE, EXC_C14N, KeyCache, SHA256, SignatureAlgorithm,
     certificate_key_or_unsupported, verify_with,
 };
 use crate::sign::Placement;
@@ -81,10 +82,10 @@ pub fn verify_enveloped_fast(
     keys: Option<&KeyCache>,
     capture: &[CapturePath<'_>],
 ) -> FastVerify {
-    let Some(scanned) = scan(xml, limits, capture, true) else {
+    let Some(mut scanned) = scan(xml, limits, capture, true) else {
         return FastVerify::Unsure;
     };
-    finish(scanned, keys).unwrap_or(FastVerify::Unsure)
+    finish(&mut scanned, keys).unwrap_or(FastVerify::Unsure)
 }
 
 /// Test support: the canonical bytes the fast path digests (root element without the
@@ -137,6 +138,8 @@ struct Attr<'i> {
     local: &'i str,
     ns: Option<&'i str>,
     value: Cow<'i, str>,
+    /// `value` holds no byte C14N escapes in attributes: written as it is.
+    plain: bool,
 }
 
 /// One exclusive-C14N output: the bytes, and the namespace declarations rendered by open
@@ -166,15 +169,54 @@ impl<'i> Emit<'i> {
     }
 
     /// Writes an exclusive-C14N start tag (no inclusive prefixes).
+    #[allow(clippy::too_many_arguments)]
+    ///
+    /// `raw` is the start tag as it stands in the input when that is exactly `<qname>`: if no
+    /// namespace declaration is to be rendered, it is also the canonical start tag.
     fn open(
         &mut self,
         qname: &'i str,
         prefix: Option<&'i str>,
+        ns: Option<&'i str>,
         attrs: &[Attr<'i>],
+        raw: Option<&'i str>,
         bindings: &[(Option<&'i str>, &'i str)],
         needed: &mut Vec<Option<&'i str>>,
         order: &mut Vec<usize>,
     ) -> Option<()> {
+        if attrs.is_empty() {
+            // The common case: only the element's own prefix, already resolved to `ns`.
+            let rendered = lookup(&self.rendered, prefix);
+            let declare = match prefix {
+                None => !str_eq(rendered.unwrap_or(""), ns.unwrap_or("")),
+                Some(_) => {
+                    let e = ns?;
+                    !rendered.is_some_and(|r| str_eq(r, e))
+                }
+            };
+            if !declare && let Some(raw) = raw {
+                self.out.extend_from_slice(raw.as_bytes());
+                return Some(());
+            }
+            self.out.push(b'<');
+            self.out.extend_from_slice(qname.as_bytes());
+            if declare {
+                let e = ns.unwrap_or("");
+                match prefix {
+                    None => self.out.extend_from_slice(b" xmlns=\""),
+                    Some(name) => {
+                        self.out.extend_from_slice(b" xmlns:");
+                        self.out.extend_from_slice(name.as_bytes());
+                        self.out.extend_from_slice(b"=\"");
+                    }
+                }
+                self.out.extend_from_slice(e.as_bytes());
+                self.out.push(b'"');
+                self.rendered.push((prefix, e));
+            }
+            self.out.push(b'>');
+            return Some(());
+        }
         self.out.push(b'<');
         self.out.extend_from_slice(qname.as_bytes());
         needed.clear();
@@ -196,7 +238,7 @@ impl<'i> Emit<'i> {
             let uri = match p {
                 None => {
                     let e = effective.unwrap_or("");
-                    if rendered.unwrap_or("") == e {
+                    if str_eq(rendered.unwrap_or(""), e) {
                         continue;
                     }
                     self.out.extend_from_slice(b" xmlns=\"");
@@ -204,7 +246,7 @@ impl<'i> Emit<'i> {
                 }
                 Some(name) => {
                     let e = effective?;
-                    if rendered == Some(e) {
+                    if rendered.is_some_and(|r| str_eq(r, e)) {
                         continue;
                     }
                     self.out.extend_from_slice(b" xmlns:");
@@ -231,23 +273,84 @@ impl<'i> Emit<'i> {
             self.out.push(b' ');
             self.out.extend_from_slice(a.qname.as_bytes());
             self.out.extend_from_slice(b"=\"");
-            escape_attr(&a.value, &mut self.out);
+            if a.plain {
+                self.out.extend_from_slice(a.value.as_bytes());
+            } else {
+                escape_attr(&a.value, &mut self.out);
+            }
             self.out.push(b'"');
         }
         self.out.push(b'>');
         Some(())
     }
 
-    fn close(&mut self, qname: &str, rend_start: usize) {
-        self.out.extend_from_slice(b"</");
-        self.out.extend_from_slice(qname.as_bytes());
-        self.out.push(b'>');
+    /// `raw`: the end tag as it stands in the input when that is exactly `</qname>`.
+    fn close(&mut self, qname: &str, rend_start: usize, raw: Option<&str>) {
+        match raw {
+            Some(raw) => self.out.extend_from_slice(raw.as_bytes()),
+            None => {
+                self.out.extend_from_slice(b"</");
+                self.out.extend_from_slice(qname.as_bytes());
+                self.out.push(b'>');
+            }
+        }
         self.rendered.truncate(rend_start);
     }
 }
 
+#[inline]
 fn lookup<'i>(list: &[(Option<&'i str>, &'i str)], prefix: Option<&str>) -> Option<&'i str> {
-    list.iter().rev().find(|(p, _)| *p == prefix).map(|(_, u)| *u)
+    list.iter().rev().find(|(p, _)| opt_eq(*p, prefix)).map(|(_, u)| *u)
+}
+
+/// String equality without a `memcmp` call for the short names compared here (prefixes,
+/// local names), and a pointer test first for the URIs, which mostly are the same slice of
+/// the input.
+#[inline]
+fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
+        return true;
+    }
+    bytes_eq(a, b)
+}
+
+/// Equality of two slices of the same length, eight bytes at a time (inline, no `memcmp`).
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let mut diff = 0u64;
+    let mut at = 0;
+    while at + 8 <= n {
+        diff |= word(a, at) ^ word(b, at);
+        at += 8;
+    }
+    // The last (possibly overlapping) eight bytes.
+    diff |= word(a, n - 8) ^ word(b, n - 8);
+    diff == 0
+}
+
+#[inline]
+fn opt_eq(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => str_eq(a, b),
+        _ => false,
+    }
 }
 
 fn is_ws(b: u8) -> bool {
@@ -281,17 +384,15 @@ fn is_name_char(b: u8) -> bool {
 }
 
 /// An ASCII QName at `b[i..]`: (qname, prefix, local, end).
+#[inline(always)]
 fn parse_qname(s: &str, i: usize) -> Option<(&str, Option<&str>, &str, usize)> {
     let b = s.as_bytes();
     let ncname = |from: usize| -> Option<usize> {
         if !is_name_start(*b.get(from)?) {
             return None;
         }
-        let mut j = from + 1;
-        while j < b.len() && is_name_char(b[j]) {
-            j += 1;
-        }
-        Some(j)
+        let rest = &b[from + 1..];
+        Some(from + 1 + rest.iter().position(|&c| !is_name_char(c)).unwrap_or(rest.len()))
     };
     let end = ncname(i)?;
     if b.get(end) == Some(&b':') {
@@ -357,10 +458,23 @@ fn decoded(raw: &str) -> Option<Cow<'_, str>> {
 /// carriage returns, which XML normalizes), and the lead byte of U+FFFE/U+FFFF and a BOM
 /// (checked precisely when seen).
 fn refuse_bytes(b: &[u8]) -> Option<()> {
-    let suspicious = |c: u8| (c < 0x20 && c != b'\t' && c != b'\n') | (c == 0xEF);
-    let mut blocks = b.chunks_exact(16);
-    let mut hit = blocks.by_ref().any(|blk| blk.iter().fold(false, |h, &c| h | suspicious(c)));
-    hit |= blocks.remainder().iter().any(|&c| suspicious(c));
+    // Branch-free over fixed blocks of 64 bytes (the compiler vectorizes the inner loop).
+    // Bytes below 0x20 map to themselves, so `< 0x20` is a saturating-subtract test.
+    let suspicious = |c: u8| (((c < 0x20) & (c != b'\t') & (c != b'\n')) | (c == 0xEF)) as u8;
+    let mut blocks = b.chunks_exact(64);
+    let mut hit = false;
+    for blk in blocks.by_ref() {
+        let blk: &[u8; 64] = blk.try_into().ok()?;
+        let mut acc = 0u8;
+        for &c in blk {
+            acc |= suspicious(c);
+        }
+        if acc != 0 {
+            hit = true;
+            break;
+        }
+    }
+    hit |= blocks.remainder().iter().any(|&c| suspicious(c) != 0);
     if !hit {
         return Some(());
     }
@@ -410,9 +524,12 @@ struct Scan<'i, 'c> {
     root_ids: usize,
     root_ns: Option<&'i str>,
     root_local: &'i str,
-    counts: Vec<Vec<u32>>,
+    /// Per capture path and level, how many elements matched: path `k` at `count_at[k]..`.
+    counts: Vec<u32>,
+    count_at: [usize; MAX_CAPTURES],
     cap_text: Vec<String>,
-    cap_bad: Vec<bool>,
+    /// Capture paths some leaf of which held an element (bit per path).
+    cap_bad: u8,
     nodes: usize,
     attrs: Vec<Attr<'i>>,
     needed: Vec<Option<&'i str>>,
@@ -450,9 +567,16 @@ fn scan<'i>(
         root_ids: 0,
         root_ns: None,
         root_local: "",
-        counts: capture.iter().map(|p| vec![0; p.len()]).collect(),
+        counts: vec![0; capture.iter().map(|p| p.len()).sum()],
+        count_at: {
+            let mut at = [0; MAX_CAPTURES];
+            for k in 1..capture.len() {
+                at[k] = at[k - 1] + capture[k - 1].len();
+            }
+            at
+        },
         cap_text: vec![String::new(); capture.len()],
-        cap_bad: vec![false; capture.len()],
+        cap_bad: 0,
         nodes: 1,
         attrs: Vec::with_capacity(8),
         needed: Vec::with_capacity(8),
@@ -466,7 +590,9 @@ fn scan<'i>(
     });
     let captured = (0..capture.len())
         .map(|k| {
-            let sure = !st.cap_bad[k] && st.counts[k].iter().all(|&c| c == 1) && !capture[k].is_empty();
+            let at = st.count_at[k];
+            let counts = &st.counts[at..at + capture[k].len()];
+            let sure = st.cap_bad & (1 << k) == 0 && counts.iter().all(|&c| c == 1) && !capture[k].is_empty();
             sure.then(|| std::mem::take(&mut st.cap_text[k]))
         })
         .collect();
@@ -596,12 +722,19 @@ impl<'i> Scan<'i, '_> {
                 return None;
             }
             let vstart = k + 1;
-            let vlen = b[vstart..].iter().position(|&c| c == quote)?;
+            let vlen = s.get(vstart..)?.find(quote as char)?;
             let raw = &s[vstart..vstart + vlen];
             j = vstart + vlen + 1;
-            if raw.bytes().any(|c| matches!(c, b'<' | b'\t' | b'\n')) {
+            // One branch-free pass for the refused bytes and references.
+            let (mut bad, mut amp) = (0u8, 0u8);
+            for &c in raw.as_bytes() {
+                bad |= ((c == b'<') | (c == b'\t') | (c == b'\n')) as u8;
+                amp |= (c == b'&') as u8;
+            }
+            if bad != 0 {
                 return None;
             }
+            let amp = amp != 0;
             match (ap, al) {
                 (Some("xmlns"), name) => self.declare(bind_start, Some(name), raw)?,
                 (None, "xmlns") => self.declare(bind_start, None, raw)?,
@@ -610,11 +743,18 @@ impl<'i> Scan<'i, '_> {
                     if self.attrs.len() >= MAX_ATTRS {
                         return None;
                     }
-                    let value = decoded(raw)?;
-                    self.attrs.push(Attr { qname: aq, prefix: ap, local: al, ns: None, value });
+                    let value = if amp { decoded(raw)? } else { Cow::Borrowed(raw) };
+                    // Raw values hold no `<`, tab, line feed or carriage return (refused above
+                    // and in `refuse_bytes`); without references and in double quotes, no `"`
+                    // or `&` either.
+                    let plain = !amp && quote == b'"';
+                    self.attrs.push(Attr { qname: aq, prefix: ap, local: al, ns: None, value, plain });
                 }
             }
         }
+
+        // The tag as written, when it is exactly `<qname>` (no attributes, no whitespace).
+        let raw_tag = (!empty && j == i + qname.len() + 2).then(|| &s[i..j]);
 
         // Names and namespaces.
         let ns = match prefix {
@@ -630,7 +770,7 @@ impl<'i> Scan<'i, '_> {
             };
             self.attrs[k].ns = ans;
             let local = self.attrs[k].local;
-            if self.attrs[..k].iter().any(|a| a.ns == ans && a.local == local) {
+            if self.attrs[..k].iter().any(|a| opt_eq(a.ns, ans) && str_eq(a.local, local)) {
                 return None;
             }
         }
@@ -663,7 +803,7 @@ impl<'i> Scan<'i, '_> {
 
         // The Signature, its subtree, and the canonical outputs.
         // Local name first: it is short and tells most elements apart without comparing URIs.
-        let is_sig = local == "Signature" && ns == Some(DSIG_NS);
+        let is_sig = str_eq(local, "Signature") && opt_eq(ns, Some(DSIG_NS));
         let in_sig = self.sig_frame != NONE;
         let mut sig_node = NONE;
         let rend_start = self.main.rendered.len();
@@ -677,7 +817,7 @@ impl<'i> Scan<'i, '_> {
             self.sig_frame = depth;
             sig_node = self.push_sig_node("Signature", NONE)?;
         } else if in_sig {
-            if ns != Some(DSIG_NS) {
+            if !opt_eq(ns, Some(DSIG_NS)) {
                 return None;
             }
             let parent = self.frames.last()?.sig_node;
@@ -690,10 +830,28 @@ impl<'i> Scan<'i, '_> {
                 self.si_frame = depth;
             }
         } else {
-            self.main.open(qname, prefix, &self.attrs, &self.bindings, &mut self.needed, &mut self.order)?;
+            self.main.open(
+                qname,
+                prefix,
+                ns,
+                &self.attrs,
+                raw_tag,
+                &self.bindings,
+                &mut self.needed,
+                &mut self.order,
+            )?;
         }
         if self.si_active {
-            self.si.open(qname, prefix, &self.attrs, &self.bindings, &mut self.needed, &mut self.order)?;
+            self.si.open(
+                qname,
+                prefix,
+                ns,
+                &self.attrs,
+                raw_tag,
+                &self.bindings,
+                &mut self.needed,
+                &mut self.order,
+            )?;
         }
 
         // Capture paths.
@@ -703,16 +861,16 @@ impl<'i> Scan<'i, '_> {
             for (k, path) in self.capture.iter().enumerate() {
                 let bit = 1u8 << k;
                 if parent_leaf & bit != 0 {
-                    self.cap_bad[k] = true;
+                    self.cap_bad |= bit;
                 }
                 let level = depth - 1;
                 if level < path.len()
                     && (depth == 1 || parent_cap & bit != 0)
-                    && local == path[level].1
-                    && ns == Some(path[level].0)
+                    && str_eq(local, path[level].1)
+                    && opt_eq(ns, Some(path[level].0))
                 {
                     cap |= bit;
-                    self.counts[k][level] += 1;
+                    self.counts[self.count_at[k] + level] += 1;
                     if level + 1 == path.len() {
                         leaf |= bit;
                     }
@@ -732,7 +890,7 @@ impl<'i> Scan<'i, '_> {
             sig_node,
         });
         if empty {
-            self.close();
+            self.close(None);
         }
         Some(j)
     }
@@ -744,7 +902,7 @@ impl<'i> Scan<'i, '_> {
             || uri == XMLNS_NS
             || matches!(prefix, Some("xml" | "xmlns"))
             || uri.bytes().any(|c| matches!(c, b'&' | b'<' | b'"'))
-            || self.bindings[bind_start..].iter().any(|(p, _)| *p == prefix)
+            || self.bindings[bind_start..].iter().any(|(p, _)| opt_eq(*p, prefix))
         {
             return None;
         }
@@ -789,16 +947,17 @@ impl<'i> Scan<'i, '_> {
         Some(Placement::UblExtension)
     }
 
-    fn close(&mut self) {
+    /// Closes the innermost element; `raw` as for [`Emit::close`].
+    fn close(&mut self, raw: Option<&str>) {
         let Some(f) = self.frames.pop() else { return };
         let depth = self.frames.len();
         let in_sig = self.sig_frame != NONE;
         if !in_sig {
-            self.main.close(f.qname, f.rend_start);
+            self.main.close(f.qname, f.rend_start, raw);
             self.main.maybe_flush();
         }
         if self.si_active {
-            self.si.close(f.qname, f.si_rend_start);
+            self.si.close(f.qname, f.si_rend_start, raw);
             if depth == self.si_frame {
                 self.si_active = false;
                 self.si_done = true;
@@ -811,33 +970,50 @@ impl<'i> Scan<'i, '_> {
     }
 
     fn end_tag(&mut self, i: usize) -> Option<usize> {
-        let s = self.s;
-        let b = s.as_bytes();
-        let (q, _, _, mut j) = parse_qname(s, i + 2)?;
+        let b = self.s.as_bytes();
+        // The name must be the open element's qname, followed by whitespace or `>` (neither is
+        // a name character, so this is the qname the tokenizer would read).
+        let q = self.frames.last()?.qname;
+        let mut j = i + 2 + q.len();
+        if !str_eq(self.s.get(i + 2..j)?, q) {
+            return None;
+        }
+        let name_end = j;
         while j < b.len() && is_ws(b[j]) {
             j += 1;
         }
-        if b.get(j) != Some(&b'>') || self.frames.last()?.qname != q {
+        if b.get(j) != Some(&b'>') {
             return None;
         }
-        self.close();
+        // Without whitespace, the input's end tag is the canonical one.
+        self.close((j == name_end).then(|| &self.s[i..=j]));
         Some(j + 1)
     }
 
     fn text(&mut self, raw: &'i str) -> Option<()> {
         self.nodes += 1;
-        if raw.as_bytes().contains(&b'>') && raw.contains("]]>") {
+        // One pass for both bytes that need a closer look (most text has neither).
+        let (mut gt, mut amp) = (0u8, 0u8);
+        for &c in raw.as_bytes() {
+            gt |= (c == b'>') as u8;
+            amp |= (c == b'&') as u8;
+        }
+        let amp = amp != 0;
+        if gt != 0 && raw.contains("]]>") {
             return None;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let text: &str = if raw.as_bytes().contains(&b'&') {
+        let text: &str = if amp {
             scratch.clear();
             decode_into(raw, &mut scratch)?;
             &scratch
         } else {
             raw
         };
-        let r = self.chars(text, false);
+        // Raw text holds no `<` (it ends there) and no carriage return (`refuse_bytes`); without
+        // `>` and references it holds nothing C14N escapes.
+        let plain = gt == 0 && !amp;
+        let r = self.chars(text, false, plain);
         self.scratch = scratch;
         r
     }
@@ -847,11 +1023,12 @@ impl<'i> Scan<'i, '_> {
         if self.frames.is_empty() {
             return None;
         }
-        self.chars(content, true)
+        self.chars(content, true, false)
     }
 
     /// Character data (decoded) of the innermost open element.
-    fn chars(&mut self, text: &str, cdata: bool) -> Option<()> {
+    /// `plain`: `text` holds no byte C14N escapes in text.
+    fn chars(&mut self, text: &str, cdata: bool, plain: bool) -> Option<()> {
         let top = self.frames.last()?;
         let (leaf, sig_node) = (top.leaf, top.sig_node);
         if self.sig_frame != NONE {
@@ -860,10 +1037,18 @@ impl<'i> Scan<'i, '_> {
             }
             self.sig_nodes.get_mut(sig_node)?.text.push_str(text);
             if self.si_active {
-                escape_text(text, &mut self.si.out);
+                if plain {
+                    self.si.out.extend_from_slice(text.as_bytes());
+                } else {
+                    escape_text(text, &mut self.si.out);
+                }
             }
         } else {
-            escape_text(text, &mut self.main.out);
+            if plain {
+                self.main.out.extend_from_slice(text.as_bytes());
+            } else {
+                escape_text(text, &mut self.main.out);
+            }
             self.main.maybe_flush();
         }
         if leaf != 0 {
@@ -880,16 +1065,19 @@ impl<'i> Scan<'i, '_> {
 /// The checked `Signature`, in the shape `sign_enveloped` writes.
 struct Parts {
     algorithm: SignatureAlgorithm,
-    digest_value: Vec<u8>,
+    digest_value: [u8; 32],
     signature: Vec<u8>,
-    certificates: Vec<(Vec<u8>, Option<CertKey>)>,
+    certificates: Vec<Arc<CachedCert>>,
 }
 
-fn kids(nodes: &[SigNode], parent: usize) -> Vec<usize> {
-    (0..nodes.len()).filter(|&k| nodes[k].parent == parent).collect()
+fn kids<'n>(nodes: &'n [SigNode], parent: usize) -> impl Iterator<Item = usize> + 'n {
+    (0..nodes.len()).filter(move |&k| nodes[k].parent == parent)
 }
 
 fn base64_of(text: &str) -> Option<Vec<u8>> {
+    if !text.bytes().any(|b| b.is_ascii_whitespace()) {
+        return STANDARD.decode(text).ok();
+    }
     let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     STANDARD.decode(compact).ok()
 }
@@ -900,19 +1088,28 @@ fn signature_parts(s: &Scanned, keys: Option<&KeyCache>) -> Option<Parts> {
     let n = &s.sig_nodes;
     let mut visited = 0usize;
     // Element children with the expected local names, and no text other than whitespace.
-    let shape = |idx: usize, names: &[&str], visited: &mut usize| -> Option<Vec<usize>> {
+    // At most three names: the children come back in a fixed array (no allocation).
+    let shape = |idx: usize, names: &[&str], visited: &mut usize| -> Option<[usize; 3]> {
         if !n[idx].text.bytes().all(|b| b.is_ascii_whitespace()) {
             return None;
         }
-        let k = kids(n, idx);
-        if k.len() != names.len() || k.iter().zip(names).any(|(&c, name)| n[c].local != *name) {
+        let mut k = [NONE; 3];
+        let mut count = 0;
+        for c in kids(n, idx) {
+            if count >= names.len() || n[c].local != names[count] {
+                return None;
+            }
+            k[count] = c;
+            count += 1;
+        }
+        if count != names.len() {
             return None;
         }
         *visited += 1;
         Some(k)
     };
     let leaf = |idx: usize, visited: &mut usize| -> Option<&str> {
-        if !kids(n, idx).is_empty() {
+        if kids(n, idx).next().is_some() {
             return None;
         }
         *visited += 1;
@@ -949,19 +1146,15 @@ fn signature_parts(s: &Scanned, keys: Option<&KeyCache>) -> Option<Parts> {
     if n[reference[1]].algorithm.as_deref() != Some(SHA256) {
         return None;
     }
-    let digest_value = base64_of(leaf(reference[2], &mut visited)?)?;
-    if digest_value.len() != 32 {
-        return None;
-    }
+    let digest_value: [u8; 32] = base64_of(leaf(reference[2], &mut visited)?)?.try_into().ok()?;
     let signature = base64_of(leaf(sig[1], &mut visited)?)?;
 
-    let key_info = kids(n, sig[2]);
-    if key_info.is_empty() || !n[sig[2]].text.bytes().all(|b| b.is_ascii_whitespace()) {
+    if kids(n, sig[2]).next().is_none() || !n[sig[2]].text.bytes().all(|b| b.is_ascii_whitespace()) {
         return None;
     }
     visited += 1;
     let mut certificates = Vec::new();
-    for x509 in key_info {
+    for x509 in kids(n, sig[2]) {
         let certs = kids(n, x509);
         if n[x509].local != "X509Data" || !n[x509].text.bytes().all(|b| b.is_ascii_whitespace()) {
             return None;
@@ -971,12 +1164,16 @@ fn signature_parts(s: &Scanned, keys: Option<&KeyCache>) -> Option<Parts> {
             if n[cert].local != "X509Certificate" || certificates.len() >= MAX_CERTIFICATES {
                 return None;
             }
-            let der = base64_of(leaf(cert, &mut visited)?)?;
-            let key = match keys {
-                Some(cache) => cache.key(&der).ok()?,
-                None => certificate_key_or_unsupported(&der).ok()?,
+            let text = leaf(cert, &mut visited)?;
+            let entry = match keys {
+                Some(cache) => cache.by_text(text, base64_of)?,
+                None => {
+                    let der = base64_of(text)?;
+                    let key = certificate_key_or_unsupported(&der).ok()?;
+                    Arc::new(CachedCert { der, key })
+                }
             };
-            certificates.push((der, key));
+            certificates.push(entry);
         }
     }
     if certificates.is_empty() || visited != n.len() {
@@ -985,21 +1182,24 @@ fn signature_parts(s: &Scanned, keys: Option<&KeyCache>) -> Option<Parts> {
     Some(Parts { algorithm, digest_value, signature, certificates })
 }
 
-fn finish(s: Scanned, keys: Option<&KeyCache>) -> Option<FastVerify> {
+fn finish(s: &mut Scanned, keys: Option<&KeyCache>) -> Option<FastVerify> {
     let placement = s.placement?;
     let signed_info = s.signed_info.as_deref()?;
-    let parts = signature_parts(&s, keys)?;
-    if s.digest?.as_ref() != parts.digest_value.as_slice() {
+    let parts = signature_parts(s, keys)?;
+    if s.digest?.as_ref() != parts.digest_value {
         return Some(FastVerify::Rejected(Error::Tampered));
     }
-    let signer = parts.certificates.iter().position(|(_, key)| {
-        key.as_ref().is_some_and(|key| verify_with(key, parts.algorithm, signed_info, &parts.signature))
+    let signer = parts.certificates.iter().position(|c| {
+        c.key.as_ref().is_some_and(|key| verify_with(key, parts.algorithm, signed_info, &parts.signature))
     });
     let Some(signer) = signer else {
         return Some(FastVerify::Rejected(Error::BadSignature));
     };
-    let mut certificates: Vec<Vec<u8>> = parts.certificates.into_iter().map(|(der, _)| der).collect();
-    let signer_certificate_der = certificates.remove(signer);
+    let signer_certificate_der = parts.certificates[signer].der.clone();
+    let certificates: Vec<Vec<u8>> = (parts.certificates.iter().enumerate())
+        .filter(|&(k, _)| k != signer)
+        .map(|(_, c)| c.der.clone())
+        .collect();
     let verified = Verified {
         signer_certificate_der,
         other_certificates_der: certificates,
@@ -1008,7 +1208,7 @@ fn finish(s: Scanned, keys: Option<&KeyCache>) -> Option<FastVerify> {
         root_name: s.root_local.to_owned(),
         placement,
     };
-    Some(FastVerify::Verified(verified, s.captured))
+    Some(FastVerify::Verified(verified, std::mem::take(&mut s.captured)))
 }
 
 #[cfg(test)]

@@ -632,14 +632,19 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> ApiResu
                     continue;
                 };
                 if originlink_customs::is_candidate(line_ref, &decl, &l.facts, &state.customs.policies) {
-                    let e = targets.entry(d.id).or_default();
-                    e.0.push(sl.line_no as u32);
-                    e.1.insert(sl.line_no as u32, (issuing.to_owned(), number.to_owned()));
+                    // Linked first, so later events about this certificate reach the line.
+                    state.store.link_pending_line(&actor, d.id, sl.line_no, issuing, number).await?;
+                    targets.entry(d.id).or_default().0.push(sl.line_no as u32);
                 }
             }
         }
     }
-    for (id, (lines, matched)) in targets {
+    for (id, (lines, mut matched)) in targets {
+        // Every line found here concerns this certificate: a `PENDING` line among them was
+        // linked to it (now or earlier), and is decided against it.
+        for l in &lines {
+            matched.insert(*l, (issuing.to_owned(), number.to_owned()));
+        }
         let Some(d) = state.store.declaration(id).await? else { continue };
         let Ok(decl) = Declaration::from_json(d.document.as_bytes()) else { continue };
         decide(state, &actor, id, &decl, Some(&lines), &matched).await?;

@@ -997,6 +997,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>>;
     /// Records the risk score and its reasons (JSON). Unknown declaration: `NOT_FOUND`.
     async fn set_risk(&self, ctx: &Ctx, id: i64, score: i64, risk_json: &str) -> Result<()>;
+    /// Links a line declared `PENDING` to the certificate it was matched to when that
+    /// arrived, so later events about the certificate (a verification denial) reach it.
+    /// Unknown line: `NOT_FOUND`; a line that already names a certificate: `LINE_NOT_PENDING`.
+    async fn link_pending_line(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        line_no: i32,
+        issuing_country: &str,
+        number: &str,
+    ) -> Result<()>;
     /// Decides lines of one declaration in ONE transaction, in the order given, with the
     /// ledger: a granted line first gives back what it consumed before; a `Granted` decision
     /// with a claim then consumes from the item's ledger row (created with the item total on
@@ -1455,6 +1466,29 @@ pub(crate) fn risk_event(id: i64, before: (i64, &str), score: i64, risk: &str) -
         format!("declaration/{id}"),
         state(before.0, before.1),
         state(score, risk),
+    )
+}
+
+/// The audit event of a `PENDING` line matched to a certificate.
+pub(crate) fn line_linked_event(
+    declaration_id: i64,
+    line_no: i32,
+    issuing_country: &str,
+    number: &str,
+) -> audit::PendingEvent {
+    audit::PendingEvent::new(
+        "declaration.line_matched",
+        format!("declaration/{declaration_id}/line/{line_no}"),
+        serde_json::json!({ "eco": "PENDING" }).to_string(),
+        serde_json::json!({ "eco": { "issuing_country": issuing_country, "number": number } }).to_string(),
+    )
+}
+
+/// The refusal of linking a line that is not `PENDING`.
+pub(crate) fn line_not_pending(declaration_id: i64, line_no: i32) -> StoreError {
+    StoreError::conflict(
+        "LINE_NOT_PENDING",
+        format!("line {line_no} of declaration {declaration_id} already names a certificate"),
     )
 }
 

@@ -1757,6 +1757,40 @@ impl Store for PgStore {
         })
     }
 
+    async fn link_pending_line(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        line_no: i32,
+        issuing_country: &str,
+        number: &str,
+    ) -> Result<()> {
+        in_tx!(self, |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT eco_number FROM declaration_lines WHERE declaration_id = $1 AND line_no = $2 \
+                     FOR UPDATE",
+                    &[&declaration_id, &line_no],
+                )
+                .await
+                .map_err(db)?
+                .ok_or(StoreError::NotFound)?;
+            let eco: Option<String> = row.get(0);
+            if eco.is_some() {
+                return Err(crate::line_not_pending(declaration_id, line_no));
+            }
+            tx.execute(
+                "UPDATE declaration_lines SET eco_country = $1, eco_number = $2 \
+                 WHERE declaration_id = $3 AND line_no = $4",
+                &[&issuing_country, &number, &declaration_id, &line_no],
+            )
+            .await
+            .map_err(db)?;
+            append(&tx, ctx, &[crate::line_linked_event(declaration_id, line_no, issuing_country, number)])
+                .await
+        })
+    }
+
     async fn decide_lines(
         &self,
         ctx: &Ctx,

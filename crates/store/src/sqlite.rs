@@ -1700,6 +1700,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn link_pending_line(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        line_no: i32,
+        issuing_country: &str,
+        number: &str,
+    ) -> Result<()> {
+        let (ctx, country, number) = (ctx.clone(), issuing_country.to_owned(), number.to_owned());
+        self.write(move |tx| {
+            let eco: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT eco_number FROM declaration_lines WHERE declaration_id = ?1 AND line_no = ?2",
+                    params![declaration_id, line_no],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            match eco {
+                None => return Err(StoreError::NotFound),
+                Some(Some(_)) => return Err(crate::line_not_pending(declaration_id, line_no)),
+                Some(None) => {}
+            }
+            tx.execute(
+                "UPDATE declaration_lines SET eco_country = ?1, eco_number = ?2 \
+                 WHERE declaration_id = ?3 AND line_no = ?4",
+                params![country, number, declaration_id, line_no],
+            )
+            .map_err(db)?;
+            append(tx, &ctx, &[crate::line_linked_event(declaration_id, line_no, &country, &number)])
+        })
+        .await
+    }
+
     async fn decide_lines(
         &self,
         ctx: &Ctx,

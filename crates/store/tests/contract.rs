@@ -108,6 +108,7 @@ macro_rules! contract {
 
 contract!(
     migrate_is_idempotent,
+    a_pending_line_is_linked_to_its_certificate_once,
     users_and_tokens,
     application_lifecycle,
     failed_signing_stores_nothing_and_keeps_numbers_gapless,
@@ -1436,6 +1437,28 @@ async fn pending_lines_and_lines_using(db: Db) {
     assert_eq!(db.store.pending_lines_for("TH", "TH-P").await.expect("pending"), []);
     assert_eq!(db.store.lines_using("TH", "TH-P").await.expect("using"), [(a.id, 1), (b.id, 1)]);
     assert_eq!(db.store.pending_lines_for("TH", "TH-Q").await.expect("pending"), [(a.id, 4)]);
+}
+
+async fn a_pending_line_is_linked_to_its_certificate_once(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-L", vec![line(1, None), line(2, Some("TH-P"))]).await;
+    assert_eq!(db.store.lines_using("TH", "TH-M").await.expect("using"), []);
+    db.store.link_pending_line(&ctx(), a.id, 1, "TH", "TH-M").await.expect("linked");
+    assert_eq!(db.store.pending_lines_for("TH", "TH-M").await.expect("pending"), [(a.id, 1)]);
+    decide1(&db, &ctx(), a.id, granted(1, Some(claim("TH-M", 1, "1", "10", false)))).await;
+    assert_eq!(db.store.lines_using("TH", "TH-M").await.expect("using"), [(a.id, 1)]);
+    let again = db.store.link_pending_line(&ctx(), a.id, 1, "TH", "TH-N").await.expect_err("once");
+    assert_eq!(again.code(), "LINE_NOT_PENDING");
+    let named = db.store.link_pending_line(&ctx(), a.id, 2, "TH", "TH-N").await.expect_err("named");
+    assert_eq!(named.code(), "LINE_NOT_PENDING");
+    let unknown = db.store.link_pending_line(&ctx(), a.id, 9, "TH", "TH-N").await.expect_err("unknown");
+    assert_eq!(unknown.code(), "NOT_FOUND");
+    let d = db.store.declaration(a.id).await.expect("get").expect("exists");
+    assert_eq!(
+        (d.lines[0].eco_country.as_deref(), d.lines[0].eco_number.as_deref()),
+        (Some("TH"), Some("TH-M"))
+    );
+    assert!(db.store.verify_audit().await.expect("audit").is_ok());
 }
 
 async fn decided_lines_between_bounds(db: Db) {

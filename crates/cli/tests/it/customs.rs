@@ -129,12 +129,13 @@ fn declarations_ledger_pending_and_verification_across_processes() {
     let r = rt.block_on(th.ok("POST", "/api/v1/declarations", "th-customs", Some(d3))).expect("declared");
     assert_eq!(r["lines"][0]["outcome"], "pending", "{r}");
     let d3_id = r["id"].as_i64().expect("id");
-    rt.block_on(originlink_region::issue(&kh, "KH", "angkor", doc_b, None)).expect("issued");
+    let b = rt.block_on(originlink_region::issue(&kh, "KH", "angkor", doc_b, None)).expect("issued");
     let l = rt.block_on(eventually("the PENDING line matched", 60, || async {
         let d = th.ok("GET", &format!("/api/v1/declarations/{d3_id}"), "th-customs", None).await.ok()?;
         (d["lines"][0]["outcome"] != "pending").then(|| d["lines"][0].clone())
     }));
     assert_eq!(l["outcome"], "granted", "{l}");
+    assert_eq!(l["eco"]["number"], b["number"], "the PENDING line now names its certificate: {l}");
 
     // Verification: raised with a one-day deadline, overdue two days later, answered "denied".
     let v = rt

@@ -56,9 +56,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .with_state(state)
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-fn require(user: &User, roles: &[Role]) -> ApiResult<()> {
+pub(crate) fn require(user: &User, roles: &[Role]) -> ApiResult<()> {
     if roles.contains(&user.role) { Ok(()) } else { Err(ApiError::forbidden(user.role.as_str())) }
 }
 
@@ -89,7 +89,7 @@ pub struct ListQuery {
     pub before: Option<i64>,
 }
 
-fn page(user: &User, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Page> {
+pub(crate) fn page(user: &User, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Page> {
     let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_QUERY", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -98,16 +98,19 @@ fn page(user: &User, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<P
     Ok(Page { company_id: tenant_filter(user), before: q.before, limit })
 }
 
-fn ctx(state: &AppState, user: &User) -> Ctx {
+pub(crate) fn ctx(state: &AppState, user: &User) -> Ctx {
     Ctx::new(format!("user:{} ({})", user.id, user.name), state.clock.now())
 }
 
-fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
+pub(crate) fn path_id(p: Result<Path<i64>, PathRejection>) -> ApiResult<i64> {
     p.map(|Path(id)| id).map_err(|_| ApiError::not_found())
 }
 
 /// Parses a JSON body of type `T`, refusing other media types and unknown fields.
-fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
+pub(crate) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<T> {
     let body = body.map_err(bytes_rejection)?;
     if content_type(headers) != "application/json" {
         return Err(unsupported_media_type("application/json"));

@@ -19,7 +19,7 @@ use originlink_exchange::{CertRef, MessageType};
 use originlink_model::{Certificate, CountryCode, agreement::PartialUse};
 use originlink_store::{
     Claim, Ctx, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine, NewVerification,
-    ReceivedStatus, Role, User,
+    ReceivedStatus, Role,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,15 +28,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Auth;
 
-type ApiResult<T> = Result<T, ApiError>;
-
-fn require(user: &User, roles: &[Role]) -> ApiResult<()> {
-    if roles.contains(&user.role) { Ok(()) } else { Err(ApiError::forbidden(user.role.as_str())) }
-}
-
-fn ctx(state: &AppState, user: &User) -> Ctx {
-    Ctx::new(format!("user:{} ({})", user.id, user.name), state.clock.now())
-}
+use crate::api::{ApiResult, ListQuery, ctx, json_body, page, path_id, require};
 
 fn country(s: &str) -> Option<CountryCode> {
     CountryCode::parse(s).ok()
@@ -378,12 +370,6 @@ pub(crate) async fn create_declaration(
     Ok((StatusCode::CREATED, axum::Json(declaration_view(d))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    limit: Option<i64>,
-    before: Option<i64>,
-}
-
 /// `GET /api/v1/declarations`: the officer's queue, highest risk first.
 pub(crate) async fn list_declarations(
     State(state): State<AppState>,
@@ -391,13 +377,7 @@ pub(crate) async fn list_declarations(
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
     require(&user, &[Role::CustomsOfficer])?;
-    let Query(q) = q.map_err(|e| ApiError::invalid("INVALID_QUERY", "query", e.body_text()))?;
-    let page = originlink_store::Page {
-        company_id: None,
-        before: q.before,
-        limit: q.limit.unwrap_or(50).clamp(1, 500),
-    };
-    let list = state.store.list_declarations(&page, true).await?;
+    let list = state.store.list_declarations(&page(&user, q)?, true).await?;
     Ok(axum::Json(list.into_iter().map(declaration_view).collect::<Vec<_>>()).into_response())
 }
 
@@ -408,8 +388,7 @@ pub(crate) async fn get_declaration(
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Response> {
     require(&user, &[Role::CustomsOfficer])?;
-    let Path(id) = id.map_err(|_| ApiError::invalid("INVALID_PATH", "id", "an integer id"))?;
-    let d = state.store.declaration(id).await?.ok_or_else(ApiError::not_found)?;
+    let d = state.store.declaration(path_id(id)?).await?.ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(declaration_view(d)).into_response())
 }
 
@@ -462,15 +441,11 @@ fn verification_view(v: originlink_store::VerificationRequest, now: DateTime<Utc
 pub(crate) async fn raise_verification(
     State(state): State<AppState>,
     Auth(user): Auth,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     require(&user, &[Role::CustomsOfficer])?;
-    let body = body.map_err(crate::extract::bytes_rejection)?;
-    let r: RaiseVerification = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid("INVALID_BODY", "body", e.to_string()))?;
-    let x = state.exchange.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "EXCHANGE_NOT_CONFIGURED", "this node has no exchange")
-    })?;
+    let r: RaiseVerification = json_body(&headers, body)?;
     let issuing = country(&r.issuing_country)
         .ok_or_else(|| ApiError::invalid("INVALID_FIELD", "issuing_country", "a country code"))?;
     if r.questions.is_empty() || r.questions.iter().any(|q| q.trim().is_empty() || q.len() > 2000) {
@@ -481,6 +456,9 @@ pub(crate) async fn raise_verification(
         ));
     }
     let loaded = load_facts(&state, &r.issuing_country, &r.number).await?.ok_or_else(ApiError::not_found)?;
+    let x = state.exchange.clone().ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "EXCHANGE_NOT_CONFIGURED", "this node has no exchange")
+    })?;
     let now = state.clock.now();
     let policy = state.customs.policies.get(loaded.facts.certificate.agreement, x.country);
     let days = r.deadline_days.unwrap_or(policy.verification_deadline_days);

@@ -328,7 +328,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::Json("RaiseVerification"),
         query: &[],
         ok: (201, "any"),
-        errors: &[400, 404, 409],
+        errors: &[400, 404, 409, 413, 415],
     },
     Operation {
         method: "get",
@@ -352,7 +352,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::Json("Answer"),
         query: &[],
         ok: (200, "any"),
-        errors: &[400, 404, 409],
+        errors: &[400, 404, 409, 413, 415],
     },
     Operation {
         method: "post",

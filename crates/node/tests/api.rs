@@ -889,3 +889,112 @@ async fn a_panicking_handler_answers_500() {
     assert_eq!(j["code"], "INTERNAL");
     assert!(n.state.metrics.render().contains("originlink_http_requests_total{status=\"5xx\"} 1"));
 }
+
+fn declaration(number: &str, importing: &str) -> Value {
+    json!({
+        "number": number,
+        "importer": { "name": "Angkor Rice Co., Ltd." },
+        "importing_country": importing,
+        "declaration_date": "2026-03-10",
+        "lines": [{
+            "line_no": 1, "hs_code": "1006.30", "description": "Jasmine rice", "quantity": "100",
+            "unit": "KGM", "customs_value": { "amount": "98.00", "currency": "USD" },
+            "origin_country": "TH", "claimed_agreement": "ATIGA",
+            "eco": { "issuing_country": "TH", "number": "TH-2026-000001" }, "invoice_number": "INV-1"
+        }]
+    })
+}
+
+#[tokio::test]
+async fn customs_endpoints_refuse_bad_input_with_codes_and_store_nothing() {
+    let n = node().await;
+    let post = |token: &str, ct: &str, body: Vec<u8>| {
+        let (n, token, ct) = (&n, token.to_owned(), ct.to_owned());
+        async move { n.call("POST", "/api/v1/declarations", Some(&token), Some((&ct, body))).await }
+    };
+    let good = declaration("KH-IMP-1", "KH").to_string().into_bytes();
+    // Role, media type, size, syntax, content, country.
+    let r = post(&n.exporter_a, "application/json", good.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(&n.customs, "text/plain", good.clone()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"));
+    let r = post(&n.customs, "application/json", vec![b' '; BODY_LIMIT + 1]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = post(&n.customs, "application/json", b"{\"number\": ".to_vec()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "DECLARATION_INVALID"));
+    let mut bad_hs = declaration("KH-IMP-2", "KH");
+    bad_hs["lines"][0]["hs_code"] = json!("9999.99");
+    let r = post(&n.customs, "application/json", bad_hs.to_string().into_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "DECLARATION_INVALID"));
+    assert_eq!(r.json()["field"], "/lines/0/hs_code", "{}", r.json());
+    let r =
+        post(&n.customs, "application/json", declaration("KH-IMP-3", "TH").to_string().into_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "WRONG_IMPORTING_COUNTRY"));
+    assert_eq!(n.get("/api/v1/declarations", &n.customs).await.json().as_array().map(Vec::len), Some(0));
+
+    // A good one is decided (its certificate never arrived); filing it again is refused.
+    let r = post(&n.customs, "application/json", good.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let line = &r.json()["lines"][0];
+    assert_eq!(line["outcome"], "denied", "{line}");
+    assert_eq!(line["reasons"][0]["code"], "CO_NOT_RECEIVED", "{line}");
+    let r = post(&n.customs, "application/json", good).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "DECLARATION_EXISTS"));
+    assert_eq!(n.get("/api/v1/declarations", &n.customs).await.json().as_array().map(Vec::len), Some(1));
+    let r = n.get("/api/v1/declarations/999", &n.customs).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = n.get("/api/v1/revenue?from=2026-13-01&to=2026-03-01", &n.customs).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"));
+
+    // Verification requests: body checks, then the certificate must have been received.
+    let raise = |ct: &str, body: Value| {
+        let (n, ct) = (&n, ct.to_owned());
+        async move {
+            n.call(
+                "POST",
+                "/api/v1/verifications",
+                Some(&n.customs),
+                Some((&ct, body.to_string().into_bytes())),
+            )
+            .await
+        }
+    };
+    let ask = json!({"issuing_country": "TH", "number": "TH-2026-000001", "questions": ["Who made it?"]});
+    let r = raise("text/plain", ask.clone()).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = raise(
+        "application/json",
+        json!({"issuing_country": "TH", "number": "X", "questions": [], "extra": 1}),
+    )
+    .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "UNKNOWN_FIELD"));
+    let r = raise("application/json", json!({"issuing_country": "TH", "number": "X", "questions": []})).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "QUESTIONS_REQUIRED"));
+    let r = raise("application/json", ask).await;
+    assert!(
+        matches!(r.status, StatusCode::NOT_FOUND | StatusCode::CONFLICT),
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    // Answers are the issuing officer's, for an incoming request that exists.
+    let answer = json!({"answer": "no", "outcome": "maybe"}).to_string().into_bytes();
+    let r = n
+        .call(
+            "POST",
+            "/api/v1/verifications/1/answer",
+            Some(&n.customs),
+            Some(("application/json", answer.clone())),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = n
+        .call("POST", "/api/v1/verifications/1/answer", Some(&n.officer), Some(("application/json", answer)))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_FIELD"));
+    let ok = json!({"answer": "confirmed", "outcome": "confirmed"}).to_string().into_bytes();
+    let r = n
+        .call("POST", "/api/v1/verifications/1/answer", Some(&n.officer), Some(("application/json", ok)))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
+}

@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 pub mod audit;
 mod declarations;
 mod inbox;
+pub mod pgpool;
 pub mod postgres;
 pub mod sqlite;
 

@@ -6,17 +6,16 @@
 //! serialize on transaction-scoped advisory locks (taken in key order, before any row).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, GenericClient, NoTls, Row, Transaction};
+use tokio_postgres::{GenericClient, Row, Transaction};
 
 use chrono::{DateTime, Utc};
 
 use crate::audit::{self, AuditEvent, PendingEvent};
 use crate::declarations::{self, ActiveUse, DeclTx};
 use crate::inbox::{self, Found, InboxTx};
+use crate::pgpool::{PgConn, PgPool, PoolError};
 use crate::{
     APP_COLS, CERT_COLS, DECL_COLS, DECL_LIST_COLS, LINE_COLS, OUTBOX_COLS, RECEIVED_COLS, STATUS_COLS,
     VERIFICATION_COLS, cert_cols,
@@ -954,70 +953,25 @@ async fn append(tx: &impl GenericClient, ctx: &Ctx, events: &[PendingEvent]) -> 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    inner: Arc<Pool>,
+    inner: Arc<PgPool>,
 }
 
-#[derive(Debug)]
-struct Pool {
-    url: String,
-    clients: Vec<Mutex<Option<Client>>>,
-    next: AtomicUsize,
-}
-
-async fn connect(url: &str) -> Result<Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(db)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "postgres connection closed");
-        }
-    });
-    Ok(client)
-}
-
-/// A connection borrowed from the pool.
-struct Conn<'a>(MappedMutexGuard<'a, Client>);
-
-impl Conn<'_> {
-    fn client(&mut self) -> &mut Client {
-        &mut self.0
+fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Url(u) => StoreError::Url(u),
+        PoolError::Connect(e) => db(e),
+        PoolError::Empty => StoreError::Backend(e.to_string()),
     }
 }
 
 impl PgStore {
     /// Connects `size` connections to `url` (`postgres://user@host:port/db`).
     pub async fn connect(url: &str, size: usize) -> Result<Self> {
-        let _: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Url(e.to_string()))?;
-        let first = connect(url).await?;
-        let mut clients = vec![Mutex::new(Some(first))];
-        for _ in 1..size.max(1) {
-            clients.push(Mutex::new(None));
-        }
-        Ok(PgStore { inner: Arc::new(Pool { url: url.to_owned(), clients, next: AtomicUsize::new(0) }) })
+        Ok(PgStore { inner: Arc::new(PgPool::connect(url, size).await.map_err(pool_err)?) })
     }
 
-    async fn lease(&self) -> Result<Conn<'_>> {
-        let pool = &self.inner;
-        let mut guard = None;
-        for slot in &pool.clients {
-            if let Ok(g) = slot.try_lock() {
-                guard = Some(g);
-                break;
-            }
-        }
-        let mut g = match guard {
-            Some(g) => g,
-            None => {
-                let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.clients.len();
-                pool.clients[i].lock().await
-            }
-        };
-        if g.as_ref().is_none_or(|c| c.is_closed()) {
-            *g = Some(connect(&pool.url).await?);
-        }
-        MutexGuard::try_map(g, Option::as_mut)
-            .map(Conn)
-            .map_err(|_| StoreError::Backend("pool slot without a connection".into()))
+    async fn lease(&self) -> Result<PgConn<'_>> {
+        self.inner.lease().await.map_err(pool_err)
     }
 
     /// (declaration id, line) of the lines with `outcome` that claim a certificate.

@@ -5,12 +5,11 @@
 //! never get the same row.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Mutex, MutexGuard};
-use tokio_postgres::{Client, NoTls, Row};
+use originlink_store::pgpool::{PgConn, PgPool, PoolError};
+use tokio_postgres::Row;
 
 use super::{
     Claimed, NewMessage, Outcome, Queue, QueueError, Result, Settle, State, Tracking, from_micros, lease_end,
@@ -47,33 +46,24 @@ fn db(e: tokio_postgres::Error) -> QueueError {
     })
 }
 
-struct Pool {
-    url: String,
-    clients: Vec<Mutex<Option<Client>>>,
-    next: AtomicUsize,
-}
-
-/// The PostgreSQL queue.
 #[derive(Clone)]
 pub struct PgQueue {
-    inner: Arc<Pool>,
+    inner: Arc<PgPool>,
 }
 
 impl std::fmt::Debug for PgQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the URL: it may hold a password.
-        write!(f, "PgQueue({} connections)", self.inner.clients.len())
+        write!(f, "PgQueue({} connections)", self.inner.size())
     }
 }
 
-async fn connect(url: &str) -> Result<Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(db)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "postgres connection closed");
-        }
-    });
-    Ok(client)
+fn pool_err(e: PoolError) -> QueueError {
+    match e {
+        PoolError::Url(u) => QueueError::Url(u),
+        PoolError::Connect(e) => db(e),
+        PoolError::Empty => QueueError::Backend(e.to_string()),
+    }
 }
 
 const TRACK_COLS: &str =
@@ -99,49 +89,23 @@ impl PgQueue {
     /// Connects the first connection now (so a wrong URL fails at start); the others on
     /// first use.
     pub async fn connect(url: &str, size: usize) -> Result<Self> {
-        let _: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| QueueError::Url(e.to_string()))?;
-        let first = connect(url).await?;
-        let mut clients = vec![Mutex::new(Some(first))];
-        for _ in 1..size.max(1) {
-            clients.push(Mutex::new(None));
-        }
-        Ok(PgQueue { inner: Arc::new(Pool { url: url.to_owned(), clients, next: AtomicUsize::new(0) }) })
+        Ok(PgQueue { inner: Arc::new(PgPool::connect(url, size).await.map_err(pool_err)?) })
     }
 
-    async fn lease(&self) -> Result<MutexGuard<'_, Option<Client>>> {
-        let pool = &self.inner;
-        let mut guard = None;
-        for slot in &pool.clients {
-            if let Ok(g) = slot.try_lock() {
-                guard = Some(g);
-                break;
-            }
-        }
-        let mut g = match guard {
-            Some(g) => g,
-            None => {
-                let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.clients.len();
-                pool.clients[i].lock().await
-            }
-        };
-        if g.as_ref().is_none_or(|c| c.is_closed()) {
-            *g = Some(connect(&pool.url).await?);
-        }
-        Ok(g)
+    async fn lease(&self) -> Result<PgConn<'_>> {
+        self.inner.lease().await.map_err(pool_err)
     }
 
     /// Runs raw SQL (tests use it; operators must not).
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
         let mut g = self.lease().await?;
-        let c = g.as_mut().ok_or_else(|| QueueError::Backend("no connection".into()))?;
-        c.execute(sql, &[]).await.map_err(db)
+        g.client().execute(sql, &[]).await.map_err(db)
     }
 }
 
 macro_rules! client {
     ($g:ident) => {
-        $g.as_mut().ok_or_else(|| QueueError::Backend("no connection".into()))?
+        $g.client()
     };
 }
 

@@ -16,7 +16,7 @@ use originlink_customs::{
 };
 use originlink_exchange::body::{BusinessStatus, Reason as WireReason, StatusBody, Utilized};
 use originlink_exchange::{CertRef, MessageType};
-use originlink_model::{Certificate, CountryCode, agreement::PartialUse};
+use originlink_model::{CountryCode, agreement::PartialUse};
 use originlink_store::{
     Claim, Ctx, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine, NewVerification,
     ReceivedStatus, Role,
@@ -649,9 +649,4 @@ async fn pending_declarations(state: &AppState) -> ApiResult<Vec<originlink_stor
         }
     }
     Ok(out)
-}
-
-/// Whether a certificate record exists, for tests and tools.
-pub fn certificate_of(doc: &[u8]) -> Option<Certificate> {
-    originlink_formats::read(doc, &originlink_formats::Limits::default()).ok().map(|(_, c)| c)
 }

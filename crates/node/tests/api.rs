@@ -998,3 +998,33 @@ async fn customs_endpoints_refuse_bad_input_with_codes_and_store_nothing() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
 }
+
+#[tokio::test]
+async fn exchange_administration_is_the_admins() {
+    let n = node().await;
+    let s = n.get("/api/v1/exchange", &n.admin).await;
+    assert_eq!(s.status, StatusCode::OK);
+    let v = s.json();
+    assert_eq!(
+        (v["configured"].as_bool(), v["outbox_pending"].as_i64(), v["outbox_dead"].as_i64()),
+        (Some(false), Some(0), Some(0)),
+        "{v}"
+    );
+    for token in [&n.exporter_a, &n.officer, &n.customs] {
+        assert_eq!(n.get("/api/v1/exchange", token).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(n.get("/api/v1/exchange/dead", token).await.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(n.get("/api/v1/exchange/dead", &n.admin).await.json(), json!([]));
+    let r = n
+        .call(
+            "POST",
+            "/api/v1/exchange/dead/0190aaaa-0000-7000-8000-000000000000/retry",
+            Some(&n.admin),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"));
+    // Without [exchange] the node still answers the exchange endpoint with a code.
+    let r = n.call("POST", "/exchange/v1/messages", None, Some(("application/json", b"{}".to_vec()))).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "EXCHANGE_NOT_CONFIGURED"));
+}

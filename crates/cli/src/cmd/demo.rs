@@ -283,6 +283,7 @@ fn walkthrough(region: &Region) {
         kh.url
     );
     outln!("  # TH customs files a declaration against a received certificate; each line is decided");
+    outln!("  # (decl.json: the example in README, \"Customs officer: declarations, duty, verification\")");
     outln!(
         "  curl --cacert {} -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' --data @decl.json {}/api/v1/declarations",
         ca("TH").display(),

@@ -142,7 +142,7 @@ pub(crate) async fn decide(
             Outcome::Granted => LineOutcome::Granted,
             Outcome::Denied => LineOutcome::Denied,
             Outcome::Pending => LineOutcome::Pending,
-            Outcome::NotClaimed => LineOutcome::Granted,
+            Outcome::NotClaimed => LineOutcome::NotClaimed,
         };
         decisions.push(StoredDecision {
             line_no: line.line_no as i32,

@@ -941,6 +941,14 @@ async fn customs_endpoints_refuse_bad_input_with_codes_and_store_nothing() {
     let r = post(&n.customs, "application/json", good).await;
     assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "DECLARATION_EXISTS"));
     assert_eq!(n.get("/api/v1/declarations", &n.customs).await.json().as_array().map(Vec::len), Some(1));
+    // A line claiming no preference is not decided against anything: MFN duty.
+    let mut mfn = declaration("KH-IMP-MFN", "KH");
+    mfn["lines"][0]["claimed_agreement"] = Value::Null;
+    let r = post(&n.customs, "application/json", mfn.to_string().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let line = &r.json()["lines"][0];
+    assert_eq!(line["outcome"], "not-claimed", "{line}");
+    assert_eq!(line["duty"]["due"], line["duty"]["mfn"], "{line}");
     let r = n.get("/api/v1/declarations/999", &n.customs).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = n.get("/api/v1/revenue?from=2026-13-01&to=2026-03-01", &n.customs).await;

@@ -634,6 +634,8 @@ text_enum!(
         Granted = "granted",
         /// Preference denied (the reasons say why).
         Denied = "denied",
+        /// No preference claimed (MFN): nothing to decide, nothing consumed.
+        NotClaimed = "not-claimed",
     }
 );
 
@@ -707,7 +709,7 @@ pub struct DeclarationLine {
     pub eco_number: Option<String>,
     /// The exporter named on the line.
     pub exporter: Option<String>,
-    /// `pending`, `granted` or `denied` ([`LineOutcome`]).
+    /// `pending`, `granted`, `denied` or `not-claimed` ([`LineOutcome`]).
     pub outcome: String,
     /// The reasons, as a JSON array.
     pub reasons: String,

@@ -18,8 +18,8 @@ use originlink_exchange::body::{BusinessStatus, Reason as WireReason, StatusBody
 use originlink_exchange::{CertRef, MessageType};
 use originlink_model::{CountryCode, agreement::PartialUse};
 use originlink_store::{
-    Claim, Ctx, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine, NewVerification,
-    ReceivedStatus, Role,
+    Claim, Ctx, DecisionMessagesFn, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine,
+    NewVerification, ReceivedStatus, Role,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -99,7 +99,8 @@ pub(crate) async fn decide(
     let tariff = originlink_customs::Tariff::builtin();
     let policies = &state.customs.policies;
     let mut decisions = Vec::new();
-    let mut sent: Vec<(String, String, i64, originlink_customs::LineDecision)> = Vec::new();
+    // Per decided line with a certificate: where its status goes back to.
+    let mut sent: BTreeMap<i32, Destination> = BTreeMap::new();
     for line in &decl.lines {
         if only.is_some_and(|o| !o.contains(&line.line_no)) {
             continue;
@@ -153,10 +154,23 @@ pub(crate) async fn decide(
             claim,
         });
         if let (Some((c, n)), Some(f)) = (&key, facts) {
-            sent.push((c.clone(), n.clone(), f.version, d));
+            let unit = line.quantity.unit().as_str().to_owned();
+            sent.insert(
+                d.line_no as i32,
+                Destination { country: c.clone(), number: n.clone(), version: f.version, unit },
+            );
         }
     }
-    let stored = state.store.decide_lines(actor, id, decisions).await?;
+    // The statuses back are sealed and written in the deciding transaction.
+    let (exchange, declaration, at) = (state.exchange.clone(), decl.number.clone(), actor.at);
+    let messages: DecisionMessagesFn = Box::new(move |stored| match exchange {
+        Some(x) => status_messages(&x, &declaration, &sent, stored, at),
+        None => Ok(vec![]),
+    });
+    state.store.decide_lines_with(actor, id, decisions, messages).await?;
+    if let Some(x) = &state.exchange {
+        x.wake.notify_one();
+    }
     // Risk, over the whole declaration.
     let mut history = RiskHistory::default();
     for l in loaded.values().flatten() {
@@ -185,77 +199,79 @@ pub(crate) async fn decide(
         .store
         .set_risk(actor, id, i64::from(risk.score), &serde_json::to_string(&risk).unwrap_or_default())
         .await?;
-    // Statuses back to the issuing countries.
-    if let Some(x) = &state.exchange {
-        let mut messages = Vec::new();
-        for ((c, n, version, d), (line, util)) in sent.iter().zip(stored.iter()) {
-            let Some(to) = country(c).filter(|to| *to != x.country) else { continue };
-            let mut body = match line.outcome.as_str() {
-                "granted" => match util {
-                    Some(u)
-                        if u.remaining_after
-                            .parse::<rust_decimal::Decimal>()
-                            .unwrap_or_default()
-                            .is_zero() =>
-                    {
-                        StatusBody::new(BusinessStatus::UtilizedFully)
-                    }
-                    Some(_) => StatusBody::new(BusinessStatus::UtilizedPartially),
-                    None => StatusBody::new(BusinessStatus::Accepted),
-                },
-                "denied" => {
-                    let mut b = StatusBody::new(BusinessStatus::Rejected);
-                    let reasons: Vec<originlink_customs::Reason> =
-                        serde_json::from_str(&line.reasons).unwrap_or_default();
-                    b.reasons = reasons
-                        .iter()
-                        .map(|r| WireReason {
-                            code: serde_json::to_value(r.code)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default(),
-                            message: r.detail.clone(),
-                        })
-                        .collect();
-                    b
-                }
-                _ => continue,
-            };
-            body.declaration = Some(decl.number.clone());
-            if let Some(u) = util {
-                let unit = decl
-                    .lines
-                    .iter()
-                    .find(|l| l.line_no == d.line_no)
-                    .map(|l| l.quantity.unit().as_str().to_owned())
-                    .unwrap_or_default();
-                body.utilized.push(Utilized {
-                    item: u.item as u32,
-                    quantity: u.quantity.clone(),
-                    unit,
-                    remaining: u.remaining_after.clone(),
-                });
-            }
-            let cref = CertRef { country: to, number: n.clone(), version: *version };
-            match x.seal(
-                MessageType::StatusUpdate,
-                to,
-                Some(cref),
-                None,
-                "application/json",
-                body.to_json(),
-                actor.at,
-            ) {
-                Ok(m) => messages.push(m),
-                Err(e) => tracing::warn!(error = %e, "sealing a customs status failed"),
-            }
-        }
-        if !messages.is_empty() {
-            state.store.enqueue(actor, messages).await?;
-            x.wake.notify_one();
-        }
-    }
     Ok(())
+}
+
+/// Where a decided line's status goes: the certificate it used.
+struct Destination {
+    country: String,
+    number: String,
+    version: i64,
+    unit: String,
+}
+
+/// The `status.update` of each decided line to the country that issued its certificate:
+/// accepted, utilized (with quantities) or rejected (with the reason codes).
+fn status_messages(
+    x: &crate::exchange::Exchange,
+    declaration: &str,
+    sent: &BTreeMap<i32, Destination>,
+    stored: &[(originlink_store::DeclarationLine, Option<originlink_store::Utilization>)],
+    at: DateTime<Utc>,
+) -> Result<Vec<originlink_store::OutMessage>, String> {
+    let mut messages = Vec::new();
+    for (line, util) in stored {
+        let Some(dest) = sent.get(&line.line_no) else { continue };
+        let Some(to) = country(&dest.country).filter(|to| *to != x.country) else { continue };
+        let mut body = match line.outcome.as_str() {
+            "granted" => match util {
+                Some(u)
+                    if u.remaining_after.parse::<rust_decimal::Decimal>().unwrap_or_default().is_zero() =>
+                {
+                    StatusBody::new(BusinessStatus::UtilizedFully)
+                }
+                Some(_) => StatusBody::new(BusinessStatus::UtilizedPartially),
+                None => StatusBody::new(BusinessStatus::Accepted),
+            },
+            "denied" => {
+                let mut b = StatusBody::new(BusinessStatus::Rejected);
+                let reasons: Vec<originlink_customs::Reason> =
+                    serde_json::from_str(&line.reasons).unwrap_or_default();
+                b.reasons = reasons
+                    .iter()
+                    .map(|r| WireReason {
+                        code: serde_json::to_value(r.code)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        message: r.detail.clone(),
+                    })
+                    .collect();
+                b
+            }
+            _ => continue,
+        };
+        body.declaration = Some(declaration.to_owned());
+        if let Some(u) = util {
+            body.utilized.push(Utilized {
+                item: u.item as u32,
+                quantity: u.quantity.clone(),
+                unit: dest.unit.clone(),
+                remaining: u.remaining_after.clone(),
+            });
+        }
+        let cref = CertRef { country: to, number: dest.number.clone(), version: dest.version };
+        messages.push(x.seal(
+            MessageType::StatusUpdate,
+            to,
+            Some(cref),
+            None,
+            "application/json",
+            body.to_json(),
+            at,
+        )?);
+    }
+    Ok(messages)
 }
 
 /// The duty figures that apply to a line given its outcome.

@@ -358,6 +358,10 @@ pub type SignFn = Box<dyn FnOnce(&Issue) -> Result<Signed, String> + Send>;
 /// transaction; an `Err` rolls everything back ([`StoreError::Sign`]).
 pub type MessagesFn = Box<dyn FnOnce(&Certificate) -> Result<Vec<OutMessage>, String> + Send>;
 
+/// Builds the messages a set of line decisions causes, inside the deciding transaction.
+pub type DecisionMessagesFn =
+    Box<dyn FnOnce(&[(DeclarationLine, Option<Utilization>)]) -> Result<Vec<OutMessage>, String> + Send>;
+
 /// A [`MessagesFn`] that sends nothing.
 pub fn no_messages() -> MessagesFn {
     Box::new(|_| Ok(vec![]))
@@ -1025,6 +1029,19 @@ pub trait Store: Send + Sync + fmt::Debug {
         ctx: &Ctx,
         declaration_id: i64,
         decisions: Vec<LineDecision>,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        self.decide_lines_with(ctx, declaration_id, decisions, Box::new(|_| Ok(vec![]))).await
+    }
+    /// [`Store::decide_lines`], with the messages the decisions cause (the statuses back to
+    /// the issuing countries) built by `messages` from the stored lines and written to the
+    /// outbox in the same transaction. If `messages` fails, nothing is stored
+    /// (`SIGNING_FAILED`).
+    async fn decide_lines_with(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
     /// The ledger of a certificate, by item.
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;

@@ -12,6 +12,7 @@ use tokio_postgres::{GenericClient, Row, Transaction};
 
 use chrono::{DateTime, Utc};
 
+use crate::DecisionMessagesFn;
 use crate::audit::{self, AuditEvent, PendingEvent};
 use crate::declarations::{self, ActiveUse, DeclTx};
 use crate::inbox::{self, Found, InboxTx};
@@ -1745,17 +1746,19 @@ impl Store for PgStore {
         })
     }
 
-    async fn decide_lines(
+    async fn decide_lines_with(
         &self,
         ctx: &Ctx,
         declaration_id: i64,
         decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
         in_tx!(self, |tx| {
             let at = timestamp(&ctx.at);
             let (out, events) =
                 declarations::decide(&mut PgDecl { tx: &tx }, declaration_id, decisions, &at).await?;
             append(&tx, ctx, &events).await?;
+            enqueue_tx(&tx, &messages(&out).map_err(StoreError::Sign)?, &at).await?;
             Ok(out)
         })
     }

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use chrono::{DateTime, Utc};
 
+use crate::DecisionMessagesFn;
 use crate::audit::{self, AuditEvent, PendingEvent};
 use crate::declarations::{self, ActiveUse, DeclTx};
 use crate::inbox::{self, Found, InboxTx};
@@ -1734,11 +1735,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn decide_lines(
+    async fn decide_lines_with(
         &self,
         ctx: &Ctx,
         declaration_id: i64,
         decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
         let ctx = ctx.clone();
         self.write(move |tx| {
@@ -1746,6 +1748,7 @@ impl Store for SqliteStore {
             let (out, events) =
                 inbox::ready(declarations::decide(&mut SqliteDecl { tx }, declaration_id, decisions, &at))??;
             append(tx, &ctx, &events)?;
+            enqueue_tx(tx, &messages(&out).map_err(StoreError::Sign)?, &at)?;
             Ok(out)
         })
         .await

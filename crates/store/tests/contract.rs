@@ -108,6 +108,7 @@ macro_rules! contract {
 
 contract!(
     migrate_is_idempotent,
+    decision_statuses_are_written_with_the_decision,
     a_pending_line_is_linked_to_its_certificate_once,
     users_and_tokens,
     application_lifecycle,
@@ -1458,6 +1459,44 @@ async fn a_pending_line_is_linked_to_its_certificate_once(db: Db) {
         (d.lines[0].eco_country.as_deref(), d.lines[0].eco_number.as_deref()),
         (Some("TH"), Some("TH-M"))
     );
+    assert!(db.store.verify_audit().await.expect("audit").is_ok());
+}
+
+async fn decision_statuses_are_written_with_the_decision(db: Db) {
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "D-S", vec![line(1, Some("TH-S"))]).await;
+    // A failing message builder stores nothing: the line stays pending, nothing is consumed.
+    let err = db
+        .store
+        .decide_lines_with(
+            &ctx(),
+            a.id,
+            vec![granted(1, Some(claim("TH-S", 1, "4", "10", false)))],
+            Box::new(|_| Err("no key".into())),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), "SIGNING_FAILED");
+    let d = db.store.declaration(a.id).await.expect("get").expect("exists");
+    assert_eq!(d.lines[0].outcome, "pending");
+    assert_eq!(remaining(&db, "TH-S", 1).await, None);
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 0));
+    // A working one sees the stored lines (with the consumption) and its messages are queued.
+    let out = db
+        .store
+        .decide_lines_with(
+            &ctx(),
+            a.id,
+            vec![granted(1, Some(claim("TH-S", 1, "4", "10", false)))],
+            Box::new(|stored| {
+                assert_eq!(stored[0].1.as_ref().map(|u| u.remaining_after.as_str()), Some("6"));
+                Ok(vec![msg("status-1")])
+            }),
+        )
+        .await
+        .expect("decided");
+    assert_eq!(out[0].0.outcome, "granted");
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
     assert!(db.store.verify_audit().await.expect("audit").is_ok());
 }
 

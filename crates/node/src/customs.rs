@@ -50,6 +50,11 @@ async fn load_facts(state: &AppState, issuing: &str, number: &str) -> ApiResult<
     };
     let status = match rec.status {
         ReceivedStatus::Valid => VerificationStatus::Valid,
+        // "Cannot verify" (the trust list was missing or outdated on arrival) says nothing
+        // against the certificate: the line waits rather than being denied.
+        ReceivedStatus::Invalid if rec.verdict.as_deref().is_some_and(|v| v.starts_with("TRUST_LIST_")) => {
+            VerificationStatus::CannotVerify { reason: rec.verdict.clone().unwrap_or_default() }
+        }
         ReceivedStatus::Invalid => {
             VerificationStatus::Invalid { reason: rec.verdict.clone().unwrap_or_else(|| "INVALID".into()) }
         }

@@ -1036,3 +1036,43 @@ async fn exchange_administration_is_the_admins() {
     let r = n.call("POST", "/exchange/v1/messages", None, Some(("application/json", b"{}".to_vec()))).await;
     assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "EXCHANGE_NOT_CONFIGURED"));
 }
+
+#[tokio::test]
+async fn a_certificate_that_could_not_be_verified_keeps_its_lines_waiting() {
+    let n = node().await;
+    let (th, kh) = (
+        originlink_model::CountryCode::parse("TH").expect("TH"),
+        originlink_model::CountryCode::parse("KH").expect("KH"),
+    );
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+    for (number, verdict) in [("TH-2026-000001", "TRUST_LIST_EXPIRED"), ("TH-2026-000002", "TAMPERED")] {
+        let mut cert =
+            originlink_model::sample::sample(originlink_model::Agreement::Atiga, th, kh, date, 1, 1);
+        cert.number = Some(originlink_model::CertificateNumber::parse(number).expect("number"));
+        let mut rec = NewReceived::valid("TH", number, 1, originlink_formats::xml::write(&cert).into_bytes());
+        rec.status = originlink_store::ReceivedStatus::Invalid;
+        rec.verdict = Some(verdict.into());
+        n.state.store.insert_received(&Ctx::new("exchange", Utc::now()), rec).await.expect("received");
+    }
+    let mut codes = Vec::new();
+    for (decl, number) in [("KH-IMP-W1", "TH-2026-000001"), ("KH-IMP-W2", "TH-2026-000002")] {
+        let mut d = declaration(decl, "KH");
+        d["lines"][0]["eco"]["number"] = json!(number);
+        let r = n.post_json("/api/v1/declarations", &n.customs, d).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+        let reasons = r.json()["lines"][0]["reasons"].clone();
+        codes.push(
+            reasons
+                .as_array()
+                .expect("reasons")
+                .iter()
+                .map(|x| x["code"].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(
+        codes[0].contains(&"CO_NOT_VERIFIED".to_owned()) && !codes[0].contains(&"CO_INVALID".to_owned()),
+        "{codes:?}"
+    );
+    assert!(codes[1].contains(&"CO_INVALID".to_owned()), "{codes:?}");
+}

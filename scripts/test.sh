@@ -11,5 +11,5 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo nextest run --workspace --locked --no-fail-fast
-echo "== fuzz targets build (run them with cargo fuzz: see docs/formats.md)"
-cargo build --locked -p originlink-fuzz --bins
+echo "== fuzz: every target for a short fixed time (FUZZ_SECONDS, default 20; docs/security.md)"
+bash scripts/fuzz.sh

@@ -77,6 +77,21 @@ pub fn client_config(
     Ok(Arc::new(c))
 }
 
+/// The client side without a client certificate (a person's tool on the user API, or a test
+/// playing a stranger at the exchange endpoint): accepts only a server presenting one of
+/// `pinned` (DER).
+pub fn anonymous_client_config(pinned: Vec<Vec<u8>>) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let provider = provider();
+    let verifier = Arc::new(Pinned { certs: pinned, algs: provider.signature_verification_algorithms });
+    let mut c = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(c))
+}
+
 /// The handshake-signature checks both verifiers share: the provider's algorithms, as rustls
 /// itself does them. Pinning decides *which* certificate; these check that the peer holds its
 /// key.

@@ -57,10 +57,20 @@ pub const UNREADABLE: &[&str] = &[
     "ENCODING",
     "XML_MALFORMED",
     "XML_DTD_FORBIDDEN",
+    "XML_TOO_DEEP",
+    "XML_TOO_MANY_ATTRIBUTES",
+    "XML_TOO_MANY_NODES",
+    "XML_NAME_TOO_LONG",
+    "XML_VALUE_TOO_LONG",
+    "XML_TOO_MANY_NAMESPACES",
     "XML_WRONG_ROOT",
     "XML_WRONG_NAMESPACE",
     "JSON_MALFORMED",
 ];
+
+/// Problem codes meaning the input goes past a hard bound on untrusted XML (size, depth,
+/// attributes, nodes, name or value length, namespaces, DTD): refused before parsing.
+pub const LIMIT_CODES: &[&str] = originlink_xmlbounds::Exceeded::CODES;
 
 /// Whether any of the problems means the input could not be read as a document.
 pub fn is_unreadable(problems: &[Problem]) -> bool {

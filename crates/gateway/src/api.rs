@@ -10,14 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use http_body_util::BodyExt as _;
 use originlink_exchange::server::PeerCert;
 use originlink_exchange::{Ack, Batch, BatchResponse, Delivery, Directory, Envelope, ExchangeError, Peer};
 use serde::Deserialize;
@@ -31,9 +29,6 @@ use crate::queue::{NewMessage, Outcome, Queue, Settle};
 pub const PULL_LEASE: Duration = Duration::from_secs(30);
 /// The most messages one pull returns.
 pub const MAX_PULL: usize = 1000;
-/// Bytes of an oversized body read and discarded (to keep the connection) before giving up
-/// on the connection.
-const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 /// The body limit of the small JSON requests (pull).
 const SMALL_BODY: usize = 64 * 1024;
 
@@ -89,6 +84,7 @@ fn refuse(m: &Metrics, e: ExchangeError) -> Response {
         | "OPERATOR_REQUIRED"
         | "NODE_REQUIRED" => StatusCode::FORBIDDEN,
         "BATCH_TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TIMEOUT" => StatusCode::REQUEST_TIMEOUT,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "QUEUE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -103,31 +99,11 @@ fn unavailable(m: &Metrics, cause: impl std::fmt::Display) -> Response {
     refuse(m, ExchangeError::new("QUEUE_UNAVAILABLE", None, "the queue is unavailable; retry later"))
 }
 
-/// Reads a whole body, up to `limit` bytes. An oversized body is still read (and dropped)
-/// up to [`DRAIN_LIMIT`] so the connection can carry the next request.
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ExchangeError> {
-    let mut body = body;
-    let mut buf = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ExchangeError::new("BATCH_MALFORMED", None, format!("reading the body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            seen = seen.saturating_add(data.len());
-            if seen <= limit {
-                buf.extend_from_slice(&data);
-            } else {
-                buf = Vec::new();
-                if seen > limit.saturating_add(DRAIN_LIMIT) {
-                    break;
-                }
-            }
-        }
-    }
-    if seen > limit {
-        return Err(ExchangeError::new("BATCH_TOO_LARGE", None, format!("more than {limit} bytes")));
-    }
-    Ok(buf)
+/// Reads a whole body, up to `limit` bytes, only once the caller is known (the shared reader
+/// stops at the limit and at the body deadline).
+async fn read_body(req: Request, limit: usize) -> Result<Vec<u8>, ExchangeError> {
+    let (parts, body) = req.into_parts();
+    originlink_exchange::server::read_body(&parts.headers, body, limit).await.map_err(|(_, e)| e)
 }
 
 /// Who is calling.
@@ -168,12 +144,12 @@ fn peer_of(req: &Request) -> PeerCert {
 /// `POST /exchange/v1/messages`
 async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
     let peer = peer_of(&req);
-    let body = read_body(req.into_body(), s.body_limit).await;
+    // Who is sending is settled from the TLS handshake before a byte of the body is read.
     let client = match s.directory.identify(peer.0.as_deref().map(Vec::as_slice), Utc::now()) {
         Ok(p) => p.clone(),
         Err(e) => return refuse(&s.metrics, e),
     };
-    let body = match body {
+    let body = match read_body(req, s.body_limit).await {
         Ok(b) => b,
         Err(e) => return refuse(&s.metrics, e),
     };
@@ -339,12 +315,11 @@ fn pulling_country(s: &Shared, req: &Request) -> Result<String, ExchangeError> {
 
 /// `POST /exchange/v1/pull`
 async fn pull(State(s): State<Shared>, req: Request) -> Response {
-    let who = pulling_country(&s, &req);
-    let body = read_body(req.into_body(), SMALL_BODY).await;
-    let country = match who {
+    let country = match pulling_country(&s, &req) {
         Ok(c) => c,
         Err(e) => return refuse(&s.metrics, e),
     };
+    let body = read_body(req, SMALL_BODY).await;
     let p: PullRequest = match body.and_then(|b| {
         serde_json::from_slice(&b)
             .map_err(|e| ExchangeError::new("BODY_MALFORMED", Some("max"), e.to_string()))
@@ -380,12 +355,11 @@ pub(crate) fn outcome_of(ack: &Ack) -> Outcome {
 
 /// `POST /exchange/v1/pull/ack`
 async fn pull_ack(State(s): State<Shared>, req: Request) -> Response {
-    let who = pulling_country(&s, &req);
-    let body = read_body(req.into_body(), s.body_limit).await;
-    let country = match who {
+    let country = match pulling_country(&s, &req) {
         Ok(c) => c,
         Err(e) => return refuse(&s.metrics, e),
     };
+    let body = read_body(req, s.body_limit).await;
     let p: PullAck = match body.and_then(|b| {
         serde_json::from_slice(&b)
             .map_err(|e| ExchangeError::new("BODY_MALFORMED", Some("acks"), e.to_string()))
@@ -439,9 +413,7 @@ async fn dead(State(s): State<Shared>, Query(q): Query<DeadQuery>, req: Request)
 
 /// `POST /exchange/v1/dead/{id}/retry`
 async fn retry_dead(State(s): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
-    let allowed = require_operator(&s, &req);
-    let _ = read_body(req.into_body(), SMALL_BODY).await;
-    if let Err(e) = allowed {
+    if let Err(e) = require_operator(&s, &req) {
         return refuse(&s.metrics, e);
     }
     match s.queue.retry(&id, Utc::now()).await {

@@ -63,6 +63,9 @@ pub struct ServerConfig {
     /// Largest request body, in bytes; larger bodies get 413 `BATCH_TOO_LARGE`.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
+    /// `[server.limits]`: timeouts and the connection cap.
+    #[serde(default)]
+    pub limits: originlink_exchange::server::ServeLimits,
 }
 
 fn default_listen() -> String {
@@ -74,7 +77,11 @@ fn default_body_limit() -> usize {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: default_listen(), body_limit: default_body_limit() }
+        ServerConfig {
+            listen: default_listen(),
+            body_limit: default_body_limit(),
+            limits: Default::default(),
+        }
     }
 }
 

@@ -113,6 +113,7 @@ pub struct Gateway {
     shared: api::Shared,
     workers: Vec<push::Worker>,
     shutdown: Shutdown,
+    limits: server::ServeLimits,
 }
 
 impl Gateway {
@@ -216,6 +217,7 @@ impl Gateway {
             shared,
             workers,
             shutdown: Shutdown::default(),
+            limits: config.server.limits,
         })
     }
 
@@ -242,11 +244,11 @@ impl Gateway {
 
     /// Serves and pushes until the shutdown handle is triggered.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Gateway { addr, listener, tls, router, workers, shutdown, .. } = self;
+        let Gateway { addr, listener, tls, router, workers, shutdown, limits, .. } = self;
         let handles: Vec<_> =
             workers.into_iter().map(|w| tokio::spawn(w.run(shutdown.subscribe()))).collect();
         tracing::info!(%addr, "serving https");
-        let served = server::serve(listener, tls, router, shutdown.clone()).await;
+        let served = server::serve_with(listener, tls, router, shutdown.clone(), limits).await;
         // `serve` also returns on an error: stop the workers either way.
         shutdown.trigger();
         for h in handles {

@@ -43,10 +43,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         router = router.route(op.path, (op.handler)());
     }
     // The exchange endpoint (docs/protocol.md) is not part of the user API: peers authenticate
-    // with their TLS certificate, and batches may be larger than a user request.
+    // with their TLS certificate before it reads the body, and batches may be larger than a
+    // user request (it applies its own limit).
     let exchange = Router::new()
-        .route(originlink_exchange::MESSAGES_PATH, axum::routing::post(crate::exchange::inbound))
-        .layer(DefaultBodyLimit::max(originlink_exchange::body::MAX_BATCH_BYTES));
+        .route(originlink_exchange::MESSAGES_PATH, axum::routing::post(crate::exchange::inbound));
     router
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(exchange)
@@ -118,23 +118,52 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     parse_json(&body)
 }
 
+/// Parses a JSON body; every refusal names the field it concerns as a JSON pointer (`/items/2/qty`),
+/// found by `serde_path_to_error`, not guessed from the message.
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| (json_pointer(e.path()), e.into_inner()))
+        .and_then(|v| de.end().map(|()| v).map_err(|e| (String::new(), e)));
+    parsed.map_err(|(pointer, inner)| {
         use serde_json::error::Category;
-        let msg = e.to_string();
-        let code = match e.classify() {
+        let msg = inner.to_string();
+        let code = match inner.classify() {
             Category::Syntax | Category::Eof | Category::Io => "MALFORMED_JSON",
             Category::Data if msg.contains("unknown field") => "UNKNOWN_FIELD",
             Category::Data if msg.contains("missing field") => "MISSING_FIELD",
             Category::Data => "INVALID_FIELD",
         };
-        let field = msg.split('`').nth(1).filter(|_| code != "MALFORMED_JSON").map(str::to_owned);
-        let err = ApiError::new(StatusCode::BAD_REQUEST, code, msg);
-        match field {
-            Some(f) => err.field(f),
-            None => err,
-        }
+        // A missing member is named by the message; the path is its parent's.
+        let named = msg.split('`').nth(1).filter(|_| code == "MISSING_FIELD");
+        let field = match (code, named) {
+            ("MALFORMED_JSON", _) => pointer,
+            (_, Some(member)) => format!("{}/{member}", pointer.trim_end_matches('/')),
+            _ => pointer,
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, msg).field(if field.is_empty() {
+            "/".to_owned()
+        } else {
+            field
+        })
     })
+}
+
+/// `serde_path_to_error`'s path as a JSON pointer (RFC 6901): `` for the root, `/a/0/b`.
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        out.push('/');
+        match seg {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
+            }
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
 }
 
 /// An application as the API shows it (the document itself is not repeated).
@@ -334,6 +363,9 @@ pub(crate) async fn create_application(
     if cert.exporting_country.as_str() != state.issuer.authority.country {
         return Err(E::ExportingCountry(state.issuer.authority.country.clone()));
     }
+    if let Some(original) = req.back_to_back_of {
+        back_to_back_allowed(&state, original, &cert).await?;
+    }
     let (self_assessment, assessment) = match &req.self_assessment {
         None => (None, None),
         Some(input) => {
@@ -369,11 +401,46 @@ pub(crate) async fn create_application(
     Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
 }
 
+/// A back-to-back certificate re-exports goods received under another country's certificate:
+/// the original must be one this node received and verified, and name the new exporter as its
+/// consignee. Every other case (no such id, rejected or revoked, someone else's goods) is the
+/// same 404, so the answer does not tell an exporter which received certificates exist.
+async fn back_to_back_allowed(
+    state: &AppState,
+    original: i64,
+    new: &originlink_model::Certificate,
+) -> ApiResult<()> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no valid received certificate with this id names your company as its consignee",
+        )
+        .field("back_to_back_of")
+    };
+    let rec = state.store.received(original).await?.ok_or_else(not_found)?;
+    if rec.status != originlink_store::ReceivedStatus::Valid {
+        return Err(not_found());
+    }
+    let limits = originlink_formats::Limits::default();
+    let (_, received) = originlink_formats::read(&rec.document, &limits).map_err(|_| not_found())?;
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    if norm(&received.consignee.name) != norm(&new.exporter.name) {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
 fn document_problems(problems: &[originlink_model::Problem]) -> ApiError {
     let first = problems.first();
     let message =
         problems.iter().map(|p| format!("{} at {}: {}", p.code, p.path, p.message)).collect::<Vec<_>>();
-    let e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "DOCUMENT_INVALID", message.join("; "));
+    // A document past a hard bound is refused as a whole, under the bound's own code.
+    let code = first
+        .and_then(|p| originlink_formats::LIMIT_CODES.iter().find(|c| **c == p.code))
+        .copied()
+        .unwrap_or("DOCUMENT_INVALID");
+    let e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.join("; "));
     match first {
         Some(p) => e.field(format!("document{}", if p.path.starts_with('/') { &p.path } else { "" })),
         None => e,
@@ -699,9 +766,6 @@ pub enum CreateUserError {
     /// 400 `ROLE_UNKNOWN`.
     #[error("exporter, issuing-officer, customs-officer or admin")]
     Role,
-    /// 400 `NAME_INVALID`.
-    #[error("1 to 100 characters")]
-    Name,
     /// The company rule (400 `COMPANY_REQUIRED_FOR_EXPORTER`), a duplicate (409
     /// `USER_EXISTS`), storage down (503), no randomness (500).
     #[error(transparent)]
@@ -714,12 +778,14 @@ impl From<CreateUserError> for ApiError {
         match e {
             CreateUserError::Request(api) => api,
             CreateUserError::Role => ApiError::invalid("ROLE_UNKNOWN", "role", message),
-            CreateUserError::Name => ApiError::invalid("NAME_INVALID", "name", message),
             CreateUserError::Add(crate::AddUserError::Store(s)) => ApiError::from(s),
             CreateUserError::Add(e @ crate::AddUserError::Company(_)) => {
                 ApiError::invalid(e.code(), "company", message)
             }
             CreateUserError::Add(e @ crate::AddUserError::Random) => ApiError::internal(e),
+            CreateUserError::Add(crate::AddUserError::Invalid { code, field, message }) => {
+                ApiError::invalid(code, field, message)
+            }
         }
     }
 }
@@ -735,10 +801,7 @@ pub(crate) async fn create_user(
     require(&user, &[Role::Admin])?;
     let req: CreateUser = json_body(&headers, body)?;
     let role = Role::parse(&req.role).ok_or(CreateUserError::Role)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(CreateUserError::Name);
-    }
+    let name = req.name.as_str();
     let country = state.issuer.authority.country.clone();
     let (created, token) = crate::add_user(
         state.store.as_ref(),
@@ -754,13 +817,27 @@ pub(crate) async fn create_user(
         .into_response())
 }
 
+/// `GET /healthz`: 200 `{"status": "ok", "storage", "quarantined"}` while the node serves and
+/// its storage answers. `quarantined` counts the inbound messages that can never be processed
+/// (`GET /api/v1/exchange/quarantine`): the node stays up and serves around them, so they do
+/// not make it unhealthy, but anything above 0 wants the operator.
 pub(crate) async fn healthz(State(state): State<AppState>) -> ApiResult<Response> {
     state.store.ping().await?;
-    Ok(axum::Json(serde_json::json!({ "status": "ok", "storage": state.store.backend() })).into_response())
+    let quarantined = state.store.quarantined_len().await?;
+    Ok(axum::Json(serde_json::json!({
+        "status": "ok", "storage": state.store.backend(), "quarantined": quarantined,
+    }))
+    .into_response())
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    // The counters do not depend on storage; the stored gauges are left out while it fails.
+    match state.store.quarantined_len().await {
+        Ok(n) => text.push_str(&Metrics::render_stored(n)),
+        Err(e) => tracing::warn!(error = %e, "metrics: counting quarantined messages failed"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 pub(crate) async fn openapi() -> Response {
@@ -842,11 +919,27 @@ pub(crate) async fn exchange_status(State(state): State<AppState>, Auth(user): A
     let (pending, dead) = state.store.outbox_counts().await?;
     let inbox = state.store.inbox_len().await?;
     let held = state.store.held_len().await?;
+    let quarantined = state.store.quarantined_len().await?;
     Ok(axum::Json(serde_json::json!({
         "configured": state.exchange.is_some(),
         "outbox_pending": pending, "outbox_dead": dead, "inbox": inbox, "held": held,
+        "quarantined": quarantined,
     }))
     .into_response())
+}
+
+/// `GET /api/v1/exchange/quarantine`: inbound messages that can never be processed (newest
+/// first, at most 500), with the reason.
+pub(crate) async fn quarantined(State(state): State<AppState>, Auth(user): Auth) -> ApiResult<Response> {
+    require(&user, &[Role::Admin])?;
+    Ok(axum::Json(state.store.quarantined(500).await?).into_response())
+}
+
+/// `GET /api/v1/exchange/refused`: inbound messages refused, with the code (newest first, at
+/// most 500).
+pub(crate) async fn refused(State(state): State<AppState>, Auth(user): Auth) -> ApiResult<Response> {
+    require(&user, &[Role::Admin])?;
+    Ok(axum::Json(state.store.refused(500).await?).into_response())
 }
 
 pub(crate) async fn dead_letters(State(state): State<AppState>, Auth(user): Auth) -> ApiResult<Response> {

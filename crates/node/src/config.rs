@@ -24,6 +24,10 @@
 //! cert = "keys/KH/tls.crt"
 //! key = "keys/KH/tls.key"
 //!
+//! [audit]                           # optional: defaults to keys/audit.key and keys/audit.checkpoint
+//! key = "keys/KH/audit.key"         # 32 random bytes (hex), created mode 0600 on first use
+//! checkpoint = "keys/KH/audit.checkpoint"  # the chain head, anchored outside the database
+//!
 //! [log]
 //! level = "info"
 //! ```
@@ -48,6 +52,10 @@ pub struct Config {
     /// TLS certificate and key (default: the authority's `tls.crt` / `tls.key`).
     #[serde(default)]
     pub tls: TlsConfig,
+    /// The audit chain's key and checkpoint (default: the authority's `audit.key` /
+    /// `audit.checkpoint`).
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -151,6 +159,9 @@ pub struct ServerConfig {
     /// Largest request body, in bytes; larger bodies get 413.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
+    /// `[server.limits]`: timeouts and the connection cap.
+    #[serde(default)]
+    pub limits: originlink_exchange::server::ServeLimits,
 }
 
 fn default_listen() -> String {
@@ -162,7 +173,11 @@ fn default_body_limit() -> usize {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: default_listen(), body_limit: default_body_limit() }
+        ServerConfig {
+            listen: default_listen(),
+            body_limit: default_body_limit(),
+            limits: Default::default(),
+        }
     }
 }
 
@@ -201,6 +216,19 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// `[audit]`: the files that key and anchor the audit chain (`originlink_store::audit`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The audit key: a 32-byte node secret (64 hex digits), created with mode 0600 when
+    /// missing and refused when group or others can read it. Back it up with the keys: without
+    /// it the chain cannot be checked.
+    pub key: Option<PathBuf>,
+    /// The checkpoint: the chain head, MACed with the audit key, rewritten as the head moves.
+    /// Keep it outside the database's reach (the default is the key directory).
+    pub checkpoint: Option<PathBuf>,
+}
+
 impl Config {
     /// Loads `path` with overrides from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -233,6 +261,15 @@ impl Config {
             Some(self.tls.cert.as_deref().map(abs).unwrap_or_else(|| self.authority.keys.join("tls.crt")));
         self.tls.key =
             Some(self.tls.key.as_deref().map(abs).unwrap_or_else(|| self.authority.keys.join("tls.key")));
+        self.audit.key =
+            Some(self.audit.key.as_deref().map(abs).unwrap_or_else(|| self.authority.keys.join("audit.key")));
+        self.audit.checkpoint = Some(
+            self.audit
+                .checkpoint
+                .as_deref()
+                .map(abs)
+                .unwrap_or_else(|| self.authority.keys.join("audit.checkpoint")),
+        );
         self.database.resolve(base)?;
         if let Some(x) = &mut self.exchange {
             x.trust_list = abs(&x.trust_list);
@@ -280,6 +317,8 @@ keys = "keys"
         assert_eq!(c.server.body_limit, 1024 * 1024);
         assert_eq!(c.database.url.expose(), "sqlite:/etc/ol/data/node.db");
         assert_eq!(c.tls.cert.as_deref(), Some(Path::new("/etc/ol/keys/tls.crt")));
+        assert_eq!(c.audit.key.as_deref(), Some(Path::new("/etc/ol/keys/audit.key")));
+        assert_eq!(c.audit.checkpoint.as_deref(), Some(Path::new("/etc/ol/keys/audit.checkpoint")));
         assert_eq!(c.authority.number_pattern, "{country}-{year}-{seq:6}");
     }
 

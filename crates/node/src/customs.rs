@@ -44,9 +44,21 @@ async fn load_facts(state: &AppState, issuing: &str, number: &str) -> ApiResult<
     let versions = state.store.received_by_ref(issuing, number).await?;
     let Some(rec) = versions.into_iter().max_by_key(|r| r.version) else { return Ok(None) };
     let limits = originlink_formats::Limits::default();
-    let Ok((_, cert)) = originlink_formats::read(&rec.document, &limits) else {
-        // Unreadable: the record says invalid; the decision sees an empty certificate as invalid.
-        return Ok(None);
+    let cert = match originlink_formats::read(&rec.document, &limits) {
+        Ok((_, cert)) => cert,
+        // Stored as it arrived, but it does not read (its message was quarantined): nothing
+        // can be decided on it, and the request that names it is answered so.
+        Err(problems) => {
+            let first = problems.first().map(|p| format!(": {} {}", p.code, p.message)).unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "CERTIFICATE_NOT_READABLE",
+                format!(
+                    "certificate {issuing} {number} v{} was stored as received but cannot be read{first}",
+                    rec.version
+                ),
+            ));
+        }
     };
     let status = match rec.status {
         ReceivedStatus::Valid => VerificationStatus::Valid,
@@ -430,12 +442,30 @@ pub(crate) async fn revenue(
     let Query(q) = q.map_err(|e| ApiError::invalid("INVALID_QUERY", "from", e.body_text()))?;
     let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default();
     let lines = state.store.decided_lines_between(at(q.from), at(q.to)).await?;
-    let duties: Vec<originlink_customs::Duty> =
-        lines.iter().filter_map(|(_, l)| serde_json::from_value(applicable_duty(l)).ok()).collect();
+    // A line whose duty could not be computed (no tariff rate, no customs value) is listed,
+    // never silently left out of the sums: the report says it is incomplete.
+    let mut duties: Vec<originlink_customs::Duty> = Vec::with_capacity(lines.len());
+    let mut uncomputed = Vec::new();
+    for (declaration, l) in &lines {
+        let duty = applicable_duty(l);
+        match serde_json::from_value(duty.clone()) {
+            Ok(d) => duties.push(d),
+            Err(_) => uncomputed.push(json!({
+                "declaration": declaration,
+                "line_no": l.line_no,
+                "outcome": l.outcome,
+                "reason": duty.get("error").or_else(|| duty.get("reason")).cloned()
+                    .unwrap_or_else(|| json!("the duty of this line could not be computed (no tariff rate or value)")),
+            })),
+        }
+    }
     let rev = originlink_customs::Revenue::of(duties.iter())
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    Ok(axum::Json(json!({ "from": q.from, "to": q.to, "lines": duties.len(), "revenue": rev }))
-        .into_response())
+    Ok(axum::Json(json!({
+        "from": q.from, "to": q.to, "lines": duties.len(), "revenue": rev,
+        "complete": uncomputed.is_empty(), "uncomputed": uncomputed,
+    }))
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -547,13 +577,12 @@ pub(crate) async fn answer_verification(
     State(state): State<AppState>,
     Auth(user): Auth,
     id: Result<Path<i64>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     require(&user, &[Role::IssuingOfficer])?;
     let Path(id) = id.map_err(|_| ApiError::invalid("INVALID_PATH", "id", "an integer id"))?;
-    let body = body.map_err(crate::extract::bytes_rejection)?;
-    let a: Answer = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid("INVALID_BODY", "body", e.to_string()))?;
+    let a: Answer = json_body(&headers, body)?;
     if !matches!(a.outcome.as_str(), "confirmed" | "denied") {
         return Err(ApiError::invalid("INVALID_FIELD", "outcome", "confirmed or denied"));
     }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +25,7 @@ use originlink_trust::{TrustList, Verdict, Verifier};
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::{AppState, StartError};
 
 /// Everything the node needs to exchange with other members.
@@ -226,19 +226,43 @@ impl Exchange {
         let mut acks: Vec<Option<Ack>> = vec![None; n];
         let mut inbound = Vec::new();
         let mut slots = Vec::new();
-        let mut not_readable = Vec::new();
+        let via = match peer {
+            Peer::Node { country, .. } => format!("exchange:{country}"),
+            Peer::Gateway { id, .. } => format!("exchange:gateway:{id}"),
+        };
+        // Refused here, before the store: recorded for the operator (the store records its own).
+        let mut refusals = Vec::new();
         for (i, r) in checked.into_iter().enumerate() {
             match r {
-                Err((id, e)) => acks[i] = Some(Ack::refused(id, &e)),
-                Ok((inb, readable)) => {
+                Err(r) => {
+                    acks[i] = Some(Ack::refused(r.id.clone(), &r.error));
+                    refusals.push(r.record(&via, now));
+                }
+                Ok(inb) => {
                     slots.push(i);
-                    not_readable.push(!readable);
                     inbound.push(inb);
                 }
             }
         }
+        let mut refused = refusals.len() as u64;
+        if !refusals.is_empty() {
+            for r in &refusals {
+                tracing::warn!(
+                    message = %r.message_id, from = %r.from_country, via = %r.via, code = %r.code,
+                    reason = %r.reason, "inbound message refused"
+                );
+            }
+            if let Err(e) = state.store.record_refused(refusals).await {
+                tracing::warn!(error = %e, "recording refused messages failed");
+            }
+        }
         if !inbound.is_empty() {
             let ids: Vec<String> = inbound.iter().map(|m| m.message_id.clone()).collect();
+            // Quarantined on arrival: the code and the reason go back in the acknowledgement.
+            let quarantined: Vec<Option<String>> = inbound.iter().map(|m| m.quarantine.clone()).collect();
+            // Who said what, to word a refusal by the store.
+            let subjects: Vec<(String, String)> =
+                inbound.iter().map(|m| (m.from_country.clone(), subject(&m.kind))).collect();
             // What customs may have been waiting for: certificates that arrived, verifications
             // that were answered.
             let touched: Vec<Option<(String, String)>> = inbound
@@ -253,39 +277,63 @@ impl Exchange {
                     _ => None,
                 })
                 .collect();
-            let answered: Vec<String> = inbound
+            let answered: Vec<Option<String>> = inbound
                 .iter()
-                .filter_map(|m| match &m.kind {
+                .map(|m| match &m.kind {
                     InboundKind::VerificationResponse { request_message_id, .. } => {
                         Some(request_message_id.clone())
                     }
                     _ => None,
                 })
                 .collect();
-            let actor = match peer {
-                Peer::Node { country, .. } => format!("exchange:{country}"),
-                Peer::Gateway { id, .. } => format!("exchange:gateway:{id}"),
-            };
-            match state.store.apply_inbound(&Ctx::new(actor, now), inbound).await {
+            match state.store.apply_inbound(&Ctx::new(via, now), inbound).await {
                 Ok(applied) => {
                     for (k, a) in applied.into_iter().enumerate() {
                         let (slot, id) = (slots[k], ids[k].clone());
-                        let mut ack = match a {
-                            Applied::Applied if not_readable[k] => Ack::ok(id, Delivery::NotReadable),
-                            Applied::Applied => Ack::ok(id, Delivery::Delivered),
-                            Applied::Held => Ack::ok(id, Delivery::DeliveredWithWarnings),
-                            Applied::Duplicate => Ack::ok(id, Delivery::Delivered),
+                        let mut ack = match (a, &quarantined[k]) {
+                            (Applied::Applied, Some(reason)) => {
+                                Metrics::inc(&state.metrics.exchange_quarantined);
+                                let (code, message) =
+                                    reason.split_once(": ").unwrap_or(("NOT_READABLE", reason));
+                                let mut ack = Ack::ok(id, Delivery::NotReadable);
+                                ack.code = Some(code.to_owned());
+                                ack.message = Some(message.to_owned());
+                                ack
+                            }
+                            (Applied::Applied, None) => Ack::ok(id, Delivery::Delivered),
+                            (Applied::Held, _) => Ack::ok(id, Delivery::DeliveredWithWarnings),
+                            (Applied::Duplicate, _) => Ack::ok(id, Delivery::Delivered),
+                            (Applied::Refused(code), _) => {
+                                refused += 1;
+                                let (from, what) = &subjects[k];
+                                let message = match code {
+                                    originlink_store::STATUS_FROM_WRONG_PEER => {
+                                        format!("{what} was not sent to {from}: {from} may not report on it")
+                                    }
+                                    originlink_store::ANSWER_FROM_WRONG_PEER => {
+                                        format!("{from} was not asked {what}: it may not answer it")
+                                    }
+                                    _ => format!("{from} may not send this about {what}"),
+                                };
+                                let e = ExchangeError::new(code, Some("from"), message);
+                                tracing::warn!(message = %id, %from, code, "inbound message refused");
+                                Ack::refused(id, &e)
+                            }
                         };
                         ack.duplicate = a == Applied::Duplicate;
                         acks[slot] = Some(ack);
-                        if let (Applied::Applied, Some((c, n))) = (a, &touched[k]) {
+                        if a != Applied::Applied {
+                            continue;
+                        }
+                        // Nothing to decide on a certificate that cannot be read.
+                        if let (None, Some((c, n))) = (&quarantined[k], &touched[k]) {
                             let (state, c, n) = (state.clone(), c.clone(), n.clone());
                             tokio::spawn(async move { crate::customs::rematch(&state, &c, &n).await });
                         }
-                    }
-                    for request in answered {
-                        let state = state.clone();
-                        tokio::spawn(async move { crate::customs::after_answer(&state, &request).await });
+                        if let Some(request) = answered[k].clone() {
+                            let state = state.clone();
+                            tokio::spawn(async move { crate::customs::after_answer(&state, &request).await });
+                        }
                     }
                     self.wake.notify_one();
                 }
@@ -296,19 +344,33 @@ impl Exchange {
                 }
             }
         }
+        state.metrics.exchange_refused.fetch_add(refused, std::sync::atomic::Ordering::Relaxed);
         acks.into_iter().flatten().collect()
     }
 
     /// [`Exchange::check`] and [`Exchange::to_inbound`] for a batch, on up to four threads,
-    /// results in order.
-    #[allow(clippy::type_complexity)]
+    /// results in order. A check that panics (a bug) refuses its message: the sender keeps it
+    /// as a dead letter rather than retrying it into the same panic.
     fn check_all(
         &self,
         peer: &Peer,
         raws: Vec<Vec<u8>>,
         now: DateTime<Utc>,
-    ) -> Vec<Result<(Inbound, bool), (String, ExchangeError)>> {
-        let one = |raw: &Vec<u8>| self.check(peer, raw).and_then(|env| self.to_inbound(env, now));
+    ) -> Vec<Result<Inbound, Box<Refused>>> {
+        let one = |raw: &Vec<u8>| {
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.check(peer, raw).and_then(|env| self.to_inbound(env, now))
+            }));
+            match checked {
+                Ok(Ok(m)) => Ok(m),
+                Ok(Err((id, e))) => Err(Refused::new(raw, id, e)),
+                Err(_) => Err(Refused::new(
+                    raw,
+                    id_of(raw),
+                    ExchangeError::new("INTERNAL_ERROR", None, "checking the message failed"),
+                )),
+            }
+        };
         let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(4);
         if threads < 2 || raws.len() < 8 {
             return raws.iter().map(one).collect();
@@ -326,7 +388,8 @@ impl Exchange {
                     h.join().unwrap_or_else(|_| {
                         (0..len)
                             .map(|_| {
-                                Err((
+                                Err(Refused::new(
+                                    b"",
                                     String::new(),
                                     ExchangeError::new("INTERNAL_ERROR", None, "check failed"),
                                 ))
@@ -377,12 +440,11 @@ impl Exchange {
         Ok(env)
     }
 
-    /// What to apply for a checked envelope, and whether its payload was readable.
-    fn to_inbound(
-        &self,
-        env: Envelope,
-        now: DateTime<Utc>,
-    ) -> Result<(Inbound, bool), (String, ExchangeError)> {
+    /// What to apply for a checked envelope, authorised against what its sender may say (a
+    /// certificate only from its issuing country); [`Inbound::quarantine`] says why its payload
+    /// can never be processed, when so. (What the store knows authorises the rest: a status
+    /// only from a country the certificate was sent to, an answer only from the country asked.)
+    fn to_inbound(&self, env: Envelope, now: DateTime<Utc>) -> Result<Inbound, (String, ExchangeError)> {
         let h = &env.header;
         let id = h.id.clone();
         let from = h.from.country;
@@ -403,7 +465,7 @@ impl Exchange {
                 .map(|m| vec![m])
                 .map_err(|e| (id.clone(), ExchangeError::new("ENVELOPE_SIGNING_FAILED", None, e)))
             };
-        let (kind, reply, readable) = match h.kind {
+        let (kind, reply, quarantine) = match h.kind {
             MessageType::CertificateIssued | MessageType::CertificateReplaced => {
                 let cref = h
                     .certificate
@@ -411,11 +473,12 @@ impl Exchange {
                     .ok_or_else(|| bad("ENVELOPE_MALFORMED", "no certificate".into()))?;
                 if cref.country != from {
                     return Err(bad(
-                        "SENDER_MISMATCH",
+                        "ISSUER_MISMATCH",
                         format!("{from} cannot send a certificate issued by {}", cref.country),
                     ));
                 }
-                let (status, verdict, readable) = self.judge(&env.payload, &cref, now);
+                let Judged { status, verdict, quarantine } =
+                    self.judge(&env.payload, &cref, now).map_err(|e| (id.clone(), e))?;
                 let body = match &verdict {
                     None => StatusBody::new(BusinessStatus::Received),
                     Some((code, message)) => {
@@ -438,7 +501,7 @@ impl Exchange {
                 } else {
                     InboundKind::Replaced { certificate }
                 };
-                (kind, reply(body, &cref)?, readable)
+                (kind, reply(body, &cref)?, quarantine)
             }
             MessageType::CertificateRevoked => {
                 let cref = h
@@ -446,7 +509,7 @@ impl Exchange {
                     .clone()
                     .ok_or_else(|| bad("ENVELOPE_MALFORMED", "no certificate".into()))?;
                 if cref.country != from {
-                    return Err(bad("SENDER_MISMATCH", format!("{from} cannot revoke for {}", cref.country)));
+                    return Err(bad("ISSUER_MISMATCH", format!("{from} cannot revoke for {}", cref.country)));
                 }
                 let body: RevokedBody = serde_json::from_slice(&env.payload).map_err(|e| {
                     (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), e.to_string()))
@@ -457,7 +520,7 @@ impl Exchange {
                     version: cref.version,
                     reason: body.reason,
                 };
-                (kind, reply(StatusBody::new(BusinessStatus::Revoked), &cref)?, true)
+                (kind, reply(StatusBody::new(BusinessStatus::Revoked), &cref)?, None)
             }
             MessageType::StatusUpdate => {
                 let cref = h
@@ -478,7 +541,7 @@ impl Exchange {
                     code: body.code.clone(),
                     detail: String::from_utf8_lossy(&env.payload).into_owned(),
                 };
-                (kind, vec![], true)
+                (kind, vec![], None)
             }
             MessageType::VerificationRequest => {
                 let cref = h
@@ -508,7 +571,7 @@ impl Exchange {
                     questions: v["questions"].to_string(),
                     deadline,
                 };
-                (kind, vec![], true)
+                (kind, vec![], None)
             }
             MessageType::VerificationResponse => {
                 let request = h.correlation_id.clone().ok_or_else(|| {
@@ -525,7 +588,7 @@ impl Exchange {
                     answer: v["answer"].as_str().unwrap_or_default().to_owned(),
                     outcome: v["outcome"].as_str().unwrap_or_default().to_owned(),
                 };
-                (kind, vec![], true)
+                (kind, vec![], None)
             }
             other => (
                 InboundKind::Other {
@@ -533,69 +596,176 @@ impl Exchange {
                     detail: String::from_utf8_lossy(&env.payload).into_owned(),
                 },
                 vec![],
-                true,
+                None,
             ),
         };
-        Ok((Inbound { message_id: id, from_country: from.as_str().to_owned(), kind, reply }, readable))
+        // No database text holds a NUL character (PostgreSQL refuses it): such a message could
+        // never be stored, and would fail its whole batch at every retry.
+        let texts: Vec<&str> = match &kind {
+            InboundKind::Revoked { reason, .. } => vec![reason],
+            InboundKind::Status { code, detail, .. } => vec![code, detail],
+            InboundKind::VerificationResponse { answer, outcome, .. } => vec![answer, outcome],
+            _ => vec![],
+        };
+        if texts.iter().any(|t| t.contains('\0')) {
+            return Err((
+                id,
+                ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), "a text holds a NUL character"),
+            ));
+        }
+        Ok(Inbound { message_id: id, from_country: from.as_str().to_owned(), kind, reply, quarantine })
     }
 
     /// Verifies a received certificate under the trust policy and checks that it is the one
-    /// the envelope names. Returns its status, the reason when not valid, and whether it was
-    /// readable at all.
-    fn judge(
-        &self,
-        doc: &[u8],
-        cref: &CertRef,
-        now: DateTime<Utc>,
-    ) -> (ReceivedStatus, Option<(String, String)>, bool) {
+    /// the envelope names. A document issued by another country than the envelope's
+    /// certificate (and sender) names is refused (`ISSUER_MISMATCH`): a member relays no other
+    /// country's certificate as its own. Otherwise the status to store, the reason when not
+    /// valid, and why it is quarantined when it cannot be read.
+    fn judge(&self, doc: &[u8], cref: &CertRef, now: DateTime<Utc>) -> Result<Judged, ExchangeError> {
         let verdict = match self.verifier.verify(doc, now) {
             Ok(v) => v,
-            Err(u) => return (ReceivedStatus::Invalid, Some((u.code.to_owned(), u.message)), false),
+            Err(u) => return Ok(Judged::unreadable(u.code, u.code, &u.message)),
         };
+        let stored_code = |v: &Verdict| match v {
+            Verdict::Valid(_) => "NOT_READABLE",
+            other => other.code(),
+        };
+        let limits = originlink_formats::Limits::default();
+        let c = match originlink_formats::read(doc, &limits) {
+            Ok((_, c)) => c,
+            Err(p) => {
+                let first = p.first().map(|p| format!("{}: {}", p.code, p.message)).unwrap_or_default();
+                let why = format!("{first} ({} problems reading it as a certificate)", p.len());
+                return Ok(Judged::unreadable(stored_code(&verdict), "NOT_READABLE", &why));
+            }
+        };
+        // The issuing country the document names (the verifier checked a valid one against
+        // its signer's trust anchor) must be the envelope's, which is the sender's.
+        let issuer = match &verdict {
+            Verdict::Valid(signer) => signer.country,
+            _ => c.exporting_country,
+        };
+        for named in [issuer, c.exporting_country] {
+            if named != cref.country {
+                return Err(ExchangeError::new(
+                    "ISSUER_MISMATCH",
+                    Some("certificate"),
+                    format!(
+                        "the envelope names {} as issuing country of {}, the document was issued by {named}",
+                        cref.country, cref.number
+                    ),
+                ));
+            }
+        }
         match verdict {
             Verdict::Valid(_) => {}
-            Verdict::Invalid { reason, detail } => {
-                return (ReceivedStatus::Invalid, Some((reason.code().to_owned(), detail)), true);
-            }
-            Verdict::CannotVerify { reason, detail } => {
-                return (ReceivedStatus::Invalid, Some((reason.code().to_owned(), detail)), true);
-            }
+            Verdict::Invalid { reason, detail } => return Ok(Judged::invalid(reason.code(), detail)),
+            Verdict::CannotVerify { reason, detail } => return Ok(Judged::invalid(reason.code(), detail)),
         }
-        let limits = originlink_formats::Limits::default();
-        match originlink_formats::read(doc, &limits) {
-            Err(p) => (
-                ReceivedStatus::Invalid,
-                Some(("NOT_READABLE".into(), format!("{} problems reading the certificate", p.len()))),
-                false,
-            ),
-            Ok((_, c)) => {
-                let number = c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
-                if number != cref.number || i64::from(c.version) != cref.version {
-                    return (
-                        ReceivedStatus::Invalid,
-                        Some((
-                            "REFERENCE_MISMATCH".into(),
-                            format!(
-                                "the envelope names {} v{}, the document is {number} v{}",
-                                cref.number, cref.version, c.version
-                            ),
-                        )),
-                        true,
-                    );
-                }
-                if c.importing_country != self.country {
-                    return (
-                        ReceivedStatus::Invalid,
-                        Some((
-                            "WRONG_IMPORTING_COUNTRY".into(),
-                            format!("the certificate is for {}", c.importing_country),
-                        )),
-                        true,
-                    );
-                }
-                (ReceivedStatus::Valid, None, true)
-            }
+        let number = c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
+        if number != cref.number || i64::from(c.version) != cref.version {
+            return Ok(Judged::invalid(
+                "REFERENCE_MISMATCH",
+                format!(
+                    "the envelope names {} v{}, the document is {number} v{}",
+                    cref.number, cref.version, c.version
+                ),
+            ));
         }
+        if c.importing_country != self.country {
+            return Ok(Judged::invalid(
+                "WRONG_IMPORTING_COUNTRY",
+                format!("the certificate is for {}", c.importing_country),
+            ));
+        }
+        Ok(Judged { status: ReceivedStatus::Valid, verdict: None, quarantine: None })
+    }
+}
+
+/// What [`Exchange::judge`] found about a received certificate.
+struct Judged {
+    /// Valid or invalid.
+    status: ReceivedStatus,
+    /// The reason code and detail when invalid.
+    verdict: Option<(String, String)>,
+    /// `CODE: why` when the document cannot be read at all: its message is quarantined.
+    quarantine: Option<String>,
+}
+
+impl Judged {
+    fn invalid(code: &str, detail: String) -> Judged {
+        Judged { status: ReceivedStatus::Invalid, verdict: Some((code.to_owned(), detail)), quarantine: None }
+    }
+
+    /// Stored invalid with `stored` as its verdict; quarantined as `code: why`.
+    fn unreadable(stored: &str, code: &str, why: &str) -> Judged {
+        Judged {
+            status: ReceivedStatus::Invalid,
+            verdict: Some((stored.to_owned(), why.to_owned())),
+            quarantine: Some(format!("{code}: {why}")),
+        }
+    }
+}
+
+/// An inbound message refused before it reached the store.
+pub(crate) struct Refused {
+    id: String,
+    from: String,
+    kind: String,
+    error: ExchangeError,
+}
+
+impl Refused {
+    /// The refusal of `raw` (whose id, sending country and type are read as far as they are
+    /// there, for the record).
+    fn new(raw: &[u8], id: String, error: ExchangeError) -> Box<Refused> {
+        #[derive(serde::Deserialize, Default)]
+        struct From {
+            #[serde(default)]
+            country: Option<String>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Head {
+            #[serde(default)]
+            from: Option<From>,
+            #[serde(default, rename = "type")]
+            kind: Option<String>,
+        }
+        let head: Head = serde_json::from_slice(raw).unwrap_or_default();
+        let short = |s: Option<String>| s.unwrap_or_default().chars().take(64).collect::<String>();
+        Box::new(Refused {
+            id,
+            from: short(head.from.and_then(|f| f.country)),
+            kind: short(head.kind),
+            error,
+        })
+    }
+
+    /// What the operator sees of it.
+    fn record(&self, via: &str, at: DateTime<Utc>) -> originlink_store::Refusal {
+        originlink_store::Refusal {
+            message_id: self.id.clone(),
+            from_country: self.from.clone(),
+            kind: self.kind.clone(),
+            via: via.to_owned(),
+            code: self.error.code.to_owned(),
+            reason: match &self.error.field {
+                Some(f) => format!("{f}: {}", self.error.message),
+                None => self.error.message.clone(),
+            },
+            at: originlink_store::timestamp(&at),
+        }
+    }
+}
+
+/// What an inbound message is about, in words: for the refusal of one its sender may not send.
+fn subject(kind: &InboundKind) -> String {
+    match kind {
+        InboundKind::Status { number, version, .. } => format!("certificate {number} v{version}"),
+        InboundKind::VerificationResponse { request_message_id, .. } => {
+            format!("verification request {request_message_id}")
+        }
+        other => other.kind().to_owned(),
     }
 }
 
@@ -612,11 +782,13 @@ fn refuse(status: StatusCode, e: ExchangeError) -> Response {
         .into_response()
 }
 
-/// `POST /exchange/v1/messages`: a batch pushed by a gateway or a direct partner.
+/// `POST /exchange/v1/messages`: a batch pushed by a gateway or a direct partner. The sender
+/// is identified from the TLS handshake before a byte of the body is read; the body is then
+/// read up to the batch limit and the body deadline.
 pub(crate) async fn inbound(
     State(state): State<AppState>,
     peer: Option<axum::Extension<PeerCert>>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    req: axum::extract::Request,
 ) -> Response {
     let Some(x) = state.exchange.clone() else {
         return refuse(
@@ -631,20 +803,16 @@ pub(crate) async fn inbound(
         Err(e) if e.code == "CLIENT_CERT_REQUIRED" => return refuse(StatusCode::UNAUTHORIZED, e),
         Err(e) => return refuse(StatusCode::FORBIDDEN, e),
     };
-    let body = match body {
+    let (parts, body) = req.into_parts();
+    let body = match originlink_exchange::server::read_body(
+        &parts.headers,
+        body,
+        originlink_exchange::body::MAX_BATCH_BYTES,
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ExchangeError::new("BATCH_TOO_LARGE", None, "the batch is larger than 32 MiB"),
-            );
-        }
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                ExchangeError::new("BATCH_MALFORMED", None, e.body_text()),
-            );
-        }
+        Err((status, e)) => return refuse(status, e),
     };
     let batch = match Batch::parse(&body) {
         Ok(b) => b,

@@ -113,8 +113,10 @@ pub struct TrustSigner {
 }
 
 impl TrustSigner {
-    /// Loads `signing.key` and `signing.crt` from the authority key directory.
+    /// Loads `signing.key` and `signing.crt` from the authority key directory, after checking
+    /// that no key in it is readable by group or others.
     pub fn load(keys: &Path) -> Result<Self, originlink_trust::Error> {
+        originlink_trust::keystore::check_key_dir(keys)?;
         let dir = originlink_trust::keystore::AuthorityDir(keys.to_owned());
         let key = originlink_trust::keystore::load_private_key(&dir.signing_key())?;
         let certs = originlink_trust::keystore::load_certs(&dir.signing_cert())?;

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use originlink_store::{Ctx, NewUser, Role, Store, User};
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod customs;
 pub mod error;
@@ -100,12 +101,13 @@ pub struct CustomsSetup {
 }
 
 impl AppState {
-    /// Loads the signing key and opens (and pings) storage.
+    /// Loads the signing key, opens (and pings) storage with the audit key, and anchors the
+    /// audit chain's head in its checkpoint.
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         let signer = issue::TrustSigner::load(&config.authority.keys)?;
-        let store =
-            originlink_store::open_with(config.database.url.expose(), config.database.pool_size).await?;
+        let store = audit::open_store(config).await?;
         store.ping().await?;
+        store.checkpoint_audit().await?;
         let pattern = issue::NumberPattern::parse(&config.authority.number_pattern).map_err(|e| {
             StartError::Store(originlink_store::StoreError::Url(format!("number pattern: {e}")))
         })?;
@@ -177,6 +179,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     shutdown: originlink_exchange::server::Shutdown,
+    limits: originlink_exchange::server::ServeLimits,
 }
 
 impl Application {
@@ -194,7 +197,15 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
-        Ok(Application { addr, listener, tls, router, state, shutdown: Default::default() })
+        Ok(Application {
+            addr,
+            listener,
+            tls,
+            router,
+            state,
+            shutdown: Default::default(),
+            limits: config.server.limits,
+        })
     }
 
     /// The bound address (with the real port when the configuration said 0).
@@ -217,7 +228,20 @@ impl Application {
         tracing::info!(addr = %self.addr, "serving https");
         exchange::spawn_workers(self.state.clone(), self.shutdown.subscribe());
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
-        originlink_exchange::server::serve(listener, self.tls, self.router, self.shutdown).await
+        let served = originlink_exchange::server::serve_with(
+            listener,
+            self.tls,
+            self.router,
+            self.shutdown,
+            self.limits,
+        )
+        .await;
+        // The audit chain's head as it is at shutdown (between times a background writer
+        // keeps it at most a second behind).
+        if let Err(e) = self.state.store.checkpoint_audit().await {
+            tracing::warn!(error = %e, "audit checkpoint not written at shutdown");
+        }
+        served
     }
 }
 
@@ -250,7 +274,45 @@ pub enum AddUserError {
     /// No randomness for the token.
     #[error("no random source for the token")]
     Random,
+    /// A user or company name that is empty, too long or holds control characters
+    /// (`NAME_INVALID` on `name`, `COMPANY_NAME_INVALID` on `company`).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// The field concerned.
+        field: &'static str,
+        /// For people.
+        message: String,
+    },
 }
+
+/// A person's or a company's name as entered: trimmed, 1 to `max` characters, with no
+/// control characters (newlines and tabs included) and no bidirectional overrides, which
+/// would let a name print as something else in logs, lists and certificates.
+pub fn clean_name(raw: &str, max: usize) -> Result<&str, String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err("must not be empty".into());
+    }
+    if chars > max {
+        return Err(format!("{chars} characters; at most {max}"));
+    }
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if let Some(c) = name.chars().find(|&c| c.is_control() || bidi(c) || c == '\u{2028}' || c == '\u{2029}') {
+        return Err(format!(
+            "contains the control character U+{:04X}; use letters, digits and punctuation",
+            c as u32
+        ));
+    }
+    Ok(name)
+}
+
+/// Longest user name, in characters.
+pub const MAX_USER_NAME: usize = 100;
+/// Longest company name, in characters.
+pub const MAX_COMPANY_NAME: usize = 200;
 
 impl AddUserError {
     /// Stable code.
@@ -259,6 +321,7 @@ impl AddUserError {
             AddUserError::Company(_) => "COMPANY_REQUIRED_FOR_EXPORTER",
             AddUserError::Store(e) => e.code(),
             AddUserError::Random => "RANDOM_UNAVAILABLE",
+            AddUserError::Invalid { code, .. } => code,
         }
     }
 }
@@ -273,6 +336,14 @@ pub async fn add_user(
     company: Option<&str>,
     country: &str,
 ) -> Result<(User, String), AddUserError> {
+    let name = clean_name(name, MAX_USER_NAME).map_err(|message| AddUserError::Invalid {
+        code: "NAME_INVALID",
+        field: "name",
+        message,
+    })?;
+    let company = company.map(|c| clean_name(c, MAX_COMPANY_NAME)).transpose().map_err(|message| {
+        AddUserError::Invalid { code: "COMPANY_NAME_INVALID", field: "company", message }
+    })?;
     let company_id = match (role, company) {
         (Role::Exporter, Some(c)) => Some(match store.company_by_name(c).await? {
             Some(found) => found.id,

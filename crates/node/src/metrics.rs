@@ -26,6 +26,10 @@ pub struct Metrics {
     pub revocations: AtomicU64,
     /// Messages the next hop acknowledged (the outbox let go of them).
     pub exchange_sent: AtomicU64,
+    /// Inbound messages refused (their sender may not say them, or they are not acceptable).
+    pub exchange_refused: AtomicU64,
+    /// Inbound messages quarantined on arrival (their payload can never be processed).
+    pub exchange_quarantined: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +65,12 @@ impl Metrics {
         for (name, help, c) in [
             ("originlink_applications_created_total", "Applications created.", &self.applications_created),
             ("originlink_exchange_sent_total", "Messages acknowledged by the next hop.", &self.exchange_sent),
+            ("originlink_exchange_refused_total", "Inbound messages refused.", &self.exchange_refused),
+            (
+                "originlink_exchange_quarantined_total",
+                "Inbound messages quarantined on arrival: their payload can never be processed.",
+                &self.exchange_quarantined,
+            ),
             (
                 "originlink_approvals_total",
                 "Applications approved: certificates signed and stored.",
@@ -75,6 +85,16 @@ impl Metrics {
             ));
         }
         out
+    }
+
+    /// The gauges read from storage, appended to [`Metrics::render`]: inbound messages in
+    /// quarantine now (kept across restarts, unlike the counters).
+    pub fn render_stored(quarantined: i64) -> String {
+        format!(
+            "# HELP originlink_exchange_quarantined Inbound messages in quarantine: they can never be \
+             processed and wait for the operator (GET /api/v1/exchange/quarantine).\n\
+             # TYPE originlink_exchange_quarantined gauge\noriginlink_exchange_quarantined {quarantined}\n"
+        )
     }
 }
 

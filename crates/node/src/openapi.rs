@@ -239,7 +239,7 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/exchange",
         handler: || get(api::exchange_status),
         id: "exchangeStatus",
-        summary: "Outbox, dead letters, inbox and held messages",
+        summary: "Outbox, dead letters, inbox, held and quarantined messages",
         roles: &[ADM],
         body: Body::None,
         query: &[],
@@ -269,6 +269,30 @@ pub const OPERATIONS: &[Operation] = &[
         query: &[],
         ok: (200, "any"),
         errors: &[404],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/exchange/quarantine",
+        handler: || get(api::quarantined),
+        id: "quarantinedMessages",
+        summary: "Inbound messages that can never be processed, with the reason (never retried)",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "InboxRecordList"),
+        errors: &[],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/exchange/refused",
+        handler: || get(api::refused),
+        id: "refusedMessages",
+        summary: "Inbound messages refused, with the code (e.g. a sender that may not say them)",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "RefusalList"),
+        errors: &[],
     },
     Operation {
         method: "post",
@@ -506,6 +530,26 @@ fn schemas() -> Value {
             }
         },
         "ReceivedList": { "type": "array", "items": reference("Received") },
+        "InboxRecord": {
+            "type": "object",
+            "required": ["message_id", "from_country", "kind", "state", "received_at", "updated_at"],
+            "properties": {
+                "message_id": { "type": "string" }, "from_country": { "type": "string" },
+                "kind": { "type": "string" }, "state": { "enum": ["applied", "held", "duplicate", "quarantined"] },
+                "reason": opt_text, "received_at": { "type": "string" }, "updated_at": { "type": "string" }
+            }
+        },
+        "InboxRecordList": { "type": "array", "items": reference("InboxRecord") },
+        "Refusal": {
+            "type": "object",
+            "required": ["message_id", "from_country", "kind", "via", "code", "reason", "at"],
+            "properties": {
+                "message_id": { "type": "string" }, "from_country": { "type": "string" },
+                "kind": { "type": "string" }, "via": { "type": "string" }, "code": { "type": "string" },
+                "reason": { "type": "string" }, "at": { "type": "string" }
+            }
+        },
+        "RefusalList": { "type": "array", "items": reference("Refusal") },
         "Declaration": {
             "description": "An import declaration: number, importer {name, id?}, importing_country, declaration_date, lines [{line_no, hs_code, description, quantity, unit, customs_value, currency, origin_country, claimed_agreement, eco: {issuing_country, number} | \"PENDING\", invoice_number?}] (docs/reason-codes.md)",
             "type": "object"

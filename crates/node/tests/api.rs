@@ -324,15 +324,46 @@ async fn xml_applications_reject_amend_revoke_and_back_to_back() {
         .await;
     assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "CERTIFICATE_NOT_ISSUED"));
     // Back-to-back from a received certificate: the reference is in the signed document.
-    let rec = n
-        .state
-        .store
-        .insert_received(
-            &Ctx::new("exchange", Utc::now()),
-            NewReceived::valid("TH", "TH-2026-000777", 1, b"<x/>".to_vec()),
+    // The original names the new exporter as its consignee.
+    let new_doc = document(4).to_string();
+    let (_, mine) = originlink_formats::read(new_doc.as_bytes(), &Default::default()).expect("reads");
+    let th = originlink_model::CountryCode::parse("TH").expect("TH");
+    let kh = originlink_model::CountryCode::parse("KH").expect("KH");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 2, 2).expect("date");
+    let mut original =
+        originlink_model::sample::sample(originlink_model::Agreement::Atiga, th, kh, day, 1, 77);
+    original.consignee = mine.exporter.clone();
+    let original_xml = originlink_formats::xml::write(&original).into_bytes();
+    let mut elsewhere = original.clone();
+    elsewhere.consignee.name = "Somebody Else Co., Ltd.".into();
+    let mut received = Vec::new();
+    for (number, doc) in [
+        ("TH-2026-000777", original_xml),
+        ("TH-2026-000778", originlink_formats::xml::write(&elsewhere).into_bytes()),
+    ] {
+        received.push(
+            n.state
+                .store
+                .insert_received(&Ctx::new("exchange", Utc::now()), NewReceived::valid("TH", number, 1, doc))
+                .await
+                .expect("received"),
+        );
+    }
+    let rec = &received[0];
+    // Someone else's received certificate answers exactly as a missing one: nothing to probe.
+    let theirs = n
+        .post_json(
+            "/api/v1/applications",
+            &n.exporter_a,
+            json!({ "document": document(4), "back_to_back_of": received[1].id }),
         )
-        .await
-        .expect("received");
+        .await;
+    assert_eq!(
+        (theirs.status, theirs.code().as_str()),
+        (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        "{}",
+        theirs.json()
+    );
     let r = n
         .post_json(
             "/api/v1/applications",
@@ -354,6 +385,7 @@ async fn xml_applications_reject_amend_revoke_and_back_to_back() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json(), theirs.json(), "a missing and a foreign id answer the same");
     assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
 }
 
@@ -953,6 +985,17 @@ async fn customs_endpoints_refuse_bad_input_with_codes_and_store_nothing() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = n.get("/api/v1/revenue?from=2026-13-01&to=2026-03-01", &n.customs).await;
     assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"));
+    // A line whose duty cannot be computed (no tariff rate for live horses) is listed, not
+    // silently left out of the revenue report.
+    let mut no_rate = declaration("KH-IMP-NORATE", "KH");
+    no_rate["lines"][0]["hs_code"] = json!("0101.21");
+    no_rate["lines"][0]["claimed_agreement"] = Value::Null;
+    let r = post(&n.customs, "application/json", no_rate.to_string().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let rev = n.get("/api/v1/revenue?from=2000-01-01&to=2100-01-01", &n.customs).await.json();
+    assert_eq!(rev["complete"], false, "{rev}");
+    assert_eq!(rev["uncomputed"][0]["declaration"], "KH-IMP-NORATE", "{rev}");
+    assert_eq!(rev["lines"], 2, "the two computable lines are summed: {rev}");
 
     // Verification requests: body checks, then the certificate must have been received.
     let raise = |ct: &str, body: Value| {
@@ -1001,6 +1044,10 @@ async fn customs_endpoints_refuse_bad_input_with_codes_and_store_nothing() {
     assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_FIELD"));
     let ok = json!({"answer": "confirmed", "outcome": "confirmed"}).to_string().into_bytes();
     let r = n
+        .call("POST", "/api/v1/verifications/1/answer", Some(&n.officer), Some(("text/plain", ok.clone())))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE"));
+    let r = n
         .call("POST", "/api/v1/verifications/1/answer", Some(&n.officer), Some(("application/json", ok)))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -1023,6 +1070,13 @@ async fn exchange_administration_is_the_admins() {
         assert_eq!(n.get("/api/v1/exchange/dead", token).await.status, StatusCode::FORBIDDEN);
     }
     assert_eq!(n.get("/api/v1/exchange/dead", &n.admin).await.json(), json!([]));
+    assert_eq!(v["quarantined"].as_i64(), Some(0), "{v}");
+    for list in ["/api/v1/exchange/quarantine", "/api/v1/exchange/refused"] {
+        assert_eq!(n.get(list, &n.admin).await.json(), json!([]), "{list}");
+        for token in [&n.exporter_a, &n.officer, &n.customs] {
+            assert_eq!(n.get(list, token).await.status, StatusCode::FORBIDDEN, "{list}");
+        }
+    }
     let r = n
         .call(
             "POST",
@@ -1075,4 +1129,110 @@ async fn a_certificate_that_could_not_be_verified_keeps_its_lines_waiting() {
         "{codes:?}"
     );
     assert!(codes[1].contains(&"CO_INVALID".to_owned()), "{codes:?}");
+}
+
+/// Issue 11, defect 2: a declaration naming a received certificate whose stored document
+/// cannot be read (5,000 levels deep, or not XML at all) is answered with a code, nothing is
+/// stored, and the node keeps serving.
+#[tokio::test]
+async fn a_declaration_naming_an_unreadable_certificate_is_answered_422() {
+    let n = node().await;
+    let deep = format!("{}{}", "<a>".repeat(5000), "</a>".repeat(5000)).into_bytes();
+    for (number, doc) in [("TH-2026-000001", deep), ("TH-2026-000002", b"<CertificateOfOrigin".to_vec())] {
+        let mut rec = NewReceived::valid("TH", number, 1, doc);
+        rec.status = originlink_store::ReceivedStatus::Invalid;
+        rec.verdict = Some("NOT_READABLE".into());
+        n.state.store.insert_received(&Ctx::new("exchange", Utc::now()), rec).await.expect("received");
+        let mut d = declaration(&format!("KH-IMP-{number}"), "KH");
+        d["lines"][0]["eco"]["number"] = json!(number);
+        let r = n.post_json("/api/v1/declarations", &n.customs, d).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "CERTIFICATE_NOT_READABLE"),
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+    }
+    assert!(n.get("/api/v1/declarations", &n.customs).await.json().as_array().is_some_and(Vec::is_empty));
+    let h = n.call("GET", "/healthz", None, None).await;
+    assert_eq!((h.status, h.json()["status"].as_str()), (StatusCode::OK, Some("ok")));
+}
+
+/// Issue 11, defects 1 and 3: one request could stop the node (5,000 nested elements
+/// overflowed the stack) or hold it for seconds (85,000 attributes on one element). Each is
+/// now refused with the bound's code, and the node answers the next request.
+#[tokio::test]
+async fn hostile_documents_are_refused_with_a_code_and_the_node_stays_up() {
+    let n = node().await;
+    let deep = format!("{}{}", "<a>".repeat(5000), "</a>".repeat(5000));
+    // 85,000 attributes do not fit the test node's body limit; 20,000 are as far past the bound.
+    let wide = format!("<a {}/>", (0..20_000).map(|i| format!("a{i}=\"\"")).collect::<Vec<_>>().join(" "));
+    // A valid certificate with the nesting hidden inside it.
+    let kh = originlink_model::CountryCode::parse("KH").expect("KH");
+    let th = originlink_model::CountryCode::parse("TH").expect("TH");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+    let mut cert = originlink_model::sample::sample(originlink_model::Agreement::Atiga, kh, th, date, 1, 9);
+    cert.number = None;
+    cert.certification = None;
+    let valid = originlink_formats::xml::write(&cert);
+    let cut = valid.rfind("</").expect("closing tag");
+    let hidden = format!("{}<x>{deep}</x>{}", &valid[..cut], &valid[cut..]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("application/xml", deep.clone().into_bytes(), "XML_TOO_DEEP"),
+        ("application/json", json!({ "document": deep }).to_string().into_bytes(), "XML_TOO_DEEP"),
+        ("application/xml", hidden.into_bytes(), "XML_TOO_DEEP"),
+        ("application/xml", wide.into_bytes(), "XML_TOO_MANY_ATTRIBUTES"),
+        (
+            "application/json",
+            format!("{{\"document\":{}{}}}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+            "MALFORMED_JSON",
+        ),
+    ];
+    for (ct, body, code) in cases {
+        let r = n.call("POST", "/api/v1/applications", Some(&n.exporter_a), Some((ct, body))).await;
+        assert!(r.status.is_client_error(), "{}", String::from_utf8_lossy(&r.bytes));
+        assert_eq!(r.code(), code, "{}", r.json());
+        assert!(r.json()["field"].is_string(), "{}", r.json());
+    }
+    let h = n.call("GET", "/healthz", None, None).await;
+    assert_eq!(h.status, StatusCode::OK);
+    let r = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(3) })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+}
+
+/// Issue 11, item 8: names are trimmed, 1..=100 characters, with no control characters, for
+/// users and their companies alike; a type error names its field.
+#[tokio::test]
+async fn user_names_and_type_errors_are_checked_with_their_field() {
+    let n = node().await;
+    let long = "x".repeat(100_001);
+    for (body, code, field) in [
+        (json!({ "name": "", "role": "admin" }), "NAME_INVALID", "name"),
+        (json!({ "name": "   ", "role": "admin" }), "NAME_INVALID", "name"),
+        (json!({ "name": "a\nb", "role": "admin" }), "NAME_INVALID", "name"),
+        (json!({ "name": "a\u{202E}b", "role": "admin" }), "NAME_INVALID", "name"),
+        (json!({ "name": long, "role": "admin" }), "NAME_INVALID", "name"),
+        (
+            json!({ "name": "ok", "role": "exporter", "company": "A\u{0007}B" }),
+            "COMPANY_NAME_INVALID",
+            "company",
+        ),
+        (json!({ "name": "ok", "role": "exporter", "company": "" }), "COMPANY_NAME_INVALID", "company"),
+        (json!({ "name": 5, "role": "admin" }), "INVALID_FIELD", "/name"),
+        (json!({ "name": "ok", "role": ["admin"] }), "INVALID_FIELD", "/role"),
+        (json!({ "name": "ok", "role": "admin", "extra": 1 }), "UNKNOWN_FIELD", "/extra"),
+        (json!({ "role": "admin" }), "MISSING_FIELD", "/name"),
+    ] {
+        let r = n.post_json("/api/v1/users", &n.admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", String::from_utf8_lossy(&r.bytes));
+        assert_eq!(
+            (r.code().as_str(), r.json()["field"].as_str()),
+            (code, Some(field)),
+            "{body}: {}",
+            r.json()
+        );
+    }
+    let ok = n.post_json("/api/v1/users", &n.admin, json!({ "name": "  Sok Dara  ", "role": "admin" })).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.json());
+    assert_eq!(ok.json()["user"]["name"], "Sok Dara");
 }

@@ -160,12 +160,12 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
 
     // Operator and gateway.
     let op_dir = dir.join("operator");
-    std::fs::create_dir_all(&op_dir)?;
+    keystore::create_private_dir(&op_dir)?;
     let operator = originlink_trust::keys::init_operator("OriginLink Demo Operator", today)?;
     keystore::write_private_key(&op_dir.join("operator.key"), &operator.key)?;
     keystore::write_cert(&op_dir.join("operator.crt"), &operator.cert_der)?;
     let gw_dir = dir.join("gateway");
-    std::fs::create_dir_all(&gw_dir)?;
+    keystore::create_private_dir(&gw_dir)?;
     let gw = originlink_trust::keys::init_gateway("DEMO-HUB", today)?;
     keystore::write_private_key(&gw_dir.join("tls.key"), &gw.key)?;
     keystore::write_cert(&gw_dir.join("tls.crt"), &gw.cert_der)?;
@@ -177,7 +177,6 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
     for (i, c) in countries.iter().enumerate() {
         let keys = originlink_trust::keys::init_authority(c.code, c.authority, today, None)?;
         let kdir = AuthorityDir(dir.join(c.code).join("keys"));
-        std::fs::create_dir_all(&kdir.0)?;
         kdir.write(&keys)?;
         let url = format!("https://127.0.0.1:{}", ports[i + 1]);
         urls.insert(c.code.to_owned(), url.clone());
@@ -278,7 +277,11 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
             ),
         )?;
         let cfg = originlink_node::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let store = originlink_store::open(cfg.database.url.expose()).await?;
+        // Opened as the node opens it: its audit key (created here, in the key directory) keys
+        // the users' events below.
+        let store = originlink_node::audit::open_store(&cfg)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
         store.migrate().await?;
         let ctx = Ctx::new("demo-setup", now);
         let mut tokens = BTreeMap::new();
@@ -299,6 +302,7 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
             tokens.insert(user.to_owned(), t);
             exporters.push(user.to_owned());
         }
+        store.checkpoint_audit().await?;
         nodes.insert(
             c.code.to_owned(),
             NodeInfo { url: urls[c.code].clone(), config, database: db, tokens, exporters },

@@ -5,22 +5,32 @@
 //! [`apply_batch`], then appends the audit events it returns in the same transaction.
 //!
 //! The rules:
-//! - a message id already in the inbox (applied, held or duplicate) is a duplicate and
-//!   changes nothing; so is a certificate version already stored from another message;
+//! - a message is first authorised against what its sender may say: a `status.update` only
+//!   from a country the certificate was sent to (recorded when its certificate messages were
+//!   enqueued), a `verification.response` only from the country asked. Otherwise it is
+//!   refused with a code ([`crate::STATUS_FROM_WRONG_PEER`], [`crate::ANSWER_FROM_WRONG_PEER`]):
+//!   the refusal is recorded and nothing else;
+//! - a message id already in the inbox (applied, held, duplicate or quarantined) is a
+//!   duplicate and changes nothing; so is a certificate version already stored from another
+//!   message;
 //! - `certificate.replaced` v needs v-1 stored and `certificate.revoked` v needs v stored,
 //!   otherwise the message is held (stored as JSON, keyed by certificate and the version it
 //!   waits for);
 //! - whenever a version of a certificate lands, every held message waiting for it is applied
 //!   and deleted from the held table, repeatedly (a replacement that lands may release more);
-//! - the replies of a message are enqueued when it is applied, never when it is held.
+//! - the replies of a message are enqueued when it is applied, never when it is held;
+//! - a message whose payload can never be processed ([`Inbound::quarantine`]) is applied, but
+//!   its inbox record ends `quarantined` with the reason; so does a held message that cannot
+//!   be read back when it is released: it is never retried, and the rest goes on.
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use crate::audit::PendingEvent;
 use crate::{
-    Applied, INCOMING, Inbound, InboundKind, NewReceived, NewVerification, OUTGOING, OutMessage,
-    ReceivedStatus, Result, StatusEvent, StoreError, VerificationRequest,
+    ANSWER_FROM_WRONG_PEER, ANY_RECIPIENT, Applied, INCOMING, Inbound, InboundKind, NewReceived,
+    NewVerification, OUTGOING, OutMessage, ReceivedStatus, Refusal, Result, STATUS_FROM_WRONG_PEER,
+    StatusEvent, StoreError, VerificationRequest,
 };
 
 /// Inbox state of a message that was applied.
@@ -29,6 +39,8 @@ pub(crate) const APPLIED: &str = "applied";
 pub(crate) const HELD: &str = "held";
 /// Inbox state of a message whose content was already there (another message id).
 pub(crate) const DUPLICATE: &str = "duplicate";
+/// Inbox state of a message that can never be processed (the reason is recorded with it).
+pub(crate) const QUARANTINED: &str = "quarantined";
 
 /// A stored received certificate, as the inbox needs it.
 #[derive(Debug, Clone, Copy)]
@@ -39,10 +51,27 @@ pub(crate) struct Found {
 
 /// What the inbox needs from a backend's open transaction.
 pub(crate) trait InboxTx {
-    /// Inserts the inbox row of `m` in `state`; false when its message id is already there.
-    async fn inbox_insert(&mut self, m: &Inbound, state: &str, at: &str) -> Result<bool>;
-    /// Changes the state of an inbox row.
-    async fn inbox_state(&mut self, message_id: &str, state: &str, at: &str) -> Result<()>;
+    /// Inserts the inbox row of `m` in `state` (with `reason`, for a quarantined one); false
+    /// when its message id is already there.
+    async fn inbox_insert(
+        &mut self,
+        m: &Inbound,
+        state: &str,
+        reason: Option<&str>,
+        at: &str,
+    ) -> Result<bool>;
+    /// Changes the state (and the reason) of an inbox row.
+    async fn inbox_state(
+        &mut self,
+        message_id: &str,
+        state: &str,
+        reason: Option<&str>,
+        at: &str,
+    ) -> Result<()>;
+    /// Records a refused message.
+    async fn refuse(&mut self, r: &Refusal) -> Result<()>;
+    /// The countries certificate `number` (one of ours) was sent to, sorted; empty when none.
+    async fn sent_to(&mut self, number: &str) -> Result<Vec<String>>;
     /// One version of a received certificate (locked for update where the backend locks).
     async fn find_received(&mut self, country: &str, number: &str, version: i64) -> Result<Option<Found>>;
     /// Inserts a received certificate; `None` when that (country, number, version) exists.
@@ -63,8 +92,9 @@ pub(crate) trait InboxTx {
         message: &str,
         at: &str,
     ) -> Result<()>;
-    /// Removes and returns (in the order they were held) the messages waiting for `version`.
-    async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<String>>;
+    /// Removes and returns (in the order they were held) the messages waiting for `version`,
+    /// as (message id, message JSON).
+    async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<(String, String)>>;
     /// Records a reported status; returns our certificate's id if it is stored here.
     async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>>;
     /// Enqueues messages in the outbox.
@@ -156,19 +186,73 @@ enum Outcome {
     Duplicate,
 }
 
-/// Applies `batch` inside the caller's transaction. Returns one answer per message and the
-/// audit events to append.
+/// Why the sender of `m` may not say it, if it may not: `(code, reason)`.
+async fn authorise<T: InboxTx>(tx: &mut T, m: &Inbound) -> Result<Option<(&'static str, String)>> {
+    match &m.kind {
+        // Only a country the certificate was sent to reports what became of it there.
+        InboundKind::Status { number, version, .. } => {
+            let to = tx.sent_to(number).await?;
+            if to.iter().any(|c| *c == m.from_country || c == ANY_RECIPIENT) {
+                return Ok(None);
+            }
+            let sent =
+                if to.is_empty() { "to no member".to_owned() } else { format!("to {}", to.join(", ")) };
+            Ok(Some((
+                STATUS_FROM_WRONG_PEER,
+                format!(
+                    "certificate {number} v{version} was sent {sent}: {} may not report on it",
+                    m.from_country
+                ),
+            )))
+        }
+        // Only the country asked answers. A response to no request of ours is recorded as
+        // unmatched (and changes nothing).
+        InboundKind::VerificationResponse { request_message_id, .. } => {
+            match tx.find_verification(OUTGOING, request_message_id).await? {
+                Some(v) if v.partner != m.from_country => Ok(Some((
+                    ANSWER_FROM_WRONG_PEER,
+                    format!(
+                        "verification request {request_message_id} asked {}: {} may not answer it",
+                        v.partner, m.from_country
+                    ),
+                ))),
+                _ => Ok(None),
+            }
+        }
+        // Certificates (only from their issuing country) are authorised by the node, which
+        // reads the document: the store only sees the issuing country it names.
+        _ => Ok(None),
+    }
+}
+
+/// Applies `batch` inside the caller's transaction; `via` is who delivered it (recorded with
+/// a refusal). Returns one answer per message and the audit events to append.
 pub(crate) async fn apply_batch<T: InboxTx>(
     tx: &mut T,
     at: &str,
+    via: &str,
     batch: Vec<Inbound>,
 ) -> Result<(Vec<Applied>, Vec<PendingEvent>)> {
     let mut answers = Vec::with_capacity(batch.len());
     let mut events = Vec::with_capacity(batch.len());
     for mut m in batch {
+        if let Some((code, reason)) = authorise(tx, &m).await? {
+            let r = Refusal {
+                message_id: m.message_id.clone(),
+                from_country: m.from_country.clone(),
+                kind: m.kind.kind().to_owned(),
+                via: via.to_owned(),
+                code: code.to_owned(),
+                reason,
+                at: at.to_owned(),
+            };
+            tx.refuse(&r).await?;
+            answers.push(Applied::Refused(code));
+            continue;
+        }
         // The common case first: a new message that applies. The state is corrected below
         // for the rare held or duplicate-by-content one.
-        if !tx.inbox_insert(&m, APPLIED, at).await? {
+        if !tx.inbox_insert(&m, final_state(&m), m.quarantine.as_deref(), at).await? {
             answers.push(Applied::Duplicate);
             continue;
         }
@@ -194,9 +278,19 @@ async fn release<T: InboxTx>(
 ) -> Result<()> {
     let mut work = vec![landed];
     while let Some((key, version)) = work.pop() {
-        for text in tx.take_held(&key, version).await? {
-            let m: Inbound = serde_json::from_str(&text)
-                .map_err(|e| StoreError::Backend(format!("held message of {key} unreadable: {e}")))?;
+        for (message_id, text) in tx.take_held(&key, version).await? {
+            let m: Inbound = match serde_json::from_str(&text) {
+                Ok(m) => m,
+                Err(e) => {
+                    // It will never read: quarantined, and the others go on (failing the
+                    // batch would fail it again at every retry).
+                    let reason =
+                        format!("HELD_UNREADABLE: the held message of {key} does not read back: {e}");
+                    tx.inbox_state(&message_id, QUARANTINED, Some(&reason), at).await?;
+                    events.push(crate::quarantined_event(&message_id, Some(HELD), &reason));
+                    continue;
+                }
+            };
             let outcome = apply_one(tx, &m, at, events).await?;
             let (_, more) = settle(tx, &m, outcome, at, events, false).await?;
             work.extend(more);
@@ -217,7 +311,10 @@ async fn settle<T: InboxTx>(
     match outcome {
         Outcome::Applied(landed) => {
             if !fresh {
-                tx.inbox_state(&m.message_id, APPLIED, at).await?;
+                tx.inbox_state(&m.message_id, final_state(m), m.quarantine.as_deref(), at).await?;
+            }
+            if let Some(reason) = &m.quarantine {
+                events.push(crate::quarantined_event(&m.message_id, (!fresh).then_some(HELD), reason));
             }
             if !m.reply.is_empty() {
                 tx.enqueue(&m.reply, at).await?;
@@ -228,16 +325,21 @@ async fn settle<T: InboxTx>(
             let text = serde_json::to_string(m).map_err(|e| StoreError::Backend(e.to_string()))?;
             tx.hold(&m.message_id, &key, waits_for, &text, at).await?;
             if fresh {
-                tx.inbox_state(&m.message_id, HELD, at).await?;
+                tx.inbox_state(&m.message_id, HELD, m.quarantine.as_deref(), at).await?;
                 events.push(crate::held_event(m, &key, waits_for));
             }
             Ok((Applied::Held, None))
         }
         Outcome::Duplicate => {
-            tx.inbox_state(&m.message_id, DUPLICATE, at).await?;
+            tx.inbox_state(&m.message_id, DUPLICATE, None, at).await?;
             Ok((Applied::Duplicate, None))
         }
     }
+}
+
+/// The inbox state of `m` once applied.
+fn final_state(m: &Inbound) -> &'static str {
+    if m.quarantine.is_some() { QUARANTINED } else { APPLIED }
 }
 
 async fn apply_one<T: InboxTx>(

@@ -8,10 +8,13 @@
 //! rolls its number back.
 //!
 //! Architecture invariant: no HTTP here, no clock (callers pass "now" in [`Ctx`]), no keys
-//! (signing is a callback handed to [`Store::approve`]).
+//! (signing is a callback handed to [`Store::approve`]) but the audit chain's HMAC key, which
+//! the caller hands in ([`open_keyed`]); no key files are read here.
 //!
 //! # Layout
-//! - [`audit`]: the hash chain: canonical event bytes, hashing and verification.
+//! - [`audit`]: the keyed hash chain: canonical event bytes, hashing, appending and
+//!   verification.
+//! - [`checkpoint`]: the chain head anchored outside the database, in a MACed file.
 //! - [`sqlite`], [`postgres`]: the two backends and their migrations.
 //! - `inbox`: applying inbound exchange messages (dedup, holding out-of-order messages,
 //!   releasing them), written once over a small per-backend interface.
@@ -44,13 +47,14 @@ pub use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub mod audit;
+pub mod checkpoint;
 mod declarations;
 mod inbox;
 pub mod pgpool;
 pub mod postgres;
 pub mod sqlite;
 
-pub use audit::{AuditEvent, Broken};
+pub use audit::{AuditEvent, AuditKey, AuditSetup, Broken, Verified};
 
 /// A result of a storage operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -507,6 +511,11 @@ pub struct Inbound {
     pub kind: InboundKind,
     /// `status.update` replies etc. to enqueue when (and only when) this message is applied.
     pub reply: Vec<OutMessage>,
+    /// Why its payload can never be processed (it could not be read or verified), when so:
+    /// the message is applied all the same (a certificate is stored invalid, its reply
+    /// enqueued), but its inbox record is `quarantined` with this reason, for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<String>,
 }
 
 /// What an inbound message says.
@@ -606,6 +615,55 @@ pub enum Applied {
     /// Seen before (same message id, or the same certificate version from another message):
     /// nothing changed.
     Duplicate,
+    /// Its sender may not say this (the code: [`STATUS_FROM_WRONG_PEER`],
+    /// [`ANSWER_FROM_WRONG_PEER`]): nothing stored but the refusal ([`Store::refused`]).
+    Refused(&'static str),
+}
+
+/// Refusal code: a `status.update` about a certificate from a country it was not sent to.
+pub const STATUS_FROM_WRONG_PEER: &str = "STATUS_FROM_WRONG_PEER";
+/// Refusal code: a `verification.response` from another country than the one asked.
+pub const ANSWER_FROM_WRONG_PEER: &str = "ANSWER_FROM_WRONG_PEER";
+/// The recipient recorded for certificates issued before recipients were recorded (schema
+/// migration 4): any member may report on them.
+pub const ANY_RECIPIENT: &str = "*";
+
+/// An inbound message refused (its acknowledgement said `refused`), recorded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The message id (empty when the envelope did not say).
+    pub message_id: String,
+    /// The sending country the envelope claims (empty when it did not say).
+    pub from_country: String,
+    /// The message type (empty when the envelope did not say).
+    pub kind: String,
+    /// Who delivered it, e.g. `exchange:KH` or `exchange:gateway:hub`.
+    pub via: String,
+    /// The refusal code, e.g. `ISSUER_MISMATCH`.
+    pub code: String,
+    /// Why, for people.
+    pub reason: String,
+    /// Refused at (RFC 3339).
+    pub at: String,
+}
+
+/// An inbound message as the inbox records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxRecord {
+    /// The message id.
+    pub message_id: String,
+    /// The sending country.
+    pub from_country: String,
+    /// The message type.
+    pub kind: String,
+    /// `applied`, `held`, `duplicate` or `quarantined`.
+    pub state: String,
+    /// Why it is quarantined.
+    pub reason: Option<String>,
+    /// Received at (RFC 3339).
+    pub received_at: String,
+    /// Last changed at (RFC 3339).
+    pub updated_at: String,
 }
 
 /// A status reported by an importing country about one of our certificates.
@@ -989,6 +1047,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn inbox_len(&self) -> Result<i64>;
     /// Messages held until the certificate version they need arrives.
     async fn held_len(&self) -> Result<i64>;
+    /// Records inbound messages refused before they reached the inbox (one transaction, not
+    /// audited: transport, like [`Store::enqueue`]).
+    async fn record_refused(&self, refusals: Vec<Refusal>) -> Result<()>;
+    /// Refused inbound messages, newest first.
+    async fn refused(&self, limit: i64) -> Result<Vec<Refusal>>;
+    /// Inbound messages quarantined (they can never be processed), newest first.
+    async fn quarantined(&self, limit: i64) -> Result<Vec<InboxRecord>>;
+    /// How many inbound messages are quarantined.
+    async fn quarantined_len(&self) -> Result<i64>;
 
     /// Creates a declaration; all lines start `pending`. Duplicate number:
     /// `DECLARATION_EXISTS`; duplicate line number: `LINE_DUPLICATE`.
@@ -1106,8 +1173,16 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Audit events with `after < seq <= up_to`, in seq order, at most `limit` of them.
     async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// The chain head row: (last sequence number, its hash); `None` when the row is missing.
+    async fn audit_head_row(&self) -> Result<Option<(i64, String)>>;
     /// The chain head: (last sequence number, its hash).
-    async fn audit_head(&self) -> Result<(i64, String)>;
+    async fn audit_head(&self) -> Result<(i64, String)> {
+        self.audit_head_row().await?.ok_or_else(|| {
+            StoreError::Backend("audit chain: AUDIT_HEAD_MISSING: the audit_head row is missing".into())
+        })
+    }
+    /// How this store keys and anchors its audit chain ([`open_keyed`]).
+    fn audit_chain(&self) -> &audit::Chain;
     /// Checks the audit chain in pages; on failure, names the first broken event. The head is
     /// read first, so events appended meanwhile are left for the next check.
     async fn verify_audit(&self) -> Result<Result<u64, Broken>> {
@@ -1115,23 +1190,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
     /// [`Store::verify_audit`], reading `page` events at a time.
     async fn verify_audit_in_pages(&self, page: i64) -> Result<Result<u64, Broken>> {
-        let page_size = page.max(1);
-        let head = self.audit_head().await?;
-        let mut check = audit::ChainCheck::default();
-        let mut after = i64::MIN;
-        loop {
-            let page = self.audit_events(after, head.0, page_size).await?;
-            for e in &page {
-                if let Err(b) = check.feed(e) {
-                    return Ok(Err(b));
-                }
-            }
-            match page.last() {
-                Some(last) if page.len() as i64 == page_size => after = last.seq,
-                _ => break,
-            }
-        }
-        Ok(check.finish(&head))
+        Ok(self.check_audit(page).await?.map(|v| v.events))
+    }
+    /// [`Store::verify_audit`] with what was found: every event (keyed with this store's audit
+    /// key), the head, the rows past the head, and the head against the checkpoint file.
+    async fn check_audit(&self, page: i64) -> Result<Result<Verified, Broken>> {
+        audit::check(self, page).await
+    }
+    /// Writes the checkpoint of the current chain head now (a background writer also does, at
+    /// most once per [`audit::CHECKPOINT_INTERVAL`] after commits): call it at start, at
+    /// shutdown and after a short-lived command's writes. Returns the event anchored; `None`
+    /// when the store has no key or checkpoint file, or the checkpoint was kept as evidence of
+    /// damage (logged; [`Store::check_audit`] names it).
+    async fn checkpoint_audit(&self) -> Result<Option<i64>> {
+        checkpoint::write_current(self).await
     }
 }
 
@@ -1142,15 +1214,23 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 }
 
 /// [`open`] with `pool` PostgreSQL connections (SQLite uses one connection whatever `pool`).
+/// The audit chain is unkeyed: see [`open_keyed`].
 pub async fn open_with(url: &str, pool: usize) -> Result<Arc<dyn Store>> {
+    open_keyed(url, pool, AuditSetup::default()).await
+}
+
+/// [`open_with`], with the audit chain keyed and anchored as `audit` says: events are appended
+/// with keyed hashes, the checkpoint file is kept, and [`Store::check_audit`] checks both.
+/// The node opens its store this way (`originlink_node::audit::open_store`).
+pub async fn open_keyed(url: &str, pool: usize, audit: AuditSetup) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url, pool).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, pool).await?.with_audit(audit)))
     } else {
         let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() {
             return Err(StoreError::Url("empty sqlite path".into()));
         }
-        Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(path).await?.with_audit(audit)))
     }
 }
 
@@ -1369,6 +1449,32 @@ pub(crate) fn held_event(m: &Inbound, cert_key: &str, waits_for: i64) -> audit::
         "null".into(),
         after.to_string(),
     )
+}
+
+/// The audit event of an inbound message quarantined: it was `from` (`None`: it arrived so)
+/// and can never be processed, for `reason`.
+pub(crate) fn quarantined_event(message_id: &str, from: Option<&str>, reason: &str) -> audit::PendingEvent {
+    let before = match from {
+        Some(state) => serde_json::json!({ "state": state }).to_string(),
+        None => "null".into(),
+    };
+    let after = serde_json::json!({ "state": inbox::QUARANTINED, "reason": reason });
+    audit::PendingEvent::new(
+        "message.quarantined",
+        format!("message/{message_id}"),
+        before,
+        after.to_string(),
+    )
+}
+
+/// `(number, recipient)` when `m` carries a certificate (issued, replaced, revoked) to its
+/// recipient: whom the certificate was sent to, who may then report on it.
+pub(crate) fn sent_certificate(m: &OutMessage) -> Option<(&str, &str)> {
+    if !matches!(m.kind.as_str(), "certificate.issued" | "certificate.replaced" | "certificate.revoked") {
+        return None;
+    }
+    let (_, number) = m.cert_key.as_deref()?.split_once('/')?;
+    Some((number, m.recipient.as_str()))
 }
 
 /// The audit event of an operator retrying a dead letter.

@@ -22,10 +22,10 @@ use crate::{
 };
 use crate::{
     Application, ApplicationStatus, Applied, Certificate, CertificateStatus, Company, Ctx, Declaration,
-    DeclarationLine, INCOMING, Inbound, LedgerRow, LineDecision, MessagesFn, NewApplication, NewDeclaration,
-    NewReceived, NewUser, NewVerification, Numbering, OUTGOING, OutMessage, OutboxRow, Page,
-    ReceivedCertificate, ReceivedStatus, Result, Role, SignFn, StatusEvent, Store, StoreError, Transition,
-    User, Utilization, VerificationRequest, app_state, timestamp,
+    DeclarationLine, INCOMING, Inbound, InboxRecord, LedgerRow, LineDecision, MessagesFn, NewApplication,
+    NewDeclaration, NewReceived, NewUser, NewVerification, Numbering, OUTGOING, OutMessage, OutboxRow, Page,
+    ReceivedCertificate, ReceivedStatus, Refusal, Result, Role, SignFn, StatusEvent, Store, StoreError,
+    Transition, User, Utilization, VerificationRequest, app_state, timestamp,
 };
 
 /// Schema migrations, in order. A migration is never edited once released; add a new one.
@@ -247,6 +247,38 @@ CREATE INDEX verification_requests_open ON verification_requests(deadline) WHERE
 CREATE INDEX verification_requests_cert ON verification_requests(issuing_country, status);
 "#,
     ),
+    (
+        4,
+        r#"
+ALTER TABLE inbox ADD COLUMN reason TEXT;
+CREATE INDEX inbox_quarantined ON inbox(updated_at) WHERE state = 'quarantined';
+CREATE TABLE inbox_refused (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  from_country TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  via TEXT NOT NULL,
+  code TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE TABLE certificate_recipients (
+  number TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  PRIMARY KEY (number, recipient)
+) WITHOUT ROWID;
+-- Who may report on a certificate of ours: the countries it was sent to. Those of the
+-- messages still in the outbox are known; any other certificate issued before this migration
+-- keeps accepting reports from every member ('*').
+INSERT INTO certificate_recipients (number, recipient)
+  SELECT DISTINCT substr(cert_key, instr(cert_key, '/') + 1), recipient FROM outbox
+  WHERE cert_key IS NOT NULL AND instr(cert_key, '/') > 0
+    AND kind IN ('certificate.issued', 'certificate.replaced', 'certificate.revoked');
+INSERT INTO certificate_recipients (number, recipient)
+  SELECT DISTINCT number, '*' FROM certificates
+  WHERE number NOT IN (SELECT number FROM certificate_recipients);
+"#,
+    ),
 ];
 
 /// The list columns: the same as `APP_COLS`/`CERT_COLS`, without the (large) documents.
@@ -264,12 +296,48 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next: Arc<AtomicUsize>,
+    audit: Arc<audit::Chain>,
+}
+
+/// The writer's open transaction, with the audit chain its events are appended to. It derefs
+/// to the transaction, so the code of a write uses it as one.
+struct WriteTx<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    chain: &'t audit::Chain,
+}
+
+impl<'c> std::ops::Deref for WriteTx<'_, 'c> {
+    type Target = Transaction<'c>;
+    fn deref(&self) -> &Transaction<'c> {
+        self.tx
+    }
 }
 
 /// Reader connections per store.
 const READERS: usize = 4;
 
+/// Creates an SQLite database file that only its owner can read or write (mode 0600), before
+/// SQLite creates it with the umask's bits; SQLite gives its `-wal` and `-shm` files the same
+/// mode. An existing file is left as it is.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn connection(path: &Path, read_only: bool) -> Result<Connection> {
+    if !read_only && path.as_os_str() != ":memory:" {
+        create_private(path).map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+    }
     let c = Connection::open(path).map_err(db)?;
     c.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
     if !read_only {
@@ -515,7 +583,28 @@ fn enqueue_tx(c: &Connection, messages: &[OutMessage], at: &str) -> Result<()> {
     for m in messages {
         st.execute(params![m.id, m.recipient, m.kind, m.cert_key, m.body, at])
             .map_err(|e| if is_unique(&e) { crate::message_exists(&m.id) } else { db(e) })?;
+        // Whom a certificate was sent to: who may report on it (`inbox`).
+        if let Some((number, to)) = crate::sent_certificate(m) {
+            c.prepare_cached(
+                "INSERT INTO certificate_recipients (number, recipient) VALUES (?1, ?2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .map_err(db)?
+            .execute(params![number, to])
+            .map_err(db)?;
+        }
     }
+    Ok(())
+}
+
+fn refuse_tx(c: &Connection, r: &Refusal) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO inbox_refused (message_id, from_country, kind, via, code, reason, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(db)?
+    .execute(params![r.message_id, r.from_country, r.kind, r.via, r.code, r.reason, r.at])
+    .map_err(db)?;
     Ok(())
 }
 
@@ -525,26 +614,54 @@ struct SqliteInbox<'a, 'c> {
 }
 
 impl InboxTx for SqliteInbox<'_, '_> {
-    async fn inbox_insert(&mut self, m: &Inbound, state: &str, at: &str) -> Result<bool> {
+    async fn inbox_insert(
+        &mut self,
+        m: &Inbound,
+        state: &str,
+        reason: Option<&str>,
+        at: &str,
+    ) -> Result<bool> {
         let n = self
             .tx
             .prepare_cached(
-                "INSERT INTO inbox (message_id, from_country, kind, state, received_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (message_id) DO NOTHING",
+                "INSERT INTO inbox (message_id, from_country, kind, state, reason, received_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (message_id) DO NOTHING",
             )
             .map_err(db)?
-            .execute(params![m.message_id, m.from_country, m.kind.kind(), state, at])
+            .execute(params![m.message_id, m.from_country, m.kind.kind(), state, reason, at])
             .map_err(db)?;
         Ok(n == 1)
     }
 
-    async fn inbox_state(&mut self, message_id: &str, state: &str, at: &str) -> Result<()> {
+    async fn inbox_state(
+        &mut self,
+        message_id: &str,
+        state: &str,
+        reason: Option<&str>,
+        at: &str,
+    ) -> Result<()> {
         self.tx
-            .prepare_cached("UPDATE inbox SET state = ?1, updated_at = ?2 WHERE message_id = ?3")
+            .prepare_cached("UPDATE inbox SET state = ?1, reason = ?2, updated_at = ?3 WHERE message_id = ?4")
             .map_err(db)?
-            .execute(params![state, at, message_id])
+            .execute(params![state, reason, at, message_id])
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn refuse(&mut self, r: &Refusal) -> Result<()> {
+        refuse_tx(self.tx, r)
+    }
+
+    async fn sent_to(&mut self, number: &str) -> Result<Vec<String>> {
+        self.tx
+            .prepare_cached(
+                "SELECT recipient FROM certificate_recipients WHERE number = ?1 ORDER BY recipient",
+            )
+            .map_err(db)?
+            .query_map([number], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(db)
     }
 
     async fn find_received(&mut self, country: &str, number: &str, version: i64) -> Result<Option<Found>> {
@@ -626,20 +743,23 @@ impl InboxTx for SqliteInbox<'_, '_> {
         Ok(())
     }
 
-    async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<String>> {
+    async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<(String, String)>> {
         let mut st = self
             .tx
             .prepare_cached(
-                "DELETE FROM inbox_held WHERE cert_key = ?1 AND waits_for = ?2 RETURNING seq, message",
+                "DELETE FROM inbox_held WHERE cert_key = ?1 AND waits_for = ?2 \
+                 RETURNING seq, message_id, message",
             )
             .map_err(db)?;
         let mut rows = st
-            .query_map(params![cert_key, version], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![cert_key, version], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
             .map_err(db)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db)?;
         rows.sort_unstable_by_key(|r| r.0);
-        Ok(rows.into_iter().map(|r| r.1).collect())
+        Ok(rows.into_iter().map(|r| (r.1, r.2)).collect())
     }
 
     async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>> {
@@ -902,35 +1022,34 @@ impl DeclTx for SqliteDecl<'_, '_> {
     }
 }
 
-/// Appends events to the chain inside the caller's transaction.
-fn append(tx: &Transaction<'_>, ctx: &Ctx, events: &[PendingEvent]) -> Result<()> {
+/// Appends events to the chain inside the caller's transaction (hashed by
+/// [`audit::Appender`]).
+fn append(tx: &WriteTx<'_, '_>, ctx: &Ctx, events: &[PendingEvent]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let (mut seq, mut prev): (i64, String) = tx
+    let head: Option<(i64, String)> = tx
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
         .map_err(db)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
         .map_err(db)?;
+    let mut links = audit::Appender::after(tx.chain, head)?;
     let at = timestamp(&ctx.at);
     for e in events {
-        seq += 1;
-        let hash = audit::chain_hash(
-            &prev,
-            &audit::canonical(seq, &at, &ctx.actor, e.action, &e.entity, &e.before, &e.after),
-        );
+        let (seq, prev, hash) = links.next(&at, &ctx.actor, e);
         tx.prepare_cached(
             "INSERT INTO audit_events (seq, at, actor, action, entity, before, after, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(db)?
         .execute(params![seq, at, ctx.actor, e.action, e.entity, e.before, e.after, prev, hash])
-        .map_err(db)?;
-        prev = hash;
+        .map_err(|e| if is_unique(&e) { audit::past_head(seq) } else { db(e) })?;
     }
+    let (seq, hash) = links.head();
     tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
         .map_err(db)?
-        .execute(params![seq, prev])
+        .execute(params![seq, hash])
         .map_err(db)?;
     Ok(())
 }
@@ -952,7 +1071,14 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(readers),
             next: Arc::new(AtomicUsize::new(0)),
+            audit: Arc::new(audit::Chain::default()),
         })
+    }
+
+    /// This store with its audit chain keyed and anchored as `setup` says.
+    pub fn with_audit(mut self, setup: audit::AuditSetup) -> Self {
+        self.audit = Arc::new(audit::Chain::new(setup));
+        self
     }
 
     /// Runs a read `f` on a reader connection on the blocking pool.
@@ -990,17 +1116,22 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer, committed when `f` succeeds.
+    /// After the commit the audit checkpoint writer is told ([`audit::Chain::after_commit`]).
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&WriteTx<'_, '_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.run_writer(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(db)?;
-            Ok(out)
-        })
-        .await
+        let chain = self.audit.clone();
+        let out = self
+            .run_writer(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                let out = f(&WriteTx { tx: &tx, chain: &chain })?;
+                tx.commit().map_err(db)?;
+                Ok(out)
+            })
+            .await?;
+        self.audit.after_commit(|| Arc::new(self.clone()));
+        Ok(out)
     }
 
     /// (declaration id, line) of the lines with `outcome` that claim a certificate.
@@ -1591,7 +1722,8 @@ impl Store for SqliteStore {
         let ctx = ctx.clone();
         self.write(move |tx| {
             let at = timestamp(&ctx.at);
-            let (answers, events) = inbox::ready(inbox::apply_batch(&mut SqliteInbox { tx }, &at, batch))??;
+            let (answers, events) =
+                inbox::ready(inbox::apply_batch(&mut SqliteInbox { tx }, &at, &ctx.actor, batch))??;
             append(tx, &ctx, &events)?;
             Ok(answers)
         })
@@ -1604,6 +1736,73 @@ impl Store for SqliteStore {
 
     async fn held_len(&self) -> Result<i64> {
         self.run(|c| c.query_row("SELECT count(*) FROM inbox_held", [], |r| r.get(0)).map_err(db)).await
+    }
+
+    async fn record_refused(&self, refusals: Vec<Refusal>) -> Result<()> {
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        self.write(move |tx| refusals.iter().try_for_each(|r| refuse_tx(tx, r))).await
+    }
+
+    async fn refused(&self, limit: i64) -> Result<Vec<Refusal>> {
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT message_id, from_country, kind, via, code, reason, at FROM inbox_refused \
+                     ORDER BY seq DESC LIMIT ?1",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([limit], |r| {
+                    Ok(Refusal {
+                        message_id: r.get(0)?,
+                        from_country: r.get(1)?,
+                        kind: r.get(2)?,
+                        via: r.get(3)?,
+                        code: r.get(4)?,
+                        reason: r.get(5)?,
+                        at: r.get(6)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn quarantined(&self, limit: i64) -> Result<Vec<InboxRecord>> {
+        self.run(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT message_id, from_country, kind, state, reason, received_at, updated_at FROM inbox \
+                     WHERE state = 'quarantined' ORDER BY updated_at DESC, message_id LIMIT ?1",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([limit], |r| {
+                    Ok(InboxRecord {
+                        message_id: r.get(0)?,
+                        from_country: r.get(1)?,
+                        kind: r.get(2)?,
+                        state: r.get(3)?,
+                        reason: r.get(4)?,
+                        received_at: r.get(5)?,
+                        updated_at: r.get(6)?,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn quarantined_len(&self) -> Result<i64> {
+        self.run(|c| {
+            c.query_row("SELECT count(*) FROM inbox WHERE state = 'quarantined'", [], |r| r.get(0))
+                .map_err(db)
+        })
+        .await
     }
 
     async fn create_declaration(&self, ctx: &Ctx, d: NewDeclaration) -> Result<Declaration> {
@@ -2001,11 +2200,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_head(&self) -> Result<(i64, String)> {
+    async fn audit_head_row(&self) -> Result<Option<(i64, String)>> {
         self.run(|c| {
             c.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
                 .map_err(db)
         })
         .await
+    }
+
+    fn audit_chain(&self) -> &audit::Chain {
+        &self.audit
     }
 }

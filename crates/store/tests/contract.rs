@@ -1,6 +1,7 @@
 //! The storage contract: every test runs against SQLite (a temp file) and PostgreSQL (a fresh
 //! database on 127.0.0.1:5432, dropped afterwards). PostgreSQL being unreachable is a failure,
-//! never a skip: `scripts/setup.sh` installs and starts it.
+//! never a skip: `scripts/setup.sh` installs and starts it. Stores are opened as the node opens
+//! them: the audit chain keyed with a fixed test key, its checkpoint in a temp directory.
 
 use std::sync::Arc;
 
@@ -13,6 +14,10 @@ use originlink_store::*;
 struct Db {
     store: Arc<dyn Store>,
     raw: Raw,
+    /// The database (a SQLite path or a PostgreSQL URL), to open it again.
+    url: String,
+    /// The audit checkpoint file.
+    checkpoint: std::path::PathBuf,
     _guard: Guard,
 }
 
@@ -23,7 +28,7 @@ enum Raw {
 
 enum Guard {
     Dir(std::path::PathBuf),
-    PgDb(String),
+    PgDb(String, std::path::PathBuf),
 }
 
 impl Drop for Guard {
@@ -32,7 +37,8 @@ impl Drop for Guard {
             Guard::Dir(d) => {
                 let _ = std::fs::remove_dir_all(d);
             }
-            Guard::PgDb(name) => {
+            Guard::PgDb(name, d) => {
+                let _ = std::fs::remove_dir_all(d);
                 let _ = std::process::Command::new("psql")
                     .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
                     .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -42,7 +48,22 @@ impl Drop for Guard {
     }
 }
 
+/// The fixed audit key of the tests.
+fn test_key() -> AuditKey {
+    AuditKey::new(&[7; 32])
+}
+
+/// The audit setup of the tests: the test key, the checkpoint in `dir`.
+fn keyed(dir: &std::path::Path) -> AuditSetup {
+    AuditSetup { key: Some(test_key()), checkpoint: Some(dir.join("audit.checkpoint")) }
+}
+
 impl Db {
+    /// Another store on the same database, set up as `audit` says.
+    async fn reopen(&self, audit: AuditSetup) -> Arc<dyn Store> {
+        open_keyed(&self.url, 2, audit).await.expect("reopen")
+    }
+
     async fn raw(&self, sql: &str) {
         match &self.raw {
             Raw::Sqlite(s) => {
@@ -64,9 +85,17 @@ fn unique_name(prefix: &str) -> String {
 async fn sqlite() -> Db {
     let dir = std::env::temp_dir().join(unique_name("originlink_store"));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let s = SqliteStore::open(dir.join("node.db")).await.expect("open sqlite");
+    let path = dir.join("node.db");
+    let s = SqliteStore::open(&path).await.expect("open sqlite").with_audit(keyed(&dir));
     s.migrate().await.expect("migrate");
-    Db { store: Arc::new(s.clone()), raw: Raw::Sqlite(s), _guard: Guard::Dir(dir) }
+    s.checkpoint_audit().await.expect("checkpoint");
+    Db {
+        store: Arc::new(s.clone()),
+        raw: Raw::Sqlite(s),
+        url: path.display().to_string(),
+        checkpoint: dir.join("audit.checkpoint"),
+        _guard: Guard::Dir(dir),
+    }
 }
 
 /// The PostgreSQL server used by the tests (`ORIGINLINK_TEST_PG` overrides it).
@@ -83,10 +112,20 @@ async fn postgres() -> Db {
     });
     let name = unique_name("originlink_test");
     admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create database");
-    let guard = Guard::PgDb(name.clone());
-    let s = PgStore::connect(&format!("{base}/{name}"), 8).await.expect("connect test database");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let guard = Guard::PgDb(name.clone(), dir.clone());
+    let url = format!("{base}/{name}");
+    let s = PgStore::connect(&url, 8).await.expect("connect test database").with_audit(keyed(&dir));
     s.migrate().await.expect("migrate");
-    Db { store: Arc::new(s.clone()), raw: Raw::Pg(s), _guard: guard }
+    s.checkpoint_audit().await.expect("checkpoint");
+    Db {
+        store: Arc::new(s.clone()),
+        raw: Raw::Pg(s),
+        url,
+        checkpoint: dir.join("audit.checkpoint"),
+        _guard: guard,
+    }
 }
 
 macro_rules! contract {
@@ -124,6 +163,12 @@ contract!(
     audit_tamper_reorder,
     audit_tamper_truncate_tail,
     audit_verifies_in_pages,
+    audit_row_past_the_head_is_named_and_stops_writes,
+    audit_tail_deleted_with_the_head_moved_back_is_truncated,
+    audit_recomputed_hashes_are_caught,
+    audit_missing_head_is_named,
+    audit_checkpoint_forged_or_missing_is_named,
+    audit_unkeyed_history_then_keyed,
     pages_walk_newest_first,
     outbox_is_written_with_approve_and_revoke,
     failed_callbacks_and_duplicate_ids_enqueue_nothing,
@@ -134,6 +179,7 @@ contract!(
     revocation_before_issuance_is_held_then_released,
     replacement_before_its_predecessor_is_held,
     status_updates_and_remote_status,
+    quarantined_messages_keep_their_reason_and_never_fail_a_batch,
     invalid_received_is_stored_as_invalid,
     failing_batch_applies_nothing,
     inbound_serializes_and_received_lists,
@@ -178,9 +224,12 @@ fn numbering() -> Numbering {
 }
 
 async fn exporter(db: &Db, company: &str) -> (Company, User) {
-    let c = db.store.create_company(&ctx(), company, "KH").await.expect("company");
-    let u = db
-        .store
+    exporter_on(db.store.as_ref(), company).await
+}
+
+async fn exporter_on(store: &dyn Store, company: &str) -> (Company, User) {
+    let c = store.create_company(&ctx(), company, "KH").await.expect("company");
+    let u = store
         .create_user(
             &ctx(),
             NewUser {
@@ -483,20 +532,22 @@ async fn some_history(db: &Db) {
     assert_eq!(assert_chain_ok(db).await, 4);
 }
 
-async fn broken(db: &Db) -> Broken {
-    db.store.verify_audit().await.expect("read audit").expect_err("chain must be broken")
+async fn broken(db: &Db) -> (i64, &'static str) {
+    let b = db.store.verify_audit().await.expect("read audit").expect_err("chain must be broken");
+    assert!(!b.detail.is_empty() && !b.advice().is_empty(), "{b:?}");
+    (b.seq, b.reason)
 }
 
 async fn audit_tamper_change(db: Db) {
     some_history(&db).await;
     db.raw("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").await;
-    assert_eq!(broken(&db).await, Broken { seq: 2, reason: "AUDIT_HASH_MISMATCH" });
+    assert_eq!(broken(&db).await, (2, "AUDIT_HASH_MISMATCH"));
 }
 
 async fn audit_tamper_delete(db: Db) {
     some_history(&db).await;
     db.raw("DELETE FROM audit_events WHERE seq = 3").await;
-    assert_eq!(broken(&db).await, Broken { seq: 3, reason: "AUDIT_SEQ_GAP" });
+    assert_eq!(broken(&db).await, (3, "AUDIT_SEQ_GAP"));
 }
 
 async fn audit_tamper_reorder(db: Db) {
@@ -504,13 +555,13 @@ async fn audit_tamper_reorder(db: Db) {
     db.raw("UPDATE audit_events SET seq = -1 WHERE seq = 2").await;
     db.raw("UPDATE audit_events SET seq = 2 WHERE seq = 3").await;
     db.raw("UPDATE audit_events SET seq = 3 WHERE seq = -1").await;
-    assert_eq!(broken(&db).await, Broken { seq: 2, reason: "AUDIT_LINK_BROKEN" });
+    assert_eq!(broken(&db).await, (2, "AUDIT_LINK_BROKEN"));
 }
 
 async fn audit_tamper_truncate_tail(db: Db) {
     some_history(&db).await;
     db.raw("DELETE FROM audit_events WHERE seq = 4").await;
-    assert_eq!(broken(&db).await, Broken { seq: 4, reason: "AUDIT_HEAD_MISMATCH" });
+    assert_eq!(broken(&db).await, (4, "AUDIT_HEAD_MISMATCH"));
 }
 
 async fn audit_verifies_in_pages(db: Db) {
@@ -521,8 +572,153 @@ async fn audit_verifies_in_pages(db: Db) {
     db.raw("UPDATE audit_events SET after = '{}' WHERE seq = 4").await;
     for page in [1, 3, 1000] {
         let b = db.store.verify_audit_in_pages(page).await.expect("read").expect_err("broken");
-        assert_eq!(b, Broken { seq: 4, reason: "AUDIT_HASH_MISMATCH" }, "page {page}");
+        assert_eq!((b.seq, b.reason), (4, "AUDIT_HASH_MISMATCH"), "page {page}");
     }
+}
+
+/// Copies event `from` to position `to` (as raw SQL can), keeping its hashes.
+async fn copy_event(db: &Db, from: i64, to: i64) {
+    db.raw(&format!(
+        "INSERT INTO audit_events (seq, at, actor, action, entity, before, after, prev_hash, hash) \
+         SELECT {to}, at, actor, action, entity, before, after, prev_hash, hash FROM audit_events WHERE seq = {from}"
+    ))
+    .await;
+}
+
+/// Issue 11, defect 7: a row appended after the recorded head passed `audit verify` and then
+/// made every write fail without saying why.
+async fn audit_row_past_the_head_is_named_and_stops_writes(db: Db) {
+    some_history(&db).await;
+    copy_event(&db, 4, 5).await;
+    assert_eq!(broken(&db).await, (5, "AUDIT_EVENTS_PAST_HEAD"));
+    // The node does not write over it; its error names the problem (logged with the 503).
+    let e = db.store.create_company(&ctx(), "After Co", "KH").await.expect_err("refused");
+    assert!(e.to_string().contains("AUDIT_EVENTS_PAST_HEAD: event 5"), "{e}");
+    assert_eq!(db.store.audit_head().await.expect("head").0, 4);
+    // Removing the stray row lets the node write again.
+    db.raw("DELETE FROM audit_events WHERE seq = 5").await;
+    db.store.create_company(&ctx(), "After Co", "KH").await.expect("written");
+    assert_eq!(assert_chain_ok(&db).await, 5);
+}
+
+/// Issue 11, defect 7: deleting the newest event and moving the head back passed.
+async fn audit_tail_deleted_with_the_head_moved_back_is_truncated(db: Db) {
+    some_history(&db).await;
+    assert_eq!(db.store.checkpoint_audit().await.expect("checkpoint"), Some(4));
+    let (_, hash3) =
+        db.store.audit_events(2, 3, 1).await.expect("events").pop().map(|e| (e.seq, e.hash)).expect("3");
+    db.raw("DELETE FROM audit_events WHERE seq = 4").await;
+    db.raw(&format!("UPDATE audit_head SET seq = 3, hash = '{hash3}' WHERE id = 1")).await;
+    let b = db.store.verify_audit().await.expect("read").expect_err("truncated");
+    assert_eq!((b.seq, b.reason), (4, "AUDIT_TRUNCATED"));
+    assert!(b.detail.contains("anchors event 4") && b.detail.contains("ends at event 3"), "{}", b.detail);
+    // The node keeps writing, but the checkpoint is never moved over the gap: new events at 4
+    // and 5 do not hide the deleted one.
+    db.store.create_company(&ctx(), "Later Co", "KH").await.expect("written");
+    db.store.create_company(&ctx(), "Later Co 2", "KH").await.expect("written");
+    assert_eq!(db.store.checkpoint_audit().await.expect("checkpoint"), None);
+    assert_eq!(broken(&db).await, (4, "AUDIT_CHECKPOINT_MISMATCH"));
+}
+
+/// Rewrites events from `from` on as someone without the node's audit key would: their
+/// content edited at `edit`, every hash recomputed (plain SHA-256, or HMAC with `key`), and
+/// the head moved to match.
+async fn rewrite_chain(db: &Db, from: i64, edit: i64, key: Option<&AuditKey>) {
+    let mut events = db.store.audit_events(0, i64::MAX, 1000).await.expect("events");
+    let mut prev = if from == 1 { audit::GENESIS.to_owned() } else { events[from as usize - 2].hash.clone() };
+    for e in events.iter_mut().filter(|e| e.seq >= from) {
+        if e.seq == edit {
+            e.actor = "mallory".into();
+        }
+        let c = audit::canonical(e.seq, &e.at, &e.actor, &e.action, &e.entity, &e.before, &e.after);
+        let hash = audit::chain_hash(key, &prev, &c);
+        db.raw(&format!(
+            "UPDATE audit_events SET actor = '{}', prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+            e.actor, e.seq
+        ))
+        .await;
+        prev = hash;
+    }
+    db.raw(&format!("UPDATE audit_head SET hash = '{prev}' WHERE id = 1")).await;
+}
+
+/// Issue 11, defect 7: an edited event with every hash recomputed passed, because the chain had
+/// no key.
+async fn audit_recomputed_hashes_are_caught(db: Db) {
+    some_history(&db).await;
+    assert_eq!(db.store.checkpoint_audit().await.expect("checkpoint"), Some(4));
+    // From the edited event on, as the old chain allowed.
+    rewrite_chain(&db, 2, 2, None).await;
+    assert_eq!(broken(&db).await, (2, "AUDIT_HASH_MISMATCH"));
+    // With a guessed key.
+    rewrite_chain(&db, 2, 2, Some(&AuditKey::new(&[8; 32]))).await;
+    assert_eq!(broken(&db).await, (2, "AUDIT_HASH_MISMATCH"));
+    // The whole chain rewritten without keys looks like an old unkeyed chain, but the
+    // checkpoint outside the database knows the head it anchored.
+    rewrite_chain(&db, 1, 2, None).await;
+    assert_eq!(broken(&db).await, (4, "AUDIT_CHECKPOINT_MISMATCH"));
+}
+
+/// Issue 11, defect 7: a missing head made `audit verify` fail without naming the problem.
+async fn audit_missing_head_is_named(db: Db) {
+    some_history(&db).await;
+    db.raw("DELETE FROM audit_head").await;
+    assert_eq!(broken(&db).await, (4, "AUDIT_HEAD_MISSING"));
+    let e = db.store.create_company(&ctx(), "Headless Co", "KH").await.expect_err("refused");
+    assert!(e.to_string().contains("AUDIT_HEAD_MISSING"), "{e}");
+}
+
+async fn audit_checkpoint_forged_or_missing_is_named(db: Db) {
+    some_history(&db).await;
+    assert_eq!(db.store.checkpoint_audit().await.expect("checkpoint"), Some(4));
+    let text = std::fs::read_to_string(&db.checkpoint).expect("checkpoint file");
+    assert!(text.contains("\"seq\":4") && text.contains("hmac-sha256:"), "{text}");
+    // Moved forward by hand: the MAC no longer matches.
+    std::fs::write(&db.checkpoint, text.replace("\"seq\":4", "\"seq\":9")).expect("write");
+    assert_eq!(broken(&db).await, (9, "AUDIT_CHECKPOINT_INVALID"));
+    // Kept as evidence, never overwritten.
+    assert_eq!(db.store.checkpoint_audit().await.expect("checkpoint"), None);
+    // Checked with another audit key.
+    std::fs::write(&db.checkpoint, &text).expect("write");
+    let other = db
+        .reopen(AuditSetup {
+            key: Some(AuditKey::new(&[8; 32])),
+            ..keyed(db.checkpoint.parent().expect("dir"))
+        })
+        .await;
+    let b = other.verify_audit().await.expect("read").expect_err("wrong key");
+    assert_eq!((b.seq, b.reason), (4, "AUDIT_CHECKPOINT_INVALID"));
+    // Missing (another file than the one this store's background writer keeps): named, and
+    // written anew at the next checkpoint.
+    let dir = db.checkpoint.parent().expect("dir");
+    let gone = db.reopen(AuditSetup { checkpoint: Some(dir.join("gone.checkpoint")), ..keyed(dir) }).await;
+    let b = gone.verify_audit().await.expect("read").expect_err("missing");
+    assert_eq!((b.seq, b.reason), (4, "AUDIT_CHECKPOINT_MISSING"));
+    assert_eq!(gone.checkpoint_audit().await.expect("checkpoint"), Some(4));
+    assert_eq!(gone.verify_audit().await.expect("read"), Ok(4));
+}
+
+/// A database written before audit keys: its unkeyed events stay valid as the start of the
+/// chain; a keyed store appends keyed events after them; an unkeyed store may no longer append.
+async fn audit_unkeyed_history_then_keyed(db: Db) {
+    let old = db.reopen(AuditSetup::default()).await;
+    exporter_on(old.as_ref(), "Old Co").await;
+    assert_eq!(old.verify_audit().await.expect("read"), Ok(2));
+    let events = old.audit_events(0, i64::MAX, 10).await.expect("events");
+    assert!(events.iter().all(|e| !e.hash.starts_with(audit::KEYED)), "unkeyed");
+    // The keyed store (the node after the upgrade) continues the chain with keyed hashes.
+    exporter(&db, "New Co").await;
+    assert_eq!(db.store.checkpoint_audit().await.expect("checkpoint"), Some(4));
+    let v = db.store.check_audit(1000).await.expect("read").expect("intact");
+    assert_eq!((v.events, v.keyed_from, v.checkpoint), (4, Some(3), Some(4)));
+    // The unkeyed store can neither check nor extend the keyed chain.
+    let b = old.verify_audit().await.expect("read").expect_err("needs the key");
+    assert!((b.seq, b.reason, b.cannot_verify()) == (3, "AUDIT_KEY_REQUIRED", true), "{b:?}");
+    let e = old.create_company(&ctx(), "Unkeyed Co", "KH").await.expect_err("refused");
+    assert!(e.to_string().contains("AUDIT_KEY_REQUIRED"), "{e}");
+    // Rewriting the keyed events as unkeyed ones is caught.
+    rewrite_chain(&db, 3, 3, None).await;
+    assert_eq!(broken(&db).await, (4, "AUDIT_CHECKPOINT_MISMATCH"));
 }
 
 // ---- exchange: outbox ----
@@ -743,7 +939,7 @@ fn th(number: &str, version: i64) -> NewReceived {
 }
 
 fn inbound(id: &str, kind: InboundKind, reply: Vec<OutMessage>) -> Inbound {
-    Inbound { message_id: id.into(), from_country: "TH".into(), kind, reply }
+    Inbound { message_id: id.into(), from_country: "TH".into(), kind, reply, quarantine: None }
 }
 
 fn issued(id: &str, number: &str, version: i64) -> Inbound {
@@ -881,7 +1077,9 @@ async fn replacement_before_its_predecessor_is_held(db: Db) {
 async fn status_updates_and_remote_status(db: Db) {
     let (c, u) = exporter(&db, "Status Co").await;
     let a = submitted(&db, &c, &u).await;
-    let cert = db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    // Sent to TH: TH may report on it.
+    let cert =
+        db.store.approve(&ctx(), a.id, &numbering(), signer_sending("KH-2026")).await.expect("approve");
     assert_eq!(cert.remote_status, None);
     let status = |id: &str, number: &str, s: &str| {
         let kind = InboundKind::Status {
@@ -898,13 +1096,16 @@ async fn status_updates_and_remote_status(db: Db) {
     assert_eq!(out, [Applied::Applied]);
     let got = db.store.certificate(cert.id).await.expect("get").expect("exists");
     assert_eq!(got.remote_status.as_deref(), Some("accepted"));
-    db.store
+    // A certificate sent nowhere: nobody may report on it (issue 11, defect 6).
+    let out = db
+        .store
         .apply_inbound(
             &ctx_at(5),
             vec![status("s2", &cert.number, "used"), status("s3", "KH-UNKNOWN", "rejected")],
         )
         .await
         .expect("apply");
+    assert_eq!(out, [Applied::Applied, Applied::Refused(STATUS_FROM_WRONG_PEER)]);
     let listed = db.store.list_certificates(&Page::first(None, 10)).await.expect("list");
     assert_eq!(listed[0].remote_status.as_deref(), Some("used"));
     let history = db.store.certificate_statuses(&cert.number).await.expect("statuses");
@@ -922,17 +1123,90 @@ async fn status_updates_and_remote_status(db: Db) {
             at: timestamp(&at(5)),
         }
     );
-    assert_eq!(db.store.certificate_statuses("KH-UNKNOWN").await.expect("statuses").len(), 1);
+    assert!(db.store.certificate_statuses("KH-UNKNOWN").await.expect("statuses").is_empty());
     let events = db.store.audit_events(0, i64::MAX, 1000).await.expect("events");
     let entities: Vec<&str> =
         events.iter().filter(|e| e.action == "certificate.status").map(|e| e.entity.as_str()).collect();
     let mine = format!("certificate/{}", cert.id);
-    assert_eq!(entities, [mine.as_str(), mine.as_str(), "certificate-number/KH-UNKNOWN/1"]);
+    assert_eq!(entities, [mine.as_str(), mine.as_str()]);
     assert_eq!(
         db.store.apply_inbound(&ctx(), vec![status("s1", &cert.number, "x")]).await.expect("apply"),
         [Applied::Duplicate]
     );
     assert_eq!(db.store.certificate_statuses(&cert.number).await.expect("statuses").len(), 2);
+    // From a country it was not sent to: refused and recorded, nothing else (issue 11, defect 6).
+    let mut from_vn = status("s4", &cert.number, "accepted");
+    from_vn.from_country = "VN".into();
+    let out =
+        db.store.apply_inbound(&Ctx::new("exchange:gateway:hub", at(9)), vec![from_vn]).await.expect("apply");
+    assert_eq!(out, [Applied::Refused(STATUS_FROM_WRONG_PEER)]);
+    assert_eq!(db.store.certificate_statuses(&cert.number).await.expect("statuses").len(), 2);
+    assert_eq!(db.store.inbox_len().await.expect("inbox"), 2, "a refused message is not in the inbox");
+    let refused = db.store.refused(10).await.expect("refused");
+    let seen: Vec<(&str, &str, &str)> =
+        refused.iter().map(|r| (r.message_id.as_str(), r.from_country.as_str(), r.code.as_str())).collect();
+    assert_eq!(seen, [("s4", "VN", STATUS_FROM_WRONG_PEER), ("s3", "TH", STATUS_FROM_WRONG_PEER)]);
+    assert_eq!(
+        (refused[0].via.as_str(), refused[0].kind.as_str()),
+        ("exchange:gateway:hub", "status.update")
+    );
+    assert!(refused[0].reason.contains("was sent to TH"), "{}", refused[0].reason);
+    assert_eq!(refused[0].at, timestamp(&at(9)));
+    assert_chain_ok(&db).await;
+}
+
+/// Issue 11, defect 2: a message that can never be processed is quarantined with its reason,
+/// not failed (which the sender would retry forever).
+async fn quarantined_messages_keep_their_reason_and_never_fail_a_batch(db: Db) {
+    // On arrival: applied as usual (stored invalid, the reply enqueued), its record quarantined.
+    let mut cert = th("TH-Q", 1);
+    cert.status = ReceivedStatus::Invalid;
+    cert.verdict = Some("NOT_READABLE".into());
+    let mut m = inbound("q1", InboundKind::Issued { certificate: cert }, vec![msg("q1-reply")]);
+    m.quarantine = Some("XML_TOO_DEEP: nested deeper than the limit".into());
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![m.clone()]).await.expect("apply"), [Applied::Applied]);
+    assert_eq!(db.store.quarantined_len().await.expect("count"), 1);
+    let q = db.store.quarantined(10).await.expect("list");
+    assert_eq!(
+        (q[0].message_id.as_str(), q[0].kind.as_str(), q[0].state.as_str(), q[0].reason.as_deref()),
+        ("q1", "certificate.issued", "quarantined", Some("XML_TOO_DEEP: nested deeper than the limit"))
+    );
+    assert_eq!(statuses_of(&db, "TH-Q").await, [(1, ReceivedStatus::Invalid)]);
+    assert_eq!(db.store.outbox_counts().await.expect("counts"), (1, 0));
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![m]).await.expect("apply"), [Applied::Duplicate]);
+    // A quarantined replacement that waits is held first, quarantined when it lands (the held
+    // JSON keeps the reason).
+    let mut r2 = replaced("r2", "TH-R", 2);
+    r2.quarantine = Some("NOT_READABLE: no".into());
+    assert_eq!(db.store.apply_inbound(&ctx(), vec![r2]).await.expect("apply"), [Applied::Held]);
+    // A held message that no longer reads back is quarantined when it is released, and the
+    // batch that released it goes on.
+    assert_eq!(
+        db.store.apply_inbound(&ctx(), vec![revoked("x1", "TH-H", 1)]).await.expect("apply"),
+        [Applied::Held]
+    );
+    db.raw("UPDATE inbox_held SET message = '{\"not\": \"a message\"}' WHERE message_id = 'x1'").await;
+    let out = db
+        .store
+        .apply_inbound(&ctx_at(7), vec![issued("i1", "TH-H", 1), issued("i2", "TH-R", 1)])
+        .await
+        .expect("apply");
+    assert_eq!(out, [Applied::Applied, Applied::Applied]);
+    assert_eq!(db.store.held_len().await.expect("held"), 0);
+    assert_eq!(statuses_of(&db, "TH-H").await, [(1, ReceivedStatus::Valid)], "the revocation did not apply");
+    assert_eq!(statuses_of(&db, "TH-R").await, [(2, ReceivedStatus::Valid), (1, ReceivedStatus::Superseded)]);
+    let q = db.store.quarantined(10).await.expect("list");
+    let reasons: Vec<(&str, &str)> =
+        q.iter().map(|r| (r.message_id.as_str(), r.reason.as_deref().unwrap_or(""))).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons.contains(&("r2", "NOT_READABLE: no")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|(id, why)| *id == "x1" && why.starts_with("HELD_UNREADABLE: ")),
+        "{reasons:?}"
+    );
+    assert_eq!(db.store.quarantined_len().await.expect("count"), 3);
+    let acts = actions(&db).await;
+    assert_eq!(acts.iter().filter(|a| *a == "message.quarantined").count(), 3, "{acts:?}");
     assert_chain_ok(&db).await;
 }
 
@@ -1701,6 +1975,16 @@ async fn verification_messages_through_the_inbox(db: Db) {
         };
         inbound(mid, kind, vec![])
     };
+    // From another country than the one asked: refused, the request stays open (issue 11,
+    // defect 6).
+    let mut wrong = response("w1", "req-out", "confirmed");
+    wrong.from_country = "VN".into();
+    assert_eq!(
+        db.store.apply_inbound(&ctx_at(20), vec![wrong]).await.expect("apply"),
+        [Applied::Refused(ANSWER_FROM_WRONG_PEER)]
+    );
+    assert_eq!(db.store.verification(ours.id).await.expect("get").expect("exists").status, "open");
+    assert_eq!(db.store.refused(10).await.expect("refused")[0].code, ANSWER_FROM_WRONG_PEER);
     let out = db
         .store
         .apply_inbound(

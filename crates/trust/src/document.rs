@@ -187,8 +187,7 @@ impl Verifier {
 fn well_formed(xml: &[u8]) -> std::result::Result<(), Unreadable> {
     let bad = |m: String| Unreadable { code: "XML_MALFORMED", message: m };
     let text = std::str::from_utf8(xml).map_err(|e| bad(format!("not UTF-8: {e}")))?;
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 1_000_000 };
-    roxmltree::Document::parse_with_options(text, opts).map(|_| ()).map_err(|e| bad(e.to_string()))
+    parse_bounded(text).map(|_| ()).map_err(bad)
 }
 
 /// The issuing country and signing day of a UBL CertificateOfOrigin: the text of
@@ -196,9 +195,17 @@ fn well_formed(xml: &[u8]) -> std::result::Result<(), Unreadable> {
 /// root's `cbc:IssueDate` (box 12, the issue date). Each must appear exactly once.
 pub fn xml_facts(xml: &[u8]) -> std::result::Result<DocumentFacts, String> {
     let text = std::str::from_utf8(xml).map_err(|e| e.to_string())?;
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 1_000_000 };
-    let doc = roxmltree::Document::parse_with_options(text, opts).map_err(|e| e.to_string())?;
+    let doc = parse_bounded(text)?;
     facts_from_root(doc.root_element())
+}
+
+/// Parses untrusted XML under [`originlink_xmlbounds::Bounds::DEFAULT`] (checked first, in
+/// linear time, so roxmltree never sees hostile nesting or attribute counts).
+fn parse_bounded(text: &str) -> std::result::Result<roxmltree::Document<'_>, String> {
+    let bounds = originlink_xmlbounds::Bounds::DEFAULT;
+    originlink_xmlbounds::check(text.as_bytes(), &bounds).map_err(|e| format!("{}: {e}", e.code()))?;
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: bounds.max_nodes as u32 };
+    roxmltree::Document::parse_with_options(text, opts).map_err(|e| e.to_string())
 }
 
 /// The same facts as [`xml_facts`] from a single scan without a DOM, for documents that

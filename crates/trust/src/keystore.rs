@@ -49,9 +49,90 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
     })
 }
 
-/// Writes a certificate as PEM to a new file (mode 0644). Refuses to overwrite.
+/// Reads a 32-byte secret (64 hex digits and a newline, e.g. the node's `audit.key`),
+/// refusing one that group or others can read, before its bytes are read.
+pub fn load_secret(path: &Path) -> Result<[u8; 32]> {
+    let meta = fs::metadata(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::KeyPermissions { path: path.to_path_buf(), mode });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    let text = text.trim();
+    let mut out = [0u8; 32];
+    let ok = text.len() == 64
+        && text.is_ascii()
+        && out.iter_mut().enumerate().all(|(i, b)| match u8::from_str_radix(&text[2 * i..2 * i + 2], 16) {
+            Ok(v) => {
+                *b = v;
+                true
+            }
+            Err(_) => false,
+        });
+    if !ok {
+        return Err(Error::KeyInvalid(format!(
+            "{}: not a 32-byte secret (64 hex digits); restore the file from your backup",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// [`load_secret`], first creating the file with 32 random bytes (mode 0600, synced) when it
+/// does not exist. Two processes creating it at once agree on the first one written.
+pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32]> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => return load_secret(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| io(path)(std::io::Error::other("no random source")))?;
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_secret(path),
+        Err(e) => return Err(io(path)(e)),
+    };
+    f.write_all(format!("{}\n", crate::x509::hex(&secret)).as_bytes()).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The new name is durable too: a secret lost in a crash would orphan what it keyed.
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    }
+    Ok(secret)
+}
+
+/// Writes a certificate as PEM to a new file (mode 0644 whatever the umask: public, but
+/// writable by the owner only). Refuses to overwrite.
 pub fn write_cert(path: &Path, der: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(path).map_err(io(path))?;
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o644);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        // `mode` is filtered by the umask; set the bits exactly.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o644)).map_err(io(path))?;
+    }
     f.write_all(cert_to_pem(der).as_bytes()).map_err(io(path))
 }
 
@@ -59,6 +140,43 @@ pub fn write_cert(path: &Path, der: &[u8]) -> Result<()> {
 pub fn load_certs(path: &Path) -> Result<Vec<Cert>> {
     let bytes = fs::read(path).map_err(io(path))?;
     Cert::parse_all(&bytes).map_err(|e| Error::CertInvalid(format!("{}: {e}", path.display())))
+}
+
+/// Creates the folder `path` (and missing parents) for keys: mode 0700 whatever the umask,
+/// so only the owner can list or open what is in it.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io(path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io(path))
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(path).map_err(io(path))
+}
+
+/// Refuses a key folder holding any private key (`*.key`) or secret (`*.secret`) that group
+/// or others can read, even one the caller does not load (a `ca.key` left beside the node's
+/// keys is as much a leak as its own signing key).
+pub fn check_key_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in fs::read_dir(dir).map_err(io(dir))? {
+            let path = entry.map_err(io(dir))?.path();
+            let secret = path.extension().is_some_and(|e| e == "key" || e == "secret");
+            if !secret {
+                continue;
+            }
+            let mode = fs::metadata(&path).map_err(io(&path))?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(Error::KeyPermissions { path, mode });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// The standard file names `keys init` writes in its output directory.
@@ -93,7 +211,7 @@ impl AuthorityDir {
 
     /// Writes all six files. Refuses when any exists.
     pub fn write(&self, keys: &crate::keys::AuthorityKeys) -> Result<()> {
-        fs::create_dir_all(&self.0).map_err(io(&self.0))?;
+        create_private_dir(&self.0)?;
         for p in [
             self.ca_cert(),
             self.ca_key(),

@@ -39,13 +39,16 @@ pub(crate) fn parse<'i>(xml: &'i [u8], limits: &Limits) -> Result<Document<'i>, 
         )));
     }
     let text = std::str::from_utf8(xml).map_err(|e| malformed(format!("not UTF-8: {e}")))?;
-    let depth = max_nesting(text);
-    if depth > limits.max_depth {
-        return Err(Error::DocumentTooLarge(format!(
-            "elements nested {depth} deep, limit {}",
-            limits.max_depth
-        )));
-    }
+    let bounds = originlink_xmlbounds::Bounds {
+        max_bytes: limits.max_bytes,
+        max_depth: limits.max_depth,
+        max_nodes: limits.max_nodes as usize,
+        ..originlink_xmlbounds::Bounds::DEFAULT
+    };
+    originlink_xmlbounds::check(xml, &bounds).map_err(|e| match e {
+        originlink_xmlbounds::Exceeded::Dtd { .. } => malformed("a DOCTYPE is not accepted"),
+        e => Error::DocumentTooLarge(format!("{}: {e}", e.code())),
+    })?;
     let opts = ParsingOptions { allow_dtd: false, nodes_limit: limits.max_nodes };
     let doc = Document::parse_with_options(text, opts).map_err(|e| match e {
         roxmltree::Error::NodesLimitReached => {
@@ -59,57 +62,6 @@ pub(crate) fn parse<'i>(xml: &'i [u8], limits: &Limits) -> Result<Document<'i>, 
         return Err(malformed("a DOCTYPE is not accepted"));
     }
     Ok(doc)
-}
-
-/// Element nesting depth of `xml`, found by a light scan before the (recursive) parser runs.
-/// Never lower than what the parser would reach: markup inside comments, CDATA, PIs and
-/// quoted attribute values is skipped as the parser skips it.
-fn max_nesting(text: &str) -> usize {
-    // `str::find` with a char or a short literal is memchr-fast; this runs on every input.
-    fn skip_past(text: &str, from: usize, end: &str) -> usize {
-        text.get(from..).and_then(|t| t.find(end)).map_or(text.len(), |p| from + p + end.len())
-    }
-    let xml = text.as_bytes();
-    let (mut i, mut depth, mut max) = (0, 0usize, 0usize);
-    while let Some(p) = text.get(i..).and_then(|t| t.find('<')) {
-        i += p;
-        let rest = &xml[i..];
-        if rest.starts_with(b"<!--") {
-            i = skip_past(text, i + 4, "-->");
-        } else if rest.starts_with(b"<![CDATA[") {
-            i = skip_past(text, i + 9, "]]>");
-        } else if rest.starts_with(b"<?") {
-            i = skip_past(text, i + 2, "?>");
-        } else if rest.starts_with(b"</") {
-            depth = depth.saturating_sub(1);
-            i = text.get(i + 2..).and_then(|t| t.find('>')).map_or(text.len(), |p| i + 2 + p + 1);
-        } else {
-            // A start tag (or a declaration): find its end outside quoted values.
-            let mut j = i + 1;
-            let mut quote = None;
-            let mut empty = false;
-            while j < xml.len() {
-                let b = xml[j];
-                match quote {
-                    Some(q) if b == q => quote = None,
-                    Some(_) => {}
-                    None if b == b'"' || b == b'\'' => quote = Some(b),
-                    None if b == b'>' => {
-                        empty = xml[j - 1] == b'/';
-                        break;
-                    }
-                    None => {}
-                }
-                j += 1;
-            }
-            if !empty {
-                depth += 1;
-                max = max.max(depth);
-            }
-            i = j + 1;
-        }
-    }
-    max
 }
 
 /// The qualified name of an element as written in the source.

@@ -172,14 +172,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         KeysCommand::Operator(a) => {
             let op = keys::init_operator(&a.name, today(a.valid_from))?;
-            std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+            keystore::create_private_dir(&a.out)?;
             keystore::write_private_key(&a.out.join("operator.key"), &op.key)?;
             keystore::write_cert(&a.out.join("operator.crt"), &op.cert_der)?;
             outln!("created the trust-list signing pair of {} in {}", a.name, a.out.display());
         }
         KeysCommand::Gateway(a) => {
             let gw = keys::init_gateway(&a.id, today(a.valid_from))?;
-            std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+            keystore::create_private_dir(&a.out)?;
             keystore::write_private_key(&a.out.join("tls.key"), &gw.key)?;
             keystore::write_cert(&a.out.join("tls.crt"), &gw.cert_der)?;
             let c = Cert::from_der(&gw.cert_der)?;

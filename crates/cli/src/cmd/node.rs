@@ -67,16 +67,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
     match a.command {
         None => rt.block_on(serve(config)),
         Some(NodeCommand::Migrate) => rt.block_on(async {
-            let store =
-                originlink_store::open(config.database.url.expose()).await.context("opening storage")?;
+            let store = open_store(&config).await?;
             store.migrate().await.context("migrating")?;
+            store.checkpoint_audit().await.context("writing the audit checkpoint")?;
             eprintln!("migrated the {} database", store.backend());
             Ok(ExitCode::SUCCESS)
         }),
         Some(NodeCommand::User(UserArgs { command: UserCommand::Add(u) })) => rt.block_on(async {
             let role = Role::parse(&u.role).context("unknown role")?;
-            let store =
-                originlink_store::open(config.database.url.expose()).await.context("opening storage")?;
+            let store = open_store(&config).await?;
             let ctx = Ctx::new("cli", originlink_node::Clock::now(&SystemClock));
             let (user, token) = originlink_node::add_user(
                 store.as_ref(),
@@ -88,6 +87,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            store.checkpoint_audit().await.context("writing the audit checkpoint")?;
             eprintln!(
                 "created user {} (id {}, {}{}); the token below is shown once",
                 user.name,
@@ -99,6 +99,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
     }
+}
+
+/// Opens the node's storage as the node does: with its audit key (created on first use) and
+/// checkpoint.
+async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn originlink_store::Store>> {
+    originlink_node::audit::open_store(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening storage: {e} ({})", e.code()))
 }
 
 async fn serve(config: Config) -> Result<ExitCode> {

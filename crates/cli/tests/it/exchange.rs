@@ -411,8 +411,12 @@ fn crash_test(postgres: bool) {
     });
     // Read both databases directly.
     rt.block_on(async {
-        let th_store = originlink_store::open(&db_url(&region, "TH")).await.expect("TH store");
-        let kh_store = originlink_store::open(&db_url(&region, "KH")).await.expect("KH store");
+        // With their audit keys, as the nodes open them: their chains are keyed.
+        let open = |c: &str| {
+            let config = originlink_node::Config::load(&region.nodes[c].config).expect("config");
+            async move { originlink_node::audit::open_store(&config).await.expect("store") }
+        };
+        let (th_store, kh_store) = (open("TH").await, open("KH").await);
         let mut got = Vec::new();
         let mut page = originlink_store::Page::first(None, 500);
         loop {
@@ -442,14 +446,6 @@ fn crash_test(postgres: bool) {
         assert!(kh_store.verify_audit().await.expect("audit").is_ok());
     });
     drop(procs);
-}
-
-fn db_url(region: &Region, country: &str) -> String {
-    let d = &region.nodes[country].database;
-    match d.strip_prefix("sqlite:") {
-        Some(p) => format!("sqlite:{}", region.dir.join(country).join(p).display()),
-        None => d.clone(),
-    }
 }
 
 async fn count_events(store: &dyn originlink_store::Store, kind: &str) -> usize {
@@ -513,7 +509,7 @@ fn the_exchange_endpoint_refuses_bad_input_with_codes_and_applies_replays_once()
     let th_keys = region.dir.join("TH").join("keys");
     let th_cert = originlink_trust::keystore::load_certs(&th_keys.join("tls.crt")).expect("TH cert");
     let tls = originlink_exchange::tls::client_config(&id, vec![th_cert[0].der().to_vec()]).expect("tls");
-    let client = PeerClient::new(&th_url, tls, Duration::from_secs(30)).expect("client");
+    let client = PeerClient::new(&th_url, tls.clone(), Duration::from_secs(30)).expect("client");
     let post = |body: Vec<u8>| {
         let client = &client;
         async move {
@@ -532,8 +528,14 @@ fn the_exchange_endpoint_refuses_bad_input_with_codes_and_applies_replays_once()
         // Whole-request refusals.
         let (s, b) = post(b"not json".to_vec()).await;
         assert_eq!((s, b["code"].as_str()), (400, Some("BATCH_MALFORMED")), "{b}");
+        // An oversized body is read on and dropped, and answered 413 on a working connection.
         let (s, b) = post(vec![b' '; 33 * 1024 * 1024]).await;
         assert_eq!((s, b["code"].as_str()), (413, Some("BATCH_TOO_LARGE")), "{b}");
+        // One announced past even what is drained is refused before a byte is sent.
+        let head = "POST /exchange/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 204800000\r\n\r\n";
+        let addr = th_url.trim_start_matches("https://").parse().expect("address");
+        let resp = crate::hostile::raw_request(addr, tls.clone(), head.as_bytes()).await;
+        assert!(resp.starts_with("HTTP/1.1 413") && resp.contains("BATCH_TOO_LARGE"), "{resp}");
         // Per-envelope refusals, each with its code and field.
         let cases: Vec<(Vec<u8>, &str, &str)> = vec![
             (
@@ -583,4 +585,340 @@ fn the_exchange_endpoint_refuses_bad_input_with_codes_and_applies_replays_once()
         .expect("curl runs");
     let body: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(body["code"], "CLIENT_CERT_REQUIRED", "{body}");
+}
+
+/// A member node's keys, used by hand: seals envelopes as that member's node would and pushes
+/// them over mutual TLS (its own client certificate) to another node's exchange endpoint.
+/// What a member may say is checked by the receiver, whoever sends it.
+struct Member {
+    country: originlink_model::CountryCode,
+    exchange: originlink_node::exchange::Exchange,
+    signer: originlink_node::issue::TrustSigner,
+    identity: originlink_exchange::tls::Identity,
+}
+
+impl Member {
+    fn load(region: &Region, country: &str) -> Member {
+        let cfg = originlink_node::Config::load(&region.nodes[country].config).expect("config");
+        let exchange = originlink_node::exchange::Exchange::load(&cfg, chrono::Utc::now())
+            .expect("exchange")
+            .expect("configured");
+        let signer = originlink_node::issue::TrustSigner::load(&cfg.authority.keys).expect("signer");
+        let keys = region.dir.join(country).join("keys");
+        let identity = originlink_exchange::tls::Identity::load(&keys.join("tls.crt"), &keys.join("tls.key"))
+            .expect("identity");
+        Member { country: cc(country), exchange, signer, identity }
+    }
+
+    /// A certificate this member issues to `to`, signed by its authority key.
+    fn certificate(&self, number: &str, to: &str) -> Vec<u8> {
+        use originlink_node::issue::DocumentSigner as _;
+        let now = chrono::Utc::now();
+        let mut cert = originlink_model::sample::sample(
+            originlink_model::Agreement::Atiga,
+            self.country,
+            cc(to),
+            now.date_naive(),
+            1,
+            3,
+        );
+        cert.number = Some(originlink_model::CertificateNumber::parse(number).expect("number"));
+        self.signer.sign(originlink_formats::xml::write(&cert).as_bytes()).expect("signed")
+    }
+
+    /// An envelope of this member's node (signed with its key).
+    fn seal(
+        &self,
+        kind: originlink_exchange::MessageType,
+        to: &str,
+        certificate: (&str, &str, i64),
+        correlation: Option<String>,
+        payload: Vec<u8>,
+    ) -> Vec<u8> {
+        let (country, number, version) = certificate;
+        let cref = originlink_exchange::CertRef { country: cc(country), number: number.into(), version };
+        let payload_type =
+            if payload.first() == Some(&b'<') { "application/xml" } else { "application/json" };
+        self.exchange
+            .seal(kind, cc(to), Some(cref), correlation, payload_type, payload, chrono::Utc::now())
+            .expect("sealed")
+            .body
+    }
+
+    /// Pushes `envelope` to `to`'s node as this member's node; returns its acknowledgement.
+    async fn push(&self, region: &Region, to: &str, envelope: &[u8]) -> Value {
+        let pinned =
+            originlink_trust::keystore::load_certs(&region.dir.join(to).join("keys").join("tls.crt"))
+                .expect("cert");
+        let tls = originlink_exchange::tls::client_config(&self.identity, vec![pinned[0].der().to_vec()])
+            .expect("tls");
+        let client =
+            originlink_exchange::client::PeerClient::new(&region.nodes[to].url, tls, Duration::from_secs(30))
+                .expect("client");
+        let body = originlink_exchange::Batch::encode([envelope]);
+        let (s, b) = client
+            .request(hyper::Method::POST, originlink_exchange::MESSAGES_PATH, body)
+            .await
+            .expect("answer");
+        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+        assert_eq!(s.as_u16(), 200, "{v}");
+        v["acks"][0].clone()
+    }
+}
+
+fn cc(c: &str) -> originlink_model::CountryCode {
+    originlink_model::CountryCode::parse(c).expect("country")
+}
+
+/// The three countries of the region, each with its node keys; only the nodes a test starts
+/// run.
+fn three(name: &str) -> (tokio::runtime::Runtime, Region) {
+    let dir = tempdir(name);
+    let rt = rt();
+    let opts = fast_retries(Options {
+        countries: vec!["KH".into(), "TH".into(), "VN".into()],
+        ..Options::default()
+    });
+    let region = rt.block_on(originlink_region::setup(&dir, &opts)).expect("region");
+    (rt, region)
+}
+
+fn assert_refused(ack: &Value, code: &str, field: &str) {
+    assert_eq!(
+        (ack["result"].as_str(), ack["code"].as_str(), ack["field"].as_str()),
+        (Some("refused"), Some(code), Some(field)),
+        "{ack}"
+    );
+}
+
+/// The refusals the operator of `api`'s node sees.
+async fn refusals(api: &Api, admin: &str) -> Vec<Value> {
+    let v = api.ok("GET", "/api/v1/exchange/refused", admin, None).await.expect("refused");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// Issue 11, defect 6: a `status.update` about a certificate was accepted from a country it
+/// was never sent to. VN's node (a genuine member key) reports on KH's certificate to TH.
+#[test]
+fn exchange_refuses_a_status_from_a_country_the_certificate_was_not_sent_to() {
+    let (rt, region) = three("exchange-status-peer");
+    let _kh = node(&region, "KH");
+    let kh = region.api("KH").expect("api");
+    let (vn, th) = (Member::load(&region, "VN"), Member::load(&region, "TH"));
+    rt.block_on(async {
+        let doc =
+            originlink_region::application_document("KH", "TH", 61, 1, chrono::Utc::now()).expect("doc");
+        let cert = originlink_region::issue(&kh, "KH", "angkor", doc, None).await.expect("issued");
+        let (id, number) =
+            (cert["id"].as_i64().expect("id"), cert["number"].as_str().expect("number").to_owned());
+        let status = |m: &Member| {
+            let body = originlink_exchange::body::StatusBody::new(
+                originlink_exchange::body::BusinessStatus::Accepted,
+            );
+            m.seal(
+                originlink_exchange::MessageType::StatusUpdate,
+                "KH",
+                ("KH", &number, 1),
+                None,
+                body.to_json(),
+            )
+        };
+        let ack = vn.push(&region, "KH", &status(&vn)).await;
+        assert_refused(&ack, "STATUS_FROM_WRONG_PEER", "from");
+        let statuses = kh.ok("GET", &format!("/api/v1/certificates/{id}/statuses"), "kh-officer", None).await;
+        assert_eq!(statuses.expect("statuses"), json!([]), "nothing stored from VN");
+        let refused = refusals(&kh, "kh-admin").await;
+        assert_eq!(
+            (refused[0]["code"].as_str(), refused[0]["from_country"].as_str(), refused[0]["kind"].as_str()),
+            (Some("STATUS_FROM_WRONG_PEER"), Some("VN"), Some("status.update")),
+            "{refused:?}"
+        );
+        // The country it was sent to may.
+        let ack = th.push(&region, "KH", &status(&th)).await;
+        assert_eq!(ack["result"], "delivered", "{ack}");
+        let statuses = kh.ok("GET", &format!("/api/v1/certificates/{id}/statuses"), "kh-officer", None).await;
+        let statuses = statuses.expect("statuses");
+        assert_eq!(statuses.as_array().map(Vec::len), Some(1), "{statuses}");
+        assert_eq!(
+            (statuses[0]["from_country"].as_str(), statuses[0]["status"].as_str()),
+            (Some("TH"), Some("accepted"))
+        );
+    });
+}
+
+/// Issue 11, defect 6: a `verification.response` was accepted from a member other than the
+/// one asked. TH asks KH about KH's certificate; VN answers "denied".
+#[test]
+fn exchange_refuses_an_answer_from_a_country_that_was_not_asked() {
+    let (rt, region) = three("exchange-answer-peer");
+    let _th = node(&region, "TH");
+    let th = region.api("TH").expect("api");
+    let (kh, vn) = (Member::load(&region, "KH"), Member::load(&region, "VN"));
+    rt.block_on(async {
+        let number = "KH-2026-900101";
+        let env = kh.seal(
+            originlink_exchange::MessageType::CertificateIssued,
+            "TH",
+            ("KH", number, 1),
+            None,
+            kh.certificate(number, "TH"),
+        );
+        assert_eq!(kh.push(&region, "TH", &env).await["result"], "delivered");
+        let asked =
+            json!({"issuing_country": "KH", "number": number, "questions": ["Show the bill of materials"]});
+        th.ok("POST", "/api/v1/verifications", "th-customs", Some(asked)).await.expect("asked");
+        // The request's message id, as TH stored it (the API shows its own id).
+        let config = originlink_node::Config::load(&region.nodes["TH"].config).expect("config");
+        let store = originlink_node::audit::open_store(&config).await.expect("TH store");
+        let request =
+            store.list_verifications(Some("outgoing"), 10).await.expect("list")[0].message_id.clone();
+        let answer = |m: &Member, outcome: &str| {
+            let payload = json!({"outcome": outcome, "answer": format!("{outcome} by {}", m.country)});
+            m.seal(
+                originlink_exchange::MessageType::VerificationResponse,
+                "TH",
+                ("KH", number, 1),
+                Some(request.clone()),
+                payload.to_string().into_bytes(),
+            )
+        };
+        let ack = vn.push(&region, "TH", &answer(&vn, "denied")).await;
+        assert_refused(&ack, "ANSWER_FROM_WRONG_PEER", "from");
+        let list = th.ok("GET", "/api/v1/verifications?direction=outgoing", "th-customs", None).await;
+        let list = list.expect("verifications");
+        assert_eq!((list[0]["status"].as_str(), list[0]["answer"].as_str()), (Some("open"), None), "{list}");
+        let refused = refusals(&th, "th-admin").await;
+        assert_eq!(
+            (refused[0]["code"].as_str(), refused[0]["from_country"].as_str()),
+            (Some("ANSWER_FROM_WRONG_PEER"), Some("VN")),
+            "{refused:?}"
+        );
+        // The country asked may.
+        assert_eq!(kh.push(&region, "TH", &answer(&kh, "confirmed")).await["result"], "delivered");
+        let list = th.ok("GET", "/api/v1/verifications?direction=outgoing", "th-customs", None).await;
+        assert_eq!(list.expect("verifications")[0]["status"], "confirmed");
+    });
+}
+
+/// Issue 11, defect 6: a node could relay another country's genuine certificate under its own
+/// country code, and the receiver stored it as a valid certificate of the relaying country.
+#[test]
+fn exchange_refuses_a_certificate_relayed_by_another_country() {
+    let (rt, region) = three("exchange-relay-peer");
+    let _th = node(&region, "TH");
+    let th = region.api("TH").expect("api");
+    let (kh, vn) = (Member::load(&region, "KH"), Member::load(&region, "VN"));
+    rt.block_on(async {
+        let number = "KH-2026-900201";
+        let genuine = kh.certificate(number, "TH");
+        let issued = originlink_exchange::MessageType::CertificateIssued;
+        // Under VN's code: the document says KH issued it.
+        let relayed = vn.seal(issued, "TH", ("VN", number, 1), None, genuine.clone());
+        assert_refused(&vn.push(&region, "TH", &relayed).await, "ISSUER_MISMATCH", "certificate");
+        // Under KH's code, sent by VN: only KH sends KH's certificates.
+        let relayed = vn.seal(issued, "TH", ("KH", number, 1), None, genuine.clone());
+        assert_refused(&vn.push(&region, "TH", &relayed).await, "ISSUER_MISMATCH", "certificate");
+        let list = th.ok("GET", "/api/v1/received", "th-customs", None).await.expect("received");
+        assert_eq!(list, json!([]), "nothing stored");
+        let refused = refusals(&th, "th-admin").await;
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(
+            refused.iter().all(|r| r["code"] == "ISSUER_MISMATCH" && r["from_country"] == "VN"),
+            "{refused:?}"
+        );
+        // From its issuer it is a valid certificate of KH.
+        let own = kh.seal(issued, "TH", ("KH", number, 1), None, genuine);
+        assert_eq!(kh.push(&region, "TH", &own).await["result"], "delivered");
+        let r = received(&th, number, 1).await.expect("stored");
+        assert_eq!((r["issuing_country"].as_str(), r["status"].as_str()), (Some("KH"), Some("valid")), "{r}");
+    });
+}
+
+/// Issue 11, defect 2 on the receiving side: a member's validly sealed certificate whose
+/// payload can never be read (5,000 levels deep, or not XML at all) is stored invalid and
+/// quarantined with its reason: acknowledged `not-readable` once, never processed again, shown
+/// on `/healthz`, in the metrics and in the administration API; the node stays up across a
+/// replay, a declaration naming it and a restart.
+#[test]
+fn exchange_quarantines_an_unreadable_certificate_and_stays_up() {
+    let (rt, region) = three("exchange-quarantine");
+    let mut th_proc = node(&region, "TH");
+    let th = region.api("TH").expect("api");
+    let kh = Member::load(&region, "KH");
+    let issued = originlink_exchange::MessageType::CertificateIssued;
+    let deep = format!("{}{}", "<a>".repeat(5000), "</a>".repeat(5000)).into_bytes();
+    let envelopes = [
+        kh.seal(issued, "TH", ("KH", "KH-2026-900301", 1), None, deep),
+        kh.seal(issued, "TH", ("KH", "KH-2026-900302", 1), None, b"<CertificateOfOrigin".to_vec()),
+    ];
+    let health = || async {
+        let (s, v) = th.call("GET", "/healthz", "th-admin", None).await.expect("healthz answers");
+        assert_eq!((s, v["status"].as_str()), (200, Some("ok")), "{v}");
+        v["quarantined"].as_i64().expect("quarantined count")
+    };
+    let gauge = || async {
+        let (s, v) = th.call("GET", "/metrics", "th-admin", None).await.expect("metrics answer");
+        assert_eq!(s, 200);
+        v.as_str()
+            .expect("text")
+            .lines()
+            .find_map(|l| l.strip_prefix("originlink_exchange_quarantined "))
+            .map(str::to_owned)
+    };
+    rt.block_on(async {
+        for env in &envelopes {
+            let ack = kh.push(&region, "TH", env).await;
+            assert_eq!(ack["result"], "not-readable", "{ack}");
+            assert!(ack["code"].is_string(), "{ack}");
+        }
+        assert_eq!(health().await, 2);
+        assert_eq!(gauge().await.as_deref(), Some("2"));
+        let q = th.ok("GET", "/api/v1/exchange/quarantine", "th-admin", None).await.expect("quarantine");
+        let q = q.as_array().cloned().expect("list");
+        assert_eq!(q.len(), 2, "{q:?}");
+        assert!(q.iter().all(|r| r["state"] == "quarantined" && r["from_country"] == "KH"), "{q:?}");
+        assert!(q.iter().all(|r| r["reason"].as_str().is_some_and(|s| !s.is_empty())), "{q:?}");
+        assert_eq!(exchange_state(&th, "th-admin").await["quarantined"], 2);
+        // Stored as received, invalid: customs sees it, and a declaration naming it is answered.
+        let r = received(&th, "KH-2026-900301", 1).await.expect("stored");
+        assert_eq!(r["status"], "invalid", "{r}");
+        // A replay is a duplicate: not processed again.
+        for env in &envelopes {
+            let ack = kh.push(&region, "TH", env).await;
+            assert_eq!(
+                (ack["result"].as_str(), ack["duplicate"].as_bool()),
+                (Some("delivered"), Some(true)),
+                "{ack}"
+            );
+        }
+        assert_eq!(health().await, 2);
+        let today = chrono::Utc::now().date_naive();
+        let mut named = originlink_model::sample::sample(
+            originlink_model::Agreement::Atiga,
+            cc("KH"),
+            cc("TH"),
+            today,
+            1,
+            3,
+        );
+        named.number = Some(originlink_model::CertificateNumber::parse("KH-2026-900301").expect("number"));
+        let decl = originlink_region::declaration_for(&named, "TH-IMP-Q-1", today);
+        let (s, v) = th.call("POST", "/api/v1/declarations", "th-customs", Some(decl)).await.expect("answer");
+        assert_eq!((s, v["code"].as_str()), (422, Some("CERTIFICATE_NOT_READABLE")), "{v}");
+        assert_eq!(health().await, 2, "still up");
+    });
+    // Restarted, the node comes up with the quarantine as it was and nothing to retry.
+    th_proc.kill9();
+    th_proc.spawn();
+    rt.block_on(async {
+        assert_eq!(health().await, 2);
+        assert_eq!(gauge().await.as_deref(), Some("2"));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let s = exchange_state(&th, "th-admin").await;
+        assert_eq!(
+            (s["quarantined"].as_i64(), s["held"].as_i64(), s["inbox"].as_i64()),
+            (Some(2), Some(0), Some(2)),
+            "{s}"
+        );
+    });
 }

@@ -77,6 +77,22 @@ fn oversized_documents_are_refused_before_reading_them_whole() {
     assert!(err.contains("DOCUMENT_TOO_LARGE"), "{err}");
 }
 
+/// Issue 11, defects 1 and 3: `validate` aborted on 20,000 nested elements (stack overflow)
+/// and ran for over a minute on 300,000 attributes. Both are refused with the bound's code.
+#[test]
+fn hostile_xml_is_refused_with_the_bound_it_breaks() {
+    let deep = format!("{}{}", "<a>".repeat(20_000), "</a>".repeat(20_000));
+    let wide = format!("<a {}/>", (0..300_000).map(|i| format!("a{i}=\"\"")).collect::<Vec<_>>().join(" "));
+    let names = format!("<a xmlns:p='u'>{}</a>", "<p:b xmlns:q='v'/>".repeat(1000));
+    for (doc, code) in
+        [(deep, "XML_TOO_DEEP"), (wide, "XML_TOO_MANY_ATTRIBUTES"), (names, "XML_TOO_MANY_NAMESPACES")]
+    {
+        let (exit, out, err) = run_text(&["validate", "-"], doc.as_bytes());
+        assert_eq!(exit, 2, "{out}{err}");
+        assert!(out.contains(code), "{out}{err}");
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(run_text(&["validate"], b"").0, 2);

@@ -7,6 +7,7 @@ mod customs;
 mod exchange;
 mod formats;
 mod gateway;
+mod hostile;
 mod node;
 mod qualify;
 mod trust;

@@ -333,12 +333,13 @@ fn audit_verify(config: &Path, envs: &[(&str, &str)]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Events 1..=4 exist after two exporters (company + user each).
+/// Events 1..=4 exist after two exporters (company + user each), keyed, the checkpoint at 4.
 fn history(config: &Path, envs: &[(&str, &str)]) {
     user_add(config, envs, "u1", "exporter", Some("C1"));
     user_add(config, envs, "u2", "exporter", Some("C2"));
     let (code, out) = audit_verify(config, envs);
-    assert_eq!((code, out.trim()), (0, "audit chain intact: 4 events"));
+    assert_eq!((code, out.lines().next()), (0, Some("audit chain intact: 4 events")), "{out}");
+    assert!(out.contains("keyed with") && out.contains("checkpoint at event 4"), "{out}");
 }
 
 const TAMPERS: &[(&str, &[&str], &str)] = &[
@@ -353,7 +354,37 @@ const TAMPERS: &[(&str, &[&str], &str)] = &[
         ],
         "event 2: AUDIT_LINK_BROKEN",
     ),
+    // Issue 11, defect 7: each of these passed as intact, or failed without a name.
+    (
+        "past_head",
+        &["INSERT INTO audit_events (seq, at, actor, action, entity, before, after, prev_hash, hash) \
+           SELECT 5, at, actor, action, entity, before, after, prev_hash, hash FROM audit_events WHERE seq = 4"],
+        "event 5: AUDIT_EVENTS_PAST_HEAD",
+    ),
+    (
+        "truncated",
+        &[
+            "DELETE FROM audit_events WHERE seq = 4",
+            "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
+        ],
+        "event 4: AUDIT_TRUNCATED",
+    ),
+    ("head_missing", &["DELETE FROM audit_head"], "event 4: AUDIT_HEAD_MISSING"),
 ];
+
+/// Every failure names the code and the event, says what was found and what to do next.
+fn assert_named(name: &str, code: i32, out: &str, expect: &str) {
+    assert_eq!(code, 1, "{name}: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with("audit chain broken at ") && l.ends_with(expect)),
+        "{name}: {out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("  found: ")) && lines.iter().any(|l| l.starts_with("  next: ")),
+        "{name}: {out}"
+    );
+}
 
 #[test]
 fn audit_verify_names_the_tampered_event_sqlite() {
@@ -368,9 +399,38 @@ fn audit_verify_names_the_tampered_event_sqlite() {
             .expect("python3 runs");
         assert!(st.success());
         let (code, out) = audit_verify(&node.config, &[]);
-        assert_eq!(code, 1, "{name}: {out}");
-        assert!(out.contains(expect), "{name}: {out}");
+        assert_named(name, code, &out, expect);
     }
+}
+
+/// The audit key is created with the node's keys (mode 0600); without it a keyed chain cannot
+/// be checked (exit 3), and a key others can read is refused, naming the file and the fix.
+#[cfg(unix)]
+#[test]
+fn audit_verify_needs_the_audit_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let node = node_dir("audit-key");
+    history(&node.config, &[]);
+    let key = node.dir.join("keys").join("audit.key");
+    assert_eq!(std::fs::metadata(&key).expect("audit.key").permissions().mode() & 0o777, 0o600);
+    assert!(node.dir.join("keys").join("audit.checkpoint").exists());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, _, err) = run_text(&["audit", "verify", "--config", path(&node.config)], b"");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("audit.key") && err.contains("chmod 600") && err.contains("KEY_PERMISSIONS"),
+        "{err}"
+    );
+    let (code, _, err) = run_text(
+        &["node", "user", "add", "--config", path(&node.config), "--name", "u3", "--role", "admin"],
+        b"",
+    );
+    assert!(code == 2 && err.contains("chmod 600"), "the node refuses it too: {err}");
+    std::fs::rename(&key, node.dir.join("audit.key.moved")).expect("move");
+    let (code, out) = audit_verify(&node.config, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("audit chain cannot be checked at event 1: AUDIT_KEY_REQUIRED"), "{out}");
+    assert!(!key.exists(), "audit verify never makes a key");
 }
 
 fn psql(db: &str, sql: &str) {
@@ -404,8 +464,7 @@ fn audit_verify_names_the_tampered_event_postgres() {
         }
         let (code, out) = audit_verify(&node.config, &envs);
         psql("postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
-        assert_eq!(code, 1, "{name}: {out}");
-        assert!(out.contains(expect), "{name}: {out}");
+        assert_named(name, code, &out, expect);
     }
 }
 
@@ -468,4 +527,48 @@ fn schemathesis_finds_no_server_errors() {
     }
     let logs = n.drain_logs().join("\n");
     assert!(!logs.contains("status=5"), "a 5xx was logged:\n{logs}");
+}
+
+/// Issue 11, item 8: under a permissive umask (000), key folders were created world-readable,
+/// certificates world-writable and databases world-readable; a world-readable `ca.key` beside
+/// the node's keys went unnoticed. Now every file has its own mode whatever the umask, and the
+/// node refuses to start while any key in its folder is readable by group or others.
+#[test]
+fn keys_and_databases_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("node-perms");
+    let keys = dir.join("keys");
+    let exe = env!("CARGO_BIN_EXE_originlink");
+    let under_umask_000 = |args: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask 000; exec '{exe}' {args}"))
+            .current_dir(&dir)
+            .output()
+            .expect("sh runs");
+        assert!(out.status.success(), "{args}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    under_umask_000(&format!(
+        "keys init --country KH --authority 'Ministry of Commerce' --out '{}'",
+        path(&keys)
+    ));
+    let config = dir.join("node.toml");
+    std::fs::write(&config, config_text("sqlite:node.db")).expect("write config");
+    under_umask_000(&format!("node migrate --config '{}'", path(&config)));
+    let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&keys), 0o700, "the key folder");
+    for f in ["ca.key", "signing.key", "tls.key"] {
+        assert_eq!(mode(&keys.join(f)), 0o600, "{f}");
+    }
+    for f in ["ca.crt", "signing.crt", "tls.crt"] {
+        assert_eq!(mode(&keys.join(f)), 0o644, "{f}");
+    }
+    assert_eq!(mode(&dir.join("node.db")), 0o600, "the database");
+
+    // A readable ca.key, which the node itself never loads, still stops it.
+    std::fs::set_permissions(keys.join("ca.key"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, _, err) = run_text(&["node", "--config", path(&config)], b"");
+    assert_ne!(code, 0, "the node started with a readable ca.key");
+    assert!(err.contains("ca.key") && err.contains("chmod 600"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

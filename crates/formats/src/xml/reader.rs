@@ -11,6 +11,7 @@ use originlink_model::{
     Declaration, Exhibition, Flags, HsCode, Invoice, Item, Money, NaiveDate, OfficialUse, OriginCriterion,
     PackageKind, Packages, ParseError, Party, Port, Problem, ProofKind, Quantity, Transport, TransportMode,
 };
+use originlink_xmlbounds::Bounds;
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::paths::{self, APP, ENDORSE, EXPORTER, IMPORTER, ROOT, SHIP, STAGE, key};
@@ -47,6 +48,11 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<Certificate, Vec<Pro
         problem("ENCODING", "/", format!("not UTF-8: invalid byte sequence at byte {}", e.valid_up_to()))
     })?;
     check_declared_encoding(text)?;
+    // Depth, attribute counts, node count and name/value lengths are bounded before roxmltree
+    // runs: it recurses per nesting level and compares attributes pairwise.
+    let bounds = Bounds { max_bytes: limits.max_bytes, max_nodes: MAX_NODES as usize, ..Bounds::DEFAULT };
+    originlink_xmlbounds::check(text.as_bytes(), &bounds)
+        .map_err(|e| problem(e.code(), "/", e.to_string()))?;
     let opt = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES };
     let doc = Document::parse_with_options(text, opt).map_err(|e| match e {
         roxmltree::Error::DtdDetected => problem(

@@ -81,6 +81,8 @@ impl SqliteQueue {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| QueueError::Backend(e.to_string()))?;
             }
+            originlink_store::sqlite::create_private(&path)
+                .map_err(|e| QueueError::Backend(format!("{}: {e}", path.display())))?;
             let c = Connection::open(&path).map_err(db)?;
             c.busy_timeout(Duration::from_secs(10)).map_err(db)?;
             c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;

@@ -3,5 +3,6 @@
 
 mod support;
 
+mod hostile;
 mod http;
 mod queue;

@@ -42,6 +42,7 @@ pub fn tempdir(prefix: &str) -> PathBuf {
 }
 
 /// A key pair that can be turned into as many TLS identities as needed.
+#[derive(Clone)]
 pub struct Keys {
     pub cert_der: Vec<u8>,
     pkcs8: Vec<u8>,
@@ -412,51 +413,22 @@ pub async fn call(c: &PeerClient, method: hyper::Method, path: &str, body: &[u8]
     )
 }
 
-/// Accepts any server certificate (for the one-connection client, which may present no
-/// client certificate at all).
-#[derive(Debug)]
-struct AnyServer;
-
-impl rustls::client::danger::ServerCertVerifier for AnyServer {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            m,
-            c,
-            d,
-            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
-    }
+/// A TLS connection to the gateway as `who` (`None`: no client certificate), for tests that
+/// write raw bytes.
+pub async fn tls_connect(
+    addr: std::net::SocketAddr,
+    who: Option<&Keys>,
+    gw: &Keys,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tls = match who {
+        Some(k) => {
+            originlink_exchange::tls::client_config(&k.identity(), vec![gw.cert_der.clone()]).expect("tls")
+        }
+        None => originlink_exchange::tls::anonymous_client_config(vec![gw.cert_der.clone()]).expect("tls"),
+    };
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await
 }
 
 /// Exactly one TLS connection: every request goes over it, so a connection the server
@@ -469,24 +441,7 @@ pub struct OneConn {
 impl OneConn {
     /// Connects as `who` (`None`: no client certificate).
     pub async fn connect(addr: std::net::SocketAddr, who: Option<&Keys>, gw: &Keys) -> OneConn {
-        let tls = match who {
-            Some(k) => originlink_exchange::tls::client_config(&k.identity(), vec![gw.cert_der.clone()])
-                .expect("tls"),
-            None => {
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let mut c = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .expect("versions")
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(AnyServer))
-                    .with_no_client_auth();
-                c.alpn_protocols = vec![b"http/1.1".to_vec()];
-                Arc::new(c)
-            }
-        };
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-        let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.expect("tls handshake");
+        let stream = tls_connect(addr, who, gw).await.expect("tls handshake");
         let (send, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("http handshake");
         tokio::spawn(async move {

@@ -121,3 +121,29 @@ fn keys_that_are_not_pkcs8_are_refused_clearly() {
     assert!(e.to_string().contains("PKCS#8"), "{e}");
     assert_eq!(PrivateKey::from_pkcs8_der(b"junk").unwrap_err().code(), "KEY_INVALID");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_secret_is_created_0600_kept_and_refused_when_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("secret");
+    let path = dir.join("audit.key");
+    let made = keystore::load_or_create_secret(&path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(keystore::load_or_create_secret(&path).unwrap(), made, "an existing secret is kept");
+    assert_eq!(keystore::load_secret(&path).unwrap(), made);
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for err in
+        [keystore::load_secret(&path).unwrap_err(), keystore::load_or_create_secret(&path).unwrap_err()]
+    {
+        assert_eq!(err.code(), "KEY_PERMISSIONS");
+        let msg = err.to_string();
+        assert!(msg.contains("audit.key") && msg.contains("chmod 600"), "{msg}");
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&path, "not hex\n").unwrap();
+    let msg = keystore::load_secret(&path).unwrap_err().to_string();
+    assert!(msg.contains("audit.key") && msg.contains("64 hex digits"), "{msg}");
+    assert_eq!(keystore::load_secret(&dir.join("missing.key")).unwrap_err().code(), "IO");
+}

@@ -1,9 +1,13 @@
 //! What travels inside and around envelopes: batches, acknowledgements and the business
-//! status payload (`status.update`), with the UNCL 1373 document status codes.
+//! status payload (`status.update`), with the UNCL 1373 document status codes, and
+//! [`check_message`]: the type-specific checks of a message (its header and its payload).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
+use crate::envelope::{Envelope, MessageType};
 use crate::error::ExchangeError;
 
 /// The most envelopes in one batch request.
@@ -239,4 +243,214 @@ impl StatusBody {
 pub struct RevokedBody {
     /// Why.
     pub reason: String,
+}
+
+/// The payload of a `verification.request` (JSON
+/// `{"questions": ["…", …], "deadline": "<RFC 3339>"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRequestBody {
+    /// What the importing side asks: 1 or more non-blank texts of at most 2,000 characters.
+    pub questions: Vec<String>,
+    /// When an answer is due.
+    pub deadline: DateTime<Utc>,
+}
+
+/// The payload of a `verification.response` (JSON `{"outcome": "confirmed" | "denied",
+/// "answer": "…"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationResponseBody {
+    /// `confirmed` or `denied`.
+    pub outcome: String,
+    /// The answer, for people.
+    pub answer: String,
+}
+
+/// What a message carries, by type, once [`check_message`] has accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageBody {
+    /// `certificate.issued` / `certificate.replaced`: the payload is the signed document. Its
+    /// content is judged by the recipient's verifier (a document that cannot be read is
+    /// quarantined there, not refused), so it is not read here.
+    Certificate,
+    /// `certificate.revoked`.
+    Revoked(RevokedBody),
+    /// `status.update`.
+    Status(StatusBody),
+    /// `verification.request`.
+    VerificationRequest(VerificationRequestBody),
+    /// `verification.response`.
+    VerificationResponse(VerificationResponseBody),
+    /// `delivery.ack`: reserved in this version; its payload is not read.
+    Reserved,
+}
+
+fn payload_error(field: &str, msg: impl ToString) -> ExchangeError {
+    ExchangeError::new("PAYLOAD_MALFORMED", Some(field), msg)
+}
+
+/// The JSON payload of `env` as an object, parsed strictly (no duplicate member names), with
+/// no string holding U+0000 (no database stores it) and only the members `allowed`.
+fn json_payload(env: &Envelope, allowed: &[&str]) -> Result<Map<String, Value>, ExchangeError> {
+    let kind = env.header.kind.as_str();
+    if env.header.payload_type != "application/json" {
+        return Err(ExchangeError::new(
+            "ENVELOPE_MALFORMED",
+            Some("payload_type"),
+            format!("a {kind} payload is application/json"),
+        ));
+    }
+    let v = originlink_trust::jcs::parse_strict(&env.payload)
+        .map_err(|e| payload_error("payload", format!("not I-JSON: {e}")))?;
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has_nul),
+            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if has_nul(&v) {
+        return Err(payload_error("payload", "a text holds a NUL character (U+0000)"));
+    }
+    let Value::Object(m) = v else {
+        return Err(payload_error("payload", format!("a {kind} payload is a JSON object")));
+    };
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(payload_error(
+            &format!("payload/{k}"),
+            format!("unknown member {k:?}; the members are {}", allowed.join(", ")),
+        ));
+    }
+    Ok(m)
+}
+
+fn payload_str<'a>(m: &'a Map<String, Value>, name: &str) -> Result<&'a str, ExchangeError> {
+    let field = format!("payload/{name}");
+    match m.get(name) {
+        None | Some(Value::Null) => Err(payload_error(&field, format!("the member {name:?} is missing"))),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => {
+            Err(payload_error(&field, format!("must be a string, not {}", crate::envelope::json_kind(other))))
+        }
+    }
+}
+
+/// The type-specific checks of a message, in one place for the gateway (which refuses at its
+/// door what the recipient would refuse) and the node: the header members its type needs and
+/// the consistency of its countries, then its payload. Certificate documents are not read here
+/// (see [`MessageBody::Certificate`]).
+///
+/// Codes: `ENVELOPE_MALFORMED` (`certificate` or `correlation_id` missing, `payload_type`
+/// not JSON for a JSON body), `ISSUER_MISMATCH` (a `certificate.*` message about a certificate
+/// of another country than `from`), `RECIPIENT_UNKNOWN` (field `certificate`: a status or a
+/// verification request about a certificate the recipient did not issue), `PAYLOAD_MALFORMED`
+/// (the payload is not the type's body; `field` is `payload` or `payload/<member>`).
+pub fn check_message(env: &Envelope) -> Result<MessageBody, ExchangeError> {
+    let h = &env.header;
+    let kind = h.kind;
+    let cert = || {
+        h.certificate.as_ref().ok_or_else(|| {
+            ExchangeError::new(
+                "ENVELOPE_MALFORMED",
+                Some("certificate"),
+                format!("a {} message needs a certificate reference", kind.as_str()),
+            )
+        })
+    };
+    let issued_by_sender = |c: &crate::CertRef| {
+        if c.country == h.from.country {
+            Ok(())
+        } else {
+            Err(ExchangeError::new(
+                "ISSUER_MISMATCH",
+                Some("certificate"),
+                format!(
+                    "{} cannot send a {} about a certificate of {}",
+                    h.from.country,
+                    kind.as_str(),
+                    c.country
+                ),
+            ))
+        }
+    };
+    let issued_by_recipient = |c: &crate::CertRef| {
+        if c.country == h.to.country {
+            Ok(())
+        } else {
+            Err(ExchangeError::new(
+                "RECIPIENT_UNKNOWN",
+                Some("certificate"),
+                format!(
+                    "{} did not issue {}: a {} goes to the issuing country",
+                    h.to.country,
+                    c.number,
+                    kind.as_str()
+                ),
+            ))
+        }
+    };
+    match kind {
+        MessageType::CertificateIssued | MessageType::CertificateReplaced => {
+            issued_by_sender(cert()?)?;
+            Ok(MessageBody::Certificate)
+        }
+        MessageType::CertificateRevoked => {
+            issued_by_sender(cert()?)?;
+            let m = json_payload(env, &["reason"])?;
+            Ok(MessageBody::Revoked(RevokedBody { reason: payload_str(&m, "reason")?.to_owned() }))
+        }
+        MessageType::StatusUpdate => {
+            issued_by_recipient(cert()?)?;
+            json_payload(env, &["status", "code", "reasons", "declaration", "utilized"])?;
+            let body = serde_json::from_slice::<StatusBody>(&env.payload)
+                .map_err(|e| payload_error("payload", format!("not a status body: {e}")))?;
+            Ok(MessageBody::Status(body))
+        }
+        MessageType::VerificationRequest => {
+            issued_by_recipient(cert()?)?;
+            let m = json_payload(env, &["questions", "deadline"])?;
+            let questions = match m.get("questions") {
+                Some(Value::Array(a)) if !a.is_empty() => a
+                    .iter()
+                    .map(|q| match q {
+                        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 2000 => {
+                            Ok(s.clone())
+                        }
+                        _ => Err(()),
+                    })
+                    .collect::<Result<Vec<_>, ()>>()
+                    .ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                payload_error(
+                    "payload/questions",
+                    "1 or more questions, each a non-blank string of at most 2000 characters",
+                )
+            })?;
+            let deadline = crate::envelope::parse_rfc3339(payload_str(&m, "deadline")?)
+                .map_err(|e| payload_error("payload/deadline", e))?;
+            Ok(MessageBody::VerificationRequest(VerificationRequestBody { questions, deadline }))
+        }
+        MessageType::VerificationResponse => {
+            if h.correlation_id.is_none() {
+                return Err(ExchangeError::new(
+                    "ENVELOPE_MALFORMED",
+                    Some("correlation_id"),
+                    "a verification.response names the id of the request it answers",
+                ));
+            }
+            let m = json_payload(env, &["outcome", "answer"])?;
+            let outcome = payload_str(&m, "outcome")?;
+            if !matches!(outcome, "confirmed" | "denied") {
+                return Err(payload_error("payload/outcome", format!("{outcome:?}: confirmed or denied")));
+            }
+            let answer = payload_str(&m, "answer")?;
+            Ok(MessageBody::VerificationResponse(VerificationResponseBody {
+                outcome: outcome.to_owned(),
+                answer: answer.to_owned(),
+            }))
+        }
+        MessageType::DeliveryAck => Ok(MessageBody::Reserved),
+    }
 }

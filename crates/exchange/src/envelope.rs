@@ -3,8 +3,14 @@
 //! On the wire an envelope is one JSON object (see `docs/protocol.md`). The payload is carried
 //! byte for byte, base64-encoded; `payload_sha256` is its SHA-256. The sending node signs the
 //! envelope with its node key: a detached JWS (ES256 or RS256) over the RFC 8785 canonical
-//! form of every member except `payload` and `signature`. The hash binds the payload to that
-//! signature, so a router can check the whole envelope without reading the payload.
+//! form of every member except `payload` and `signature`, **as the sender wrote them**: the
+//! receiver canonicalises the members it received, never values it re-derived, so any form
+//! the spec allows (`+00:00` or `z` in `created_at`, `"correlation_id": null`, `1.0` as a
+//! version) verifies. The hash binds the payload to that signature, so a router can check the
+//! whole envelope without reading the payload.
+//!
+//! Every member's form is checked before the signature: a form error is `ENVELOPE_MALFORMED`
+//! (with the member in `field`), never a signature code.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -123,10 +129,13 @@ pub struct Envelope {
     pub signature: String,
     /// The envelope exactly as received or produced (what is stored and forwarded).
     pub raw: Vec<u8>,
+    /// What the signature covers: the RFC 8785 form of the members as written, without
+    /// `payload` and `signature`.
+    signed: Vec<u8>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What [`Envelope::seal`] writes (members in the order of the spec).
+#[derive(Serialize)]
 struct Wire {
     format: String,
     id: String,
@@ -164,30 +173,194 @@ fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// The bytes the signature covers: the RFC 8785 canonical JSON of the header members plus
-/// `format` and `payload_sha256`.
-fn signed_bytes(w: &Wire) -> Vec<u8> {
-    let mut m = Map::new();
-    m.insert("format".into(), Value::String(w.format.clone()));
-    m.insert("id".into(), Value::String(w.id.clone()));
-    if let Some(c) = &w.correlation_id {
-        m.insert("correlation_id".into(), Value::String(c.clone()));
+/// The members of an envelope, in the order the spec lists them. Any other member is refused.
+pub const MEMBERS: &[&str] = &[
+    "format",
+    "id",
+    "correlation_id",
+    "from",
+    "to",
+    "type",
+    "certificate",
+    "payload_type",
+    "payload_sha256",
+    "created_at",
+    "payload",
+    "signature",
+];
+
+/// The members the signature does not cover.
+const UNSIGNED: &[&str] = &["payload", "signature"];
+
+fn malformed(field: &str, msg: impl ToString) -> ExchangeError {
+    ExchangeError::new("ENVELOPE_MALFORMED", Some(field), msg)
+}
+
+/// A required string member.
+fn req_str<'a>(obj: &'a Map<String, Value>, name: &str, field: &str) -> Result<&'a str, ExchangeError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Err(malformed(field, format!("the member {name:?} is missing"))),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(malformed(field, format!("must be a string, not {}", json_kind(other)))),
     }
-    m.insert("from".into(), serde_json::to_value(&w.from).unwrap_or(Value::Null));
-    m.insert("to".into(), serde_json::to_value(&w.to).unwrap_or(Value::Null));
-    m.insert("type".into(), Value::String(w.kind.clone()));
-    if let Some(c) = &w.certificate {
-        m.insert("certificate".into(), serde_json::to_value(c).unwrap_or(Value::Null));
+}
+
+/// An optional string member: absent and `null` both mean "none".
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+    field: &str,
+) -> Result<Option<&'a str>, ExchangeError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(malformed(field, format!("must be a string or null, not {}", json_kind(other)))),
     }
-    m.insert("payload_type".into(), Value::String(w.payload_type.clone()));
-    m.insert("payload_sha256".into(), Value::String(w.payload_sha256.clone()));
-    m.insert("created_at".into(), Value::String(w.created_at.clone()));
-    originlink_trust::jcs::to_canonical(&Value::Object(m))
+}
+
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Refuses members other than `allowed`, naming the first one found (`prefix/member`).
+fn only_members(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), ExchangeError> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => {
+            let field = if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") };
+            Err(malformed(&field, format!("unknown member {k:?}; the members are {}", allowed.join(", "))))
+        }
+    }
+}
+
+fn country(obj: &Map<String, Value>, prefix: &str) -> Result<CountryCode, ExchangeError> {
+    let field = format!("{prefix}/country");
+    let c = req_str(obj, "country", &field)?;
+    CountryCode::parse(c).map_err(|_| {
+        malformed(&field, format!("{c:?} is not an assigned ISO 3166-1 alpha-2 code in upper case"))
+    })
+}
+
+fn endpoint(obj: &Map<String, Value>, name: &str) -> Result<Endpoint, ExchangeError> {
+    let m = match obj.get(name) {
+        None | Some(Value::Null) => return Err(malformed(name, format!("the member {name:?} is missing"))),
+        Some(Value::Object(m)) => m,
+        Some(other) => return Err(malformed(name, format!("must be an object, not {}", json_kind(other)))),
+    };
+    only_members(m, &["country", "node"], name)?;
+    let country = country(m, name)?;
+    let node = opt_str(m, "node", &format!("{name}/node"))?.map(str::to_owned);
+    Ok(Endpoint { country, node })
+}
+
+/// `certificate.version`: a JSON number with an integer value (`1`, `1.0` and `1e0` are the
+/// same number, as RFC 8259 §6 and RFC 8785 have it), 1..9999.
+fn version(v: Option<&Value>) -> Result<i64, ExchangeError> {
+    const FIELD: &str = "certificate/version";
+    let n = match v {
+        None | Some(Value::Null) => return Err(malformed(FIELD, "the member \"version\" is missing")),
+        Some(Value::Number(n)) => n,
+        Some(other) => {
+            return Err(malformed(
+                FIELD,
+                format!("must be an integer (a JSON number such as 1), not {}", json_kind(other)),
+            ));
+        }
+    };
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if !f.is_finite() || f.fract() != 0.0 {
+        return Err(malformed(FIELD, format!("{n} is not an integer (a JSON number without a fraction)")));
+    }
+    if !(1.0..=9999.0).contains(&f) {
+        return Err(malformed(FIELD, format!("must be an integer in 1..9999, not {n}")));
+    }
+    Ok(f as i64)
+}
+
+fn cert_ref(obj: &Map<String, Value>) -> Result<Option<CertRef>, ExchangeError> {
+    let m = match obj.get("certificate") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(malformed(
+                "certificate",
+                format!("must be an object or null, not {}", json_kind(other)),
+            ));
+        }
+    };
+    only_members(m, &["country", "number", "version"], "certificate")?;
+    let country = country(m, "certificate")?;
+    let number = req_str(m, "number", "certificate/number")?;
+    if number.is_empty() || number.chars().count() > 64 || number.chars().any(|ch| ch.is_control()) {
+        return Err(malformed("certificate/number", "must be 1..64 characters, none a control character"));
+    }
+    let version = version(m.get("version"))?;
+    Ok(Some(CertRef { country, number: number.to_owned(), version }))
+}
+
+/// Parses an RFC 3339 `date-time` (§5.6): `YYYY-MM-DD`, `T` or `t`, `hh:mm:ss`, optionally
+/// `.` and one or more digits, then `Z`, `z` or `+hh:mm` / `-hh:mm`. Any such form is
+/// accepted; the instant is what counts.
+pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && matches!(b[10], b'T' | b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let mut i = 19;
+    let mut ok = shape;
+    if ok && b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        ok = i > start;
+    }
+    if ok {
+        let rest = &b[i..];
+        ok = matches!(rest, [b'Z' | b'z'])
+            || (rest.len() == 6
+                && matches!(rest[0], b'+' | b'-')
+                && rest[1..3].iter().all(u8::is_ascii_digit)
+                && rest[3] == b':'
+                && rest[4..6].iter().all(u8::is_ascii_digit));
+    }
+    if !ok {
+        return Err(format!(
+            "{s:?} is not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.fraction] then Z or ±hh:mm)"
+        ));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 date-time: {e}"))
+}
+
+/// Whether `s` is 64 hexadecimal digits (either case).
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
 impl Envelope {
     /// Builds and signs an envelope with the sending node's key.
     pub fn seal(header: Header, payload: Vec<u8>, key: &PrivateKey) -> Result<Envelope, ExchangeError> {
+        let failed = |e: String| ExchangeError::new("ENVELOPE_SIGNING_FAILED", None, e);
         let payload_sha256 = sha256_hex(&payload);
         let mut w = Wire {
             format: FORMAT.into(),
@@ -203,16 +376,21 @@ impl Envelope {
             payload: STANDARD.encode(&payload),
             signature: String::new(),
         };
-        let signature = originlink_trust::jws::sign_detached(&signed_bytes(&w), key, &[])
-            .map_err(|e| ExchangeError::new("ENVELOPE_SIGNING_FAILED", None, e.to_string()))?;
+        // What is signed is exactly what a receiver canonicalises: the members as written.
+        let Value::Object(obj) = serde_json::to_value(&w).map_err(|e| failed(e.to_string()))? else {
+            return Err(failed("the envelope is not an object".into()));
+        };
+        let signed = signing_input(&obj);
+        let signature =
+            originlink_trust::jws::sign_detached(&signed, key, &[]).map_err(|e| failed(e.to_string()))?;
         w.signature = signature.clone();
-        let raw =
-            serde_json::to_vec(&w).map_err(|e| ExchangeError::new("ENVELOPE_SIGNING_FAILED", None, e))?;
-        Ok(Envelope { header, payload_sha256, payload, signature, raw })
+        let raw = serde_json::to_vec(&w).map_err(|e| failed(e.to_string()))?;
+        Ok(Envelope { header, payload_sha256, payload, signature, raw, signed })
     }
 
-    /// Parses an envelope: its form, every field, the payload hash. Does not check the
-    /// signature (that needs the sender's certificate: [`Envelope::verify_signature`]).
+    /// Parses an envelope: its form, every member, the payload hash, the form of the JWS.
+    /// Does not check the signature (that needs the sender's certificate:
+    /// [`Envelope::verify_signature`]).
     pub fn parse(raw: &[u8]) -> Result<Envelope, ExchangeError> {
         if raw.len() > MAX_ENVELOPE_BYTES {
             return Err(ExchangeError::new(
@@ -221,73 +399,71 @@ impl Envelope {
                 format!("{} bytes, at most {MAX_ENVELOPE_BYTES}", raw.len()),
             ));
         }
-        let w: Wire = serde_json::from_slice(raw).map_err(|e| {
-            let field = field_of_serde_error(&e);
-            ExchangeError::new("ENVELOPE_MALFORMED", field, e.to_string())
-        })?;
-        Self::from_wire(w, raw.to_vec())
+        // Strict: a duplicate member name is refused (a signer and a reader that picked
+        // different duplicates would see different envelopes).
+        let v = originlink_trust::jcs::parse_strict(raw)
+            .map_err(|e| ExchangeError::new("ENVELOPE_MALFORMED", None, format!("not I-JSON: {e}")))?;
+        Self::from_value(v, raw.to_vec())
     }
 
-    /// [`Envelope::parse`] from an already-parsed JSON value (inside a batch).
+    /// [`Envelope::parse`] from an already-parsed JSON value (parsed without duplicate member
+    /// names); `raw` is the envelope as received.
     pub fn from_value(v: Value, raw: Vec<u8>) -> Result<Envelope, ExchangeError> {
         if raw.len() > MAX_ENVELOPE_BYTES {
             return Err(ExchangeError::new("ENVELOPE_TOO_LARGE", None, format!("{} bytes", raw.len())));
         }
-        let w: Wire = serde_json::from_value(v).map_err(|e| {
-            let field = field_of_serde_error(&e);
-            ExchangeError::new("ENVELOPE_MALFORMED", field, e.to_string())
-        })?;
-        Self::from_wire(w, raw)
-    }
-
-    fn from_wire(w: Wire, raw: Vec<u8>) -> Result<Envelope, ExchangeError> {
-        let bad = |field: &str, msg: String| ExchangeError::new("ENVELOPE_MALFORMED", Some(field), msg);
-        if w.format != FORMAT {
+        let Value::Object(obj) = v else {
+            return Err(ExchangeError::new("ENVELOPE_MALFORMED", None, "an envelope is a JSON object"));
+        };
+        // The version first: another version may have other members.
+        let format = req_str(&obj, "format", "format")?;
+        if format != FORMAT {
             return Err(ExchangeError::new(
                 "ENVELOPE_FORMAT_UNKNOWN",
                 Some("format"),
-                format!("{:?}, expected {FORMAT:?}", w.format),
+                format!("{format:?}, expected {FORMAT:?}"),
             ));
         }
-        if !crate::id::is_uuid(&w.id) {
-            return Err(bad("id", format!("{:?} is not a UUID", w.id)));
+        only_members(&obj, MEMBERS, "")?;
+        let id = req_str(&obj, "id", "id")?;
+        if !crate::id::is_uuid(id) {
+            return Err(malformed("id", format!("{id:?} is not a UUID (8-4-4-4-12 hexadecimal digits)")));
         }
-        if let Some(c) = w.correlation_id.as_ref().filter(|c| !crate::id::is_uuid(c)) {
-            return Err(bad("correlation_id", format!("{c:?} is not a UUID")));
+        let correlation_id = opt_str(&obj, "correlation_id", "correlation_id")?;
+        if let Some(c) = correlation_id.filter(|c| !crate::id::is_uuid(c)) {
+            return Err(malformed("correlation_id", format!("{c:?} is not a UUID")));
         }
-        let kind = MessageType::parse(&w.kind).ok_or_else(|| {
+        let from = endpoint(&obj, "from")?;
+        let to = endpoint(&obj, "to")?;
+        let kind_text = req_str(&obj, "type", "type")?;
+        let kind = MessageType::parse(kind_text).ok_or_else(|| {
             ExchangeError::new(
                 "MESSAGE_TYPE_UNKNOWN",
                 Some("type"),
-                format!("{:?} is not a message type", w.kind),
+                format!("{kind_text:?} is not a message type"),
             )
         })?;
-        if let Some(c) = &w.certificate {
-            if c.number.is_empty() || c.number.len() > 64 || c.number.chars().any(|ch| ch.is_control()) {
-                return Err(bad("certificate/number", "must be 1..64 printable characters".into()));
-            }
-            if !(1..=9999).contains(&c.version) {
-                return Err(bad("certificate/version", format!("{} is not in 1..9999", c.version)));
-            }
-        } else if kind.carries_certificate() || kind == MessageType::CertificateRevoked {
-            return Err(bad(
-                "certificate",
-                format!("a {} message needs a certificate reference", kind.as_str()),
-            ));
-        }
-        if !matches!(w.payload_type.as_str(), "application/xml" | "application/json") {
-            return Err(bad(
+        let certificate = cert_ref(&obj)?;
+        let payload_type = req_str(&obj, "payload_type", "payload_type")?;
+        if !matches!(payload_type, "application/xml" | "application/json") {
+            return Err(malformed(
                 "payload_type",
-                format!("{:?}: application/xml or application/json", w.payload_type),
+                format!("{payload_type:?}: application/xml or application/json"),
             ));
         }
-        let created_at = DateTime::parse_from_rfc3339(&w.created_at)
-            .map_err(|e| bad("created_at", format!("not RFC 3339: {e}")))?
-            .with_timezone(&Utc);
-        let payload =
-            STANDARD.decode(w.payload.as_bytes()).map_err(|_| bad("payload", "not base64".into()))?;
+        let stated_sha256 = req_str(&obj, "payload_sha256", "payload_sha256")?;
+        if !is_sha256_hex(stated_sha256) {
+            return Err(malformed("payload_sha256", "must be 64 hexadecimal digits (SHA-256)"));
+        }
+        let created_at = parse_rfc3339(req_str(&obj, "created_at", "created_at")?)
+            .map_err(|e| malformed("created_at", e))?;
+        let payload = STANDARD
+            .decode(req_str(&obj, "payload", "payload")?.as_bytes())
+            .map_err(|e| malformed("payload", format!("not base64 (RFC 4648 §4, padded): {e}")))?;
+        let signature = req_str(&obj, "signature", "signature")?.to_owned();
+        jws(&signature)?;
         let payload_sha256 = sha256_hex(&payload);
-        if payload_sha256 != w.payload_sha256 {
+        if !payload_sha256.eq_ignore_ascii_case(stated_sha256) {
             return Err(ExchangeError::new(
                 "PAYLOAD_HASH_MISMATCH",
                 Some("payload_sha256"),
@@ -295,54 +471,30 @@ impl Envelope {
             ));
         }
         let header = Header {
-            id: w.id.clone(),
-            correlation_id: w.correlation_id.clone(),
-            from: w.from.clone(),
-            to: w.to.clone(),
+            id: id.to_owned(),
+            correlation_id: correlation_id.map(str::to_owned),
+            from,
+            to,
             kind,
-            certificate: w.certificate.clone(),
-            payload_type: w.payload_type.clone(),
+            certificate,
+            payload_type: payload_type.to_owned(),
             created_at,
         };
-        let signature = w.signature.clone();
-        // The signed bytes are recomputed from the wire members at verification time.
-        Ok(Envelope { header, payload_sha256, payload, signature, raw })
+        let signed = signing_input(&obj);
+        Ok(Envelope { header, payload_sha256, payload, signature, raw, signed })
     }
 
-    /// The canonical bytes the signature covers.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        let h = &self.header;
-        signed_bytes(&Wire {
-            format: FORMAT.into(),
-            id: h.id.clone(),
-            correlation_id: h.correlation_id.clone(),
-            from: h.from.clone(),
-            to: h.to.clone(),
-            kind: h.kind.as_str().into(),
-            certificate: h.certificate.clone(),
-            payload_type: h.payload_type.clone(),
-            payload_sha256: self.payload_sha256.clone(),
-            created_at: timestamp(&h.created_at),
-            payload: String::new(),
-            signature: String::new(),
-        })
+    /// The bytes the signature covers: the RFC 8785 canonical form of the envelope as it was
+    /// written, without `payload` and `signature`.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.signed
     }
 
     /// Checks the signature with one of the sender's node certificates (during a key
     /// rotation a country lists two). `ENVELOPE_SIGNATURE_INVALID` otherwise.
     pub fn verify_signature(&self, sender_certs: &[&Cert]) -> Result<(), ExchangeError> {
-        let jws = DetachedJws::parse(&self.signature).map_err(|e| match e {
-            JwsFailure::AlgorithmNotAllowed(a) => ExchangeError::new(
-                "ENVELOPE_SIGNATURE_ALGORITHM_NOT_ALLOWED",
-                Some("signature"),
-                format!("algorithm {a:?} is not allowed"),
-            ),
-            other => {
-                ExchangeError::new("ENVELOPE_SIGNATURE_INVALID", Some("signature"), format!("{other:?}"))
-            }
-        })?;
-        let bytes = self.signed_bytes();
-        if sender_certs.iter().any(|c| jws.verify(&bytes, c).is_ok()) {
+        let jws = jws(&self.signature)?;
+        if sender_certs.iter().any(|c| jws.verify(&self.signed, c).is_ok()) {
             Ok(())
         } else {
             Err(ExchangeError::new(
@@ -357,21 +509,31 @@ impl Envelope {
     }
 }
 
-fn field_of_serde_error(e: &serde_json::Error) -> Option<&'static str> {
-    let msg = e.to_string();
-    const FIELDS: &[&str] = &[
-        "format",
-        "id",
-        "correlation_id",
-        "from",
-        "to",
-        "type",
-        "certificate",
-        "payload_type",
-        "payload_sha256",
-        "created_at",
-        "payload",
-        "signature",
-    ];
-    FIELDS.iter().find(|f| msg.contains(&format!("`{f}`"))).copied()
+/// The canonical bytes of the envelope members the signature covers, as they were written.
+fn signing_input(obj: &Map<String, Value>) -> Vec<u8> {
+    let m: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| !UNSIGNED.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    originlink_trust::jcs::to_canonical(&Value::Object(m))
+}
+
+/// The form of the JWS: a format error is `ENVELOPE_MALFORMED`, a refused `alg` its own code.
+fn jws(token: &str) -> Result<DetachedJws, ExchangeError> {
+    DetachedJws::parse(token).map_err(|e| match e {
+        JwsFailure::AlgorithmNotAllowed(a) => ExchangeError::new(
+            "ENVELOPE_SIGNATURE_ALGORITHM_NOT_ALLOWED",
+            Some("signature"),
+            format!("algorithm {a:?} is not allowed (ES256 or RS256)"),
+        ),
+        JwsFailure::Malformed(m) => {
+            malformed("signature", format!("not a detached JWS in compact form (header..signature): {m}"))
+        }
+        JwsFailure::BadSignature => ExchangeError::new(
+            "ENVELOPE_SIGNATURE_INVALID",
+            Some("signature"),
+            "the signature does not verify",
+        ),
+    })
 }

@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`envelope`]: the signed envelope: build and seal, parse, verify.
 //! - [`body`]: batches, acknowledgements ([`body::Delivery`]), `status.update` payloads with
-//!   UNCL 1373 codes.
+//!   UNCL 1373 codes, and [`body::check_message`], the per-type checks the gateway and the
+//!   node share.
 //! - [`directory`]: peers and their pinned certificates from the trust list.
 //! - [`tls`]: rustls configurations for both sides of mutual TLS.
 //! - [`client`]: the pooled HTTP/1.1 client a sender uses.
@@ -29,7 +30,7 @@ pub mod server;
 pub mod service;
 pub mod tls;
 
-pub use body::{Ack, Batch, BatchResponse, BusinessStatus, Delivery, StatusBody};
+pub use body::{Ack, Batch, BatchResponse, BusinessStatus, Delivery, MessageBody, StatusBody, check_message};
 pub use directory::{Directory, Peer};
 pub use envelope::{CertRef, Endpoint, Envelope, Header, MessageType};
 pub use error::ExchangeError;

@@ -17,10 +17,10 @@
 //! the extension chooses); binary floating point never touches them.
 //!
 //! Problem codes of the reader: `DOCUMENT_TOO_LARGE`, `ENCODING`, `JSON_MALFORMED` (the
-//! document cannot be read at all), `REQUIRED`, `TYPE`, `DATE_INVALID`, `ID_INVALID`,
-//! `UNKNOWN_PROPERTY`, `ITEM_COUNT_MISMATCH`, `PRODUCER_MIXED`, `NOT_PREFERENTIAL`, and the
-//! model's own codes (`HS_UNKNOWN`, `COUNTRY_INVALID`, `AMOUNT_NEGATIVE`, …). Paths are JSON
-//! pointers into the document.
+//! document cannot be read at all), `REQUIRED`, `TYPE`, `NOT_AN_INTEGER`, `DATE_INVALID`,
+//! `ID_INVALID`, `UNKNOWN_PROPERTY`, `ITEM_COUNT_MISMATCH`, `PRODUCER_MIXED`,
+//! `NOT_PREFERENTIAL`, and the model's own codes (`HS_UNKNOWN`, `COUNTRY_INVALID`,
+//! `AMOUNT_NEGATIVE`, …). Paths are JSON pointers into the document.
 
 use originlink_model::{Certificate, Problem};
 

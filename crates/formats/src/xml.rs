@@ -49,6 +49,14 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Certificate, Vec<Problem>> 
     reader::read(bytes, limits)
 }
 
+/// Reads a UBL date (`xsd:date`): `YYYY-MM-DD`, optionally with a time zone (`Z`, `+07:00`,
+/// `-05:00`; at most 14:00 either way), as the reader reads `cbc:IssueDate` and every other
+/// date. The calendar date is kept as written, whatever the zone. `None` for anything else
+/// (no surrounding whitespace either: trim first).
+pub fn parse_date(s: &str) -> Option<originlink_model::NaiveDate> {
+    reader::xsd_date(s)
+}
+
 /// The XPath of the UBL element that carries a model field, given the model's JSON-pointer
 /// path as used by `originlink_model::validate` (e.g. `/items/2/fob` gives
 /// `/CertificateOfOrigin/cac:CertificateOfOriginApplication/cac:Shipment/cac:GoodsItem[3]/cbc:FreeOnBoardValueAmount`).

@@ -618,3 +618,47 @@ fn pointer_for_maps_every_model_path_into_the_document() {
         assert!(found, "{} {} -> {ptr}", p.code, p.path);
     }
 }
+
+/// Issue 13: `1.0` and `1e0` are the same JSON number as `1` (RFC 8785 writes all three as
+/// `1`), so they are accepted wherever an integer belongs; `1.5` is `NOT_AN_INTEGER`.
+#[test]
+fn integers_written_with_a_zero_fraction_read_as_integers() {
+    let c = samples()[0].clone();
+    let text = json::write(&c);
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let version = "/originlinkExtension/version";
+    let count = "/originlinkExtension/items/0/packages/count";
+    let seq = "/supplyChainConsignment/includedConsignmentItems/0/tradeLineItems/0/sequenceNumber";
+    let as_float = |v: &mut Value, p: &str| {
+        let n = v.pointer(p).and_then(Value::as_u64).unwrap();
+        *v.pointer_mut(p).unwrap() = serde_json::json!(n as f64);
+    };
+    for p in [version, count, seq] {
+        as_float(&mut v, p);
+    }
+    let doc = serde_json::to_string(&v).unwrap();
+    assert!(
+        doc.contains("\"version\":1.0") || doc.contains(&format!("\"version\":{}.0", c.version)),
+        "{doc}"
+    );
+    assert_eq!(read(doc.as_bytes()).unwrap(), c);
+    // As a sender writes them by hand: `1.0`, `1.00`, `1e0`, `10e-1`, `0.1e1`.
+    let one = text.replacen(&format!("\"version\": {}", c.version), "\"version\": 1", 1);
+    assert!(one.contains("\"version\": 1"), "{one}");
+    let want = read(one.as_bytes()).unwrap();
+    for form in ["1.0", "1.00", "1e0", "1E+0", "10e-1", "0.1e1"] {
+        let doc = one.replacen("\"version\": 1", &format!("\"version\": {form}"), 1);
+        assert_eq!(read(doc.as_bytes()).unwrap(), want, "{form}");
+    }
+    for (form, code) in [
+        ("1.5", "NOT_AN_INTEGER"),
+        ("1e-1", "NOT_AN_INTEGER"),
+        ("-1.0", "TYPE"),
+        ("4294967296.0", "TYPE"),
+        ("\"1\"", "TYPE"),
+    ] {
+        let doc = one.replacen("\"version\": 1", &format!("\"version\": {form}"), 1);
+        let p = read(doc.as_bytes()).unwrap_err();
+        assert!(has(&p, code, version), "{form}: {p:?}");
+    }
+}

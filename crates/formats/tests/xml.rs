@@ -524,3 +524,30 @@ fn problem_lists_and_items_are_bounded() {
     assert_eq!(p.len(), 1001);
     assert_eq!(p.last().unwrap().code, "TOO_MANY_PROBLEMS");
 }
+
+/// Issue 13: `xsd:date` allows a time zone (`2026-12-02+07:00`, `Z`); UBL documents from other
+/// systems carry one. Every UBL date reads as the calendar date written; malformed zones are
+/// `DATE_INVALID`.
+#[test]
+fn dates_with_a_time_zone_read_as_the_date_written() {
+    let plain = xml::write(&atiga());
+    let c = atiga();
+    let issue = c.certification.as_ref().unwrap().date.to_string();
+    let depart = c.transport.departure_date.to_string();
+    let invoice = c.items[0].invoice.date.to_string();
+    for zone in ["+07:00", "Z", "-05:00", "+14:00", "-14:00", "+00:00"] {
+        let x = plain
+            .replace(&format!(">{issue}</cbc:IssueDate>"), &format!(">{issue}{zone}</cbc:IssueDate>"))
+            .replace(&format!(">{depart}</cbc:StartDate>"), &format!(">{depart}{zone}</cbc:StartDate>"))
+            .replace(&format!(">{invoice}</cbc:IssueDate>"), &format!(">{invoice}{zone}</cbc:IssueDate>"));
+        assert!(x.matches(zone).count() >= 3, "{zone}: every date rewritten");
+        assert_eq!(read_ok(&x), atiga(), "{zone}");
+        assert_eq!(xml::parse_date(&format!("2026-12-02{zone}")), NaiveDate::from_ymd_opt(2026, 12, 2));
+    }
+    for bad in ["+15:00", "+14:30", "+07:60", "+0700", "+7:00", "z", " +07:00", "T00:00:00Z", "+07"] {
+        let x =
+            plain.replace(&format!(">{issue}</cbc:IssueDate>"), &format!(">{issue}{bad}</cbc:IssueDate>"));
+        has(&read_err(x.as_bytes()), "DATE_INVALID", "/CertificateOfOrigin/cbc:IssueDate");
+        assert_eq!(xml::parse_date(&format!("2026-12-02{bad}")), None, "{bad:?}");
+    }
+}

@@ -17,7 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use originlink_exchange::server::PeerCert;
-use originlink_exchange::{Ack, Batch, BatchResponse, Delivery, Directory, Envelope, ExchangeError, Peer};
+use originlink_exchange::{
+    Ack, Batch, BatchResponse, Delivery, Directory, Envelope, ExchangeError, Peer, check_message,
+};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -219,6 +221,8 @@ fn static_code(code: &str) -> &'static str {
         "PAYLOAD_HASH_MISMATCH",
         "ENVELOPE_SIGNATURE_INVALID",
         "ENVELOPE_SIGNATURE_ALGORITHM_NOT_ALLOWED",
+        "PAYLOAD_MALFORMED",
+        "ISSUER_MISMATCH",
         "SENDER_MISMATCH",
         "SENDER_UNKNOWN",
         "RECIPIENT_UNKNOWN",
@@ -227,7 +231,8 @@ fn static_code(code: &str) -> &'static str {
     CODES.iter().find(|c| **c == code).copied().unwrap_or("OTHER")
 }
 
-/// Checks one envelope from `client`: form and hash, sender, recipient, signature.
+/// Checks one envelope from `client`: form and hash, sender, recipient, signature, and what
+/// its type requires ([`check_message`]).
 fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
     let env = Envelope::parse(raw).map_err(|e| {
         // The id, if there is one, so the sender can tell which message was refused.
@@ -260,6 +265,9 @@ fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
         let certs = s.directory.node_certs(h.from.country);
         env.verify_signature(&certs).map_err(|e| Ack::refused(h.id.clone(), &e))?;
     }
+    // What the recipient would refuse is refused here, with the same code: the header members
+    // the type needs and the type's payload (certificate documents excepted).
+    check_message(&env).map_err(|e| Ack::refused(h.id.clone(), &e))?;
     Ok(NewMessage {
         id: h.id.clone(),
         sender: h.from.country.as_str().to_owned(),

@@ -3,7 +3,9 @@
 //!
 //! A node pushes a batch of signed envelopes; the gateway identifies the node by its TLS
 //! client certificate (pinned in the signed trust list), checks every envelope (form, payload
-//! hash, `from` = the node's country, `to` a member, the signature by a node key of `from`),
+//! hash, `from` = the node's country, `to` a member, the signature by a node key of `from`,
+//! and what its type requires: `originlink_exchange::check_message`, the check the
+//! recipient node makes too),
 //! stores the accepted ones in its durable queue in ONE transaction and only then answers
 //! `accepted`. Push workers deliver the queue to each recipient's node over mutual TLS,
 //! retrying with backoff and jitter, and dead-letter what is refused or out of attempts;
@@ -15,9 +17,11 @@
 //!   `synchronous = FULL`, PostgreSQL's default durable commit); `kill -9` at any moment loses
 //!   nothing. It may push a message twice (an acknowledgement lost in a crash, a lease that
 //!   ran out): the receiving node deduplicates by message id.
-//! - **The gateway never sees business state.** It routes on `to.country` and never decodes
-//!   payloads, so it keeps no audit hash chain: the queue rows (received, attempts, last
-//!   error, delivered or failed, when) are the record.
+//! - **The gateway never sees business state.** It routes on `to.country`; it reads the small
+//!   JSON payloads (revocation, status, verification) only to refuse at its door what the
+//!   recipient would refuse, never certificate documents, and keeps nothing of them. So it
+//!   keeps no audit hash chain: the queue rows (received, attempts, last error, delivered or
+//!   failed, when) are the record.
 //! - **No key of its own signs anything.** Envelopes are forwarded byte for byte; the
 //!   receiving node verifies the sender's signature end to end. The gateway's TLS key only
 //!   authenticates the gateway.

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use originlink_exchange::backoff::{self, Backoff};
 use originlink_exchange::body::{
-    Ack, Batch, BatchResponse, BusinessStatus, Delivery, Reason, RevokedBody, StatusBody,
+    Ack, Batch, BatchResponse, BusinessStatus, Delivery, MessageBody, Reason, RevokedBody, StatusBody,
 };
 use originlink_exchange::client::PeerClient;
 use originlink_exchange::server::PeerCert;
@@ -465,8 +465,11 @@ impl Exchange {
                 .map(|m| vec![m])
                 .map_err(|e| (id.clone(), ExchangeError::new("ENVELOPE_SIGNING_FAILED", None, e)))
             };
-        let (kind, reply, quarantine) = match h.kind {
-            MessageType::CertificateIssued | MessageType::CertificateReplaced => {
+        // What the type requires (header members, countries, payload): the same check the
+        // gateway makes at its door.
+        let body = originlink_exchange::check_message(&env).map_err(|e| (id.clone(), e))?;
+        let (kind, reply, quarantine) = match (h.kind, body) {
+            (MessageType::CertificateIssued | MessageType::CertificateReplaced, _) => {
                 let cref = h
                     .certificate
                     .clone()
@@ -503,7 +506,7 @@ impl Exchange {
                 };
                 (kind, reply(body, &cref)?, quarantine)
             }
-            MessageType::CertificateRevoked => {
+            (MessageType::CertificateRevoked, MessageBody::Revoked(body)) => {
                 let cref = h
                     .certificate
                     .clone()
@@ -511,9 +514,6 @@ impl Exchange {
                 if cref.country != from {
                     return Err(bad("ISSUER_MISMATCH", format!("{from} cannot revoke for {}", cref.country)));
                 }
-                let body: RevokedBody = serde_json::from_slice(&env.payload).map_err(|e| {
-                    (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), e.to_string()))
-                })?;
                 let kind = InboundKind::Revoked {
                     issuing_country: cref.country.as_str().to_owned(),
                     number: cref.number.clone(),
@@ -522,7 +522,7 @@ impl Exchange {
                 };
                 (kind, reply(StatusBody::new(BusinessStatus::Revoked), &cref)?, None)
             }
-            MessageType::StatusUpdate => {
+            (MessageType::StatusUpdate, MessageBody::Status(body)) => {
                 let cref = h
                     .certificate
                     .clone()
@@ -533,7 +533,6 @@ impl Exchange {
                         format!("{} did not issue {}", self.country, cref.number),
                     ));
                 }
-                let body = StatusBody::parse(&env.payload).map_err(|e| (id.clone(), e))?;
                 let kind = InboundKind::Status {
                     number: cref.number,
                     version: cref.version,
@@ -543,7 +542,7 @@ impl Exchange {
                 };
                 (kind, vec![], None)
             }
-            MessageType::VerificationRequest => {
+            (MessageType::VerificationRequest, MessageBody::VerificationRequest(body)) => {
                 let cref = h
                     .certificate
                     .clone()
@@ -554,43 +553,30 @@ impl Exchange {
                         format!("{} did not issue {}", self.country, cref.number),
                     ));
                 }
-                let v: serde_json::Value = serde_json::from_slice(&env.payload).map_err(|e| {
-                    (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), e.to_string()))
-                })?;
-                let deadline = v["deadline"]
-                    .as_str()
-                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-                    .map(|d| d.with_timezone(&Utc))
-                    .ok_or_else(|| {
-                        (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), "no deadline"))
-                    })?;
                 let kind = InboundKind::VerificationRequest {
                     request_message_id: id.clone(),
                     issuing_country: cref.country.as_str().to_owned(),
                     number: cref.number,
-                    questions: v["questions"].to_string(),
-                    deadline,
+                    questions: serde_json::to_string(&body.questions).unwrap_or_default(),
+                    deadline: body.deadline,
                 };
                 (kind, vec![], None)
             }
-            MessageType::VerificationResponse => {
+            (MessageType::VerificationResponse, MessageBody::VerificationResponse(body)) => {
                 let request = h.correlation_id.clone().ok_or_else(|| {
                     (
                         id.clone(),
                         ExchangeError::new("ENVELOPE_MALFORMED", Some("correlation_id"), "names no request"),
                     )
                 })?;
-                let v: serde_json::Value = serde_json::from_slice(&env.payload).map_err(|e| {
-                    (id.clone(), ExchangeError::new("ENVELOPE_MALFORMED", Some("payload"), e.to_string()))
-                })?;
                 let kind = InboundKind::VerificationResponse {
                     request_message_id: request,
-                    answer: v["answer"].as_str().unwrap_or_default().to_owned(),
-                    outcome: v["outcome"].as_str().unwrap_or_default().to_owned(),
+                    answer: body.answer,
+                    outcome: body.outcome,
                 };
                 (kind, vec![], None)
             }
-            other => (
+            (other, _) => (
                 InboundKind::Other {
                     kind: other.as_str().to_owned(),
                     detail: String::from_utf8_lossy(&env.payload).into_owned(),

@@ -240,23 +240,18 @@ fn facts_from_text(country: &str, date: &str) -> std::result::Result<DocumentFac
     let issuing_country = CountryCode::parse(country)
         .map_err(|_| format!("issuing country {country:?} is not a country code"))?;
     let date = date.trim();
-    let signing_date = plain_date(date)
-        .or_else(|| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok())
-        .ok_or_else(|| format!("IssueDate {date:?} is not a date (YYYY-MM-DD)"))?;
+    let signing_date =
+        issue_date(date).ok_or_else(|| format!("IssueDate {date:?} is not a date (YYYY-MM-DD[Z|±hh:mm])"))?;
     Ok(DocumentFacts { issuing_country, signing_date })
 }
 
-/// `YYYY-MM-DD` with exactly those digits, as `parse_from_str(_, "%Y-%m-%d")` reads it, without
-/// its format parser; `None` for anything else (that parser then decides).
-fn plain_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
-    };
-    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+/// The signing day from the (trimmed) text of `cbc:IssueDate`: an `xsd:date`, with or without a
+/// time zone (`2026-12-02`, `2026-12-02Z`, `2026-12-02+07:00`), read by the formats crate's UBL
+/// reader and kept as the calendar date written; or, as before zones were read, whatever
+/// chrono's `%Y-%m-%d` accepts. Shared by the DOM path, the streaming path and
+/// [`xml_facts_fast`], so that they agree.
+pub(crate) fn issue_date(date: &str) -> Option<NaiveDate> {
+    originlink_formats::xml::parse_date(date).or_else(|| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok())
 }
 
 /// The element's whole text as canonical XML sees it (text and CDATA joined, comments
@@ -306,7 +301,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_dates_read_as_chrono_reads_them() {
+    fn issue_dates_read_as_chrono_reads_them_plus_time_zones() {
         for s in [
             "2026-01-01",
             "0000-01-01",
@@ -324,12 +319,26 @@ mod tests {
             "20260-1-01",
             "",
         ] {
-            let chrono = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-            if let Some(d) = plain_date(s) {
-                assert_eq!(Some(d), chrono, "{s:?}");
-            }
-            let both = plain_date(s).or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-            assert_eq!(both, chrono, "{s:?}");
+            assert_eq!(issue_date(s), NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), "{s:?}");
+        }
+        let d = NaiveDate::from_ymd_opt(2026, 12, 2);
+        for s in
+            ["2026-12-02Z", "2026-12-02+07:00", "2026-12-02-05:00", "2026-12-02+14:00", "2026-12-02-00:00"]
+        {
+            assert_eq!(issue_date(s), d, "{s:?}");
+        }
+        for s in [
+            "2026-12-02+15:00",
+            "2026-12-02+14:01",
+            "2026-12-02+07:60",
+            "2026-12-02+0700",
+            "2026-12-02+7:00",
+            "2026-12-02 +07:00",
+            "2026-12-02z",
+            "2026-12-02T00:00:00Z",
+            "2026-02-30+07:00",
+        ] {
+            assert_eq!(issue_date(s), None, "{s:?}");
         }
     }
 }

@@ -9,7 +9,6 @@
 //! `None`, and the caller falls back to the DOM; tests and the fuzz target check that both
 //! agree.
 
-use chrono::NaiveDate;
 use originlink_model::CountryCode;
 
 use crate::policy::DocumentFacts;
@@ -160,7 +159,7 @@ pub(crate) fn facts(xml: &[u8]) -> Option<DocumentFacts> {
         return None;
     }
     let issuing_country = CountryCode::parse(code_text.trim()).ok()?;
-    let signing_date = NaiveDate::parse_from_str(date_text.trim(), "%Y-%m-%d").ok()?;
+    let signing_date = crate::document::issue_date(date_text.trim())?;
     Some(DocumentFacts { issuing_country, signing_date })
 }
 

@@ -19,6 +19,7 @@
 /// | `KEY_CERTIFICATE_MISMATCH` | the signer certificate given to [`crate::sign_enveloped`] is not for the signing key |
 /// | `ALREADY_SIGNED` | [`crate::sign_enveloped`] was given a document that already carries a `ds:Signature` |
 /// | `SIGNING_FAILED` | the crypto library refused to sign (should not happen with a valid key) |
+/// | `NAMESPACE_URI_INVALID` | [`crate::sign_enveloped`] was given a document declaring a namespace URI that libxml2's C14N (xmlsec1) or ours cannot canonicalize: relative, not ASCII, not RFC 3986 (a space, `\|`, a bad `%` escape, …), or holding `&`, `<`, `"`, tab, CR or LF |
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error("document too large: {0}")]
@@ -47,6 +48,13 @@ pub enum Error {
     AlreadySigned,
     #[error("signing failed")]
     SigningFailed,
+    #[error("namespace URI {uri:?} cannot be signed: {reason}")]
+    NamespaceUriInvalid {
+        /// The URI as declared (entities decoded).
+        uri: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -66,6 +74,7 @@ impl Error {
             Error::KeyCertificateMismatch => "KEY_CERTIFICATE_MISMATCH",
             Error::AlreadySigned => "ALREADY_SIGNED",
             Error::SigningFailed => "SIGNING_FAILED",
+            Error::NamespaceUriInvalid { .. } => "NAMESPACE_URI_INVALID",
         }
     }
 }

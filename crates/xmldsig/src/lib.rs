@@ -23,6 +23,7 @@
 mod c14n;
 mod error;
 mod keys;
+mod nsuri;
 mod sign;
 mod stream;
 mod verify;

@@ -50,6 +50,8 @@ pub fn sign_enveloped(
     }
     // Never produce a signature that our own verifier would refuse.
     crate::verify::check_unique_ids(doc.root_element())?;
+    // Nor one that libxml2 (xmlsec1) cannot canonicalize: it checks every declaration.
+    check_namespace_uris(&doc)?;
     let text = doc.input_text();
     let root = doc.root_element();
 
@@ -125,6 +127,21 @@ pub fn sign_enveloped(
     let value = STANDARD.encode(key.sign(&si)?);
 
     Ok(assemble(&signature_xml(alg, &digest, &value, &certs)).into_bytes())
+}
+
+/// Every namespace URI declared in the document, used or not, must be one that both our C14N
+/// and libxml2's accept ([`crate::nsuri::check`]).
+fn check_namespace_uris(doc: &roxmltree::Document) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for n in doc.descendants().filter(Node::is_element) {
+        for ns in n.namespaces() {
+            if seen.insert(ns.uri()) {
+                crate::nsuri::check(ns.uri())
+                    .map_err(|reason| Error::NamespaceUriInvalid { uri: ns.uri().to_owned(), reason })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn signature_xml(alg: &str, digest: &str, value: &str, certs: &[String]) -> String {

@@ -647,14 +647,42 @@ impl Member {
 
     /// Pushes `envelope` to `to`'s node as this member's node; returns its acknowledgement.
     async fn push(&self, region: &Region, to: &str, envelope: &[u8]) -> Value {
-        let pinned =
-            originlink_trust::keystore::load_certs(&region.dir.join(to).join("keys").join("tls.crt"))
-                .expect("cert");
+        let cert = region.dir.join(to).join("keys").join("tls.crt");
+        self.push_to(&region.nodes[to].url, &cert, envelope).await
+    }
+
+    /// Pushes `envelope` to the region's gateway; returns its acknowledgement.
+    async fn push_gateway(&self, region: &Region, envelope: &[u8]) -> Value {
+        let cert = region.dir.join("gateway").join("tls.crt");
+        self.push_to(&region.gateway_url, &cert, envelope).await
+    }
+
+    /// A client of this member's node to `url`, pinned to the certificate at `cert`.
+    fn client(&self, url: &str, cert: &Path) -> originlink_exchange::client::PeerClient {
+        let pinned = originlink_trust::keystore::load_certs(cert).expect("cert");
         let tls = originlink_exchange::tls::client_config(&self.identity, vec![pinned[0].der().to_vec()])
             .expect("tls");
-        let client =
-            originlink_exchange::client::PeerClient::new(&region.nodes[to].url, tls, Duration::from_secs(30))
-                .expect("client");
+        originlink_exchange::client::PeerClient::new(url, tls, Duration::from_secs(30)).expect("client")
+    }
+
+    /// `envelope` rewritten by `edit` and signed again as the spec says, the way another
+    /// implementation would: a detached JWS over the RFC 8785 form of the members as written,
+    /// without `payload` and `signature`.
+    fn rewrite(&self, envelope: &[u8], edit: &dyn Fn(&mut Value)) -> Vec<u8> {
+        let mut v: Value = serde_json::from_slice(envelope).expect("json");
+        edit(&mut v);
+        let mut signed = v.clone();
+        let o = signed.as_object_mut().expect("object");
+        o.remove("payload");
+        o.remove("signature");
+        let canonical = originlink_trust::jcs::to_canonical(&signed);
+        let jws = originlink_trust::jws::sign_detached(&canonical, &self.identity.signer, &[]).expect("jws");
+        v["signature"] = json!(jws);
+        serde_json::to_vec(&v).expect("json")
+    }
+
+    async fn push_to(&self, url: &str, cert: &Path, envelope: &[u8]) -> Value {
+        let client = self.client(url, cert);
         let body = originlink_exchange::Batch::encode([envelope]);
         let (s, b) = client
             .request(hyper::Method::POST, originlink_exchange::MESSAGES_PATH, body)
@@ -920,5 +948,92 @@ fn exchange_quarantines_an_unreadable_certificate_and_stays_up() {
             (Some(2), Some(0), Some(2)),
             "{s}"
         );
+    });
+}
+
+/// Issue 13: envelopes written by another implementation in forms the spec allows were
+/// refused as `ENVELOPE_SIGNATURE_INVALID` (`created_at` with `+00:00`, lower-case `t`/`z` or
+/// Java's fewer fraction digits; `"correlation_id": null`), as `PAYLOAD_HASH_MISMATCH`
+/// (upper-case hex) or as malformed (`"version": 1.0`). Each now verifies over what its sender
+/// signed and is delivered; and a `verification.request` without `certificate` or `deadline`,
+/// which the gateway used to accept and the recipient to refuse, is refused at the gateway's
+/// door with its code.
+#[test]
+fn exchange_accepts_every_allowed_form_and_the_gateway_refuses_incomplete_bodies() {
+    let (rt, region) = three("exchange-forms");
+    let _g = gateway(&region);
+    let _th = node(&region, "TH");
+    let th = region.api("TH").expect("api");
+    let kh = Member::load(&region, "KH");
+    rt.block_on(async {
+        let now = chrono::Utc::now();
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let variants: Vec<(&str, Edit)> = vec![
+            ("+00:00", Box::new(move |v| v["created_at"] = json!(now.to_rfc3339()))),
+            (
+                "lower-case t and z",
+                Box::new(move |v| v["created_at"] = json!(now.format("%Y-%m-%dt%H:%M:%S%.6fz").to_string())),
+            ),
+            (
+                "Instant.toString()",
+                Box::new(move |v| v["created_at"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())),
+            ),
+            ("correlation_id null", Box::new(|v| v["correlation_id"] = Value::Null)),
+            (
+                "upper-case payload_sha256",
+                Box::new(|v| {
+                    let h = v["payload_sha256"].as_str().expect("hash").to_ascii_uppercase();
+                    v["payload_sha256"] = json!(h);
+                }),
+            ),
+            ("version 1.0", Box::new(|v| v["certificate"]["version"] = json!(1.0))),
+        ];
+        let issued = originlink_exchange::MessageType::CertificateIssued;
+        for (i, (what, edit)) in variants.iter().enumerate() {
+            let number = format!("KH-2026-9005{i:02}");
+            let sealed = kh.seal(issued, "TH", ("KH", &number, 1), None, kh.certificate(&number, "TH"));
+            let env = kh.rewrite(&sealed, edit.as_ref());
+            let ack = kh.push(&region, "TH", &env).await;
+            assert_eq!(ack["result"], "delivered", "{what}: {ack}");
+            let r = received(&th, &number, 1).await.unwrap_or_else(|| panic!("{what}: not stored"));
+            assert_eq!(r["status"], "valid", "{what}: {r}");
+        }
+
+        // Through the gateway: a verification request about a TH certificate.
+        let request = |payload: Value| {
+            kh.seal(
+                originlink_exchange::MessageType::VerificationRequest,
+                "TH",
+                ("TH", "TH-2026-000001", 1),
+                None,
+                payload.to_string().into_bytes(),
+            )
+        };
+        let questions = json!(["Show the bill of materials"]);
+        let no_deadline = request(json!({ "questions": questions }));
+        assert_refused(
+            &kh.push_gateway(&region, &no_deadline).await,
+            "PAYLOAD_MALFORMED",
+            "payload/deadline",
+        );
+        let complete = json!({"questions": questions, "deadline": "2026-12-31T17:00:00+07:00"});
+        let no_certificate = kh.rewrite(&request(complete.clone()), &|v| v["certificate"] = Value::Null);
+        assert_refused(&kh.push_gateway(&region, &no_certificate).await, "ENVELOPE_MALFORMED", "certificate");
+        let unknown = kh.rewrite(&request(complete.clone()), &|v| v["priority"] = json!("high"));
+        assert_refused(&kh.push_gateway(&region, &unknown).await, "ENVELOPE_MALFORMED", "priority");
+        // The complete one is accepted and delivered (its deadline has an offset).
+        let good = request(complete);
+        let ack = kh.push_gateway(&region, &good).await;
+        assert_eq!(ack["result"], "accepted", "{ack}");
+        let id = ack["id"].as_str().expect("id").to_owned();
+        let gw_cert = region.dir.join("gateway").join("tls.crt");
+        let client = kh.client(&region.gateway_url, &gw_cert);
+        eventually("the gateway delivers the request", 30, || async {
+            let path = format!("/exchange/v1/messages/{id}");
+            let (_, b) = client.request(hyper::Method::GET, &path, Vec::new()).await.ok()?;
+            let t: Value = serde_json::from_slice(&b).ok()?;
+            (t["state"] == "delivered").then_some(())
+        })
+        .await;
     });
 }

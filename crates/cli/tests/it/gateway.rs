@@ -170,7 +170,13 @@ fn batch_from_kh(dir: &Path) -> (String, Vec<u8>) {
         from: Endpoint { country: originlink_model::CountryCode::parse("KH").expect("KH"), node: None },
         to: Endpoint { country: originlink_model::CountryCode::parse("TH").expect("TH"), node: None },
         kind: MessageType::StatusUpdate,
-        certificate: None,
+        // A status names the certificate it is about, one the recipient issued
+        // (docs/protocol.md, "Bodies"): without it the gateway refuses it at the door.
+        certificate: Some(originlink_exchange::CertRef {
+            country: originlink_model::CountryCode::parse("TH").expect("TH"),
+            number: "TH-2026-000001".into(),
+            version: 1,
+        }),
         payload_type: "application/json".into(),
         created_at: now,
     };

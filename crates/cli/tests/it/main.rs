@@ -3,6 +3,7 @@
 
 mod support;
 
+mod conformance;
 mod customs;
 mod exchange;
 mod formats;

@@ -338,3 +338,290 @@ fn rsa_signing_keys_work_end_to_end() {
     let out = ok(&["verify", p(&signed), "--ca", p(&dir.join("KH/ca.crt")), "--at", AT]);
     assert!(out.contains("RSA-SHA256"), "{out}");
 }
+
+/// SplitMix64, so the corpus is the same on every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len())]
+    }
+}
+
+const CBC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2";
+
+/// Free text in the region's scripts, with XML's special characters and escapes.
+const TEXTS: &[&str] = &[
+    "ក្រសួងពាណិជ្ជកម្ម ព្រះរាជាណាចក្រកម្ពុជា",
+    "អង្ករ\u{200b}ក្រអូប ផ្ការំដួល (Jasmine rice) ៥០ គ.ក្រ",
+    "กรมการค้าต่างประเทศ กระทรวงพาณิชย์",
+    "ข้าวหอมมะลิ ๑๐๐% \"ชั้นดี\"",
+    "Công ty TNHH Xuất nhập khẩu Đồng Tháp",
+    "Cà phê rang xay – Việt Nam, loại 1",
+    "A & B <Trading> \"Co.\" 'Ltd'",
+    "]]> and <![CDATA[ and &amp; written out",
+    "tab\there, new\nline, carriage\rreturn",
+    "漢字 かな 한국어 — Ünïcödé ÅÆØ ß",
+    "emoji 📦🚢 and combining e\u{301}",
+    "zero\u{200b}width and\u{a0}nbsp",
+    "Plain ASCII text",
+];
+
+/// One generated document: a sample certificate with varied text, written compact or pretty,
+/// then reshaped in ways XML allows (prefixes, default namespaces, redundant and unused
+/// declarations, attribute quoting and spacing, comments, PIs, CDATA, character references,
+/// CRLF, declaration forms). The second value says whether the document declares a namespace
+/// URI that `originlink sign` must refuse.
+fn corpus_document(seed: u64) -> (String, bool) {
+    use originlink_model::{Agreement, CountryCode, NaiveDate, sample};
+    let mut r = Rng(seed);
+    let agreement = if r.chance(50) { Agreement::Atiga } else { Agreement::Rcep };
+    let cc = |s: &str| CountryCode::parse(s).unwrap();
+    let to = r.pick(&["TH", "VN", "MY", "ID"]);
+    let issued = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Duration::days(r.below(300) as i64);
+    let items = 1 + r.below(6);
+    let mut c = sample::sample(agreement, cc("KH"), cc(to), issued, items, r.below(50) as u32);
+    c.exporter.name = r.pick(TEXTS).to_owned();
+    c.consignee.name = r.pick(TEXTS).to_owned();
+    c.remarks = Some(r.pick(TEXTS).to_owned());
+    c.declaration.place = r.pick(TEXTS).to_owned();
+    for it in &mut c.items {
+        it.description = r.pick(TEXTS).to_owned();
+        it.marks = r.pick(TEXTS).to_owned();
+    }
+    let mut x = if r.chance(50) {
+        originlink_formats::xml::write(&c)
+    } else {
+        originlink_formats::xml::write_pretty(&c)
+    };
+    // Prefixes: cbc/cac renamed, possibly to non-ASCII names.
+    if r.chance(30) {
+        let p = r.pick(&["b", "ubl-cbc", "ខ", "ค", "đ"]);
+        x = x.replace("cbc:", &format!("{p}:")).replace("xmlns:cbc=", &format!("xmlns:{p}="));
+    }
+    if r.chance(30) {
+        let p = r.pick(&["a", "agg", "ស", "ข"]);
+        x = x.replace("cac:", &format!("{p}:")).replace("xmlns:cac=", &format!("xmlns:{p}="));
+    }
+    // A subtree in the default namespace instead of a prefix.
+    if r.chance(30) && x.contains("<cbc:Note>") {
+        x = x.replace("<cbc:Note>", &format!("<Note xmlns=\"{CBC}\">")).replace("</cbc:Note>", "</Note>");
+    }
+    // Redundant redeclaration of the same URI deeper down, and unused declarations.
+    if r.chance(30) && x.contains("<cac:ExporterParty>") {
+        x = x.replacen("<cac:ExporterParty>", &format!("<cac:ExporterParty xmlns:cbc=\"{CBC}\">"), 1);
+    }
+    let root_end = x.find("<CertificateOfOrigin ").map(|n| n + "<CertificateOfOrigin ".len());
+    let mut refused = false;
+    if let Some(at) = root_end {
+        let mut decls = String::new();
+        for _ in 0..r.below(4) {
+            let uri = r.pick(&[
+                "urn:x-unused:1",
+                "http://example.com/ns/v2#frag",
+                "https://example.org/a%20b?q=1",
+                "urn:a'b",
+                "tag:originlink.example,2026:ns",
+                "http://[::1]:8080/x",
+            ]);
+            decls.push_str(&format!("xmlns:u{}=\"{uri}\" ", r.below(1000)));
+        }
+        // Foreign attributes with every kind of quoting and escape.
+        if r.chance(40) {
+            decls.push_str(
+                "xmlns:o=\"urn:originlink:test\" o:n1='He said \"hi\" &amp; left' \
+                 o:n2=\"it&apos;s &lt;ok&gt;&#9;tab&#10;nl&#xD;cr\" o:n3 = 'ក្រសួង &#x1780;' ",
+            );
+        }
+        // Namespaces libxml2's C14N (xmlsec1) cannot canonicalize: signing must refuse them.
+        if r.chance(8) {
+            let bad = r.pick(&[
+                "relative/ns",
+                "ns",
+                "urn:with space",
+                "urn:ខ្មែរ",
+                "http://ไทย.example/",
+                "urn:Việt",
+                "urn:a%zz",
+                "urn:a|b",
+                "urn:a&amp;b",
+            ]);
+            decls.push_str(&format!("xmlns:bad=\"{bad}\" "));
+            refused = true;
+        }
+        x.insert_str(at, &decls);
+    }
+    // Attribute quoting and spacing inside tags.
+    if r.chance(40) {
+        // `currencyID="USD"` becomes `currencyID = 'USD'`.
+        x = x.replace("currencyID=\"", "currencyID = '");
+        let mut out = String::with_capacity(x.len());
+        let mut rest = x.as_str();
+        while let Some(n) = rest.find("currencyID = '") {
+            let (head, tail) = rest.split_at(n + "currencyID = '".len());
+            out.push_str(head);
+            let q = tail.find('"').unwrap();
+            out.push_str(&tail[..q]);
+            out.push('\'');
+            rest = &tail[q + 1..];
+        }
+        out.push_str(rest);
+        x = out;
+    }
+    if r.chance(30) {
+        x = x.replacen("<cbc:ID>", "<cbc:ID\n\t >", 1).replacen("</cbc:ID>", "</cbc:ID  \n>", 1);
+    }
+    // Comments, PIs, CDATA and character references in signed content.
+    if r.chance(40) {
+        x = x.replacen(
+            "</CertificateOfOrigin>",
+            "<!-- ខ្មែរ - ไทย comment --><?app data?></CertificateOfOrigin>",
+            1,
+        );
+    }
+    if r.chance(40) {
+        let extra = concat!(
+            "<o2:Extra xmlns:o2=\"urn:originlink:extra\"><![CDATA[<&> ]] > \"q\"]]>",
+            "&#x1780;&#3585;&#x1EA1;&gt;&#13;</o2:Extra>"
+        );
+        x = x.replacen("</CertificateOfOrigin>", &format!("{extra}</CertificateOfOrigin>"), 1);
+    }
+    if r.chance(30) {
+        x = x.replace('ក', "&#x1780;").replace('ก', "&#3585;").replace('ệ', "&#x1EC7;");
+    }
+    if r.chance(20) {
+        x = x.replace('\n', "\r\n");
+    }
+    // The XML declaration: as written, other forms, or none.
+    let decl_end = if x.starts_with("<?xml") { x.find("?>").map_or(0, |n| n + 2) } else { 0 };
+    match r.below(5) {
+        0 => x.replace_range(..decl_end, ""),
+        1 => x.replace_range(..decl_end, "<?xml version='1.0' encoding='utf-8' standalone='yes'?>"),
+        2 => x.replace_range(..decl_end, "<?xml version=\"1.0\"?>\n<!-- before the root -->\n"),
+        _ => {}
+    }
+    (x, refused)
+}
+
+/// Issue 13: `xmlsec1 --verify` accepts every document `originlink sign` produces, over a
+/// generated corpus of 560 documents (Khmer, Thai and Vietnamese text, XML escapes, renamed
+/// and non-ASCII prefixes, default and redundant namespaces, quoting, comments, CDATA, CRLF);
+/// documents declaring a namespace URI libxml2 cannot canonicalize are refused with
+/// `NAMESPACE_URI_INVALID` (exit 2), never signed. `sign` runs once per document and
+/// `xmlsec1` once per batch of files (it verifies them in order, prints `OK` for each and
+/// stops at the first failure), both in parallel threads.
+#[test]
+fn xmlsec1_verifies_every_document_originlink_signs() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const N: u64 = 560;
+    const BATCH: usize = 20;
+    let n = Network::new("cli-xmlsec-corpus");
+    let dir = n.path("corpus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert, ca) = (n.path("KH/signing.key"), n.path("KH/signing.crt"), n.path("KH/ca.crt"));
+    let next = AtomicU64::new(0);
+    let signed_files = Mutex::new(Vec::new());
+    let refused = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= N {
+                        break;
+                    }
+                    let (doc, must_refuse) = corpus_document(i);
+                    let unsigned = dir.join(format!("{i}.xml"));
+                    let signed = dir.join(format!("{i}.signed.xml"));
+                    std::fs::write(&unsigned, &doc).unwrap();
+                    let (code, _, err) = run_text(
+                        &["sign", p(&unsigned), "--key", p(&key), "--cert", p(&cert), "--out", p(&signed)],
+                        b"",
+                    );
+                    if must_refuse {
+                        assert_eq!(code, 2, "document {i} must be refused: {err}");
+                        assert!(err.contains("NAMESPACE_URI_INVALID"), "document {i}: {err}");
+                        assert!(!signed.exists(), "document {i}: nothing is written");
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        assert_eq!(code, 0, "document {i} is signable: {err}\n{doc}");
+                        signed_files.lock().unwrap().push(signed);
+                    }
+                }
+            });
+        }
+    });
+    let files = signed_files.into_inner().unwrap();
+    let batches: Vec<&[PathBuf]> = files.chunks(BATCH).collect();
+    let next = AtomicU64::new(0);
+    let verified = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(batch) = batches.get(b) else { break };
+                    let mut args = vec!["--verify", "--trusted-pem", p(&ca)];
+                    args.extend(batch.iter().map(|f| p(f)));
+                    let o = std::process::Command::new("xmlsec1").args(&args).output().expect("xmlsec1 runs");
+                    let err = String::from_utf8_lossy(&o.stderr);
+                    let ok = err.lines().filter(|l| *l == "OK").count();
+                    assert!(
+                        o.status.success() && ok == batch.len(),
+                        "xmlsec1 refuses {} that we signed: {err}",
+                        batch.get(ok).map_or("a document", |f| p(f))
+                    );
+                    verified.fetch_add(ok as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let (verified, refused) = (verified.into_inner(), refused.into_inner());
+    eprintln!("{verified} signed and verified by xmlsec1, {refused} refused");
+    assert_eq!(verified + refused, N);
+    assert!(verified >= 500 && refused > 0, "{verified} verified, {refused} refused");
+}
+
+/// Issue 13: what `sign` refuses because xmlsec1 could not verify it, it says why, with the
+/// code, and writes nothing.
+#[test]
+fn sign_refuses_namespace_uris_xmlsec1_cannot_canonicalize() {
+    let n = Network::new("cli-sign-ns");
+    let doc = example("xml");
+    for bad in ["relative/ns", "urn:with space", "urn:ខ្មែរ"] {
+        let d = doc.replacen("<CertificateOfOrigin ", &format!("<CertificateOfOrigin xmlns:x=\"{bad}\" "), 1);
+        assert_ne!(d, doc);
+        let file = n.path("bad.xml");
+        std::fs::write(&file, &d).unwrap();
+        let out = n.path("bad.signed.xml");
+        let (code, _, err) = run_text(
+            &[
+                "sign",
+                p(&file),
+                "--key",
+                p(&n.path("KH/signing.key")),
+                "--cert",
+                p(&n.path("KH/signing.crt")),
+                "--out",
+                p(&out),
+            ],
+            b"",
+        );
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("NAMESPACE_URI_INVALID") && err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        assert!(!out.exists());
+    }
+}

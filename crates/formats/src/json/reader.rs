@@ -210,9 +210,26 @@ impl Reader {
         }
     }
 
+    /// A whole number from 0 to `u32::MAX`. A number with a zero fraction or an exponent
+    /// (`1.0`, `1e0`) is the same JSON number as `1` (RFC 8785 writes both as `1`, so they sign
+    /// the same) and is accepted; a number with a fraction is `NOT_AN_INTEGER`.
     fn uint(&mut self, m: &Obj, key: &'static str, at: &At, required: bool) -> Option<u32> {
         let v = self.get(m, key, at, required)?;
-        match if let V::U(n) = v { u32::try_from(*n).ok() } else { None } {
+        let n = match v {
+            V::U(n) => u32::try_from(*n).ok(),
+            V::F(f) if f.fract() != 0.0 || !f.is_finite() => {
+                self.push(
+                    "NOT_AN_INTEGER",
+                    &at.key(key),
+                    format!("expected an integer (a whole number from 0 to {}), found {v}", u32::MAX),
+                );
+                return None;
+            }
+            // Whole and exactly representable up to 2^53, so the range check is exact.
+            V::F(f) if (0.0..=f64::from(u32::MAX)).contains(f) => Some(*f as u32),
+            _ => None,
+        };
+        match n {
             Some(n) => Some(n),
             None => {
                 self.push(

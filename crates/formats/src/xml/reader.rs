@@ -181,16 +181,38 @@ fn strict_u32(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-/// `YYYY-MM-DD` exactly.
-fn strict_date(s: &str) -> Option<NaiveDate> {
+/// An `xsd:date` as UBL writes it: `YYYY-MM-DD`, optionally followed by a time zone (`Z` or
+/// `±hh:mm`, at most 14:00 either way). The calendar date is kept as written; the zone only
+/// says where that day was.
+pub(crate) fn xsd_date(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();
-    let shape_ok = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    let date = match b.len() {
+        10 => b,
+        11 if b[10] == b'Z' => &b[..10],
+        16 if valid_zone(&b[10..]) => &b[..10],
+        _ => return None,
+    };
+    let shape_ok =
+        date.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
     if !shape_ok {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+    let num = |r: std::ops::Range<usize>| date[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
     NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10))
+}
+
+/// `+hh:mm` or `-hh:mm` with `hh:mm` from `00:00` to `14:00` (XML Schema's time zone range).
+fn valid_zone(z: &[u8]) -> bool {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        z[r].iter().try_fold(0u32, |a, d| d.is_ascii_digit().then(|| a * 10 + u32::from(d - b'0')))
+    };
+    if z.len() != 6 || !matches!(z[0], b'+' | b'-') || z[3] != b':' {
+        return false;
+    }
+    match (digits(1..3), digits(4..6)) {
+        (Some(h), Some(m)) => m <= 59 && (h < 14 || (h == 14 && m == 0)),
+        _ => false,
+    }
 }
 
 /// The coded root notes.
@@ -268,9 +290,13 @@ impl Rd {
     }
 
     fn date_text(&mut self, t: &str, path: impl FnOnce() -> String) -> Option<NaiveDate> {
-        let v = strict_date(t.trim());
+        let v = xsd_date(t.trim());
         if v.is_none() {
-            self.push("DATE_INVALID", path(), format!("{:?} is not a date (YYYY-MM-DD)", short(t)));
+            self.push(
+                "DATE_INVALID",
+                path(),
+                format!("{:?} is not a date (YYYY-MM-DD, optionally with a time zone: Z, +07:00)", short(t)),
+            );
         }
         v
     }

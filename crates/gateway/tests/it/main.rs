@@ -3,6 +3,7 @@
 
 mod support;
 
+mod forms;
 mod hostile;
 mod http;
 mod queue;

@@ -20,7 +20,8 @@ use originlink_exchange::client::PeerClient;
 use originlink_exchange::server::{PeerCert, Shutdown};
 use originlink_exchange::tls::Identity;
 use originlink_exchange::{
-    Ack, Batch, BatchResponse, Delivery, Endpoint, Envelope, ExchangeError, Header, MessageType, StatusBody,
+    Ack, Batch, BatchResponse, CertRef, Delivery, Endpoint, Envelope, ExchangeError, Header, MessageType,
+    StatusBody,
 };
 use originlink_gateway::{Config, Gateway};
 use originlink_model::CountryCode;
@@ -236,7 +237,8 @@ level = "warn"
         PeerClient::new(&gw.url, tls, Duration::from_secs(10)).expect("client")
     }
 
-    /// An envelope from `from` (signed with `key`) to `to`.
+    /// An envelope from `from` (signed with `key`) to `to`: a status update about a
+    /// certificate `to` issued.
     pub fn envelope(&self, from: &str, to: &str, key: &PrivateKey) -> Envelope {
         let header = Header {
             id: originlink_exchange::id::new_id(Utc::now()),
@@ -244,7 +246,7 @@ level = "warn"
             from: Endpoint { country: cc(from), node: Some(format!("{from}-NODE")) },
             to: Endpoint { country: cc(to), node: None },
             kind: MessageType::StatusUpdate,
-            certificate: None,
+            certificate: Some(CertRef { country: cc(to), number: format!("{to}-2026-000001"), version: 1 }),
             payload_type: "application/json".into(),
             created_at: Utc::now(),
         };

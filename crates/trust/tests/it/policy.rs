@@ -373,6 +373,9 @@ fn fast_fact_scan_agrees_with_the_dom() {
         (doc.replace(issue, "<!-- <cbc:IssueDate>2026-01-11</cbc:IssueDate> -->"), false),
         (doc.replace(issue, &format!("<cbc:Note a='>' b=\"&lt;\"/>{issue}")), true),
         (doc.replace(issue, "<cbc:IssueDate>2026-01-1&#48;</cbc:IssueDate>"), true),
+        (doc.replace(issue, "<cbc:IssueDate>2026-01-10+07:00</cbc:IssueDate>"), true),
+        (doc.replace(issue, "<cbc:IssueDate>2026-01-10Z</cbc:IssueDate>"), true),
+        (doc.replace(issue, "<cbc:IssueDate>2026-01-10+15:00</cbc:IssueDate>"), false),
         (doc.replace(country, &format!("{country}</cac:IssuingCountry><cac:IssuingCountry>{}", &country[21..])), false),
     ];
     for (i, (v, fast_expected)) in variants.iter().enumerate() {
@@ -444,4 +447,61 @@ fn tampered_xml_fails_after_a_cached_success() {
     bad_sig[start + 4] = if bad_sig[start + 4] == b'A' { b'B' } else { b'A' };
     assert_invalid(v.verify(&bad_sig, at(2026, 1, 12)).unwrap(), InvalidReason::BadSignature);
     assert!(v.verify(&signed, at(2026, 1, 12)).unwrap().is_valid());
+}
+
+/// Issue 13: `cbc:IssueDate` with a time zone (`2026-01-10+07:00`, valid `xsd:date`) was
+/// refused as `DOCUMENT_INCOMPLETE` although xmlsec1 verified the signature. The signing day is
+/// the calendar date written, on the streaming path and the DOM path alike; a malformed zone is
+/// still `DOCUMENT_INCOMPLETE`, naming the date.
+#[test]
+fn issue_dates_with_a_time_zone_are_valid_on_both_paths() {
+    let kh = authority("KH");
+    let v = verifier(&list(vec![member("KH", &kh)]));
+    let doc = String::from_utf8(xml_doc("KH", date(2026, 1, 10))).unwrap();
+    let issue = "<cbc:IssueDate>2026-01-10</cbc:IssueDate>";
+    assert!(doc.contains(issue));
+    for zone in ["+07:00", "Z", "-10:00", "+14:00"] {
+        let d = doc.replace(issue, &format!("<cbc:IssueDate>2026-01-10{zone}</cbc:IssueDate>"));
+        let signed = sign(d.as_bytes(), &kh.signing);
+        let fast = v.verify_xml(&signed, at(2026, 1, 12)).unwrap();
+        let dom = v.verify_xml_reference(&signed, at(2026, 1, 12)).unwrap();
+        assert_eq!(fast, dom, "{zone}");
+        assert!(matches!(fast, Verdict::Valid(_)), "{zone}: {fast:?}");
+        let facts = originlink_trust::document::xml_facts(d.as_bytes()).unwrap();
+        assert_eq!(facts.signing_date, date(2026, 1, 10), "{zone}");
+        // The signing day is the date written, whatever the zone: two days before it, it is
+        // in the future.
+        assert_invalid(v.verify(&signed, at(2026, 1, 8)).unwrap(), InvalidReason::SigningTimeInFuture);
+    }
+    let d = doc.replace(issue, "<cbc:IssueDate>2026-01-10+07:60</cbc:IssueDate>");
+    let signed = sign(d.as_bytes(), &kh.signing);
+    match v.verify(&signed, at(2026, 1, 12)).unwrap() {
+        Verdict::Invalid { reason: InvalidReason::DocumentIncomplete, detail } => {
+            assert!(detail.contains("2026-01-10+07:60"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 13: `"version": 1.0` is the same JSON number as `1` (and the same signed content:
+/// RFC 8785 writes both as `1`), so a signed edi3 certificate carrying it is valid.
+#[test]
+fn json_integers_with_a_zero_fraction_are_valid() {
+    let kh = authority("KH");
+    let v = verifier(&list(vec![member("KH", &kh)]));
+    let doc = String::from_utf8(json_doc("KH", date(2026, 1, 10))).unwrap();
+    assert!(doc.contains("\"version\": 1,"), "{doc}");
+    let d =
+        doc.replacen("\"version\": 1,", "\"version\": 1.0,", 1).replace("\"count\": 10,", "\"count\": 10.0,");
+    let signed = sign(d.as_bytes(), &kh.signing);
+    assert!(matches!(v.verify(&signed, at(2026, 1, 12)).unwrap(), Verdict::Valid(_)));
+    // A real fraction is a definite finding about the document, naming the integer.
+    let d = doc.replacen("\"version\": 1,", "\"version\": 1.5,", 1);
+    let signed = sign(d.as_bytes(), &kh.signing);
+    match v.verify(&signed, at(2026, 1, 12)).unwrap() {
+        Verdict::Invalid { reason: InvalidReason::DocumentIncomplete, detail } => {
+            assert!(detail.contains("NOT_AN_INTEGER"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -122,6 +122,7 @@ fn error_codes_are_stable() {
         (Error::KeyCertificateMismatch, "KEY_CERTIFICATE_MISMATCH"),
         (Error::AlreadySigned, "ALREADY_SIGNED"),
         (Error::SigningFailed, "SIGNING_FAILED"),
+        (Error::NamespaceUriInvalid { uri: String::new(), reason: String::new() }, "NAMESPACE_URI_INVALID"),
     ];
     for (err, code) in all {
         assert_eq!(err.code(), code);

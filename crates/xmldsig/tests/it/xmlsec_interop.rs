@@ -117,3 +117,101 @@ fn xmlsec1_signature_tampered_is_rejected_by_ours() {
     let tampered = signed.replacen("Handle with care", "Handle with carE", 1);
     assert_eq!(crate::common::verify_err(tampered.as_bytes()), "TAMPERED");
 }
+
+/// Issue 13: we used to sign documents whose namespace URIs libxml2's C14N refuses (relative,
+/// spaces, non-ASCII, …), so xmlsec1 could not verify our own signature. Now signing refuses
+/// them (`NAMESPACE_URI_INVALID`), whether the declaration is used, unused or the default
+/// namespace. Checked against the tools: what we sign, `xmllint --exc-c14n` canonicalizes and
+/// `xmlsec1 --verify` accepts; what we refuse, libxml2 refuses too (or our own C14N does:
+/// `&`, `<`, `"`, tab, CR, LF).
+#[test]
+fn signing_refuses_namespace_uris_libxml2_cannot_canonicalize() {
+    let uris = [
+        "urn:a",
+        "http://x/y",
+        "urn:a%20b",
+        "urn:a'b",
+        "a+b.c-d:x",
+        "urn:",
+        "x://a:b@c:1/d;e?f/g?h#i/j?k",
+        "http://[::1]:8080/x",
+        "mailto:a@b",
+        "file:///x",
+        "urn:a!$()*,;=~",
+        "rel",
+        "a/b",
+        "../x",
+        "#frag",
+        "urn:a b",
+        " urn:a",
+        "urn:é",
+        "urn:ខ្មែរ",
+        "http://ไทย.th/ns",
+        "urn:Việt",
+        "urn:a%2",
+        "urn:a%zz",
+        "urn:a|b",
+        "urn:a{b}",
+        "urn:a^b",
+        "urn:a`b",
+        "urn:a\\b",
+        "urn:a[b]",
+        "urn:a>b",
+        "1a:b",
+        "a_b:c",
+        ":x",
+        "urn:a#b#c",
+        "http://h:80x/",
+        "http://h:/",
+        "C:\\foo",
+        "urn:a&b",
+        "urn:a<b",
+        "urn:a\"b",
+        "urn:a\tb",
+        "urn:a\nb",
+    ];
+    let esc = |u: &str| {
+        u.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('"', "&quot;")
+            .replace('\t', "&#9;")
+            .replace('\n', "&#10;")
+    };
+    let key = ec_key();
+    let dir = scratch("ns-uris");
+    let (mut signed_n, mut refused_n) = (0, 0);
+    for (i, uri) in uris.iter().enumerate() {
+        let u = esc(uri);
+        let docs = [
+            format!(r#"<r xmlns:p="{u}"><p:a>x</p:a></r>"#),
+            format!(r#"<r><a xmlns:p="{u}">unused</a></r>"#),
+            format!(r#"<r xmlns="{u}"><a>x</a></r>"#),
+        ];
+        for (j, doc) in docs.iter().enumerate() {
+            let unsigned = write(&dir, &format!("u{i}-{j}.xml"), doc.as_bytes());
+            let libxml2_ok = run("xmllint", &["--exc-c14n", s(&unsigned)]).status.success();
+            let ours = originlink_xmldsig::sign_enveloped(
+                doc.as_bytes(),
+                &key.signing_key(),
+                std::slice::from_ref(&key.cert_der),
+                Placement::RootChild,
+            );
+            match ours {
+                Ok(signed) => {
+                    assert!(libxml2_ok, "{uri:?} ({j}): we signed what libxml2 cannot canonicalize");
+                    xmlsec_verify(key, &format!("s{i}-{j}.xml"), &signed, &[])
+                        .unwrap_or_else(|e| panic!("{uri:?} ({j}): xmlsec1 refused our signature: {e}"));
+                    verify(&signed).unwrap();
+                    signed_n += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), "NAMESPACE_URI_INVALID", "{uri:?} ({j}): {e}");
+                    let ours_c14n_refuses = uri.contains(['&', '<', '"', '\t', '\n']);
+                    assert!(!libxml2_ok || ours_c14n_refuses, "{uri:?} ({j}): refused, but libxml2 takes it");
+                    refused_n += 1;
+                }
+            }
+        }
+    }
+    assert_eq!((signed_n, refused_n), (11 * 3, (uris.len() - 11) * 3));
+}

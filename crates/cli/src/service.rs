@@ -1,5 +1,6 @@
 //! Running a long-lived service (`originlink node`, `originlink gateway`): announce the bound
-//! address on standard output, serve until SIGTERM or Ctrl-C, then stop gracefully.
+//! address on standard output, serve until SIGTERM or Ctrl-C
+//! ([`originlink_service::serve_until_signal`]), then stop gracefully.
 
 use std::future::Future;
 use std::io::Write as _;
@@ -19,34 +20,8 @@ pub async fn serve_until_signal(
 ) -> Result<ExitCode> {
     outln!("originlink {what} listening on https://{addr}");
     std::io::stdout().flush().ok();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop.trigger();
-    });
-    if let Err(e) = run.await {
+    if let Err(e) = originlink_service::serve_until_signal(move || stop.trigger(), run).await {
         bail!("server failed: {e}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

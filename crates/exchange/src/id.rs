@@ -1,30 +1,22 @@
 //! Message ids: UUIDv7 (RFC 9562), time-ordered so ids sort roughly by creation.
 
 use chrono::{DateTime, Utc};
-use ring::rand::{SecureRandom, SystemRandom};
+use uuid::{NoContext, Timestamp, Uuid};
 
-/// A new UUIDv7 for `now`.
+/// A new UUIDv7 for `now`: the milliseconds of `now` (the injected clock, not the system's;
+/// before 1970 counts as 1970), then random bits.
 pub fn new_id(now: DateTime<Utc>) -> String {
-    let mut b = [0u8; 16];
-    // If the system has no randomness, the node cannot sign either; fall back to the clock
-    // bits only for the random part would risk collisions, so fill what we can.
-    let _ = SystemRandom::new().fill(&mut b[6..]);
-    let ms = now.timestamp_millis().max(0) as u64;
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6] = 0x70 | (b[6] & 0x0f);
-    b[8] = 0x80 | (b[8] & 0x3f);
-    let h = crate::envelope::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    let (secs, nanos) = match u64::try_from(now.timestamp()) {
+        Ok(secs) => (secs, now.timestamp_subsec_nanos()),
+        Err(_) => (0, 0),
+    };
+    Uuid::new_v7(Timestamp::from_unix(NoContext, secs, nanos)).to_string()
 }
 
 /// Whether `s` is a UUID in its canonical text form (lower- or upper-case hex).
 pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    // 36 characters: only the hyphenated form, not the simple, braced or URN ones.
+    s.len() == 36 && Uuid::try_parse(s).is_ok()
 }
 
 #[cfg(test)]

@@ -15,8 +15,6 @@
 //! - [`tls`]: rustls configurations for both sides of mutual TLS.
 //! - [`client`]: the pooled HTTP/1.1 client a sender uses.
 //! - [`server`]: serving an axum router with the client certificate visible to handlers.
-//! - [`service`]: what the node and the gateway share as services: TOML configuration with
-//!   environment overrides, secrets, `[database]`, `[log]`.
 //! - [`id`]: UUIDv7 message ids. [`backoff`]: retry delays.
 
 pub mod backoff;
@@ -27,7 +25,6 @@ pub mod envelope;
 pub mod error;
 pub mod id;
 pub mod server;
-pub mod service;
 pub mod tls;
 
 pub use body::{Ack, Batch, BatchResponse, BusinessStatus, Delivery, MessageBody, StatusBody, check_message};

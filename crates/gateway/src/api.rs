@@ -15,11 +15,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
 use originlink_exchange::server::PeerCert;
 use originlink_exchange::{
     Ack, Batch, BatchResponse, Delivery, Directory, Envelope, ExchangeError, Peer, check_message,
 };
+use originlink_service::Clock;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -55,6 +55,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The push workers' wake-ups, by recipient country.
     pub wake: Arc<HashMap<String, Arc<Notify>>>,
+    /// The one clock: every instant the handlers use.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The router: the exchange endpoints, `/healthz` and `/metrics`.
@@ -136,7 +138,7 @@ fn caller(s: &Shared, peer: &PeerCert, headers: &HeaderMap) -> Result<Caller, Ex
             Err(ExchangeError::new("OPERATOR_TOKEN_INVALID", None, "the bearer token is not valid"))
         };
     }
-    s.directory.identify(peer.0.as_deref().map(Vec::as_slice), Utc::now()).map(|p| Caller::Peer(p.clone()))
+    s.directory.identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()).map(|p| Caller::Peer(p.clone()))
 }
 
 fn peer_of(req: &Request) -> PeerCert {
@@ -147,7 +149,7 @@ fn peer_of(req: &Request) -> PeerCert {
 async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
     let peer = peer_of(&req);
     // Who is sending is settled from the TLS handshake before a byte of the body is read.
-    let client = match s.directory.identify(peer.0.as_deref().map(Vec::as_slice), Utc::now()) {
+    let client = match s.directory.identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()) {
         Ok(p) => p.clone(),
         Err(e) => return refuse(&s.metrics, e),
     };
@@ -173,7 +175,7 @@ async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
     let stored = if new.is_empty() {
         Vec::new()
     } else {
-        match s.queue.enqueue(new, Utc::now()).await {
+        match s.queue.enqueue(new, s.clock.now()).await {
             Ok(v) => v,
             Err(e) => return unavailable(&s.metrics, e),
         }
@@ -336,7 +338,7 @@ async fn pull(State(s): State<Shared>, req: Request) -> Response {
         Err(e) => return refuse(&s.metrics, e),
     };
     let max = p.max.clamp(1, MAX_PULL);
-    match s.queue.claim(&country, max, Utc::now(), PULL_LEASE).await {
+    match s.queue.claim(&country, max, s.clock.now(), PULL_LEASE).await {
         Ok(msgs) => {
             s.metrics.pulled(msgs.len() as u64);
             let body = Batch::encode(msgs.iter().map(|m| m.envelope.as_slice()));
@@ -382,7 +384,7 @@ async fn pull_ack(State(s): State<Shared>, req: Request) -> Response {
         _ => (d, f + 1),
     });
     // Only this country's pending messages change: another node's ids are ignored.
-    match s.queue.settle(&country, outcomes, s.max_attempts, Utc::now()).await {
+    match s.queue.settle(&country, outcomes, s.max_attempts, s.clock.now()).await {
         Ok(n) => {
             if n == delivered + failed {
                 s.metrics.delivered(delivered as u64);
@@ -424,7 +426,7 @@ async fn retry_dead(State(s): State<Shared>, Path(id): Path<String>, req: Reques
     if let Err(e) = require_operator(&s, &req) {
         return refuse(&s.metrics, e);
     }
-    match s.queue.retry(&id, Utc::now()).await {
+    match s.queue.retry(&id, s.clock.now()).await {
         Ok(true) => {
             tracing::info!(id = %id, "dead letter put back in the queue by the operator");
             if let Ok(Some(t)) = s.queue.track(&id).await {

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use originlink_exchange::service::{ConfigError, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
+pub use originlink_service::config::{ConfigError, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -157,7 +157,7 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        originlink_exchange::service::load(path, env, Config::resolve)
+        originlink_service::config::load(path, env, Config::resolve)
     }
 
     /// Parses TOML text, applies `env` overrides and resolves paths against `base`.
@@ -166,7 +166,7 @@ impl Config {
         base: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, String> {
-        let mut cfg: Config = originlink_exchange::service::parse(text, env)?;
+        let mut cfg: Config = originlink_service::config::parse(text, env)?;
         cfg.resolve(base)?;
         Ok(cfg)
     }

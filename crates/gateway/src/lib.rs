@@ -26,6 +26,10 @@
 //!   receiving node verifies the sender's signature end to end. The gateway's TLS key only
 //!   authenticates the gateway.
 //! - Logs never hold an operator token, a key or a database URL.
+//! - **One clock.** Every instant (certificate validity, queue times, leases, retries) comes
+//!   from the [`Clock`] handed to [`Gateway::build`]; the gateway never reads the wall clock.
+//!   Configuration, logging and the PostgreSQL pool come from `originlink-service`; the
+//!   gateway depends on no crate of the node (not `originlink-store`).
 //!
 //! Limits of this version: the trust list is read at start (restart to load a new one);
 //! a member only pulls if the list names its node (the node's certificate identifies it),
@@ -41,8 +45,8 @@
 //! - [`api`]: the HTTP endpoints: batches in, pull, tracking, dead letters, health, metrics.
 //! - [`push`]: the per-recipient push workers.
 //! - [`metrics`]: counters and the Prometheus exposition.
-//! - this file: [`Gateway`] (build binds first, then serves), [`StartError`],
-//!   [`init_logging`].
+//! - this file: [`Gateway`] (build binds first, then serves), [`StartError`] (its `Bind`
+//!   case is `originlink_service::BindError`), [`init_logging`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +59,7 @@ use originlink_exchange::backoff::Backoff;
 use originlink_exchange::client::PeerClient;
 use originlink_exchange::server::{self, Shutdown};
 use originlink_exchange::tls::{self, Identity};
+use originlink_service::Clock;
 use originlink_trust::trustlist::TrustList;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -84,13 +89,8 @@ pub enum StartError {
     #[error("storage: {0}")]
     Queue(#[from] queue::QueueError),
     /// The listen address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] originlink_service::BindError),
 }
 
 impl StartError {
@@ -101,7 +101,7 @@ impl StartError {
             StartError::TrustList(_) => "TRUST_LIST_INVALID",
             StartError::Tls(_) => "TLS_INVALID",
             StartError::Queue(_) => "STORAGE_UNAVAILABLE",
-            StartError::Bind { .. } => "BIND_FAILED",
+            StartError::Bind(e) => e.code(),
         }
     }
 }
@@ -123,8 +123,10 @@ pub struct Gateway {
 impl Gateway {
     /// Loads the TLS identity and the trust list (which must be signed by the operator
     /// certificate and list this gateway's certificate), opens and migrates the queue, binds
-    /// the listener (port 0 picks one) and prepares a push worker per recipient.
-    pub async fn build(config: &Config) -> Result<Gateway, StartError> {
+    /// the listener (port 0 picks one) and prepares a push worker per recipient. Every
+    /// instant the gateway uses (certificate validity, queue times, leases, retries) comes
+    /// from `clock`.
+    pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway, StartError> {
         let g = &config.gateway;
         let identity = Identity::load(&g.tls_cert, &g.tls_key)?;
         let operators = originlink_trust::keystore::load_certs(&g.operator_cert)?;
@@ -140,14 +142,9 @@ impl Gateway {
             )));
         }
         let queue = queue::open(config.database.url.expose(), config.database.pool_size).await?;
-        queue.migrate().await?;
+        queue.migrate_at(clock.now()).await?;
         let tls_server = tls::server_config(&identity).map_err(|e| StartError::Tls(e.to_string()))?;
-        let listener = TcpListener::bind(&config.server.listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+        let (listener, addr) = originlink_service::bind(&config.server.listen).await?;
 
         let metrics = Arc::new(metrics::Metrics::default());
         let backoff = Backoff {
@@ -184,6 +181,7 @@ impl Gateway {
                 backoff,
                 lease: timeout + Duration::from_secs(30),
                 metrics: metrics.clone(),
+                clock: clock.clone(),
             });
         }
         let operator_token_sha256 = g.operator_token_sha256.as_deref().map(|h| {
@@ -203,6 +201,7 @@ impl Gateway {
             max_attempts: g.max_attempts,
             metrics,
             wake: Arc::new(wake),
+            clock,
         };
         let router = api::router(shared.clone());
         tracing::info!(

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use chrono::Utc;
 use originlink_exchange::backoff::{self, Backoff};
 use originlink_exchange::client::PeerClient;
 use originlink_exchange::{Batch, BatchResponse, MESSAGES_PATH};
+use originlink_service::Clock;
 use tokio::sync::{Notify, watch};
 
 use crate::metrics::Metrics;
@@ -39,6 +39,8 @@ pub struct Worker {
     pub lease: Duration,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The one clock: claim and settle times, retry due times.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Worker {
@@ -49,7 +51,7 @@ impl Worker {
             if *stop.borrow() {
                 break;
             }
-            match self.queue.claim(&self.recipient, self.batch, Utc::now(), self.lease).await {
+            match self.queue.claim(&self.recipient, self.batch, self.clock.now(), self.lease).await {
                 Ok(msgs) if !msgs.is_empty() => self.push(msgs).await,
                 Ok(_) => {
                     tokio::select! {
@@ -112,7 +114,7 @@ impl Worker {
 
     fn retry(&self, m: &Claimed, error: String) -> Outcome {
         let delay = self.backoff.delay(m.attempts, backoff::jitter());
-        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         Outcome::Retry { error, at }
     }
 
@@ -140,7 +142,7 @@ impl Worker {
         }
         let settle =
             msgs.iter().zip(outcomes).map(|(m, outcome)| Settle { id: m.id.clone(), outcome }).collect();
-        match self.queue.settle(&self.recipient, settle, self.backoff.max_attempts, Utc::now()).await {
+        match self.queue.settle(&self.recipient, settle, self.backoff.max_attempts, self.clock.now()).await {
             Ok(_) => {
                 self.metrics.delivered(delivered);
                 self.metrics.failed(failed);

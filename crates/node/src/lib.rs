@@ -15,15 +15,13 @@
 //! - [`metrics`]: Prometheus counters and the request-logging middleware.
 //! - [`openapi`]: the route table ([`openapi::OPERATIONS`]): the router and the OpenAPI 3.1
 //!   document are both generated from it.
-//! - this file: [`Application`] (build binds first, then serves), [`AppState`], [`Clock`],
-//!   [`add_user`].
+//! - this file: [`Application`] (build binds first, then serves), [`AppState`],
+//!   [`add_user`], [`clock_for`]; the [`Clock`] itself comes from `originlink-service`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use chrono::{DateTime, Utc};
 use originlink_store::{Ctx, NewUser, Role, Store, User};
 
 pub mod api;
@@ -39,32 +37,7 @@ pub mod openapi;
 
 pub use config::Config;
 
-/// The one clock. Injected so tests control time.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// Now.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// The wall clock moved by a fixed offset (`[clock] offset_days`): for drills and for tests
-/// that need a deadline to pass, with separate processes.
-#[derive(Debug, Clone, Copy)]
-pub struct OffsetClock(pub chrono::Duration);
-
-impl Clock for OffsetClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.0
-    }
-}
+pub use originlink_service::{Clock, FixedClock, OffsetClock, SystemClock};
 
 /// The clock the configuration asks for.
 pub fn clock_for(config: &Config) -> Arc<dyn Clock> {
@@ -148,13 +121,8 @@ pub enum StartError {
     #[error("storage: {0}")]
     Store(#[from] originlink_store::StoreError),
     /// The listen address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] originlink_service::BindError),
 }
 
 impl StartError {
@@ -165,7 +133,7 @@ impl StartError {
             StartError::Exchange(_) => "EXCHANGE_INVALID",
             StartError::Tls(_) => "TLS_INVALID",
             StartError::Store(_) => "STORAGE_UNAVAILABLE",
-            StartError::Bind { .. } => "BIND_FAILED",
+            StartError::Bind(e) => e.code(),
         }
     }
 }
@@ -189,14 +157,10 @@ impl Application {
         let state = AppState::build(config, clock).await?;
         let router = api::router(state.clone(), config.server.body_limit);
         let tls = tls_config(config)?;
-        let listener = std::net::TcpListener::bind(&config.server.listen)
-            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: config.server.listen.clone(), source })?;
+        let (listener, addr) = originlink_service::bind(&config.server.listen).await?;
+        let listener = listener
+            .into_std()
+            .map_err(|source| originlink_service::BindError { addr: config.server.listen.clone(), source })?;
         Ok(Application {
             addr,
             listener,

@@ -50,7 +50,6 @@ pub mod audit;
 pub mod checkpoint;
 mod declarations;
 mod inbox;
-pub mod pgpool;
 pub mod postgres;
 pub mod sqlite;
 
@@ -1242,15 +1241,9 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     out
 }
 
-/// Lower-case hex.
+/// Lower-case hex, by the `hex` crate (kept as a `&[u8]` function: the name callers use).
 pub fn hex(bytes: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(H[(b >> 4) as usize] as char);
-        s.push(H[(b & 15) as usize] as char);
-    }
-    s
+    ::hex::encode(bytes)
 }
 
 /// The end of a lease of `lease` from `now`.

@@ -16,7 +16,6 @@ use crate::DecisionMessagesFn;
 use crate::audit::{self, AuditEvent, PendingEvent};
 use crate::declarations::{self, ActiveUse, DeclTx};
 use crate::inbox::{self, Found, InboxTx};
-use crate::pgpool::{PgConn, PgPool, PoolError};
 use crate::{
     APP_COLS, CERT_COLS, DECL_COLS, DECL_LIST_COLS, LINE_COLS, OUTBOX_COLS, RECEIVED_COLS, STATUS_COLS,
     VERIFICATION_COLS, cert_cols,
@@ -28,6 +27,7 @@ use crate::{
     ReceivedCertificate, ReceivedStatus, Refusal, Result, Role, SignFn, StatusEvent, Store, StoreError,
     Transition, User, Utilization, VerificationRequest, app_state, not_in_state, timestamp,
 };
+use originlink_service::pgpool::{PgConn, PgPool, PoolError};
 
 /// Schema migrations, in order (the same schema as the SQLite backend's). A migration is
 /// never edited once released; add a new one.

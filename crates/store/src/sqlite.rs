@@ -316,27 +316,10 @@ impl<'c> std::ops::Deref for WriteTx<'_, 'c> {
 /// Reader connections per store.
 const READERS: usize = 4;
 
-/// Creates an SQLite database file that only its owner can read or write (mode 0600), before
-/// SQLite creates it with the umask's bits; SQLite gives its `-wal` and `-shm` files the same
-/// mode. An existing file is left as it is.
-pub fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 fn connection(path: &Path, read_only: bool) -> Result<Connection> {
     if !read_only && path.as_os_str() != ":memory:" {
-        create_private(path).map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        originlink_service::create_private(path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
     }
     let c = Connection::open(path).map_err(db)?;
     c.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;

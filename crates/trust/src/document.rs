@@ -208,16 +208,6 @@ fn parse_bounded(text: &str) -> std::result::Result<roxmltree::Document<'_>, Str
     roxmltree::Document::parse_with_options(text, opts).map_err(|e| e.to_string())
 }
 
-/// The same facts as [`xml_facts`] from a single scan without a DOM, for documents that
-/// `verify_enveloped` accepted; `None` whenever it is not sure (the caller then uses
-/// [`xml_facts`]). Whenever it returns facts, they equal [`xml_facts`]'s.
-///
-/// [`Verifier::verify_xml`] no longer needs it: it reads the facts with [`facts_from_root`]
-/// from the DOM that `verify_enveloped_with` has just verified.
-pub fn xml_facts_fast(xml: &[u8]) -> Option<DocumentFacts> {
-    crate::ublscan::facts(xml)
-}
-
 /// [`xml_facts`] over an already parsed document's root element.
 pub fn facts_from_root(root: roxmltree::Node<'_, '_>) -> std::result::Result<DocumentFacts, String> {
     let app = only(root, CAC, "CertificateOfOriginApplication")?;
@@ -248,8 +238,8 @@ fn facts_from_text(country: &str, date: &str) -> std::result::Result<DocumentFac
 /// The signing day from the (trimmed) text of `cbc:IssueDate`: an `xsd:date`, with or without a
 /// time zone (`2026-12-02`, `2026-12-02Z`, `2026-12-02+07:00`), read by the formats crate's UBL
 /// reader and kept as the calendar date written; or, as before zones were read, whatever
-/// chrono's `%Y-%m-%d` accepts. Shared by the DOM path, the streaming path and
-/// [`xml_facts_fast`], so that they agree.
+/// chrono's `%Y-%m-%d` accepts. Shared by the DOM path and the streaming path, so that they
+/// agree.
 pub(crate) fn issue_date(date: &str) -> Option<NaiveDate> {
     originlink_formats::xml::parse_date(date).or_else(|| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok())
 }

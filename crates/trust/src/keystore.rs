@@ -107,7 +107,7 @@ pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32]> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return load_secret(path),
         Err(e) => return Err(io(path)(e)),
     };
-    f.write_all(format!("{}\n", crate::x509::hex(&secret)).as_bytes()).map_err(io(path))?;
+    f.write_all(format!("{}\n", hex::encode(secret)).as_bytes()).map_err(io(path))?;
     f.sync_all().map_err(io(path))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The new name is durable too: a secret lost in a crash would orphan what it keyed.

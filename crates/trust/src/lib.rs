@@ -26,7 +26,6 @@ pub mod keys;
 pub mod keystore;
 pub mod policy;
 pub mod trustlist;
-mod ublscan;
 pub mod x509;
 
 pub use document::{Unreadable, sign};

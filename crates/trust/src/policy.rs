@@ -15,7 +15,7 @@ use originlink_model::CountryCode;
 
 use crate::error::Result;
 use crate::trustlist::{TrustList, decode_cert};
-use crate::x509::{Cert, hex};
+use crate::x509::Cert;
 
 /// Why a document is invalid. Stable codes via [`InvalidReason::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -515,7 +515,7 @@ fn build_chain(store: &TrustStore, signer_der: &[u8], others: &[Vec<u8>]) -> Cha
         serials: path.iter().map(Cert::serial_hex).map(|s| s.trim_start_matches('0').to_owned()).collect(),
         subject: signer.subject().to_owned(),
         serial: signer.serial_hex(),
-        sha256: hex(signer.sha256()),
+        sha256: hex::encode(signer.sha256()),
     })
 }
 

@@ -133,7 +133,7 @@ impl Cert {
             }
             s
         };
-        hex(s)
+        hex::encode(s)
     }
     /// The subject as text (`C=KH, O=…, CN=…`).
     pub fn subject(&self) -> &str {
@@ -215,16 +215,6 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// Modulus size of an RSAPublicKey (SEQUENCE { INTEGER n, INTEGER e }), when 2048..=8192.

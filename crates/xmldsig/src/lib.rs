@@ -10,12 +10,19 @@
 //! - `xml`: parsing under [`Limits`] (no DTD), source-prefix helpers.
 //! - `c14n`: exclusive C14N 1.0 over the DOM ([`canonicalize_exclusive`]).
 //! - `keys`: [`SigningKey`], algorithm URIs, certificate public keys (via `x509-parser`).
-//! - `sign`: [`sign_enveloped`] and [`Placement`].
+//! - `signature`: the types signing and both verification paths share, [`Placement`] and
+//!   [`Verified`].
+//! - `sign`: [`sign_enveloped`].
 //! - `verify`: [`verify_enveloped`] (and [`verify_enveloped_with`], which lets the caller read
-//!   the verified DOM), the policy, and [`Verified`].
+//!   the verified DOM) and the policy.
 //! - `stream`: [`verify_enveloped_fast`], the one-pass streaming verifier (no DOM) that
-//!   [`verify_enveloped`] tries first; it defers to the DOM path whenever it is not sure.
+//!   [`verify_enveloped`] tries first; it answers with a [`FastVerify`], and on
+//!   [`FastVerify::Unsure`] `verify` runs the DOM path. It imports neither `sign` nor `verify`.
 //! - `error`: [`Error`] with stable codes.
+//!
+//! Module imports go one way (`verify` → `stream` → `signature`, `c14n`, `keys`, `xml`,
+//! `error`; `sign` → `signature`, `c14n`, `keys`, `xml`, `nsuri`, `error`); the test
+//! `module_imports_have_no_cycles` (tests/it) keeps it so.
 //!
 //! Invariants: no IO, no panics on any input, nothing is fetched (no URI other than the
 //! document itself is ever dereferenced).
@@ -25,6 +32,7 @@ mod error;
 mod keys;
 mod nsuri;
 mod sign;
+mod signature;
 mod stream;
 mod verify;
 mod xml;
@@ -39,9 +47,10 @@ pub use keys::{
 };
 /// The XML tree type [`verify_enveloped_with`] hands to its reader.
 pub use roxmltree;
-pub use sign::{Placement, sign_enveloped};
+pub use sign::sign_enveloped;
+pub use signature::{Placement, Verified};
 pub use stream::{CapturePath, FastVerify, MAX_CAPTURES, verify_enveloped_fast};
-pub use verify::{Verified, verify_enveloped, verify_enveloped_with};
+pub use verify::{verify_enveloped, verify_enveloped_with};
 pub use xml::{DSIG_NS, Limits};
 
 /// Namespaces of the UBL 2.4 signature extension.

@@ -10,20 +10,9 @@ use roxmltree::Node;
 use crate::c14n::{ExcC14n, canonicalize_document, canonicalize_subtree};
 use crate::error::{Error, malformed};
 use crate::keys::{ENVELOPED_SIGNATURE, EXC_C14N, SHA256, SigningKey, certificate_key};
+use crate::signature::Placement;
 use crate::ubl;
-use crate::xml::{DSIG_NS, Limits, element_qname, is_ds, parse};
-
-/// Where [`crate::sign_enveloped`] puts the `ds:Signature`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Placement {
-    /// UBL 2.4: first child of the root,
-    /// `ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/sig:UBLDocumentSignatures/sac:SignatureInformation/ds:Signature`
-    /// (a new `ext:UBLExtension` is appended if the document already has `ext:UBLExtensions`).
-    /// The result stays valid against the UBL 2.4 schema.
-    UblExtension,
-    /// Generic XML: last child of the root element. On verification, any child of the root.
-    RootChild,
-}
+use crate::xml::{DSIG_NS, Limits, check_unique_ids, element_qname, is_ds, parse};
 
 /// Signs the whole document with an enveloped signature: one `Reference URI=""` with the
 /// enveloped-signature and exclusive C14N transforms, SHA-256, and the key's algorithm
@@ -49,7 +38,7 @@ pub fn sign_enveloped(
         return Err(Error::AlreadySigned);
     }
     // Never produce a signature that our own verifier would refuse.
-    crate::verify::check_unique_ids(doc.root_element())?;
+    check_unique_ids(doc.root_element())?;
     // Nor one that libxml2 (xmlsec1) cannot canonicalize: it checks every declaration.
     check_namespace_uris(&doc)?;
     let text = doc.input_text();

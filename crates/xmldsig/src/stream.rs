@@ -36,9 +36,8 @@ use crate::keys::{
     CachedCert, ENVELOPED_SIGNATURE, EXC_C14N, KeyCache, SHA256, SignatureAlgorithm,
     certificate_key_or_unsupported, verify_with,
 };
-use crate::sign::Placement;
+use crate::signature::{Placement, Verified};
 use crate::ubl;
-use crate::verify::Verified;
 use crate::xml::{DSIG_NS, Limits, XML_NS};
 
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";

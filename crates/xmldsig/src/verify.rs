@@ -1,6 +1,5 @@
 //! `verify_enveloped`: the structural policy first, then the digest, then the signature.
 
-use std::collections::HashSet;
 use std::ops::Not as _;
 
 use base64::Engine as _;
@@ -13,31 +12,13 @@ use crate::keys::{
     CertKey, ENVELOPED_SIGNATURE, EXC_C14N, KeyCache, SHA256, SignatureAlgorithm,
     certificate_key_or_unsupported, verify_with,
 };
-use crate::sign::Placement;
+use crate::signature::{Placement, Verified};
 use crate::stream::FastVerify;
 use crate::ubl;
-use crate::xml::{EXC_C14N_NS, Limits, id_values, is_ds, parse};
+use crate::xml::{EXC_C14N_NS, Limits, check_unique_ids, id_values, is_ds, parse};
 
 /// Most certificates accepted in `X509Data` (signer plus chain).
 const MAX_CERTIFICATES: usize = 16;
-
-/// What a successful [`verify_enveloped`] proves: this certificate's key signed the whole
-/// document. Whether the certificate is trusted is for the caller (the trust crate) to decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    /// DER of the certificate whose public key verified `SignatureValue`.
-    pub signer_certificate_der: Vec<u8>,
-    /// DER of the other certificates in `X509Data` (usually the chain), in document order.
-    pub other_certificates_der: Vec<Vec<u8>>,
-    /// The signature algorithm used.
-    pub algorithm: SignatureAlgorithm,
-    /// Namespace URI of the signed document's root element, if any.
-    pub root_namespace: Option<String>,
-    /// Local name of the signed document's root element.
-    pub root_name: String,
-    /// Where the `Signature` sits in the document.
-    pub placement: Placement,
-}
 
 /// Verifies an enveloped XML signature over the whole document under the structural policy
 /// (see `docs/security.md`, "XML signature verification policy"):
@@ -168,18 +149,6 @@ fn placement_of(sig: Node, root: Node) -> Result<Placement, Error> {
         return Err(wrapping("the UBL extension holding the Signature is not a child of the root"));
     }
     Ok(Placement::UblExtension)
-}
-
-pub(crate) fn check_unique_ids(root: Node) -> Result<(), Error> {
-    let mut seen = HashSet::new();
-    for node in root.descendants().filter(|n| n.is_element()) {
-        for id in id_values(node) {
-            if !seen.insert(id) {
-                return Err(wrapping(format!("duplicate ID {id:?}")));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The parts of a `Signature` that passed the structural and algorithm checks.

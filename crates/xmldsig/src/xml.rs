@@ -1,8 +1,11 @@
-//! Parsing under limits, and the small DOM helpers roxmltree does not have (source prefixes).
+//! Parsing under limits, and the small DOM helpers roxmltree does not have (source prefixes,
+//! ID attributes and their uniqueness).
+
+use std::collections::HashSet;
 
 use roxmltree::{Attribute, Document, Node, ParsingOptions};
 
-use crate::error::{Error, malformed};
+use crate::error::{Error, malformed, wrapping};
 
 /// Namespace of XML-DSig 1.0.
 pub const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
@@ -94,4 +97,18 @@ pub(crate) fn id_values<'a>(node: Node<'a, '_>) -> impl Iterator<Item = &'a str>
             Some(ns) => ns == XML_NS && a.name() == "id",
         })
         .map(|a| a.value())
+}
+
+/// No ID value (see [`id_values`]) appears twice on the elements under `root`, itself included:
+/// a duplicate is refused as possible signature wrapping.
+pub(crate) fn check_unique_ids(root: Node) -> Result<(), Error> {
+    let mut seen = HashSet::new();
+    for node in root.descendants().filter(|n| n.is_element()) {
+        for id in id_values(node) {
+            if !seen.insert(id) {
+                return Err(wrapping(format!("duplicate ID {id:?}")));
+            }
+        }
+    }
+    Ok(())
 }

@@ -72,7 +72,9 @@ async fn demo(a: Args) -> Result<ExitCode> {
 async fn start(region: &Region) -> Result<Vec<originlink_exchange::server::Shutdown>> {
     let mut stops = Vec::new();
     let gcfg = originlink_gateway::config::Config::load(&region.gateway_config)?;
-    let gw = originlink_gateway::Gateway::build(&gcfg).await.map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
+    let gw = originlink_gateway::Gateway::build(&gcfg, Arc::new(originlink_service::SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
     stops.push(gw.shutdown_handle());
     tokio::spawn(gw.run_until_stopped());
     for (code, info) in &region.nodes {

@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use originlink_gateway::{Config, Gateway};
+use originlink_service::SystemClock;
 
 /// Run the regional gateway.
 #[derive(Debug, clap::Args)]
@@ -27,7 +29,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
 async fn serve(config: Config) -> Result<ExitCode> {
     originlink_gateway::init_logging(&config.log);
-    let gw = Gateway::build(&config).await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let gw = Gateway::build(&config, Arc::new(SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
     let addr = gw.addr();
     let stop = gw.shutdown_handle();
     crate::service::serve_until_signal("gateway", addr, stop, gw.run_until_stopped()).await

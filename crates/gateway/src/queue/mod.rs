@@ -172,8 +172,15 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
-    /// Creates or upgrades the schema. Idempotent.
-    async fn migrate(&self) -> Result<()>;
+    /// Creates or upgrades the schema, recording `now` as when each step was applied.
+    /// Idempotent.
+    async fn migrate_at(&self, now: DateTime<Utc>) -> Result<()>;
+
+    /// [`Queue::migrate_at`] on the wall clock (tools and tests; the gateway passes its
+    /// injected clock).
+    async fn migrate(&self) -> Result<()> {
+        self.migrate_at(originlink_service::Clock::now(&originlink_service::SystemClock)).await
+    }
 
     /// A cheap round trip.
     async fn ping(&self) -> Result<()>;

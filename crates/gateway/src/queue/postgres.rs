@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use originlink_store::pgpool::{PgConn, PgPool, PoolError};
+use originlink_service::pgpool::{PgConn, PgPool, PoolError};
 use tokio_postgres::Row;
 
 use super::{
@@ -115,7 +115,7 @@ impl Queue for PgQueue {
         "postgres"
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate_at(&self, now: DateTime<Utc>) -> Result<()> {
         let mut g = self.lease().await?;
         let c = client!(g);
         let tx = c.transaction().await.map_err(db)?;
@@ -134,7 +134,7 @@ impl Queue for PgQueue {
             tx.batch_execute(sql).await.map_err(db)?;
             tx.execute(
                 "INSERT INTO gateway_migrations (version, applied_at) VALUES ($1, $2)",
-                &[v, &Utc::now().to_rfc3339()],
+                &[v, &now.to_rfc3339()],
             )
             .await
             .map_err(db)?;

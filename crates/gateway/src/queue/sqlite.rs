@@ -81,7 +81,7 @@ impl SqliteQueue {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| QueueError::Backend(e.to_string()))?;
             }
-            originlink_store::sqlite::create_private(&path)
+            originlink_service::create_private(&path)
                 .map_err(|e| QueueError::Backend(format!("{}: {e}", path.display())))?;
             let c = Connection::open(&path).map_err(db)?;
             c.busy_timeout(Duration::from_secs(10)).map_err(db)?;
@@ -125,8 +125,8 @@ impl Queue for SqliteQueue {
         "sqlite"
     }
 
-    async fn migrate(&self) -> Result<()> {
-        self.run(|c| {
+    async fn migrate_at(&self, now: DateTime<Utc>) -> Result<()> {
+        self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch("CREATE TABLE IF NOT EXISTS gateway_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")?;
             let done: i64 =
@@ -135,7 +135,7 @@ impl Queue for SqliteQueue {
                 tx.execute_batch(sql)?;
                 tx.execute(
                     "INSERT INTO gateway_migrations (version, applied_at) VALUES (?1, ?2)",
-                    params![v, Utc::now().to_rfc3339()],
+                    params![v, now.to_rfc3339()],
                 )?;
             }
             tx.commit()

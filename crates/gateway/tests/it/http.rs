@@ -431,3 +431,34 @@ async fn restart_keeps_the_queue() {
     let t = gw.queue.track(&e.header.id).await.expect("track").expect("kept");
     assert_eq!(t.state, originlink_gateway::queue::State::Delivered);
 }
+
+/// The gateway's time is the injected clock: a message is received at the clock's instant,
+/// and a clock past the node certificates' validity makes them expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_injected_clock_is_the_gateways_time() {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Timelike, Utc};
+    use originlink_service::FixedClock;
+
+    let db = sqlite_db();
+    let net = Net::new(&db.url, Options::default());
+    let at = Utc::now().with_nanosecond(0).expect("whole second");
+    let gw = net.start_with_clock(Arc::new(FixedClock(at))).await;
+    let kh = net.client(&gw, &net.kh);
+    let e = net.envelope("KH", "VN", &net.kh.key());
+    let (s, b) = post_batch(&kh, &[e.raw.as_slice()]).await;
+    assert_eq!((s, b["acks"][0]["result"].as_str()), (200, Some("accepted")), "{b}");
+    let (s, t) = call(&kh, Method::GET, &format!("/exchange/v1/messages/{}", e.header.id), b"").await;
+    assert_eq!(s, 200, "{t}");
+    let received: DateTime<Utc> = t["received_at"].as_str().expect("received_at").parse().expect("instant");
+    assert_eq!(received, at, "{t}");
+    gw.stop().await;
+
+    let later = at + chrono::Duration::days(20 * 365);
+    let gw = net.start_with_clock(Arc::new(FixedClock(later))).await;
+    let mut conn = OneConn::connect(gw.addr, Some(&net.kh), &net.gw).await;
+    let (s, b) = conn.post(Batch::encode([e.raw.as_slice()])).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("CLIENT_CERT_EXPIRED")), "{b}");
+    gw.stop().await;
+}

@@ -25,6 +25,7 @@ use originlink_exchange::{
 };
 use originlink_gateway::{Config, Gateway};
 use originlink_model::CountryCode;
+use originlink_service::{Clock, SystemClock};
 use originlink_trust::keys::{self, Issued};
 use originlink_trust::trustlist::{self, FORMAT, Gateway as GatewayEntry, Member, Node, Revoked, TrustList};
 use originlink_trust::{Cert, PrivateKey};
@@ -220,9 +221,14 @@ level = "warn"
         Net { dir, kh, th, vn, la, mm, sg, gw, th_port, operator_token: TOKEN.into(), config }
     }
 
-    /// Starts the gateway in this process.
+    /// Starts the gateway in this process, on the wall clock.
     pub async fn start(&self) -> Running {
-        let gw = Gateway::build(&self.config).await.expect("gateway builds");
+        self.start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// Starts the gateway in this process with `clock` as its time.
+    pub async fn start_with_clock(&self, clock: Arc<dyn Clock>) -> Running {
+        let gw = Gateway::build(&self.config, clock).await.expect("gateway builds");
         let addr = gw.addr();
         let stop = gw.shutdown_handle();
         let queue = gw.queue();

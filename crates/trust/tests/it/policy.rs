@@ -340,25 +340,23 @@ fn intermediates_carried_with_the_signature_are_used_within_path_length() {
     }
 }
 
+/// What the fast-scan agreement test held of the DOM reader when the scanner (since removed)
+/// was sure: these variants read as canonical XML sees them.
 #[test]
-fn fast_fact_scan_agrees_with_the_dom() {
-    use originlink_trust::document::{xml_facts, xml_facts_fast};
+fn dom_facts_read_text_as_canonical_xml_sees_it() {
+    use originlink_trust::document::xml_facts;
     let doc = String::from_utf8(xml_doc("KH", date(2026, 1, 10))).unwrap();
     let kh = authority("KH");
     let signed = String::from_utf8(sign(doc.as_bytes(), &kh.signing)).unwrap();
     let country = "<cac:IssuingCountry><cbc:IdentificationCode>KH</cbc:IdentificationCode>";
     let issue = "<cbc:IssueDate>2026-01-10</cbc:IssueDate>";
     assert!(doc.contains(country) && doc.contains(issue));
-    let variants: Vec<(String, bool)> = vec![
-        (doc.clone(), true),
-        (signed.clone(), true),
-        (doc.replace(country, &country.replace(">KH<", ">T<!-- K -->H<")), true),
-        (doc.replace(country, &country.replace(">KH<", "><![CDATA[T]]>&#x48;<")), true),
-        (doc.replace(country, &country.replace(">KH<", ">&#75;&#72;<?pi x?><")), true),
-        (doc.replace(country, &country.replace(">KH<", "><x>KH</x><")), false),
-        (doc.replace(country, &country.replace("cbc:IdentificationCode", "cac:IdentificationCode")), false),
-        // The cbc prefix rebound to another namespace right there: not the element we want.
-        (doc.replace(country, &country.replace("<cbc:IdentificationCode>", "<cbc:IdentificationCode xmlns:cbc=\"urn:x\">")), false),
+    let variants: Vec<(String, &str)> = vec![
+        (doc.clone(), "KH"),
+        (signed.clone(), "KH"),
+        (doc.replace(country, &country.replace(">KH<", ">T<!-- K -->H<")), "TH"),
+        (doc.replace(country, &country.replace(">KH<", "><![CDATA[T]]>&#x48;<")), "TH"),
+        (doc.replace(country, &country.replace(">KH<", ">&#75;&#72;<?pi x?><")), "KH"),
         // The default namespace bound to CBC: a prefix-less element is the one we want.
         (
             doc.replace(
@@ -367,40 +365,16 @@ fn fast_fact_scan_agrees_with_the_dom() {
                     .replace("<cbc:IdentificationCode>", "<IdentificationCode xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\">")
                     .replace("</cbc:IdentificationCode>", "</IdentificationCode>"),
             ),
-            true,
+            "KH",
         ),
-        (doc.replace(issue, &format!("{issue}{issue}")), false),
-        (doc.replace(issue, "<!-- <cbc:IssueDate>2026-01-11</cbc:IssueDate> -->"), false),
-        (doc.replace(issue, &format!("<cbc:Note a='>' b=\"&lt;\"/>{issue}")), true),
-        (doc.replace(issue, "<cbc:IssueDate>2026-01-1&#48;</cbc:IssueDate>"), true),
-        (doc.replace(issue, "<cbc:IssueDate>2026-01-10+07:00</cbc:IssueDate>"), true),
-        (doc.replace(issue, "<cbc:IssueDate>2026-01-10Z</cbc:IssueDate>"), true),
-        (doc.replace(issue, "<cbc:IssueDate>2026-01-10+15:00</cbc:IssueDate>"), false),
-        (doc.replace(country, &format!("{country}</cac:IssuingCountry><cac:IssuingCountry>{}", &country[21..])), false),
+        (doc.replace(issue, &format!("<cbc:Note a='>' b=\"&lt;\"/>{issue}")), "KH"),
+        (doc.replace(issue, "<cbc:IssueDate>2026-01-1&#48;</cbc:IssueDate>"), "KH"),
+        (doc.replace(issue, "<cbc:IssueDate>2026-01-10+07:00</cbc:IssueDate>"), "KH"),
+        (doc.replace(issue, "<cbc:IssueDate>2026-01-10Z</cbc:IssueDate>"), "KH"),
     ];
-    for (i, (v, fast_expected)) in variants.iter().enumerate() {
-        let dom = xml_facts(v.as_bytes());
-        let fast = xml_facts_fast(v.as_bytes());
-        if let Some(f) = fast {
-            assert_eq!(dom.as_ref().ok(), Some(&f), "variant {i}: fast {f:?}, DOM {dom:?}");
-        }
-        assert_eq!(fast.is_some(), *fast_expected, "variant {i}: fast {fast:?}, DOM {dom:?}");
-    }
-}
-
-#[test]
-fn fast_fact_scan_never_panics_on_broken_input() {
-    use base64::Engine as _;
-    use originlink_trust::document::xml_facts_fast;
-    // Found by the ubl_facts fuzz target: a `/` followed by a multi-byte character.
-    let crash = base64::engine::general_purpose::STANDARD
-        .decode("PNiRc3g8PC/YkS5zeGFuMBJhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhX2FhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYQ==")
-        .unwrap();
-    assert_eq!(xml_facts_fast(&crash), None);
-    for input in
-        ["<a/é>", "<a b='1' /é", "<a =\"x\">", "<a><!--", "<a><![CDATA[", "<a>&#xZZ;</a>", "</a>", "<a x='1>"]
-    {
-        assert_eq!(xml_facts_fast(input.as_bytes()), None, "{input}");
+    for (i, (v, want)) in variants.iter().enumerate() {
+        let f = xml_facts(v.as_bytes()).unwrap_or_else(|e| panic!("variant {i}: {e}"));
+        assert_eq!((f.issuing_country.as_str(), f.signing_date), (*want, date(2026, 1, 10)), "variant {i}");
     }
 }
 

@@ -4,6 +4,7 @@
 mod c14n_xmllint;
 mod common;
 mod key_cache;
+mod module_cycles;
 mod roundtrip;
 mod stream_diff;
 mod tamper;

@@ -1,5 +1,4 @@
-//! What every service of the network (a country node, the gateway) shares besides the wire:
-//! one TOML configuration file with `ORIGINLINK__SECTION__KEY` environment variables
+//! One TOML configuration file with `ORIGINLINK__SECTION__KEY` environment variables
 //! overriding single keys, secrets that never print, the `[database]` and `[log]` sections,
 //! and the log subscriber. Unknown keys are errors, so a typo never falls back to a default.
 

@@ -1,7 +1,8 @@
 //! A small PostgreSQL connection pool (tokio-postgres, no TLS: the database is reached on a
 //! trusted network or a socket): a fixed number of slots, the first connection opened at
 //! once so a wrong URL fails at start, the others on first use, a broken connection replaced
-//! when it is next leased. Used by this crate's `PgStore` and by the gateway's queue.
+//! when it is next leased. Used by the node's `PgStore` (`originlink-store`) and by the
+//! gateway's queue.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

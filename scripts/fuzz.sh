@@ -8,6 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-20}"
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "fuzz: cargo-fuzz needs the nightly toolchain, which this machine lacks; install it with"
+  echo "      rustup toolchain install nightly --profile minimal   and run again"
+  exit 1
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"
   cargo install --locked cargo-fuzz

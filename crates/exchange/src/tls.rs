@@ -66,28 +66,30 @@ pub fn client_config(
     id: &Identity,
     pinned: Vec<Vec<u8>>,
 ) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-    let provider = provider();
-    let verifier = Arc::new(Pinned { certs: pinned, algs: provider.signature_verification_algorithms });
-    let mut c = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(id.chain.clone(), id.key.clone_key())?;
-    c.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(c))
+    pinned_client(pinned, Some(id))
 }
 
 /// The client side without a client certificate (a person's tool on the user API, or a test
 /// playing a stranger at the exchange endpoint): accepts only a server presenting one of
 /// `pinned` (DER).
 pub fn anonymous_client_config(pinned: Vec<Vec<u8>>) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    pinned_client(pinned, None)
+}
+
+fn pinned_client(
+    pinned: Vec<Vec<u8>>,
+    id: Option<&Identity>,
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = provider();
     let verifier = Arc::new(Pinned { certs: pinned, algs: provider.signature_verification_algorithms });
-    let mut c = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut c = match id {
+        Some(id) => builder.with_client_auth_cert(id.chain.clone(), id.key.clone_key())?,
+        None => builder.with_no_client_auth(),
+    };
     c.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(c))
 }

@@ -50,19 +50,12 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 }
 
 /// Problem codes meaning the input is not a readable certificate document at all (the CLI
-/// exits 2 on these, 1 on every other problem).
+/// exits 2 on these, 1 on every other problem), besides the [`LIMIT_CODES`].
 pub const UNREADABLE: &[&str] = &[
     "FORMAT_UNKNOWN",
     "DOCUMENT_TOO_LARGE",
     "ENCODING",
     "XML_MALFORMED",
-    "XML_DTD_FORBIDDEN",
-    "XML_TOO_DEEP",
-    "XML_TOO_MANY_ATTRIBUTES",
-    "XML_TOO_MANY_NODES",
-    "XML_NAME_TOO_LONG",
-    "XML_VALUE_TOO_LONG",
-    "XML_TOO_MANY_NAMESPACES",
     "XML_WRONG_ROOT",
     "XML_WRONG_NAMESPACE",
     "JSON_MALFORMED",
@@ -74,7 +67,7 @@ pub const LIMIT_CODES: &[&str] = originlink_xmlbounds::Exceeded::CODES;
 
 /// Whether any of the problems means the input could not be read as a document.
 pub fn is_unreadable(problems: &[Problem]) -> bool {
-    problems.iter().any(|p| UNREADABLE.contains(&p.code.as_str()))
+    problems.iter().any(|p| UNREADABLE.contains(&p.code.as_str()) || LIMIT_CODES.contains(&p.code.as_str()))
 }
 
 /// Reads a certificate in either format and validates it against its agreement. On failure,

@@ -29,8 +29,9 @@ pub fn write_private_key(path: &Path, key: &PrivateKey) -> Result<()> {
     f.sync_all().map_err(io(path))
 }
 
-/// Loads a PEM PKCS#8 private key, refusing one that group or others can read.
-pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
+/// Refuses a secret file (a private key, `audit.key`) that group or others can read, before
+/// any of its bytes are read.
+fn refuse_if_readable_by_others(path: &Path) -> Result<()> {
     let meta = fs::metadata(path).map_err(io(path))?;
     #[cfg(unix)]
     {
@@ -42,6 +43,12 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
     }
     #[cfg(not(unix))]
     let _ = meta;
+    Ok(())
+}
+
+/// Loads a PEM PKCS#8 private key, refusing one that group or others can read.
+pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
+    refuse_if_readable_by_others(path)?;
     let text = fs::read_to_string(path).map_err(io(path))?;
     PrivateKey::from_pem(&text).map_err(|e| match e {
         Error::KeyInvalid(m) => Error::KeyInvalid(format!("{}: {m}", path.display())),
@@ -52,30 +59,10 @@ pub fn load_private_key(path: &Path) -> Result<PrivateKey> {
 /// Reads a 32-byte secret (64 hex digits and a newline, e.g. the node's `audit.key`),
 /// refusing one that group or others can read, before its bytes are read.
 pub fn load_secret(path: &Path) -> Result<[u8; 32]> {
-    let meta = fs::metadata(path).map_err(io(path))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::KeyPermissions { path: path.to_path_buf(), mode });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
+    refuse_if_readable_by_others(path)?;
     let text = fs::read_to_string(path).map_err(io(path))?;
-    let text = text.trim();
     let mut out = [0u8; 32];
-    let ok = text.len() == 64
-        && text.is_ascii()
-        && out.iter_mut().enumerate().all(|(i, b)| match u8::from_str_radix(&text[2 * i..2 * i + 2], 16) {
-            Ok(v) => {
-                *b = v;
-                true
-            }
-            Err(_) => false,
-        });
-    if !ok {
+    if hex::decode_to_slice(text.trim(), &mut out).is_err() {
         return Err(Error::KeyInvalid(format!(
             "{}: not a 32-byte secret (64 hex digits); restore the file from your backup",
             path.display()

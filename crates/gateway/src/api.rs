@@ -456,5 +456,5 @@ async fn healthz(State(s): State<Shared>) -> Response {
 /// `GET /metrics`
 async fn metrics(State(s): State<Shared>) -> Response {
     let depth = s.queue.depth().await.unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&depth)).into_response()
+    ([(header::CONTENT_TYPE, Metrics::CONTENT_TYPE)], s.metrics.render(&depth)).into_response()
 }

@@ -1,122 +1,146 @@
-//! Counters for `/metrics` (Prometheus text format). The queue depth is read from the
-//! database at scrape time, so it survives restarts and is right across replicas.
+//! The gateway's metrics, kept and exposed by `prometheus-client` (OpenMetrics text at
+//! `/metrics`). The queue depth is read from the database at scrape time, so it survives
+//! restarts and is right across replicas.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
-/// The gateway's counters (since start).
-#[derive(Debug, Default)]
+/// A refusal's code.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Code {
+    code: &'static str,
+}
+
+/// A recipient country.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Recipient {
+    recipient: String,
+}
+
+/// The gateway's metrics (counters since start; the queue depth from storage).
+#[derive(Debug)]
 pub struct Metrics {
-    accepted: AtomicU64,
-    duplicates: AtomicU64,
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    retried: AtomicU64,
-    pulled: AtomicU64,
-    refused: Mutex<BTreeMap<&'static str, u64>>,
-    requests_refused: Mutex<BTreeMap<&'static str, u64>>,
+    registry: Registry,
+    accepted: Counter,
+    duplicates: Counter,
+    delivered: Counter,
+    failed: Counter,
+    retried: Counter,
+    pulled: Counter,
+    refused: Family<Code, Counter>,
+    requests_refused: Family<Code, Counter>,
+    push_seconds: Histogram,
+    depth: Family<Recipient, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            accepted: Counter::default(),
+            duplicates: Counter::default(),
+            delivered: Counter::default(),
+            failed: Counter::default(),
+            retried: Counter::default(),
+            pulled: Counter::default(),
+            refused: Family::default(),
+            requests_refused: Family::default(),
+            // 1 ms to ~33 s.
+            push_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            depth: Family::default(),
+        };
+        let r = &mut m.registry;
+        r.register("originlink_gateway_accepted", "Envelopes accepted into the queue", m.accepted.clone());
+        r.register(
+            "originlink_gateway_duplicates",
+            "Envelopes acknowledged as duplicates (nothing stored)",
+            m.duplicates.clone(),
+        );
+        r.register(
+            "originlink_gateway_delivered",
+            "Messages acknowledged by their recipient",
+            m.delivered.clone(),
+        );
+        r.register("originlink_gateway_failed", "Messages that became dead letters", m.failed.clone());
+        r.register(
+            "originlink_gateway_retries",
+            "Failed delivery attempts that will be retried",
+            m.retried.clone(),
+        );
+        r.register("originlink_gateway_pulled", "Messages handed out to pulling nodes", m.pulled.clone());
+        r.register("originlink_gateway_refused", "Envelopes refused, by code", m.refused.clone());
+        r.register(
+            "originlink_gateway_requests_refused",
+            "Requests refused as a whole, by code",
+            m.requests_refused.clone(),
+        );
+        r.register(
+            "originlink_gateway_push_seconds",
+            "Time from pushing a batch to a node to its acknowledgement",
+            m.push_seconds.clone(),
+        );
+        r.register("originlink_gateway_queue_depth", "Pending messages per recipient", m.depth.clone());
+        m
+    }
 }
 
 impl Metrics {
+    /// The media type of [`Metrics::render`].
+    pub const CONTENT_TYPE: &'static str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
     /// Envelopes accepted into the queue (new ones).
     pub fn accepted(&self, n: u64) {
-        self.accepted.fetch_add(n, Ordering::Relaxed);
+        self.accepted.inc_by(n);
     }
     /// Envelopes acknowledged as duplicates.
     pub fn duplicates(&self, n: u64) {
-        self.duplicates.fetch_add(n, Ordering::Relaxed);
+        self.duplicates.inc_by(n);
     }
     /// Messages the recipient acknowledged.
     pub fn delivered(&self, n: u64) {
-        self.delivered.fetch_add(n, Ordering::Relaxed);
+        self.delivered.inc_by(n);
     }
     /// Messages that became dead letters.
     pub fn failed(&self, n: u64) {
-        self.failed.fetch_add(n, Ordering::Relaxed);
+        self.failed.inc_by(n);
     }
     /// Failed push attempts that will be retried.
     pub fn retried(&self, n: u64) {
-        self.retried.fetch_add(n, Ordering::Relaxed);
+        self.retried.inc_by(n);
     }
     /// Messages handed out by pull.
     pub fn pulled(&self, n: u64) {
-        self.pulled.fetch_add(n, Ordering::Relaxed);
+        self.pulled.inc_by(n);
     }
     /// An envelope refused, by code.
     pub fn refused(&self, code: &'static str) {
-        *self.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
+        self.refused.get_or_create(&Code { code }).inc();
     }
     /// A whole request refused (4xx), by code.
     pub fn request_refused(&self, code: &'static str) {
-        *self.requests_refused.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
+        self.requests_refused.get_or_create(&Code { code }).inc();
+    }
+    /// How long one push of a batch took, answered or not.
+    pub fn pushed(&self, seconds: f64) {
+        self.push_seconds.observe(seconds);
     }
 
-    /// The Prometheus text exposition, with the queue depth per recipient.
+    /// The OpenMetrics text exposition, with the queue depth per recipient as read now.
     pub fn render(&self, depth: &[(String, u64)]) -> String {
-        let mut s = String::new();
-        let counter = |s: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        };
-        counter(
-            &mut s,
-            "originlink_gateway_accepted_total",
-            "Envelopes accepted into the queue.",
-            self.accepted.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut s,
-            "originlink_gateway_duplicates_total",
-            "Envelopes acknowledged as duplicates (nothing stored).",
-            self.duplicates.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut s,
-            "originlink_gateway_delivered_total",
-            "Messages acknowledged by their recipient.",
-            self.delivered.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut s,
-            "originlink_gateway_failed_total",
-            "Messages that became dead letters.",
-            self.failed.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut s,
-            "originlink_gateway_retries_total",
-            "Failed delivery attempts that will be retried.",
-            self.retried.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut s,
-            "originlink_gateway_pulled_total",
-            "Messages handed out to pulling nodes.",
-            self.pulled.load(Ordering::Relaxed),
-        );
-        let labelled = |s: &mut String, name: &str, help: &str, m: &Mutex<BTreeMap<&'static str, u64>>| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (code, v) in m.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                let _ = writeln!(s, "{name}{{code=\"{code}\"}} {v}");
-            }
-        };
-        labelled(&mut s, "originlink_gateway_refused_total", "Envelopes refused, by code.", &self.refused);
-        labelled(
-            &mut s,
-            "originlink_gateway_requests_refused_total",
-            "Requests refused as a whole, by code.",
-            &self.requests_refused,
-        );
-        let _ = writeln!(
-            s,
-            "# HELP originlink_gateway_queue_depth Pending messages per recipient.\n# TYPE originlink_gateway_queue_depth gauge"
-        );
+        self.depth.clear();
         for (recipient, n) in depth {
-            // Recipients are country codes (checked on the way in); escape anyway.
-            let r: String = recipient.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-            let _ = writeln!(s, "originlink_gateway_queue_depth{{recipient=\"{r}\"}} {n}");
+            // Recipients are country codes (checked on the way in); keep them so.
+            let recipient: String = recipient.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            self.depth.get_or_create(&Recipient { recipient }).set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
-        s
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "encoding metrics failed");
+        }
+        out
     }
 }

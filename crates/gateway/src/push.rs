@@ -77,7 +77,9 @@ impl Worker {
         let mut work = vec![msgs];
         while let Some(msgs) = work.pop() {
             let body = Batch::encode(msgs.iter().map(|m| m.envelope.as_slice()));
+            let sent = std::time::Instant::now();
             let answer = self.client.request(Method::POST, MESSAGES_PATH, body).await;
+            self.metrics.pushed(sent.elapsed().as_secs_f64());
             let outcomes: Vec<Outcome> = match answer {
                 Ok((StatusCode::OK, bytes)) => match serde_json::from_slice::<BatchResponse>(&bytes) {
                     Ok(r) => {

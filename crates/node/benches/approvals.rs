@@ -65,7 +65,7 @@ async fn bench(backend: &str, url: &str, dir: &std::path::Path, n: usize, concur
         state.store.transition(&ctx, app.id, Transition::Submit).await.expect("submit");
         ids.push(app.id);
     }
-    let router = originlink_node::api::router(state.clone(), 1 << 20);
+    let router = originlink_node::http::router(state.clone(), 1 << 20);
     let queue = Arc::new(std::sync::Mutex::new(ids));
     let start = Instant::now();
     let workers: Vec<_> = (0..concurrency)

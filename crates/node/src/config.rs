@@ -285,7 +285,7 @@ impl Config {
                 }
             }
         }
-        crate::issue::NumberPattern::parse(&self.authority.number_pattern)
+        crate::numbering::NumberPattern::parse(&self.authority.number_pattern)
             .map_err(|e| format!("authority.number_pattern: {e}"))?;
         self.log.check()?;
         Ok(())

@@ -1,128 +1,172 @@
-//! Prometheus counters (hand-written text exposition) and the request middleware: logging,
-//! counting, and turning a handler panic into a logged 500.
-//! The log line names method, route, status and latency: never headers, so never a token.
+//! The node's metrics, kept and exposed by `prometheus-client` (OpenMetrics text at
+//! `/metrics`): counters of what happened, latency histograms (requests, approvals,
+//! deliveries) so operators see distributions rather than averages, and gauges of the
+//! exchange's queues, read from storage when scraped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+/// Labels of the request counter and histogram.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusClass {
+    /// `2xx`, `4xx` …
+    pub status: &'static str,
+}
 
-use crate::AppState;
-
-/// The node's counters.
-#[derive(Debug, Default)]
+/// The node's metrics.
+#[derive(Debug)]
 pub struct Metrics {
-    requests: [AtomicU64; 5],
-    request_micros: AtomicU64,
+    registry: Registry,
+    /// HTTP requests answered, by status class.
+    pub requests: Family<StatusClass, Counter>,
+    /// Time to answer a request, by status class.
+    pub request_seconds: Family<StatusClass, Histogram, fn() -> Histogram>,
     /// Applications created.
-    pub applications_created: AtomicU64,
+    pub applications_created: Counter,
     /// Applications approved (certificates signed and stored).
-    pub approvals: AtomicU64,
+    pub approvals: Counter,
+    /// Time to approve: load, number, sign, store, enqueue.
+    pub approval_seconds: Histogram,
     /// Applications rejected.
-    pub rejections: AtomicU64,
+    pub rejections: Counter,
     /// Certificates revoked.
-    pub revocations: AtomicU64,
+    pub revocations: Counter,
     /// Messages the next hop acknowledged (the outbox let go of them).
-    pub exchange_sent: AtomicU64,
+    pub exchange_sent: Counter,
+    /// Time from sending a batch to the next hop's acknowledgement.
+    pub delivery_seconds: Histogram,
     /// Inbound messages refused (their sender may not say them, or they are not acceptable).
-    pub exchange_refused: AtomicU64,
+    pub exchange_refused: Counter,
     /// Inbound messages quarantined on arrival (their payload can never be processed).
-    pub exchange_quarantined: AtomicU64,
+    pub exchange_quarantined: Counter,
+    /// Outgoing messages waiting to be delivered (read from storage when scraped).
+    pub outbox_pending: Gauge,
+    /// Outgoing messages given up on.
+    pub outbox_dead: Gauge,
+    /// Inbound messages held for an earlier version.
+    pub inbox_held: Gauge,
+    /// Inbound messages in quarantine now (kept across restarts, unlike the counters).
+    pub quarantined: Gauge,
+}
+
+fn latency() -> Histogram {
+    // 0.5 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(latency),
+            applications_created: Counter::default(),
+            approvals: Counter::default(),
+            approval_seconds: latency(),
+            rejections: Counter::default(),
+            revocations: Counter::default(),
+            exchange_sent: Counter::default(),
+            delivery_seconds: latency(),
+            exchange_refused: Counter::default(),
+            exchange_quarantined: Counter::default(),
+            outbox_pending: Gauge::default(),
+            outbox_dead: Gauge::default(),
+            inbox_held: Gauge::default(),
+            quarantined: Gauge::default(),
+        };
+        let r = &mut m.registry;
+        r.register("originlink_http_requests", "HTTP requests answered, by status class", m.requests.clone());
+        r.register("originlink_http_request_seconds", "Time to answer a request", m.request_seconds.clone());
+        r.register("originlink_applications_created", "Applications created", m.applications_created.clone());
+        r.register(
+            "originlink_approvals",
+            "Applications approved: certificates signed and stored",
+            m.approvals.clone(),
+        );
+        r.register(
+            "originlink_approval_seconds",
+            "Time to approve: number, sign, store and enqueue",
+            m.approval_seconds.clone(),
+        );
+        r.register("originlink_rejections", "Applications rejected", m.rejections.clone());
+        r.register("originlink_revocations", "Certificates revoked", m.revocations.clone());
+        r.register(
+            "originlink_exchange_sent",
+            "Messages acknowledged by the next hop",
+            m.exchange_sent.clone(),
+        );
+        r.register(
+            "originlink_exchange_delivery_seconds",
+            "Time from sending a batch to the next hop's acknowledgement",
+            m.delivery_seconds.clone(),
+        );
+        r.register("originlink_exchange_refused", "Inbound messages refused", m.exchange_refused.clone());
+        r.register(
+            "originlink_exchange_quarantined_arrivals",
+            "Inbound messages quarantined on arrival: their payload can never be processed",
+            m.exchange_quarantined.clone(),
+        );
+        r.register(
+            "originlink_exchange_outbox_pending",
+            "Outgoing messages waiting to be delivered",
+            m.outbox_pending.clone(),
+        );
+        r.register(
+            "originlink_exchange_outbox_dead",
+            "Outgoing messages given up on (dead letters)",
+            m.outbox_dead.clone(),
+        );
+        r.register(
+            "originlink_exchange_held",
+            "Inbound messages held for an earlier version",
+            m.inbox_held.clone(),
+        );
+        r.register(
+            "originlink_exchange_quarantined",
+            "Inbound messages in quarantine: they can never be processed and wait for the operator \
+             (GET /api/v1/exchange/quarantine)",
+            m.quarantined.clone(),
+        );
+        m
+    }
 }
 
 impl Metrics {
-    fn record(&self, status: u16, micros: u64) {
-        let class = (status / 100).clamp(1, 5) as usize - 1;
-        self.requests[class].fetch_add(1, Ordering::Relaxed);
-        self.request_micros.fetch_add(micros, Ordering::Relaxed);
+    /// The media type of [`Metrics::render`].
+    pub const CONTENT_TYPE: &'static str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+    /// Records one answered request.
+    pub fn record(&self, status: u16, seconds: f64) {
+        let status = match status / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
+        let class = StatusClass { status };
+        self.requests.get_or_create(&class).inc();
+        self.request_seconds.get_or_create(&class).observe(seconds);
     }
 
-    /// Adds one to `counter`.
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Sets the queue gauges (read from storage when scraped).
+    pub fn set_queues(&self, outbox_pending: i64, outbox_dead: i64, held: i64, quarantined: i64) {
+        self.outbox_pending.set(outbox_pending);
+        self.outbox_dead.set(outbox_dead);
+        self.inbox_held.set(held);
+        self.quarantined.set(quarantined);
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
+    /// The OpenMetrics text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP originlink_http_requests_total HTTP requests answered, by status class.\n");
-        out.push_str("# TYPE originlink_http_requests_total counter\n");
-        for (i, c) in self.requests.iter().enumerate() {
-            out.push_str(&format!(
-                "originlink_http_requests_total{{status=\"{}xx\"}} {}\n",
-                i + 1,
-                c.load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str("# HELP originlink_http_request_seconds_total Time spent answering requests.\n");
-        out.push_str("# TYPE originlink_http_request_seconds_total counter\n");
-        out.push_str(&format!(
-            "originlink_http_request_seconds_total {:.6}\n",
-            self.request_micros.load(Ordering::Relaxed) as f64 / 1e6
-        ));
-        for (name, help, c) in [
-            ("originlink_applications_created_total", "Applications created.", &self.applications_created),
-            ("originlink_exchange_sent_total", "Messages acknowledged by the next hop.", &self.exchange_sent),
-            ("originlink_exchange_refused_total", "Inbound messages refused.", &self.exchange_refused),
-            (
-                "originlink_exchange_quarantined_total",
-                "Inbound messages quarantined on arrival: their payload can never be processed.",
-                &self.exchange_quarantined,
-            ),
-            (
-                "originlink_approvals_total",
-                "Applications approved: certificates signed and stored.",
-                &self.approvals,
-            ),
-            ("originlink_rejections_total", "Applications rejected.", &self.rejections),
-            ("originlink_revocations_total", "Certificates revoked.", &self.revocations),
-        ] {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                c.load(Ordering::Relaxed)
-            ));
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "encoding metrics failed");
         }
         out
     }
-
-    /// The gauges read from storage, appended to [`Metrics::render`]: inbound messages in
-    /// quarantine now (kept across restarts, unlike the counters).
-    pub fn render_stored(quarantined: i64) -> String {
-        format!(
-            "# HELP originlink_exchange_quarantined Inbound messages in quarantine: they can never be \
-             processed and wait for the operator (GET /api/v1/exchange/quarantine).\n\
-             # TYPE originlink_exchange_quarantined gauge\noriginlink_exchange_quarantined {quarantined}\n"
-        )
-    }
-}
-
-/// Counts and logs every request.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
-    // The handler runs in its own task so that a panic (a bug) answers a logged 500 instead
-    // of dropping the connection.
-    let res = match tokio::spawn(next.run(req)).await {
-        Ok(res) => res,
-        Err(e) => {
-            tracing::error!(%method, %route, panic = e.is_panic(), "handler failed");
-            crate::error::ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "internal error",
-            )
-            .into_response()
-        }
-    };
-    let micros = start.elapsed().as_micros() as u64;
-    state.metrics.record(res.status().as_u16(), micros);
-    tracing::info!(%method, %route, status = res.status().as_u16(), micros, "request");
-    res
 }

@@ -86,7 +86,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 &config.authority.country,
             )
             .await
-            .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code))?;
             store.checkpoint_audit().await.context("writing the audit checkpoint")?;
             eprintln!(
                 "created user {} (id {}, {}{}); the token below is shown once",

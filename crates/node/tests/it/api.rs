@@ -28,13 +28,13 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), originlink_store::hex(&r))
 }
 
-struct Node {
+pub(crate) struct Node {
     router: Router,
-    state: AppState,
-    year: i32,
-    exporter_a: String,
-    exporter_b: String,
-    officer: String,
+    pub(crate) state: AppState,
+    pub(crate) year: i32,
+    pub(crate) exporter_a: String,
+    pub(crate) exporter_b: String,
+    pub(crate) officer: String,
     customs: String,
     admin: String,
     dir: PathBuf,
@@ -55,7 +55,7 @@ impl Drop for Node {
 
 const BODY_LIMIT: usize = 256 * 1024;
 
-async fn node_on(postgres: bool) -> Node {
+pub(crate) async fn node_on(postgres: bool) -> Node {
     let dir = std::env::temp_dir().join(unique("originlink_node"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let now = Utc::now();
@@ -108,7 +108,7 @@ number_pattern = "KH-{{year}}-{{seq:6}}"
             .expect("add user");
         tokens.push(t);
     }
-    let router = originlink_node::api::router(state.clone(), BODY_LIMIT);
+    let router = originlink_node::http::router(state.clone(), BODY_LIMIT);
     let mut t = tokens.into_iter();
     let mut next = || t.next().expect("token");
     Node {
@@ -198,7 +198,7 @@ impl Node {
 }
 
 /// A valid edi3 JSON application from KH.
-fn document(seq: u32) -> Value {
+pub(crate) fn document(seq: u32) -> Value {
     let kh = originlink_model::CountryCode::parse("KH").expect("KH");
     let th = originlink_model::CountryCode::parse("TH").expect("TH");
     let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
@@ -877,7 +877,7 @@ async fn openapi_document_matches_routes_and_snapshot() {
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.json();
     assert_eq!(doc["openapi"], "3.1.0");
-    for op in originlink_node::openapi::OPERATIONS {
+    for op in originlink_node::http::routes::OPERATIONS {
         let path = op.path.replace("{id}", "999999");
         let r = n.call(&op.method.to_ascii_uppercase(), &path, Some(&n.admin), None).await;
         assert!(
@@ -888,7 +888,7 @@ async fn openapi_document_matches_routes_and_snapshot() {
             op.path
         );
     }
-    let snapshot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openapi.json");
+    let snapshot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/openapi.json");
     let text = serde_json::to_string_pretty(&doc).expect("json") + "\n";
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&snapshot, &text).expect("write snapshot");
@@ -911,7 +911,7 @@ async fn a_panicking_handler_answers_500() {
     }
     let router = Router::new()
         .route("/boom", axum::routing::get(boom))
-        .layer(axum::middleware::from_fn_with_state(n.state.clone(), originlink_node::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(n.state.clone(), originlink_node::http::track::track))
         .with_state(n.state.clone());
     let res =
         router.oneshot(Request::get("/boom").body(Body::empty()).expect("request")).await.expect("answer");

@@ -435,7 +435,7 @@ fn each_type_gets_its_body_checked_in_one_place() {
 
 /// The block of `docs/protocol.md` that follows `<!-- test-vector:NAME -->`.
 fn spec_block(name: &str) -> String {
-    const SPEC: &str = include_str!("../../../docs/protocol.md");
+    const SPEC: &str = include_str!("../../../../docs/protocol.md");
     let marker = format!("<!-- test-vector:{name} -->");
     let after = &SPEC[SPEC.find(&marker).unwrap_or_else(|| panic!("{marker} in the spec")) + marker.len()..];
     let start = after.find("```").expect("a code block") + 3;

@@ -1,12 +1,13 @@
 //! The one API error: an HTTP status and the JSON body `{code, message, field?}`. Every
-//! rejection (auth, role, tenant, body, state) ends up here; 5xx causes are logged in full
-//! and answered with a generic message.
+//! rejection (auth, role, body) and every use case's [`app::Error`] ends up here; 5xx causes
+//! are logged in full and answered with a generic message.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use originlink_store::StoreError;
 use serde::Serialize;
+
+use crate::app::{self, Kind};
 
 /// An API error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,28 +67,29 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            StoreError::Sign(m) => {
-                tracing::error!(error = %m, "signing failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "SIGNING_FAILED",
-                    "the document could not be signed",
-                )
-            }
-            e @ (StoreError::Backend(_) | StoreError::Url(_)) => {
-                tracing::error!(error = %e, "storage failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "STORAGE_UNAVAILABLE",
-                    "storage is unavailable",
-                )
-            }
-        }
+impl From<app::Error> for ApiError {
+    fn from(e: app::Error) -> Self {
+        let status = match e.kind {
+            Kind::Invalid => StatusCode::BAD_REQUEST,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        // A 5xx says no more than its code: the cause was logged where it happened.
+        let message = match e.kind {
+            Kind::Internal if e.code == "INTERNAL" => "internal error".to_owned(),
+            _ => e.message,
+        };
+        ApiError { status, code: e.code, message, field: e.field }
+    }
+}
+
+impl From<originlink_store::StoreError> for ApiError {
+    fn from(e: originlink_store::StoreError) -> Self {
+        app::Error::from(e).into()
     }
 }
 

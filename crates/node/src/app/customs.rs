@@ -1,15 +1,12 @@
 //! Importing customs on the node: declarations decided line by line against received
 //! certificates (the rules are `originlink_customs`), the utilization ledger (atomic in the
-//! store), duty and revenue, verification requests through the exchange, and risk scoring.
-//! The status of each decided line goes back to the issuing country as a `status.update`.
+//! store), duty and revenue, and risk scoring. The status of each decided line goes back to
+//! the issuing country as a `status.update`. When certificates arrive or a verification is
+//! denied, the lines that were waiting for them (or used them) are decided again
+//! ([`after_arrivals`]).
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use originlink_customs::{
     CertificateFacts, Declaration, EcoRef, Ledger, LineFacts, Outcome, RiskHistory, VerificationStatus,
@@ -19,28 +16,25 @@ use originlink_exchange::{CertRef, MessageType};
 use originlink_model::{CountryCode, agreement::PartialUse};
 use originlink_store::{
     Claim, Ctx, DecisionMessagesFn, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine,
-    NewVerification, ReceivedStatus, Role,
+    Page, ReceivedStatus, User,
 };
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::Auth;
-
-use crate::api::{ApiResult, ListQuery, ctx, json_body, page, path_id, require};
+use super::{AppState, Error, Result};
+use crate::exchange::{Arrival, Exchange};
 
 fn country(s: &str) -> Option<CountryCode> {
     CountryCode::parse(s).ok()
 }
 
 /// What the decision needs about one received certificate, from the store.
-struct Loaded {
-    facts: CertificateFacts,
-    version: i64,
+pub(crate) struct Loaded {
+    pub(crate) facts: CertificateFacts,
+    pub(crate) version: i64,
 }
 
-async fn load_facts(state: &AppState, issuing: &str, number: &str) -> ApiResult<Option<Loaded>> {
+pub(crate) async fn load_facts(state: &AppState, issuing: &str, number: &str) -> Result<Option<Loaded>> {
     let versions = state.store.received_by_ref(issuing, number).await?;
     let Some(rec) = versions.into_iter().max_by_key(|r| r.version) else { return Ok(None) };
     let limits = originlink_formats::Limits::default();
@@ -50,8 +44,7 @@ async fn load_facts(state: &AppState, issuing: &str, number: &str) -> ApiResult<
         // can be decided on it, and the request that names it is answered so.
         Err(problems) => {
             let first = problems.first().map(|p| format!(": {} {}", p.code, p.message)).unwrap_or_default();
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            return Err(Error::unprocessable(
                 "CERTIFICATE_NOT_READABLE",
                 format!(
                     "certificate {issuing} {number} v{} was stored as received but cannot be read{first}",
@@ -99,7 +92,7 @@ pub(crate) async fn decide(
     decl: &Declaration,
     only: Option<&[u32]>,
     matched: &BTreeMap<u32, (String, String)>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let mut loaded: BTreeMap<(String, String), Option<Loaded>> = BTreeMap::new();
     let key_of = |line: &originlink_customs::Line| match &line.eco {
         EcoRef::Issued { issuing_country, number } => {
@@ -185,9 +178,7 @@ pub(crate) async fn decide(
         None => Ok(vec![]),
     });
     state.store.decide_lines_with(actor, id, decisions, messages).await?;
-    if let Some(x) = &state.exchange {
-        x.wake.notify_one();
-    }
+    state.wake_exchange();
     // Risk, over the whole declaration.
     let mut history = RiskHistory::default();
     for l in loaded.values().flatten() {
@@ -230,7 +221,7 @@ struct Destination {
 /// The `status.update` of each decided line to the country that issued its certificate:
 /// accepted, utilized (with quantities) or rejected (with the reason codes).
 fn status_messages(
-    x: &crate::exchange::Exchange,
+    x: &Exchange,
     declaration: &str,
     sent: &BTreeMap<i32, Destination>,
     stored: &[(originlink_store::DeclarationLine, Option<originlink_store::Utilization>)],
@@ -292,7 +283,7 @@ fn status_messages(
 }
 
 /// The duty figures that apply to a line given its outcome.
-fn applicable_duty(l: &originlink_store::DeclarationLine) -> Value {
+pub fn applicable_duty(l: &originlink_store::DeclarationLine) -> Value {
     let v = serde_json::from_str::<Value>(&l.duty).unwrap_or(Value::Null);
     match l.outcome.as_str() {
         "granted" => v.get("if_granted").cloned().unwrap_or(v),
@@ -300,68 +291,30 @@ fn applicable_duty(l: &originlink_store::DeclarationLine) -> Value {
     }
 }
 
-fn declaration_view(d: originlink_store::Declaration) -> Value {
-    let lines: Vec<Value> = d
-        .lines
-        .into_iter()
-        .map(|l| {
-            json!({
-                "line_no": l.line_no,
-                "eco": match (&l.eco_country, &l.eco_number) {
-                    (Some(c), Some(n)) => json!({"issuing_country": c, "number": n}),
-                    _ => json!("PENDING"),
-                },
-                "outcome": l.outcome,
-                "reasons": serde_json::from_str::<Value>(&l.reasons).unwrap_or(Value::Null),
-                "matched_item": l.matched_item,
-                "consumed": l.consumed,
-                "duty": applicable_duty(&l),
-                "decided_at": l.decided_at,
-            })
-        })
-        .collect();
-    json!({
-        "id": d.id, "number": d.number, "importer": d.importer, "importing_country": d.importing_country,
-        "declaration_date": d.declaration_date,
-        "risk": { "score": d.risk_score, "reasons": serde_json::from_str::<Value>(&d.risk).map(|r| r["reasons"].clone()).unwrap_or(Value::Null) },
-        "lines": lines, "created_at": d.created_at,
-    })
-}
-
-/// `POST /api/v1/declarations`
-pub(crate) async fn create_declaration(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::CustomsOfficer])?;
-    let body = body.map_err(crate::extract::bytes_rejection)?;
-    if crate::extract::content_type(&headers) != "application/json" {
-        return Err(crate::extract::unsupported_media_type("application/json"));
-    }
-    let decl = Declaration::from_json(&body).map_err(|problems| {
+/// Importing customs lodges a declaration (`DECLARATION_INVALID` on the first problem's
+/// path; `WRONG_IMPORTING_COUNTRY`; `DECLARATION_EXISTS`); every line is decided at once, the
+/// risk scored and the statuses sent back to the issuing countries.
+pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<originlink_store::Declaration> {
+    let decl = Declaration::from_json(json).map_err(|problems| {
         let first = &problems[0];
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        Error::unprocessable(
             "DECLARATION_INVALID",
             format!("{}: {} ({} problems)", first.code, first.message, problems.len()),
         )
         .field(&first.path)
     })?;
     if decl.importing_country.as_str() != state.issuer.authority.country {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        return Err(Error::unprocessable(
             "WRONG_IMPORTING_COUNTRY",
             format!("this node is customs of {}", state.issuer.authority.country),
         )
         .field("/importing_country"));
     }
-    let ctx = ctx(&state, &user);
+    let ctx = state.ctx(user);
     let mut exporters = BTreeMap::new();
     for l in &decl.lines {
         if let EcoRef::Issued { issuing_country, number } = &l.eco
-            && let Some(f) = load_facts(&state, issuing_country.as_str(), number.as_str()).await?
+            && let Some(f) = load_facts(state, issuing_country.as_str(), number.as_str()).await?
         {
             exporters.insert(l.line_no, originlink_customs::risk::party_key(&f.facts.certificate.exporter));
         }
@@ -398,52 +351,41 @@ pub(crate) async fn create_declaration(
             },
         )
         .await?;
-    decide(&state, &ctx, stored.id, &decl, None, &BTreeMap::new()).await?;
-    let d = state.store.declaration(stored.id).await?.ok_or_else(ApiError::not_found)?;
-    Ok((StatusCode::CREATED, axum::Json(declaration_view(d))).into_response())
+    decide(state, &ctx, stored.id, &decl, None, &BTreeMap::new()).await?;
+    declaration(state, stored.id).await
 }
 
-/// `GET /api/v1/declarations`: the officer's queue, highest risk first.
-pub(crate) async fn list_declarations(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::CustomsOfficer])?;
-    let list = state.store.list_declarations(&page(&user, q)?, true).await?;
-    Ok(axum::Json(list.into_iter().map(declaration_view).collect::<Vec<_>>()).into_response())
+/// The officer's queue, highest risk first.
+pub async fn declarations(state: &AppState, page: &Page) -> Result<Vec<originlink_store::Declaration>> {
+    Ok(state.store.list_declarations(page, true).await?)
 }
 
-/// `GET /api/v1/declarations/{id}`
-pub(crate) async fn get_declaration(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    id: Result<Path<i64>, PathRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::CustomsOfficer])?;
-    let d = state.store.declaration(path_id(id)?).await?.ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(declaration_view(d)).into_response())
+/// One declaration with its decided lines.
+pub async fn declaration(state: &AppState, id: i64) -> Result<originlink_store::Declaration> {
+    state.store.declaration(id).await?.ok_or_else(Error::not_found)
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RevenueQuery {
-    from: NaiveDate,
-    to: NaiveDate,
+/// Preference granted and duty collected over decided lines, per currency.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevenueReport {
+    /// First day.
+    pub from: NaiveDate,
+    /// Day after the last (exclusive).
+    pub to: NaiveDate,
+    /// Lines whose duty is in the sums.
+    pub lines: usize,
+    /// The sums.
+    pub revenue: originlink_customs::Revenue,
+    /// Whether every decided line is in the sums.
+    pub complete: bool,
+    /// Lines whose duty could not be computed: listed, never silently left out.
+    pub uncomputed: Vec<Value>,
 }
 
-/// `GET /api/v1/revenue?from=YYYY-MM-DD&to=YYYY-MM-DD` (to exclusive): preference granted and
-/// duty collected, per currency.
-pub(crate) async fn revenue(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    q: Result<Query<RevenueQuery>, QueryRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::CustomsOfficer, Role::Admin])?;
-    let Query(q) = q.map_err(|e| ApiError::invalid("INVALID_QUERY", "from", e.body_text()))?;
+/// The revenue report for lines decided from `from` (inclusive) to `to` (exclusive).
+pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result<RevenueReport> {
     let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default();
-    let lines = state.store.decided_lines_between(at(q.from), at(q.to)).await?;
-    // A line whose duty could not be computed (no tariff rate, no customs value) is listed,
-    // never silently left out of the sums: the report says it is incomplete.
+    let lines = state.store.decided_lines_between(at(from), at(to)).await?;
     let mut duties: Vec<originlink_customs::Duty> = Vec::with_capacity(lines.len());
     let mut uncomputed = Vec::new();
     for (declaration, l) in &lines {
@@ -459,166 +401,27 @@ pub(crate) async fn revenue(
             })),
         }
     }
-    let rev = originlink_customs::Revenue::of(duties.iter())
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    Ok(axum::Json(json!({
-        "from": q.from, "to": q.to, "lines": duties.len(), "revenue": rev,
-        "complete": uncomputed.is_empty(), "uncomputed": uncomputed,
-    }))
-    .into_response())
+    let revenue = originlink_customs::Revenue::of(duties.iter())
+        .map_err(|e| Error::unprocessable(e.code(), e.to_string()))?;
+    Ok(RevenueReport { from, to, lines: duties.len(), revenue, complete: uncomputed.is_empty(), uncomputed })
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RaiseVerification {
-    issuing_country: String,
-    number: String,
-    questions: Vec<String>,
-    deadline_days: Option<u32>,
-}
-
-fn verification_view(v: originlink_store::VerificationRequest, now: DateTime<Utc>) -> Value {
-    let overdue = v.status == "open"
-        && DateTime::parse_from_rfc3339(&v.deadline).map(|d| d.with_timezone(&Utc) < now).unwrap_or(false);
-    json!({
-        "id": v.id, "direction": v.direction, "issuing_country": v.issuing_country, "number": v.number,
-        "partner": v.partner, "questions": serde_json::from_str::<Value>(&v.questions).unwrap_or(Value::Null),
-        "deadline": v.deadline, "status": v.status, "overdue": overdue, "answer": v.answer,
-        "outcome": v.outcome, "created_at": v.created_at, "answered_at": v.answered_at,
-    })
-}
-
-/// `POST /api/v1/verifications`: importing customs asks the issuing country.
-pub(crate) async fn raise_verification(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::CustomsOfficer])?;
-    let r: RaiseVerification = json_body(&headers, body)?;
-    let issuing = country(&r.issuing_country)
-        .ok_or_else(|| ApiError::invalid("INVALID_FIELD", "issuing_country", "a country code"))?;
-    if r.questions.is_empty() || r.questions.iter().any(|q| q.trim().is_empty() || q.len() > 2000) {
-        return Err(ApiError::invalid(
-            "QUESTIONS_REQUIRED",
-            "questions",
-            "1 or more questions of 1..2000 characters",
-        ));
+/// Acts on what the exchange applied: lines waiting for a certificate that arrived (or
+/// using one that was revoked or replaced) are decided again, and a denied verification
+/// denies the preference on every line that used its certificate. Run by whoever called
+/// the exchange's `process`: the inbound endpoint and the pull worker.
+pub async fn after_arrivals(state: &AppState, arrivals: &[Arrival]) {
+    for a in arrivals {
+        match a {
+            Arrival::Certificate { issuing_country, number } => rematch(state, issuing_country, number).await,
+            Arrival::Answer { request_message_id } => after_answer(state, request_message_id).await,
+        }
     }
-    let loaded = load_facts(&state, &r.issuing_country, &r.number).await?.ok_or_else(ApiError::not_found)?;
-    let x = state.exchange.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "EXCHANGE_NOT_CONFIGURED", "this node has no exchange")
-    })?;
-    let now = state.clock.now();
-    let policy = state.customs.policies.get(loaded.facts.certificate.agreement, x.country);
-    let days = r.deadline_days.unwrap_or(policy.verification_deadline_days);
-    if !(1..=365).contains(&days) {
-        return Err(ApiError::invalid("INVALID_FIELD", "deadline_days", "1 to 365"));
-    }
-    let deadline = now + chrono::Duration::days(i64::from(days));
-    let payload =
-        json!({"questions": r.questions, "deadline": deadline.to_rfc3339()}).to_string().into_bytes();
-    let cref = CertRef { country: issuing, number: r.number.clone(), version: loaded.version };
-    let m = x
-        .seal(MessageType::VerificationRequest, issuing, Some(cref), None, "application/json", payload, now)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e))?;
-    let v = state
-        .store
-        .create_verification(
-            &ctx(&state, &user),
-            NewVerification {
-                message_id: m.id.clone(),
-                issuing_country: r.issuing_country.clone(),
-                number: r.number.clone(),
-                partner: r.issuing_country.clone(),
-                questions: serde_json::to_string(&r.questions).unwrap_or_default(),
-                deadline,
-            },
-            vec![m],
-        )
-        .await?;
-    x.wake.notify_one();
-    Ok((StatusCode::CREATED, axum::Json(verification_view(v, now))).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct VerificationQuery {
-    direction: Option<String>,
-    overdue: Option<bool>,
-}
-
-/// `GET /api/v1/verifications?direction=incoming|outgoing&overdue=true`
-pub(crate) async fn list_verifications(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    q: Result<Query<VerificationQuery>, QueryRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::CustomsOfficer, Role::IssuingOfficer])?;
-    let Query(q) = q.map_err(|e| ApiError::invalid("INVALID_QUERY", "direction", e.body_text()))?;
-    let now = state.clock.now();
-    let list = if q.overdue == Some(true) {
-        state.store.overdue_verifications(now).await?
-    } else {
-        state.store.list_verifications(q.direction.as_deref(), 500).await?
-    };
-    Ok(axum::Json(list.into_iter().map(|v| verification_view(v, now)).collect::<Vec<_>>()).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Answer {
-    answer: String,
-    outcome: String,
-}
-
-/// `POST /api/v1/verifications/{id}/answer`: the issuing officer answers (confirmed/denied).
-pub(crate) async fn answer_verification(
-    State(state): State<AppState>,
-    Auth(user): Auth,
-    id: Result<Path<i64>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
-    require(&user, &[Role::IssuingOfficer])?;
-    let Path(id) = id.map_err(|_| ApiError::invalid("INVALID_PATH", "id", "an integer id"))?;
-    let a: Answer = json_body(&headers, body)?;
-    if !matches!(a.outcome.as_str(), "confirmed" | "denied") {
-        return Err(ApiError::invalid("INVALID_FIELD", "outcome", "confirmed or denied"));
-    }
-    if a.answer.trim().is_empty() || a.answer.len() > 10_000 {
-        return Err(ApiError::invalid("ANSWER_REQUIRED", "answer", "1 to 10000 characters"));
-    }
-    let v = state.store.verification(id).await?.ok_or_else(ApiError::not_found)?;
-    if v.direction != "incoming" {
-        return Err(ApiError::not_found());
-    }
-    let x = state.exchange.clone().ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "EXCHANGE_NOT_CONFIGURED", "this node has no exchange")
-    })?;
-    let now = state.clock.now();
-    let to = country(&v.partner).ok_or_else(ApiError::not_found)?;
-    let cref = CertRef { country: x.country, number: v.number.clone(), version: 1 };
-    let payload = json!({"outcome": a.outcome, "answer": a.answer}).to_string().into_bytes();
-    let m = x
-        .seal(
-            MessageType::VerificationResponse,
-            to,
-            Some(cref),
-            Some(v.message_id.clone()),
-            "application/json",
-            payload,
-            now,
-        )
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e))?;
-    let v = state.store.answer_verification(&ctx(&state, &user), id, &a.answer, &a.outcome, vec![m]).await?;
-    x.wake.notify_one();
-    Ok(axum::Json(verification_view(v, now)).into_response())
 }
 
 /// After the issuing country answered one of our verification requests: a denial denies the
 /// preference on every line that used the certificate.
-pub(crate) async fn after_answer(state: &AppState, request_message_id: &str) {
+async fn after_answer(state: &AppState, request_message_id: &str) {
     let found = match state.store.list_verifications(Some("outgoing"), 10_000).await {
         Ok(list) => list.into_iter().find(|v| v.message_id == request_message_id),
         Err(e) => {
@@ -633,7 +436,7 @@ pub(crate) async fn after_answer(state: &AppState, request_message_id: &str) {
 
 /// After a certificate arrives: decide the lines waiting for it (named, or `PENDING` lines it
 /// is a candidate for). After a verification is denied: re-decide the lines that used it.
-pub(crate) async fn rematch(state: &AppState, issuing: &str, number: &str) {
+async fn rematch(state: &AppState, issuing: &str, number: &str) {
     if let Err(e) = rematch_inner(state, issuing, number).await {
         tracing::warn!(error = ?e, issuing, number, "re-deciding declaration lines failed");
     }
@@ -642,7 +445,7 @@ pub(crate) async fn rematch(state: &AppState, issuing: &str, number: &str) {
 /// Lines of one declaration to decide again, and the certificates `PENDING` lines matched.
 type Target = (Vec<u32>, BTreeMap<u32, (String, String)>);
 
-async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> ApiResult<()> {
+async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<()> {
     let actor = Ctx::new("customs:auto", state.clock.now());
     let mut targets: BTreeMap<i64, Target> = BTreeMap::new();
     for (id, line) in state.store.pending_lines_for(issuing, number).await? {
@@ -682,9 +485,9 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> ApiResu
 
 /// Declarations with a `PENDING` line still undecided (newest 5,000; PENDING lines expire
 /// after the agreement's allowance anyway).
-async fn pending_declarations(state: &AppState) -> ApiResult<Vec<originlink_store::Declaration>> {
+async fn pending_declarations(state: &AppState) -> Result<Vec<originlink_store::Declaration>> {
     let mut out = Vec::new();
-    let mut page = originlink_store::Page::first(None, 500);
+    let mut page = Page::first(None, 500);
     for _ in 0..10 {
         let list = state.store.list_declarations(&page, false).await?;
         let Some(last) = list.last() else { break };

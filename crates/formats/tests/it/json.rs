@@ -101,7 +101,7 @@ fn has(problems: &[Problem], code: &str, path: &str) -> bool {
 fn schema_check(files: &[PathBuf]) -> (bool, String) {
     let edi3 = repo().join("testdata/edi3-coo");
     let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/edi3_validate.py"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/edi3_validate.py"))
         .arg(edi3.join("CertificateOfOrigin.schema.json"))
         .arg(edi3.join("codes.json"))
         .args(files)

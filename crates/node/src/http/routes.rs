@@ -1,12 +1,17 @@
 //! The route table and the OpenAPI 3.1 document served at `/api/openapi.json`. [`OPERATIONS`]
-//! has one entry per operation: its handler, roles, body and answers. [`crate::api::router`]
-//! routes exactly these entries and [`document`] describes exactly them, so the two cannot
-//! drift apart; a snapshot test (`tests/openapi.json`) catches unreviewed changes.
+//! has one entry per operation: its handler, roles, body and answers. This is the one place
+//! roles are declared: [`super::router`] routes exactly these entries behind a guard that lets
+//! only these roles through (401 without a valid token, 403 for another role), and
+//! [`document`] describes exactly them, so the three cannot drift apart; a snapshot test
+//! (`tests/it/openapi.json`) catches unreviewed changes.
 
 use axum::routing::{MethodRouter, get, post};
 use serde_json::{Map, Value, json};
 
-use crate::{AppState, api};
+use originlink_store::Role;
+
+use super::{admin, applications, customs, system};
+use crate::app::AppState;
 
 /// What a request body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +38,7 @@ pub struct Operation {
     /// One line.
     pub summary: &'static str,
     /// Roles allowed (empty: no authentication).
-    pub roles: &'static [&'static str],
+    pub roles: &'static [Role],
     /// Request body.
     pub body: Body,
     /// Query parameters: (name, required, JSON schema type).
@@ -45,19 +50,19 @@ pub struct Operation {
     pub errors: &'static [u16],
 }
 
-const EXP: &str = "exporter";
-const OFF: &str = "issuing-officer";
-const CUS: &str = "customs-officer";
-const ADM: &str = "admin";
+const EXP: Role = Role::Exporter;
+const OFF: Role = Role::IssuingOfficer;
+const CUS: Role = Role::CustomsOfficer;
+const ADM: Role = Role::Admin;
 const LIST: &[(&str, bool, &str)] = &[("limit", false, "integer"), ("before", false, "integer")];
-const ALL: &[&str] = &["exporter", "issuing-officer", "customs-officer", "admin"];
+const ALL: &[Role] = &[EXP, OFF, CUS, ADM];
 
 /// Every operation of the node's API.
 pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/applications",
-        handler: || post(api::create_application),
+        handler: || post(applications::create_application),
         id: "createApplication",
         summary: "Create an application (edi3 JSON or UBL XML), optionally with a self-assessment",
         roles: &[EXP],
@@ -69,7 +74,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/applications",
-        handler: || get(api::list_applications),
+        handler: || get(applications::list_applications),
         id: "listApplications",
         summary: "List applications (an exporter sees its company's only)",
         roles: &[EXP, OFF],
@@ -81,7 +86,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/applications/{id}",
-        handler: || get(api::get_application),
+        handler: || get(applications::get_application),
         id: "getApplication",
         summary: "One application",
         roles: &[EXP, OFF],
@@ -93,7 +98,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/applications/{id}/document",
-        handler: || get(api::application_document),
+        handler: || get(applications::application_document),
         id: "getApplicationDocument",
         summary: "The application's document exactly as submitted (JSON or XML)",
         roles: &[EXP, OFF],
@@ -105,7 +110,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/applications/{id}/submit",
-        handler: || post(api::submit_application),
+        handler: || post(applications::submit_application),
         id: "submitApplication",
         summary: "Submit a draft application to the issuing authority",
         roles: &[EXP],
@@ -117,7 +122,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/applications/{id}/approve",
-        handler: || post(api::approve_application),
+        handler: || post(applications::approve_application),
         id: "approveApplication",
         summary: "Approve: assign the number, sign with the authority key, store exactly as signed",
         roles: &[OFF],
@@ -129,7 +134,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/applications/{id}/reject",
-        handler: || post(api::reject_application),
+        handler: || post(applications::reject_application),
         id: "rejectApplication",
         summary: "Reject a submitted application with a reason",
         roles: &[OFF],
@@ -141,7 +146,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/certificates",
-        handler: || get(api::list_certificates),
+        handler: || get(applications::list_certificates),
         id: "listCertificates",
         summary: "List issued certificates (an exporter sees its company's only)",
         roles: &[EXP, OFF],
@@ -153,7 +158,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/certificates/{id}",
-        handler: || get(api::get_certificate),
+        handler: || get(applications::get_certificate),
         id: "getCertificate",
         summary: "One certificate",
         roles: &[EXP, OFF],
@@ -165,7 +170,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/certificates/{id}/document",
-        handler: || get(api::certificate_document),
+        handler: || get(applications::certificate_document),
         id: "getCertificateDocument",
         summary: "The signed UBL XML, byte for byte as signed",
         roles: &[EXP, OFF],
@@ -177,7 +182,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/certificates/{id}/revoke",
-        handler: || post(api::revoke_certificate),
+        handler: || post(applications::revoke_certificate),
         id: "revokeCertificate",
         summary: "Revoke an issued certificate with a reason",
         roles: &[OFF],
@@ -189,7 +194,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/certificates/{id}/statuses",
-        handler: || get(api::certificate_statuses),
+        handler: || get(applications::certificate_statuses),
         id: "certificateStatuses",
         summary: "What the importing country reported about this certificate (all versions), oldest first",
         roles: &[EXP, OFF],
@@ -201,7 +206,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/received",
-        handler: || get(api::list_received),
+        handler: || get(applications::list_received),
         id: "listReceived",
         summary: "Certificates received from other countries, newest first",
         roles: &[CUS, OFF],
@@ -213,7 +218,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/received/{id}",
-        handler: || get(api::get_received),
+        handler: || get(applications::get_received),
         id: "getReceived",
         summary: "One received certificate with its verification status",
         roles: &[CUS, OFF],
@@ -225,7 +230,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/received/{id}/document",
-        handler: || get(api::received_document),
+        handler: || get(applications::received_document),
         id: "getReceivedDocument",
         summary: "The received certificate exactly as it arrived",
         roles: &[CUS, OFF],
@@ -237,7 +242,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/exchange",
-        handler: || get(api::exchange_status),
+        handler: || get(admin::exchange_status),
         id: "exchangeStatus",
         summary: "Outbox, dead letters, inbox, held and quarantined messages",
         roles: &[ADM],
@@ -249,7 +254,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/exchange/dead",
-        handler: || get(api::dead_letters),
+        handler: || get(admin::dead_letters),
         id: "deadLetters",
         summary: "Messages that could not be delivered after every attempt, or were refused",
         roles: &[ADM],
@@ -261,7 +266,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/exchange/dead/{id}/retry",
-        handler: || post(api::retry_dead),
+        handler: || post(admin::retry_dead),
         id: "retryDeadLetter",
         summary: "Send a dead letter again (attempts start over)",
         roles: &[ADM],
@@ -273,7 +278,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/exchange/quarantine",
-        handler: || get(api::quarantined),
+        handler: || get(admin::quarantined),
         id: "quarantinedMessages",
         summary: "Inbound messages that can never be processed, with the reason (never retried)",
         roles: &[ADM],
@@ -285,7 +290,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/exchange/refused",
-        handler: || get(api::refused),
+        handler: || get(admin::refused),
         id: "refusedMessages",
         summary: "Inbound messages refused, with the code (e.g. a sender that may not say them)",
         roles: &[ADM],
@@ -297,7 +302,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/declarations",
-        handler: || post(crate::customs::create_declaration),
+        handler: || post(customs::create_declaration),
         id: "createDeclaration",
         summary: "File an import declaration; every line is decided against received certificates",
         roles: &[CUS],
@@ -309,7 +314,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/declarations",
-        handler: || get(crate::customs::list_declarations),
+        handler: || get(customs::list_declarations),
         id: "listDeclarations",
         summary: "The officer's queue: declarations, highest risk first",
         roles: &[CUS],
@@ -321,7 +326,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/declarations/{id}",
-        handler: || get(crate::customs::get_declaration),
+        handler: || get(customs::get_declaration),
         id: "getDeclaration",
         summary: "One declaration: lines with outcome, reason codes, duty; risk score with reasons",
         roles: &[CUS],
@@ -333,7 +338,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/revenue",
-        handler: || get(crate::customs::revenue),
+        handler: || get(customs::revenue),
         id: "revenue",
         summary: "Preference granted and duty collected over decided lines, per currency",
         roles: &[CUS, ADM],
@@ -345,7 +350,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/verifications",
-        handler: || post(crate::customs::raise_verification),
+        handler: || post(customs::raise_verification),
         id: "raiseVerification",
         summary: "Ask the issuing country to verify a received certificate (deadline from the agreement)",
         roles: &[CUS],
@@ -357,7 +362,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/verifications",
-        handler: || get(crate::customs::list_verifications),
+        handler: || get(customs::list_verifications),
         id: "listVerifications",
         summary: "Verification requests (direction=incoming|outgoing, overdue=true)",
         roles: &[CUS, OFF],
@@ -369,7 +374,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/verifications/{id}/answer",
-        handler: || post(crate::customs::answer_verification),
+        handler: || post(customs::answer_verification),
         id: "answerVerification",
         summary: "The issuing officer answers a verification request: confirmed or denied",
         roles: &[OFF],
@@ -381,7 +386,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/qualify",
-        handler: || post(api::qualify),
+        handler: || post(system::qualify),
         id: "qualify",
         summary: "Evaluate a bill of materials against the rules of origin",
         roles: ALL,
@@ -393,7 +398,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/rules",
-        handler: || get(api::rules),
+        handler: || get(system::rules),
         id: "getRule",
         summary: "The product-specific rule of an agreement for an HS code",
         roles: ALL,
@@ -405,10 +410,10 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/users",
-        handler: || post(api::create_user),
+        handler: || post(admin::create_user),
         id: "createUser",
         summary: "Create a user; the token is returned once",
-        roles: &["admin"],
+        roles: &[ADM],
         body: Body::Json("CreateUser"),
         query: &[],
         ok: (201, "CreatedUser"),
@@ -417,7 +422,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/healthz",
-        handler: || get(api::healthz),
+        handler: || get(system::healthz),
         id: "health",
         summary: "Liveness and storage check",
         roles: &[],
@@ -429,7 +434,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/metrics",
-        handler: || get(api::metrics),
+        handler: || get(system::metrics),
         id: "metrics",
         summary: "Prometheus metrics",
         roles: &[],
@@ -441,7 +446,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/openapi.json",
-        handler: || get(api::openapi),
+        handler: || get(openapi),
         id: "openapi",
         summary: "This document",
         roles: &[],
@@ -451,6 +456,12 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[],
     },
 ];
+
+/// `GET /api/openapi.json`: [`document`].
+pub(crate) async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(document()).into_response()
+}
 
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -628,7 +639,11 @@ pub fn document() -> Value {
         o.insert("operationId".into(), op.id.into());
         o.insert("summary".into(), op.summary.into());
         if !op.roles.is_empty() {
-            o.insert("description".into(), format!("Roles: {}.", op.roles.join(", ")).into());
+            o.insert(
+                "description".into(),
+                format!("Roles: {}.", op.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+                    .into(),
+            );
             o.insert("security".into(), json!([{ "bearer": [] }]));
         } else {
             o.insert("security".into(), json!([]));

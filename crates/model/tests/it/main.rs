@@ -1,0 +1,3 @@
+//! The model crate's tests, one binary: every cross-field validation rule ([`validate`]).
+
+mod validate;

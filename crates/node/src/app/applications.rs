@@ -1,0 +1,276 @@
+//! The issuing side: an exporter applies, the issuing officer approves (the certificate is
+//! numbered, signed and stored, and its message to the importing country written, in one
+//! transaction) or rejects; issued certificates are revoked; received certificates are listed.
+
+use std::time::Instant;
+
+use originlink_store::{
+    Application, Certificate, MessagesFn, NewApplication, Page, ReceivedCertificate, ReceivedStatus, SignFn,
+    StatusEvent, Transition, User,
+};
+use serde_json::Value;
+
+use super::{AppState, Error, Kind, Result, visible};
+use crate::issue::Links;
+
+/// The document of an application, as the exporter sent it.
+#[derive(Debug, Clone)]
+pub enum Document {
+    /// UBL 2.4 XML.
+    Xml(String),
+    /// An edi3 JSON object.
+    Json(Value),
+}
+
+/// What an exporter applies with.
+#[derive(Debug, Clone)]
+pub struct Apply {
+    /// The certificate as the exporter wants it issued.
+    pub document: Document,
+    /// Optional self-assessment: a `qualify` request, evaluated and stored with its result.
+    pub self_assessment: Option<Value>,
+    /// Amendment: the id of the issued certificate this one replaces.
+    pub replaces: Option<i64>,
+    /// Back-to-back: the id of the received certificate this one is based on.
+    pub back_to_back_of: Option<i64>,
+}
+
+/// Creates a draft application for the acting exporter's company. The document must read and
+/// validate, be an export of this node's country, and (back-to-back) be based on a valid
+/// received certificate naming the exporter as consignee.
+pub async fn apply(state: &AppState, user: &User, input: Apply) -> Result<Application> {
+    let company_id = user.company_id.ok_or_else(|| Error::forbidden("exporter without a company"))?;
+    if input.replaces.is_some() && input.back_to_back_of.is_some() {
+        return Err(Error::invalid(
+            "CONFLICTING_FIELDS",
+            "back_to_back_of",
+            "an application either replaces a certificate or is back-to-back, not both",
+        ));
+    }
+    let document = match &input.document {
+        Document::Xml(xml) => xml.clone().into_bytes(),
+        Document::Json(obj @ Value::Object(_)) => obj.to_string().into_bytes(),
+        Document::Json(_) => {
+            return Err(Error::invalid(
+                "INVALID_FIELD",
+                "document",
+                "document: an edi3 JSON object or a UBL XML string",
+            ));
+        }
+    };
+    // Problems carry paths into the document as the client sent it (XPath or JSON pointer).
+    let (format, cert) = originlink_formats::read_valid(&document, &originlink_formats::Limits::default())
+        .map_err(|p| document_problems(&p))?;
+    let country = &state.issuer.authority.country;
+    if cert.exporting_country.as_str() != country {
+        return Err(Error::unprocessable(
+            "EXPORTING_COUNTRY_MISMATCH",
+            format!("this node issues for {country}"),
+        )
+        .field("exporting_country"));
+    }
+    if let Some(original) = input.back_to_back_of {
+        back_to_back_allowed(state, original, &cert).await?;
+    }
+    let (self_assessment, assessment) = match &input.self_assessment {
+        None => (None, None),
+        Some(request) => {
+            let bytes = request.to_string();
+            let result = originlink_rules::parse_request(bytes.as_bytes())
+                .and_then(|good| originlink_rules::qualify(&good))
+                .map_err(|e| rules_error(e, "self_assessment"))?;
+            (Some(bytes), Some(result.to_json().to_string()))
+        }
+    };
+    let format = match format {
+        originlink_formats::Format::Xml => "xml",
+        originlink_formats::Format::Json => "json",
+    };
+    let app = state
+        .store
+        .create_application(
+            &state.ctx(user),
+            NewApplication {
+                company_id,
+                created_by: user.id,
+                format: format.into(),
+                document,
+                self_assessment,
+                assessment,
+                replaces: input.replaces,
+                back_to_back_of: input.back_to_back_of,
+            },
+        )
+        .await?;
+    state.metrics.applications_created.inc();
+    tracing::info!(application = app.id, company = company_id, format, "application created");
+    Ok(app)
+}
+
+/// A back-to-back certificate re-exports goods received under another country's certificate:
+/// the original must be one this node received and verified, and name the new exporter as its
+/// consignee. Every other case (no such id, rejected or revoked, someone else's goods) is the
+/// same not-found, so the answer does not tell an exporter which received certificates exist.
+async fn back_to_back_allowed(
+    state: &AppState,
+    original: i64,
+    new: &originlink_model::Certificate,
+) -> Result<()> {
+    let not_found = || {
+        Error::new(
+            Kind::NotFound,
+            "NOT_FOUND",
+            "no valid received certificate with this id names your company as its consignee",
+        )
+        .field("back_to_back_of")
+    };
+    let rec = state.store.received(original).await?.ok_or_else(not_found)?;
+    if rec.status != ReceivedStatus::Valid {
+        return Err(not_found());
+    }
+    let limits = originlink_formats::Limits::default();
+    let (_, received) = originlink_formats::read(&rec.document, &limits).map_err(|_| not_found())?;
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    if norm(&received.consignee.name) != norm(&new.exporter.name) {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// A document that does not read or validate: every problem in the message, the first one's
+/// path as the field. A document past a hard bound is refused under the bound's own code.
+pub fn document_problems(problems: &[originlink_model::Problem]) -> Error {
+    let first = problems.first();
+    let message =
+        problems.iter().map(|p| format!("{} at {}: {}", p.code, p.path, p.message)).collect::<Vec<_>>();
+    let code = first
+        .and_then(|p| originlink_formats::LIMIT_CODES.iter().find(|c| **c == p.code))
+        .copied()
+        .unwrap_or("DOCUMENT_INVALID");
+    let e = Error::unprocessable(code, message.join("; "));
+    match first {
+        Some(p) => e.field(format!("document{}", if p.path.starts_with('/') { &p.path } else { "" })),
+        None => e,
+    }
+}
+
+/// A `qualify` request the rules engine cannot evaluate, its field under `prefix`.
+pub fn rules_error(e: originlink_rules::InputError, prefix: &str) -> Error {
+    let field = if e.field.is_empty() { prefix.to_owned() } else { format!("{prefix}.{}", e.field) };
+    let field = field.trim_start_matches('.').to_owned();
+    let e2 = Error::unprocessable(e.code, e.message);
+    if field.is_empty() { e2 } else { e2.field(field) }
+}
+
+/// Applications the acting user may see, one page.
+pub async fn list(state: &AppState, page: &Page) -> Result<Vec<Application>> {
+    Ok(state.store.list_applications(page).await?)
+}
+
+/// One application the acting user may see.
+pub async fn get(state: &AppState, user: &User, id: i64) -> Result<Application> {
+    match state.store.application(id).await? {
+        Some(a) if visible(user, a.company_id) => Ok(a),
+        _ => Err(Error::not_found()),
+    }
+}
+
+/// The exporter submits its draft to the issuing authority.
+pub async fn submit(state: &AppState, user: &User, id: i64) -> Result<Application> {
+    let app = get(state, user, id).await?;
+    Ok(state.store.transition(&state.ctx(user), app.id, Transition::Submit).await?)
+}
+
+/// The issuing officer rejects a submitted application with a reason.
+pub async fn reject(state: &AppState, user: &User, id: i64, reason: &str) -> Result<Application> {
+    let reason = super::reason(reason)?;
+    let app = get(state, user, id).await?;
+    let app = state.store.transition(&state.ctx(user), app.id, Transition::Reject { reason }).await?;
+    state.metrics.rejections.inc();
+    Ok(app)
+}
+
+/// The issuing officer approves: in one transaction the next number is allocated, the
+/// certificate written from the application's document is signed with the authority key and
+/// stored exactly as signed, and (when the importing country is another member) its
+/// `certificate.issued` message is sealed into the outbox. The outbox worker is woken after.
+pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certificate> {
+    let started = Instant::now();
+    let app = get(state, user, id).await?;
+    let links = match app.back_to_back_of {
+        Some(r) => {
+            let rec = state.store.received(r).await?.ok_or_else(Error::not_found)?;
+            Links { back_to_back: Some((rec.issuing_country, rec.number)) }
+        }
+        None => Links::default(),
+    };
+    let ctx = state.ctx(user);
+    let date = ctx.at.date_naive();
+    let (issuer, officer, exchange, now) =
+        (state.issuer.clone(), user.name.clone(), state.exchange.clone(), ctx.at);
+    let sign: SignFn = Box::new(move |issue| {
+        let (mut signed, importing) = issuer.sign_issue_to(issue, date, &officer, &links)?;
+        if let Some(x) = exchange.filter(|x| x.country != importing) {
+            signed.messages.push(x.certificate_message(
+                &signed.bytes,
+                &signed.number,
+                issue.version,
+                importing,
+                now,
+            )?);
+        }
+        Ok(signed)
+    });
+    let cert = state.store.approve(&ctx, app.id, &state.issuer.numbering(date), sign).await?;
+    state.wake_exchange();
+    state.metrics.approvals.inc();
+    state.metrics.approval_seconds.observe(started.elapsed().as_secs_f64());
+    tracing::info!(application = app.id, certificate = cert.id, number = %cert.number, "certificate issued");
+    Ok(cert)
+}
+
+/// Issued certificates the acting user may see, one page.
+pub async fn certificates(state: &AppState, page: &Page) -> Result<Vec<Certificate>> {
+    Ok(state.store.list_certificates(page).await?)
+}
+
+/// One issued certificate the acting user may see.
+pub async fn certificate(state: &AppState, user: &User, id: i64) -> Result<Certificate> {
+    match state.store.certificate(id).await? {
+        Some(c) if visible(user, c.company_id) => Ok(c),
+        _ => Err(Error::not_found()),
+    }
+}
+
+/// The issuing officer revokes an issued certificate with a reason; the importing country is
+/// told in the same transaction.
+pub async fn revoke(state: &AppState, user: &User, id: i64, reason: &str) -> Result<Certificate> {
+    let reason = super::reason(reason)?;
+    let c = certificate(state, user, id).await?;
+    let ctx = state.ctx(user);
+    let (exchange, reason_for_peer, now) = (state.exchange.clone(), reason.clone(), ctx.at);
+    let messages: MessagesFn = Box::new(move |c| match exchange {
+        Some(x) => x.revocation_message(c, &reason_for_peer, now),
+        None => Ok(vec![]),
+    });
+    let c = state.store.revoke(&ctx, c.id, &reason, messages).await?;
+    state.wake_exchange();
+    state.metrics.revocations.inc();
+    Ok(c)
+}
+
+/// What importing countries reported about a certificate (all versions), oldest first.
+pub async fn statuses(state: &AppState, user: &User, id: i64) -> Result<Vec<StatusEvent>> {
+    let c = certificate(state, user, id).await?;
+    Ok(state.store.certificate_statuses(&c.number).await?)
+}
+
+/// Certificates received from other members, one page.
+pub async fn received_list(state: &AppState, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+    Ok(state.store.list_received(page).await?)
+}
+
+/// One received certificate.
+pub async fn received(state: &AppState, id: i64) -> Result<ReceivedCertificate> {
+    state.store.received(id).await?.ok_or_else(Error::not_found)
+}

@@ -1,0 +1,147 @@
+//! The use cases: everything a person (or a peer) can make the node do, in one place, for
+//! every front door. Each use case takes the acting [`User`], its input and the node's
+//! [`AppState`] (storage, issuer, exchange, the injected clock) and returns a domain record or
+//! a typed [`Error`]. None of them knows HTTP: the JSON API (`crate::http`) is a thin adapter
+//! over them, and so is the console.
+//!
+//! Roles are not checked here: each front door's route table says which roles may call what
+//! and enforces it before a use case runs. What a use case does check is the *tenant*: an
+//! exporter sees and changes its own company's records only, and another company's records
+//! answer [`Error::not_found`], as if they did not exist.
+//!
+//! - [`applications`]: apply, submit, approve, reject; certificates: revoke, list, statuses;
+//!   received certificates.
+//! - [`customs`]: declare, decide, re-decide when certificates arrive or verifications are
+//!   denied ([`customs::after_arrivals`]), revenue.
+//! - [`verifications`]: raise and answer verification requests.
+//! - [`users`]: add users (and their companies), names.
+//! - [`exchange_admin`]: the exchange as its operator sees it; retrying dead letters.
+//! - [`reference`]: `qualify` and the rule lookup.
+
+use std::sync::Arc;
+
+use originlink_store::{Ctx, Page, Role, Store, User};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::start::StartError;
+use crate::{exchange, issue};
+
+pub mod applications;
+pub mod customs;
+mod error;
+pub mod exchange_admin;
+pub mod reference;
+pub mod users;
+pub mod verifications;
+
+pub use error::{Error, Kind, Result};
+pub use originlink_service::Clock;
+
+/// What every use case shares: the node's storage, issuer, exchange, customs settings,
+/// clock and counters.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The issuing authority: numbering and signing.
+    pub issuer: Arc<issue::Issuer>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The exchange with other members (`None` when not configured).
+    pub exchange: Option<Arc<exchange::Exchange>>,
+    /// Importing customs: agreement policies and risk weights.
+    pub customs: Arc<CustomsSetup>,
+}
+
+/// Importing customs settings: the agreements' policies and the risk weights and thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct CustomsSetup {
+    /// Partial use, validity, verification deadlines … per agreement.
+    pub policies: originlink_customs::Policies,
+    /// Risk rule weights and thresholds (`[customs.risk]` in the configuration).
+    pub risk: originlink_customs::RiskConfig,
+}
+
+impl AppState {
+    /// Loads the signing key, opens (and pings) storage with the audit key, and anchors the
+    /// audit chain's head in its checkpoint.
+    pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+        let signer = issue::TrustSigner::load(&config.authority.keys)?;
+        let store = crate::audit::open_store(config).await?;
+        store.ping().await?;
+        store.checkpoint_audit().await?;
+        let pattern = issue::NumberPattern::parse(&config.authority.number_pattern).map_err(|e| {
+            StartError::Store(originlink_store::StoreError::Url(format!("number pattern: {e}")))
+        })?;
+        let issuer = Arc::new(issue::Issuer {
+            authority: config.authority.clone(),
+            pattern,
+            signer: Arc::new(signer),
+        });
+        let exchange = exchange::Exchange::load(config, clock.now())?.map(Arc::new);
+        let customs = Arc::new(CustomsSetup {
+            policies: originlink_customs::Policies::builtin(),
+            risk: config.customs.risk.clone(),
+        });
+        Ok(AppState { store, issuer, clock, metrics: Arc::new(Metrics::default()), exchange, customs })
+    }
+
+    /// Who acts (the audit log's actor) and when, for a use case run by `user`.
+    pub fn ctx(&self, user: &User) -> Ctx {
+        Ctx::new(format!("user:{} ({})", user.id, user.name), self.clock.now())
+    }
+
+    /// What the exchange works with: this node's storage, clock and counters.
+    pub fn exchange_env(&self) -> exchange::Env {
+        exchange::Env { store: self.store.clone(), clock: self.clock.clone(), metrics: self.metrics.clone() }
+    }
+
+    /// Wakes the outbox worker after a use case wrote messages.
+    pub(crate) fn wake_exchange(&self) {
+        if let Some(x) = &self.exchange {
+            x.wake.notify_one();
+        }
+    }
+
+    /// The exchange, for use cases that cannot work without it.
+    pub(crate) fn exchange(&self) -> Result<Arc<exchange::Exchange>> {
+        self.exchange.clone().ok_or_else(Error::no_exchange)
+    }
+}
+
+/// One page of a list: newest first, `before` is the last id of the previous page, `limit`
+/// 1 to 1000 (default 100). An exporter's pages hold its company's records only.
+pub fn page(user: &User, limit: Option<i64>, before: Option<i64>) -> Result<Page> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::invalid("INVALID_QUERY", "limit", "limit is 1 to 1000"));
+    }
+    let company_id = if user.role == Role::Exporter { user.company_id.or(Some(-1)) } else { None };
+    Ok(Page { company_id, before, limit })
+}
+
+/// Whether `user` may see a record of `company_id`. Exporters see their own company only;
+/// the issuing authority sees everything it issues.
+pub(crate) fn visible(user: &User, company_id: i64) -> bool {
+    match user.role {
+        Role::Exporter => user.company_id == Some(company_id),
+        Role::IssuingOfficer => true,
+        Role::CustomsOfficer | Role::Admin => false,
+    }
+}
+
+/// A reason as entered (reject, revoke): trimmed, 1 to 1000 characters.
+pub fn reason(raw: &str) -> Result<String> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > 1000 {
+        return Err(Error::invalid(
+            "REASON_REQUIRED",
+            "reason",
+            "a reason of 1 to 1000 characters is required",
+        ));
+    }
+    Ok(t.to_owned())
+}

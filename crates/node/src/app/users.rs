@@ -1,0 +1,86 @@
+//! Users and their companies. A token is shown once, when the user is created; only its
+//! SHA-256 is stored.
+
+use originlink_store::{Ctx, NewUser, Role, Store, User};
+
+use super::{Error, Kind, Result};
+
+/// Longest user name, in characters.
+pub const MAX_USER_NAME: usize = 100;
+/// Longest company name, in characters.
+pub const MAX_COMPANY_NAME: usize = 200;
+
+/// A new API token: 32 random bytes, hex, with a recognisable prefix.
+pub fn new_token() -> Result<String, ring::error::Unspecified> {
+    let mut b = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)?;
+    Ok(format!("olk_{}", originlink_store::hex(&b)))
+}
+
+/// A person's or a company's name as entered: trimmed, 1 to `max` characters, with no
+/// control characters (newlines and tabs included) and no bidirectional overrides, which
+/// would let a name print as something else in logs, lists and certificates.
+pub fn clean_name(raw: &str, max: usize) -> Result<&str, String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err("must not be empty".into());
+    }
+    if chars > max {
+        return Err(format!("{chars} characters; at most {max}"));
+    }
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if let Some(c) = name.chars().find(|&c| c.is_control() || bidi(c) || c == '\u{2028}' || c == '\u{2029}') {
+        return Err(format!(
+            "contains the control character U+{:04X}; use letters, digits and punctuation",
+            c as u32
+        ));
+    }
+    Ok(name)
+}
+
+/// Adds a user (creating its company on first use) and returns it with its token. Used by
+/// the admin's API and console and by `originlink node add-user`, which has no signing key
+/// loaded: it needs storage only.
+///
+/// Errors: `NAME_INVALID` (`name`), `COMPANY_NAME_INVALID` and
+/// `COMPANY_REQUIRED_FOR_EXPORTER` (`company`), `USER_EXISTS`, storage.
+pub async fn add_user(
+    store: &dyn Store,
+    ctx: &Ctx,
+    name: &str,
+    role: Role,
+    company: Option<&str>,
+    country: &str,
+) -> Result<(User, String)> {
+    let name = clean_name(name, MAX_USER_NAME).map_err(|m| Error::invalid("NAME_INVALID", "name", m))?;
+    let company = company
+        .map(|c| clean_name(c, MAX_COMPANY_NAME))
+        .transpose()
+        .map_err(|m| Error::invalid("COMPANY_NAME_INVALID", "company", m))?;
+    let company_rule = |m: &str| Error::invalid("COMPANY_REQUIRED_FOR_EXPORTER", "company", m);
+    let company_id = match (role, company) {
+        (Role::Exporter, Some(c)) => Some(match store.company_by_name(c).await? {
+            Some(found) => found.id,
+            None => store.create_company(ctx, c, country).await?.id,
+        }),
+        (Role::Exporter, None) => return Err(company_rule("an exporter needs --company")),
+        (_, Some(_)) => return Err(company_rule("only exporters belong to a company")),
+        (_, None) => None,
+    };
+    let token = new_token()
+        .map_err(|_| Error::new(Kind::Internal, "RANDOM_UNAVAILABLE", "no random source for the token"))?;
+    let user = store
+        .create_user(
+            ctx,
+            NewUser {
+                name: name.to_owned(),
+                role,
+                company_id,
+                token_hash: originlink_store::token_hash(&token),
+            },
+        )
+        .await?;
+    tracing::info!(user = user.id, role = %user.role, "user created");
+    Ok((user, token))
+}

@@ -1,0 +1,264 @@
+//! The node's side of the exchange (`docs/protocol.md`):
+//! - this file: [`Exchange`], loaded from the configuration, seals outgoing envelopes (the
+//!   store writes them to the outbox in the same transaction as the change);
+//! - [`inbound`]: checks, verifies and applies what arrives ([`Exchange::process`]), and says
+//!   what arrived ([`Arrival`]) for the caller to act on;
+//! - [`outbound`]: the outbox worker that pushes to the gateway or a direct partner;
+//! - [`workers`]: starting the outbox workers and the pull worker (for nodes that cannot
+//!   accept connections).
+//!
+//! The exchange knows storage, the clock and the counters ([`Env`]), never the use cases.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use originlink_exchange::backoff::Backoff;
+use originlink_exchange::body::{Ack, RevokedBody};
+use originlink_exchange::client::PeerClient;
+use originlink_exchange::tls::Identity;
+use originlink_exchange::{CertRef, Directory, Endpoint, Envelope, ExchangeError, Header, MessageType, Peer};
+use originlink_model::CountryCode;
+use originlink_service::Clock;
+use originlink_store::{OutMessage, Store};
+use originlink_trust::{TrustList, Verifier};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::start::StartError;
+
+mod inbound;
+mod outbound;
+pub mod workers;
+
+/// What the exchange works with besides itself: storage, the clock, the counters.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// Storage (outbox, inbox, received certificates).
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Something that arrived and was applied that others may be waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrival {
+    /// A version of a certificate (issued, replaced or revoked).
+    Certificate {
+        /// Its issuing country.
+        issuing_country: String,
+        /// Its number.
+        number: String,
+    },
+    /// The answer to one of our verification requests.
+    Answer {
+        /// The id of the request's message.
+        request_message_id: String,
+    },
+}
+
+/// What [`Exchange::process`] did with a batch.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// One acknowledgement per message, in order; empty when nothing could be stored (the
+    /// sender retries the whole batch).
+    pub acks: Vec<Ack>,
+    /// What was applied that others may be waiting for.
+    pub arrivals: Vec<Arrival>,
+}
+
+/// Everything the node needs to exchange with other members.
+pub struct Exchange {
+    /// This node's country.
+    pub country: CountryCode,
+    /// This node's id (the authority id).
+    pub node_id: String,
+    identity: Identity,
+    directory: Directory,
+    verifier: Verifier,
+    gateway: Option<String>,
+    direct: HashMap<CountryCode, String>,
+    pull: bool,
+    batch: usize,
+    poll: Duration,
+    backoff: Backoff,
+    clients: std::sync::Mutex<HashMap<String, Arc<PeerClient>>>,
+    /// Wakes the outbox worker when a message was written.
+    pub wake: Notify,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exchange({} {})", self.country, self.node_id)
+    }
+}
+
+fn tls_err(e: impl std::fmt::Display) -> StartError {
+    StartError::Exchange(e.to_string())
+}
+
+impl Exchange {
+    /// Loads the trust list (checked against the operator certificate) and the node identity.
+    pub fn load(config: &Config, now: DateTime<Utc>) -> Result<Option<Exchange>, StartError> {
+        let Some(x) = &config.exchange else { return Ok(None) };
+        let operators = originlink_trust::keystore::load_certs(&x.operator_cert)?;
+        let bytes = std::fs::read(&x.trust_list)
+            .map_err(|e| tls_err(format!("trust list {}: {e}", x.trust_list.display())))?;
+        let list = TrustList::from_signed(&bytes, &operators)?;
+        if list.next_update < now {
+            tracing::warn!(next_update = %list.next_update, "the trust list is outdated; received certificates cannot be verified");
+        }
+        let directory = Directory::new(&list).map_err(tls_err)?;
+        let verifier = Verifier::new(originlink_trust::TrustStore::from_list(&list)?);
+        let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
+            return Err(StartError::Tls("tls.cert and tls.key are required".into()));
+        };
+        let identity = Identity::load(cert, key)?;
+        let country = CountryCode::parse(&config.authority.country).map_err(tls_err)?;
+        let mut direct = HashMap::new();
+        for (c, url) in &x.direct {
+            direct.insert(CountryCode::parse(c).map_err(tls_err)?, url.clone());
+        }
+        let gateway = x.gateway.clone().or_else(|| directory.gateways().next().map(|(_, u, _)| u.to_owned()));
+        Ok(Some(Exchange {
+            country,
+            node_id: config.authority.id.clone(),
+            identity,
+            directory,
+            verifier,
+            gateway,
+            direct,
+            pull: x.pull,
+            batch: x.batch,
+            poll: Duration::from_millis(x.poll_ms.max(1)),
+            backoff: Backoff {
+                base: Duration::from_millis(x.backoff_base_ms),
+                max: Duration::from_millis(x.backoff_max_ms),
+                max_attempts: x.max_attempts,
+            },
+            clients: std::sync::Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        }))
+    }
+
+    /// Who a TLS client is: a member's node or gateway of the trust list (by its certificate,
+    /// valid at `now`); `CLIENT_CERT_REQUIRED` without one.
+    pub fn identify(&self, der: Option<&[u8]>, now: DateTime<Utc>) -> Result<Peer, ExchangeError> {
+        self.directory.identify(der, now).cloned()
+    }
+
+    fn me(&self) -> Endpoint {
+        Endpoint { country: self.country, node: Some(self.node_id.clone()) }
+    }
+
+    /// Seals one envelope into an outbox message.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seal(
+        &self,
+        kind: MessageType,
+        to: CountryCode,
+        certificate: Option<CertRef>,
+        correlation_id: Option<String>,
+        payload_type: &str,
+        payload: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<OutMessage, String> {
+        let id = originlink_exchange::id::new_id(now);
+        let cert_key = certificate.as_ref().map(CertRef::key);
+        let header = Header {
+            id: id.clone(),
+            correlation_id,
+            from: self.me(),
+            to: Endpoint { country: to, node: None },
+            kind,
+            certificate,
+            payload_type: payload_type.to_owned(),
+            created_at: now,
+        };
+        let env = Envelope::seal(header, payload, &self.identity.signer).map_err(|e| e.to_string())?;
+        Ok(OutMessage {
+            id,
+            recipient: to.as_str().to_owned(),
+            kind: kind.as_str().to_owned(),
+            cert_key,
+            body: env.raw,
+        })
+    }
+
+    /// The `certificate.issued` / `certificate.replaced` message for a signed certificate
+    /// addressed to `importing`.
+    pub fn certificate_message(
+        &self,
+        signed: &[u8],
+        number: &str,
+        version: i64,
+        importing: CountryCode,
+        now: DateTime<Utc>,
+    ) -> Result<OutMessage, String> {
+        let kind =
+            if version > 1 { MessageType::CertificateReplaced } else { MessageType::CertificateIssued };
+        let payload_type = if signed.first() == Some(&b'{') { "application/json" } else { "application/xml" };
+        let cref = CertRef { country: self.country, number: number.to_owned(), version };
+        self.seal(kind, importing, Some(cref), None, payload_type, signed.to_vec(), now)
+    }
+
+    /// The `certificate.revoked` message for an issued certificate.
+    pub fn revocation_message(
+        &self,
+        cert: &originlink_store::Certificate,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutMessage>, String> {
+        let limits = originlink_formats::Limits::default();
+        let (_, doc) = originlink_formats::read(&cert.signed, &limits)
+            .map_err(|p| format!("the stored certificate no longer reads ({} problems)", p.len()))?;
+        if doc.importing_country == self.country {
+            return Ok(vec![]);
+        }
+        let body =
+            serde_json::to_vec(&RevokedBody { reason: reason.to_owned() }).map_err(|e| e.to_string())?;
+        let cref = CertRef { country: self.country, number: cert.number.clone(), version: cert.version };
+        Ok(vec![self.seal(
+            MessageType::CertificateRevoked,
+            doc.importing_country,
+            Some(cref),
+            None,
+            "application/json",
+            body,
+            now,
+        )?])
+    }
+
+    /// Where messages for `to` go: a direct link if configured, else the gateway.
+    fn route(&self, to: &str) -> Option<String> {
+        let c = CountryCode::parse(to).ok()?;
+        self.direct.get(&c).cloned().or_else(|| self.gateway.clone())
+    }
+
+    fn client(&self, url: &str) -> Result<Arc<PeerClient>, String> {
+        let mut clients = self.clients.lock().map_err(|_| "client cache poisoned".to_owned())?;
+        if let Some(c) = clients.get(url) {
+            return Ok(c.clone());
+        }
+        let mut pinned = self.directory.certs_for_url(url);
+        if pinned.is_empty() {
+            // A direct link configured with another URL than the list's: pin the partner's
+            // listed node certificates.
+            if let Some((c, _)) = self.direct.iter().find(|(_, u)| u.as_str() == url) {
+                pinned = self.directory.node_tls_certs(*c);
+            }
+        }
+        if pinned.is_empty() {
+            return Err(format!("NO_ROUTE: the trust list has no certificate for {url}"));
+        }
+        let tls =
+            originlink_exchange::tls::client_config(&self.identity, pinned).map_err(|e| e.to_string())?;
+        let c = Arc::new(PeerClient::new(url, tls, Duration::from_secs(30)).map_err(|e| e.to_string())?);
+        clients.insert(url.to_owned(), c.clone());
+        Ok(c)
+    }
+}

@@ -1,0 +1,84 @@
+//! Starting the exchange's workers: two outbox workers, and the pull worker when the node
+//! pulls from its gateway. What the pull worker applies that others may be waiting for is
+//! sent on `arrivals`, for the node to act on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use originlink_exchange::Peer;
+use originlink_exchange::body::Batch;
+use tokio::sync::mpsc;
+
+use super::{Arrival, Env, Exchange, outbound};
+
+/// Runs the outbox worker (and the pull worker when configured) until `stop` fires.
+pub fn spawn(
+    env: Env,
+    x: Arc<Exchange>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
+) {
+    if x.pull {
+        tokio::spawn(pull_loop(env.clone(), x.clone(), stop.clone(), arrivals));
+    }
+    // Two workers, so one batch can be on the wire while the next is being claimed; leases
+    // keep them from taking the same messages.
+    tokio::spawn(outbound::outbox_loop(env.clone(), x.clone(), stop.clone()));
+    tokio::spawn(outbound::outbox_loop(env, x, stop));
+}
+
+async fn pull_loop(
+    env: Env,
+    x: Arc<Exchange>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
+) {
+    let Some(url) = x.gateway.clone() else {
+        tracing::error!("exchange.pull is set but there is no gateway");
+        return;
+    };
+    let gateway_peer = Peer::Gateway { id: "gateway".into(), url: url.clone() };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let mut idle = true;
+        match x.client(&url) {
+            Err(e) => tracing::warn!(error = %e, "pull: no client"),
+            Ok(client) => {
+                let req = serde_json::json!({"max": x.batch}).to_string().into_bytes();
+                match client.request(hyper::Method::POST, "/exchange/v1/pull", req).await {
+                    Ok((s, b)) if s == StatusCode::OK => {
+                        if let Ok(batch) = Batch::parse(&b) {
+                            idle = false;
+                            let raws = batch.messages.iter().map(|m| m.get().as_bytes().to_vec()).collect();
+                            let done = x.process(&env, &gateway_peer, raws).await;
+                            if !done.arrivals.is_empty() {
+                                // The receiver runs as long as the node; if it is gone, so is the node.
+                                let _ = arrivals.send(done.arrivals);
+                            }
+                            if !done.acks.is_empty() {
+                                let body = serde_json::to_vec(&serde_json::json!({ "acks": done.acks }))
+                                    .unwrap_or_default();
+                                if let Err(e) =
+                                    client.request(hyper::Method::POST, "/exchange/v1/pull/ack", body).await
+                                {
+                                    tracing::warn!(error = %e, "pull: acknowledging failed");
+                                }
+                            }
+                        }
+                    }
+                    Ok((s, _)) => tracing::warn!(status = %s, "pull refused"),
+                    Err(e) => tracing::debug!(error = %e, "pull failed"),
+                }
+            }
+        }
+        if idle {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}

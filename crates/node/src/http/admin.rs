@@ -1,0 +1,79 @@
+//! `/api/v1/users` and `/api/v1/exchange/…`: thin adapters over [`crate::app::users`] and
+//! [`crate::app::exchange_admin`].
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use originlink_store::Role;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{Auth, JsonBody};
+use crate::app::{AppState, exchange_admin, users};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `POST /api/v1/users` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Unique login name.
+    pub name: String,
+    /// `exporter`, `issuing-officer`, `customs-officer` or `admin`.
+    pub role: String,
+    /// The exporter's company (created on first use).
+    #[serde(default)]
+    pub company: Option<String>,
+}
+
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    JsonBody(req): JsonBody<CreateUser>,
+) -> ApiResult<Response> {
+    let role = Role::parse(&req.role).ok_or_else(|| {
+        ApiError::invalid("ROLE_UNKNOWN", "role", "exporter, issuing-officer, customs-officer or admin")
+    })?;
+    let country = state.issuer.authority.country.clone();
+    let (created, token) = users::add_user(
+        state.store.as_ref(),
+        &state.ctx(&user),
+        &req.name,
+        role,
+        req.company.as_deref(),
+        &country,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(serde_json::json!({ "user": created, "token": token })))
+        .into_response())
+}
+
+pub(crate) async fn exchange_status(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(exchange_admin::status(&state).await?).into_response())
+}
+
+/// `GET /api/v1/exchange/quarantine`: inbound messages that can never be processed (newest
+/// first, at most 500), with the reason.
+pub(crate) async fn quarantined(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(exchange_admin::quarantined(&state).await?).into_response())
+}
+
+/// `GET /api/v1/exchange/refused`: inbound messages refused, with the code (newest first, at
+/// most 500).
+pub(crate) async fn refused(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(exchange_admin::refused(&state).await?).into_response())
+}
+
+pub(crate) async fn dead_letters(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(exchange_admin::dead_letters(&state).await?).into_response())
+}
+
+pub(crate) async fn retry_dead(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let Path(id) = id.map_err(|_| ApiError::invalid("INVALID_PATH", "id", "a message id"))?;
+    Ok(axum::Json(exchange_admin::retry(&state, &user, &id).await?).into_response())
+}

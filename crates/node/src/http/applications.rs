@@ -1,0 +1,294 @@
+//! `/api/v1/applications`, `/api/v1/certificates` and `/api/v1/received`: thin adapters over
+//! [`crate::app::applications`]. Roles are checked by the route table's guard before these run.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use originlink_store::{Application, Certificate};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::extract::{
+    Auth, Id, JsonBody, ListPage, bytes_rejection, content_type, parse_json, unsupported_media_type,
+};
+use crate::app::AppState;
+use crate::app::applications::{self as uc, Apply, Document};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// An application as the API shows it (the document itself is not repeated).
+#[derive(Debug, Serialize)]
+pub struct ApplicationView {
+    id: i64,
+    company_id: i64,
+    status: &'static str,
+    format: String,
+    self_assessment: Option<Value>,
+    assessment: Option<Value>,
+    replaces: Option<i64>,
+    back_to_back_of: Option<i64>,
+    reason: Option<String>,
+    certificate_id: Option<i64>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Application> for ApplicationView {
+    fn from(a: Application) -> Self {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        ApplicationView {
+            id: a.id,
+            company_id: a.company_id,
+            status: a.status.as_str(),
+            format: a.format,
+            self_assessment: parse(a.self_assessment),
+            assessment: parse(a.assessment),
+            replaces: a.replaces,
+            back_to_back_of: a.back_to_back_of,
+            reason: a.reason,
+            certificate_id: a.certificate_id,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A certificate as the API shows it; the signed bytes are at `document`.
+#[derive(Debug, Serialize)]
+pub struct CertificateView {
+    id: i64,
+    application_id: i64,
+    company_id: i64,
+    issuer: String,
+    number: String,
+    version: i64,
+    status: &'static str,
+    supersedes: Option<i64>,
+    issued_at: String,
+    revoked_reason: Option<String>,
+    sha256: String,
+    document: String,
+    remote_status: Option<String>,
+}
+
+impl From<Certificate> for CertificateView {
+    fn from(c: Certificate) -> Self {
+        CertificateView {
+            sha256: c.sha256,
+            document: format!("/api/v1/certificates/{}/document", c.id),
+            id: c.id,
+            application_id: c.application_id,
+            company_id: c.company_id,
+            issuer: c.issuer,
+            number: c.number,
+            version: c.version,
+            status: c.status.as_str(),
+            supersedes: c.supersedes,
+            issued_at: c.issued_at,
+            revoked_reason: c.revoked_reason,
+            remote_status: c.remote_status,
+        }
+    }
+}
+
+/// `POST /api/v1/applications` with `Content-Type: application/json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplication {
+    /// The certificate: an edi3 JSON object, or UBL XML as a string.
+    pub document: Value,
+    /// Optional self-assessment: a `qualify` request, evaluated and stored with its result.
+    #[serde(default)]
+    pub self_assessment: Option<Value>,
+    /// Amendment: the id of the issued certificate this one replaces.
+    #[serde(default)]
+    pub replaces: Option<i64>,
+    /// Back-to-back: the id of the received certificate this one is based on.
+    #[serde(default)]
+    pub back_to_back_of: Option<i64>,
+}
+
+pub(crate) async fn create_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(bytes_rejection)?;
+    let input = match content_type(&headers).as_str() {
+        "application/json" => {
+            let req = parse_json::<CreateApplication>(&body)?;
+            let document = match req.document {
+                Value::String(xml) => Document::Xml(xml),
+                other => Document::Json(other),
+            };
+            Apply {
+                document,
+                self_assessment: req.self_assessment,
+                replaces: req.replaces,
+                back_to_back_of: req.back_to_back_of,
+            }
+        }
+        "application/xml" | "text/xml" => Apply {
+            document: Document::Xml(
+                String::from_utf8(body.to_vec())
+                    .map_err(|_| ApiError::invalid("DOCUMENT_INVALID", "document", "XML must be UTF-8"))?,
+            ),
+            self_assessment: None,
+            replaces: None,
+            back_to_back_of: None,
+        },
+        _ => return Err(unsupported_media_type("application/json or application/xml")),
+    };
+    let app = uc::apply(&state, &user, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
+}
+
+pub(crate) async fn list_applications(
+    State(state): State<AppState>,
+    ListPage(page): ListPage,
+) -> ApiResult<Response> {
+    let apps = uc::list(&state, &page).await?;
+    Ok(axum::Json(apps.into_iter().map(ApplicationView::from).collect::<Vec<_>>()).into_response())
+}
+
+pub(crate) async fn get_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    Ok(axum::Json(ApplicationView::from(uc::get(&state, &user, id).await?)).into_response())
+}
+
+/// The document exactly as the exporter sent it (for the officer's review).
+pub(crate) async fn application_document(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let app = uc::get(&state, &user, id).await?;
+    let ct = if app.format == "xml" { "application/xml" } else { "application/json" };
+    Ok(([(header::CONTENT_TYPE, ct)], app.document).into_response())
+}
+
+pub(crate) async fn submit_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    Ok(axum::Json(ApplicationView::from(uc::submit(&state, &user, id).await?)).into_response())
+}
+
+pub(crate) async fn approve_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    Ok(axum::Json(CertificateView::from(uc::approve(&state, &user, id).await?)).into_response())
+}
+
+/// Body of reject and revoke.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// Why (1 to 1000 characters).
+    pub reason: String,
+}
+
+pub(crate) async fn reject_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    JsonBody(r): JsonBody<Reason>,
+) -> ApiResult<Response> {
+    Ok(axum::Json(ApplicationView::from(uc::reject(&state, &user, id, &r.reason).await?)).into_response())
+}
+
+pub(crate) async fn list_certificates(
+    State(state): State<AppState>,
+    ListPage(page): ListPage,
+) -> ApiResult<Response> {
+    let certs = uc::certificates(&state, &page).await?;
+    Ok(axum::Json(certs.into_iter().map(CertificateView::from).collect::<Vec<_>>()).into_response())
+}
+
+pub(crate) async fn get_certificate(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    Ok(axum::Json(CertificateView::from(uc::certificate(&state, &user, id).await?)).into_response())
+}
+
+pub(crate) async fn certificate_document(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let c = uc::certificate(&state, &user, id).await?;
+    let disposition = format!("attachment; filename=\"{}-v{}.xml\"", c.number.replace('/', "_"), c.version);
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        c.signed,
+    )
+        .into_response())
+}
+
+pub(crate) async fn revoke_certificate(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    JsonBody(r): JsonBody<Reason>,
+) -> ApiResult<Response> {
+    Ok(axum::Json(CertificateView::from(uc::revoke(&state, &user, id, &r.reason).await?)).into_response())
+}
+
+pub(crate) async fn certificate_statuses(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let statuses = uc::statuses(&state, &user, id).await?;
+    let view: Vec<Value> = statuses
+        .into_iter()
+        .map(|s| {
+            let detail = serde_json::from_str::<Value>(&s.detail).unwrap_or(Value::String(s.detail.clone()));
+            serde_json::json!({
+                "number": s.number, "version": s.version, "from_country": s.from_country,
+                "status": s.status, "code": s.code, "detail": detail,
+                "message_id": s.message_id, "at": s.at,
+            })
+        })
+        .collect();
+    Ok(axum::Json(view).into_response())
+}
+
+/// A received certificate as the API shows it; the bytes as received are at `document`.
+fn received_view(r: originlink_store::ReceivedCertificate) -> Value {
+    serde_json::json!({
+        "id": r.id, "issuing_country": r.issuing_country, "number": r.number, "version": r.version,
+        "status": r.status.as_str(), "verdict": r.verdict, "revoked_reason": r.revoked_reason,
+        "received_at": r.received_at, "document": format!("/api/v1/received/{}/document", r.id),
+    })
+}
+
+pub(crate) async fn list_received(
+    State(state): State<AppState>,
+    ListPage(page): ListPage,
+) -> ApiResult<Response> {
+    let list = uc::received_list(&state, &page).await?;
+    Ok(axum::Json(list.into_iter().map(received_view).collect::<Vec<_>>()).into_response())
+}
+
+pub(crate) async fn get_received(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
+    Ok(axum::Json(received_view(uc::received(&state, id).await?)).into_response())
+}
+
+pub(crate) async fn received_document(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
+    let r = uc::received(&state, id).await?;
+    let ct = if r.document.first() == Some(&b'{') { "application/json" } else { "application/xml" };
+    Ok(([(header::CONTENT_TYPE, ct)], r.document).into_response())
+}

@@ -1,0 +1,70 @@
+//! `POST /exchange/v1/messages`, the exchange's inbound endpoint (`docs/protocol.md`): not
+//! part of the user API. Peers authenticate with their TLS client certificate, checked before
+//! a byte of the body is read; the batch is processed by [`crate::exchange`], and customs acts
+//! on what arrived.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use originlink_exchange::ExchangeError;
+use originlink_exchange::body::{Batch, BatchResponse};
+use originlink_exchange::server::PeerCert;
+
+use crate::app::AppState;
+
+fn refuse(status: StatusCode, e: ExchangeError) -> Response {
+    (status, axum::Json(serde_json::json!({"code": e.code, "message": e.message, "field": e.field})))
+        .into_response()
+}
+
+/// `POST /exchange/v1/messages`: a batch pushed by a gateway or a direct partner. The sender
+/// is identified from the TLS handshake before a byte of the body is read; the body is then
+/// read up to the batch limit and the body deadline.
+pub(crate) async fn inbound(
+    State(state): State<AppState>,
+    peer: Option<axum::Extension<PeerCert>>,
+    req: axum::extract::Request,
+) -> Response {
+    let Some(x) = state.exchange.clone() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            ExchangeError::new("EXCHANGE_NOT_CONFIGURED", None, "this node has no [exchange] configuration"),
+        );
+    };
+    let der = peer.and_then(|p| p.0.0.clone());
+    let now = state.clock.now();
+    let peer = match x.identify(der.as_deref().map(Vec::as_slice), now) {
+        Ok(p) => p.clone(),
+        Err(e) if e.code == "CLIENT_CERT_REQUIRED" => return refuse(StatusCode::UNAUTHORIZED, e),
+        Err(e) => return refuse(StatusCode::FORBIDDEN, e),
+    };
+    let (parts, body) = req.into_parts();
+    let body = match originlink_exchange::server::read_body(
+        &parts.headers,
+        body,
+        originlink_exchange::body::MAX_BATCH_BYTES,
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err((status, e)) => return refuse(status, e),
+    };
+    let batch = match Batch::parse(&body) {
+        Ok(b) => b,
+        Err(e) if e.code == "BATCH_TOO_LARGE" => return refuse(StatusCode::PAYLOAD_TOO_LARGE, e),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let raws = batch.messages.iter().map(|m| m.get().as_bytes().to_vec()).collect();
+    let crate::exchange::Processed { acks, arrivals } = x.process(&state.exchange_env(), &peer, raws).await;
+    if !arrivals.is_empty() {
+        let state = state.clone();
+        tokio::spawn(async move { crate::app::customs::after_arrivals(&state, &arrivals).await });
+    }
+    if acks.is_empty() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ExchangeError::new("STORAGE_UNAVAILABLE", None, "the messages could not be stored; retry"),
+        );
+    }
+    axum::Json(BatchResponse { acks }).into_response()
+}

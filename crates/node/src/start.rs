@@ -1,0 +1,34 @@
+//! Why the node could not start.
+
+/// Why the node could not start. Stable codes via [`StartError::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The signing key or certificate could not be loaded.
+    #[error("signing key: {0}")]
+    Keys(#[from] originlink_trust::Error),
+    /// The trust list or exchange configuration is not usable.
+    #[error("exchange: {0}")]
+    Exchange(String),
+    /// The TLS certificate or key is not usable.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// Storage is not reachable.
+    #[error("storage: {0}")]
+    Store(#[from] originlink_store::StoreError),
+    /// The listen address cannot be bound.
+    #[error(transparent)]
+    Bind(#[from] originlink_service::BindError),
+}
+
+impl StartError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::Keys(_) => "KEYS_UNAVAILABLE",
+            StartError::Exchange(_) => "EXCHANGE_INVALID",
+            StartError::Tls(_) => "TLS_INVALID",
+            StartError::Store(_) => "STORAGE_UNAVAILABLE",
+            StartError::Bind(e) => e.code(),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The use cases driven directly, with no HTTP in between: what the JSON API and the console
+//! both stand on. Approve runs on SQLite and on PostgreSQL.
+
+use originlink_node::app::applications::{self, Apply, Document};
+use originlink_node::app::{Kind, page};
+use originlink_store::{ApplicationStatus, CertificateStatus, User, token_hash};
+
+use crate::api::{Node, document, node_on};
+
+async fn user(n: &Node, token: &str) -> User {
+    n.state.store.user_by_token_hash(&token_hash(token)).await.expect("storage").expect("user")
+}
+
+async fn approve_through_the_app_layer(postgres: bool) {
+    let n = node_on(postgres).await;
+    let state = &n.state;
+    let (exporter, other, officer) =
+        (user(&n, &n.exporter_a).await, user(&n, &n.exporter_b).await, user(&n, &n.officer).await);
+
+    let input = Apply {
+        document: Document::Json(document(1)),
+        self_assessment: None,
+        replaces: None,
+        back_to_back_of: None,
+    };
+    let draft = applications::apply(state, &exporter, input).await.expect("apply");
+    assert_eq!(draft.status, ApplicationStatus::Draft);
+    assert_eq!(Some(draft.company_id), exporter.company_id);
+
+    // Not submitted yet: approving is a conflict with a code, and nothing is issued.
+    let early = applications::approve(state, &officer, draft.id).await.expect_err("draft");
+    assert_eq!((early.kind, early.code), (Kind::Conflict, "APPLICATION_NOT_SUBMITTED"));
+
+    // Another company's exporter: the application does not exist for it.
+    let hidden = applications::submit(state, &other, draft.id).await.expect_err("not theirs");
+    assert_eq!(hidden.kind, Kind::NotFound);
+
+    applications::submit(state, &exporter, draft.id).await.expect("submit");
+    let cert = applications::approve(state, &officer, draft.id).await.expect("approve");
+    assert_eq!(cert.number, format!("KH-{}-000001", n.year));
+    assert_eq!((cert.version, cert.status), (1, CertificateStatus::Issued));
+    assert_eq!(cert.application_id, draft.id);
+    // Stored exactly as signed: the signed XML names the number and verifies under the trust
+    // store of the authority's own certificate.
+    let signed = String::from_utf8(cert.signed.clone()).expect("utf-8");
+    assert!(signed.contains(&cert.number), "the signed document carries its number");
+    assert!(signed.contains("<ds:Signature") || signed.contains("<Signature"), "signed");
+
+    let approved = applications::get(state, &exporter, draft.id).await.expect("own application");
+    assert_eq!((approved.status, approved.certificate_id), (ApplicationStatus::Approved, Some(cert.id)));
+    // Approving twice issues nothing more.
+    let again = applications::approve(state, &officer, draft.id).await.expect_err("already approved");
+    assert_eq!(again.kind, Kind::Conflict);
+    let officer_page = page(&officer, None, None).expect("page");
+    assert_eq!(applications::certificates(state, &officer_page).await.expect("list").len(), 1);
+    // The exporter of another company sees none of it.
+    let other_page = page(&other, None, None).expect("page");
+    assert!(applications::certificates(state, &other_page).await.expect("list").is_empty());
+    assert_eq!(
+        applications::certificate(state, &other, cert.id).await.expect_err("hidden").kind,
+        Kind::NotFound
+    );
+    // Every step is in the audit chain, and the chain verifies.
+    let events = state.store.audit_events(0, i64::MAX, 1000).await.expect("audit");
+    assert!(events.iter().any(|e| e.action == "certificate.issued"), "{events:?}");
+    state.store.verify_audit().await.expect("storage").expect("the audit chain verifies");
+    assert_eq!(state.metrics.approvals.get(), 1);
+}
+
+#[tokio::test]
+async fn approve_through_the_app_layer_on_sqlite() {
+    approve_through_the_app_layer(false).await;
+}
+
+#[tokio::test]
+async fn approve_through_the_app_layer_on_postgres() {
+    approve_through_the_app_layer(true).await;
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
-# apt packages (xmllint, xmlsec1), Python's jsonschema and jwcrypto, cargo-nextest.
+# apt packages (xmllint, xmlsec1), Python's jsonschema, jwcrypto, openapi-spec-validator and
+# schemathesis, cargo-nextest, PostgreSQL.
 # Safe to run again: each step checks first and does nothing when the tool is there.
 set -euo pipefail
 
@@ -58,6 +59,14 @@ if ! psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/nul
     || $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
   for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
   psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -tAc 'select 1' >/dev/null
+fi
+
+# openapi-spec-validator: the node's OpenAPI document is checked by a validator we did not write
+# (crates/node/tests/it/api.rs).
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+  echo "setup: installing openapi-spec-validator"
+  python3 -m pip install --quiet openapi-spec-validator 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
 fi
 
 # schemathesis: the node's API is fuzzed against its OpenAPI document (crates/cli/tests/it/node.rs).

@@ -201,7 +201,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::None,
         query: &[],
         ok: (200, "StatusList"),
-        errors: &[400],
+        errors: &[404],
     },
     Operation {
         method: "get",
@@ -225,7 +225,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::None,
         query: &[],
         ok: (200, "Received"),
-        errors: &[400],
+        errors: &[404],
     },
     Operation {
         method: "get",
@@ -237,7 +237,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::None,
         query: &[],
         ok: (200, "xml"),
-        errors: &[400],
+        errors: &[404],
     },
     Operation {
         method: "get",
@@ -333,7 +333,7 @@ pub const OPERATIONS: &[Operation] = &[
         body: Body::None,
         query: &[],
         ok: (200, "any"),
-        errors: &[400],
+        errors: &[404],
     },
     Operation {
         method: "get",
@@ -650,11 +650,18 @@ pub fn document() -> Value {
         }
         let mut params = vec![];
         if op.path.contains("{id}") {
-            params.push(json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }));
+            // Dead letters are named by their message id (a UUID); every other record by number.
+            let schema = if op.path.starts_with("/api/v1/exchange/") {
+                json!({ "type": "string" })
+            } else {
+                json!({ "type": "integer", "format": "int64" })
+            };
+            params.push(json!({ "name": "id", "in": "path", "required": true, "schema": schema }));
         }
-        for q in op.query {
-            params
-                .push(json!({ "name": q, "in": "query", "required": true, "schema": { "type": "string" } }));
+        for (name, required, kind) in op.query {
+            params.push(
+                json!({ "name": name, "in": "query", "required": required, "schema": { "type": kind } }),
+            );
         }
         if !params.is_empty() {
             o.insert("parameters".into(), Value::Array(params));
@@ -684,7 +691,7 @@ pub fn document() -> Value {
                 "application/json": { "schema": { "type": "object" } },
                 "application/xml": { "schema": { "type": "string" } }
             }),
-            "text" => json!({ "text/plain": { "schema": { "type": "string" } } }),
+            "text" => json!({ (crate::metrics::Metrics::CONTENT_TYPE): { "schema": { "type": "string" } } }),
             "any" => json!({ "application/json": { "schema": {} } }),
             s => json!({ "application/json": { "schema": reference(s) } }),
         };

@@ -898,6 +898,31 @@ async fn openapi_document_matches_routes_and_snapshot() {
     assert_eq!(text, expected, "OpenAPI changed: review and run with UPDATE_SNAPSHOTS=1");
 }
 
+/// The served document passes `openapi-spec-validator` (PyPI), a validator we did not write:
+/// a schema it rejects (a parameter named by an array, a required optional one) fails here.
+#[tokio::test]
+async fn openapi_document_passes_an_independent_validator() {
+    let n = node().await;
+    let doc = n.call("GET", "/api/openapi.json", None, None).await.json();
+    let path = n.dir.join("openapi.json");
+    std::fs::write(&path, serde_json::to_vec(&doc).expect("json")).expect("write");
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')"])
+        .arg(&path)
+        .output()
+        .expect("python3 runs (scripts/setup.sh installs openapi-spec-validator)");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("valid"),
+        "openapi-spec-validator refused the document:\n{stderr}"
+    );
+    // The list parameters are optional; the revenue dates are required.
+    let list = &doc["paths"]["/api/v1/applications"]["get"]["parameters"];
+    assert_eq!(list[0]["name"], "limit");
+    assert_eq!(list[0]["required"], false);
+    assert_eq!(doc["paths"]["/api/v1/revenue"]["get"]["parameters"][0]["required"], true);
+}
+
 /// A handler that panics (a bug) answers a JSON 500 and is counted, instead of dropping the
 /// connection.
 #[tokio::test]

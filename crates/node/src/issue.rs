@@ -29,6 +29,7 @@ pub trait DocumentSigner: Send + Sync + fmt::Debug {
 pub struct TrustSigner {
     key: originlink_trust::PrivateKey,
     chain: Vec<Vec<u8>>,
+    country: Option<String>,
 }
 
 impl TrustSigner {
@@ -39,7 +40,14 @@ impl TrustSigner {
         let dir = originlink_trust::keystore::AuthorityDir(keys.to_owned());
         let key = originlink_trust::keystore::load_private_key(&dir.signing_key())?;
         let certs = originlink_trust::keystore::load_certs(&dir.signing_cert())?;
-        Ok(TrustSigner { key, chain: certs.iter().map(|c| c.der().to_vec()).collect() })
+        let country = certs.first().and_then(|c| c.country()).map(str::to_owned);
+        Ok(TrustSigner { key, chain: certs.iter().map(|c| c.der().to_vec()).collect(), country })
+    }
+
+    /// The country of the signing certificate's subject (`C=`): the only country whose
+    /// certificates this key can issue so that a destination accepts them.
+    pub fn country(&self) -> Option<&str> {
+        self.country.as_deref()
     }
 }
 

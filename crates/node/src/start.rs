@@ -6,6 +6,17 @@ pub enum StartError {
     /// The signing key or certificate could not be loaded.
     #[error("signing key: {0}")]
     Keys(#[from] originlink_trust::Error),
+    /// The signing certificate is another country's than `[authority] country`: every
+    /// certificate the node issued would be refused by its destination.
+    #[error(
+        "the signing certificate is {found}'s, the node is configured as {configured}: use the keys of {configured}, or set [authority] country = \"{found}\""
+    )]
+    KeysCountry {
+        /// `[authority] country`.
+        configured: String,
+        /// The signing certificate's subject country (`?` when it has none).
+        found: String,
+    },
     /// The trust list or exchange configuration is not usable.
     #[error("exchange: {0}")]
     Exchange(String),
@@ -25,6 +36,7 @@ impl StartError {
     pub fn code(&self) -> &'static str {
         match self {
             StartError::Keys(_) => "KEYS_UNAVAILABLE",
+            StartError::KeysCountry { .. } => "KEYS_COUNTRY_MISMATCH",
             StartError::Exchange(_) => "EXCHANGE_INVALID",
             StartError::Tls(_) => "TLS_INVALID",
             StartError::Store(_) => "STORAGE_UNAVAILABLE",

@@ -70,6 +70,12 @@ impl AppState {
     /// audit chain's head in its checkpoint.
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         let signer = issue::TrustSigner::load(&config.authority.keys)?;
+        if signer.country() != Some(config.authority.country.as_str()) {
+            return Err(StartError::KeysCountry {
+                configured: config.authority.country.clone(),
+                found: signer.country().unwrap_or("?").to_owned(),
+            });
+        }
         let store = crate::audit::open_store(config).await?;
         store.ping().await?;
         store.checkpoint_audit().await?;

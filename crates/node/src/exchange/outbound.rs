@@ -116,9 +116,13 @@ async fn fail_all(env: &Env, x: &Exchange, rows: &[originlink_store::OutboxRow],
         let dead = x.backoff.is_dead(attempts);
         let delay = x.backoff.delay(attempts.saturating_sub(1), backoff::jitter());
         let next = now + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::seconds(60));
+        if dead {
+            tracing::warn!(message = %r.id, recipient = %r.recipient, attempts, %why, "delivery failed for the last time: dead letter (GET /api/v1/exchange/dead)");
+        }
         if let Err(e) = env.store.outbox_failed(&r.id, why, next, dead).await {
             tracing::warn!(error = %e, "recording a failed attempt failed");
         }
     }
-    tracing::debug!(count = rows.len(), %why, "delivery attempt failed");
+    let recipient = rows.first().map(|r| r.recipient.as_str()).unwrap_or_default();
+    tracing::warn!(count = rows.len(), recipient, %why, "delivery attempt failed; retrying with backoff");
 }

@@ -76,3 +76,35 @@ async fn approve_through_the_app_layer_on_sqlite() {
 async fn approve_through_the_app_layer_on_postgres() {
     approve_through_the_app_layer(true).await;
 }
+
+/// A node configured as KH but holding TH's keys would issue certificates every destination
+/// refuses: it does not start, and says which keys it holds.
+#[tokio::test]
+async fn a_node_does_not_start_with_another_countrys_keys() {
+    let dir = std::env::temp_dir().join(format!("originlink_keys_country_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let now = chrono::Utc::now();
+    let keys =
+        originlink_trust::keys::init_authority("TH", "Department of Foreign Trade", now.date_naive(), None)
+            .expect("keys");
+    originlink_trust::keystore::AuthorityDir(dir.join("keys")).write(&keys).expect("write keys");
+    let toml = r#"
+[server]
+listen = "127.0.0.1:0"
+[database]
+url = "sqlite:node.db"
+[authority]
+id = "KH-MOC"
+name = "Ministry of Commerce"
+country = "KH"
+keys = "keys"
+number_pattern = "KH-{year}-{seq:6}"
+"#;
+    let config = originlink_node::Config::parse(toml, &dir, Vec::new()).expect("config");
+    let err = originlink_node::AppState::build(&config, std::sync::Arc::new(originlink_node::SystemClock))
+        .await
+        .expect_err("TH keys on a KH node");
+    assert_eq!(err.code(), "KEYS_COUNTRY_MISMATCH");
+    assert!(err.to_string().contains("TH") && err.to_string().contains("KH"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -79,8 +79,12 @@ impl DutyError {
 }
 
 /// Rounds half-up (away from zero) to the currency's minor units.
+/// The result always carries exactly the minor units (`0.00`, never `0`), so every amount of
+/// a currency prints the same way.
 pub fn round(amount: Decimal, currency: Currency) -> Decimal {
-    amount.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero)
+    let mut r = amount.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(currency.minor_units());
+    r
 }
 
 /// The unrounded duty of a rate on a line.

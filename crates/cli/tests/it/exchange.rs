@@ -174,8 +174,14 @@ async fn round_trip(region: &Region) {
         (a["status"] == "valid" && b["status"] == "superseded").then_some(())
     })
     .await;
-    // Revoke v2.
+    // TH answers the new version with `replaced` (UNCL 1373 code 10).
     let v2id = v2["id"].as_i64().expect("id");
+    let s = eventually("the replaced status at KH", 60, || async {
+        remote_status(&kh, v2id).await.filter(|s| s == "replaced")
+    })
+    .await;
+    assert_eq!(s, "replaced");
+    // Revoke v2.
     kh.ok(
         "POST",
         &format!("/api/v1/certificates/{v2id}/revoke"),

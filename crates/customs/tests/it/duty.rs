@@ -312,3 +312,23 @@ fn builtin_tables_cover_the_sample_goods() {
         }
     }
 }
+
+/// Every amount of a duty, as stored and shown (JSON), carries the currency's minor units: a
+/// zero rate is `0.00` in THB like `8820.00`, and `0` in VND, never a bare `0` beside `8820.00`.
+#[test]
+fn amounts_serialize_in_the_currencys_minor_units() {
+    let d = duty(
+        &decl_in("TH"),
+        &line("1006.30", "1000", "KGM", "29400.00", "THB", Some(Agreement::Atiga)),
+        Tariff::builtin(),
+        true,
+    )
+    .unwrap();
+    let j = serde_json::to_value(&d).unwrap();
+    let text = |k: &str| j[k]["amount"].as_str().map(str::to_owned).unwrap_or_else(|| j[k].to_string());
+    assert_eq!(
+        [text("mfn"), text("preferential"), text("due"), text("preference_granted")],
+        ["8820.00", "0.00", "0.00", "8820.00"],
+        "{j}"
+    );
+}

@@ -283,6 +283,11 @@ impl Exchange {
                 let Judged { status, verdict, quarantine } =
                     self.judge(&env.payload, &cref, now).map_err(|e| (id.clone(), e))?;
                 let body = match &verdict {
+                    // A new version that verified answers `replaced` (UNCL 1373 code 10: this
+                    // version is the valid one), a first version `received`.
+                    None if h.kind == MessageType::CertificateReplaced => {
+                        StatusBody::new(BusinessStatus::Replaced)
+                    }
                     None => StatusBody::new(BusinessStatus::Received),
                     Some((code, message)) => {
                         let mut b = StatusBody::new(BusinessStatus::Rejected);

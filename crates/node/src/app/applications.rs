@@ -162,6 +162,74 @@ pub fn rules_error(e: originlink_rules::InputError, prefix: &str) -> Error {
     if field.is_empty() { e2 } else { e2.field(field) }
 }
 
+/// Something the issuing officer should look at before approving: the application can still
+/// be approved, but an officer who approves it should know.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    /// Stable code: `ASSESSMENT_NOT_ORIGINATING`, `ASSESSMENT_OTHER_PRODUCT`,
+    /// `ASSESSMENT_OTHER_AGREEMENT`.
+    pub code: &'static str,
+    /// For people: what differs, and where.
+    pub message: String,
+    /// The field concerned.
+    pub field: &'static str,
+}
+
+/// What the officer is warned about for an application: an attached self-assessment that
+/// says the good does not originate, that assessed another product (no goods item of the
+/// document in its HS subheading) or another agreement than the document's.
+pub fn warnings(app: &Application) -> Vec<Warning> {
+    let mut out = Vec::new();
+    let Some(assessment) = app.assessment.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok())
+    else {
+        return out;
+    };
+    if assessment["originating"] == Value::Bool(false) {
+        out.push(Warning {
+            code: "ASSESSMENT_NOT_ORIGINATING",
+            message: format!(
+                "the attached self-assessment finds the good does not originate under {}",
+                assessment["agreement"].as_str().unwrap_or("the agreement")
+            ),
+            field: "assessment",
+        });
+    }
+    let Ok((_, cert)) = originlink_formats::read(&app.document, &originlink_formats::Limits::default())
+    else {
+        return out;
+    };
+    if let Some(hs) = assessment["product"]["hs"].as_str()
+        && let Ok(hs) = originlink_model::HsCode::parse_syntax(hs)
+        && !cert.items.iter().any(|i| {
+            i.hs.subheading().starts_with(hs.subheading()) || hs.subheading().starts_with(i.hs.subheading())
+        })
+    {
+        let listed: Vec<String> = cert.items.iter().map(|i| i.hs.dotted()).collect();
+        out.push(Warning {
+            code: "ASSESSMENT_OTHER_PRODUCT",
+            message: format!(
+                "the self-assessment is for HS {}, the document's goods are HS {}",
+                hs.dotted(),
+                listed.join(", ")
+            ),
+            field: "assessment.product.hs",
+        });
+    }
+    if let Some(agreement) = assessment["agreement"].as_str()
+        && agreement != cert.agreement.code()
+    {
+        out.push(Warning {
+            code: "ASSESSMENT_OTHER_AGREEMENT",
+            message: format!(
+                "the self-assessment is under {agreement}, the document under {}",
+                cert.agreement.code()
+            ),
+            field: "assessment.agreement",
+        });
+    }
+    out
+}
+
 /// Applications the acting user may see, one page.
 pub async fn list(state: &AppState, page: &Page) -> Result<Vec<Application>> {
     Ok(state.store.list_applications(page).await?)

@@ -34,12 +34,15 @@ pub struct ApplicationView {
     certificate_id: Option<i64>,
     created_at: String,
     updated_at: String,
+    warnings: Vec<uc::Warning>,
 }
 
 impl From<Application> for ApplicationView {
     fn from(a: Application) -> Self {
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        let warnings = uc::warnings(&a);
         ApplicationView {
+            warnings,
             id: a.id,
             company_id: a.company_id,
             status: a.status.as_str(),

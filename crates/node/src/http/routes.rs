@@ -494,7 +494,7 @@ fn schemas() -> Value {
         },
         "Application": {
             "type": "object",
-            "required": ["id", "company_id", "status", "format", "created_at", "updated_at"],
+            "required": ["id", "company_id", "status", "format", "created_at", "updated_at", "warnings"],
             "properties": {
                 "id": id, "company_id": id,
                 "status": { "enum": ["draft", "submitted", "approved", "rejected"] },
@@ -502,7 +502,19 @@ fn schemas() -> Value {
                 "self_assessment": {}, "assessment": {},
                 "replaces": opt_id, "back_to_back_of": opt_id, "reason": opt_text,
                 "certificate_id": opt_id,
-                "created_at": { "type": "string" }, "updated_at": { "type": "string" }
+                "created_at": { "type": "string" }, "updated_at": { "type": "string" },
+                "warnings": {
+                    "description": "What the issuing officer should look at before approving",
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["code", "message", "field"],
+                        "properties": {
+                            "code": { "enum": ["ASSESSMENT_NOT_ORIGINATING", "ASSESSMENT_OTHER_PRODUCT", "ASSESSMENT_OTHER_AGREEMENT"] },
+                            "message": { "type": "string" }, "field": { "type": "string" }
+                        }
+                    }
+                }
             }
         },
         "ApplicationList": { "type": "array", "items": reference("Application") },

@@ -125,7 +125,7 @@ number_pattern = "KH-{{year}}-{{seq:6}}"
     }
 }
 
-async fn node() -> Node {
+pub(crate) async fn node() -> Node {
     node_on(false).await
 }
 

@@ -5,7 +5,7 @@ use originlink_node::app::applications::{self, Apply, Document};
 use originlink_node::app::{Kind, page};
 use originlink_store::{ApplicationStatus, CertificateStatus, User, token_hash};
 
-use crate::api::{Node, document, node_on};
+use crate::api::{Node, document, node, node_on};
 
 async fn user(n: &Node, token: &str) -> User {
     n.state.store.user_by_token_hash(&token_hash(token)).await.expect("storage").expect("user")
@@ -107,4 +107,32 @@ number_pattern = "KH-{year}-{seq:6}"
     assert_eq!(err.code(), "KEYS_COUNTRY_MISMATCH");
     assert!(err.to_string().contains("TH") && err.to_string().contains("KH"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The officer is warned, on the application itself, when the attached self-assessment says
+/// the good does not originate or assessed another product than the document's goods.
+#[tokio::test]
+async fn an_officer_is_warned_about_a_self_assessment_that_does_not_support_the_application() {
+    let n = node().await;
+    let exporter = user(&n, &n.exporter_a).await;
+    let apply = |self_assessment| Apply {
+        document: Document::Json(document(2)),
+        self_assessment,
+        replaces: None,
+        back_to_back_of: None,
+    };
+    // Furniture (HS 94.03) from non-originating furniture parts of the same heading worth
+    // 90 % of the price: no change of heading, 10 % regional value content.
+    let not_originating = serde_json::json!({
+        "agreement": "ATIGA", "exporting_country": "KH",
+        "product": { "hs": "9403.60" },
+        "valuation": { "basis": "FOB", "value": "100.00", "currency": "USD" },
+        "materials": [ { "name": "furniture parts", "hs": "9403.99", "value": "90.00", "status": "non-originating" } ]
+    });
+    let app = applications::apply(&n.state, &exporter, apply(Some(not_originating))).await.expect("apply");
+    let codes: Vec<&str> = applications::warnings(&app).iter().map(|w| w.code).collect();
+    assert_eq!(codes, ["ASSESSMENT_NOT_ORIGINATING", "ASSESSMENT_OTHER_PRODUCT"]);
+    // Without a self-assessment there is nothing to warn about.
+    let plain = applications::apply(&n.state, &exporter, apply(None)).await.expect("apply");
+    assert!(applications::warnings(&plain).is_empty());
 }

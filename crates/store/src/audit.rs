@@ -396,6 +396,56 @@ impl<'a> Appender<'a> {
     }
 }
 
+/// What appending to the chain needs from a backend's open transaction.
+pub(crate) trait AuditTx {
+    /// The chain the transaction appends to (its key).
+    fn chain(&self) -> &Chain;
+    /// The head row, `(seq, hash)`, locked for update where the backend locks: the head lock
+    /// is taken last and orders all appenders.
+    async fn audit_head(&mut self) -> Result<Option<(i64, String)>>;
+    /// Inserts one event; false when its seq is taken (a row past the head).
+    async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<bool>;
+    /// Moves the head.
+    async fn set_audit_head(&mut self, seq: i64, hash: &str) -> Result<()>;
+}
+
+/// One event as inserted.
+#[derive(Debug)]
+pub(crate) struct EventRow<'a> {
+    pub seq: i64,
+    pub at: &'a str,
+    pub actor: &'a str,
+    pub event: &'a PendingEvent,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Appends `events` inside the caller's transaction, after the head, and moves the head: how
+/// every change is audited in the transaction that makes it.
+pub(crate) async fn append<T: AuditTx>(tx: &mut T, ctx: &crate::Ctx, events: &[PendingEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let head = tx.audit_head().await?;
+    let at = crate::timestamp(&ctx.at);
+    let mut links = Appender::after(tx.chain(), head)?;
+    let rows: Vec<EventRow<'_>> = events
+        .iter()
+        .map(|e| {
+            let (seq, prev_hash, hash) = links.next(&at, &ctx.actor, e);
+            EventRow { seq, at: &at, actor: &ctx.actor, event: e, prev_hash, hash }
+        })
+        .collect();
+    let (seq, hash) = links.head();
+    let hash = hash.to_owned();
+    for row in &rows {
+        if !tx.insert_event(row).await? {
+            return Err(past_head(row.seq));
+        }
+    }
+    tx.set_audit_head(seq, &hash).await
+}
+
 /// The error of an append refused because the chain is damaged: storage is unavailable (503)
 /// until an operator repairs it, and the log says why.
 fn refusal(code: &str, what: &str) -> StoreError {
@@ -405,7 +455,7 @@ fn refusal(code: &str, what: &str) -> StoreError {
 }
 
 /// The error of an append whose event already exists: a row past the recorded head.
-pub(crate) fn past_head(seq: i64) -> StoreError {
+fn past_head(seq: i64) -> StoreError {
     refusal("AUDIT_EVENTS_PAST_HEAD", &format!("event {seq} exists past the recorded head"))
 }
 

@@ -11,7 +11,7 @@
 //! but not read the key can neither forge nor move it.
 //!
 //! It is written atomically (temporary file, fsync, rename, directory fsync) by
-//! [`write_current`]: in the background after commits ([`crate::audit::CHECKPOINT_INTERVAL`]),
+//! `write_current`: in the background after commits ([`crate::audit::CHECKPOINT_INTERVAL`]),
 //! and when asked ([`crate::Store::checkpoint_audit`]: node start and shutdown, CLI writes). It
 //! only ever moves forward along the chain: when the database head is behind it, or the event
 //! it anchors has another hash, or the file is not valid, it is left as it is, as evidence, and

@@ -10,11 +10,14 @@
 //!
 //! Quantities are exact decimals, stored as canonical text and computed here.
 
-use crate::audit::PendingEvent;
-use crate::{
-    Claim, ClaimRefusal, Decimal, DeclarationLine, LineDecision, LineOutcome, Result, StoreError,
-    Utilization, decimal_text,
+use crate::audit::{self, AuditTx, PendingEvent};
+use crate::model::{
+    Claim, ClaimRefusal, Ctx, DecisionMessagesFn, Declaration, DeclarationLine, LineDecision, LineOutcome,
+    NewDeclaration, Utilization,
 };
+use crate::outbox::{self, OutboxTx};
+use crate::row::Row;
+use crate::{Decimal, Result, StoreError, decimal_text, timestamp};
 
 /// A consumption in force (not given back).
 #[derive(Debug, Clone)]
@@ -26,8 +29,38 @@ pub(crate) struct ActiveUse {
     pub quantity: Decimal,
 }
 
+/// An item of a certificate in the ledger: (issuing country, number, item).
+pub(crate) type Item<'a> = (&'a str, &'a str, i32);
+
+impl ActiveUse {
+    /// Reads `id, issuing_country, number, item, quantity` of a `utilizations` row.
+    pub(crate) fn read<R: Row>(r: &R) -> Result<Self> {
+        let quantity: String = r.col(4)?;
+        Ok(ActiveUse {
+            id: r.col(0)?,
+            issuing_country: r.col(1)?,
+            number: r.col(2)?,
+            item: r.col(3)?,
+            quantity: parse_decimal(&quantity)?,
+        })
+    }
+}
+
 /// What deciding needs from a backend's open transaction.
 pub(crate) trait DeclTx {
+    /// Inserts a declaration and its lines (all `pending`); `None` when its number exists.
+    async fn insert_declaration(&mut self, d: &NewDeclaration, at: &str) -> Result<Option<i64>>;
+    /// One declaration with its lines.
+    async fn declaration(&mut self, id: i64) -> Result<Option<Declaration>>;
+    /// The risk score and risk of a declaration, locked (where the backend locks).
+    async fn lock_risk(&mut self, id: i64) -> Result<Option<(i64, String)>>;
+    /// Records the risk score and risk of a declaration.
+    async fn set_risk(&mut self, id: i64, score: i64, risk: &str) -> Result<()>;
+    /// The e-CO number a line names (`Some(None)`: `PENDING`), locked (where the backend
+    /// locks); `None` when there is no such line.
+    async fn lock_line_eco(&mut self, declaration_id: i64, line_no: i32) -> Result<Option<Option<String>>>;
+    /// Makes a line name a certificate.
+    async fn link_line(&mut self, line: (i64, i32), country: &str, number: &str) -> Result<()>;
     /// Locks the declaration; its number, `None` if it does not exist.
     async fn lock_declaration(&mut self, id: i64) -> Result<Option<String>>;
     /// One line of a declaration.
@@ -38,32 +71,15 @@ pub(crate) trait DeclTx {
     async fn lock_certificate(&mut self, key: &str) -> Result<()>;
     /// Locks and reads the remaining quantity of an item; with `total`, the row is created
     /// (remaining = total) when missing. `None`: no row (only without `total`).
-    async fn ledger_remaining(
-        &mut self,
-        country: &str,
-        number: &str,
-        item: i32,
-        total: Option<&str>,
-    ) -> Result<Option<String>>;
+    async fn ledger_remaining(&mut self, item: Item<'_>, total: Option<&str>) -> Result<Option<String>>;
     /// Sets the remaining quantity of an item.
-    async fn set_remaining(&mut self, country: &str, number: &str, item: i32, remaining: &str) -> Result<()>;
+    async fn set_remaining(&mut self, item: Item<'_>, remaining: &str) -> Result<()>;
     /// The number of another declaration consuming from any item of the certificate.
-    async fn other_user(
-        &mut self,
-        country: &str,
-        number: &str,
-        declaration_id: i64,
-    ) -> Result<Option<String>>;
+    async fn other_user(&mut self, cert: (&str, &str), declaration_id: i64) -> Result<Option<String>>;
     /// Marks a consumption given back.
     async fn release_use(&mut self, use_id: i64, at: &str) -> Result<()>;
     /// Records a consumption.
-    async fn insert_use(
-        &mut self,
-        declaration_id: i64,
-        line_no: i32,
-        u: &Utilization,
-        at: &str,
-    ) -> Result<()>;
+    async fn insert_use(&mut self, line: (i64, i32), u: &Utilization, at: &str) -> Result<()>;
     /// Stores a line's decision.
     async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine) -> Result<()>;
 }
@@ -103,8 +119,70 @@ fn check(decisions: &[LineDecision]) -> Result<Vec<Vec<serde_json::Value>>> {
     Ok(reasons)
 }
 
+/// Creates a declaration. Duplicate number: `DECLARATION_EXISTS`; duplicate line number:
+/// `LINE_DUPLICATE`.
+pub(crate) async fn create<T: DeclTx + AuditTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    d: &NewDeclaration,
+) -> Result<Declaration> {
+    check_declaration(d)?;
+    let Some(id) = tx.insert_declaration(d, &timestamp(&ctx.at)).await? else {
+        return Err(declaration_exists(&d.number));
+    };
+    audit::append(tx, ctx, &[declaration_created_event(id, d)]).await?;
+    tx.declaration(id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Records a risk score. Unknown declaration: `NOT_FOUND`.
+pub(crate) async fn set_risk<T: DeclTx + AuditTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    id: i64,
+    score: i64,
+    risk: &str,
+) -> Result<()> {
+    let (old_score, old_risk) = tx.lock_risk(id).await?.ok_or(StoreError::NotFound)?;
+    tx.set_risk(id, score, risk).await?;
+    audit::append(tx, ctx, &[risk_event(id, (old_score, &old_risk), score, risk)]).await
+}
+
+/// Links a `PENDING` line to a certificate. Unknown line: `NOT_FOUND`; not pending:
+/// `LINE_NOT_PENDING`.
+pub(crate) async fn link_pending_line<T: DeclTx + AuditTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    (declaration_id, line_no): (i64, i32),
+    issuing_country: &str,
+    number: &str,
+) -> Result<()> {
+    match tx.lock_line_eco(declaration_id, line_no).await? {
+        None => return Err(StoreError::NotFound),
+        Some(Some(_)) => return Err(line_not_pending(declaration_id, line_no)),
+        Some(None) => {}
+    }
+    tx.link_line((declaration_id, line_no), issuing_country, number).await?;
+    audit::append(tx, ctx, &[line_linked_event(declaration_id, line_no, issuing_country, number)]).await
+}
+
+/// [`decide`], audited, with the messages the decisions cause enqueued in the same
+/// transaction.
+pub(crate) async fn decide_with<T: DeclTx + AuditTx + OutboxTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    declaration_id: i64,
+    decisions: Vec<LineDecision>,
+    messages: DecisionMessagesFn,
+) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+    let at = timestamp(&ctx.at);
+    let (out, events) = decide(tx, declaration_id, decisions, &at).await?;
+    audit::append(tx, ctx, &events).await?;
+    outbox::enqueue(tx, &messages(&out).map_err(StoreError::Sign)?, &at).await?;
+    Ok(out)
+}
+
 /// Decides `decisions` on declaration `declaration_id` inside the caller's transaction.
-pub(crate) async fn decide<T: DeclTx>(
+async fn decide<T: DeclTx>(
     tx: &mut T,
     declaration_id: i64,
     decisions: Vec<LineDecision>,
@@ -136,14 +214,14 @@ pub(crate) async fn decide<T: DeclTx>(
     for ((d, (before, used)), mut reasons) in decisions.into_iter().zip(current).zip(reasons.drain(..)) {
         if let Some(u) = used {
             let stored = tx
-                .ledger_remaining(&u.issuing_country, &u.number, u.item, None)
+                .ledger_remaining((&u.issuing_country, &u.number, u.item), None)
                 .await?
                 .ok_or_else(|| StoreError::Backend(format!("no ledger row for a use of {}", u.number)))?;
-            let remaining = crate::parse_decimal(&stored)?;
+            let remaining = parse_decimal(&stored)?;
             let after = remaining + u.quantity;
-            tx.set_remaining(&u.issuing_country, &u.number, u.item, &decimal_text(&after)).await?;
+            tx.set_remaining((&u.issuing_country, &u.number, u.item), &decimal_text(&after)).await?;
             tx.release_use(u.id, at).await?;
-            events.push(crate::ledger_event(
+            events.push(ledger_event(
                 "ledger.released",
                 (&u.issuing_country, &u.number, u.item),
                 &remaining,
@@ -173,7 +251,7 @@ pub(crate) async fn decide<T: DeclTx>(
             ..before.clone()
         };
         tx.update_line(declaration_id, &line).await?;
-        events.push(crate::line_decided_event(declaration_id, &before, &line, utilization.as_ref()));
+        events.push(line_decided_event(declaration_id, &before, &line, utilization.as_ref()));
         out.push((line, utilization));
     }
     Ok((out, events))
@@ -191,12 +269,12 @@ async fn consume<T: DeclTx>(
 ) -> Result<Result<Utilization, ClaimRefusal>> {
     let total = decimal_text(&c.item_total);
     let stored = tx
-        .ledger_remaining(&c.issuing_country, &c.number, c.item, Some(&total))
+        .ledger_remaining((&c.issuing_country, &c.number, c.item), Some(&total))
         .await?
         .ok_or_else(|| StoreError::Backend(format!("ledger row of {} not created", c.number)))?;
-    let remaining = crate::parse_decimal(&stored)?;
+    let remaining = parse_decimal(&stored)?;
     if c.single_declaration
-        && let Some(by) = tx.other_user(&c.issuing_country, &c.number, declaration_id).await?
+        && let Some(by) = tx.other_user((&c.issuing_country, &c.number), declaration_id).await?
     {
         return Ok(Err(ClaimRefusal::AlreadyUtilized { by }));
     }
@@ -204,7 +282,7 @@ async fn consume<T: DeclTx>(
         return Ok(Err(ClaimRefusal::QuantityExceeded { remaining }));
     }
     let after = remaining - c.quantity;
-    tx.set_remaining(&c.issuing_country, &c.number, c.item, &decimal_text(&after)).await?;
+    tx.set_remaining((&c.issuing_country, &c.number, c.item), &decimal_text(&after)).await?;
     let u = Utilization {
         issuing_country: c.issuing_country.clone(),
         number: c.number.clone(),
@@ -213,8 +291,8 @@ async fn consume<T: DeclTx>(
         remaining_after: decimal_text(&after),
         declaration: declaration.to_owned(),
     };
-    tx.insert_use(declaration_id, line_no, &u, at).await?;
-    events.push(crate::ledger_event(
+    tx.insert_use((declaration_id, line_no), &u, at).await?;
+    events.push(ledger_event(
         "ledger.consumed",
         (&c.issuing_country, &c.number, c.item),
         &remaining,
@@ -223,4 +301,145 @@ async fn consume<T: DeclTx>(
         line_no,
     ));
     Ok(Ok(u))
+}
+
+/// Parses a stored decimal.
+pub(crate) fn parse_decimal(s: &str) -> Result<Decimal> {
+    s.parse::<Decimal>().map_err(|e| StoreError::Backend(format!("stored decimal {s:?} unreadable: {e}")))
+}
+
+/// Checks a new declaration: line numbers distinct.
+fn check_declaration(d: &NewDeclaration) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &d.lines {
+        if !seen.insert(l.line_no) {
+            return Err(StoreError::conflict(
+                "LINE_DUPLICATE",
+                format!("line {} appears twice in declaration {}", l.line_no, d.number),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The conflict for a declaration number already stored.
+fn declaration_exists(number: &str) -> StoreError {
+    StoreError::conflict("DECLARATION_EXISTS", format!("declaration {number} exists"))
+}
+
+/// The audit event of a declaration created.
+fn declaration_created_event(id: i64, d: &NewDeclaration) -> PendingEvent {
+    let lines: Vec<serde_json::Value> = d
+        .lines
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "line_no": l.line_no,
+                "eco_country": l.eco_country,
+                "eco_number": l.eco_number,
+            })
+        })
+        .collect();
+    let after = serde_json::json!({
+        "number": d.number,
+        "importer": d.importer,
+        "importing_country": d.importing_country,
+        "declaration_date": d.declaration_date.format("%Y-%m-%d").to_string(),
+        "lines": lines,
+    });
+    PendingEvent::new("declaration.created", format!("declaration/{id}"), "null".into(), after.to_string())
+}
+
+/// The audit event of a risk score recorded.
+fn risk_event(id: i64, before: (i64, &str), score: i64, risk: &str) -> PendingEvent {
+    let state = |score: i64, risk: &str| {
+        let risk: serde_json::Value = serde_json::from_str(risk).unwrap_or_else(|_| risk.into());
+        serde_json::json!({ "risk_score": score, "risk": risk }).to_string()
+    };
+    PendingEvent::new(
+        "declaration.risk_scored",
+        format!("declaration/{id}"),
+        state(before.0, before.1),
+        state(score, risk),
+    )
+}
+
+/// The audit event of a `PENDING` line matched to a certificate.
+fn line_linked_event(declaration_id: i64, line_no: i32, issuing_country: &str, number: &str) -> PendingEvent {
+    PendingEvent::new(
+        "declaration.line_matched",
+        format!("declaration/{declaration_id}/line/{line_no}"),
+        serde_json::json!({ "eco": "PENDING" }).to_string(),
+        serde_json::json!({ "eco": { "issuing_country": issuing_country, "number": number } }).to_string(),
+    )
+}
+
+/// The refusal of linking a line that is not `PENDING`.
+fn line_not_pending(declaration_id: i64, line_no: i32) -> StoreError {
+    StoreError::conflict(
+        "LINE_NOT_PENDING",
+        format!("line {line_no} of declaration {declaration_id} already names a certificate"),
+    )
+}
+
+fn line_state(l: &DeclarationLine) -> serde_json::Value {
+    let reasons: serde_json::Value =
+        serde_json::from_str(&l.reasons).unwrap_or_else(|_| l.reasons.clone().into());
+    serde_json::json!({
+        "outcome": l.outcome,
+        "reasons": reasons,
+        "matched_item": l.matched_item,
+        "consumed": l.consumed,
+    })
+}
+
+/// The audit event of a line decided (with the consumption it recorded, if any).
+fn line_decided_event(
+    declaration_id: i64,
+    before: &DeclarationLine,
+    after: &DeclarationLine,
+    used: Option<&Utilization>,
+) -> PendingEvent {
+    let mut a = line_state(after);
+    if let (Some(u), Some(m)) = (used, a.as_object_mut()) {
+        m.insert(
+            "utilization".into(),
+            serde_json::json!({
+                "issuing_country": u.issuing_country,
+                "number": u.number,
+                "item": u.item,
+                "quantity": u.quantity,
+                "remaining_after": u.remaining_after,
+            }),
+        );
+    }
+    PendingEvent::new(
+        "declaration.line_decided",
+        format!("declaration/{declaration_id}/line/{}", after.line_no),
+        line_state(before).to_string(),
+        a.to_string(),
+    )
+}
+
+/// The audit event of a ledger row changing: consumed by, or given back from, a line.
+fn ledger_event(
+    action: &'static str,
+    (country, number, item): (&str, &str, i32),
+    before: &Decimal,
+    after: &Decimal,
+    declaration: &str,
+    line_no: i32,
+) -> PendingEvent {
+    let state = |remaining: &Decimal| serde_json::json!({ "remaining": decimal_text(remaining) });
+    let mut a = state(after);
+    if let Some(m) = a.as_object_mut() {
+        m.insert("declaration".into(), declaration.into());
+        m.insert("line_no".into(), line_no.into());
+    }
+    PendingEvent::new(
+        action,
+        format!("ledger/{country}/{number}/{item}"),
+        state(before).to_string(),
+        a.to_string(),
+    )
 }

@@ -1,8 +1,8 @@
 //! Applying inbound exchange messages, written once for both backends.
 //!
 //! A backend implements [`InboxTx`] over its open transaction (SQLite synchronously, its
-//! futures are always ready: see [`ready`]; PostgreSQL asynchronously) and calls
-//! [`apply_batch`], then appends the audit events it returns in the same transaction.
+//! futures are always ready; PostgreSQL asynchronously) and calls [`apply`], which applies a
+//! batch and appends its audit events in the same transaction.
 //!
 //! The rules:
 //! - a message is first authorised against what its sender may say: a `status.update` only
@@ -23,15 +23,15 @@
 //!   its inbox record ends `quarantined` with the reason; so does a held message that cannot
 //!   be read back when it is released: it is never retried, and the rest goes on.
 
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
-
-use crate::audit::PendingEvent;
-use crate::{
-    ANSWER_FROM_WRONG_PEER, ANY_RECIPIENT, Applied, INCOMING, Inbound, InboundKind, NewReceived,
-    NewVerification, OUTGOING, OutMessage, ReceivedStatus, Refusal, Result, STATUS_FROM_WRONG_PEER,
-    StatusEvent, StoreError, VerificationRequest,
+use crate::audit::{self, AuditTx, PendingEvent};
+use crate::model::{
+    ANSWER_FROM_WRONG_PEER, ANY_RECIPIENT, Applied, Ctx, INCOMING, Inbound, InboundKind, NewVerification,
+    OUTGOING, ReceivedStatus, Refusal, STATUS_FROM_WRONG_PEER, StatusEvent,
 };
+use crate::outbox::{self, OutboxTx};
+use crate::received::{ReceivedTx, received_event, received_status_event};
+use crate::verifications::{self, VerificationsTx};
+use crate::{Result, StoreError, timestamp};
 
 /// Inbox state of a message that was applied.
 pub(crate) const APPLIED: &str = "applied";
@@ -49,106 +49,41 @@ pub(crate) struct Found {
     pub status: ReceivedStatus,
 }
 
+/// A message held until the certificate version it needs is stored.
+#[derive(Debug)]
+pub(crate) struct Held<'a> {
+    pub message_id: &'a str,
+    /// The certificate ([`cert_key`]).
+    pub cert_key: &'a str,
+    /// The version it waits for.
+    pub waits_for: i64,
+    /// The message as JSON.
+    pub message: &'a str,
+    pub at: &'a str,
+}
+
 /// What the inbox needs from a backend's open transaction.
-pub(crate) trait InboxTx {
+pub(crate) trait InboxTx: ReceivedTx + OutboxTx + VerificationsTx {
     /// Inserts the inbox row of `m` in `state` (with `reason`, for a quarantined one); false
     /// when its message id is already there.
-    async fn inbox_insert(
-        &mut self,
-        m: &Inbound,
-        state: &str,
-        reason: Option<&str>,
-        at: &str,
-    ) -> Result<bool>;
+    async fn inbox_insert(&mut self, m: &Inbound, state: (&str, Option<&str>), at: &str) -> Result<bool>;
     /// Changes the state (and the reason) of an inbox row.
-    async fn inbox_state(
-        &mut self,
-        message_id: &str,
-        state: &str,
-        reason: Option<&str>,
-        at: &str,
-    ) -> Result<()>;
+    async fn inbox_state(&mut self, id: &str, state: (&str, Option<&str>), at: &str) -> Result<()>;
     /// Records a refused message.
     async fn refuse(&mut self, r: &Refusal) -> Result<()>;
     /// The countries certificate `number` (one of ours) was sent to, sorted; empty when none.
     async fn sent_to(&mut self, number: &str) -> Result<Vec<String>>;
     /// One version of a received certificate (locked for update where the backend locks).
     async fn find_received(&mut self, country: &str, number: &str, version: i64) -> Result<Option<Found>>;
-    /// Inserts a received certificate; `None` when that (country, number, version) exists.
-    async fn insert_received(&mut self, r: &NewReceived, at: &str) -> Result<Option<i64>>;
     /// Sets the status (and, for a revocation, the reason) of a received certificate.
-    async fn set_received_status(
-        &mut self,
-        id: i64,
-        status: ReceivedStatus,
-        reason: Option<&str>,
-    ) -> Result<()>;
+    async fn set_received_status(&mut self, id: i64, to: ReceivedStatus, reason: Option<&str>) -> Result<()>;
     /// Holds a message (its JSON) until version `waits_for` of `cert_key` is stored.
-    async fn hold(
-        &mut self,
-        message_id: &str,
-        cert_key: &str,
-        waits_for: i64,
-        message: &str,
-        at: &str,
-    ) -> Result<()>;
+    async fn hold(&mut self, h: &Held<'_>) -> Result<()>;
     /// Removes and returns (in the order they were held) the messages waiting for `version`,
     /// as (message id, message JSON).
     async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<(String, String)>>;
     /// Records a reported status; returns our certificate's id if it is stored here.
     async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>>;
-    /// Enqueues messages in the outbox.
-    async fn enqueue(&mut self, messages: &[OutMessage], at: &str) -> Result<()>;
-    /// Inserts an open verification request; `None` when (direction, message id) exists.
-    async fn insert_verification(
-        &mut self,
-        direction: &str,
-        v: &NewVerification,
-        at: &str,
-    ) -> Result<Option<VerificationRequest>>;
-    /// A verification request by direction and request message id (locked for update where
-    /// the backend locks).
-    async fn find_verification(
-        &mut self,
-        direction: &str,
-        message_id: &str,
-    ) -> Result<Option<VerificationRequest>>;
-    /// Records the answer and outcome of a request (its status becomes the outcome).
-    async fn set_verification_answer(
-        &mut self,
-        id: i64,
-        answer: &str,
-        outcome: &str,
-        at: &str,
-    ) -> Result<VerificationRequest>;
-}
-
-/// Records the answer to an `outgoing` request: `Ok(Ok((before, after)))`, or `Ok(Err(None))`
-/// when there is no such request, `Ok(Err(Some(v)))` when it is not open.
-pub(crate) async fn record_answer<T: InboxTx>(
-    tx: &mut T,
-    request_message_id: &str,
-    answer: &str,
-    outcome: &str,
-    at: &str,
-) -> Result<Result<(VerificationRequest, VerificationRequest), Option<VerificationRequest>>> {
-    let Some(v) = tx.find_verification(OUTGOING, request_message_id).await? else {
-        return Ok(Err(None));
-    };
-    if v.status != "open" {
-        return Ok(Err(Some(v)));
-    }
-    let after = tx.set_verification_answer(v.id, answer, outcome, at).await?;
-    Ok(Ok((v, after)))
-}
-
-/// Runs a future that never waits (the SQLite side of [`InboxTx`]) to completion.
-pub(crate) fn ready<F: Future>(f: F) -> Result<F::Output> {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => Ok(v),
-        Poll::Pending => Err(StoreError::Backend("a synchronous store operation waited".into())),
-    }
 }
 
 /// `issuing country/number`, the key per-certificate ordering uses.
@@ -225,9 +160,20 @@ async fn authorise<T: InboxTx>(tx: &mut T, m: &Inbound) -> Result<Option<(&'stat
     }
 }
 
+/// Applies `batch` inside the caller's transaction and audits it: one answer per message.
+pub(crate) async fn apply<T: InboxTx + AuditTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    batch: Vec<Inbound>,
+) -> Result<Vec<Applied>> {
+    let (answers, events) = apply_batch(tx, &timestamp(&ctx.at), &ctx.actor, batch).await?;
+    audit::append(tx, ctx, &events).await?;
+    Ok(answers)
+}
+
 /// Applies `batch` inside the caller's transaction; `via` is who delivered it (recorded with
 /// a refusal). Returns one answer per message and the audit events to append.
-pub(crate) async fn apply_batch<T: InboxTx>(
+async fn apply_batch<T: InboxTx>(
     tx: &mut T,
     at: &str,
     via: &str,
@@ -252,7 +198,7 @@ pub(crate) async fn apply_batch<T: InboxTx>(
         }
         // The common case first: a new message that applies. The state is corrected below
         // for the rare held or duplicate-by-content one.
-        if !tx.inbox_insert(&m, final_state(&m), m.quarantine.as_deref(), at).await? {
+        if !tx.inbox_insert(&m, (final_state(&m), m.quarantine.as_deref()), at).await? {
             answers.push(Applied::Duplicate);
             continue;
         }
@@ -286,8 +232,8 @@ async fn release<T: InboxTx>(
                     // batch would fail it again at every retry).
                     let reason =
                         format!("HELD_UNREADABLE: the held message of {key} does not read back: {e}");
-                    tx.inbox_state(&message_id, QUARANTINED, Some(&reason), at).await?;
-                    events.push(crate::quarantined_event(&message_id, Some(HELD), &reason));
+                    tx.inbox_state(&message_id, (QUARANTINED, Some(&reason)), at).await?;
+                    events.push(quarantined_event(&message_id, Some(HELD), &reason));
                     continue;
                 }
             };
@@ -311,27 +257,28 @@ async fn settle<T: InboxTx>(
     match outcome {
         Outcome::Applied(landed) => {
             if !fresh {
-                tx.inbox_state(&m.message_id, final_state(m), m.quarantine.as_deref(), at).await?;
+                tx.inbox_state(&m.message_id, (final_state(m), m.quarantine.as_deref()), at).await?;
             }
             if let Some(reason) = &m.quarantine {
-                events.push(crate::quarantined_event(&m.message_id, (!fresh).then_some(HELD), reason));
+                events.push(quarantined_event(&m.message_id, (!fresh).then_some(HELD), reason));
             }
             if !m.reply.is_empty() {
-                tx.enqueue(&m.reply, at).await?;
+                outbox::enqueue(tx, &m.reply, at).await?;
             }
             Ok((Applied::Applied, landed))
         }
         Outcome::Held(key, waits_for) => {
             let text = serde_json::to_string(m).map_err(|e| StoreError::Backend(e.to_string()))?;
-            tx.hold(&m.message_id, &key, waits_for, &text, at).await?;
+            tx.hold(&Held { message_id: &m.message_id, cert_key: &key, waits_for, message: &text, at })
+                .await?;
             if fresh {
-                tx.inbox_state(&m.message_id, HELD, m.quarantine.as_deref(), at).await?;
-                events.push(crate::held_event(m, &key, waits_for));
+                tx.inbox_state(&m.message_id, (HELD, m.quarantine.as_deref()), at).await?;
+                events.push(held_event(m, &key, waits_for));
             }
             Ok((Applied::Held, None))
         }
         Outcome::Duplicate => {
-            tx.inbox_state(&m.message_id, DUPLICATE, None, at).await?;
+            tx.inbox_state(&m.message_id, (DUPLICATE, None), at).await?;
             Ok((Applied::Duplicate, None))
         }
     }
@@ -352,7 +299,7 @@ async fn apply_one<T: InboxTx>(
         InboundKind::Issued { certificate: c } => match tx.insert_received(c, at).await? {
             None => Ok(Outcome::Duplicate),
             Some(id) => {
-                events.push(crate::received_event(id, c));
+                events.push(received_event(id, c));
                 Ok(Outcome::Applied(Some((cert_key(&c.issuing_country, &c.number), c.version))))
             }
         },
@@ -369,13 +316,13 @@ async fn apply_one<T: InboxTx>(
             let Some(id) = tx.insert_received(c, at).await? else {
                 return Ok(Outcome::Duplicate);
             };
-            events.push(crate::received_event(id, c));
+            events.push(received_event(id, c));
             // A revoked predecessor stays revoked: that says more than "superseded".
             if let Some(p) =
                 prev.filter(|p| !matches!(p.status, ReceivedStatus::Revoked | ReceivedStatus::Superseded))
             {
                 tx.set_received_status(p.id, ReceivedStatus::Superseded, None).await?;
-                events.push(crate::received_status_event(
+                events.push(received_status_event(
                     p.id,
                     p.status,
                     ReceivedStatus::Superseded,
@@ -390,7 +337,7 @@ async fn apply_one<T: InboxTx>(
                 Some(f) if f.status == ReceivedStatus::Revoked => Ok(Outcome::Duplicate),
                 Some(f) => {
                     tx.set_received_status(f.id, ReceivedStatus::Revoked, Some(reason)).await?;
-                    events.push(crate::received_status_event(
+                    events.push(received_status_event(
                         f.id,
                         f.status,
                         ReceivedStatus::Revoked,
@@ -412,7 +359,7 @@ async fn apply_one<T: InboxTx>(
                 at: at.to_owned(),
             };
             let certificate = tx.insert_status(&row).await?;
-            events.extend(crate::status_event(certificate, m));
+            events.extend(status_event(certificate, m));
             Ok(Outcome::Applied(None))
         }
         InboundKind::VerificationRequest {
@@ -430,32 +377,76 @@ async fn apply_one<T: InboxTx>(
                 questions: questions.clone(),
                 deadline: *deadline,
             };
-            match tx.insert_verification(INCOMING, &v, at).await? {
+            match tx.open_request(INCOMING, &v, at).await? {
                 None => Ok(Outcome::Duplicate),
                 Some(v) => {
-                    events.push(crate::verification_created_event(&v));
+                    events.push(verifications::verification_created_event(&v));
                     Ok(Outcome::Applied(None))
                 }
             }
         }
         InboundKind::VerificationResponse { request_message_id, answer, outcome } => {
-            if crate::check_outcome(outcome).is_err() {
-                events.push(crate::verification_unmatched_event(m, request_message_id));
+            if verifications::check_outcome(outcome).is_err() {
+                events.push(verifications::verification_unmatched_event(m, request_message_id));
                 return Ok(Outcome::Applied(None));
             }
-            match record_answer(tx, request_message_id, answer, outcome, at).await? {
+            match verifications::answered(tx, request_message_id, answer, outcome, at).await? {
                 Ok((before, after)) => {
-                    events.push(crate::verification_answered_event(&before, &after));
+                    events.push(verifications::verification_answered_event(&before, &after));
                     Ok(Outcome::Applied(None))
                 }
                 // Answered already (by another message): nothing changes.
                 Err(Some(_)) => Ok(Outcome::Duplicate),
                 Err(None) => {
-                    events.push(crate::verification_unmatched_event(m, request_message_id));
+                    events.push(verifications::verification_unmatched_event(m, request_message_id));
                     Ok(Outcome::Applied(None))
                 }
             }
         }
         InboundKind::Other { .. } => Ok(Outcome::Applied(None)),
     }
+}
+
+/// The audit event of a status reported about one of our certificates (`certificate_id` is
+/// `None` when no such certificate is stored here); `None` for a message of another kind.
+fn status_event(certificate_id: Option<i64>, m: &Inbound) -> Option<PendingEvent> {
+    let InboundKind::Status { number, version, status, code, detail } = &m.kind else {
+        return None;
+    };
+    let entity = match certificate_id {
+        Some(id) => format!("certificate/{id}"),
+        None => format!("certificate-number/{number}/{version}"),
+    };
+    let after = serde_json::json!({
+        "number": number,
+        "version": version,
+        "from_country": m.from_country,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "message_id": m.message_id,
+    });
+    Some(PendingEvent::new("certificate.status", entity, "null".into(), after.to_string()))
+}
+
+/// The audit event of an inbound message held until the version it needs arrives.
+fn held_event(m: &Inbound, cert_key: &str, waits_for: i64) -> PendingEvent {
+    let after = serde_json::json!({
+        "kind": m.kind.kind(),
+        "from_country": m.from_country,
+        "cert_key": cert_key,
+        "waits_for_version": waits_for,
+    });
+    PendingEvent::new("message.held", format!("message/{}", m.message_id), "null".into(), after.to_string())
+}
+
+/// The audit event of an inbound message quarantined: it was `from` (`None`: it arrived so)
+/// and can never be processed, for `reason`.
+fn quarantined_event(message_id: &str, from: Option<&str>, reason: &str) -> PendingEvent {
+    let before = match from {
+        Some(state) => serde_json::json!({ "state": state }).to_string(),
+        None => "null".into(),
+    };
+    let after = serde_json::json!({ "state": QUARANTINED, "reason": reason });
+    PendingEvent::new("message.quarantined", format!("message/{message_id}"), before, after.to_string())
 }

@@ -54,7 +54,7 @@ pub struct PgQueue {
 impl std::fmt::Debug for PgQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the URL: it may hold a password.
-        write!(f, "PgQueue({} connections)", self.inner.size())
+        write!(f, "PgQueue({} connections)", self.inner.max_size())
     }
 }
 
@@ -62,7 +62,7 @@ fn pool_err(e: PoolError) -> QueueError {
     match e {
         PoolError::Url(u) => QueueError::Url(u),
         PoolError::Connect(e) => db(e),
-        PoolError::Empty => QueueError::Backend(e.to_string()),
+        e @ PoolError::Pool(_) => QueueError::Backend(e.to_string()),
     }
 }
 
@@ -92,7 +92,7 @@ impl PgQueue {
         Ok(PgQueue { inner: Arc::new(PgPool::connect(url, size).await.map_err(pool_err)?) })
     }
 
-    async fn lease(&self) -> Result<PgConn<'_>> {
+    async fn lease(&self) -> Result<PgConn> {
         self.inner.lease().await.map_err(pool_err)
     }
 

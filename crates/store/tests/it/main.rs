@@ -10,6 +10,8 @@ use originlink_store::postgres::PgStore;
 use originlink_store::sqlite::SqliteStore;
 use originlink_store::*;
 
+mod migrations;
+
 /// A store under test plus a way to tamper with it behind its back.
 struct Db {
     store: Arc<dyn Store>,

@@ -1,0 +1,283 @@
+//! Applications and the certificates issued from them, written once for both backends (a
+//! backend implements [`IssuanceTx`]): creating and moving applications, approving (number
+//! allocation, signing, superseding) and revoking.
+//!
+//! Locking, in this order: the application and certificate rows (`FOR UPDATE` where the
+//! backend locks), the number sequence row, then the audit head. A failed signing rolls the
+//! whole transaction back, with its number.
+
+use crate::audit::{self, AuditTx, PendingEvent};
+use crate::model::*;
+use crate::outbox::{self, OutboxTx};
+use crate::{Result, StoreError, timestamp};
+
+/// A certificate row to insert.
+#[derive(Debug)]
+pub(crate) struct NewCertificate<'a> {
+    pub application_id: i64,
+    pub company_id: i64,
+    pub issuer: &'a str,
+    pub number: &'a str,
+    pub version: i64,
+    pub supersedes: Option<i64>,
+    pub signed: &'a [u8],
+    pub issued_at: &'a str,
+    pub sha256: &'a str,
+}
+
+/// What issuing needs from a backend's open transaction.
+pub(crate) trait IssuanceTx: AuditTx + OutboxTx {
+    /// One application, locked for update (where the backend locks) when `lock`.
+    async fn application(&mut self, id: i64, lock: bool) -> Result<Option<Application>>;
+    /// One certificate, locked for update (where the backend locks) when `lock`.
+    async fn certificate(&mut self, id: i64, lock: bool) -> Result<Option<Certificate>>;
+    /// Whether a received certificate exists.
+    async fn received_exists(&mut self, id: i64) -> Result<bool>;
+    /// Inserts a `draft` application; its id.
+    async fn insert_application(&mut self, a: &NewApplication, at: &str) -> Result<i64>;
+    /// Sets the status and the reason of an application.
+    async fn set_status(&mut self, id: i64, to: (ApplicationStatus, Option<&str>), at: &str) -> Result<()>;
+    /// The next number of a sequence scope (created at 1); the row stays locked until the
+    /// transaction ends, and a rollback gives the number back.
+    async fn next_number(&mut self, scope: &str) -> Result<i64>;
+    /// Inserts an `issued` certificate; `None` when its (issuer, number, version) is taken.
+    async fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> Result<Option<i64>>;
+    /// Marks an application approved with its certificate.
+    async fn set_approved(&mut self, id: i64, certificate_id: i64, at: &str) -> Result<()>;
+    /// Marks a certificate superseded.
+    async fn set_superseded(&mut self, certificate_id: i64) -> Result<()>;
+    /// Marks a certificate revoked with a reason.
+    async fn set_revoked(&mut self, certificate_id: i64, reason: &str) -> Result<()>;
+}
+
+fn not_issued(id: i64, status: CertificateStatus, what: &str) -> StoreError {
+    StoreError::conflict(
+        "CERTIFICATE_NOT_ISSUED",
+        format!("certificate {id} is {status}, only an issued one can be {what}"),
+    )
+}
+
+/// Creates an application in `draft`: a replacement must name an issued certificate of the
+/// same company, a back-to-back one a stored received certificate.
+pub(crate) async fn create_application<T: IssuanceTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    a: &NewApplication,
+) -> Result<Application> {
+    if let Some(old) = a.replaces {
+        match tx.certificate(old, false).await? {
+            Some(c) if c.company_id == a.company_id => {
+                if c.status != CertificateStatus::Issued {
+                    return Err(not_issued(old, c.status, "replaced"));
+                }
+            }
+            _ => return Err(StoreError::NotFound),
+        }
+    }
+    if let Some(rec) = a.back_to_back_of
+        && !tx.received_exists(rec).await?
+    {
+        return Err(StoreError::NotFound);
+    }
+    let id = tx.insert_application(a, &timestamp(&ctx.at)).await?;
+    let after = app_state(
+        ApplicationStatus::Draft,
+        &[
+            ("company_id", a.company_id.into()),
+            ("replaces", a.replaces.into()),
+            ("back_to_back_of", a.back_to_back_of.into()),
+        ],
+    );
+    let event = PendingEvent::new("application.created", format!("application/{id}"), "null".into(), after);
+    audit::append(tx, ctx, &[event]).await?;
+    tx.application(id, false).await?.ok_or(StoreError::NotFound)
+}
+
+/// Submits or rejects an application.
+pub(crate) async fn transition<T: IssuanceTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    id: i64,
+    t: &Transition,
+) -> Result<Application> {
+    let app = tx.application(id, true).await?.ok_or(StoreError::NotFound)?;
+    let (from, to, action, reason) = match t {
+        Transition::Submit => {
+            (ApplicationStatus::Draft, ApplicationStatus::Submitted, "application.submitted", None)
+        }
+        Transition::Reject { reason } => {
+            (ApplicationStatus::Submitted, ApplicationStatus::Rejected, "application.rejected", Some(reason))
+        }
+    };
+    if app.status != from {
+        return Err(not_in_state(from, app.status));
+    }
+    tx.set_status(id, (to, reason.map(String::as_str)), &timestamp(&ctx.at)).await?;
+    let after = app_state(to, &[("reason", reason.cloned().into())]);
+    let event = PendingEvent::new(action, format!("application/{id}"), app_state(from, &[]), after);
+    audit::append(tx, ctx, &[event]).await?;
+    tx.application(id, false).await?.ok_or(StoreError::NotFound)
+}
+
+/// Approves a submitted application: allocates the number (or keeps the replaced
+/// certificate's, with the next version), signs, stores, supersedes and enqueues.
+pub(crate) async fn approve<T: IssuanceTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    id: i64,
+    numbering: &Numbering,
+    sign: SignFn,
+) -> Result<Certificate> {
+    let app = tx.application(id, true).await?.ok_or(StoreError::NotFound)?;
+    if app.status != ApplicationStatus::Submitted {
+        return Err(not_in_state(ApplicationStatus::Submitted, app.status));
+    }
+    let old = match app.replaces {
+        Some(old) => {
+            let c = tx.certificate(old, true).await?.ok_or(StoreError::NotFound)?;
+            if c.status != CertificateStatus::Issued {
+                return Err(not_issued(old, c.status, "replaced"));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let company_id = app.company_id;
+    let issue = match &old {
+        Some(c) => {
+            Issue { seq: None, number: Some(c.number.clone()), version: c.version + 1, application: app }
+        }
+        None => {
+            let seq = tx.next_number(&numbering.scope).await?;
+            Issue { seq: Some(seq), number: None, version: 1, application: app }
+        }
+    };
+    let signed = sign(&issue).map_err(StoreError::Sign)?;
+    let sha = crate::hex(ring::digest::digest(&ring::digest::SHA256, &signed.bytes).as_ref());
+    let at = timestamp(&ctx.at);
+    let supersedes = old.as_ref().map(|c| c.id);
+    let row = NewCertificate {
+        application_id: id,
+        company_id,
+        issuer: &numbering.issuer,
+        number: &signed.number,
+        version: issue.version,
+        supersedes,
+        signed: &signed.bytes,
+        issued_at: &at,
+        sha256: &sha,
+    };
+    let Some(cert_id) = tx.insert_certificate(&row).await? else {
+        return Err(StoreError::conflict(
+            "CERTIFICATE_NUMBER_TAKEN",
+            format!("number {} is taken", signed.number),
+        ));
+    };
+    tx.set_approved(id, cert_id, &at).await?;
+    if let Some(old) = supersedes {
+        tx.set_superseded(old).await?;
+    }
+    outbox::enqueue(tx, &signed.messages, &at).await?;
+    let events = approval_events(id, cert_id, &signed.number, issue.version, &sha, supersedes);
+    audit::append(tx, ctx, &events).await?;
+    tx.certificate(cert_id, false).await?.ok_or(StoreError::NotFound)
+}
+
+/// Revokes an issued certificate and enqueues the messages `messages` makes of it.
+pub(crate) async fn revoke<T: IssuanceTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    id: i64,
+    reason: &str,
+    messages: MessagesFn,
+) -> Result<Certificate> {
+    let c = tx.certificate(id, true).await?.ok_or(StoreError::NotFound)?;
+    if c.status != CertificateStatus::Issued {
+        return Err(not_issued(id, c.status, "revoked"));
+    }
+    tx.set_revoked(id, reason).await?;
+    let revoked = tx.certificate(id, false).await?.ok_or(StoreError::NotFound)?;
+    let out = messages(&revoked).map_err(StoreError::Sign)?;
+    outbox::enqueue(tx, &out, &timestamp(&ctx.at)).await?;
+    audit::append(tx, ctx, &[revocation_event(id, reason)]).await?;
+    Ok(revoked)
+}
+
+/// The audit "before"/"after" state of an application.
+fn app_state(status: ApplicationStatus, extra: &[(&str, serde_json::Value)]) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), status.as_str().into());
+    for (k, v) in extra {
+        m.insert((*k).into(), v.clone());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// The audit "before"/"after" state of a certificate.
+fn cert_state(status: CertificateStatus, extra: &[(&str, serde_json::Value)]) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("status".into(), status.as_str().into());
+    for (k, v) in extra {
+        m.insert((*k).into(), v.clone());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// The audit events of an approval, the same on every backend: the application approved,
+/// the certificate issued and, for a replacement, the old certificate superseded.
+fn approval_events(
+    application_id: i64,
+    certificate_id: i64,
+    number: &str,
+    version: i64,
+    sha256: &str,
+    superseded: Option<i64>,
+) -> Vec<PendingEvent> {
+    let mut events = vec![
+        PendingEvent::new(
+            "application.approved",
+            format!("application/{application_id}"),
+            app_state(ApplicationStatus::Submitted, &[]),
+            app_state(ApplicationStatus::Approved, &[("certificate_id", certificate_id.into())]),
+        ),
+        PendingEvent::new(
+            "certificate.issued",
+            format!("certificate/{certificate_id}"),
+            "null".into(),
+            cert_state(
+                CertificateStatus::Issued,
+                &[("number", number.into()), ("version", version.into()), ("sha256", sha256.into())],
+            ),
+        ),
+    ];
+    if let Some(old) = superseded {
+        events.push(PendingEvent::new(
+            "certificate.superseded",
+            format!("certificate/{old}"),
+            cert_state(CertificateStatus::Issued, &[]),
+            cert_state(CertificateStatus::Superseded, &[("superseded_by", certificate_id.into())]),
+        ));
+    }
+    events
+}
+
+/// The audit event of a revocation by this node.
+fn revocation_event(certificate_id: i64, reason: &str) -> PendingEvent {
+    PendingEvent::new(
+        "certificate.revoked",
+        format!("certificate/{certificate_id}"),
+        cert_state(CertificateStatus::Issued, &[]),
+        cert_state(CertificateStatus::Revoked, &[("reason", reason.into())]),
+    )
+}
+
+/// The conflict for an application that is not in the state a transition needs.
+fn not_in_state(expected: ApplicationStatus, actual: ApplicationStatus) -> StoreError {
+    let code = match expected {
+        ApplicationStatus::Draft => "APPLICATION_NOT_DRAFT",
+        ApplicationStatus::Submitted => "APPLICATION_NOT_SUBMITTED",
+        ApplicationStatus::Approved => "APPLICATION_NOT_APPROVED",
+        ApplicationStatus::Rejected => "APPLICATION_NOT_REJECTED",
+    };
+    StoreError::conflict(code, format!("the application is {actual}, this needs it {expected}"))
+}

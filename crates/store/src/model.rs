@@ -1,0 +1,864 @@
+//! The records the store keeps and hands out, and the values callers pass in.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, decimal_text};
+
+/// Who acts, and when. Every state change carries one; it is what the audit log records.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The actor, e.g. `user:3 (alice)` or `cli`.
+    pub actor: String,
+    /// The time of the action (from the node's one clock).
+    pub at: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// A context for `actor` at `at`.
+    pub fn new(actor: impl Into<String>, at: DateTime<Utc>) -> Self {
+        Ctx { actor: actor.into(), at }
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $v),* }
+        impl $name {
+            /// The stable text form, as stored and on the wire.
+            pub fn as_str(&self) -> &'static str { match self { $($name::$v => $s),* } }
+            /// Parses the stable text form.
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some($name::$v),)* _ => None } }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+text_enum!(
+    /// A user's role.
+    Role {
+        /// Applies for certificates for its company.
+        Exporter = "exporter",
+        /// Reviews, approves, rejects, revokes.
+        IssuingOfficer = "issuing-officer",
+        /// Importing customs (declarations arrive with a later issue).
+        CustomsOfficer = "customs-officer",
+        /// Users, companies and configuration.
+        Admin = "admin",
+    }
+);
+
+text_enum!(
+    /// Where an application is in its lifecycle.
+    ApplicationStatus {
+        /// Created, editable, not yet seen by the authority.
+        Draft = "draft",
+        /// Waiting for an officer.
+        Submitted = "submitted",
+        /// Approved: a certificate was issued from it.
+        Approved = "approved",
+        /// Rejected with a reason.
+        Rejected = "rejected",
+    }
+);
+
+text_enum!(
+    /// Where an issued certificate is in its lifecycle.
+    CertificateStatus {
+        /// Valid as issued.
+        Issued = "issued",
+        /// Replaced by a newer version.
+        Superseded = "superseded",
+        /// Revoked with a reason.
+        Revoked = "revoked",
+    }
+);
+
+/// A trading company (the tenant of exporter users).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Company {
+    /// Identifier.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// ISO country code.
+    pub country: String,
+}
+
+/// A user of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Identifier.
+    pub id: i64,
+    /// Unique login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The company of an exporter; `None` for authority roles.
+    pub company_id: Option<i64>,
+}
+
+/// A new user, with the SHA-256 of its API token (the token itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Unique login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Company (required for exporters, refused for others by the caller).
+    pub company_id: Option<i64>,
+    /// SHA-256 of the API token.
+    pub token_hash: [u8; 32],
+}
+
+/// An application for a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Application {
+    /// Identifier.
+    pub id: i64,
+    /// The applying company (tenant).
+    pub company_id: i64,
+    /// Lifecycle status.
+    pub status: ApplicationStatus,
+    /// `xml` or `json`: the format the document came in.
+    pub format: String,
+    /// The document exactly as submitted (empty in list results).
+    #[serde(skip)]
+    pub document: Vec<u8>,
+    /// The self-assessment input (the `qualify` request), as JSON text.
+    pub self_assessment: Option<String>,
+    /// The evaluated self-assessment result, as JSON text.
+    pub assessment: Option<String>,
+    /// For an amendment: the certificate this one replaces.
+    pub replaces: Option<i64>,
+    /// For a back-to-back application: the received certificate it is based on.
+    pub back_to_back_of: Option<i64>,
+    /// The rejection reason.
+    pub reason: Option<String>,
+    /// The certificate issued from it.
+    pub certificate_id: Option<i64>,
+    /// The creating user.
+    pub created_by: i64,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Last changed at (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A new application.
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    /// The applying company.
+    pub company_id: i64,
+    /// The creating user.
+    pub created_by: i64,
+    /// `xml` or `json`.
+    pub format: String,
+    /// The document exactly as submitted.
+    pub document: Vec<u8>,
+    /// The self-assessment input as JSON text.
+    pub self_assessment: Option<String>,
+    /// Its evaluated result as JSON text.
+    pub assessment: Option<String>,
+    /// The certificate this amendment replaces (checked: same company, issued).
+    pub replaces: Option<i64>,
+    /// The received certificate a back-to-back application is based on (checked: exists).
+    pub back_to_back_of: Option<i64>,
+}
+
+/// Which records a list returns: newest first, `limit` of them, ids below `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Only this company's records (an exporter's view).
+    pub company_id: Option<i64>,
+    /// Only ids below this one (the cursor: the last id of the previous page).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl Page {
+    /// The first `limit` records of `company_id` (or of everyone).
+    pub fn first(company_id: Option<i64>, limit: i64) -> Self {
+        Page { company_id, before: None, limit }
+    }
+}
+
+/// A change to an application that needs no signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// draft → submitted.
+    Submit,
+    /// submitted → rejected, with a reason.
+    Reject {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An issued certificate: the signed bytes exactly as signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Certificate {
+    /// Identifier.
+    pub id: i64,
+    /// The application it was issued from.
+    pub application_id: i64,
+    /// The exporter's company (tenant).
+    pub company_id: i64,
+    /// The issuing authority.
+    pub issuer: String,
+    /// The certificate number.
+    pub number: String,
+    /// 1 for an original, +1 per replacement (same number).
+    pub version: i64,
+    /// Lifecycle status.
+    pub status: CertificateStatus,
+    /// The certificate this version replaced.
+    pub supersedes: Option<i64>,
+    /// The signed document, byte for byte (empty in list results).
+    #[serde(skip)]
+    pub signed: Vec<u8>,
+    /// SHA-256 of the signed document, hex.
+    pub sha256: String,
+    /// Issued at (RFC 3339).
+    pub issued_at: String,
+    /// The revocation reason.
+    pub revoked_reason: Option<String>,
+    /// The latest status the importing country reported for this version (`status.update`),
+    /// if any; see [`Store::certificate_statuses`](crate::Store::certificate_statuses).
+    pub remote_status: Option<String>,
+}
+
+/// What the signing callback of [`Store::approve`](crate::Store::approve) is told to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The allocated sequence number (`None` for a replacement, which keeps its number).
+    pub seq: Option<i64>,
+    /// The number of the certificate being replaced, for a replacement.
+    pub number: Option<String>,
+    /// The version to issue.
+    pub version: i64,
+    /// The application being approved (its submitted document and format).
+    pub application: Application,
+}
+
+/// What the signing callback returns.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    /// The certificate number written into the document.
+    pub number: String,
+    /// The signed document, byte for byte.
+    pub bytes: Vec<u8>,
+    /// Messages to send (e.g. `certificate.issued`), enqueued in the approving transaction.
+    pub messages: Vec<OutMessage>,
+}
+
+/// The signing step of an approval. It runs inside the approving transaction: if it fails,
+/// nothing is stored and no number is used up.
+pub type SignFn = Box<dyn FnOnce(&Issue) -> Result<Signed, String> + Send>;
+
+/// The messages of a revocation: called inside the revoking transaction with the revoked
+/// certificate (status already `revoked`, reason set). Its messages are enqueued in the same
+/// transaction; an `Err` rolls everything back ([`StoreError::Sign`](crate::StoreError::Sign)).
+pub type MessagesFn = Box<dyn FnOnce(&Certificate) -> Result<Vec<OutMessage>, String> + Send>;
+
+/// Builds the messages a set of line decisions causes, inside the deciding transaction.
+pub type DecisionMessagesFn =
+    Box<dyn FnOnce(&[(DeclarationLine, Option<Utilization>)]) -> Result<Vec<OutMessage>, String> + Send>;
+
+/// A [`MessagesFn`] that sends nothing.
+pub fn no_messages() -> MessagesFn {
+    Box::new(|_| Ok(vec![]))
+}
+
+/// How approval numbers are allocated.
+#[derive(Debug, Clone)]
+pub struct Numbering {
+    /// The issuing authority recorded on the certificate.
+    pub issuer: String,
+    /// The sequence scope: numbers are gapless per scope (e.g. `KH-MOC/2026`).
+    pub scope: String,
+}
+
+text_enum!(
+    /// What a received certificate is, as far as this node knows.
+    ReceivedStatus {
+        /// Verified, current.
+        Valid = "valid",
+        /// Failed verification (the reason code is in `verdict`); kept as received.
+        Invalid = "invalid",
+        /// Replaced by a newer version.
+        Superseded = "superseded",
+        /// Revoked by the issuing country.
+        Revoked = "revoked",
+    }
+);
+
+/// A certificate received from another country (filled by the exchange; used here as the
+/// basis of back-to-back applications).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceivedCertificate {
+    /// Identifier.
+    pub id: i64,
+    /// The issuing country.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// Its version.
+    pub version: i64,
+    /// The document exactly as received (empty in list results).
+    #[serde(skip)]
+    pub document: Vec<u8>,
+    /// Received at (RFC 3339).
+    pub received_at: String,
+    /// Valid, invalid, superseded or revoked.
+    pub status: ReceivedStatus,
+    /// The verification reason code, for an invalid one.
+    pub verdict: Option<String>,
+    /// The revocation reason given by the issuing country.
+    pub revoked_reason: Option<String>,
+    /// The exchange message it came in.
+    pub message_id: Option<String>,
+}
+
+/// A received certificate to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReceived {
+    /// The issuing country.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// Its version.
+    pub version: i64,
+    /// The document exactly as received (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub document: Vec<u8>,
+    /// [`ReceivedStatus::Valid`] or [`ReceivedStatus::Invalid`] (the verification outcome).
+    pub status: ReceivedStatus,
+    /// The verification reason code when invalid.
+    pub verdict: Option<String>,
+    /// The exchange message it came in ([`Store::apply_inbound`](crate::Store::apply_inbound)
+    /// fills it in).
+    pub message_id: Option<String>,
+}
+
+impl NewReceived {
+    /// A valid received certificate, not (yet) tied to a message.
+    pub fn valid(issuing_country: &str, number: &str, version: i64, document: Vec<u8>) -> Self {
+        NewReceived {
+            issuing_country: issuing_country.to_owned(),
+            number: number.to_owned(),
+            version,
+            document,
+            status: ReceivedStatus::Valid,
+            verdict: None,
+            message_id: None,
+        }
+    }
+}
+
+/// A message to send, written in the same transaction as the state change that causes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutMessage {
+    /// Message id (UUIDv7 text), unique in the outbox.
+    pub id: String,
+    /// The `to` country code, e.g. `TH` (the routing key).
+    pub recipient: String,
+    /// `certificate.issued`, `status.update`, ...
+    pub kind: String,
+    /// `KH/KH-2026-000001` (issuing country/number), for ordering and diagnostics.
+    pub cert_key: Option<String>,
+    /// The signed envelope, opaque here (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// A row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxRow {
+    /// Position: the order messages were written in.
+    pub seq: i64,
+    /// Message id.
+    pub id: String,
+    /// The `to` country code.
+    pub recipient: String,
+    /// Message kind.
+    pub kind: String,
+    /// Issuing country/number, if about a certificate.
+    pub cert_key: Option<String>,
+    /// The signed envelope.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Written at (RFC 3339).
+    pub created_at: String,
+    /// Not sent before this instant (RFC 3339). While claimed, the end of the lease.
+    pub next_attempt_at: String,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Given up on: waits for an operator ([`Store::retry_dead`](crate::Store::retry_dead)).
+    pub dead: bool,
+}
+
+/// An inbound exchange message, already verified by the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The message id (the deduplication key).
+    pub message_id: String,
+    /// The sending country.
+    pub from_country: String,
+    /// What it says.
+    pub kind: InboundKind,
+    /// `status.update` replies etc. to enqueue when (and only when) this message is applied.
+    pub reply: Vec<OutMessage>,
+    /// Why its payload can never be processed (it could not be read or verified), when so:
+    /// the message is applied all the same (a certificate is stored invalid, its reply
+    /// enqueued), but its inbox record is `quarantined` with this reason, for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<String>,
+}
+
+/// What an inbound message says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InboundKind {
+    /// `certificate.issued` (version 1 normally): stores a received certificate.
+    Issued {
+        /// The certificate.
+        certificate: NewReceived,
+    },
+    /// `certificate.replaced`: version v; needs version v-1 present, else held. Applying it
+    /// marks v-1 superseded.
+    Replaced {
+        /// The new version.
+        certificate: NewReceived,
+    },
+    /// `certificate.revoked`: needs that version present, else held. Marks it revoked (even
+    /// if superseded).
+    Revoked {
+        /// The issuing country.
+        issuing_country: String,
+        /// The number.
+        number: String,
+        /// The version revoked.
+        version: i64,
+        /// Why.
+        reason: String,
+    },
+    /// `status.update` about one of our issued certificates.
+    Status {
+        /// Our certificate number.
+        number: String,
+        /// Its version.
+        version: i64,
+        /// The reported status (e.g. `accepted`, `rejected`, `used`).
+        status: String,
+        /// A reason code.
+        code: String,
+        /// Details, as JSON text.
+        detail: String,
+    },
+    /// `verification.request`: the importing country asks us (the issuing side) about one of
+    /// our certificates. Creates an `incoming` [`VerificationRequest`] (once per request id).
+    VerificationRequest {
+        /// The id of the request (what the response refers to).
+        request_message_id: String,
+        /// The issuing country of the certificate asked about.
+        issuing_country: String,
+        /// Its number.
+        number: String,
+        /// The questions, as JSON text.
+        questions: String,
+        /// The answer is due by then.
+        deadline: DateTime<Utc>,
+    },
+    /// `verification.response`: the answer to one of our `outgoing` requests. Records the
+    /// answer and outcome on it (an unknown or already answered request changes nothing).
+    VerificationResponse {
+        /// The id of the request answered.
+        request_message_id: String,
+        /// The answer, as text.
+        answer: String,
+        /// `confirmed` or `denied`.
+        outcome: String,
+    },
+    /// Any other message: recorded in the inbox only.
+    Other {
+        /// The message kind.
+        kind: String,
+        /// Details, as text.
+        detail: String,
+    },
+}
+
+impl InboundKind {
+    /// The message kind as on the wire, e.g. `certificate.issued`.
+    pub fn kind(&self) -> &str {
+        match self {
+            InboundKind::Issued { .. } => "certificate.issued",
+            InboundKind::Replaced { .. } => "certificate.replaced",
+            InboundKind::Revoked { .. } => "certificate.revoked",
+            InboundKind::Status { .. } => "status.update",
+            InboundKind::VerificationRequest { .. } => "verification.request",
+            InboundKind::VerificationResponse { .. } => "verification.response",
+            InboundKind::Other { kind, .. } => kind,
+        }
+    }
+}
+
+/// What became of an inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Applied {
+    /// Applied now (its replies are enqueued).
+    Applied,
+    /// Stored until the certificate version it needs arrives.
+    Held,
+    /// Seen before (same message id, or the same certificate version from another message):
+    /// nothing changed.
+    Duplicate,
+    /// Its sender may not say this (the code: [`STATUS_FROM_WRONG_PEER`],
+    /// [`ANSWER_FROM_WRONG_PEER`]): nothing stored but the refusal
+    /// ([`Store::refused`](crate::Store::refused)).
+    Refused(&'static str),
+}
+
+/// Refusal code: a `status.update` about a certificate from a country it was not sent to.
+pub const STATUS_FROM_WRONG_PEER: &str = "STATUS_FROM_WRONG_PEER";
+/// Refusal code: a `verification.response` from another country than the one asked.
+pub const ANSWER_FROM_WRONG_PEER: &str = "ANSWER_FROM_WRONG_PEER";
+/// The recipient recorded for certificates issued before recipients were recorded (schema
+/// migration 4): any member may report on them.
+pub const ANY_RECIPIENT: &str = "*";
+
+/// An inbound message refused (its acknowledgement said `refused`), recorded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The message id (empty when the envelope did not say).
+    pub message_id: String,
+    /// The sending country the envelope claims (empty when it did not say).
+    pub from_country: String,
+    /// The message type (empty when the envelope did not say).
+    pub kind: String,
+    /// Who delivered it, e.g. `exchange:KH` or `exchange:gateway:hub`.
+    pub via: String,
+    /// The refusal code, e.g. `ISSUER_MISMATCH`.
+    pub code: String,
+    /// Why, for people.
+    pub reason: String,
+    /// Refused at (RFC 3339).
+    pub at: String,
+}
+
+/// An inbound message as the inbox records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxRecord {
+    /// The message id.
+    pub message_id: String,
+    /// The sending country.
+    pub from_country: String,
+    /// The message type.
+    pub kind: String,
+    /// `applied`, `held`, `duplicate` or `quarantined`.
+    pub state: String,
+    /// Why it is quarantined.
+    pub reason: Option<String>,
+    /// Received at (RFC 3339).
+    pub received_at: String,
+    /// Last changed at (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A status reported by an importing country about one of our certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusEvent {
+    /// Our certificate number.
+    pub number: String,
+    /// Its version.
+    pub version: i64,
+    /// The reporting country.
+    pub from_country: String,
+    /// The reported status.
+    pub status: String,
+    /// Its reason code.
+    pub code: String,
+    /// Details, as JSON text.
+    pub detail: String,
+    /// The message it came in.
+    pub message_id: String,
+    /// Applied at (RFC 3339).
+    pub at: String,
+}
+
+text_enum!(
+    /// The decision on a declaration line.
+    LineOutcome {
+        /// Not decided yet (e.g. its certificate has not arrived).
+        Pending = "pending",
+        /// Preference granted.
+        Granted = "granted",
+        /// Preference denied (the reasons say why).
+        Denied = "denied",
+        /// No preference claimed (MFN): nothing to decide, nothing consumed.
+        NotClaimed = "not-claimed",
+    }
+);
+
+/// A new import declaration.
+#[derive(Debug, Clone)]
+pub struct NewDeclaration {
+    /// The declaration number (unique on this node).
+    pub number: String,
+    /// The importer.
+    pub importer: String,
+    /// The importing country (ISO code).
+    pub importing_country: String,
+    /// The declaration date.
+    pub declaration_date: chrono::NaiveDate,
+    /// The declaration JSON as submitted.
+    pub document: String,
+    /// Its lines (all start `pending`).
+    pub lines: Vec<NewLine>,
+    /// The creating user.
+    pub created_by: i64,
+}
+
+/// A line of a new declaration.
+#[derive(Debug, Clone, Default)]
+pub struct NewLine {
+    /// The line number (unique within the declaration).
+    pub line_no: i32,
+    /// The issuing country of the e-CO claimed.
+    pub eco_country: Option<String>,
+    /// The e-CO number claimed; `None` for `PENDING`.
+    pub eco_number: Option<String>,
+    /// The exporter named on the line (for [`Store::pair_seen`](crate::Store::pair_seen)).
+    pub exporter: Option<String>,
+}
+
+/// A stored import declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Declaration {
+    /// Identifier.
+    pub id: i64,
+    /// The declaration number.
+    pub number: String,
+    /// The importer.
+    pub importer: String,
+    /// The importing country.
+    pub importing_country: String,
+    /// The declaration date (`YYYY-MM-DD`).
+    pub declaration_date: String,
+    /// The declaration JSON as submitted (empty in list results).
+    pub document: String,
+    /// The risk score (0 until [`Store::set_risk`](crate::Store::set_risk)).
+    pub risk_score: i64,
+    /// The risk assessment as JSON text (`null` until scored).
+    pub risk: String,
+    /// The creating user.
+    pub created_by: i64,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// The lines, by line number.
+    pub lines: Vec<DeclarationLine>,
+}
+
+/// A stored declaration line and its decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclarationLine {
+    /// The line number.
+    pub line_no: i32,
+    /// The issuing country of the e-CO claimed.
+    pub eco_country: Option<String>,
+    /// The e-CO number claimed (`None`: `PENDING`).
+    pub eco_number: Option<String>,
+    /// The exporter named on the line.
+    pub exporter: Option<String>,
+    /// `pending`, `granted`, `denied` or `not-claimed` ([`LineOutcome`]).
+    pub outcome: String,
+    /// The reasons, as a JSON array.
+    pub reasons: String,
+    /// The certificate item the line was matched to.
+    pub matched_item: Option<i32>,
+    /// The quantity this line consumes from the ledger now (canonical decimal text).
+    pub consumed: Option<String>,
+    /// The duty figures, as JSON text (`null` until decided).
+    pub duty: String,
+    /// When the line was last decided (RFC 3339).
+    pub decided_at: Option<String>,
+}
+
+/// What a line decision wants to consume from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The certificate item.
+    pub item: i32,
+    /// The quantity to consume (positive).
+    pub quantity: Decimal,
+    /// The certificate item's total quantity (initializes the ledger row on first use).
+    pub item_total: Decimal,
+    /// `true` when the agreement allows only ONE declaration per certificate (the `none`
+    /// partial-use policy).
+    pub single_declaration: bool,
+}
+
+/// The decision on one line, as the customs logic made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDecision {
+    /// The line.
+    pub line_no: i32,
+    /// The outcome. A claim is applied only to a `Granted` line.
+    pub outcome: LineOutcome,
+    /// The reasons, as a JSON array.
+    pub reasons: String,
+    /// The certificate item matched.
+    pub matched_item: Option<i32>,
+    /// The duty figures, as JSON text (stored as given, also when the ledger refuses).
+    pub duty: String,
+    /// What a granted line consumes.
+    pub claim: Option<Claim>,
+}
+
+/// The ledger refused a claim: the line is stored `denied` with [`ClaimRefusal::reason`]
+/// appended to its reasons, and nothing is consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRefusal {
+    /// Less is left of the item than the line claims.
+    QuantityExceeded {
+        /// What is left.
+        remaining: Decimal,
+    },
+    /// Single-declaration policy: another declaration already used the certificate.
+    AlreadyUtilized {
+        /// That declaration's number.
+        by: String,
+    },
+}
+
+impl ClaimRefusal {
+    /// The reason code: `QUANTITY_EXCEEDED` or `ALREADY_UTILIZED`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClaimRefusal::QuantityExceeded { .. } => "QUANTITY_EXCEEDED",
+            ClaimRefusal::AlreadyUtilized { .. } => "ALREADY_UTILIZED",
+        }
+    }
+
+    /// The reason appended to the line: `{"code": ..., "detail": ...}`.
+    pub fn reason(&self, claimed: &Decimal) -> serde_json::Value {
+        let detail = match self {
+            ClaimRefusal::QuantityExceeded { remaining } => {
+                format!("{} claimed, {} remaining", decimal_text(claimed), decimal_text(remaining))
+            }
+            ClaimRefusal::AlreadyUtilized { by } => format!("the certificate was used by declaration {by}"),
+        };
+        serde_json::json!({ "code": self.code(), "detail": detail })
+    }
+}
+
+/// A consumption recorded in the ledger (what the status message back reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Utilization {
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The item.
+    pub item: i32,
+    /// The quantity consumed (canonical decimal text).
+    pub quantity: String,
+    /// What is left of the item afterwards.
+    pub remaining_after: String,
+    /// The declaration number.
+    pub declaration: String,
+}
+
+/// One item of a certificate in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerRow {
+    /// The item.
+    pub item: i32,
+    /// The item's total quantity (canonical decimal text).
+    pub total: String,
+    /// What is left.
+    pub remaining: String,
+    /// The numbers of the declarations consuming from it now, sorted.
+    pub declarations: Vec<String>,
+}
+
+/// A verification request to raise (we, the importing side, ask the issuing country).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVerification {
+    /// The id of the request message (what the response will refer to).
+    pub message_id: String,
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The country asked (normally the issuing country).
+    pub partner: String,
+    /// The questions, as JSON text.
+    pub questions: String,
+    /// The answer is due by then.
+    pub deadline: DateTime<Utc>,
+}
+
+/// A verification request, in either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerificationRequest {
+    /// Identifier.
+    pub id: i64,
+    /// `outgoing` (we asked) or `incoming` (we are asked).
+    pub direction: String,
+    /// The id of the request message.
+    pub message_id: String,
+    /// The issuing country of the certificate.
+    pub issuing_country: String,
+    /// Its number.
+    pub number: String,
+    /// The other country.
+    pub partner: String,
+    /// The questions, as JSON text.
+    pub questions: String,
+    /// The deadline (RFC 3339).
+    pub deadline: String,
+    /// `open`, `confirmed` or `denied` (`answered` is reserved).
+    pub status: String,
+    /// The answer.
+    pub answer: Option<String>,
+    /// `confirmed` or `denied`.
+    pub outcome: Option<String>,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Answered at (RFC 3339).
+    pub answered_at: Option<String>,
+}
+
+/// Verification direction: we asked.
+pub const OUTGOING: &str = "outgoing";
+/// Verification direction: we are asked.
+pub const INCOMING: &str = "incoming";
+
+/// Bytes as lower-case hex in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::hex(bytes))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        crate::unhex(&s).ok_or_else(|| D::Error::custom("invalid hex"))
+    }
+}

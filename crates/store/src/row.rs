@@ -1,0 +1,293 @@
+//! Reading records out of result rows, written once for both backends: a backend's row type
+//! implements [`Row`], and the readers here turn the columns of the shared column lists
+//! (`*_COLS`, in the order given) into records.
+
+use crate::audit::AuditEvent;
+use crate::model::*;
+use crate::{Result, StoreError};
+
+/// A value both backends can read from a column.
+pub(crate) trait Col: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a> {}
+
+impl<T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>> Col for T {}
+
+/// A result row of either backend.
+pub(crate) trait Row {
+    /// Column `i` (from 0).
+    fn col<T: Col>(&self, i: usize) -> Result<T>;
+}
+
+/// Columns of `applications` in the order [`application`] expects.
+pub(crate) const APP_COLS: &str = "id, company_id, status, format, document, self_assessment, assessment, \
+     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
+/// The latest reported status of a certificate row (select from `certificates`, unaliased).
+pub(crate) const REMOTE_STATUS: &str = "(SELECT s.status FROM certificate_statuses s \
+     WHERE s.number = certificates.number AND s.version = certificates.version ORDER BY s.id DESC LIMIT 1)";
+/// Columns of `certificates` in the order [`certificate`] expects (with [`REMOTE_STATUS`]
+/// appended by [`cert_cols`]).
+pub(crate) const CERT_COLS: &str = "id, application_id, company_id, issuer, number, version, status, \
+     supersedes, signed, issued_at, revoked_reason, signed_sha256";
+/// Columns of `received_certificates` in the order [`received`] expects.
+pub(crate) const RECEIVED_COLS: &str = "id, issuing_country, number, version, document, received_at, status, verdict, revoked_reason, message_id";
+/// Columns of `outbox` in the order [`outbox`] expects.
+pub(crate) const OUTBOX_COLS: &str =
+    "seq, id, recipient, kind, cert_key, body, attempts, created_at, next_attempt_at, last_error, dead";
+/// Columns of `certificate_statuses` in the order [`status`] expects.
+pub(crate) const STATUS_COLS: &str = "number, version, from_country, status, code, detail, message_id, at";
+/// Columns of `declarations` in the order [`declaration`] expects.
+pub(crate) const DECL_COLS: &str = "id, number, importer, importing_country, declaration_date, document, \
+     risk_score, risk, created_by, created_at";
+/// The list variant of [`DECL_COLS`]: without the document.
+pub(crate) const DECL_LIST_COLS: &str = "id, number, importer, importing_country, declaration_date, \
+     '' AS document, risk_score, risk, created_by, created_at";
+/// Columns of `declaration_lines` in the order [`line()`] expects.
+pub(crate) const LINE_COLS: &str =
+    "line_no, eco_country, eco_number, exporter, outcome, reasons, matched_item, consumed, duty, decided_at";
+/// Columns of `verification_requests` in the order [`verification`] expects.
+pub(crate) const VERIFICATION_COLS: &str = "id, direction, message_id, issuing_country, number, partner, \
+     questions, deadline, status, answer, outcome, created_at, answered_at";
+/// Columns of `audit_events` in the order [`audit_event`] expects.
+pub(crate) const AUDIT_COLS: &str = "seq, at, actor, action, entity, before, after, prev_hash, hash";
+/// Columns of `inbox_refused` in the order [`refusal`] expects.
+pub(crate) const REFUSAL_COLS: &str = "message_id, from_country, kind, via, code, reason, at";
+/// Columns of `inbox` in the order [`inbox_record`] expects.
+pub(crate) const INBOX_COLS: &str = "message_id, from_country, kind, state, reason, received_at, updated_at";
+/// Columns of `utilizations` joined to `declarations` (as `u` and `d`) in the order
+/// [`utilization`] expects.
+pub(crate) const UTILIZATION_COLS: &str =
+    "u.issuing_country, u.number, u.item, u.quantity, u.remaining_after, d.number";
+
+/// `CERT_COLS` (or a list variant of it) plus the remote status.
+pub(crate) fn cert_cols(cols: &str) -> String {
+    format!("{cols}, {REMOTE_STATUS} AS remote_status")
+}
+
+/// [`LINE_COLS`] qualified with the alias `l`.
+pub(crate) fn line_cols_of_l() -> String {
+    LINE_COLS.split(", ").map(|col| format!("l.{col}")).collect::<Vec<_>>().join(", ")
+}
+
+fn parsed<T>(what: &str, v: String, parse: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+    parse(&v).ok_or_else(|| StoreError::Backend(format!("unknown {what} {v:?} in database")))
+}
+
+/// An application ([`APP_COLS`]).
+pub(crate) fn application<R: Row>(r: &R) -> Result<Application> {
+    Ok(Application {
+        id: r.col(0)?,
+        company_id: r.col(1)?,
+        status: parsed("status", r.col(2)?, ApplicationStatus::parse)?,
+        format: r.col(3)?,
+        document: r.col(4)?,
+        self_assessment: r.col(5)?,
+        assessment: r.col(6)?,
+        replaces: r.col(7)?,
+        back_to_back_of: r.col(8)?,
+        reason: r.col(9)?,
+        certificate_id: r.col(10)?,
+        created_by: r.col(11)?,
+        created_at: r.col(12)?,
+        updated_at: r.col(13)?,
+    })
+}
+
+/// A certificate ([`cert_cols`]).
+pub(crate) fn certificate<R: Row>(r: &R) -> Result<Certificate> {
+    Ok(Certificate {
+        id: r.col(0)?,
+        application_id: r.col(1)?,
+        company_id: r.col(2)?,
+        issuer: r.col(3)?,
+        number: r.col(4)?,
+        version: r.col(5)?,
+        status: parsed("status", r.col(6)?, CertificateStatus::parse)?,
+        supersedes: r.col(7)?,
+        signed: r.col(8)?,
+        issued_at: r.col(9)?,
+        revoked_reason: r.col(10)?,
+        sha256: r.col(11)?,
+        remote_status: r.col(12)?,
+    })
+}
+
+/// A received certificate ([`RECEIVED_COLS`]).
+pub(crate) fn received<R: Row>(r: &R) -> Result<ReceivedCertificate> {
+    Ok(ReceivedCertificate {
+        id: r.col(0)?,
+        issuing_country: r.col(1)?,
+        number: r.col(2)?,
+        version: r.col(3)?,
+        document: r.col(4)?,
+        received_at: r.col(5)?,
+        status: parsed("status", r.col(6)?, ReceivedStatus::parse)?,
+        verdict: r.col(7)?,
+        revoked_reason: r.col(8)?,
+        message_id: r.col(9)?,
+    })
+}
+
+/// `(id, status)` of a received certificate.
+pub(crate) fn received_status<R: Row>(r: &R) -> Result<(i64, ReceivedStatus)> {
+    Ok((r.col(0)?, parsed("status", r.col(1)?, ReceivedStatus::parse)?))
+}
+
+/// An outbox row ([`OUTBOX_COLS`]).
+pub(crate) fn outbox<R: Row>(r: &R) -> Result<OutboxRow> {
+    Ok(OutboxRow {
+        seq: r.col(0)?,
+        id: r.col(1)?,
+        recipient: r.col(2)?,
+        kind: r.col(3)?,
+        cert_key: r.col(4)?,
+        body: r.col(5)?,
+        attempts: r.col(6)?,
+        created_at: r.col(7)?,
+        next_attempt_at: r.col(8)?,
+        last_error: r.col(9)?,
+        dead: r.col(10)?,
+    })
+}
+
+/// A reported status ([`STATUS_COLS`]).
+pub(crate) fn status<R: Row>(r: &R) -> Result<StatusEvent> {
+    Ok(StatusEvent {
+        number: r.col(0)?,
+        version: r.col(1)?,
+        from_country: r.col(2)?,
+        status: r.col(3)?,
+        code: r.col(4)?,
+        detail: r.col(5)?,
+        message_id: r.col(6)?,
+        at: r.col(7)?,
+    })
+}
+
+/// A declaration without its lines ([`DECL_COLS`]).
+pub(crate) fn declaration<R: Row>(r: &R) -> Result<Declaration> {
+    Ok(Declaration {
+        id: r.col(0)?,
+        number: r.col(1)?,
+        importer: r.col(2)?,
+        importing_country: r.col(3)?,
+        declaration_date: r.col(4)?,
+        document: r.col(5)?,
+        risk_score: r.col(6)?,
+        risk: r.col(7)?,
+        created_by: r.col(8)?,
+        created_at: r.col(9)?,
+        lines: vec![],
+    })
+}
+
+/// A declaration line ([`LINE_COLS`]).
+pub(crate) fn line<R: Row>(r: &R) -> Result<DeclarationLine> {
+    Ok(DeclarationLine {
+        line_no: r.col(0)?,
+        eco_country: r.col(1)?,
+        eco_number: r.col(2)?,
+        exporter: r.col(3)?,
+        outcome: r.col(4)?,
+        reasons: r.col(5)?,
+        matched_item: r.col(6)?,
+        consumed: r.col(7)?,
+        duty: r.col(8)?,
+        decided_at: r.col(9)?,
+    })
+}
+
+/// A verification request ([`VERIFICATION_COLS`]).
+pub(crate) fn verification<R: Row>(r: &R) -> Result<VerificationRequest> {
+    Ok(VerificationRequest {
+        id: r.col(0)?,
+        direction: r.col(1)?,
+        message_id: r.col(2)?,
+        issuing_country: r.col(3)?,
+        number: r.col(4)?,
+        partner: r.col(5)?,
+        questions: r.col(6)?,
+        deadline: r.col(7)?,
+        status: r.col(8)?,
+        answer: r.col(9)?,
+        outcome: r.col(10)?,
+        created_at: r.col(11)?,
+        answered_at: r.col(12)?,
+    })
+}
+
+/// A consumption ([`UTILIZATION_COLS`]).
+pub(crate) fn utilization<R: Row>(r: &R) -> Result<Utilization> {
+    Ok(Utilization {
+        issuing_country: r.col(0)?,
+        number: r.col(1)?,
+        item: r.col(2)?,
+        quantity: r.col(3)?,
+        remaining_after: r.col(4)?,
+        declaration: r.col(5)?,
+    })
+}
+
+/// A company: `id, name, country`.
+pub(crate) fn company<R: Row>(r: &R) -> Result<Company> {
+    Ok(Company { id: r.col(0)?, name: r.col(1)?, country: r.col(2)? })
+}
+
+/// A user: `id, name, role, company_id`.
+pub(crate) fn user<R: Row>(r: &R) -> Result<User> {
+    Ok(User {
+        id: r.col(0)?,
+        name: r.col(1)?,
+        role: parsed("role", r.col(2)?, Role::parse)?,
+        company_id: r.col(3)?,
+    })
+}
+
+/// A refused message ([`REFUSAL_COLS`]).
+pub(crate) fn refusal<R: Row>(r: &R) -> Result<Refusal> {
+    Ok(Refusal {
+        message_id: r.col(0)?,
+        from_country: r.col(1)?,
+        kind: r.col(2)?,
+        via: r.col(3)?,
+        code: r.col(4)?,
+        reason: r.col(5)?,
+        at: r.col(6)?,
+    })
+}
+
+/// An inbox row ([`INBOX_COLS`]).
+pub(crate) fn inbox_record<R: Row>(r: &R) -> Result<InboxRecord> {
+    Ok(InboxRecord {
+        message_id: r.col(0)?,
+        from_country: r.col(1)?,
+        kind: r.col(2)?,
+        state: r.col(3)?,
+        reason: r.col(4)?,
+        received_at: r.col(5)?,
+        updated_at: r.col(6)?,
+    })
+}
+
+/// An audit event ([`AUDIT_COLS`]).
+pub(crate) fn audit_event<R: Row>(r: &R) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        seq: r.col(0)?,
+        at: r.col(1)?,
+        actor: r.col(2)?,
+        action: r.col(3)?,
+        entity: r.col(4)?,
+        before: r.col(5)?,
+        after: r.col(6)?,
+        prev_hash: r.col(7)?,
+        hash: r.col(8)?,
+    })
+}
+
+/// The first column.
+pub(crate) fn first<R: Row, T: Col>(r: &R) -> Result<T> {
+    r.col(0)
+}
+
+/// The first two columns.
+pub(crate) fn pair<R: Row, A: Col, B: Col>(r: &R) -> Result<(A, B)> {
+    Ok((r.col(0)?, r.col(1)?))
+}

@@ -1,0 +1,605 @@
+//! The SQLite backend: one file in WAL mode, used from tokio's blocking pool through one
+//! writer connection and a few read-only reader connections. Every write is a
+//! `BEGIN IMMEDIATE` transaction on the writer, so writers queue instead of failing, and a
+//! second process (`originlink audit verify`, another `node user add`) waits on the busy
+//! timeout. The rules run over `tx::LiteTx`; this file holds the connections and the reads.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use crate::audit::{self, AuditEvent};
+use crate::model::*;
+use crate::row::{
+    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, VERIFICATION_COLS,
+};
+use crate::{Result, Store, StoreError, timestamp};
+use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
+
+mod tx;
+
+use tx::{LiteTx, all, db, exec, one, opt};
+
+/// Runs a future that never waits (a rule over [`LiteTx`], whose calls all complete
+/// synchronously) to completion.
+fn ready<T, F: Future<Output = Result<T>>>(f: F) -> Result<T> {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => Err(StoreError::Backend("a synchronous store operation waited".into())),
+    }
+}
+
+/// The list columns: the same as `APP_COLS`/`CERT_COLS`/`RECEIVED_COLS`, without the (large)
+/// documents.
+const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, self_assessment, assessment, \
+     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
+const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
+     x'' AS signed, issued_at, revoked_reason, signed_sha256";
+const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, x'' AS document, received_at, status, \
+     verdict, revoked_reason, message_id";
+
+/// The SQLite store: one writer connection (writes queue on it, never fail busy) and a few
+/// reader connections (WAL lets them read while the writer writes).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next: Arc<AtomicUsize>,
+    audit: Arc<audit::Chain>,
+}
+
+/// Reader connections per store.
+const READERS: usize = 4;
+
+fn connection(path: &Path, read_only: bool) -> Result<Connection> {
+    if !read_only && path.as_os_str() != ":memory:" {
+        originlink_service::create_private(path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+    }
+    let c = Connection::open(path).map_err(db)?;
+    c.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+    if !read_only {
+        c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+    }
+    c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+    c.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    // Signed documents and envelopes are kilobytes each: read them through a memory map and a
+    // larger page cache rather than copying every page out of the kernel on each read.
+    c.pragma_update(None, "mmap_size", 268_435_456i64).map_err(db)?;
+    c.pragma_update(None, "cache_size", -32_768i64).map_err(db)?;
+    if read_only {
+        c.pragma_update(None, "query_only", "ON").map_err(db)?;
+    }
+    // Every statement is prepared once per connection and kept.
+    c.set_prepared_statement_cache_capacity(128);
+    Ok(c)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`, in WAL mode.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let (writer, readers) = tokio::task::spawn_blocking(move || -> Result<_> {
+            // The writer first: it creates the file and switches it to WAL.
+            let writer = connection(&path, false)?;
+            let readers =
+                (0..READERS).map(|_| connection(&path, true).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+            Ok((writer, readers))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next: Arc::new(AtomicUsize::new(0)),
+            audit: Arc::new(audit::Chain::default()),
+        })
+    }
+
+    /// This store with its audit chain keyed and anchored as `setup` says.
+    pub fn with_audit(mut self, setup: audit::AuditSetup) -> Self {
+        self.audit = Arc::new(audit::Chain::new(setup));
+        self
+    }
+
+    /// Runs a read `f` on a reader connection on the blocking pool.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (readers, next) = (self.readers.clone(), self.next.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut guard = match readers.iter().find_map(|r| r.try_lock().ok()) {
+                Some(g) => g,
+                None => {
+                    let i = next.fetch_add(1, Ordering::Relaxed) % readers.len();
+                    readers[i].lock().unwrap_or_else(|p| p.into_inner())
+                }
+            };
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool.
+    async fn run_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer, committed when `f` succeeds.
+    /// After the commit the audit checkpoint writer is told ([`audit::Chain::after_commit`]).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut LiteTx<'_, '_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let chain = self.audit.clone();
+        let out = self
+            .run_writer(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+                let out = f(&mut LiteTx { tx: &tx, chain: &chain })?;
+                tx.commit().map_err(db)?;
+                Ok(out)
+            })
+            .await?;
+        self.audit.after_commit(|| Arc::new(self.clone()));
+        Ok(out)
+    }
+
+    /// (declaration id, line) of the lines with `outcome` that claim a certificate.
+    async fn line_refs(&self, country: &str, number: &str, outcome: &'static str) -> Result<Vec<(i64, i32)>> {
+        let (country, number) = (country.to_owned(), number.to_owned());
+        let sql = "SELECT declaration_id, line_no FROM declaration_lines \
+                   WHERE eco_country = ?1 AND eco_number = ?2 AND outcome = ?3 ORDER BY declaration_id, line_no";
+        self.run(move |c| all(c, sql, params![country, number, outcome], |r| row::pair(r))).await
+    }
+
+    /// A count.
+    async fn count(&self, sql: &'static str) -> Result<i64> {
+        self.run(move |c| one(c, sql, [], |r| row::first(r))).await
+    }
+
+    /// Runs raw SQL (tests use it to tamper with the audit log; operators must not).
+    pub async fn execute_raw(&self, sql: &str) -> Result<usize> {
+        let sql = sql.to_owned();
+        self.run_writer(move |c| c.execute(&sql, []).map_err(db)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.write(|tx| ready(migrate::run(tx, migrate::SQLITE))).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.run(|c| one(c, "SELECT 1", [], |_| Ok(()))).await
+    }
+
+    async fn create_company(&self, ctx: &Ctx, name: &str, country: &str) -> Result<Company> {
+        let (ctx, name, country) = (ctx.clone(), name.to_owned(), country.to_owned());
+        self.write(move |tx| ready(users::create_company(tx, &ctx, &name, &country))).await
+    }
+
+    async fn company_by_name(&self, name: &str) -> Result<Option<Company>> {
+        let name = name.to_owned();
+        let sql = "SELECT id, name, country FROM companies WHERE name = ?1";
+        self.run(move |c| opt(c, sql, [name], |r| row::company(r))).await
+    }
+
+    async fn create_user(&self, ctx: &Ctx, u: NewUser) -> Result<User> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(users::create_user(tx, &ctx, u))).await
+    }
+
+    async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>> {
+        let hash = *hash;
+        let sql = "SELECT u.id, u.name, u.role, u.company_id FROM tokens t JOIN users u ON u.id = t.user_id \
+                   WHERE t.token_hash = ?1 AND t.revoked_at IS NULL";
+        self.run(move |c| opt(c, sql, [&hash[..]], |r| row::user(r))).await
+    }
+
+    async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(issuance::create_application(tx, &ctx, &a))).await
+    }
+
+    async fn application(&self, id: i64) -> Result<Option<Application>> {
+        self.run(move |c| opt(c, &tx::APP_BY_ID, [id], |r| row::application(r))).await
+    }
+
+    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>> {
+        let page = *page;
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {APP_LIST_COLS} FROM applications WHERE (?1 IS NULL OR company_id = ?1) \
+                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+            );
+            all(c, &sql, params![page.company_id, page.before, page.limit], |r| row::application(r))
+        })
+        .await
+    }
+
+    async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(issuance::transition(tx, &ctx, id, &t))).await
+    }
+
+    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
+        let (ctx, numbering) = (ctx.clone(), numbering.clone());
+        self.write(move |tx| ready(issuance::approve(tx, &ctx, id, &numbering, sign))).await
+    }
+
+    async fn certificate(&self, id: i64) -> Result<Option<Certificate>> {
+        self.run(move |c| opt(c, &tx::CERT_BY_ID, [id], |r| row::certificate(r))).await
+    }
+
+    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>> {
+        let page = *page;
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
+                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                row::cert_cols(CERT_LIST_COLS)
+            );
+            all(c, &sql, params![page.company_id, page.before, page.limit], |r| row::certificate(r))
+        })
+        .await
+    }
+
+    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str, messages: MessagesFn) -> Result<Certificate> {
+        let (ctx, reason) = (ctx.clone(), reason.to_owned());
+        self.write(move |tx| ready(issuance::revoke(tx, &ctx, id, &reason, messages))).await
+    }
+
+    async fn certificate_statuses(&self, number: &str) -> Result<Vec<StatusEvent>> {
+        let number = number.to_owned();
+        let sql = format!("SELECT {STATUS_COLS} FROM certificate_statuses WHERE number = ?1 ORDER BY id");
+        self.run(move |c| all(c, &sql, [number], |r| row::status(r))).await
+    }
+
+    async fn insert_received(&self, ctx: &Ctx, r: NewReceived) -> Result<ReceivedCertificate> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(received::insert(tx, &ctx, &r))).await
+    }
+
+    async fn received(&self, id: i64) -> Result<Option<ReceivedCertificate>> {
+        self.run(move |c| opt(c, &tx::RECEIVED_BY_ID, [id], |r| row::received(r))).await
+    }
+
+    async fn received_by_ref(&self, issuing_country: &str, number: &str) -> Result<Vec<ReceivedCertificate>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
+        let sql = format!(
+            "SELECT {} FROM received_certificates WHERE issuing_country = ?1 AND number = ?2 \
+             ORDER BY version DESC",
+            row::RECEIVED_COLS
+        );
+        self.run(move |c| all(c, &sql, params![country, number], |r| row::received(r))).await
+    }
+
+    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+        let page = *page;
+        let sql = format!(
+            "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
+             ORDER BY id DESC LIMIT ?2"
+        );
+        self.run(move |c| all(c, &sql, params![page.before, page.limit], |r| row::received(r))).await
+    }
+
+    async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()> {
+        let at = timestamp(&ctx.at);
+        self.write(move |tx| ready(outbox::enqueue(tx, &messages, &at))).await
+    }
+
+    async fn claim_outbox(&self, now: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<OutboxRow>> {
+        let until = outbox::lease_until(&now, lease)?;
+        let now = timestamp(&now);
+        let sql = format!(
+            "UPDATE outbox SET lease_until = ?2, next_attempt_at = ?2 WHERE seq IN (\
+             SELECT seq FROM outbox WHERE dead = 0 AND next_attempt_at <= ?1 \
+             AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, seq LIMIT ?3) \
+             RETURNING {OUTBOX_COLS}"
+        );
+        let rows =
+            self.write(move |tx| all(tx.tx, &sql, params![now, until, limit], |r| row::outbox(r))).await?;
+        Ok(outbox::claimed(rows))
+    }
+
+    async fn outbox_delivered(&self, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids = ids.to_vec();
+        self.write(move |tx| {
+            ids.iter().try_for_each(|id| exec(tx.tx, "DELETE FROM outbox WHERE id = ?1", [id]).map(drop))
+        })
+        .await
+    }
+
+    async fn outbox_failed(&self, id: &str, error: &str, next: DateTime<Utc>, dead: bool) -> Result<()> {
+        let (id, error, next) = (id.to_owned(), error.to_owned(), timestamp(&next));
+        let sql = "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, next_attempt_at = ?2, \
+                   lease_until = NULL, dead = ?3 WHERE id = ?4";
+        self.write(move |tx| exec(tx.tx, sql, params![error, next, dead, id]).map(drop)).await
+    }
+
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE dead = 1 ORDER BY seq LIMIT ?1");
+        self.run(move |c| all(c, &sql, [limit], |r| row::outbox(r))).await
+    }
+
+    async fn retry_dead(&self, ctx: &Ctx, id: &str) -> Result<OutboxRow> {
+        let (ctx, id) = (ctx.clone(), id.to_owned());
+        self.write(move |tx| ready(outbox::retry_dead(tx, &ctx, &id))).await
+    }
+
+    async fn outbox_counts(&self) -> Result<(i64, i64)> {
+        let sql = "SELECT (SELECT count(*) FROM outbox WHERE dead = 0), (SELECT count(*) FROM outbox WHERE dead = 1)";
+        self.run(move |c| one(c, sql, [], |r| row::pair(r))).await
+    }
+
+    async fn apply_inbound(&self, ctx: &Ctx, batch: Vec<Inbound>) -> Result<Vec<Applied>> {
+        if batch.is_empty() {
+            return Ok(vec![]);
+        }
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(inbox::apply(tx, &ctx, batch))).await
+    }
+
+    async fn inbox_len(&self) -> Result<i64> {
+        self.count("SELECT count(*) FROM inbox").await
+    }
+
+    async fn held_len(&self) -> Result<i64> {
+        self.count("SELECT count(*) FROM inbox_held").await
+    }
+
+    async fn record_refused(&self, refusals: Vec<Refusal>) -> Result<()> {
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        self.write(move |tx| refusals.iter().try_for_each(|r| tx::refuse(tx.tx, r))).await
+    }
+
+    async fn refused(&self, limit: i64) -> Result<Vec<Refusal>> {
+        let sql = format!("SELECT {REFUSAL_COLS} FROM inbox_refused ORDER BY seq DESC LIMIT ?1");
+        self.run(move |c| all(c, &sql, [limit], |r| row::refusal(r))).await
+    }
+
+    async fn quarantined(&self, limit: i64) -> Result<Vec<InboxRecord>> {
+        let sql = format!(
+            "SELECT {INBOX_COLS} FROM inbox WHERE state = 'quarantined' \
+             ORDER BY updated_at DESC, message_id LIMIT ?1"
+        );
+        self.run(move |c| all(c, &sql, [limit], |r| row::inbox_record(r))).await
+    }
+
+    async fn quarantined_len(&self) -> Result<i64> {
+        self.count("SELECT count(*) FROM inbox WHERE state = 'quarantined'").await
+    }
+
+    async fn create_declaration(&self, ctx: &Ctx, d: NewDeclaration) -> Result<Declaration> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(declarations::create(tx, &ctx, &d))).await
+    }
+
+    async fn declaration(&self, id: i64) -> Result<Option<Declaration>> {
+        self.run(move |c| tx::declaration(c, "id", id)).await
+    }
+
+    async fn declaration_by_number(&self, number: &str) -> Result<Option<Declaration>> {
+        let number = number.to_owned();
+        self.run(move |c| tx::declaration(c, "number", number)).await
+    }
+
+    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>> {
+        let page = *page;
+        let after = if order_by_risk {
+            "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = ?1)) \
+             ORDER BY risk_score DESC, id DESC"
+        } else {
+            "id < ?1) ORDER BY id DESC"
+        };
+        let sql =
+            format!("SELECT {} FROM declarations WHERE (?1 IS NULL OR {after} LIMIT ?2", row::DECL_LIST_COLS);
+        self.run(move |c| {
+            let mut out = all(c, &sql, params![page.before, page.limit], |r| row::declaration(r))?;
+            for d in &mut out {
+                d.lines = tx::lines(c, d.id)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_risk(&self, ctx: &Ctx, id: i64, score: i64, risk_json: &str) -> Result<()> {
+        let (ctx, risk) = (ctx.clone(), risk_json.to_owned());
+        self.write(move |tx| ready(declarations::set_risk(tx, &ctx, id, score, &risk))).await
+    }
+
+    async fn link_pending_line(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        line_no: i32,
+        issuing_country: &str,
+        number: &str,
+    ) -> Result<()> {
+        let (ctx, country, number) = (ctx.clone(), issuing_country.to_owned(), number.to_owned());
+        let line = (declaration_id, line_no);
+        self.write(move |tx| ready(declarations::link_pending_line(tx, &ctx, line, &country, &number))).await
+    }
+
+    async fn decide_lines_with(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(declarations::decide_with(tx, &ctx, declaration_id, decisions, messages)))
+            .await
+    }
+
+    async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
+        self.run(move |c| {
+            let sql = "SELECT item, total, remaining FROM ledger WHERE issuing_country = ?1 AND number = ?2 \
+                       ORDER BY item";
+            let mut rows = all(c, sql, params![country, number], |r| {
+                Ok(LedgerRow { item: r.col(0)?, total: r.col(1)?, remaining: r.col(2)?, declarations: vec![] })
+            })?;
+            let sql = "SELECT DISTINCT d.number FROM utilizations u JOIN declarations d ON d.id = u.declaration_id \
+                       WHERE u.issuing_country = ?1 AND u.number = ?2 AND u.item = ?3 AND u.released_at IS NULL \
+                       ORDER BY d.number";
+            for row in &mut rows {
+                row.declarations = all(c, sql, params![country, number, row.item], |r| row::first(r))?;
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn utilizations(&self, issuing_country: &str, number: &str) -> Result<Vec<Utilization>> {
+        let (country, number) = (issuing_country.to_owned(), number.to_owned());
+        let sql = format!(
+            "SELECT {} FROM utilizations u JOIN declarations d ON d.id = u.declaration_id \
+             WHERE u.issuing_country = ?1 AND u.number = ?2 AND u.released_at IS NULL ORDER BY u.id",
+            row::UTILIZATION_COLS
+        );
+        self.run(move |c| all(c, &sql, params![country, number], |r| row::utilization(r))).await
+    }
+
+    async fn decided_lines_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DeclarationLine)>> {
+        let (from, to) = (timestamp(&from), timestamp(&to));
+        let sql = format!(
+            "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+             WHERE l.decided_at >= ?1 AND l.decided_at < ?2 AND l.outcome <> 'pending' \
+             ORDER BY l.declaration_id, l.line_no",
+            row::line_cols_of_l()
+        );
+        self.run(move |c| all(c, &sql, params![from, to], |r| Ok((r.col(10)?, row::line(r)?)))).await
+    }
+
+    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "pending").await
+    }
+
+    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "granted").await
+    }
+
+    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
+        let (exporter, importer) = (exporter.to_owned(), importer.to_owned());
+        let sql = "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+                   WHERE l.exporter = ?1 AND l.outcome = 'granted' AND d.importer = ?2)";
+        self.run(move |c| one(c, sql, params![exporter, importer], |r| row::first(r))).await
+    }
+
+    async fn create_verification(
+        &self,
+        ctx: &Ctx,
+        v: NewVerification,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(verifications::create(tx, &ctx, &v, &messages))).await
+    }
+
+    async fn answer_verification(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        answer: &str,
+        outcome: &str,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest> {
+        let (ctx, answer, outcome) = (ctx.clone(), answer.to_owned(), outcome.to_owned());
+        self.write(move |tx| ready(verifications::answer(tx, &ctx, id, (&answer, &outcome), &messages))).await
+    }
+
+    async fn record_verification_answer(
+        &self,
+        ctx: &Ctx,
+        message_id_of_request: &str,
+        answer: &str,
+        outcome: &str,
+    ) -> Result<VerificationRequest> {
+        let (ctx, mid, answer, outcome) =
+            (ctx.clone(), message_id_of_request.to_owned(), answer.to_owned(), outcome.to_owned());
+        self.write(move |tx| ready(verifications::record_answer(tx, &ctx, &mid, (&answer, &outcome)))).await
+    }
+
+    async fn verification(&self, id: i64) -> Result<Option<VerificationRequest>> {
+        self.run(move |c| opt(c, &tx::VERIFICATION_BY_ID, [id], |r| row::verification(r))).await
+    }
+
+    async fn list_verifications(
+        &self,
+        direction: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<VerificationRequest>> {
+        let direction = direction.map(str::to_owned);
+        let sql = format!(
+            "SELECT {VERIFICATION_COLS} FROM verification_requests WHERE (?1 IS NULL OR direction = ?1) \
+             ORDER BY id DESC LIMIT ?2"
+        );
+        self.run(move |c| all(c, &sql, params![direction, limit], |r| row::verification(r))).await
+    }
+
+    async fn overdue_verifications(&self, now: DateTime<Utc>) -> Result<Vec<VerificationRequest>> {
+        let now = timestamp(&now);
+        let sql = format!(
+            "SELECT {VERIFICATION_COLS} FROM verification_requests WHERE status = 'open' AND deadline < ?1 \
+             ORDER BY deadline, id"
+        );
+        self.run(move |c| all(c, &sql, [now], |r| row::verification(r))).await
+    }
+
+    async fn denied_verifications(&self, issuing_country: &str) -> Result<i64> {
+        let country = issuing_country.to_owned();
+        let sql = "SELECT count(*) FROM verification_requests WHERE direction = 'outgoing' \
+                   AND issuing_country = ?1 AND status = 'denied'";
+        self.run(move |c| one(c, sql, [country], |r| row::first(r))).await
+    }
+
+    async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit_events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"
+        );
+        self.run(move |c| all(c, &sql, params![after, up_to, limit], |r| row::audit_event(r))).await
+    }
+
+    async fn audit_head_row(&self) -> Result<Option<(i64, String)>> {
+        self.run(|c| opt(c, "SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| row::pair(r))).await
+    }
+
+    fn audit_chain(&self) -> &audit::Chain {
+        &self.audit
+    }
+}

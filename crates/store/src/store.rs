@@ -1,0 +1,263 @@
+//! The storage interface both backends implement.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{self, AuditEvent, Broken, Verified};
+use crate::checkpoint;
+use crate::model::*;
+use crate::{Result, StoreError};
+
+/// The storage interface of a node. Both backends pass the same contract test suite
+/// (`tests/it/main.rs`).
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Which backend: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Brings the schema up to date. Safe to run again, and concurrently.
+    async fn migrate(&self) -> Result<()>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates a company. Duplicate name: `COMPANY_EXISTS`.
+    async fn create_company(&self, ctx: &Ctx, name: &str, country: &str) -> Result<Company>;
+    /// Finds a company by name.
+    async fn company_by_name(&self, name: &str) -> Result<Option<Company>>;
+    /// Creates a user and its token. Duplicate name: `USER_EXISTS`.
+    async fn create_user(&self, ctx: &Ctx, user: NewUser) -> Result<User>;
+    /// The user holding the token with this SHA-256, if any.
+    async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>>;
+
+    /// Creates an application in `draft`.
+    async fn create_application(&self, ctx: &Ctx, app: NewApplication) -> Result<Application>;
+    /// One application.
+    async fn application(&self, id: i64) -> Result<Option<Application>>;
+    /// A page of applications, newest first, without their documents.
+    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>>;
+    /// Submit or reject. Invalid transition: `APPLICATION_NOT_DRAFT` / `APPLICATION_NOT_SUBMITTED`.
+    async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application>;
+    /// Approves a submitted application: allocates the number (or, for an amendment, keeps
+    /// the replaced certificate's number with the next version), runs `sign`, stores the
+    /// signed bytes, supersedes the replaced certificate. All in one transaction.
+    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate>;
+
+    /// One certificate.
+    async fn certificate(&self, id: i64) -> Result<Option<Certificate>>;
+    /// A page of certificates, newest first, without their signed bytes.
+    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>>;
+    /// Revokes an issued certificate and enqueues the messages `messages` makes of it, in one
+    /// transaction. Not issued: `CERTIFICATE_NOT_ISSUED`; `messages` failing: `SIGNING_FAILED`.
+    async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str, messages: MessagesFn) -> Result<Certificate>;
+    /// The statuses importing countries reported about certificate `number`, all versions,
+    /// oldest first.
+    async fn certificate_statuses(&self, number: &str) -> Result<Vec<StatusEvent>>;
+
+    /// Records a received certificate. Duplicate (country, number, version): `RECEIVED_EXISTS`.
+    async fn insert_received(&self, ctx: &Ctx, rec: NewReceived) -> Result<ReceivedCertificate>;
+    /// One received certificate.
+    async fn received(&self, id: i64) -> Result<Option<ReceivedCertificate>>;
+    /// All versions of a received certificate, newest first.
+    async fn received_by_ref(&self, issuing_country: &str, number: &str) -> Result<Vec<ReceivedCertificate>>;
+    /// A page of received certificates, newest first, without their documents
+    /// (`page.company_id` does not apply: received certificates belong to no company).
+    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>>;
+
+    /// Enqueues messages in one transaction (not audited: transport). Duplicate id:
+    /// `MESSAGE_EXISTS`, and nothing is enqueued.
+    async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()>;
+    /// Claims up to `limit` due messages (not dead, `next_attempt_at <= now`, not leased):
+    /// those due longest (by `next_attempt_at`, then `seq`), returned in `seq` order. Each is
+    /// leased until `now + lease` (its `next_attempt_at` moves there too), so no other worker
+    /// or replica takes it meanwhile; an expired lease makes it due again.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>>;
+    /// Removes delivered messages (one transaction). Unknown ids are ignored.
+    async fn outbox_delivered(&self, ids: &[String]) -> Result<()>;
+    /// Records a failed attempt: `attempts + 1`, the error, the next attempt time, lease
+    /// cleared, and `dead` (given up). Unknown id: ignored.
+    async fn outbox_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        dead: bool,
+    ) -> Result<()>;
+    /// Dead letters, oldest first.
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>>;
+    /// An operator retries a dead letter: due at `ctx.at` with no attempts; audited as
+    /// `message.retried`. Not a dead letter: `NOT_FOUND`.
+    async fn retry_dead(&self, ctx: &Ctx, id: &str) -> Result<OutboxRow>;
+    /// (pending, dead) outbox messages.
+    async fn outbox_counts(&self) -> Result<(i64, i64)>;
+
+    /// Applies a batch of verified inbound messages in one transaction; one answer per
+    /// message, in order. See [`Inbound`] and [`InboundKind`] for what each kind does.
+    async fn apply_inbound(&self, ctx: &Ctx, batch: Vec<Inbound>) -> Result<Vec<Applied>>;
+    /// Messages in the inbox (applied, held or duplicate-by-content).
+    async fn inbox_len(&self) -> Result<i64>;
+    /// Messages held until the certificate version they need arrives.
+    async fn held_len(&self) -> Result<i64>;
+    /// Records inbound messages refused before they reached the inbox (one transaction, not
+    /// audited: transport, like [`Store::enqueue`]).
+    async fn record_refused(&self, refusals: Vec<Refusal>) -> Result<()>;
+    /// Refused inbound messages, newest first.
+    async fn refused(&self, limit: i64) -> Result<Vec<Refusal>>;
+    /// Inbound messages quarantined (they can never be processed), newest first.
+    async fn quarantined(&self, limit: i64) -> Result<Vec<InboxRecord>>;
+    /// How many inbound messages are quarantined.
+    async fn quarantined_len(&self) -> Result<i64>;
+
+    /// Creates a declaration; all lines start `pending`. Duplicate number:
+    /// `DECLARATION_EXISTS`; duplicate line number: `LINE_DUPLICATE`.
+    async fn create_declaration(&self, ctx: &Ctx, d: NewDeclaration) -> Result<Declaration>;
+    /// One declaration with its lines.
+    async fn declaration(&self, id: i64) -> Result<Option<Declaration>>;
+    /// One declaration by number.
+    async fn declaration_by_number(&self, number: &str) -> Result<Option<Declaration>>;
+    /// A page of declarations with their lines, without documents: newest first, or (the
+    /// officer's queue, `order_by_risk`) by risk score descending, then id descending. The
+    /// cursor `page.before` is the last id of the previous page in either order;
+    /// `page.company_id` does not apply.
+    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>>;
+    /// Records the risk score and its reasons (JSON). Unknown declaration: `NOT_FOUND`.
+    async fn set_risk(&self, ctx: &Ctx, id: i64, score: i64, risk_json: &str) -> Result<()>;
+    /// Links a line declared `PENDING` to the certificate it was matched to when that
+    /// arrived, so later events about the certificate (a verification denial) reach it.
+    /// Unknown line: `NOT_FOUND`; a line that already names a certificate: `LINE_NOT_PENDING`.
+    async fn link_pending_line(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        line_no: i32,
+        issuing_country: &str,
+        number: &str,
+    ) -> Result<()>;
+    /// Decides lines of one declaration in ONE transaction, in the order given, with the
+    /// ledger: a granted line first gives back what it consumed before; a `Granted` decision
+    /// with a claim then consumes from the item's ledger row (created with the item total on
+    /// first use), unless less is left than claimed (`QUANTITY_EXCEEDED`) or the claim is
+    /// single-declaration and another declaration consumes from any item of the certificate
+    /// (`ALREADY_UTILIZED`): then the line is stored `denied` with that reason appended and
+    /// nothing is consumed. Returns per line the stored line and the consumption recorded.
+    /// Unknown declaration or line: `NOT_FOUND`; a bad claim or reasons that are not a JSON
+    /// array: `LINE_DECISION_INVALID`.
+    async fn decide_lines(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        self.decide_lines_with(ctx, declaration_id, decisions, Box::new(|_| Ok(vec![]))).await
+    }
+    /// [`Store::decide_lines`], with the messages the decisions cause (the statuses back to
+    /// the issuing countries) built by `messages` from the stored lines and written to the
+    /// outbox in the same transaction. If `messages` fails, nothing is stored
+    /// (`SIGNING_FAILED`).
+    async fn decide_lines_with(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
+    /// The ledger of a certificate, by item.
+    async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;
+    /// The consumptions in force from a certificate (the rows never given back), oldest first.
+    async fn utilizations(&self, issuing_country: &str, number: &str) -> Result<Vec<Utilization>>;
+    /// Lines still pending on certificate (issuing_country, number), as (declaration id,
+    /// line), in order: for automatic matching when it arrives.
+    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    /// Granted lines that claim a certificate, as (declaration id, line): for
+    /// `VERIFICATION_DENIED`.
+    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    /// Decided (granted or denied) lines with `from <= decided_at < to`, with their
+    /// declaration number, in declaration and line order: the caller sums the duty.
+    async fn decided_lines_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DeclarationLine)>>;
+    /// Whether a granted line of an earlier declaration names this exporter → importer pair.
+    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool>;
+
+    /// Raises an `outgoing` verification request and enqueues its messages, in one
+    /// transaction. Duplicate message id: `VERIFICATION_EXISTS`.
+    async fn create_verification(
+        &self,
+        ctx: &Ctx,
+        v: NewVerification,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest>;
+    /// Answers an `incoming`, open request with `outcome` (`confirmed` or `denied`) and
+    /// enqueues the response messages, in one transaction. Not open or not incoming:
+    /// `VERIFICATION_NOT_OPEN`; another outcome: `VERIFICATION_OUTCOME_INVALID`.
+    async fn answer_verification(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        answer: &str,
+        outcome: &str,
+        messages: Vec<OutMessage>,
+    ) -> Result<VerificationRequest>;
+    /// Records the response to one of our `outgoing` requests (by its message id). Unknown:
+    /// `NOT_FOUND`; not open: `VERIFICATION_NOT_OPEN`.
+    async fn record_verification_answer(
+        &self,
+        ctx: &Ctx,
+        message_id_of_request: &str,
+        answer: &str,
+        outcome: &str,
+    ) -> Result<VerificationRequest>;
+    /// One verification request.
+    async fn verification(&self, id: i64) -> Result<Option<VerificationRequest>>;
+    /// Verification requests, newest first, of one direction or both.
+    async fn list_verifications(
+        &self,
+        direction: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<VerificationRequest>>;
+    /// Open requests (both directions) whose deadline is before `now`, oldest deadline first.
+    async fn overdue_verifications(&self, now: DateTime<Utc>) -> Result<Vec<VerificationRequest>>;
+    /// How many of our `outgoing` requests about certificates of this country were denied.
+    async fn denied_verifications(&self, issuing_country: &str) -> Result<i64>;
+
+    /// Audit events with `after < seq <= up_to`, in seq order, at most `limit` of them.
+    async fn audit_events(&self, after: i64, up_to: i64, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// The chain head row: (last sequence number, its hash); `None` when the row is missing.
+    async fn audit_head_row(&self) -> Result<Option<(i64, String)>>;
+    /// The chain head: (last sequence number, its hash).
+    async fn audit_head(&self) -> Result<(i64, String)> {
+        self.audit_head_row().await?.ok_or_else(|| {
+            StoreError::Backend("audit chain: AUDIT_HEAD_MISSING: the audit_head row is missing".into())
+        })
+    }
+    /// How this store keys and anchors its audit chain ([`open_keyed`](crate::open_keyed)).
+    fn audit_chain(&self) -> &audit::Chain;
+    /// Checks the audit chain in pages; on failure, names the first broken event. The head is
+    /// read first, so events appended meanwhile are left for the next check.
+    async fn verify_audit(&self) -> Result<Result<u64, Broken>> {
+        self.verify_audit_in_pages(1000).await
+    }
+    /// [`Store::verify_audit`], reading `page` events at a time.
+    async fn verify_audit_in_pages(&self, page: i64) -> Result<Result<u64, Broken>> {
+        Ok(self.check_audit(page).await?.map(|v| v.events))
+    }
+    /// [`Store::verify_audit`] with what was found: every event (keyed with this store's audit
+    /// key), the head, the rows past the head, and the head against the checkpoint file.
+    async fn check_audit(&self, page: i64) -> Result<Result<Verified, Broken>> {
+        audit::check(self, page).await
+    }
+    /// Writes the checkpoint of the current chain head now (a background writer also does, at
+    /// most once per [`audit::CHECKPOINT_INTERVAL`] after commits): call it at start, at
+    /// shutdown and after a short-lived command's writes. Returns the event anchored; `None`
+    /// when the store has no key or checkpoint file, or the checkpoint was kept as evidence of
+    /// damage (logged; [`Store::check_audit`] names it).
+    async fn checkpoint_audit(&self) -> Result<Option<i64>> {
+        checkpoint::write_current(self).await
+    }
+}

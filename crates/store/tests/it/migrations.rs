@@ -1,0 +1,155 @@
+//! Databases made by earlier releases open with today's migration runner: their schema, as the
+//! released migrations (`migrations/<backend>/V<n>__*.sql`) left it, with the versions recorded
+//! the way every release recorded them (`schema_migrations(version)`), is recognised as it is:
+//! nothing applied is applied again, nothing stored is lost, and what is missing is applied.
+
+use std::sync::Arc;
+
+use originlink_store::postgres::PgStore;
+use originlink_store::sqlite::SqliteStore;
+use originlink_store::*;
+
+use super::{Guard, ctx, pg_base, unique_name};
+
+const SQLITE: [&str; 4] = [
+    include_str!("../../migrations/sqlite/V1__init.sql"),
+    include_str!("../../migrations/sqlite/V2__exchange.sql"),
+    include_str!("../../migrations/sqlite/V3__customs.sql"),
+    include_str!("../../migrations/sqlite/V4__recipients.sql"),
+];
+
+const POSTGRES: [&str; 4] = [
+    include_str!("../../migrations/postgres/V1__init.sql"),
+    include_str!("../../migrations/postgres/V2__exchange.sql"),
+    include_str!("../../migrations/postgres/V3__customs.sql"),
+    include_str!("../../migrations/postgres/V4__recipients.sql"),
+];
+
+/// The schema of a release that had applied the first `applied` versions, with its
+/// bookkeeping and one company stored, as SQL.
+fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str) -> String {
+    let mut sql = String::new();
+    for m in &migrations[..applied] {
+        sql.push_str(m);
+    }
+    sql.push_str(bookkeeping);
+    for v in 1..=applied {
+        sql.push_str(&format!("INSERT INTO schema_migrations (version) VALUES ({v});\n"));
+    }
+    sql.push_str("INSERT INTO companies (name, country, created_at) VALUES ('Old Co', 'KH', '2026-01-01T00:00:00.000000Z');\n");
+    sql
+}
+
+/// What a reopened old database must show: the old company, every version recorded once, the
+/// latest schema usable, a second migrate a no-op.
+async fn check_reopened(store: &dyn Store) {
+    store.migrate().await.expect("migrate an old database");
+    let old = store.company_by_name("Old Co").await.expect("read").expect("the old company is kept");
+    assert_eq!(old.country, "KH");
+    // The latest schema is there (declarations: V3; refusals: V4) and writes are audited.
+    assert!(store.list_declarations(&Page::first(None, 10), false).await.expect("V3 tables").is_empty());
+    assert!(store.refused(10).await.expect("V4 tables").is_empty());
+    store.create_company(&ctx(), "New Co", "TH").await.expect("write after migrating");
+    store.migrate().await.expect("migrate again");
+    assert_eq!(store.verify_audit().await.expect("read audit").expect("chain verifies"), 1);
+}
+
+fn sqlite_versions(path: &std::path::Path) -> Vec<i64> {
+    let c = rusqlite::Connection::open(path).expect("open");
+    let mut st = c.prepare("SELECT version FROM schema_migrations ORDER BY version").expect("prepare");
+    st.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("versions")
+}
+
+async fn sqlite_made_by(applied: usize) {
+    let dir = std::env::temp_dir().join(unique_name("originlink_migrate"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _guard = Guard::Dir(dir.clone());
+    let path = dir.join("node.db");
+    {
+        let c = rusqlite::Connection::open(&path).expect("create the old database");
+        let bookkeeping = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY);\n";
+        c.execute_batch(&old_database(&SQLITE, applied, bookkeeping)).expect("old schema");
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open"));
+    check_reopened(store.as_ref()).await;
+    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4]);
+}
+
+async fn postgres_made_by(applied: usize) {
+    let base = pg_base();
+    let admin = PgStore::connect(&format!("{base}/postgres"), 1).await.expect("PostgreSQL is reachable");
+    let name = unique_name("originlink_migrate");
+    admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _guard = Guard::PgDb(name.clone(), dir);
+    let url = format!("{base}/{name}");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    let conn = tokio::spawn(connection);
+    let bookkeeping = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY);\n";
+    client.batch_execute(&old_database(&POSTGRES, applied, bookkeeping)).await.expect("old schema");
+    let store = PgStore::connect(&url, 2).await.expect("connect");
+    check_reopened(&store).await;
+    let versions: Vec<i64> = client
+        .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+        .await
+        .expect("versions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3, 4]);
+    drop((client, store));
+    let _ = conn.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_fully_migrated_by_an_old_release_is_not_migrated_again() {
+    sqlite_made_by(4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_partly_migrated_by_an_old_release_gets_only_the_rest() {
+    sqlite_made_by(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fully_migrated_by_an_old_release_is_not_migrated_again() {
+    postgres_made_by(4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_partly_migrated_by_an_old_release_gets_only_the_rest() {
+    postgres_made_by(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_migrating_together_apply_each_version_once() {
+    let base = pg_base();
+    let admin = PgStore::connect(&format!("{base}/postgres"), 1).await.expect("PostgreSQL is reachable");
+    let name = unique_name("originlink_migrate");
+    admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _guard = Guard::PgDb(name.clone(), dir);
+    let url = format!("{base}/{name}");
+    let mut replicas = vec![];
+    for _ in 0..4 {
+        let url = url.clone();
+        replicas.push(tokio::spawn(async move {
+            let s = PgStore::connect(&url, 1).await.expect("connect");
+            s.migrate().await
+        }));
+    }
+    for r in replicas {
+        r.await.expect("join").expect("every replica's migrate succeeds");
+    }
+    let s = PgStore::connect(&url, 1).await.expect("connect");
+    check_reopened_empty(&s).await;
+}
+
+/// A store migrated from nothing: empty, usable.
+async fn check_reopened_empty(store: &dyn Store) {
+    store.migrate().await.expect("migrate again");
+    assert_eq!(store.company_by_name("Old Co").await.expect("read"), None);
+    assert_eq!(store.audit_head().await.expect("head"), (0, audit::GENESIS.to_owned()));
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
-# apt packages (xmllint, xmlsec1), Python's jsonschema, jwcrypto, openapi-spec-validator and
-# schemathesis, cargo-nextest, PostgreSQL.
+# apt packages (xmllint, xmlsec1; curl and jq for README's walkthrough), Python's jsonschema,
+# jwcrypto, openapi-spec-validator and schemathesis, cargo-nextest, PostgreSQL.
 # Safe to run again: each step checks first and does nothing when the tool is there.
 set -euo pipefail
 
@@ -9,6 +9,8 @@ need_apt=()
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v xmlsec1 >/dev/null 2>&1 || need_apt+=(xmlsec1)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"

@@ -32,8 +32,9 @@ enum TlCommand {
 
 #[derive(Debug, clap::Args)]
 struct BuildArgs {
-    /// A member's `keys init` directory: ca.crt, every signing*.crt (current and rotated-out,
-    /// for overlap) and tls.crt. Country and authority come from the CA certificate. Repeat.
+    /// A member's `keys init` directory, or a copy of just its certificates (no key is read):
+    /// ca.crt, every signing*.crt (current and rotated-out, for overlap) and tls.crt. Country
+    /// and authority come from the CA certificate. Repeat.
     #[arg(long = "member", required = true)]
     members: Vec<PathBuf>,
     /// Operator private key (from `keys operator`).

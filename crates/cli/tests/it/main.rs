@@ -11,4 +11,5 @@ mod gateway;
 mod hostile;
 mod node;
 mod qualify;
+mod readme;
 mod trust;

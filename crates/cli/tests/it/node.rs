@@ -224,6 +224,27 @@ fn self_assessment() -> Value {
     })
 }
 
+/// `user add` names the company rule that was broken: an exporter needs a company, and only an
+/// exporter may have one.
+#[test]
+fn user_add_company_codes() {
+    let node = node_dir("node-user-company");
+    let cfg = path(&node.config);
+    for (role, company, code) in [
+        ("exporter", None, "(COMPANY_REQUIRED_FOR_EXPORTER)"),
+        ("customs-officer", Some("X"), "(COMPANY_ONLY_FOR_EXPORTER)"),
+        ("issuing-officer", Some("X"), "(COMPANY_ONLY_FOR_EXPORTER)"),
+        ("admin", Some("X"), "(COMPANY_ONLY_FOR_EXPORTER)"),
+    ] {
+        let mut args = vec!["node", "user", "add", "--config", cfg, "--name", role, "--role", role];
+        args.extend(company.iter().flat_map(|c| ["--company", *c]));
+        let (code_, out, err) = run_text(&args, b"");
+        assert_eq!(code_, 2, "{role}: {err}");
+        assert!(out.is_empty() && err.contains(code), "{role} {company:?}: {err}");
+    }
+    assert!(user_add(&node.config, &[], "ok", "customs-officer", None).starts_with("olk_"));
+}
+
 #[test]
 fn end_to_end_over_https_sqlite() {
     let node = node_dir("node-e2e");

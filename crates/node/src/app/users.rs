@@ -43,8 +43,9 @@ pub fn clean_name(raw: &str, max: usize) -> Result<&str, String> {
 /// the admin's API and console and by `originlink node add-user`, which has no signing key
 /// loaded: it needs storage only.
 ///
-/// Errors: `NAME_INVALID` (`name`), `COMPANY_NAME_INVALID` and
-/// `COMPANY_REQUIRED_FOR_EXPORTER` (`company`), `USER_EXISTS`, storage.
+/// Errors: `NAME_INVALID` (`name`); `COMPANY_NAME_INVALID`, `COMPANY_REQUIRED_FOR_EXPORTER`
+/// (an exporter without one) and `COMPANY_ONLY_FOR_EXPORTER` (another role with one)
+/// (`company`); `USER_EXISTS`; storage.
 pub async fn add_user(
     store: &dyn Store,
     ctx: &Ctx,
@@ -58,14 +59,25 @@ pub async fn add_user(
         .map(|c| clean_name(c, MAX_COMPANY_NAME))
         .transpose()
         .map_err(|m| Error::invalid("COMPANY_NAME_INVALID", "company", m))?;
-    let company_rule = |m: &str| Error::invalid("COMPANY_REQUIRED_FOR_EXPORTER", "company", m);
     let company_id = match (role, company) {
         (Role::Exporter, Some(c)) => Some(match store.company_by_name(c).await? {
             Some(found) => found.id,
             None => store.create_company(ctx, c, country).await?.id,
         }),
-        (Role::Exporter, None) => return Err(company_rule("an exporter needs --company")),
-        (_, Some(_)) => return Err(company_rule("only exporters belong to a company")),
+        (Role::Exporter, None) => {
+            return Err(Error::invalid(
+                "COMPANY_REQUIRED_FOR_EXPORTER",
+                "company",
+                "an exporter needs --company",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(Error::invalid(
+                "COMPANY_ONLY_FOR_EXPORTER",
+                "company",
+                "only exporters belong to a company",
+            ));
+        }
         (_, None) => None,
     };
     let token = new_token()

@@ -2027,3 +2027,4 @@ async fn verification_messages_through_the_inbox(db: Db) {
     assert_eq!(db.store.inbox_len().await.expect("inbox"), 6);
     assert_chain_ok(&db).await;
 }
+mod scratch;

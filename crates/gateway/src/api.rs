@@ -57,6 +57,8 @@ pub struct Shared {
     pub wake: Arc<HashMap<String, Arc<Notify>>>,
     /// The one clock: every instant the handlers use.
     pub clock: Arc<dyn Clock>,
+    /// The signed trust list file, served as it is to members that ask for it.
+    pub trust_list: Arc<std::path::PathBuf>,
 }
 
 /// The router: the exchange endpoints, `/healthz` and `/metrics`.
@@ -66,6 +68,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/exchange/v1/messages/{id}", get(track))
         .route("/exchange/v1/pull", post(pull))
         .route("/exchange/v1/pull/ack", post(pull_ack))
+        .route("/exchange/v1/trust-list", get(trust_list))
         .route("/exchange/v1/dead", get(dead))
         .route("/exchange/v1/dead/{id}/retry", post(retry_dead))
         .route("/healthz", get(healthz))
@@ -277,6 +280,29 @@ fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
         kind: h.kind.as_str().to_owned(),
         envelope: env.raw,
     })
+}
+
+/// `GET /exchange/v1/trust-list`: the signed trust list as the operator published it here,
+/// for members' nodes (and the operator), so that nodes pick up a newer list by themselves.
+/// Each node checks the operator's signature itself; the gateway only passes the file on.
+async fn trust_list(State(s): State<Shared>, req: Request) -> Response {
+    if let Err(e) = caller(&s, &peer_of(&req), req.headers()) {
+        return refuse(&s.metrics, e);
+    }
+    let path = s.trust_list.clone();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(path.as_ref())).await;
+    match read.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => {
+            tracing::error!(path = %s.trust_list.display(), error = %e, "the trust list file cannot be read");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TRUST_LIST_UNAVAILABLE",
+                None,
+                "the trust list cannot be read; retry later",
+            )
+        }
+    }
 }
 
 /// `GET /exchange/v1/messages/{id}`: for the sender's node and the operator; 404 for

@@ -195,6 +195,7 @@ impl Gateway {
             queue,
             directory: Arc::new(directory),
             own_cert: Arc::new(identity.cert_der.clone()),
+            trust_list: Arc::new(g.trust_list.clone()),
             operator_token_sha256,
             verify_signatures: g.verify_signatures,
             body_limit: config.server.body_limit,

@@ -130,6 +130,14 @@ pub struct ExchangeConfig {
     /// message written by this node wakes it at once), in milliseconds.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
+    /// How often the node asks its gateway for a newer signed trust list, in seconds (0:
+    /// never). A newer list that verifies is written over `trust_list` and put in force.
+    #[serde(default = "default_trust_list_refresh")]
+    pub trust_list_refresh_s: u64,
+}
+
+fn default_trust_list_refresh() -> u64 {
+    300
 }
 
 fn default_poll() -> u64 {

@@ -116,6 +116,8 @@ pub struct Options {
     /// `false`: the gateway relies on the mutual-TLS identity and leaves envelope signatures to
     /// the receiving node (a measurement aid; the default checks them).
     pub gateway_verify_signatures: Option<bool>,
+    /// `[exchange] trust_list_refresh_s` of the nodes (default: the node's).
+    pub trust_list_refresh_s: Option<u64>,
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -257,6 +259,9 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         }
         if let Some(p) = opts.poll_ms {
             exchange.push_str(&format!("poll_ms = {p}\n"));
+        }
+        if let Some(r) = opts.trust_list_refresh_s {
+            exchange.push_str(&format!("trust_list_refresh_s = {r}\n"));
         }
         if !direct.is_empty() {
             exchange.push_str(&format!("\n[exchange.direct]\n{direct}"));

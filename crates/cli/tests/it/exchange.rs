@@ -1043,3 +1043,94 @@ fn exchange_accepts_every_allowed_form_and_the_gateway_refuses_incomplete_bodies
         .await;
     });
 }
+
+/// The operator publishes a newer trust list: a running node puts it in force by itself, with
+/// no restart; a list that is not validly signed, or is older, changes nothing.
+#[test]
+fn a_node_puts_a_newer_trust_list_in_force_without_a_restart() {
+    let dir = tempdir("exchange-trust-reload");
+    let rt = rt();
+    let region = rt.block_on(originlink_region::setup(&dir, &two(true))).expect("region");
+    let _kh = node(&region, "KH");
+    let kh = region.api("KH").expect("KH api");
+    let sequence =
+        |api: Api| async move { exchange_state(&api, "kh-admin").await["trust_list"]["sequence"].as_u64() };
+    let state = rt.block_on(exchange_state(&kh, "kh-admin"));
+    assert_eq!(state["trust_list"]["sequence"], 1, "{state}");
+    let path = region.dir.join("trust-list.json");
+    let op = region.dir.join("operator");
+    let operator_cert =
+        originlink_trust::keystore::load_certs(&op.join("operator.crt")).expect("operator cert");
+    let key = originlink_trust::keystore::load_private_key(&op.join("operator.key")).expect("operator key");
+    let mut list =
+        originlink_trust::TrustList::from_signed(&std::fs::read(&path).expect("list"), &operator_cert)
+            .expect("list");
+    let publish = |list: &originlink_trust::TrustList| {
+        let bytes = list.sign(&key, operator_cert[0].der()).expect("sign");
+        // Written beside and renamed, as a publishing script would.
+        std::fs::write(path.with_extension("new"), bytes).expect("write");
+        std::fs::rename(path.with_extension("new"), &path).expect("rename");
+    };
+    // Tampered after signing: refused, the list in force stays.
+    list.sequence = 3;
+    let signed = list.sign(&key, operator_cert[0].der()).expect("sign");
+    let text = String::from_utf8(signed).expect("utf-8");
+    let tampered = text.replacen("\"sequence\":3", "\"sequence\":4", 1);
+    assert_ne!(tampered, text, "the sequence is where the test expects it");
+    std::fs::write(&path, tampered).expect("write");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(rt.block_on(sequence(kh.clone())), Some(1), "a list that does not verify is refused");
+    // A newer, validly signed list: in force within seconds.
+    list.sequence = 2;
+    publish(&list);
+    rt.block_on(eventually("trust list 2 in force", 30, || async {
+        (sequence(kh.clone()).await == Some(2)).then_some(())
+    }));
+    // An older one changes nothing.
+    list.sequence = 1;
+    publish(&list);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(rt.block_on(sequence(kh.clone())), Some(2), "an older list is not put back in force");
+}
+
+/// The operator publishes a newer trust list at the gateway only: a node connected to it
+/// fetches it, checks the operator's signature, keeps it as its own file and puts it in force.
+#[test]
+fn nodes_pick_up_a_newer_trust_list_from_their_gateway() {
+    let dir = tempdir("exchange-trust-fetch");
+    let rt = rt();
+    let opts = Options { trust_list_refresh_s: Some(1), ..two(false) };
+    let region = rt.block_on(originlink_region::setup(&dir, &opts)).expect("region");
+    // KH keeps its own copy of the list (the region's nodes share the gateway's by default).
+    let published = region.dir.join("trust-list.json");
+    let own = region.dir.join("KH").join("trust-list.json");
+    std::fs::copy(&published, &own).expect("copy");
+    let cfg = &region.nodes["KH"].config;
+    let text = std::fs::read_to_string(cfg).expect("config");
+    assert!(text.contains("trust_list = \"../trust-list.json\""), "{text}");
+    std::fs::write(
+        cfg,
+        text.replace("trust_list = \"../trust-list.json\"", "trust_list = \"trust-list.json\""),
+    )
+    .expect("config");
+    let _gw = gateway(&region);
+    let _kh = node(&region, "KH");
+    let kh = region.api("KH").expect("KH api");
+    let op = region.dir.join("operator");
+    let operator_cert =
+        originlink_trust::keystore::load_certs(&op.join("operator.crt")).expect("operator cert");
+    let key = originlink_trust::keystore::load_private_key(&op.join("operator.key")).expect("operator key");
+    let mut list =
+        originlink_trust::TrustList::from_signed(&std::fs::read(&published).expect("list"), &operator_cert)
+            .expect("list");
+    list.sequence = 2;
+    std::fs::write(&published, list.sign(&key, operator_cert[0].der()).expect("sign")).expect("publish");
+    rt.block_on(eventually("KH to put the gateway's list 2 in force", 30, || async {
+        let state = exchange_state(&kh, "kh-admin").await;
+        (state["trust_list"]["sequence"] == 2).then_some(())
+    }));
+    let kept =
+        originlink_trust::TrustList::from_signed(&std::fs::read(&own).expect("own list"), &operator_cert)
+            .expect("KH's own file is the signed list 2");
+    assert_eq!(kept.sequence, 2);
+}

@@ -21,6 +21,19 @@ pub struct Status {
     pub held: i64,
     /// Inbound messages that can never be processed.
     pub quarantined: i64,
+    /// The trust list in force (`None` without an exchange).
+    pub trust_list: Option<TrustListInForce>,
+}
+
+/// The trust list in force, as the operator checks it after publishing a new one.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustListInForce {
+    /// The operator's sequence number.
+    pub sequence: u64,
+    /// When it was issued (RFC 3339).
+    pub issued_at: String,
+    /// When the next one is due (RFC 3339); after it received certificates cannot be verified.
+    pub next_update: String,
 }
 
 /// The exchange's queues.
@@ -33,6 +46,14 @@ pub async fn status(state: &AppState) -> Result<Status> {
         inbox: state.store.inbox_len().await?,
         held: state.store.held_len().await?,
         quarantined: state.store.quarantined_len().await?,
+        trust_list: state.exchange.as_ref().map(|x| {
+            let t = x.trust();
+            TrustListInForce {
+                sequence: t.sequence,
+                issued_at: t.issued_at.to_rfc3339(),
+                next_update: t.next_update.to_rfc3339(),
+            }
+        }),
     })
 }
 

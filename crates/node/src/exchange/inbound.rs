@@ -216,7 +216,8 @@ impl Exchange {
                 ),
             ));
         }
-        if !self.directory.is_member(from) {
+        let trust = self.trust();
+        if !trust.directory.is_member(from) {
             return Err((
                 id,
                 ExchangeError::new("SENDER_UNKNOWN", Some("from"), format!("{from} is not a member")),
@@ -236,7 +237,7 @@ impl Exchange {
                 ));
             }
         }
-        env.verify_signature(&self.directory.node_certs(from)).map_err(|e| (id, e))?;
+        env.verify_signature(&trust.directory.node_certs(from)).map_err(|e| (id, e))?;
         Ok(env)
     }
 
@@ -413,7 +414,7 @@ impl Exchange {
     /// country's certificate as its own. Otherwise the status to store, the reason when not
     /// valid, and why it is quarantined when it cannot be read.
     fn judge(&self, doc: &[u8], cref: &CertRef, now: DateTime<Utc>) -> Result<Judged, ExchangeError> {
-        let verdict = match self.verifier.verify(doc, now) {
+        let verdict = match self.trust().verifier.verify(doc, now) {
             Ok(v) => v,
             Err(u) => return Ok(Judged::unreadable(u.code, u.code, &u.message)),
         };

@@ -78,13 +78,17 @@ pub struct Exchange {
     /// This node's id (the authority id).
     pub node_id: String,
     identity: Identity,
-    directory: Directory,
-    verifier: Verifier,
+    /// The trust list in force, swapped whole when a newer signed list is loaded.
+    trust: std::sync::RwLock<Arc<Trust>>,
+    /// Where the trust list is read from, and the operator certificates that must sign it.
+    trust_source: (std::path::PathBuf, Vec<originlink_trust::x509::Cert>),
     gateway: Option<String>,
     direct: HashMap<CountryCode, String>,
     pull: bool,
     batch: usize,
     poll: Duration,
+    /// How often to ask the gateway for a newer trust list (`None`: never).
+    trust_refresh: Option<Duration>,
     backoff: Backoff,
     clients: std::sync::Mutex<HashMap<String, Arc<PeerClient>>>,
     /// Wakes the outbox worker when a message was written.
@@ -95,6 +99,47 @@ impl std::fmt::Debug for Exchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Exchange({} {})", self.country, self.node_id)
     }
+}
+
+/// A trust list in force: who is who, and the verifier built from it.
+pub struct Trust {
+    /// The operator's sequence number of the list.
+    pub sequence: u64,
+    /// When the operator issued it.
+    pub issued_at: DateTime<Utc>,
+    /// When the next one is due (after it, received certificates cannot be verified).
+    pub next_update: DateTime<Utc>,
+    directory: Directory,
+    verifier: Verifier,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trust(sequence {}, next update {})", self.sequence, self.next_update)
+    }
+}
+
+impl Trust {
+    fn from_list(list: &TrustList) -> Result<Trust, String> {
+        Ok(Trust {
+            sequence: list.sequence,
+            issued_at: list.issued_at,
+            next_update: list.next_update,
+            directory: Directory::new(list).map_err(|e| e.to_string())?,
+            verifier: Verifier::new(
+                originlink_trust::TrustStore::from_list(list).map_err(|e| e.to_string())?,
+            ),
+        })
+    }
+}
+
+/// What reloading the trust list did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// A newer list is in force (its sequence).
+    Loaded(u64),
+    /// The file holds the list in force, or an older one: nothing changed.
+    Unchanged(u64),
 }
 
 fn tls_err(e: impl std::fmt::Display) -> StartError {
@@ -112,8 +157,7 @@ impl Exchange {
         if list.next_update < now {
             tracing::warn!(next_update = %list.next_update, "the trust list is outdated; received certificates cannot be verified");
         }
-        let directory = Directory::new(&list).map_err(tls_err)?;
-        let verifier = Verifier::new(originlink_trust::TrustStore::from_list(&list)?);
+        let trust = Trust::from_list(&list).map_err(tls_err)?;
         let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) else {
             return Err(StartError::Tls("tls.cert and tls.key are required".into()));
         };
@@ -123,18 +167,20 @@ impl Exchange {
         for (c, url) in &x.direct {
             direct.insert(CountryCode::parse(c).map_err(tls_err)?, url.clone());
         }
-        let gateway = x.gateway.clone().or_else(|| directory.gateways().next().map(|(_, u, _)| u.to_owned()));
+        let gateway =
+            x.gateway.clone().or_else(|| trust.directory.gateways().next().map(|(_, u, _)| u.to_owned()));
         Ok(Some(Exchange {
             country,
             node_id: config.authority.id.clone(),
             identity,
-            directory,
-            verifier,
+            trust: std::sync::RwLock::new(Arc::new(trust)),
+            trust_source: (x.trust_list.clone(), operators),
             gateway,
             direct,
             pull: x.pull,
             batch: x.batch,
             poll: Duration::from_millis(x.poll_ms.max(1)),
+            trust_refresh: (x.trust_list_refresh_s > 0).then(|| Duration::from_secs(x.trust_list_refresh_s)),
             backoff: Backoff {
                 base: Duration::from_millis(x.backoff_base_ms),
                 max: Duration::from_millis(x.backoff_max_ms),
@@ -145,10 +191,74 @@ impl Exchange {
         }))
     }
 
+    /// The trust list in force.
+    pub fn trust(&self) -> Arc<Trust> {
+        self.trust.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the trust list file again and puts it in force when it is validly signed by the
+    /// operator and newer (a higher sequence) than the one in force. A list that does not
+    /// verify is refused with the reason, and the one in force stays; an older or the same one
+    /// changes nothing. Peer connections are rebuilt, so new pins apply at once.
+    pub fn reload_trust_list(&self) -> Result<Reload, String> {
+        let (path, operators) = &self.trust_source;
+        let bytes = std::fs::read(path).map_err(|e| format!("trust list {}: {e}", path.display()))?;
+        let list = TrustList::from_signed(&bytes, operators)
+            .map_err(|e| format!("trust list {}: {e}", path.display()))?;
+        let current = self.trust().sequence;
+        if list.sequence <= current {
+            return Ok(Reload::Unchanged(current));
+        }
+        let trust = Trust::from_list(&list)?;
+        *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(trust);
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        tracing::info!(from = current, to = list.sequence, next_update = %list.next_update, "trust list reloaded");
+        Ok(Reload::Loaded(list.sequence))
+    }
+
+    /// Asks the gateway for its copy of the signed trust list; when it verifies and is newer
+    /// than the one in force, writes it over the trust list file (beside it, then renamed) and
+    /// puts it in force. `Ok(None)`: nothing newer.
+    pub async fn fetch_trust_list(&self) -> Result<Option<u64>, String> {
+        let Some(url) = self.gateway.clone() else { return Ok(None) };
+        let client = self.client(&url)?;
+        let (status, body) = client
+            .request(hyper::Method::GET, "/exchange/v1/trust-list", Vec::new())
+            .await
+            .map_err(|e| format!("asking {url} for the trust list: {e}"))?;
+        if status != hyper::StatusCode::OK {
+            return Err(format!("{url} answered {status} for the trust list"));
+        }
+        let (path, operators) = &self.trust_source;
+        let list = TrustList::from_signed(&body, operators)
+            .map_err(|e| format!("the trust list from {url} does not verify: {e}"))?;
+        if list.sequence <= self.trust().sequence {
+            return Ok(None);
+        }
+        let next = path.with_extension("fetched");
+        std::fs::write(&next, &body)
+            .and_then(|()| std::fs::rename(&next, path))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        match self.reload_trust_list()? {
+            Reload::Loaded(seq) => Ok(Some(seq)),
+            Reload::Unchanged(_) => Ok(None),
+        }
+    }
+
+    /// How often to ask the gateway for a newer trust list.
+    pub(crate) fn trust_refresh(&self) -> Option<Duration> {
+        self.gateway.as_ref().and(self.trust_refresh)
+    }
+
+    /// The trust list file (its modification time says when to reload).
+    pub(crate) fn trust_list_path(&self) -> &std::path::Path {
+        &self.trust_source.0
+    }
+
     /// Who a TLS client is: a member's node or gateway of the trust list (by its certificate,
     /// valid at `now`); `CLIENT_CERT_REQUIRED` without one.
     pub fn identify(&self, der: Option<&[u8]>, now: DateTime<Utc>) -> Result<Peer, ExchangeError> {
-        self.directory.identify(der, now).cloned()
+        self.trust().directory.identify(der, now).cloned()
     }
 
     fn me(&self) -> Endpoint {
@@ -244,12 +354,13 @@ impl Exchange {
         if let Some(c) = clients.get(url) {
             return Ok(c.clone());
         }
-        let mut pinned = self.directory.certs_for_url(url);
+        let trust = self.trust();
+        let mut pinned = trust.directory.certs_for_url(url);
         if pinned.is_empty() {
             // A direct link configured with another URL than the list's: pin the partner's
             // listed node certificates.
             if let Some((c, _)) = self.direct.iter().find(|(_, u)| u.as_str() == url) {
-                pinned = self.directory.node_tls_certs(*c);
+                pinned = trust.directory.node_tls_certs(*c);
             }
         }
         if pinned.is_empty() {

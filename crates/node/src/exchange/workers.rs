@@ -24,6 +24,10 @@ pub fn spawn(
     }
     // Two workers, so one batch can be on the wire while the next is being claimed; leases
     // keep them from taking the same messages.
+    tokio::spawn(watch_trust_list(x.clone(), stop.clone()));
+    if let Some(every) = x.trust_refresh() {
+        tokio::spawn(fetch_trust_list(x.clone(), every, stop.clone()));
+    }
     tokio::spawn(outbound::outbox_loop(env.clone(), x.clone(), stop.clone()));
     tokio::spawn(outbound::outbox_loop(env, x, stop));
 }
@@ -78,6 +82,65 @@ async fn pull_loop(
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// How often the trust list file is looked at.
+const TRUST_LIST_CHECK: Duration = Duration::from_secs(2);
+
+/// Puts a newer trust list in force when its file changes (the operator, or a script that
+/// fetched the newly published list, replaced it): no restart. A list that does not verify is
+/// refused, and the one in force stays; each refusal is logged once.
+async fn watch_trust_list(x: Arc<Exchange>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let modified = |x: &Exchange| std::fs::metadata(x.trust_list_path()).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&x);
+    let mut refused: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TRUST_LIST_CHECK) => {}
+            _ = stop.changed() => return,
+        }
+        let now = modified(&x);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match x.reload_trust_list() {
+            Ok(super::Reload::Loaded(_)) => refused = None,
+            Ok(super::Reload::Unchanged(current)) => {
+                tracing::info!(
+                    sequence = current,
+                    "the trust list file changed but is not newer; the list in force stays"
+                )
+            }
+            Err(e) => {
+                if refused.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(error = %e, "a new trust list was refused; the list in force stays");
+                }
+                refused = Some(e);
+            }
+        }
+    }
+}
+
+/// Asks the gateway for a newer signed trust list every `every`: nodes pick up what the
+/// operator publishes at the gateway by themselves. Failures are logged once each and retried.
+async fn fetch_trust_list(x: Arc<Exchange>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut failing: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match x.fetch_trust_list().await {
+            Ok(_) => failing = None,
+            Err(e) => {
+                if failing.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(error = %e, "fetching the trust list from the gateway failed; the list in force stays");
+                }
+                failing = Some(e);
             }
         }
     }

@@ -1078,7 +1078,7 @@ fn a_node_puts_a_newer_trust_list_in_force_without_a_restart() {
     let tampered = text.replacen("\"sequence\":3", "\"sequence\":4", 1);
     assert_ne!(tampered, text, "the sequence is where the test expects it");
     std::fs::write(&path, tampered).expect("write");
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(5));
     assert_eq!(rt.block_on(sequence(kh.clone())), Some(1), "a list that does not verify is refused");
     // A newer, validly signed list: in force within seconds.
     list.sequence = 2;
@@ -1089,7 +1089,7 @@ fn a_node_puts_a_newer_trust_list_in_force_without_a_restart() {
     // An older one changes nothing.
     list.sequence = 1;
     publish(&list);
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(5));
     assert_eq!(rt.block_on(sequence(kh.clone())), Some(2), "an older list is not put back in force");
 }
 

@@ -175,6 +175,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Granted lines that claim a certificate, as (declaration id, line): for
     /// `VERIFICATION_DENIED`.
     async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    /// Denied lines that name a certificate, as (declaration id, line), in order: the caller
+    /// re-decides those denied because it had not arrived (`CO_NOT_RECEIVED`) when it does.
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
     /// Decided (granted or denied) lines with `from <= decided_at < to`, with their
     /// declaration number, in declaration and line order: the caller sums the duty.
     async fn decided_lines_between(

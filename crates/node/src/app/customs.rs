@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use originlink_customs::{
-    CertificateFacts, Declaration, EcoRef, Ledger, LineFacts, Outcome, RiskHistory, VerificationStatus,
+    CertificateFacts, Declaration, EcoRef, Ledger, LineFacts, Outcome, ReasonCode, RiskHistory,
+    VerificationStatus,
 };
 use originlink_exchange::body::{BusinessStatus, Reason as WireReason, StatusBody, Utilized};
 use originlink_exchange::{CertRef, MessageType};
@@ -454,6 +455,18 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<
     for (id, line) in state.store.lines_using(issuing, number).await? {
         targets.entry(id).or_default().0.push(line as u32);
     }
+    // Lines denied because it had not arrived (or could not be verified yet): decided again
+    // now that it is here (docs/reason-codes.md, `CO_NOT_RECEIVED`).
+    let mut denied: BTreeMap<i64, Vec<i32>> = BTreeMap::new();
+    for (id, line) in state.store.denied_lines_for(issuing, number).await? {
+        denied.entry(id).or_default().push(line);
+    }
+    for (id, lines) in denied {
+        let Some(d) = state.store.declaration(id).await? else { continue };
+        for l in d.lines.iter().filter(|l| lines.contains(&l.line_no) && awaited_certificate(l)) {
+            targets.entry(id).or_default().0.push(l.line_no as u32);
+        }
+    }
     // PENDING lines this certificate is a candidate for.
     if let Some(l) = load_facts(state, issuing, number).await? {
         for d in pending_declarations(state).await? {
@@ -481,6 +494,13 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<
         decide(state, &actor, id, &decl, Some(&lines), &matched).await?;
     }
     Ok(())
+}
+
+/// Whether a line was denied only for want of its certificate: it had not arrived
+/// (`CO_NOT_RECEIVED`) or could not be verified yet (`CO_NOT_VERIFIED`).
+fn awaited_certificate(l: &originlink_store::DeclarationLine) -> bool {
+    let reasons: Vec<originlink_customs::Reason> = serde_json::from_str(&l.reasons).unwrap_or_default();
+    reasons.iter().any(|r| matches!(r.code, ReasonCode::CoNotReceived | ReasonCode::CoNotVerified))
 }
 
 /// Declarations with a `PENDING` line still undecided (newest 5,000; PENDING lines expire

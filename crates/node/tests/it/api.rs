@@ -35,8 +35,8 @@ pub(crate) struct Node {
     pub(crate) exporter_a: String,
     pub(crate) exporter_b: String,
     pub(crate) officer: String,
-    customs: String,
-    admin: String,
+    pub(crate) customs: String,
+    pub(crate) admin: String,
     dir: PathBuf,
     pg: Option<String>,
 }
@@ -129,24 +129,24 @@ pub(crate) async fn node() -> Node {
     node_on(false).await
 }
 
-struct Resp {
-    status: StatusCode,
+pub(crate) struct Resp {
+    pub(crate) status: StatusCode,
     content_type: String,
-    bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
     }
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
     }
 }
 
 impl Node {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -170,11 +170,11 @@ impl Node {
         Resp { status, content_type, bytes }
     }
 
-    async fn post_json(&self, path: &str, token: &str, body: Value) -> Resp {
+    pub(crate) async fn post_json(&self, path: &str, token: &str, body: Value) -> Resp {
         self.call("POST", path, Some(token), Some(("application/json", body.to_string().into_bytes()))).await
     }
 
-    async fn get(&self, path: &str, token: &str) -> Resp {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Resp {
         self.call("GET", path, Some(token), None).await
     }
 

@@ -474,6 +474,10 @@ impl Store for PgStore {
         self.line_refs(issuing_country, number, "granted").await
     }
 
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "denied").await
+    }
+
     async fn decided_lines_between(
         &self,
         from: DateTime<Utc>,

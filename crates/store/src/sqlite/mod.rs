@@ -514,6 +514,10 @@ impl Store for SqliteStore {
         self.line_refs(issuing_country, number, "granted").await
     }
 
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "denied").await
+    }
+
     async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
         let (exporter, importer) = (exporter.to_owned(), importer.to_owned());
         let sql = "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \

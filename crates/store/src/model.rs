@@ -273,6 +273,16 @@ pub type MessagesFn = Box<dyn FnOnce(&Certificate) -> Result<Vec<OutMessage>, St
 pub type DecisionMessagesFn =
     Box<dyn FnOnce(&[(DeclarationLine, Option<Utilization>)]) -> Result<Vec<OutMessage>, String> + Send>;
 
+/// Why a customs officer decided a line by hand: recorded with the decision in its audit
+/// event (`declaration.line_redecided` / `declaration.line_overridden`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerNote {
+    /// Re-decided (`false`: the rules ran again) or overridden (`true`: the officer chose).
+    pub overridden: bool,
+    /// The officer's reason (1–1000 characters, checked by the caller).
+    pub reason: String,
+}
+
 /// A [`MessagesFn`] that sends nothing.
 pub fn no_messages() -> MessagesFn {
     Box::new(|_| Ok(vec![]))

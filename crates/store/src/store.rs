@@ -165,6 +165,17 @@ pub trait Store: Send + Sync + fmt::Debug {
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
+    /// [`Store::decide_lines_with`] by a customs officer by hand: each line's audit event
+    /// (`declaration.line_redecided` or `declaration.line_overridden`) carries the officer
+    /// (`ctx.actor`), the line before and after, and `note.reason`.
+    async fn decide_lines_by_officer(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+        note: OfficerNote,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
     /// The ledger of a certificate, by item.
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;
     /// The consumptions in force from a certificate (the rows never given back), oldest first.

@@ -17,7 +17,7 @@ use originlink_exchange::{CertRef, MessageType};
 use originlink_model::{CountryCode, agreement::PartialUse};
 use originlink_store::{
     Claim, Ctx, DecisionMessagesFn, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine,
-    Page, ReceivedStatus, User,
+    OfficerNote, Page, ReceivedStatus, User,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -94,6 +94,27 @@ pub(crate) async fn decide(
     only: Option<&[u32]>,
     matched: &BTreeMap<u32, (String, String)>,
 ) -> Result<()> {
+    decide_as(state, actor, id, decl, only, matched, None).await
+}
+
+/// A decision by hand: the line, the outcome an override imposes (`None`: the rules decide
+/// again) and the officer's note.
+struct ByHand {
+    line_no: u32,
+    outcome: Option<Outcome>,
+    note: OfficerNote,
+}
+
+/// [`decide`], or an officer's decision of one line (`hand`).
+async fn decide_as(
+    state: &AppState,
+    actor: &Ctx,
+    id: i64,
+    decl: &Declaration,
+    only: Option<&[u32]>,
+    matched: &BTreeMap<u32, (String, String)>,
+    hand: Option<ByHand>,
+) -> Result<()> {
     let mut loaded: BTreeMap<(String, String), Option<Loaded>> = BTreeMap::new();
     let key_of = |line: &originlink_customs::Line| match &line.eco {
         EcoRef::Issued { issuing_country, number } => {
@@ -118,7 +139,10 @@ pub(crate) async fn decide(
         }
         let key = key_of(line);
         let facts = key.as_ref().and_then(|k| loaded.get(k)).and_then(|l| l.as_ref());
-        let d = originlink_customs::decide(line, decl, facts.map(|f| &f.facts), policies);
+        let mut d = originlink_customs::decide(line, decl, facts.map(|f| &f.facts), policies);
+        if let Some(h) = hand.as_ref().filter(|h| h.line_no == line.line_no) {
+            overrule(&mut d, line, facts.is_some(), h)?;
+        }
         let granted = d.outcome == Outcome::Granted;
         // Both figures are kept: the ledger may still refuse a granted line.
         let duty = match (
@@ -178,7 +202,10 @@ pub(crate) async fn decide(
         Some(x) => status_messages(&x, &declaration, &sent, stored, at),
         None => Ok(vec![]),
     });
-    state.store.decide_lines_with(actor, id, decisions, messages).await?;
+    match hand {
+        Some(h) => state.store.decide_lines_by_officer(actor, id, decisions, messages, h.note).await?,
+        None => state.store.decide_lines_with(actor, id, decisions, messages).await?,
+    };
     state.wake_exchange();
     // Risk, over the whole declaration.
     let mut history = RiskHistory::default();
@@ -209,6 +236,128 @@ pub(crate) async fn decide(
         .set_risk(actor, id, i64::from(risk.score), &serde_json::to_string(&risk).unwrap_or_default())
         .await?;
     Ok(())
+}
+
+/// Applies an officer's decision to what the rules decided: the officer's reason is added
+/// (`OFFICER_DECISION`) and, for an override, the outcome imposed. A line granted against a
+/// certificate consumes its quantity from the item it matched (`OVERRIDE_NO_ITEM` when no
+/// item has its HS subheading and unit).
+fn overrule(
+    d: &mut originlink_customs::LineDecision,
+    line: &originlink_customs::Line,
+    has_certificate: bool,
+    h: &ByHand,
+) -> Result<()> {
+    let verb = if h.note.overridden { "overridden" } else { "re-decided" };
+    let detail = format!("{verb} by the customs officer: {}", h.note.reason);
+    match h.outcome {
+        None => {}
+        Some(_) if d.outcome == Outcome::NotClaimed => {
+            return Err(Error::new(
+                super::Kind::Conflict,
+                "LINE_NOT_CLAIMED",
+                format!("line {} claims no preference: there is nothing to grant or deny", line.line_no),
+            ));
+        }
+        Some(Outcome::Granted) => {
+            if has_certificate && d.matched_item.is_none() {
+                return Err(Error::unprocessable(
+                    "OVERRIDE_NO_ITEM",
+                    format!(
+                        "no item of the certificate has the HS subheading and unit of line {}: nothing to consume",
+                        line.line_no
+                    ),
+                )
+                .field("/outcome"));
+            }
+            d.outcome = Outcome::Granted;
+            if has_certificate && d.consume.is_none() {
+                d.consume = Some(line.quantity.clone());
+            }
+        }
+        Some(_) => {
+            d.outcome = Outcome::Denied;
+            d.consume = None;
+        }
+    }
+    d.reasons.push(originlink_customs::Reason::new(ReasonCode::OfficerDecision, detail, None));
+    Ok(())
+}
+
+/// Redecide or override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfficerAction {
+    /// Run the decision again now.
+    Redecide,
+    /// Impose an outcome.
+    Override,
+}
+
+/// The outcome an override imposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverrideOutcome {
+    /// Preference granted.
+    Granted,
+    /// Preference denied.
+    Denied,
+}
+
+/// A customs officer's decision of one line.
+#[derive(Debug, Clone)]
+pub struct OfficerDecision {
+    /// Redecide or override.
+    pub action: OfficerAction,
+    /// For an override: the outcome (required); for a re-decision: none.
+    pub outcome: Option<OverrideOutcome>,
+    /// Why (1 to 1000 characters; kept in the audit log).
+    pub reason: String,
+}
+
+/// A customs officer re-decides line `line_no` of declaration `id` now (the rules run again
+/// against what has arrived) or overrides its outcome; the reason is required
+/// (`REASON_REQUIRED`), an override needs its outcome (`OUTCOME_REQUIRED`) and a re-decision
+/// takes none (`OUTCOME_NOT_ALLOWED`). The decision, its ledger change and its audit event
+/// (officer, before, after, reason) commit together with the status sent back to the
+/// issuing country. Unknown declaration or line: `NOT_FOUND`.
+pub async fn decide_line(
+    state: &AppState,
+    user: &User,
+    id: i64,
+    line_no: i32,
+    input: OfficerDecision,
+) -> Result<originlink_store::Declaration> {
+    let reason = super::reason(&input.reason)?;
+    let outcome = match (input.action, input.outcome) {
+        (OfficerAction::Redecide, None) => None,
+        (OfficerAction::Redecide, Some(_)) => {
+            return Err(Error::invalid("OUTCOME_NOT_ALLOWED", "outcome", "a re-decision takes no outcome"));
+        }
+        (OfficerAction::Override, None) => {
+            return Err(Error::invalid(
+                "OUTCOME_REQUIRED",
+                "outcome",
+                "an override needs `granted` or `denied`",
+            ));
+        }
+        (OfficerAction::Override, Some(OverrideOutcome::Granted)) => Some(Outcome::Granted),
+        (OfficerAction::Override, Some(OverrideOutcome::Denied)) => Some(Outcome::Denied),
+    };
+    let stored = state.store.declaration(id).await?.ok_or_else(Error::not_found)?;
+    let line = stored.lines.iter().find(|l| l.line_no == line_no).ok_or_else(Error::not_found)?;
+    let decl = Declaration::from_json(stored.document.as_bytes())
+        .map_err(|_| Error::internal(format!("stored declaration {id} does not read")))?;
+    let no = u32::try_from(line_no).map_err(|_| Error::not_found())?;
+    // A `PENDING` line linked to a certificate is decided against it.
+    let mut matched = BTreeMap::new();
+    if let (Some(c), Some(n)) = (&line.eco_country, &line.eco_number) {
+        matched.insert(no, (c.clone(), n.clone()));
+    }
+    let hand = ByHand { line_no: no, outcome, note: OfficerNote { overridden: outcome.is_some(), reason } };
+    let ctx = state.ctx(user);
+    decide_as(state, &ctx, id, &decl, Some(&[no]), &matched, Some(hand)).await?;
+    declaration(state, id).await
 }
 
 /// Where a decided line's status goes: the certificate it used.

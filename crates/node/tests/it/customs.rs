@@ -103,3 +103,91 @@ async fn a_line_waiting_on_a_number_is_granted_when_the_certificate_arrives() {
     assert_eq!(ledger.len(), 1, "{ledger:?}");
     assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
 }
+
+/// Every message in the outbox (leased, so each is seen once).
+async fn outbox(n: &Node) -> Vec<originlink_store::OutboxRow> {
+    let later = Utc::now() + Duration::days(1);
+    n.state.store.claim_outbox(later, std::time::Duration::from_secs(60), 1000).await.expect("outbox")
+}
+
+/// An officer overrides a granted line to denied with a reason: the audit event holds the
+/// officer, before, after and reason, the quantity goes back to the ledger, and the new
+/// status is on its way to the issuing country.
+#[tokio::test]
+async fn an_override_is_audited_and_its_status_goes_to_the_issuer() {
+    let n = crate::api::node_with(false, true).await;
+    let cert = th_certificate("TH-2026-000302", 4, 5);
+    receive(&n, &cert).await;
+    let qty = cert.items[0].quantity.value() / rust_decimal::Decimal::TWO;
+    let today = Utc::now().date_naive();
+    let d =
+        declare(&n, declaration_of("KH-IMP-302", &cert, &qty.to_string(), &fob_of(&cert, qty), today)).await;
+    assert_eq!(d["lines"][0]["outcome"], "granted", "{d}");
+    let id = d["id"].as_i64().expect("id");
+    let first = outbox(&n).await;
+    assert_eq!(
+        first.iter().map(|m| (m.recipient.as_str(), m.kind.as_str())).collect::<Vec<_>>(),
+        [("TH", "status.update")]
+    );
+
+    let path = format!("/api/v1/declarations/{id}/lines/1/decision");
+    // A reason is required, an override needs its outcome, a missing line is not found.
+    let bad = [
+        (json!({"action": "override", "outcome": "denied", "reason": " "}), "REASON_REQUIRED"),
+        (json!({"action": "override", "outcome": "denied", "reason": "x".repeat(1001)}), "REASON_REQUIRED"),
+        (json!({"action": "override", "reason": "looks wrong"}), "OUTCOME_REQUIRED"),
+        (json!({"action": "redecide", "outcome": "granted", "reason": "again"}), "OUTCOME_NOT_ALLOWED"),
+    ];
+    for (body, code) in bad {
+        let r = n.post_json(&path, &n.customs, body).await;
+        assert_eq!(
+            (r.status.as_u16(), r.code()),
+            (400, code.to_owned()),
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+    }
+    let body = json!({"action": "override", "outcome": "denied", "reason": "the goods were inspected"});
+    let missing =
+        n.post_json(&format!("/api/v1/declarations/{id}/lines/9/decision"), &n.customs, body.clone()).await;
+    assert_eq!(missing.status.as_u16(), 404);
+    // Not the issuing officer's.
+    assert_eq!(n.post_json(&path, &n.officer, body.clone()).await.status.as_u16(), 403);
+    let (head, _) = n.state.store.audit_head().await.expect("head");
+
+    let r = n.post_json(&path, &n.customs, body).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", String::from_utf8_lossy(&r.bytes));
+    let line = &r.json()["lines"][0];
+    assert_eq!(line["outcome"], "denied", "{line}");
+    assert!(codes(line).contains(&"OFFICER_DECISION".to_owned()), "{line}");
+    assert_eq!(line["consumed"], Value::Null, "{line}");
+    assert!(n.state.store.utilizations("TH", "TH-2026-000302").await.expect("uses").is_empty());
+
+    let events = n.state.store.audit_events(head, i64::MAX, 100).await.expect("events");
+    let e = events.iter().find(|e| e.action == "declaration.line_overridden").expect("override audited");
+    assert!(e.actor.contains("dave"), "{e:?}");
+    let (before, after): (Value, Value) =
+        (serde_json::from_str(&e.before).expect("json"), serde_json::from_str(&e.after).expect("json"));
+    assert_eq!((before["outcome"].as_str(), after["outcome"].as_str()), (Some("granted"), Some("denied")));
+    assert_eq!(after["officer_reason"], "the goods were inspected");
+    assert!(events.iter().any(|e| e.action == "ledger.released"), "{events:?}");
+
+    let sent = outbox(&n).await;
+    assert_eq!(
+        sent.iter().map(|m| (m.recipient.as_str(), m.kind.as_str())).collect::<Vec<_>>(),
+        [("TH", "status.update")]
+    );
+
+    // Re-deciding runs the rules again: granted once more, the officer's reason kept.
+    let again = json!({"action": "redecide", "reason": "inspection cleared"});
+    let r = n.post_json(&path, &n.customs, again).await;
+    assert_eq!(r.json()["lines"][0]["outcome"], "granted", "{}", r.json());
+    let events = n.state.store.audit_events(head, i64::MAX, 100).await.expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "declaration.line_redecided" && e.after.contains("inspection cleared"))
+    );
+    assert_eq!(outbox(&n).await.len(), 1);
+    assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
+}

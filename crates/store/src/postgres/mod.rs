@@ -441,7 +441,19 @@ impl Store for PgStore {
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        in_tx!(self, |tx| declarations::decide_with(tx, ctx, declaration_id, decisions, messages).await)
+        in_tx!(self, |tx| declarations::decide_with(tx, ctx, declaration_id, decisions, messages, None).await)
+    }
+
+    async fn decide_lines_by_officer(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+        note: OfficerNote,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        let note = Some(&note);
+        in_tx!(self, |tx| declarations::decide_with(tx, ctx, id, decisions, messages, note).await)
     }
 
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {

@@ -458,7 +458,22 @@ impl Store for SqliteStore {
         messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
         let ctx = ctx.clone();
-        self.write(move |tx| ready(declarations::decide_with(tx, &ctx, declaration_id, decisions, messages)))
+        self.write(move |tx| {
+            ready(declarations::decide_with(tx, &ctx, declaration_id, decisions, messages, None))
+        })
+        .await
+    }
+
+    async fn decide_lines_by_officer(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+        note: OfficerNote,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(declarations::decide_with(tx, &ctx, id, decisions, messages, Some(&note))))
             .await
     }
 

@@ -196,8 +196,10 @@ pub trait Store: Send + Sync + fmt::Debug {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, DeclarationLine)>>;
-    /// Whether a granted line of an earlier declaration names this exporter → importer pair.
-    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool>;
+    /// Whether a granted line of another declaration than `pair.other_than` names this
+    /// exporter → importer pair: the importer compared by its normalized key, or, for
+    /// declarations stored without one (before schema version 5), by its name as written.
+    async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool>;
 
     /// Raises an `outgoing` verification request and enqueues its messages, in one
     /// transaction. Duplicate message id: `VERIFICATION_EXISTS`.

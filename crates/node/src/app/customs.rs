@@ -17,7 +17,7 @@ use originlink_exchange::{CertRef, MessageType};
 use originlink_model::{CountryCode, agreement::PartialUse};
 use originlink_store::{
     Claim, Ctx, DecisionMessagesFn, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine,
-    OfficerNote, Page, ReceivedStatus, User,
+    OfficerNote, Page, Pair, ReceivedStatus, User,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -206,6 +206,16 @@ async fn decide_as(
         Some(h) => state.store.decide_lines_by_officer(actor, id, decisions, messages, h.note).await?,
         None => state.store.decide_lines_with(actor, id, decisions, messages).await?,
     };
+    // The item each line matched, as stored (lines not decided now keep theirs).
+    let matched_items: BTreeMap<u32, u32> = state
+        .store
+        .declaration(id)
+        .await?
+        .map(|d| d.lines)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| Some((u32::try_from(l.line_no).ok()?, u32::try_from(l.matched_item?).ok()?)))
+        .collect();
     state.wake_exchange();
     // Risk, over the whole declaration.
     let mut history = RiskHistory::default();
@@ -217,7 +227,13 @@ async fn decide_as(
         }
         let exporter = originlink_customs::risk::party_key(&c.exporter);
         let importer = originlink_customs::risk::importer_key(decl);
-        if state.store.pair_seen(&exporter, &importer).await? {
+        let pair = Pair {
+            exporter: &exporter,
+            importer_key: &importer,
+            importer_name: &decl.importer.name,
+            other_than: id,
+        };
+        if state.store.pair_seen(pair).await? {
             history.known_pairs.insert((exporter, importer));
         }
     }
@@ -227,7 +243,7 @@ async fn decide_as(
         .map(|line| {
             let key = key_of(line);
             let f = key.as_ref().and_then(|k| loaded.get(k)).and_then(|l| l.as_ref()).map(|l| &l.facts);
-            LineFacts { line, certificate: f, matched_item: None }
+            LineFacts { line, certificate: f, matched_item: matched_items.get(&line.line_no).copied() }
         })
         .collect();
     let risk = originlink_customs::score(decl, &facts, &history, &state.customs.risk);
@@ -476,6 +492,7 @@ pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<origi
             NewDeclaration {
                 number: decl.number.clone(),
                 importer: decl.importer.name.clone(),
+                importer_key: Some(originlink_customs::risk::importer_key(&decl)),
                 importing_country: decl.importing_country.as_str().to_owned(),
                 declaration_date: decl.declaration_date,
                 document: String::from_utf8_lossy(&decl.to_json_bytes()).into_owned(),

@@ -191,3 +191,63 @@ async fn an_override_is_audited_and_its_status_goes_to_the_issuer() {
     assert_eq!(outbox(&n).await.len(), 1);
     assert!(n.state.store.verify_audit().await.expect("audit").is_ok());
 }
+
+fn risk_codes(d: &Value) -> Vec<String> {
+    d["risk"]["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["code"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// The second declaration of an exporter → importer pair (after a granted one, the importer's
+/// name spelt differently) scores lower than the first.
+#[tokio::test]
+async fn a_repeat_importer_scores_lower_than_a_first_time_one() {
+    let n = node().await;
+    let today = Utc::now().date_naive();
+    let (a, b) = (th_certificate("TH-2026-000311", 5, 5), th_certificate("TH-2026-000312", 5, 4));
+    receive(&n, &a).await;
+    receive(&n, &b).await;
+    let half = |c: &Certificate| c.items[0].quantity.value() / rust_decimal::Decimal::TWO;
+    let first =
+        declare(&n, declaration_of("KH-IMP-311", &a, &half(&a).to_string(), &fob_of(&a, half(&a)), today))
+            .await;
+    assert_eq!(first["lines"][0]["outcome"], "granted", "{first}");
+    assert!(risk_codes(&first).contains(&"FIRST_TIME_PAIR".to_owned()), "{first}");
+    let mut body = declaration_of("KH-IMP-312", &b, &half(&b).to_string(), &fob_of(&b, half(&b)), today);
+    body["importer"]["name"] = json!(b.consignee.name.to_uppercase());
+    let second = declare(&n, body).await;
+    assert_eq!(second["lines"][0]["outcome"], "granted", "{second}");
+    assert!(!risk_codes(&second).contains(&"FIRST_TIME_PAIR".to_owned()), "{second}");
+    assert!(
+        second["risk"]["score"].as_i64() < first["risk"]["score"].as_i64(),
+        "{} then {}",
+        first["risk"],
+        second["risk"]
+    );
+}
+
+/// `VALUE_GAP` (declared value far from the item's pro-rata FOB) and `NEAR_EXHAUSTION` (the
+/// line leaves little of the item) fire; a line at FOB taking half fires neither.
+#[tokio::test]
+async fn value_gap_and_near_exhaustion_fire() {
+    let n = node().await;
+    let today = Utc::now().date_naive();
+    let (a, b) = (th_certificate("TH-2026-000321", 6, 5), th_certificate("TH-2026-000322", 7, 5));
+    receive(&n, &a).await;
+    receive(&n, &b).await;
+    let total = a.items[0].quantity.value();
+    let half = total / rust_decimal::Decimal::TWO;
+    let three_times = (fob_of(&a, half).parse::<rust_decimal::Decimal>().expect("fob")
+        * rust_decimal::Decimal::from(3))
+    .to_string();
+    let gap = declare(&n, declaration_of("KH-IMP-321", &a, &half.to_string(), &three_times, today)).await;
+    assert!(risk_codes(&gap).contains(&"VALUE_GAP".to_owned()), "{gap}");
+    assert!(!risk_codes(&gap).contains(&"NEAR_EXHAUSTION".to_owned()), "{gap}");
+    let most = (b.items[0].quantity.value() * rust_decimal::Decimal::new(95, 2)).round();
+    let near =
+        declare(&n, declaration_of("KH-IMP-322", &b, &most.to_string(), &fob_of(&b, most), today)).await;
+    assert_eq!(near["lines"][0]["outcome"], "granted", "{near}");
+    assert!(risk_codes(&near).contains(&"NEAR_EXHAUSTION".to_owned()), "{near}");
+    assert!(!risk_codes(&near).contains(&"VALUE_GAP".to_owned()), "{near}");
+}

@@ -504,10 +504,12 @@ impl Store for PgStore {
         self.all(&sql, &[&timestamp(&from), &timestamp(&to)], |r| Ok((r.col(10)?, row::line(r)?))).await
     }
 
-    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
+    async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {
         let sql = "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-                   WHERE l.exporter = $1 AND l.outcome = 'granted' AND d.importer = $2)";
-        self.value(sql, &[&exporter, &importer]).await
+                   WHERE l.exporter = $1 AND l.outcome = 'granted' AND d.id <> $4 \
+                   AND (d.importer_key = $2 OR (d.importer_key IS NULL AND d.importer = $3)))";
+        let p: Params<'_> = &[&pair.exporter, &pair.importer_key, &pair.importer_name, &pair.other_than];
+        self.value(sql, p).await
     }
 
     async fn create_verification(

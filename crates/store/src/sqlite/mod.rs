@@ -533,11 +533,13 @@ impl Store for SqliteStore {
         self.line_refs(issuing_country, number, "denied").await
     }
 
-    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
-        let (exporter, importer) = (exporter.to_owned(), importer.to_owned());
+    async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {
+        let (exporter, key, name) =
+            (pair.exporter.to_owned(), pair.importer_key.to_owned(), pair.importer_name.to_owned());
         let sql = "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-                   WHERE l.exporter = ?1 AND l.outcome = 'granted' AND d.importer = ?2)";
-        self.run(move |c| one(c, sql, params![exporter, importer], |r| row::first(r))).await
+                   WHERE l.exporter = ?1 AND l.outcome = 'granted' AND d.id <> ?4 \
+                   AND (d.importer_key = ?2 OR (d.importer_key IS NULL AND d.importer = ?3)))";
+        self.run(move |c| one(c, sql, params![exporter, key, name, pair.other_than], |r| row::first(r))).await
     }
 
     async fn create_verification(

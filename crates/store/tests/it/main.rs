@@ -1320,6 +1320,7 @@ fn new_decl(number: &str, importer: &str, by: &User, lines: Vec<NewLine>) -> New
     NewDeclaration {
         number: number.into(),
         importer: importer.into(),
+        importer_key: None,
         importing_country: "KH".into(),
         declaration_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
         document: format!("{{\"number\":\"{number}\"}}"),
@@ -1811,18 +1812,38 @@ async fn decided_lines_between_bounds(db: Db) {
 }
 
 async fn pair_seen_needs_a_granted_line(db: Db) {
+    let seen = |exporter: &'static str, key: &'static str, name: &'static str, other_than: i64| {
+        let store = db.store.clone();
+        async move {
+            let pair = Pair { exporter, importer_key: key, importer_name: name, other_than };
+            store.pair_seen(pair).await.expect("seen")
+        }
+    };
     let o = officer(&db).await;
-    assert!(!db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"));
+    // Stored without a key (as before schema version 5): compared by the name as written.
+    assert!(!seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await);
     let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-1")), line(2, Some("TH-1"))]).await;
     decide1(&db, &ctx(), a.id, denied(1, "HS_MISMATCH")).await;
     assert!(
-        !db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"),
+        !seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await,
         "denied lines do not count"
     );
     decide1(&db, &ctx(), a.id, granted(2, None)).await;
-    assert!(db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"));
-    assert!(!db.store.pair_seen("Siam Exports", "Other Importer").await.expect("seen"));
-    assert!(!db.store.pair_seen("Other Exporter", "Phnom Penh Imports").await.expect("seen"));
+    assert!(seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await);
+    assert!(!seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", a.id).await, "itself");
+    assert!(!seen("Siam Exports", "KH:name:other", "Other Importer", 0).await);
+    assert!(!seen("Other Exporter", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await);
+    // With a key: the key decides, whatever the name's spelling.
+    let mut d = new_decl("D-B", "PHNOM PENH IMPORTS CO., LTD.", &o, vec![line(1, Some("TH-2"))]);
+    d.importer_key = Some("KH:name:phnom penh imports".into());
+    d.lines[0].exporter = Some("Lanna Exports".into());
+    let b = db.store.create_declaration(&ctx(), d).await.expect("declare");
+    decide1(&db, &ctx(), b.id, granted(1, None)).await;
+    assert!(seen("Lanna Exports", "KH:name:phnom penh imports", "Phnom Penh Imports Co Ltd", 0).await);
+    assert!(
+        !seen("Lanna Exports", "KH:name:other", "PHNOM PENH IMPORTS CO., LTD.", 0).await,
+        "the key, not the name"
+    );
 }
 
 // ---- importing customs: verification requests ----

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::{self, AuditEvent, Broken, Verified};
 use crate::checkpoint;
@@ -189,12 +189,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Denied lines that name a certificate, as (declaration id, line), in order: the caller
     /// re-decides those denied because it had not arrived (`CO_NOT_RECEIVED`) when it does.
     async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
-    /// Decided (granted or denied) lines with `from <= decided_at < to`, with their
-    /// declaration number, in declaration and line order: the caller sums the duty.
-    async fn decided_lines_between(
+    /// Every line, whatever its outcome (still `pending` ones included), of the declarations
+    /// dated `from <= declaration_date < to`, with their declaration number, in declaration
+    /// and line order: the caller sums the duty of the decided ones and lists the others.
+    async fn lines_declared_between(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<(String, DeclarationLine)>>;
     /// Whether a granted line of another declaration than `pair.other_than` names this
     /// exporter → importer pair: the importer compared by its normalized key, or, for

@@ -532,30 +532,47 @@ pub async fn declaration(state: &AppState, id: i64) -> Result<originlink_store::
     state.store.declaration(id).await?.ok_or_else(Error::not_found)
 }
 
-/// Preference granted and duty collected over decided lines, per currency.
+/// Preference granted and duty collected over the decided lines of the declarations dated in
+/// a period, per currency.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevenueReport {
-    /// First day.
+    /// First declaration date.
     pub from: NaiveDate,
-    /// Day after the last (exclusive).
+    /// Day after the last declaration date (exclusive).
     pub to: NaiveDate,
     /// Lines whose duty is in the sums.
     pub lines: usize,
     /// The sums.
     pub revenue: originlink_customs::Revenue,
-    /// Whether every decided line is in the sums.
+    /// Whether every line of the period is in the sums.
     pub complete: bool,
     /// Lines whose duty could not be computed: listed, never silently left out.
     pub uncomputed: Vec<Value>,
+    /// Lines not decided yet (`pending`: their certificate is awaited or cannot be verified
+    /// yet): listed with their reasons, never silently left out; they count once decided.
+    pub undecided: Vec<Value>,
 }
 
-/// The revenue report for lines decided from `from` (inclusive) to `to` (exclusive).
+/// The revenue report for the declarations dated from `from` (inclusive) to `to`
+/// (exclusive), whenever their lines were decided: a line decided today for a declaration of
+/// last month counts in last month's report.
 pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result<RevenueReport> {
-    let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default();
-    let lines = state.store.decided_lines_between(at(from), at(to)).await?;
+    let lines = state.store.lines_declared_between(from, to).await?;
     let mut duties: Vec<originlink_customs::Duty> = Vec::with_capacity(lines.len());
     let mut uncomputed = Vec::new();
+    let mut undecided = Vec::new();
     for (declaration, l) in &lines {
+        if l.outcome == LineOutcome::Pending.as_str() {
+            let reasons: Vec<originlink_customs::Reason> =
+                serde_json::from_str(&l.reasons).unwrap_or_default();
+            undecided.push(json!({
+                "declaration": declaration,
+                "line_no": l.line_no,
+                "outcome": l.outcome,
+                "reasons": reasons.iter().map(|r| r.code.code()).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
         let duty = applicable_duty(l);
         match serde_json::from_value(duty.clone()) {
             Ok(d) => duties.push(d),
@@ -570,7 +587,8 @@ pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result
     }
     let revenue = originlink_customs::Revenue::of(duties.iter())
         .map_err(|e| Error::unprocessable(e.code(), e.to_string()))?;
-    Ok(RevenueReport { from, to, lines: duties.len(), revenue, complete: uncomputed.is_empty(), uncomputed })
+    let complete = uncomputed.is_empty() && undecided.is_empty();
+    Ok(RevenueReport { from, to, lines: duties.len(), revenue, complete, uncomputed, undecided })
 }
 
 /// Acts on what the exchange applied: lines waiting for a certificate that arrived (or

@@ -251,3 +251,38 @@ async fn value_gap_and_near_exhaustion_fire() {
     assert!(risk_codes(&near).contains(&"NEAR_EXHAUSTION".to_owned()), "{near}");
     assert!(!risk_codes(&near).contains(&"VALUE_GAP".to_owned()), "{near}");
 }
+
+/// A line decided today for a declaration dated last month counts in last month's report,
+/// not today's; a line still pending is listed, not dropped.
+#[tokio::test]
+async fn revenue_counts_lines_by_declaration_date() {
+    let n = node().await;
+    let today = Utc::now().date_naive();
+    let dated = today - Duration::days(35);
+    let cert = th_certificate("TH-2026-000331", 8, 40);
+    let mut body = declaration_of("KH-IMP-331", &cert, "10", "100.00", dated);
+    let mut pending = body["lines"][0].clone();
+    pending["line_no"] = json!(2);
+    pending["eco"] = json!("PENDING");
+    body["lines"].as_array_mut().expect("lines").push(pending);
+    let d = declare(&n, body).await;
+    assert_eq!(d["lines"][0]["outcome"], "denied", "{d}");
+    assert_eq!(d["lines"][1]["outcome"], "pending", "{d}");
+    let report = |from: NaiveDate, to: NaiveDate| {
+        let n = &n;
+        async move {
+            let path = format!("/api/v1/revenue?from={from}&to={to}");
+            let r = n.get(&path, &n.customs).await;
+            assert_eq!(r.status.as_u16(), 200, "{}", String::from_utf8_lossy(&r.bytes));
+            r.json()
+        }
+    };
+    let then = report(dated, dated + Duration::days(1)).await;
+    assert_eq!(then["lines"], 1, "{then}");
+    assert_eq!(then["undecided"][0]["declaration"], "KH-IMP-331", "{then}");
+    assert_eq!(then["undecided"][0]["line_no"], 2, "{then}");
+    assert_eq!(then["undecided"][0]["reasons"], json!(["PENDING"]), "{then}");
+    assert_eq!(then["complete"], false, "{then}");
+    let now = report(today, today + Duration::days(1)).await;
+    assert_eq!((now["lines"].as_i64(), now["complete"].as_bool()), (Some(0), Some(true)), "{now}");
+}

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::GenericClient;
 
 use crate::audit::{self, AuditEvent};
@@ -490,18 +490,18 @@ impl Store for PgStore {
         self.line_refs(issuing_country, number, "denied").await
     }
 
-    async fn decided_lines_between(
+    async fn lines_declared_between(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<(String, DeclarationLine)>> {
         let sql = format!(
             "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-             WHERE l.decided_at >= $1 AND l.decided_at < $2 AND l.outcome <> 'pending' \
-             ORDER BY l.declaration_id, l.line_no",
+             WHERE d.declaration_date >= $1 AND d.declaration_date < $2 ORDER BY l.declaration_id, l.line_no",
             row::line_cols_of_l()
         );
-        self.all(&sql, &[&timestamp(&from), &timestamp(&to)], |r| Ok((r.col(10)?, row::line(r)?))).await
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+        self.all(&sql, &[&from, &to], |r| Ok((r.col(10)?, row::line(r)?))).await
     }
 
     async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {

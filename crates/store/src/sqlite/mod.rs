@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::audit::{self, AuditEvent};
@@ -506,16 +506,15 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![country, number], |r| row::utilization(r))).await
     }
 
-    async fn decided_lines_between(
+    async fn lines_declared_between(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<(String, DeclarationLine)>> {
-        let (from, to) = (timestamp(&from), timestamp(&to));
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
         let sql = format!(
             "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-             WHERE l.decided_at >= ?1 AND l.decided_at < ?2 AND l.outcome <> 'pending' \
-             ORDER BY l.declaration_id, l.line_no",
+             WHERE d.declaration_date >= ?1 AND d.declaration_date < ?2 ORDER BY l.declaration_id, l.line_no",
             row::line_cols_of_l()
         );
         self.run(move |c| all(c, &sql, params![from, to], |r| Ok((r.col(10)?, row::line(r)?)))).await

@@ -164,7 +164,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         declaration_id: i64,
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
-    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        self.decide_lines_noted(ctx, declaration_id, decisions, messages, None).await
+    }
     /// [`Store::decide_lines_with`] by a customs officer by hand: each line's audit event
     /// (`declaration.line_redecided` or `declaration.line_overridden`) carries the officer
     /// (`ctx.actor`), the line before and after, and `note.reason`.
@@ -175,6 +177,18 @@ pub trait Store: Send + Sync + fmt::Debug {
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
         note: OfficerNote,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        self.decide_lines_noted(ctx, declaration_id, decisions, messages, Some(note)).await
+    }
+    /// What [`Store::decide_lines_with`] and [`Store::decide_lines_by_officer`] run: the
+    /// officer's note, when there is one, goes into each line's audit event.
+    async fn decide_lines_noted(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+        note: Option<OfficerNote>,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
     /// The ledger of a certificate, by item.
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;

@@ -83,30 +83,18 @@ pub(crate) async fn load_facts(state: &AppState, issuing: &str, number: &str) ->
     Ok(Some(Loaded { facts, version: rec.version }))
 }
 
-/// Decides `lines` (all when `None`) of a stored declaration, stores the decisions (the ledger
-/// is updated atomically), scores the risk and sends the statuses back. `matched` gives the
-/// certificate a `PENDING` line was matched to.
-pub(crate) async fn decide(
-    state: &AppState,
-    actor: &Ctx,
-    id: i64,
-    decl: &Declaration,
-    only: Option<&[u32]>,
-    matched: &BTreeMap<u32, (String, String)>,
-) -> Result<()> {
-    decide_as(state, actor, id, decl, only, matched, None).await
-}
-
 /// A decision by hand: the line, the outcome an override imposes (`None`: the rules decide
 /// again) and the officer's note.
-struct ByHand {
+pub(crate) struct ByHand {
     line_no: u32,
     outcome: Option<Outcome>,
     note: OfficerNote,
 }
 
-/// [`decide`], or an officer's decision of one line (`hand`).
-async fn decide_as(
+/// Decides `lines` (all when `None`) of a stored declaration, stores the decisions (the ledger
+/// is updated atomically), scores the risk and sends the statuses back. `matched` gives the
+/// certificate a `PENDING` line was matched to; `hand`, an officer's decision of one line.
+pub(crate) async fn decide(
     state: &AppState,
     actor: &Ctx,
     id: i64,
@@ -288,7 +276,7 @@ fn overrule(
             }
             d.outcome = Outcome::Granted;
             if has_certificate && d.consume.is_none() {
-                d.consume = Some(line.quantity.clone());
+                d.consume = Some(line.quantity);
             }
         }
         Some(_) => {
@@ -372,7 +360,7 @@ pub async fn decide_line(
     }
     let hand = ByHand { line_no: no, outcome, note: OfficerNote { overridden: outcome.is_some(), reason } };
     let ctx = state.ctx(user);
-    decide_as(state, &ctx, id, &decl, Some(&[no]), &matched, Some(hand)).await?;
+    decide(state, &ctx, id, &decl, Some(&[no]), &matched, Some(hand)).await?;
     declaration(state, id).await
 }
 
@@ -518,7 +506,7 @@ pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<origi
             },
         )
         .await?;
-    decide(state, &ctx, stored.id, &decl, None, &BTreeMap::new()).await?;
+    decide(state, &ctx, stored.id, &decl, None, &BTreeMap::new(), None).await?;
     declaration(state, stored.id).await
 }
 
@@ -675,7 +663,7 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<
         }
         let Some(d) = state.store.declaration(id).await? else { continue };
         let Ok(decl) = Declaration::from_json(d.document.as_bytes()) else { continue };
-        decide(state, &actor, id, &decl, Some(&lines), &matched).await?;
+        decide(state, &actor, id, &decl, Some(&lines), &matched, None).await?;
     }
     Ok(())
 }

@@ -434,25 +434,15 @@ impl Store for PgStore {
         in_tx!(self, |tx| declarations::link_pending_line(tx, ctx, line, issuing_country, number).await)
     }
 
-    async fn decide_lines_with(
-        &self,
-        ctx: &Ctx,
-        declaration_id: i64,
-        decisions: Vec<LineDecision>,
-        messages: DecisionMessagesFn,
-    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        in_tx!(self, |tx| declarations::decide_with(tx, ctx, declaration_id, decisions, messages, None).await)
-    }
-
-    async fn decide_lines_by_officer(
+    async fn decide_lines_noted(
         &self,
         ctx: &Ctx,
         id: i64,
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
-        note: OfficerNote,
+        note: Option<OfficerNote>,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        let note = Some(&note);
+        let note = note.as_ref();
         in_tx!(self, |tx| declarations::decide_with(tx, ctx, id, decisions, messages, note).await)
     }
 

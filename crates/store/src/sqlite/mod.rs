@@ -450,31 +450,19 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(declarations::link_pending_line(tx, &ctx, line, &country, &number))).await
     }
 
-    async fn decide_lines_with(
-        &self,
-        ctx: &Ctx,
-        declaration_id: i64,
-        decisions: Vec<LineDecision>,
-        messages: DecisionMessagesFn,
-    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        let ctx = ctx.clone();
-        self.write(move |tx| {
-            ready(declarations::decide_with(tx, &ctx, declaration_id, decisions, messages, None))
-        })
-        .await
-    }
-
-    async fn decide_lines_by_officer(
+    async fn decide_lines_noted(
         &self,
         ctx: &Ctx,
         id: i64,
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
-        note: OfficerNote,
+        note: Option<OfficerNote>,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
         let ctx = ctx.clone();
-        self.write(move |tx| ready(declarations::decide_with(tx, &ctx, id, decisions, messages, Some(&note))))
-            .await
+        self.write(move |tx| {
+            ready(declarations::decide_with(tx, &ctx, id, decisions, messages, note.as_ref()))
+        })
+        .await
     }
 
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {

@@ -44,11 +44,13 @@ pub enum ReasonCode {
     VerificationDenied,
     /// The line declares `PENDING`: the certificate is awaited.
     Pending,
+    /// A customs officer re-decided or overrode the line (the detail is the officer's reason).
+    OfficerDecision,
 }
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 17] = [
+    pub const ALL: [ReasonCode; 18] = [
         ReasonCode::CoNotReceived,
         ReasonCode::CoInvalid,
         ReasonCode::CoNotVerified,
@@ -66,6 +68,7 @@ impl ReasonCode {
         ReasonCode::LateProof,
         ReasonCode::VerificationDenied,
         ReasonCode::Pending,
+        ReasonCode::OfficerDecision,
     ];
 
     /// The stable wire form, e.g. `HS_MISMATCH`.
@@ -88,6 +91,7 @@ impl ReasonCode {
             ReasonCode::LateProof => "LATE_PROOF",
             ReasonCode::VerificationDenied => "VERIFICATION_DENIED",
             ReasonCode::Pending => "PENDING",
+            ReasonCode::OfficerDecision => "OFFICER_DECISION",
         }
     }
 

@@ -13,7 +13,7 @@
 use crate::audit::{self, AuditTx, PendingEvent};
 use crate::model::{
     Claim, ClaimRefusal, Ctx, DecisionMessagesFn, Declaration, DeclarationLine, LineDecision, LineOutcome,
-    NewDeclaration, Utilization,
+    NewDeclaration, OfficerNote, Utilization,
 };
 use crate::outbox::{self, OutboxTx};
 use crate::row::Row;
@@ -165,17 +165,18 @@ pub(crate) async fn link_pending_line<T: DeclTx + AuditTx>(
     audit::append(tx, ctx, &[line_linked_event(declaration_id, line_no, issuing_country, number)]).await
 }
 
-/// [`decide`], audited, with the messages the decisions cause enqueued in the same
-/// transaction.
+/// [`decide`], audited (with the officer's note when an officer decided by hand), with the
+/// messages the decisions cause enqueued in the same transaction.
 pub(crate) async fn decide_with<T: DeclTx + AuditTx + OutboxTx>(
     tx: &mut T,
     ctx: &Ctx,
     declaration_id: i64,
     decisions: Vec<LineDecision>,
     messages: DecisionMessagesFn,
+    note: Option<&OfficerNote>,
 ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
     let at = timestamp(&ctx.at);
-    let (out, events) = decide(tx, declaration_id, decisions, &at).await?;
+    let (out, events) = decide(tx, declaration_id, decisions, &at, note).await?;
     audit::append(tx, ctx, &events).await?;
     outbox::enqueue(tx, &messages(&out).map_err(StoreError::Sign)?, &at).await?;
     Ok(out)
@@ -187,6 +188,7 @@ async fn decide<T: DeclTx>(
     declaration_id: i64,
     decisions: Vec<LineDecision>,
     at: &str,
+    note: Option<&OfficerNote>,
 ) -> Result<(Vec<(DeclarationLine, Option<Utilization>)>, Vec<PendingEvent>)> {
     let mut reasons = check(&decisions)?;
     let number = tx.lock_declaration(declaration_id).await?.ok_or(StoreError::NotFound)?;
@@ -251,7 +253,7 @@ async fn decide<T: DeclTx>(
             ..before.clone()
         };
         tx.update_line(declaration_id, &line).await?;
-        events.push(line_decided_event(declaration_id, &before, &line, utilization.as_ref()));
+        events.push(line_decided_event(declaration_id, &before, &line, utilization.as_ref(), note));
         out.push((line, utilization));
     }
     Ok((out, events))
@@ -399,8 +401,12 @@ fn line_decided_event(
     before: &DeclarationLine,
     after: &DeclarationLine,
     used: Option<&Utilization>,
+    note: Option<&OfficerNote>,
 ) -> PendingEvent {
     let mut a = line_state(after);
+    if let (Some(n), Some(m)) = (note, a.as_object_mut()) {
+        m.insert("officer_reason".into(), n.reason.clone().into());
+    }
     if let (Some(u), Some(m)) = (used, a.as_object_mut()) {
         m.insert(
             "utilization".into(),
@@ -413,8 +419,13 @@ fn line_decided_event(
             }),
         );
     }
+    let action = match note {
+        None => "declaration.line_decided",
+        Some(OfficerNote { overridden: false, .. }) => "declaration.line_redecided",
+        Some(OfficerNote { overridden: true, .. }) => "declaration.line_overridden",
+    };
     PendingEvent::new(
-        "declaration.line_decided",
+        action,
         format!("declaration/{declaration_id}/line/{}", after.line_no),
         line_state(before).to_string(),
         a.to_string(),

@@ -273,6 +273,16 @@ pub type MessagesFn = Box<dyn FnOnce(&Certificate) -> Result<Vec<OutMessage>, St
 pub type DecisionMessagesFn =
     Box<dyn FnOnce(&[(DeclarationLine, Option<Utilization>)]) -> Result<Vec<OutMessage>, String> + Send>;
 
+/// Why a customs officer decided a line by hand: recorded with the decision in its audit
+/// event (`declaration.line_redecided` / `declaration.line_overridden`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerNote {
+    /// Re-decided (`false`: the rules ran again) or overridden (`true`: the officer chose).
+    pub overridden: bool,
+    /// The officer's reason (1–1000 characters, checked by the caller).
+    pub reason: String,
+}
+
 /// A [`MessagesFn`] that sends nothing.
 pub fn no_messages() -> MessagesFn {
     Box::new(|_| Ok(vec![]))
@@ -617,6 +627,9 @@ pub struct NewDeclaration {
     pub number: String,
     /// The importer.
     pub importer: String,
+    /// The importer's normalized key (`originlink_customs::risk::importer_key`), compared by
+    /// [`Store::pair_seen`](crate::Store::pair_seen).
+    pub importer_key: Option<String>,
     /// The importing country (ISO code).
     pub importing_country: String,
     /// The declaration date.
@@ -627,6 +640,19 @@ pub struct NewDeclaration {
     pub lines: Vec<NewLine>,
     /// The creating user.
     pub created_by: i64,
+}
+
+/// An exporter → importer pair, for [`Store::pair_seen`](crate::Store::pair_seen).
+#[derive(Debug, Clone, Copy)]
+pub struct Pair<'a> {
+    /// The exporter's key, as stored on the lines.
+    pub exporter: &'a str,
+    /// The importer's normalized key.
+    pub importer_key: &'a str,
+    /// The importer's name as written: matched against declarations stored without a key.
+    pub importer_name: &'a str,
+    /// The declaration being scored, left out.
+    pub other_than: i64,
 }
 
 /// A line of a new declaration.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::{self, AuditEvent, Broken, Verified};
 use crate::checkpoint;
@@ -164,6 +164,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         declaration_id: i64,
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        self.decide_lines_noted(ctx, declaration_id, decisions, messages, None).await
+    }
+    /// [`Store::decide_lines_with`] by a customs officer by hand: each line's audit event
+    /// (`declaration.line_redecided` or `declaration.line_overridden`) carries the officer
+    /// (`ctx.actor`), the line before and after, and `note.reason`.
+    async fn decide_lines_by_officer(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+        note: OfficerNote,
+    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+        self.decide_lines_noted(ctx, declaration_id, decisions, messages, Some(note)).await
+    }
+    /// What [`Store::decide_lines_with`] and [`Store::decide_lines_by_officer`] run: the
+    /// officer's note, when there is one, goes into each line's audit event.
+    async fn decide_lines_noted(
+        &self,
+        ctx: &Ctx,
+        declaration_id: i64,
+        decisions: Vec<LineDecision>,
+        messages: DecisionMessagesFn,
+        note: Option<OfficerNote>,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
     /// The ledger of a certificate, by item.
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;
@@ -175,15 +200,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Granted lines that claim a certificate, as (declaration id, line): for
     /// `VERIFICATION_DENIED`.
     async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
-    /// Decided (granted or denied) lines with `from <= decided_at < to`, with their
-    /// declaration number, in declaration and line order: the caller sums the duty.
-    async fn decided_lines_between(
+    /// Denied lines that name a certificate, as (declaration id, line), in order: the caller
+    /// re-decides those denied because it had not arrived (`CO_NOT_RECEIVED`) when it does.
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    /// Every line, whatever its outcome (still `pending` ones included), of the declarations
+    /// dated `from <= declaration_date < to`, with their declaration number, in declaration
+    /// and line order: the caller sums the duty of the decided ones and lists the others.
+    async fn lines_declared_between(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<(String, DeclarationLine)>>;
-    /// Whether a granted line of an earlier declaration names this exporter → importer pair.
-    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool>;
+    /// Whether a granted line of another declaration than `pair.other_than` names this
+    /// exporter → importer pair: the importer compared by its normalized key, or, for
+    /// declarations stored without one (before schema version 5), by its name as written.
+    async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool>;
 
     /// Raises an `outgoing` verification request and enqueues its messages, in one
     /// transaction. Duplicate message id: `VERIFICATION_EXISTS`.

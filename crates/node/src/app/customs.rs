@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use originlink_customs::{
-    CertificateFacts, Declaration, EcoRef, Ledger, LineFacts, Outcome, RiskHistory, VerificationStatus,
+    CertificateFacts, Declaration, EcoRef, Ledger, LineFacts, Outcome, ReasonCode, RiskHistory,
+    VerificationStatus,
 };
 use originlink_exchange::body::{BusinessStatus, Reason as WireReason, StatusBody, Utilized};
 use originlink_exchange::{CertRef, MessageType};
 use originlink_model::{CountryCode, agreement::PartialUse};
 use originlink_store::{
     Claim, Ctx, DecisionMessagesFn, LineDecision as StoredDecision, LineOutcome, NewDeclaration, NewLine,
-    Page, ReceivedStatus, User,
+    OfficerNote, Page, Pair, ReceivedStatus, User,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -82,9 +83,17 @@ pub(crate) async fn load_facts(state: &AppState, issuing: &str, number: &str) ->
     Ok(Some(Loaded { facts, version: rec.version }))
 }
 
+/// A decision by hand: the line, the outcome an override imposes (`None`: the rules decide
+/// again) and the officer's note.
+pub(crate) struct ByHand {
+    line_no: u32,
+    outcome: Option<Outcome>,
+    note: OfficerNote,
+}
+
 /// Decides `lines` (all when `None`) of a stored declaration, stores the decisions (the ledger
 /// is updated atomically), scores the risk and sends the statuses back. `matched` gives the
-/// certificate a `PENDING` line was matched to.
+/// certificate a `PENDING` line was matched to; `hand`, an officer's decision of one line.
 pub(crate) async fn decide(
     state: &AppState,
     actor: &Ctx,
@@ -92,6 +101,7 @@ pub(crate) async fn decide(
     decl: &Declaration,
     only: Option<&[u32]>,
     matched: &BTreeMap<u32, (String, String)>,
+    hand: Option<ByHand>,
 ) -> Result<()> {
     let mut loaded: BTreeMap<(String, String), Option<Loaded>> = BTreeMap::new();
     let key_of = |line: &originlink_customs::Line| match &line.eco {
@@ -117,7 +127,10 @@ pub(crate) async fn decide(
         }
         let key = key_of(line);
         let facts = key.as_ref().and_then(|k| loaded.get(k)).and_then(|l| l.as_ref());
-        let d = originlink_customs::decide(line, decl, facts.map(|f| &f.facts), policies);
+        let mut d = originlink_customs::decide(line, decl, facts.map(|f| &f.facts), policies);
+        if let Some(h) = hand.as_ref().filter(|h| h.line_no == line.line_no) {
+            overrule(&mut d, line, facts.is_some(), h)?;
+        }
         let granted = d.outcome == Outcome::Granted;
         // Both figures are kept: the ledger may still refuse a granted line.
         let duty = match (
@@ -177,7 +190,20 @@ pub(crate) async fn decide(
         Some(x) => status_messages(&x, &declaration, &sent, stored, at),
         None => Ok(vec![]),
     });
-    state.store.decide_lines_with(actor, id, decisions, messages).await?;
+    match hand {
+        Some(h) => state.store.decide_lines_by_officer(actor, id, decisions, messages, h.note).await?,
+        None => state.store.decide_lines_with(actor, id, decisions, messages).await?,
+    };
+    // The item each line matched, as stored (lines not decided now keep theirs).
+    let matched_items: BTreeMap<u32, u32> = state
+        .store
+        .declaration(id)
+        .await?
+        .map(|d| d.lines)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| Some((u32::try_from(l.line_no).ok()?, u32::try_from(l.matched_item?).ok()?)))
+        .collect();
     state.wake_exchange();
     // Risk, over the whole declaration.
     let mut history = RiskHistory::default();
@@ -189,7 +215,13 @@ pub(crate) async fn decide(
         }
         let exporter = originlink_customs::risk::party_key(&c.exporter);
         let importer = originlink_customs::risk::importer_key(decl);
-        if state.store.pair_seen(&exporter, &importer).await? {
+        let pair = Pair {
+            exporter: &exporter,
+            importer_key: &importer,
+            importer_name: &decl.importer.name,
+            other_than: id,
+        };
+        if state.store.pair_seen(pair).await? {
             history.known_pairs.insert((exporter, importer));
         }
     }
@@ -199,7 +231,7 @@ pub(crate) async fn decide(
         .map(|line| {
             let key = key_of(line);
             let f = key.as_ref().and_then(|k| loaded.get(k)).and_then(|l| l.as_ref()).map(|l| &l.facts);
-            LineFacts { line, certificate: f, matched_item: None }
+            LineFacts { line, certificate: f, matched_item: matched_items.get(&line.line_no).copied() }
         })
         .collect();
     let risk = originlink_customs::score(decl, &facts, &history, &state.customs.risk);
@@ -208,6 +240,128 @@ pub(crate) async fn decide(
         .set_risk(actor, id, i64::from(risk.score), &serde_json::to_string(&risk).unwrap_or_default())
         .await?;
     Ok(())
+}
+
+/// Applies an officer's decision to what the rules decided: the officer's reason is added
+/// (`OFFICER_DECISION`) and, for an override, the outcome imposed. A line granted against a
+/// certificate consumes its quantity from the item it matched (`OVERRIDE_NO_ITEM` when no
+/// item has its HS subheading and unit).
+fn overrule(
+    d: &mut originlink_customs::LineDecision,
+    line: &originlink_customs::Line,
+    has_certificate: bool,
+    h: &ByHand,
+) -> Result<()> {
+    let verb = if h.note.overridden { "overridden" } else { "re-decided" };
+    let detail = format!("{verb} by the customs officer: {}", h.note.reason);
+    match h.outcome {
+        None => {}
+        Some(_) if d.outcome == Outcome::NotClaimed => {
+            return Err(Error::new(
+                super::Kind::Conflict,
+                "LINE_NOT_CLAIMED",
+                format!("line {} claims no preference: there is nothing to grant or deny", line.line_no),
+            ));
+        }
+        Some(Outcome::Granted) => {
+            if has_certificate && d.matched_item.is_none() {
+                return Err(Error::unprocessable(
+                    "OVERRIDE_NO_ITEM",
+                    format!(
+                        "no item of the certificate has the HS subheading and unit of line {}: nothing to consume",
+                        line.line_no
+                    ),
+                )
+                .field("/outcome"));
+            }
+            d.outcome = Outcome::Granted;
+            if has_certificate && d.consume.is_none() {
+                d.consume = Some(line.quantity);
+            }
+        }
+        Some(_) => {
+            d.outcome = Outcome::Denied;
+            d.consume = None;
+        }
+    }
+    d.reasons.push(originlink_customs::Reason::new(ReasonCode::OfficerDecision, detail, None));
+    Ok(())
+}
+
+/// Redecide or override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfficerAction {
+    /// Run the decision again now.
+    Redecide,
+    /// Impose an outcome.
+    Override,
+}
+
+/// The outcome an override imposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverrideOutcome {
+    /// Preference granted.
+    Granted,
+    /// Preference denied.
+    Denied,
+}
+
+/// A customs officer's decision of one line.
+#[derive(Debug, Clone)]
+pub struct OfficerDecision {
+    /// Redecide or override.
+    pub action: OfficerAction,
+    /// For an override: the outcome (required); for a re-decision: none.
+    pub outcome: Option<OverrideOutcome>,
+    /// Why (1 to 1000 characters; kept in the audit log).
+    pub reason: String,
+}
+
+/// A customs officer re-decides line `line_no` of declaration `id` now (the rules run again
+/// against what has arrived) or overrides its outcome; the reason is required
+/// (`REASON_REQUIRED`), an override needs its outcome (`OUTCOME_REQUIRED`) and a re-decision
+/// takes none (`OUTCOME_NOT_ALLOWED`). The decision, its ledger change and its audit event
+/// (officer, before, after, reason) commit together with the status sent back to the
+/// issuing country. Unknown declaration or line: `NOT_FOUND`.
+pub async fn decide_line(
+    state: &AppState,
+    user: &User,
+    id: i64,
+    line_no: i32,
+    input: OfficerDecision,
+) -> Result<originlink_store::Declaration> {
+    let reason = super::reason(&input.reason)?;
+    let outcome = match (input.action, input.outcome) {
+        (OfficerAction::Redecide, None) => None,
+        (OfficerAction::Redecide, Some(_)) => {
+            return Err(Error::invalid("OUTCOME_NOT_ALLOWED", "outcome", "a re-decision takes no outcome"));
+        }
+        (OfficerAction::Override, None) => {
+            return Err(Error::invalid(
+                "OUTCOME_REQUIRED",
+                "outcome",
+                "an override needs `granted` or `denied`",
+            ));
+        }
+        (OfficerAction::Override, Some(OverrideOutcome::Granted)) => Some(Outcome::Granted),
+        (OfficerAction::Override, Some(OverrideOutcome::Denied)) => Some(Outcome::Denied),
+    };
+    let stored = state.store.declaration(id).await?.ok_or_else(Error::not_found)?;
+    let line = stored.lines.iter().find(|l| l.line_no == line_no).ok_or_else(Error::not_found)?;
+    let decl = Declaration::from_json(stored.document.as_bytes())
+        .map_err(|_| Error::internal(format!("stored declaration {id} does not read")))?;
+    let no = u32::try_from(line_no).map_err(|_| Error::not_found())?;
+    // A `PENDING` line linked to a certificate is decided against it.
+    let mut matched = BTreeMap::new();
+    if let (Some(c), Some(n)) = (&line.eco_country, &line.eco_number) {
+        matched.insert(no, (c.clone(), n.clone()));
+    }
+    let hand = ByHand { line_no: no, outcome, note: OfficerNote { overridden: outcome.is_some(), reason } };
+    let ctx = state.ctx(user);
+    decide(state, &ctx, id, &decl, Some(&[no]), &matched, Some(hand)).await?;
+    declaration(state, id).await
 }
 
 /// Where a decided line's status goes: the certificate it used.
@@ -326,6 +480,7 @@ pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<origi
             NewDeclaration {
                 number: decl.number.clone(),
                 importer: decl.importer.name.clone(),
+                importer_key: Some(originlink_customs::risk::importer_key(&decl)),
                 importing_country: decl.importing_country.as_str().to_owned(),
                 declaration_date: decl.declaration_date,
                 document: String::from_utf8_lossy(&decl.to_json_bytes()).into_owned(),
@@ -351,7 +506,7 @@ pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<origi
             },
         )
         .await?;
-    decide(state, &ctx, stored.id, &decl, None, &BTreeMap::new()).await?;
+    decide(state, &ctx, stored.id, &decl, None, &BTreeMap::new(), None).await?;
     declaration(state, stored.id).await
 }
 
@@ -365,30 +520,47 @@ pub async fn declaration(state: &AppState, id: i64) -> Result<originlink_store::
     state.store.declaration(id).await?.ok_or_else(Error::not_found)
 }
 
-/// Preference granted and duty collected over decided lines, per currency.
+/// Preference granted and duty collected over the decided lines of the declarations dated in
+/// a period, per currency.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevenueReport {
-    /// First day.
+    /// First declaration date.
     pub from: NaiveDate,
-    /// Day after the last (exclusive).
+    /// Day after the last declaration date (exclusive).
     pub to: NaiveDate,
     /// Lines whose duty is in the sums.
     pub lines: usize,
     /// The sums.
     pub revenue: originlink_customs::Revenue,
-    /// Whether every decided line is in the sums.
+    /// Whether every line of the period is in the sums.
     pub complete: bool,
     /// Lines whose duty could not be computed: listed, never silently left out.
     pub uncomputed: Vec<Value>,
+    /// Lines not decided yet (`pending`: their certificate is awaited or cannot be verified
+    /// yet): listed with their reasons, never silently left out; they count once decided.
+    pub undecided: Vec<Value>,
 }
 
-/// The revenue report for lines decided from `from` (inclusive) to `to` (exclusive).
+/// The revenue report for the declarations dated from `from` (inclusive) to `to`
+/// (exclusive), whenever their lines were decided: a line decided today for a declaration of
+/// last month counts in last month's report.
 pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result<RevenueReport> {
-    let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default();
-    let lines = state.store.decided_lines_between(at(from), at(to)).await?;
+    let lines = state.store.lines_declared_between(from, to).await?;
     let mut duties: Vec<originlink_customs::Duty> = Vec::with_capacity(lines.len());
     let mut uncomputed = Vec::new();
+    let mut undecided = Vec::new();
     for (declaration, l) in &lines {
+        if l.outcome == LineOutcome::Pending.as_str() {
+            let reasons: Vec<originlink_customs::Reason> =
+                serde_json::from_str(&l.reasons).unwrap_or_default();
+            undecided.push(json!({
+                "declaration": declaration,
+                "line_no": l.line_no,
+                "outcome": l.outcome,
+                "reasons": reasons.iter().map(|r| r.code.code()).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
         let duty = applicable_duty(l);
         match serde_json::from_value(duty.clone()) {
             Ok(d) => duties.push(d),
@@ -403,7 +575,8 @@ pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result
     }
     let revenue = originlink_customs::Revenue::of(duties.iter())
         .map_err(|e| Error::unprocessable(e.code(), e.to_string()))?;
-    Ok(RevenueReport { from, to, lines: duties.len(), revenue, complete: uncomputed.is_empty(), uncomputed })
+    let complete = uncomputed.is_empty() && undecided.is_empty();
+    Ok(RevenueReport { from, to, lines: duties.len(), revenue, complete, uncomputed, undecided })
 }
 
 /// Acts on what the exchange applied: lines waiting for a certificate that arrived (or
@@ -454,6 +627,18 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<
     for (id, line) in state.store.lines_using(issuing, number).await? {
         targets.entry(id).or_default().0.push(line as u32);
     }
+    // Lines denied because it had not arrived (or could not be verified yet): decided again
+    // now that it is here (docs/reason-codes.md, `CO_NOT_RECEIVED`).
+    let mut denied: BTreeMap<i64, Vec<i32>> = BTreeMap::new();
+    for (id, line) in state.store.denied_lines_for(issuing, number).await? {
+        denied.entry(id).or_default().push(line);
+    }
+    for (id, lines) in denied {
+        let Some(d) = state.store.declaration(id).await? else { continue };
+        for l in d.lines.iter().filter(|l| lines.contains(&l.line_no) && awaited_certificate(l)) {
+            targets.entry(id).or_default().0.push(l.line_no as u32);
+        }
+    }
     // PENDING lines this certificate is a candidate for.
     if let Some(l) = load_facts(state, issuing, number).await? {
         for d in pending_declarations(state).await? {
@@ -478,9 +663,16 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<
         }
         let Some(d) = state.store.declaration(id).await? else { continue };
         let Ok(decl) = Declaration::from_json(d.document.as_bytes()) else { continue };
-        decide(state, &actor, id, &decl, Some(&lines), &matched).await?;
+        decide(state, &actor, id, &decl, Some(&lines), &matched, None).await?;
     }
     Ok(())
+}
+
+/// Whether a line was denied only for want of its certificate: it had not arrived
+/// (`CO_NOT_RECEIVED`) or could not be verified yet (`CO_NOT_VERIFIED`).
+fn awaited_certificate(l: &originlink_store::DeclarationLine) -> bool {
+    let reasons: Vec<originlink_customs::Reason> = serde_json::from_str(&l.reasons).unwrap_or_default();
+    reasons.iter().any(|r| matches!(r.code, ReasonCode::CoNotReceived | ReasonCode::CoNotVerified))
 }
 
 /// Declarations with a `PENDING` line still undecided (newest 5,000; PENDING lines expire

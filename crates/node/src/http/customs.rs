@@ -74,6 +74,33 @@ pub(crate) async fn get_declaration(State(state): State<AppState>, Id(id): Id) -
     Ok(axum::Json(declaration_view(uc::declaration(&state, id).await?)).into_response())
 }
 
+/// Body of `POST /api/v1/declarations/{id}/lines/{line}/decision`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineDecisionBody {
+    /// `redecide` or `override`.
+    pub action: uc::OfficerAction,
+    /// For `override`: `granted` or `denied`.
+    #[serde(default)]
+    pub outcome: Option<uc::OverrideOutcome>,
+    /// Why (1 to 1000 characters).
+    pub reason: String,
+}
+
+/// `POST /api/v1/declarations/{id}/lines/{line}/decision`: a customs officer re-decides or
+/// overrides one line.
+pub(crate) async fn decide_line(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    path: Result<Path<(i64, i32)>, PathRejection>,
+    JsonBody(b): JsonBody<LineDecisionBody>,
+) -> ApiResult<Response> {
+    let Path((id, line)) = path.map_err(|_| ApiError::not_found())?;
+    let input = uc::OfficerDecision { action: b.action, outcome: b.outcome, reason: b.reason };
+    let d = uc::decide_line(&state, &user, id, line, input).await?;
+    Ok(axum::Json(declaration_view(d)).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct RevenueQuery {
     from: NaiveDate,

@@ -336,6 +336,18 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[404],
     },
     Operation {
+        method: "post",
+        path: "/api/v1/declarations/{id}/lines/{line}/decision",
+        handler: || post(customs::decide_line),
+        id: "decideLine",
+        summary: "An officer re-decides a line now, or overrides its outcome, with a reason (audited; the status goes back to the issuing country)",
+        roles: &[CUS],
+        body: Body::Json("LineDecision"),
+        query: &[],
+        ok: (200, "any"),
+        errors: &[400, 404, 409, 413, 415, 422],
+    },
+    Operation {
         method: "get",
         path: "/api/v1/revenue",
         handler: || get(customs::revenue),
@@ -590,6 +602,17 @@ fn schemas() -> Value {
             "type": "object", "additionalProperties": false, "required": ["answer", "outcome"],
             "properties": { "answer": { "type": "string" }, "outcome": { "enum": ["confirmed", "denied"] } }
         },
+        "LineDecision": {
+            "description": "`redecide`: the rules run again now; `override`: the line is granted or denied as `outcome` says. The reason is kept in the audit log.",
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["action", "reason"],
+            "properties": {
+                "action": { "enum": ["redecide", "override"] },
+                "outcome": { "enum": ["granted", "denied"] },
+                "reason": { "type": "string", "minLength": 1, "maxLength": 1000 }
+            }
+        },
         "Reason": {
             "type": "object",
             "additionalProperties": false,
@@ -669,6 +692,10 @@ pub fn document() -> Value {
                 json!({ "type": "integer", "format": "int64" })
             };
             params.push(json!({ "name": "id", "in": "path", "required": true, "schema": schema }));
+        }
+        if op.path.contains("{line}") {
+            let schema = json!({ "type": "integer", "format": "int32" });
+            params.push(json!({ "name": "line", "in": "path", "required": true, "schema": schema }));
         }
         for (name, required, kind) in op.query {
             params.push(

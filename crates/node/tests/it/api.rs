@@ -35,8 +35,8 @@ pub(crate) struct Node {
     pub(crate) exporter_a: String,
     pub(crate) exporter_b: String,
     pub(crate) officer: String,
-    customs: String,
-    admin: String,
+    pub(crate) customs: String,
+    pub(crate) admin: String,
     dir: PathBuf,
     pg: Option<String>,
 }
@@ -56,12 +56,63 @@ impl Drop for Node {
 const BODY_LIMIT: usize = 256 * 1024;
 
 pub(crate) async fn node_on(postgres: bool) -> Node {
+    node_with(postgres, false).await
+}
+
+/// A signed trust list naming KH (with `kh`'s keys) and TH, and a gateway, under `dir`; the
+/// `[exchange]` section that uses it.
+fn exchange_section(dir: &std::path::Path, kh: &originlink_trust::keys::AuthorityKeys) -> String {
+    use originlink_trust::trustlist::{self, FORMAT, Gateway, Member, TrustList};
+    let now = Utc::now();
+    let today = now.date_naive();
+    let operator = originlink_trust::keys::init_operator("Test Operator", today).expect("operator");
+    let gw = originlink_trust::keys::init_gateway("TEST-HUB", today).expect("gateway");
+    let th =
+        originlink_trust::keys::init_authority("TH", "Department of Foreign Trade", today, None).expect("TH");
+    let member = |code: &str, authority: &str, k: &originlink_trust::keys::AuthorityKeys, port: u16| Member {
+        country: originlink_model::CountryCode::parse(code).expect("country"),
+        authorities: vec![authority.to_owned()],
+        ca_certs: vec![trustlist::encode_cert(&k.ca.cert_der)],
+        signing_certs: vec![trustlist::encode_cert(&k.signing.cert_der)],
+        nodes: vec![trustlist::Node {
+            url: format!("https://127.0.0.1:{port}"),
+            tls_cert: trustlist::encode_cert(&k.tls.cert_der),
+        }],
+        agreements: vec!["ATIGA".into(), "RCEP".into()],
+        valid_from: None,
+        valid_until: None,
+        revoked: vec![],
+    };
+    let list = TrustList {
+        format: FORMAT.into(),
+        sequence: 1,
+        issued_at: now - chrono::Duration::minutes(5),
+        next_update: now + chrono::Duration::days(30),
+        members: vec![
+            member("KH", "Ministry of Commerce", kh, 9),
+            member("TH", "Department of Foreign Trade", &th, 10),
+        ],
+        gateways: vec![Gateway {
+            id: "TEST-HUB".into(),
+            url: "https://127.0.0.1:11".into(),
+            tls_cert: trustlist::encode_cert(&gw.cert_der),
+        }],
+    };
+    let signed = list.sign(&operator.key, &operator.cert_der).expect("sign trust list");
+    std::fs::write(dir.join("trust-list.json"), signed).expect("write trust list");
+    originlink_trust::keystore::write_cert(&dir.join("operator.crt"), &operator.cert_der).expect("operator");
+    "[exchange]\ntrust_list = \"trust-list.json\"\noperator_cert = \"operator.crt\"\n".into()
+}
+
+/// A KH node, on PostgreSQL or SQLite, with an `[exchange]` (to a TH member) or without.
+pub(crate) async fn node_with(postgres: bool, exchange: bool) -> Node {
     let dir = std::env::temp_dir().join(unique("originlink_node"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let now = Utc::now();
     let keys = originlink_trust::keys::init_authority("KH", "Ministry of Commerce", now.date_naive(), None)
         .expect("keys");
     originlink_trust::keystore::AuthorityDir(dir.join("keys")).write(&keys).expect("write keys");
+    let exchange = if exchange { exchange_section(&dir, &keys) } else { String::new() };
     let (url, pg) = if postgres {
         let base = std::env::var("ORIGINLINK_TEST_PG")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
@@ -88,7 +139,7 @@ country = "KH"
 city = "Phnom Penh"
 keys = "keys"
 number_pattern = "KH-{{year}}-{{seq:6}}"
-"#
+{exchange}"#
     );
     let config = Config::parse(&toml, &dir, Vec::new()).expect("config");
     let store = originlink_store::open(config.database.url.expose()).await.expect("open store");
@@ -129,24 +180,24 @@ pub(crate) async fn node() -> Node {
     node_on(false).await
 }
 
-struct Resp {
-    status: StatusCode,
+pub(crate) struct Resp {
+    pub(crate) status: StatusCode,
     content_type: String,
-    bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
     }
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_owned()
     }
 }
 
 impl Node {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -170,11 +221,11 @@ impl Node {
         Resp { status, content_type, bytes }
     }
 
-    async fn post_json(&self, path: &str, token: &str, body: Value) -> Resp {
+    pub(crate) async fn post_json(&self, path: &str, token: &str, body: Value) -> Resp {
         self.call("POST", path, Some(token), Some(("application/json", body.to_string().into_bytes()))).await
     }
 
-    async fn get(&self, path: &str, token: &str) -> Resp {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Resp {
         self.call("GET", path, Some(token), None).await
     }
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::GenericClient;
 
 use crate::audit::{self, AuditEvent};
@@ -434,14 +434,16 @@ impl Store for PgStore {
         in_tx!(self, |tx| declarations::link_pending_line(tx, ctx, line, issuing_country, number).await)
     }
 
-    async fn decide_lines_with(
+    async fn decide_lines_noted(
         &self,
         ctx: &Ctx,
-        declaration_id: i64,
+        id: i64,
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
+        note: Option<OfficerNote>,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        in_tx!(self, |tx| declarations::decide_with(tx, ctx, declaration_id, decisions, messages).await)
+        let note = note.as_ref();
+        in_tx!(self, |tx| declarations::decide_with(tx, ctx, id, decisions, messages, note).await)
     }
 
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {
@@ -474,24 +476,30 @@ impl Store for PgStore {
         self.line_refs(issuing_country, number, "granted").await
     }
 
-    async fn decided_lines_between(
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "denied").await
+    }
+
+    async fn lines_declared_between(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<(String, DeclarationLine)>> {
         let sql = format!(
             "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-             WHERE l.decided_at >= $1 AND l.decided_at < $2 AND l.outcome <> 'pending' \
-             ORDER BY l.declaration_id, l.line_no",
+             WHERE d.declaration_date >= $1 AND d.declaration_date < $2 ORDER BY l.declaration_id, l.line_no",
             row::line_cols_of_l()
         );
-        self.all(&sql, &[&timestamp(&from), &timestamp(&to)], |r| Ok((r.col(10)?, row::line(r)?))).await
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+        self.all(&sql, &[&from, &to], |r| Ok((r.col(10)?, row::line(r)?))).await
     }
 
-    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
+    async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {
         let sql = "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-                   WHERE l.exporter = $1 AND l.outcome = 'granted' AND d.importer = $2)";
-        self.value(sql, &[&exporter, &importer]).await
+                   WHERE l.exporter = $1 AND l.outcome = 'granted' AND d.id <> $4 \
+                   AND (d.importer_key = $2 OR (d.importer_key IS NULL AND d.importer = $3)))";
+        let p: Params<'_> = &[&pair.exporter, &pair.importer_key, &pair.importer_name, &pair.other_than];
+        self.value(sql, p).await
     }
 
     async fn create_verification(

@@ -482,10 +482,11 @@ impl InboxTx for PgTx<'_, '_> {
 impl DeclTx for PgTx<'_, '_> {
     async fn insert_declaration(&mut self, d: &NewDeclaration, at: &str) -> Result<Option<i64>> {
         let sql = "INSERT INTO declarations (number, importer, importing_country, declaration_date, document, \
-                   created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+                   created_by, created_at, importer_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
         let date = d.declaration_date.format("%Y-%m-%d").to_string();
+        let key = &d.importer_key;
         let p: Params<'_> =
-            &[&d.number, &d.importer, &d.importing_country, &date, &d.document, &d.created_by, &at];
+            &[&d.number, &d.importer, &d.importing_country, &date, &d.document, &d.created_by, &at, key];
         let Some(id) = self.insert_id(sql, p).await? else { return Ok(None) };
         let sql = "INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, exporter) \
                    VALUES ($1, $2, $3, $4, $5)";

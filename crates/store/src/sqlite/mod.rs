@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::audit::{self, AuditEvent};
@@ -450,16 +450,19 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(declarations::link_pending_line(tx, &ctx, line, &country, &number))).await
     }
 
-    async fn decide_lines_with(
+    async fn decide_lines_noted(
         &self,
         ctx: &Ctx,
-        declaration_id: i64,
+        id: i64,
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
+        note: Option<OfficerNote>,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
         let ctx = ctx.clone();
-        self.write(move |tx| ready(declarations::decide_with(tx, &ctx, declaration_id, decisions, messages)))
-            .await
+        self.write(move |tx| {
+            ready(declarations::decide_with(tx, &ctx, id, decisions, messages, note.as_ref()))
+        })
+        .await
     }
 
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {
@@ -491,16 +494,15 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![country, number], |r| row::utilization(r))).await
     }
 
-    async fn decided_lines_between(
+    async fn lines_declared_between(
         &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<(String, DeclarationLine)>> {
-        let (from, to) = (timestamp(&from), timestamp(&to));
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
         let sql = format!(
             "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-             WHERE l.decided_at >= ?1 AND l.decided_at < ?2 AND l.outcome <> 'pending' \
-             ORDER BY l.declaration_id, l.line_no",
+             WHERE d.declaration_date >= ?1 AND d.declaration_date < ?2 ORDER BY l.declaration_id, l.line_no",
             row::line_cols_of_l()
         );
         self.run(move |c| all(c, &sql, params![from, to], |r| Ok((r.col(10)?, row::line(r)?)))).await
@@ -514,11 +516,17 @@ impl Store for SqliteStore {
         self.line_refs(issuing_country, number, "granted").await
     }
 
-    async fn pair_seen(&self, exporter: &str, importer: &str) -> Result<bool> {
-        let (exporter, importer) = (exporter.to_owned(), importer.to_owned());
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.line_refs(issuing_country, number, "denied").await
+    }
+
+    async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {
+        let (exporter, key, name) =
+            (pair.exporter.to_owned(), pair.importer_key.to_owned(), pair.importer_name.to_owned());
         let sql = "SELECT EXISTS (SELECT 1 FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-                   WHERE l.exporter = ?1 AND l.outcome = 'granted' AND d.importer = ?2)";
-        self.run(move |c| one(c, sql, params![exporter, importer], |r| row::first(r))).await
+                   WHERE l.exporter = ?1 AND l.outcome = 'granted' AND d.id <> ?4 \
+                   AND (d.importer_key = ?2 OR (d.importer_key IS NULL AND d.importer = ?3)))";
+        self.run(move |c| one(c, sql, params![exporter, key, name, pair.other_than], |r| row::first(r))).await
     }
 
     async fn create_verification(

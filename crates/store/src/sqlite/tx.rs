@@ -390,9 +390,10 @@ impl InboxTx for LiteTx<'_, '_> {
 impl DeclTx for LiteTx<'_, '_> {
     async fn insert_declaration(&mut self, d: &NewDeclaration, at: &str) -> Result<Option<i64>> {
         let sql = "INSERT INTO declarations (number, importer, importing_country, declaration_date, document, \
-                   created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+                   created_by, created_at, importer_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
         let date = d.declaration_date.format("%Y-%m-%d").to_string();
-        let p = params![d.number, d.importer, d.importing_country, date, d.document, d.created_by, at];
+        let (number, importer, key) = (&d.number, &d.importer, &d.importer_key);
+        let p = params![number, importer, d.importing_country, date, d.document, d.created_by, at, key];
         if exec_unique(self.tx, sql, p)?.is_none() {
             return Ok(None);
         }

@@ -194,7 +194,7 @@ contract!(
     over_use_race_grants_exactly_what_is_there,
     single_declaration_race_one_declaration_wins,
     pending_lines_and_lines_using,
-    decided_lines_between_bounds,
+    lines_declared_between_bounds,
     pair_seen_needs_a_granted_line,
     verification_lifecycle_and_overdue,
     verification_messages_through_the_inbox,
@@ -1320,6 +1320,7 @@ fn new_decl(number: &str, importer: &str, by: &User, lines: Vec<NewLine>) -> New
     NewDeclaration {
         number: number.into(),
         importer: importer.into(),
+        importer_key: None,
         importing_country: "KH".into(),
         declaration_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
         document: format!("{{\"number\":\"{number}\"}}"),
@@ -1776,17 +1777,35 @@ async fn decision_statuses_are_written_with_the_decision(db: Db) {
     assert!(db.store.verify_audit().await.expect("audit").is_ok());
 }
 
-async fn decided_lines_between_bounds(db: Db) {
+async fn lines_declared_between_bounds(db: Db) {
     let o = officer(&db).await;
-    let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-D")), line(2, Some("TH-D")), line(3, None)]).await;
-    let b = declare(&db, &o, "D-B", vec![line(1, Some("TH-D"))]).await;
-    decide1(&db, &ctx_at(0), a.id, granted(1, Some(claim("TH-D", 1, "1", "10", false)))).await;
-    decide1(&db, &ctx_at(10), a.id, denied(2, "CO_EXPIRED")).await;
-    decide1(&db, &ctx_at(20), b.id, granted(1, None)).await;
-    let got = |from: i64, to: i64| {
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).expect("date");
+    let dated = |number: &str, date: u32, lines: Vec<NewLine>| {
+        let mut d = new_decl(number, "Phnom Penh Imports", &o, lines);
+        d.declaration_date = day(date);
+        d
+    };
+    let a = db
+        .store
+        .create_declaration(
+            &ctx(),
+            dated("D-A", 1, vec![line(1, Some("TH-D")), line(2, Some("TH-D")), line(3, None)]),
+        )
+        .await
+        .expect("declare");
+    let b = db
+        .store
+        .create_declaration(&ctx(), dated("D-B", 2, vec![line(1, Some("TH-D"))]))
+        .await
+        .expect("declare");
+    // Decided in the reverse order of their dates, and days after.
+    decide1(&db, &ctx_at(0), b.id, granted(1, None)).await;
+    decide1(&db, &ctx_at(86_400 * 30), a.id, granted(1, Some(claim("TH-D", 1, "1", "10", false)))).await;
+    decide1(&db, &ctx_at(86_400 * 31), a.id, denied(2, "CO_EXPIRED")).await;
+    let got = |from: u32, to: u32| {
         let s = db.store.clone();
         async move {
-            s.decided_lines_between(at(from), at(to))
+            s.lines_declared_between(day(from), day(to))
                 .await
                 .expect("between")
                 .into_iter()
@@ -1794,35 +1813,56 @@ async fn decided_lines_between_bounds(db: Db) {
                 .collect::<Vec<_>>()
         }
     };
-    let all = got(0, 21).await;
     assert_eq!(
-        all,
+        got(1, 3).await,
         [
             ("D-A".into(), 1, "granted".into()),
             ("D-A".into(), 2, "denied".into()),
+            ("D-A".into(), 3, "pending".into()),
             ("D-B".into(), 1, "granted".into())
-        ]
+        ],
+        "every line, pending ones too"
     );
-    assert_eq!(got(0, 20).await.len(), 2, "the end is excluded");
-    assert_eq!(got(10, 20).await, [("D-A".into(), 2, "denied".into())], "the start is included");
-    assert!(got(-100, 0).await.is_empty());
-    let lines = db.store.decided_lines_between(at(0), at(1)).await.expect("between");
+    assert_eq!(got(1, 2).await.len(), 3, "the end is excluded");
+    assert_eq!(got(2, 3).await, [("D-B".into(), 1, "granted".into())], "the start is included");
+    assert!(got(3, 9).await.is_empty());
+    let lines = db.store.lines_declared_between(day(1), day(2)).await.expect("between");
     assert_eq!(lines[0].1.duty, "{\"preferential\":\"0\",\"mfn\":\"15\"}");
 }
 
 async fn pair_seen_needs_a_granted_line(db: Db) {
+    let seen = |exporter: &'static str, key: &'static str, name: &'static str, other_than: i64| {
+        let store = db.store.clone();
+        async move {
+            let pair = Pair { exporter, importer_key: key, importer_name: name, other_than };
+            store.pair_seen(pair).await.expect("seen")
+        }
+    };
     let o = officer(&db).await;
-    assert!(!db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"));
+    // Stored without a key (as before schema version 5): compared by the name as written.
+    assert!(!seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await);
     let a = declare(&db, &o, "D-A", vec![line(1, Some("TH-1")), line(2, Some("TH-1"))]).await;
     decide1(&db, &ctx(), a.id, denied(1, "HS_MISMATCH")).await;
     assert!(
-        !db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"),
+        !seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await,
         "denied lines do not count"
     );
     decide1(&db, &ctx(), a.id, granted(2, None)).await;
-    assert!(db.store.pair_seen("Siam Exports", "Phnom Penh Imports").await.expect("seen"));
-    assert!(!db.store.pair_seen("Siam Exports", "Other Importer").await.expect("seen"));
-    assert!(!db.store.pair_seen("Other Exporter", "Phnom Penh Imports").await.expect("seen"));
+    assert!(seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await);
+    assert!(!seen("Siam Exports", "KH:name:phnom penh imports", "Phnom Penh Imports", a.id).await, "itself");
+    assert!(!seen("Siam Exports", "KH:name:other", "Other Importer", 0).await);
+    assert!(!seen("Other Exporter", "KH:name:phnom penh imports", "Phnom Penh Imports", 0).await);
+    // With a key: the key decides, whatever the name's spelling.
+    let mut d = new_decl("D-B", "PHNOM PENH IMPORTS CO., LTD.", &o, vec![line(1, Some("TH-2"))]);
+    d.importer_key = Some("KH:name:phnom penh imports".into());
+    d.lines[0].exporter = Some("Lanna Exports".into());
+    let b = db.store.create_declaration(&ctx(), d).await.expect("declare");
+    decide1(&db, &ctx(), b.id, granted(1, None)).await;
+    assert!(seen("Lanna Exports", "KH:name:phnom penh imports", "Phnom Penh Imports Co Ltd", 0).await);
+    assert!(
+        !seen("Lanna Exports", "KH:name:other", "PHNOM PENH IMPORTS CO., LTD.", 0).await,
+        "the key, not the name"
+    );
 }
 
 // ---- importing customs: verification requests ----

@@ -11,18 +11,20 @@ use originlink_store::*;
 
 use super::{Guard, ctx, pg_base, unique_name};
 
-const SQLITE: [&str; 4] = [
+const SQLITE: [&str; 5] = [
     include_str!("../../migrations/sqlite/V1__init.sql"),
     include_str!("../../migrations/sqlite/V2__exchange.sql"),
     include_str!("../../migrations/sqlite/V3__customs.sql"),
     include_str!("../../migrations/sqlite/V4__recipients.sql"),
+    include_str!("../../migrations/sqlite/V5__importer_key.sql"),
 ];
 
-const POSTGRES: [&str; 4] = [
+const POSTGRES: [&str; 5] = [
     include_str!("../../migrations/postgres/V1__init.sql"),
     include_str!("../../migrations/postgres/V2__exchange.sql"),
     include_str!("../../migrations/postgres/V3__customs.sql"),
     include_str!("../../migrations/postgres/V4__recipients.sql"),
+    include_str!("../../migrations/postgres/V5__importer_key.sql"),
 ];
 
 /// The schema of a release that had applied the first `applied` versions, with its
@@ -72,7 +74,7 @@ async fn sqlite_made_by(applied: usize) {
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open"));
     check_reopened(store.as_ref()).await;
-    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4]);
+    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5]);
 }
 
 async fn postgres_made_by(applied: usize) {
@@ -97,13 +99,18 @@ async fn postgres_made_by(applied: usize) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
     drop((client, store));
     let _ = conn.await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_fully_migrated_by_an_old_release_is_not_migrated_again() {
+    sqlite_made_by(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_made_before_importer_keys_gets_them() {
     sqlite_made_by(4).await;
 }
 
@@ -114,6 +121,11 @@ async fn sqlite_partly_migrated_by_an_old_release_gets_only_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_fully_migrated_by_an_old_release_is_not_migrated_again() {
+    postgres_made_by(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_made_before_importer_keys_gets_them() {
     postgres_made_by(4).await;
 }
 

@@ -31,6 +31,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     2 => "V2__exchange.sql",
     3 => "V3__customs.sql",
     4 => "V4__recipients.sql",
+    6 => "V6__user_admin.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -39,6 +40,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     2 => "V2__exchange.sql",
     3 => "V3__customs.sql",
     4 => "V4__recipients.sql",
+    6 => "V6__user_admin.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

@@ -17,7 +17,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::audit::{self, AuditEvent};
 use crate::model::*;
 use crate::row::{
-    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, VERIFICATION_COLS,
+    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS,
+    VERIFICATION_COLS,
 };
 use crate::{Result, Store, StoreError, timestamp};
 use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
@@ -215,8 +216,29 @@ impl Store for SqliteStore {
     async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>> {
         let hash = *hash;
         let sql = "SELECT u.id, u.name, u.role, u.company_id FROM tokens t JOIN users u ON u.id = t.user_id \
-                   WHERE t.token_hash = ?1 AND t.revoked_at IS NULL";
+                   WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL";
         self.run(move |c| opt(c, sql, [&hash[..]], |r| row::user(r))).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let sql = format!(
+            "SELECT {USER_RECORD_COLS} FROM users u LEFT JOIN companies c ON c.id = u.company_id ORDER BY u.id"
+        );
+        self.run(move |c| all(c, &sql, [], |r| row::user_record(r))).await
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>> {
+        self.run(move |c| opt(c, &tx::USER_BY_ID, [id], |r| row::user_record(r))).await
+    }
+
+    async fn change_user(&self, ctx: &Ctx, id: i64, change: UserChange) -> Result<UserRecord> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(users::change_user(tx, &ctx, id, change))).await
+    }
+
+    async fn replace_token(&self, ctx: &Ctx, id: i64, hash: &[u8; 32]) -> Result<UserRecord> {
+        let (ctx, hash) = (ctx.clone(), *hash);
+        self.write(move |tx| ready(users::replace_token(tx, &ctx, id, &hash))).await
     }
 
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {

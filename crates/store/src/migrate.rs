@@ -57,6 +57,12 @@ pub(crate) trait MigrateTx {
     async fn record(&mut self, version: i64) -> Result<()>;
 }
 
+/// The versions of `migrations` that `applied` (the versions recorded) lacks, in order: a
+/// database nobody migrated lacks them all.
+pub(crate) fn pending(migrations: &[Migration], applied: &[i64]) -> Vec<i64> {
+    migrations.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect()
+}
+
 /// Applies the migrations not yet recorded, in order, inside the caller's transaction.
 pub(crate) async fn run<T: MigrateTx>(tx: &mut T, migrations: &[Migration]) -> Result<()> {
     tx.lock_schema().await?;

@@ -17,6 +17,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
     /// Brings the schema up to date. Safe to run again, and concurrently.
     async fn migrate(&self) -> Result<()>;
+    /// The schema versions this release knows and the database has not applied, in order
+    /// (all of them for a database never migrated); empty when it is up to date.
+    async fn pending_migrations(&self) -> Result<Vec<i64>>;
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
 

@@ -88,9 +88,11 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let config = load_config(a.config.as_deref())?;
+    let path = a.config.unwrap_or_default();
+    let path = path.as_path();
     let rt = runtime()?;
     match a.command {
-        None => rt.block_on(serve(config)),
+        None => rt.block_on(serve(config, path)),
         Some(NodeCommand::Migrate) => rt.block_on(async {
             let store = open_store(&config).await?;
             store.migrate().await.context("migrating")?;
@@ -99,7 +101,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         Some(NodeCommand::User(UserArgs { command: UserCommand::List })) => rt.block_on(async {
-            let store = open_store(&config).await?;
+            let store = open_migrated(&config, path).await?;
             let users = originlink_node::app::users::list(store.as_ref()).await.map_err(app_err)?;
             outln!(
                 "{:<6} {:<24} {:<16} {:<24} {:<9} {:<7} created",
@@ -125,16 +127,16 @@ pub fn run(a: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         Some(NodeCommand::User(UserArgs { command: UserCommand::Disable(n) })) => {
-            rt.block_on(change_user(&config, &n.name, UserChange::Disable))
+            rt.block_on(change_user(&config, path, &n.name, UserChange::Disable))
         }
         Some(NodeCommand::User(UserArgs { command: UserCommand::Enable(n) })) => {
-            rt.block_on(change_user(&config, &n.name, UserChange::Enable))
+            rt.block_on(change_user(&config, path, &n.name, UserChange::Enable))
         }
         Some(NodeCommand::User(UserArgs { command: UserCommand::Token(t) })) if t.revoke => {
-            rt.block_on(change_user(&config, &t.name, UserChange::RevokeTokens))
+            rt.block_on(change_user(&config, path, &t.name, UserChange::RevokeTokens))
         }
         Some(NodeCommand::User(UserArgs { command: UserCommand::Token(t) })) => rt.block_on(async {
-            let store = open_store(&config).await?;
+            let store = open_migrated(&config, path).await?;
             let user = user_named(store.as_ref(), &t.name).await?;
             let (user, token) = originlink_node::app::users::issue_token(store.as_ref(), &cli_ctx(), user.id)
                 .await
@@ -149,7 +151,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }),
         Some(NodeCommand::User(UserArgs { command: UserCommand::Add(u) })) => rt.block_on(async {
             let role = Role::parse(&u.role).context("unknown role")?;
-            let store = open_store(&config).await?;
+            let store = open_migrated(&config, path).await?;
             let ctx = Ctx::new("cli", originlink_node::Clock::now(&SystemClock));
             let (user, token) = originlink_node::add_user(
                 store.as_ref(),
@@ -194,8 +196,8 @@ async fn user_named(store: &dyn Store, name: &str) -> Result<UserRecord> {
 }
 
 /// Disables or enables a user, or revokes its tokens, from the command line (audited as `cli`).
-async fn change_user(config: &Config, name: &str, change: UserChange) -> Result<ExitCode> {
-    let store = open_store(config).await?;
+async fn change_user(config: &Config, path: &Path, name: &str, change: UserChange) -> Result<ExitCode> {
+    let store = open_migrated(config, path).await?;
     let user = user_named(store.as_ref(), name).await?;
     let user = originlink_node::app::users::change(store.as_ref(), &cli_ctx(), None, user.id, change)
         .await
@@ -218,11 +220,28 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn Store>> {
         .map_err(|e| anyhow::anyhow!("opening storage: {e} ({})", e.code()))
 }
 
-async fn serve(config: Config) -> Result<ExitCode> {
+/// [`open_store`] for commands that use the schema: refused (`DATABASE_NOT_MIGRATED`, naming
+/// `node migrate`) while migrations are pending, unless `[database] auto_migrate` applies them.
+async fn open_migrated(config: &Config, path: &Path) -> Result<std::sync::Arc<dyn Store>> {
+    originlink_node::audit::open_migrated(config).await.map_err(|e| start_err(e, path))
+}
+
+/// A start error as the command line shows it, with the exact migrate command when that is
+/// what to do.
+fn start_err(e: originlink_node::StartError, path: &Path) -> anyhow::Error {
+    match e {
+        originlink_node::StartError::NotMigrated { .. } => {
+            anyhow::anyhow!("{e} ({}); run: originlink node migrate --config {}", e.code(), path.display())
+        }
+        e => anyhow::anyhow!("{e} ({})", e.code()),
+    }
+}
+
+async fn serve(config: Config, path: &Path) -> Result<ExitCode> {
     originlink_node::init_logging(&config.log);
     let app = Application::build(&config, originlink_node::clock_for(&config))
         .await
-        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+        .map_err(|e| start_err(e, path))?;
     let addr = app.addr();
     tracing::info!(%addr, storage = config.database.url.expose().split(':').next().unwrap_or(""), "node bound");
     let stop = app.handle();

@@ -245,6 +245,43 @@ fn user_add_company_codes() {
     assert!(user_add(&node.config, &[], "ok", "customs-officer", None).starts_with("olk_"));
 }
 
+/// A database nobody migrated: the node refuses to start and `user add` refuses, both with
+/// `DATABASE_NOT_MIGRATED` and the command to run; `[database] auto_migrate = true` migrates.
+#[test]
+fn an_unmigrated_database_is_refused_with_the_command_to_run() {
+    let dir = tempdir("node-unmigrated");
+    let _node = NodeDir { dir: dir.clone(), config: dir.join("node.toml") };
+    let (code, _, err) = run_text(
+        &[
+            "keys",
+            "init",
+            "--country",
+            "KH",
+            "--authority",
+            "Ministry of Commerce",
+            "--out",
+            path(&dir.join("keys")),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "keys init: {err}");
+    let config = dir.join("node.toml");
+    std::fs::write(&config, config_text("sqlite:node.db")).expect("write config");
+    let cfg = path(&config);
+    let hint = format!("originlink node migrate --config {cfg}");
+    let (code, _, err) = run_text(&["node", "--config", cfg], b"");
+    assert!(code != 0 && err.contains("(DATABASE_NOT_MIGRATED)") && err.contains(&hint), "{err}");
+    assert!(err.contains("auto_migrate"), "{err}");
+    let (code, out, err) =
+        run_text(&["node", "user", "add", "--config", cfg, "--name", "erin", "--role", "admin"], b"");
+    assert!(code != 0 && out.is_empty(), "{out}");
+    assert!(err.contains("(DATABASE_NOT_MIGRATED)") && err.contains(&hint), "{err}");
+    // With auto_migrate, the command migrates first.
+    let token = user_add(&config, &[("ORIGINLINK__DATABASE__AUTO_MIGRATE", "true")], "erin", "admin", None);
+    assert!(token.starts_with("olk_"));
+    assert!(user_add(&config, &[], "bob", "issuing-officer", None).starts_with("olk_"), "migrated now");
+}
+
 /// `node user list|disable|enable|token` change who gets in, while the node runs: a disabled
 /// user's token and a replaced or revoked token answer 401.
 #[test]

@@ -177,6 +177,15 @@ impl Store for PgStore {
         in_tx!(self, |tx| migrate::run(tx, migrate::POSTGRES).await)
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied =
+            match self.value::<bool>("SELECT to_regclass('schema_migrations') IS NOT NULL", &[]).await? {
+                true => self.all("SELECT version FROM schema_migrations", &[], row::first).await?,
+                false => vec![],
+            };
+        Ok(migrate::pending(migrate::POSTGRES, &applied))
+    }
+
     async fn ping(&self) -> Result<()> {
         self.value::<i32>("SELECT 1", &[]).await.map(drop)
     }

@@ -193,6 +193,20 @@ impl Store for SqliteStore {
         self.write(|tx| ready(migrate::run(tx, migrate::SQLITE))).await
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied = self
+            .run(|c| {
+                let table =
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'";
+                if one::<i64>(c, table, [], |r| row::first(r))? == 0 {
+                    return Ok(vec![]);
+                }
+                all(c, "SELECT version FROM schema_migrations", [], |r| row::first(r))
+            })
+            .await?;
+        Ok(migrate::pending(migrate::SQLITE, &applied))
+    }
+
     async fn ping(&self) -> Result<()> {
         self.run(|c| one(c, "SELECT 1", [], |_| Ok(()))).await
     }

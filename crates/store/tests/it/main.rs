@@ -277,6 +277,7 @@ async fn assert_chain_ok(db: &Db) -> u64 {
 }
 
 async fn migrate_is_idempotent(db: Db) {
+    assert_eq!(db.store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
     db.store.migrate().await.expect("second migrate");
     db.store.ping().await.expect("ping");
     assert_eq!(db.store.audit_head().await.expect("head"), (0, audit::GENESIS.to_owned()));

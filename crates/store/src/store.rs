@@ -102,6 +102,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         next_attempt_at: DateTime<Utc>,
         dead: bool,
     ) -> Result<()>;
+    /// Messages still in the outbox, pending and dead, oldest first (`seq`), at most `limit`:
+    /// each with its attempts, last error and next attempt.
+    async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>>;
     /// Dead letters, oldest first.
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>>;
     /// An operator retries a dead letter: due at `ctx.at` with no attempts; audited as

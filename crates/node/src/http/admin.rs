@@ -118,6 +118,12 @@ pub(crate) async fn refused(State(state): State<AppState>) -> ApiResult<Response
     Ok(axum::Json(exchange_admin::refused(&state).await?).into_response())
 }
 
+/// `GET /api/v1/exchange/outbox`: outgoing messages not yet delivered, pending and dead,
+/// oldest first (at most 500), with attempts, last error and next attempt.
+pub(crate) async fn outbox(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(exchange_admin::outbox(&state).await?).into_response())
+}
+
 pub(crate) async fn dead_letters(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(axum::Json(exchange_admin::dead_letters(&state).await?).into_response())
 }

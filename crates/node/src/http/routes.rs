@@ -253,6 +253,18 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/api/v1/exchange/outbox",
+        handler: || get(admin::outbox),
+        id: "outboxMessages",
+        summary: "Outgoing messages not yet delivered (pending and dead), oldest first, with attempts, last error and next attempt",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "OutboxMessageList"),
+        errors: &[],
+    },
+    Operation {
+        method: "get",
         path: "/api/v1/exchange/dead",
         handler: || get(admin::dead_letters),
         id: "deadLetters",
@@ -622,6 +634,18 @@ fn schemas() -> Value {
                 "reason": opt_text, "received_at": { "type": "string" }, "updated_at": { "type": "string" }
             }
         },
+        "OutboxMessage": {
+            "type": "object",
+            "required": ["seq", "id", "recipient", "kind", "cert_key", "attempts", "created_at", "next_attempt_at", "last_error", "dead"],
+            "properties": {
+                "seq": { "type": "integer" }, "id": { "type": "string" }, "recipient": { "type": "string" },
+                "kind": { "type": "string" }, "cert_key": opt_text, "attempts": { "type": "integer" },
+                "created_at": { "type": "string" },
+                "next_attempt_at": { "type": "string", "description": "Not sent before; while a worker holds it, the end of its lease" },
+                "last_error": opt_text, "dead": { "type": "boolean", "description": "Given up on: POST /api/v1/exchange/dead/{id}/retry" }
+            }
+        },
+        "OutboxMessageList": { "type": "array", "items": reference("OutboxMessage") },
         "InboxRecordList": { "type": "array", "items": reference("InboxRecord") },
         "Refusal": {
             "type": "object",

@@ -1096,6 +1096,38 @@ async fn exchange_administration_is_the_admins() {
     }
     assert_eq!(n.get("/api/v1/exchange/dead", &n.admin).await.json(), json!([]));
     assert_eq!(v["quarantined"].as_i64(), Some(0), "{v}");
+    // The outbox, message by message: a failed attempt shows its error and next attempt.
+    let store = &n.state.store;
+    let msg = |id: &str| originlink_store::OutMessage {
+        id: id.into(),
+        recipient: "TH".into(),
+        kind: "status.update".into(),
+        cert_key: None,
+        body: b"{}".to_vec(),
+    };
+    let now = Utc::now();
+    store.enqueue(&Ctx::new("test", now), vec![msg("m1"), msg("m2")]).await.expect("enqueue");
+    let later = now + chrono::Duration::minutes(5);
+    store.outbox_failed("m1", "connect: connection refused", later, false).await.expect("failed");
+    store.outbox_failed("m2", "HTTP 400 BATCH_INVALID", later, true).await.expect("dead");
+    let r = n.get("/api/v1/exchange/outbox", &n.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(
+        (list[0]["id"].as_str(), list[0]["attempts"].as_i64(), list[0]["dead"].as_bool()),
+        (Some("m1"), Some(1), Some(false))
+    );
+    assert_eq!(list[0]["last_error"], "connect: connection refused");
+    assert_eq!(list[0]["next_attempt_at"], originlink_store::timestamp(&later));
+    assert_eq!(
+        (list[1]["dead"].as_bool(), list[1]["last_error"].as_str()),
+        (Some(true), Some("HTTP 400 BATCH_INVALID"))
+    );
+    assert!(list[0].get("body").is_none(), "no envelope bytes");
+    for token in [&n.exporter_a, &n.officer, &n.customs] {
+        assert_eq!(n.get("/api/v1/exchange/outbox", token).await.status, StatusCode::FORBIDDEN);
+    }
     for list in ["/api/v1/exchange/quarantine", "/api/v1/exchange/refused"] {
         assert_eq!(n.get(list, &n.admin).await.json(), json!([]), "{list}");
         for token in [&n.exporter_a, &n.officer, &n.customs] {

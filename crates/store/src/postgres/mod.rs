@@ -347,6 +347,11 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY seq LIMIT $1");
+        self.all(&sql, &[&limit], row::outbox).await
+    }
+
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {
         let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE dead ORDER BY seq LIMIT $1");
         self.all(&sql, &[&limit], row::outbox).await

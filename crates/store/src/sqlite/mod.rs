@@ -379,6 +379,11 @@ impl Store for SqliteStore {
         self.write(move |tx| exec(tx.tx, sql, params![error, next, dead, id]).map(drop)).await
     }
 
+    async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY seq LIMIT ?1");
+        self.run(move |c| all(c, &sql, [limit], |r| row::outbox(r))).await
+    }
+
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {
         let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE dead = 1 ORDER BY seq LIMIT ?1");
         self.run(move |c| all(c, &sql, [limit], |r| row::outbox(r))).await

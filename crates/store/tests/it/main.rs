@@ -958,6 +958,24 @@ async fn failed_backoff_dead_and_audited_retry(db: Db) {
     assert_eq!((dead[0].id.as_str(), dead[0].attempts, dead[0].dead), ("b1", 2, true));
     assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400"));
     assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 1));
+    // The outbox as an admin lists it: pending and dead, each with its last error.
+    db.store.enqueue(&ctx(), vec![msg("b2")]).await.expect("enqueue");
+    db.store.outbox_failed("b2", "timed out", at(30), false).await.expect("failed");
+    let listed = db.store.outbox_messages(10).await.expect("outbox");
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|m| (m.id.as_str(), m.dead, m.attempts, m.last_error.as_deref(), m.next_attempt_at.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("b1", true, 2, Some("HTTP 400"), timestamp(&at(20))),
+            ("b2", false, 1, Some("timed out"), timestamp(&at(30)))
+        ]
+    );
+    assert_eq!(db.store.outbox_messages(1).await.expect("outbox").len(), 1, "limit");
+    db.store.outbox_delivered(&["b2".to_owned()]).await.expect("delivered");
+    assert_eq!(db.store.outbox_messages(10).await.expect("outbox").len(), 1, "delivered leave the list");
 
     assert_eq!(code(db.store.retry_dead(&ctx(), "nope").await), "NOT_FOUND");
     let head = db.store.audit_head().await.expect("head");

@@ -25,6 +25,9 @@
 //! push_timeout_ms = 30000            # one push request, connect to answer
 //! pull_only = ["VN"]                 # members that pull (so do members without a node URL)
 //! operator_token_sha256 = "…"        # optional: SHA-256 (hex) of the operator's bearer token
+//!                                    # (`printf %s "$TOKEN" | sha256sum`); without it, the
+//!                                    # operator endpoints (dead letters, tracking any
+//!                                    # message) take only the gateway's own TLS certificate
 //!
 //! [log]
 //! level = "info"
@@ -121,8 +124,12 @@ pub struct GatewayConfig {
     /// URL pull too).
     #[serde(default)]
     pub pull_only: Vec<String>,
-    /// SHA-256 (lower-case hex) of the operator's bearer token for the dead-letter API. The
-    /// token itself is never configured, stored or logged.
+    /// SHA-256 (lower-case hex) of the operator's bearer token for the operator endpoints
+    /// (`GET /exchange/v1/dead`, `POST /exchange/v1/dead/{id}/retry`, tracking any message),
+    /// sent as `Authorization: Bearer <token>`. The token itself is never configured, stored or
+    /// logged; the operator makes it (any long random string) and configures its hash
+    /// (`printf %s "$TOKEN" | sha256sum`). Without it only the gateway's own TLS certificate,
+    /// presented as client certificate, makes a caller the operator.
     #[serde(default)]
     pub operator_token_sha256: Option<String>,
 }

@@ -43,3 +43,21 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     let audit = setup(config, true)?;
     Ok(originlink_store::open_keyed(config.database.url.expose(), config.database.pool_size, audit).await?)
 }
+
+/// [`open_store`], for a node or a command that uses the schema: with `[database]
+/// auto_migrate` the pending migrations are applied (and the checkpoint written); otherwise a
+/// database with any pending is refused with `DATABASE_NOT_MIGRATED`, naming the command to
+/// run (`originlink node migrate`).
+pub async fn open_migrated(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store = open_store(config).await?;
+    if config.database.auto_migrate {
+        store.migrate().await?;
+        store.checkpoint_audit().await?;
+        return Ok(store);
+    }
+    let pending = store.pending_migrations().await?;
+    if !pending.is_empty() {
+        return Err(StartError::NotMigrated { pending });
+    }
+    Ok(store)
+}

@@ -26,6 +26,16 @@ pub enum StartError {
     /// Storage is not reachable.
     #[error("storage: {0}")]
     Store(#[from] originlink_store::StoreError),
+    /// The database lacks schema migrations this release needs (a new database, or one an
+    /// earlier release migrated), and `[database] auto_migrate` is off.
+    #[error(
+        "the database has migrations pending (version {}): run `originlink node migrate --config <this node's configuration>` first, or set [database] auto_migrate = true",
+        pending.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    NotMigrated {
+        /// The versions not applied, in order.
+        pending: Vec<i64>,
+    },
     /// The listen address cannot be bound.
     #[error(transparent)]
     Bind(#[from] originlink_service::BindError),
@@ -40,6 +50,7 @@ impl StartError {
             StartError::Exchange(_) => "EXCHANGE_INVALID",
             StartError::Tls(_) => "TLS_INVALID",
             StartError::Store(_) => "STORAGE_UNAVAILABLE",
+            StartError::NotMigrated { .. } => "DATABASE_NOT_MIGRATED",
             StartError::Bind(e) => e.code(),
         }
     }

@@ -73,6 +73,12 @@ pub struct DatabaseConfig {
     /// PostgreSQL connections per process (SQLite uses one writer connection).
     #[serde(default = "default_pool")]
     pub pool_size: usize,
+    /// A node: apply pending schema migrations when it starts (and before `user` commands)
+    /// instead of refusing to start with `DATABASE_NOT_MIGRATED`. Off by default, so a
+    /// release's schema change happens when the operator runs `originlink node migrate`. The
+    /// gateway always migrates its queue when it starts.
+    #[serde(default)]
+    pub auto_migrate: bool,
 }
 
 fn default_pool() -> usize {

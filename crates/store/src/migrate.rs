@@ -32,6 +32,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     3 => "V3__customs.sql",
     4 => "V4__recipients.sql",
     5 => "V5__importer_key.sql",
+    6 => "V6__user_admin.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -41,6 +42,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     3 => "V3__customs.sql",
     4 => "V4__recipients.sql",
     5 => "V5__importer_key.sql",
+    6 => "V6__user_admin.sql",
 );
 
 /// What migrating needs from a backend's open transaction.
@@ -55,6 +57,12 @@ pub(crate) trait MigrateTx {
     async fn run_sql(&mut self, sql: &str) -> Result<()>;
     /// Records `version` as applied.
     async fn record(&mut self, version: i64) -> Result<()>;
+}
+
+/// The versions of `migrations` that `applied` (the versions recorded) lacks, in order: a
+/// database nobody migrated lacks them all.
+pub(crate) fn pending(migrations: &[Migration], applied: &[i64]) -> Vec<i64> {
+    migrations.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect()
 }
 
 /// Applies the migrations not yet recorded, in order, inside the caller's transaction.

@@ -105,6 +105,38 @@ pub struct User {
     pub company_id: Option<i64>,
 }
 
+/// A user as an administrator sees it: who, what role, which company, whether disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRecord {
+    /// Identifier.
+    pub id: i64,
+    /// Unique login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The exporter's company name; `None` for authority roles.
+    pub company: Option<String>,
+    /// Whether the user is disabled (its tokens do not authenticate).
+    pub disabled: bool,
+    /// Disabled at (RFC 3339), while disabled.
+    pub disabled_at: Option<String>,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Tokens not revoked.
+    pub active_tokens: i64,
+}
+
+/// What an administrator does to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    /// Disable: its tokens stop authenticating (they are kept, and work again once enabled).
+    Disable,
+    /// Enable a disabled user.
+    Enable,
+    /// Revoke every token of the user.
+    RevokeTokens,
+}
+
 /// A new user, with the SHA-256 of its API token (the token itself is never stored).
 #[derive(Debug, Clone)]
 pub struct NewUser {

@@ -241,6 +241,25 @@ pub(crate) fn user<R: Row>(r: &R) -> Result<User> {
     })
 }
 
+/// The columns of a [`UserRecord`] (users `u`, left-joined companies `c`).
+pub(crate) const USER_RECORD_COLS: &str = "u.id, u.name, u.role, c.name, u.disabled_at, u.created_at, \
+     (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL)";
+
+/// A user as an administrator sees it ([`USER_RECORD_COLS`]).
+pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
+    let disabled_at: Option<String> = r.col(4)?;
+    Ok(UserRecord {
+        id: r.col(0)?,
+        name: r.col(1)?,
+        role: parsed("role", r.col(2)?, Role::parse)?,
+        company: r.col(3)?,
+        disabled: disabled_at.is_some(),
+        disabled_at,
+        created_at: r.col(5)?,
+        active_tokens: r.col(6)?,
+    })
+}
+
 /// A refused message ([`REFUSAL_COLS`]).
 pub(crate) fn refusal<R: Row>(r: &R) -> Result<Refusal> {
     Ok(Refusal {

@@ -17,6 +17,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
     /// Brings the schema up to date. Safe to run again, and concurrently.
     async fn migrate(&self) -> Result<()>;
+    /// The schema versions this release knows and the database has not applied, in order
+    /// (all of them for a database never migrated); empty when it is up to date.
+    async fn pending_migrations(&self) -> Result<Vec<i64>>;
     /// Checks that the database answers.
     async fn ping(&self) -> Result<()>;
 
@@ -26,8 +29,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn company_by_name(&self, name: &str) -> Result<Option<Company>>;
     /// Creates a user and its token. Duplicate name: `USER_EXISTS`.
     async fn create_user(&self, ctx: &Ctx, user: NewUser) -> Result<User>;
-    /// The user holding the token with this SHA-256, if any.
+    /// The user holding the token with this SHA-256, if any: not a revoked token, not a
+    /// disabled user.
     async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>>;
+    /// Every user, by id.
+    async fn list_users(&self) -> Result<Vec<UserRecord>>;
+    /// One user.
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>>;
+    /// Disables or enables a user, or revokes its tokens; audited (`user.disabled`,
+    /// `user.enabled`, `user.tokens_revoked`). Unknown: `NOT_FOUND`; disabling a disabled
+    /// user: `USER_ALREADY_DISABLED`; enabling an enabled one: `USER_NOT_DISABLED`.
+    async fn change_user(&self, ctx: &Ctx, id: i64, change: UserChange) -> Result<UserRecord>;
+    /// Gives a user a new token (its SHA-256), revoking its others, in one transaction;
+    /// audited as `user.token_issued`. Unknown: `NOT_FOUND`.
+    async fn replace_token(&self, ctx: &Ctx, id: i64, hash: &[u8; 32]) -> Result<UserRecord>;
 
     /// Creates an application in `draft`.
     async fn create_application(&self, ctx: &Ctx, app: NewApplication) -> Result<Application>;
@@ -87,6 +102,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         next_attempt_at: DateTime<Utc>,
         dead: bool,
     ) -> Result<()>;
+    /// Messages still in the outbox, pending and dead, oldest first (`seq`), at most `limit`:
+    /// each with its attempts, last error and next attempt.
+    async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>>;
     /// Dead letters, oldest first.
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>>;
     /// An operator retries a dead letter: due at `ctx.at` with no attempts; audited as

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use originlink_node::{Application, Config, SystemClock};
-use originlink_store::{Ctx, Role};
+use originlink_store::{Ctx, Role, Store, UserChange, UserRecord};
 
 /// Run the country node (HTTPS API), or manage it.
 #[derive(Debug, clap::Args)]
@@ -35,6 +35,31 @@ struct UserArgs {
 enum UserCommand {
     /// Add a user and print its API token (shown once; only its SHA-256 is stored).
     Add(AddArgs),
+    /// List the users: id, name, role, company, disabled, created, active tokens.
+    List,
+    /// Disable a user: its tokens answer 401 until it is enabled.
+    Disable(NameArg),
+    /// Enable a disabled user.
+    Enable(NameArg),
+    /// Issue a user a new token (printed once), revoking its others; `--revoke` only revokes.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NameArg {
+    /// The user's login name.
+    #[arg(long)]
+    name: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The user's login name.
+    #[arg(long)]
+    name: String,
+    /// Revoke every token of the user and issue none.
+    #[arg(long)]
+    revoke: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,9 +88,11 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let config = load_config(a.config.as_deref())?;
+    let path = a.config.unwrap_or_default();
+    let path = path.as_path();
     let rt = runtime()?;
     match a.command {
-        None => rt.block_on(serve(config)),
+        None => rt.block_on(serve(config, path)),
         Some(NodeCommand::Migrate) => rt.block_on(async {
             let store = open_store(&config).await?;
             store.migrate().await.context("migrating")?;
@@ -73,9 +100,58 @@ pub fn run(a: Args) -> Result<ExitCode> {
             eprintln!("migrated the {} database", store.backend());
             Ok(ExitCode::SUCCESS)
         }),
+        Some(NodeCommand::User(UserArgs { command: UserCommand::List })) => rt.block_on(async {
+            let store = open_migrated(&config, path).await?;
+            let users = originlink_node::app::users::list(store.as_ref()).await.map_err(app_err)?;
+            outln!(
+                "{:<6} {:<24} {:<16} {:<24} {:<9} {:<7} created",
+                "id",
+                "name",
+                "role",
+                "company",
+                "disabled",
+                "tokens"
+            );
+            for u in users {
+                outln!(
+                    "{:<6} {:<24} {:<16} {:<24} {:<9} {:<7} {}",
+                    u.id,
+                    u.name,
+                    u.role.as_str(),
+                    u.company.as_deref().unwrap_or("-"),
+                    if u.disabled { "yes" } else { "no" },
+                    u.active_tokens,
+                    u.created_at
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        Some(NodeCommand::User(UserArgs { command: UserCommand::Disable(n) })) => {
+            rt.block_on(change_user(&config, path, &n.name, UserChange::Disable))
+        }
+        Some(NodeCommand::User(UserArgs { command: UserCommand::Enable(n) })) => {
+            rt.block_on(change_user(&config, path, &n.name, UserChange::Enable))
+        }
+        Some(NodeCommand::User(UserArgs { command: UserCommand::Token(t) })) if t.revoke => {
+            rt.block_on(change_user(&config, path, &t.name, UserChange::RevokeTokens))
+        }
+        Some(NodeCommand::User(UserArgs { command: UserCommand::Token(t) })) => rt.block_on(async {
+            let store = open_migrated(&config, path).await?;
+            let user = user_named(store.as_ref(), &t.name).await?;
+            let (user, token) = originlink_node::app::users::issue_token(store.as_ref(), &cli_ctx(), user.id)
+                .await
+                .map_err(app_err)?;
+            store.checkpoint_audit().await.context("writing the audit checkpoint")?;
+            eprintln!(
+                "issued {} (id {}) a new token, its others revoked; the token below is shown once",
+                user.name, user.id
+            );
+            outln!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }),
         Some(NodeCommand::User(UserArgs { command: UserCommand::Add(u) })) => rt.block_on(async {
             let role = Role::parse(&u.role).context("unknown role")?;
-            let store = open_store(&config).await?;
+            let store = open_migrated(&config, path).await?;
             let ctx = Ctx::new("cli", originlink_node::Clock::now(&SystemClock));
             let (user, token) = originlink_node::add_user(
                 store.as_ref(),
@@ -101,19 +177,71 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
 }
 
+/// The acting "user" of the operator's command line.
+fn cli_ctx() -> Ctx {
+    Ctx::new("cli", originlink_node::Clock::now(&SystemClock))
+}
+
+/// A use case's error as the command line shows it: message and code.
+fn app_err(e: originlink_node::app::Error) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", e.message, e.code)
+}
+
+/// The user with this login name; `USER_NOT_FOUND` says how to list them.
+async fn user_named(store: &dyn Store, name: &str) -> Result<UserRecord> {
+    let users = originlink_node::app::users::list(store).await.map_err(app_err)?;
+    users.into_iter().find(|u| u.name == name).with_context(|| {
+        format!("no user named {name:?}; `originlink node user list --config …` lists them (USER_NOT_FOUND)")
+    })
+}
+
+/// Disables or enables a user, or revokes its tokens, from the command line (audited as `cli`).
+async fn change_user(config: &Config, path: &Path, name: &str, change: UserChange) -> Result<ExitCode> {
+    let store = open_migrated(config, path).await?;
+    let user = user_named(store.as_ref(), name).await?;
+    let user = originlink_node::app::users::change(store.as_ref(), &cli_ctx(), None, user.id, change)
+        .await
+        .map_err(app_err)?;
+    store.checkpoint_audit().await.context("writing the audit checkpoint")?;
+    let what = match change {
+        UserChange::Disable => "disabled",
+        UserChange::Enable => "enabled",
+        UserChange::RevokeTokens => "revoked every token of",
+    };
+    eprintln!("{what} {} (id {}); {} active token(s)", user.name, user.id, user.active_tokens);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Opens the node's storage as the node does: with its audit key (created on first use) and
 /// checkpoint.
-async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn originlink_store::Store>> {
+async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn Store>> {
     originlink_node::audit::open_store(config)
         .await
         .map_err(|e| anyhow::anyhow!("opening storage: {e} ({})", e.code()))
 }
 
-async fn serve(config: Config) -> Result<ExitCode> {
+/// [`open_store`] for commands that use the schema: refused (`DATABASE_NOT_MIGRATED`, naming
+/// `node migrate`) while migrations are pending, unless `[database] auto_migrate` applies them.
+async fn open_migrated(config: &Config, path: &Path) -> Result<std::sync::Arc<dyn Store>> {
+    originlink_node::audit::open_migrated(config).await.map_err(|e| start_err(e, path))
+}
+
+/// A start error as the command line shows it, with the exact migrate command when that is
+/// what to do.
+fn start_err(e: originlink_node::StartError, path: &Path) -> anyhow::Error {
+    match e {
+        originlink_node::StartError::NotMigrated { .. } => {
+            anyhow::anyhow!("{e} ({}); run: originlink node migrate --config {}", e.code(), path.display())
+        }
+        e => anyhow::anyhow!("{e} ({})", e.code()),
+    }
+}
+
+async fn serve(config: Config, path: &Path) -> Result<ExitCode> {
     originlink_node::init_logging(&config.log);
     let app = Application::build(&config, originlink_node::clock_for(&config))
         .await
-        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+        .map_err(|e| start_err(e, path))?;
     let addr = app.addr();
     tracing::info!(%addr, storage = config.database.url.expose().split(':').next().unwrap_or(""), "node bound");
     let stop = app.handle();

@@ -245,6 +245,86 @@ fn user_add_company_codes() {
     assert!(user_add(&node.config, &[], "ok", "customs-officer", None).starts_with("olk_"));
 }
 
+/// A database nobody migrated: the node refuses to start and `user add` refuses, both with
+/// `DATABASE_NOT_MIGRATED` and the command to run; `[database] auto_migrate = true` migrates.
+#[test]
+fn an_unmigrated_database_is_refused_with_the_command_to_run() {
+    let dir = tempdir("node-unmigrated");
+    let _node = NodeDir { dir: dir.clone(), config: dir.join("node.toml") };
+    let (code, _, err) = run_text(
+        &[
+            "keys",
+            "init",
+            "--country",
+            "KH",
+            "--authority",
+            "Ministry of Commerce",
+            "--out",
+            path(&dir.join("keys")),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "keys init: {err}");
+    let config = dir.join("node.toml");
+    std::fs::write(&config, config_text("sqlite:node.db")).expect("write config");
+    let cfg = path(&config);
+    let hint = format!("originlink node migrate --config {cfg}");
+    let (code, _, err) = run_text(&["node", "--config", cfg], b"");
+    assert!(code != 0 && err.contains("(DATABASE_NOT_MIGRATED)") && err.contains(&hint), "{err}");
+    assert!(err.contains("auto_migrate"), "{err}");
+    let (code, out, err) =
+        run_text(&["node", "user", "add", "--config", cfg, "--name", "erin", "--role", "admin"], b"");
+    assert!(code != 0 && out.is_empty(), "{out}");
+    assert!(err.contains("(DATABASE_NOT_MIGRATED)") && err.contains(&hint), "{err}");
+    // With auto_migrate, the command migrates first.
+    let token = user_add(&config, &[("ORIGINLINK__DATABASE__AUTO_MIGRATE", "true")], "erin", "admin", None);
+    assert!(token.starts_with("olk_"));
+    assert!(user_add(&config, &[], "bob", "issuing-officer", None).starts_with("olk_"), "migrated now");
+}
+
+/// `node user list|disable|enable|token` change who gets in, while the node runs: a disabled
+/// user's token and a replaced or revoked token answer 401.
+#[test]
+fn user_list_disable_enable_and_token() {
+    let node = node_dir("node-user-admin");
+    let cfg = path(&node.config);
+    let old = user_add(&node.config, &[], "alice", "exporter", Some("Angkor Rice"));
+    user_add(&node.config, &[], "erin", "admin", None);
+    let running = start(&node, &[]);
+    let status = |token: &str| running.call("GET", "/api/v1/applications", Some(token), None).0;
+    let user = |args: &[&str]| {
+        let mut all = vec!["node", "user"];
+        all.extend_from_slice(args);
+        all.extend(["--config", cfg]);
+        run_text(&all, b"")
+    };
+    assert_eq!(status(&old), 200);
+
+    let (code, out, err) = user(&["disable", "--name", "alice"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty() && err.contains("disabled alice"), "{err}");
+    assert_eq!(status(&old), 401, "a disabled user's token");
+    let (code, out, _) = user(&["list"]);
+    assert_eq!(code, 0);
+    let alice = out.lines().find(|l| l.contains("alice")).expect("alice listed");
+    assert!(alice.contains("exporter") && alice.contains("Angkor Rice") && alice.contains(" yes "), "{out}");
+    let (code, _, err) = user(&["disable", "--name", "alice"]);
+    assert!(code != 0 && err.contains("USER_ALREADY_DISABLED"), "{err}");
+    assert_eq!(user(&["enable", "--name", "alice"]).0, 0);
+    assert_eq!(status(&old), 200, "enabled again");
+
+    let (code, new, err) = user(&["token", "--name", "alice"]);
+    assert_eq!(code, 0, "{err}");
+    let new = new.trim();
+    assert!(new.starts_with("olk_") && new != old, "{new}");
+    assert_eq!((status(&old), status(new)), (401, 200), "the old token is revoked");
+    assert_eq!(user(&["token", "--name", "alice", "--revoke"]).0, 0);
+    assert_eq!(status(new), 401, "every token revoked");
+    let (code, _, err) = user(&["disable", "--name", "nobody"]);
+    assert!(code != 0 && err.contains("USER_NOT_FOUND") && err.contains("user list"), "{err}");
+    running.terminate();
+}
+
 #[test]
 fn end_to_end_over_https_sqlite() {
     let node = node_dir("node-e2e");

@@ -67,6 +67,12 @@ pub async fn refused(state: &AppState) -> Result<Vec<Refusal>> {
     Ok(state.store.refused(500).await?)
 }
 
+/// Outgoing messages still in the outbox, pending and dead, oldest first, at most 500: each
+/// with its recipient, kind, attempts, last error and next attempt.
+pub async fn outbox(state: &AppState) -> Result<Vec<OutboxRow>> {
+    Ok(state.store.outbox_messages(500).await?)
+}
+
 /// Outgoing messages given up on, at most 500.
 pub async fn dead_letters(state: &AppState) -> Result<Vec<OutboxRow>> {
     Ok(state.store.dead_letters(500).await?)

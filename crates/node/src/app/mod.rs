@@ -76,7 +76,7 @@ impl AppState {
                 found: signer.country().unwrap_or("?").to_owned(),
             });
         }
-        let store = crate::audit::open_store(config).await?;
+        let store = crate::audit::open_migrated(config).await?;
         store.ping().await?;
         store.checkpoint_audit().await?;
         let pattern = issue::NumberPattern::parse(&config.authority.number_pattern).map_err(|e| {

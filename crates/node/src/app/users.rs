@@ -1,7 +1,8 @@
-//! Users and their companies. A token is shown once, when the user is created; only its
+//! Users and their companies: adding, listing, disabling and enabling users, issuing and
+//! revoking their tokens. A token is shown once, when it is issued; only its
 //! SHA-256 is stored.
 
-use originlink_store::{Ctx, NewUser, Role, Store, User};
+use originlink_store::{Ctx, NewUser, Role, Store, User, UserChange, UserRecord};
 
 use super::{Error, Kind, Result};
 
@@ -94,5 +95,44 @@ pub async fn add_user(
         )
         .await?;
     tracing::info!(user = user.id, role = %user.role, "user created");
+    Ok((user, token))
+}
+
+/// Every user of the node, by id (the admin's list): name, role, company, disabled, created.
+pub async fn list(store: &dyn Store) -> Result<Vec<UserRecord>> {
+    Ok(store.list_users().await?)
+}
+
+/// Disables or enables user `id`, or revokes its tokens, as `actor` (the acting user's id;
+/// `None` for the operator's command line). Audited.
+///
+/// Errors: `CANNOT_DISABLE_SELF` (an admin disabling their own account: another admin must);
+/// `USER_ALREADY_DISABLED`, `USER_NOT_DISABLED`; `NOT_FOUND`; storage.
+pub async fn change(
+    store: &dyn Store,
+    ctx: &Ctx,
+    actor: Option<i64>,
+    id: i64,
+    change: UserChange,
+) -> Result<UserRecord> {
+    if change == UserChange::Disable && actor == Some(id) {
+        return Err(Error::new(
+            Kind::Conflict,
+            "CANNOT_DISABLE_SELF",
+            "an admin cannot disable their own account; ask another admin, or use `originlink node user disable` on the node",
+        ));
+    }
+    let user = store.change_user(ctx, id, change).await?;
+    tracing::info!(user = user.id, change = ?change, "user changed");
+    Ok(user)
+}
+
+/// Issues user `id` a new token, revoking its others, and returns it once (only its SHA-256
+/// is stored). Audited as `user.token_issued`. Errors: `NOT_FOUND`; storage.
+pub async fn issue_token(store: &dyn Store, ctx: &Ctx, id: i64) -> Result<(UserRecord, String)> {
+    let token = new_token()
+        .map_err(|_| Error::new(Kind::Internal, "RANDOM_UNAVAILABLE", "no random source for the token"))?;
+    let user = store.replace_token(ctx, id, &originlink_store::token_hash(&token)).await?;
+    tracing::info!(user = user.id, "token issued, the others revoked");
     Ok((user, token))
 }

@@ -5,11 +5,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use originlink_store::Role;
+use originlink_store::{Role, UserChange};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, Id, JsonBody};
 use crate::app::{AppState, exchange_admin, users};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -49,6 +49,59 @@ pub(crate) async fn create_user(
         .into_response())
 }
 
+/// `GET /api/v1/users`: every user, by id.
+pub(crate) async fn list_users(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(users::list(state.store.as_ref()).await?).into_response())
+}
+
+async fn change_user(
+    state: AppState,
+    user: originlink_store::User,
+    id: i64,
+    c: UserChange,
+) -> ApiResult<Response> {
+    let changed = users::change(state.store.as_ref(), &state.ctx(&user), Some(user.id), id, c).await?;
+    Ok(axum::Json(changed).into_response())
+}
+
+/// `POST /api/v1/users/{id}/disable`: its tokens stop authenticating (not one's own).
+pub(crate) async fn disable_user(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    change_user(state, user, id, UserChange::Disable).await
+}
+
+/// `POST /api/v1/users/{id}/enable`.
+pub(crate) async fn enable_user(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    change_user(state, user, id, UserChange::Enable).await
+}
+
+/// `POST /api/v1/users/{id}/tokens/revoke`: every token of the user stops authenticating.
+pub(crate) async fn revoke_tokens(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    change_user(state, user, id, UserChange::RevokeTokens).await
+}
+
+/// `POST /api/v1/users/{id}/tokens`: a new token, returned once; the user's others are revoked.
+pub(crate) async fn issue_token(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let (changed, token) = users::issue_token(state.store.as_ref(), &state.ctx(&user), id).await?;
+    Ok((StatusCode::CREATED, axum::Json(serde_json::json!({ "user": changed, "token": token })))
+        .into_response())
+}
+
 pub(crate) async fn exchange_status(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(axum::Json(exchange_admin::status(&state).await?).into_response())
 }
@@ -63,6 +116,12 @@ pub(crate) async fn quarantined(State(state): State<AppState>) -> ApiResult<Resp
 /// most 500).
 pub(crate) async fn refused(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(axum::Json(exchange_admin::refused(&state).await?).into_response())
+}
+
+/// `GET /api/v1/exchange/outbox`: outgoing messages not yet delivered, pending and dead,
+/// oldest first (at most 500), with attempts, last error and next attempt.
+pub(crate) async fn outbox(State(state): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(exchange_admin::outbox(&state).await?).into_response())
 }
 
 pub(crate) async fn dead_letters(State(state): State<AppState>) -> ApiResult<Response> {

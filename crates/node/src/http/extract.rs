@@ -28,7 +28,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
-/// The user whose bearer token the request carries; `None` without a valid one.
+/// The user whose bearer token the request carries; `None` without a valid one (unknown or
+/// revoked token, disabled user: the store excludes them).
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
     let Some(token) = headers
         .get(header::AUTHORIZATION)

@@ -253,6 +253,18 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/api/v1/exchange/outbox",
+        handler: || get(admin::outbox),
+        id: "outboxMessages",
+        summary: "Outgoing messages not yet delivered (pending and dead), oldest first, with attempts, last error and next attempt",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "OutboxMessageList"),
+        errors: &[],
+    },
+    Operation {
+        method: "get",
         path: "/api/v1/exchange/dead",
         handler: || get(admin::dead_letters),
         id: "deadLetters",
@@ -433,6 +445,66 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "get",
+        path: "/api/v1/users",
+        handler: || get(admin::list_users),
+        id: "listUsers",
+        summary: "List users: id, name, role, company, disabled, created, active tokens",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "UserList"),
+        errors: &[],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/users/{id}/disable",
+        handler: || post(admin::disable_user),
+        id: "disableUser",
+        summary: "Disable a user: its tokens answer 401 until it is enabled (not one's own account)",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "UserRecord"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/users/{id}/enable",
+        handler: || post(admin::enable_user),
+        id: "enableUser",
+        summary: "Enable a disabled user",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "UserRecord"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/users/{id}/tokens",
+        handler: || post(admin::issue_token),
+        id: "issueToken",
+        summary: "Issue a user a new token, returned once; the user's other tokens are revoked",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (201, "IssuedToken"),
+        errors: &[404],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/users/{id}/tokens/revoke",
+        handler: || post(admin::revoke_tokens),
+        id: "revokeTokens",
+        summary: "Revoke every token of a user (issue a new one to let it in again)",
+        roles: &[ADM],
+        body: Body::None,
+        query: &[],
+        ok: (200, "UserRecord"),
+        errors: &[404],
+    },
+    Operation {
+        method: "get",
         path: "/healthz",
         handler: || get(system::healthz),
         id: "health",
@@ -574,6 +646,18 @@ fn schemas() -> Value {
                 "reason": opt_text, "received_at": { "type": "string" }, "updated_at": { "type": "string" }
             }
         },
+        "OutboxMessage": {
+            "type": "object",
+            "required": ["seq", "id", "recipient", "kind", "cert_key", "attempts", "created_at", "next_attempt_at", "last_error", "dead"],
+            "properties": {
+                "seq": { "type": "integer" }, "id": { "type": "string" }, "recipient": { "type": "string" },
+                "kind": { "type": "string" }, "cert_key": opt_text, "attempts": { "type": "integer" },
+                "created_at": { "type": "string" },
+                "next_attempt_at": { "type": "string", "description": "Not sent before; while a worker holds it, the end of its lease" },
+                "last_error": opt_text, "dead": { "type": "boolean", "description": "Given up on: POST /api/v1/exchange/dead/{id}/retry" }
+            }
+        },
+        "OutboxMessageList": { "type": "array", "items": reference("OutboxMessage") },
         "InboxRecordList": { "type": "array", "items": reference("InboxRecord") },
         "Refusal": {
             "type": "object",
@@ -640,6 +724,22 @@ fn schemas() -> Value {
                 "role": { "enum": ["exporter", "issuing-officer", "customs-officer", "admin"] },
                 "company": opt_text
             }
+        },
+        "UserRecord": {
+            "type": "object",
+            "required": ["id", "name", "role", "company", "disabled", "disabled_at", "created_at", "active_tokens"],
+            "properties": {
+                "id": { "type": "integer" }, "name": { "type": "string" },
+                "role": { "enum": ["exporter", "issuing-officer", "customs-officer", "admin"] },
+                "company": opt_text, "disabled": { "type": "boolean" }, "disabled_at": opt_text,
+                "created_at": { "type": "string" }, "active_tokens": { "type": "integer" }
+            }
+        },
+        "UserList": { "type": "array", "items": reference("UserRecord") },
+        "IssuedToken": {
+            "type": "object",
+            "required": ["user", "token"],
+            "properties": { "user": reference("UserRecord"), "token": { "type": "string" } }
         },
         "CreatedUser": {
             "type": "object",

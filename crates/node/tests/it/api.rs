@@ -1147,6 +1147,38 @@ async fn exchange_administration_is_the_admins() {
     }
     assert_eq!(n.get("/api/v1/exchange/dead", &n.admin).await.json(), json!([]));
     assert_eq!(v["quarantined"].as_i64(), Some(0), "{v}");
+    // The outbox, message by message: a failed attempt shows its error and next attempt.
+    let store = &n.state.store;
+    let msg = |id: &str| originlink_store::OutMessage {
+        id: id.into(),
+        recipient: "TH".into(),
+        kind: "status.update".into(),
+        cert_key: None,
+        body: b"{}".to_vec(),
+    };
+    let now = Utc::now();
+    store.enqueue(&Ctx::new("test", now), vec![msg("m1"), msg("m2")]).await.expect("enqueue");
+    let later = now + chrono::Duration::minutes(5);
+    store.outbox_failed("m1", "connect: connection refused", later, false).await.expect("failed");
+    store.outbox_failed("m2", "HTTP 400 BATCH_INVALID", later, true).await.expect("dead");
+    let r = n.get("/api/v1/exchange/outbox", &n.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(
+        (list[0]["id"].as_str(), list[0]["attempts"].as_i64(), list[0]["dead"].as_bool()),
+        (Some("m1"), Some(1), Some(false))
+    );
+    assert_eq!(list[0]["last_error"], "connect: connection refused");
+    assert_eq!(list[0]["next_attempt_at"], originlink_store::timestamp(&later));
+    assert_eq!(
+        (list[1]["dead"].as_bool(), list[1]["last_error"].as_str()),
+        (Some(true), Some("HTTP 400 BATCH_INVALID"))
+    );
+    assert!(list[0].get("body").is_none(), "no envelope bytes");
+    for token in [&n.exporter_a, &n.officer, &n.customs] {
+        assert_eq!(n.get("/api/v1/exchange/outbox", token).await.status, StatusCode::FORBIDDEN);
+    }
     for list in ["/api/v1/exchange/quarantine", "/api/v1/exchange/refused"] {
         assert_eq!(n.get(list, &n.admin).await.json(), json!([]), "{list}");
         for token in [&n.exporter_a, &n.officer, &n.customs] {
@@ -1311,4 +1343,64 @@ async fn user_names_and_type_errors_are_checked_with_their_field() {
     let ok = n.post_json("/api/v1/users", &n.admin, json!({ "name": "  Sok Dara  ", "role": "admin" })).await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.json());
     assert_eq!(ok.json()["user"]["name"], "Sok Dara");
+}
+
+#[tokio::test]
+async fn admins_list_disable_enable_and_reissue_tokens() {
+    let n = node().await;
+    let users = n.get("/api/v1/users", &n.admin).await;
+    assert_eq!(users.status, StatusCode::OK);
+    let users = users.json();
+    let alice = users.as_array().expect("list").iter().find(|u| u["name"] == "alice").expect("alice").clone();
+    assert_eq!((alice["role"].as_str(), alice["company"].as_str()), (Some("exporter"), Some("Angkor Rice")));
+    assert_eq!((alice["disabled"].as_bool(), alice["active_tokens"].as_i64()), (Some(false), Some(1)));
+    assert!(alice["created_at"].is_string());
+    let erin = users.as_array().expect("list").iter().find(|u| u["name"] == "erin").expect("erin").clone();
+    for token in [&n.exporter_a, &n.officer, &n.customs] {
+        assert_eq!(n.get("/api/v1/users", token).await.status, StatusCode::FORBIDDEN);
+    }
+    let id = alice["id"].as_i64().expect("id");
+    let n = &n;
+    let post = |path: String| async move { n.call("POST", &path, Some(&n.admin), None).await };
+
+    // Disabled: alice's token answers 401; enabled: it works again.
+    assert_eq!(n.get("/api/v1/applications", &n.exporter_a).await.status, StatusCode::OK);
+    let r = post(format!("/api/v1/users/{id}/disable")).await;
+    assert_eq!((r.status, r.json()["disabled"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(n.get("/api/v1/applications", &n.exporter_a).await.status, StatusCode::UNAUTHORIZED);
+    let r = post(format!("/api/v1/users/{id}/disable")).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "USER_ALREADY_DISABLED"));
+    assert_eq!(post(format!("/api/v1/users/{id}/enable")).await.status, StatusCode::OK);
+    assert_eq!(n.get("/api/v1/applications", &n.exporter_a).await.status, StatusCode::OK);
+
+    // An admin cannot disable themselves.
+    let r = post(format!("/api/v1/users/{}/disable", erin["id"])).await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::CONFLICT, "CANNOT_DISABLE_SELF"));
+    assert_eq!(n.get("/api/v1/users", &n.admin).await.status, StatusCode::OK);
+
+    // A new token, returned once: the old one is revoked.
+    let r = post(format!("/api/v1/users/{id}/tokens")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let token = r.json()["token"].as_str().expect("token").to_owned();
+    assert_eq!(r.json()["user"]["active_tokens"].as_i64(), Some(1));
+    assert_eq!(n.get("/api/v1/applications", &n.exporter_a).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(n.get("/api/v1/applications", &token).await.status, StatusCode::OK);
+
+    // Revoked: no token of alice works.
+    let r = post(format!("/api/v1/users/{id}/tokens/revoke")).await;
+    assert_eq!((r.status, r.json()["active_tokens"].as_i64()), (StatusCode::OK, Some(0)));
+    assert_eq!(n.get("/api/v1/applications", &token).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(post("/api/v1/users/9999/disable".into()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(post("/api/v1/users/9999/tokens".into()).await.status, StatusCode::NOT_FOUND);
+
+    // Every change is audited, and no token (nor its hash) is in the log.
+    let (head, _) = n.audit_head().await;
+    let events = n.state.store.audit_events(0, head, 100).await.expect("events");
+    let actions: Vec<_> =
+        events.iter().map(|e| e.action.as_str()).filter(|a| a.starts_with("user.")).collect();
+    assert_eq!(
+        actions[actions.len() - 4..],
+        ["user.disabled", "user.enabled", "user.token_issued", "user.tokens_revoked"]
+    );
+    assert!(events.iter().all(|e| !e.after.contains(&token) && !e.after.contains("olk_")));
 }

@@ -15,7 +15,8 @@ use crate::audit::{self, AuditEvent};
 use crate::inbox::InboxTx;
 use crate::model::*;
 use crate::row::{
-    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, VERIFICATION_COLS,
+    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS,
+    VERIFICATION_COLS,
 };
 use crate::{Result, Store, StoreError, timestamp};
 use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
@@ -176,6 +177,15 @@ impl Store for PgStore {
         in_tx!(self, |tx| migrate::run(tx, migrate::POSTGRES).await)
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied =
+            match self.value::<bool>("SELECT to_regclass('schema_migrations') IS NOT NULL", &[]).await? {
+                true => self.all("SELECT version FROM schema_migrations", &[], row::first).await?,
+                false => vec![],
+            };
+        Ok(migrate::pending(migrate::POSTGRES, &applied))
+    }
+
     async fn ping(&self) -> Result<()> {
         self.value::<i32>("SELECT 1", &[]).await.map(drop)
     }
@@ -194,8 +204,27 @@ impl Store for PgStore {
 
     async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>> {
         let sql = "SELECT u.id, u.name, u.role, u.company_id FROM tokens t JOIN users u ON u.id = t.user_id \
-                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
+                   WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL";
         self.opt(sql, &[&&hash[..]], row::user).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let sql = format!(
+            "SELECT {USER_RECORD_COLS} FROM users u LEFT JOIN companies c ON c.id = u.company_id ORDER BY u.id"
+        );
+        self.all(&sql, &[], row::user_record).await
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>> {
+        self.opt(&tx::USER_BY_ID, &[&id], row::user_record).await
+    }
+
+    async fn change_user(&self, ctx: &Ctx, id: i64, change: UserChange) -> Result<UserRecord> {
+        in_tx!(self, |tx| users::change_user(tx, ctx, id, change).await)
+    }
+
+    async fn replace_token(&self, ctx: &Ctx, id: i64, hash: &[u8; 32]) -> Result<UserRecord> {
+        in_tx!(self, |tx| users::replace_token(tx, ctx, id, hash).await)
     }
 
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
@@ -316,6 +345,11 @@ impl Store for PgStore {
                    lease_until = NULL, dead = $3 WHERE id = $4";
         c.client().execute(sql, &[&error, &timestamp(&next_attempt_at), &dead, &id]).await.map_err(db)?;
         Ok(())
+    }
+
+    async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY seq LIMIT $1");
+        self.all(&sql, &[&limit], row::outbox).await
     }
 
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {

@@ -48,6 +48,14 @@ const LEDGER_LOCK_CLASS: i32 = 7243003;
 /// The migration lock: a single 64-bit key (a key space apart from the two-key classes).
 const MIGRATION_LOCK: i64 = 7243001;
 
+/// One user as an administrator sees it (locked: `USER_BY_ID_LOCKED`).
+pub(super) static USER_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM users u LEFT JOIN companies c ON c.id = u.company_id WHERE u.id = $1",
+        row::USER_RECORD_COLS
+    )
+});
+static USER_BY_ID_LOCKED: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPDATE OF u", *USER_BY_ID));
 static APP_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {} FROM applications WHERE id = $1", row::APP_COLS));
 static APP_BY_ID_LOCKED: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPDATE", *APP_BY_ID));
@@ -287,6 +295,19 @@ impl UsersTx for PgTx<'_, '_> {
     async fn insert_token(&mut self, hash: &[u8; 32], user_id: i64, at: &str) -> Result<()> {
         let sql = "INSERT INTO tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)";
         self.exec(sql, &[&&hash[..], &user_id, &at]).await.map(drop)
+    }
+
+    async fn user_record(&mut self, id: i64) -> Result<Option<UserRecord>> {
+        self.opt(&USER_BY_ID_LOCKED, &[&id], row::user_record).await
+    }
+
+    async fn set_disabled_at(&mut self, id: i64, at: Option<&str>) -> Result<()> {
+        self.exec("UPDATE users SET disabled_at = $1 WHERE id = $2", &[&at, &id]).await.map(drop)
+    }
+
+    async fn revoke_tokens(&mut self, user_id: i64, at: &str) -> Result<i64> {
+        let sql = "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+        Ok(self.exec(sql, &[&at, &user_id]).await? as i64)
     }
 }
 

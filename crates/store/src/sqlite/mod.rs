@@ -17,7 +17,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::audit::{self, AuditEvent};
 use crate::model::*;
 use crate::row::{
-    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, VERIFICATION_COLS,
+    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS,
+    VERIFICATION_COLS,
 };
 use crate::{Result, Store, StoreError, timestamp};
 use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
@@ -192,6 +193,20 @@ impl Store for SqliteStore {
         self.write(|tx| ready(migrate::run(tx, migrate::SQLITE))).await
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let applied = self
+            .run(|c| {
+                let table =
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'";
+                if one::<i64>(c, table, [], |r| row::first(r))? == 0 {
+                    return Ok(vec![]);
+                }
+                all(c, "SELECT version FROM schema_migrations", [], |r| row::first(r))
+            })
+            .await?;
+        Ok(migrate::pending(migrate::SQLITE, &applied))
+    }
+
     async fn ping(&self) -> Result<()> {
         self.run(|c| one(c, "SELECT 1", [], |_| Ok(()))).await
     }
@@ -215,8 +230,29 @@ impl Store for SqliteStore {
     async fn user_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<User>> {
         let hash = *hash;
         let sql = "SELECT u.id, u.name, u.role, u.company_id FROM tokens t JOIN users u ON u.id = t.user_id \
-                   WHERE t.token_hash = ?1 AND t.revoked_at IS NULL";
+                   WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL";
         self.run(move |c| opt(c, sql, [&hash[..]], |r| row::user(r))).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let sql = format!(
+            "SELECT {USER_RECORD_COLS} FROM users u LEFT JOIN companies c ON c.id = u.company_id ORDER BY u.id"
+        );
+        self.run(move |c| all(c, &sql, [], |r| row::user_record(r))).await
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>> {
+        self.run(move |c| opt(c, &tx::USER_BY_ID, [id], |r| row::user_record(r))).await
+    }
+
+    async fn change_user(&self, ctx: &Ctx, id: i64, change: UserChange) -> Result<UserRecord> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(users::change_user(tx, &ctx, id, change))).await
+    }
+
+    async fn replace_token(&self, ctx: &Ctx, id: i64, hash: &[u8; 32]) -> Result<UserRecord> {
+        let (ctx, hash) = (ctx.clone(), *hash);
+        self.write(move |tx| ready(users::replace_token(tx, &ctx, id, &hash))).await
     }
 
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
@@ -341,6 +377,11 @@ impl Store for SqliteStore {
         let sql = "UPDATE outbox SET attempts = attempts + 1, last_error = ?1, next_attempt_at = ?2, \
                    lease_until = NULL, dead = ?3 WHERE id = ?4";
         self.write(move |tx| exec(tx.tx, sql, params![error, next, dead, id]).map(drop)).await
+    }
+
+    async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY seq LIMIT ?1");
+        self.run(move |c| all(c, &sql, [limit], |r| row::outbox(r))).await
     }
 
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {

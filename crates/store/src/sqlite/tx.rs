@@ -20,6 +20,14 @@ use crate::users::UsersTx;
 use crate::verifications::{Request, VerificationsTx};
 use crate::{Result, StoreError, timestamp};
 
+/// One user as an administrator sees it.
+pub(super) static USER_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM users u LEFT JOIN companies c ON c.id = u.company_id WHERE u.id = ?1",
+        row::USER_RECORD_COLS
+    )
+});
+
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -194,6 +202,19 @@ impl UsersTx for LiteTx<'_, '_> {
     async fn insert_token(&mut self, hash: &[u8; 32], user_id: i64, at: &str) -> Result<()> {
         let sql = "INSERT INTO tokens (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)";
         exec(self.tx, sql, params![&hash[..], user_id, at]).map(drop)
+    }
+
+    async fn user_record(&mut self, id: i64) -> Result<Option<UserRecord>> {
+        opt(self.tx, &USER_BY_ID, [id], |r| row::user_record(r))
+    }
+
+    async fn set_disabled_at(&mut self, id: i64, at: Option<&str>) -> Result<()> {
+        exec(self.tx, "UPDATE users SET disabled_at = ?1 WHERE id = ?2", params![at, id]).map(drop)
+    }
+
+    async fn revoke_tokens(&mut self, user_id: i64, at: &str) -> Result<i64> {
+        let sql = "UPDATE tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL";
+        Ok(exec(self.tx, sql, params![at, user_id])? as i64)
     }
 }
 

@@ -152,6 +152,7 @@ contract!(
     decision_statuses_are_written_with_the_decision,
     a_pending_line_is_linked_to_its_certificate_once,
     users_and_tokens,
+    users_disabled_and_tokens_revoked_do_not_authenticate,
     application_lifecycle,
     failed_signing_stores_nothing_and_keeps_numbers_gapless,
     amendment_supersedes_and_keeps_the_number,
@@ -276,6 +277,7 @@ async fn assert_chain_ok(db: &Db) -> u64 {
 }
 
 async fn migrate_is_idempotent(db: Db) {
+    assert_eq!(db.store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
     db.store.migrate().await.expect("second migrate");
     db.store.ping().await.expect("ping");
     assert_eq!(db.store.audit_head().await.expect("head"), (0, audit::GENESIS.to_owned()));
@@ -294,6 +296,45 @@ async fn users_and_tokens(db: Db) {
         NewUser { name: u.name.clone(), role: Role::Admin, company_id: None, token_hash: token_hash("x") };
     assert_eq!(code(db.store.create_user(&ctx(), dup).await), "USER_EXISTS");
     assert_eq!(assert_chain_ok(&db).await, 2);
+}
+
+async fn users_disabled_and_tokens_revoked_do_not_authenticate(db: Db) {
+    let (_, u) = exporter(&db, "Tonle Sap Fish").await;
+    let old = token_hash("token-Tonle Sap Fish");
+    let listed = db.store.list_users().await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].company.as_deref(), Some("Tonle Sap Fish"));
+    assert!(!listed[0].disabled);
+    assert_eq!(listed[0].active_tokens, 1);
+
+    let off = db.store.change_user(&ctx(), u.id, UserChange::Disable).await.expect("disable");
+    assert!(off.disabled && off.disabled_at.is_some());
+    assert_eq!(db.store.user_by_token_hash(&old).await.expect("lookup"), None, "disabled user");
+    assert_eq!(code(db.store.change_user(&ctx(), u.id, UserChange::Disable).await), "USER_ALREADY_DISABLED");
+    let on = db.store.change_user(&ctx(), u.id, UserChange::Enable).await.expect("enable");
+    assert!(!on.disabled);
+    assert_eq!(db.store.user_by_token_hash(&old).await.expect("lookup"), Some(u.clone()), "enabled again");
+    assert_eq!(code(db.store.change_user(&ctx(), u.id, UserChange::Enable).await), "USER_NOT_DISABLED");
+
+    let new = token_hash("token-new");
+    let r = db.store.replace_token(&ctx(), u.id, &new).await.expect("new token");
+    assert_eq!(r.active_tokens, 1);
+    assert_eq!(db.store.user_by_token_hash(&old).await.expect("lookup"), None, "old token revoked");
+    assert_eq!(db.store.user_by_token_hash(&new).await.expect("lookup"), Some(u.clone()));
+
+    let r = db.store.change_user(&ctx(), u.id, UserChange::RevokeTokens).await.expect("revoke");
+    assert_eq!(r.active_tokens, 0);
+    assert_eq!(db.store.user_by_token_hash(&new).await.expect("lookup"), None, "revoked");
+    assert_eq!(db.store.user(u.id).await.expect("user"), Some(r));
+    assert_eq!(code(db.store.change_user(&ctx(), 999, UserChange::Disable).await), "NOT_FOUND");
+    assert_eq!(code(db.store.replace_token(&ctx(), 999, &new).await), "NOT_FOUND");
+
+    // company, user, then disabled, enabled, token issued, tokens revoked: all audited.
+    assert_eq!(assert_chain_ok(&db).await, 6);
+    let events = db.store.audit_events(2, 6, 10).await.expect("events");
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["user.disabled", "user.enabled", "user.token_issued", "user.tokens_revoked"]);
+    assert!(events.iter().all(|e| !e.after.contains("token_hash")));
 }
 
 async fn application_lifecycle(db: Db) {
@@ -917,6 +958,24 @@ async fn failed_backoff_dead_and_audited_retry(db: Db) {
     assert_eq!((dead[0].id.as_str(), dead[0].attempts, dead[0].dead), ("b1", 2, true));
     assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 400"));
     assert_eq!(db.store.outbox_counts().await.expect("counts"), (0, 1));
+    // The outbox as an admin lists it: pending and dead, each with its last error.
+    db.store.enqueue(&ctx(), vec![msg("b2")]).await.expect("enqueue");
+    db.store.outbox_failed("b2", "timed out", at(30), false).await.expect("failed");
+    let listed = db.store.outbox_messages(10).await.expect("outbox");
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|m| (m.id.as_str(), m.dead, m.attempts, m.last_error.as_deref(), m.next_attempt_at.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("b1", true, 2, Some("HTTP 400"), timestamp(&at(20))),
+            ("b2", false, 1, Some("timed out"), timestamp(&at(30)))
+        ]
+    );
+    assert_eq!(db.store.outbox_messages(1).await.expect("outbox").len(), 1, "limit");
+    db.store.outbox_delivered(&["b2".to_owned()]).await.expect("delivered");
+    assert_eq!(db.store.outbox_messages(10).await.expect("outbox").len(), 1, "delivered leave the list");
 
     assert_eq!(code(db.store.retry_dead(&ctx(), "nope").await), "NOT_FOUND");
     let head = db.store.audit_head().await.expect("head");

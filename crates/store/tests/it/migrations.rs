@@ -42,6 +42,11 @@ fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str) -> Strin
     sql
 }
 
+/// The versions a database an old release migrated up to its `applied`th lacks.
+fn pending_after(applied: usize) -> Vec<i64> {
+    [1, 2, 3, 4, 5, 6].into_iter().skip(applied).collect()
+}
+
 /// What a reopened old database must show: the old company, every version recorded once, the
 /// latest schema usable, a second migrate a no-op.
 async fn check_reopened(store: &dyn Store) {
@@ -73,8 +78,9 @@ async fn sqlite_made_by(applied: usize) {
         c.execute_batch(&old_database(&SQLITE, applied, bookkeeping)).expect("old schema");
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open"));
+    assert_eq!(store.pending_migrations().await.expect("pending"), pending_after(applied));
     check_reopened(store.as_ref()).await;
-    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5]);
+    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6]);
 }
 
 async fn postgres_made_by(applied: usize) {
@@ -91,6 +97,7 @@ async fn postgres_made_by(applied: usize) {
     let bookkeeping = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY);\n";
     client.batch_execute(&old_database(&POSTGRES, applied, bookkeeping)).await.expect("old schema");
     let store = PgStore::connect(&url, 2).await.expect("connect");
+    assert_eq!(store.pending_migrations().await.expect("pending"), pending_after(applied));
     check_reopened(&store).await;
     let versions: Vec<i64> = client
         .query("SELECT version FROM schema_migrations ORDER BY version", &[])
@@ -99,7 +106,7 @@ async fn postgres_made_by(applied: usize) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
     drop((client, store));
     let _ = conn.await;
 }
@@ -144,6 +151,8 @@ async fn replicas_migrating_together_apply_each_version_once() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let _guard = Guard::PgDb(name.clone(), dir);
     let url = format!("{base}/{name}");
+    let fresh = PgStore::connect(&url, 1).await.expect("connect");
+    assert_eq!(fresh.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 6], "never migrated");
     let mut replicas = vec![];
     for _ in 0..4 {
         let url = url.clone();
@@ -162,6 +171,18 @@ async fn replicas_migrating_together_apply_each_version_once() {
 /// A store migrated from nothing: empty, usable.
 async fn check_reopened_empty(store: &dyn Store) {
     store.migrate().await.expect("migrate again");
+    assert_eq!(store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
     assert_eq!(store.company_by_name("Old Co").await.expect("read"), None);
     assert_eq!(store.audit_head().await.expect("head"), (0, audit::GENESIS.to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_never_migrated_has_every_version_pending() {
+    let dir = std::env::temp_dir().join(unique_name("originlink_migrate"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _guard = Guard::Dir(dir.clone());
+    let store = SqliteStore::open(dir.join("node.db")).await.expect("open");
+    assert_eq!(store.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 6]);
+    store.migrate().await.expect("migrate");
+    assert_eq!(store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
 }

@@ -64,8 +64,13 @@ text_enum!(
         Submitted = "submitted",
         /// Approved: a certificate was issued from it.
         Approved = "approved",
-        /// Rejected with a reason.
+        /// Rejected with a reason (final: a copy starts a new draft).
         Rejected = "rejected",
+        /// Returned by an officer for correction, with a reason: the exporter edits it and
+        /// submits it again.
+        Returned = "returned",
+        /// Withdrawn by the exporter (final).
+        Withdrawn = "withdrawn",
     }
 );
 
@@ -140,7 +145,7 @@ pub struct Application {
     pub replaces: Option<i64>,
     /// For a back-to-back application: the received certificate it is based on.
     pub back_to_back_of: Option<i64>,
-    /// The rejection reason.
+    /// The rejection reason, or why it was returned for correction.
     pub reason: Option<String>,
     /// The certificate issued from it.
     pub certificate_id: Option<i64>,
@@ -171,6 +176,18 @@ pub struct NewApplication {
     pub replaces: Option<i64>,
     /// The received certificate a back-to-back application is based on (checked: exists).
     pub back_to_back_of: Option<i64>,
+    /// The rejected or withdrawn application this draft copies (recorded in the audit event).
+    pub copied_from: Option<i64>,
+}
+
+/// An exporter's edit of a draft or returned application: the parts given replace the stored
+/// ones (checked by the caller like an application).
+#[derive(Debug, Clone, Default)]
+pub struct EditApplication {
+    /// The new document with its format (`xml` or `json`).
+    pub document: Option<(String, Vec<u8>)>,
+    /// The new self-assessment input and its evaluated result, as JSON text.
+    pub self_assessment: Option<(String, String)>,
 }
 
 /// Which records a list returns: newest first, `limit` of them, ids below `before`.
@@ -194,8 +211,15 @@ impl Page {
 /// A change to an application that needs no signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    /// draft → submitted.
+    /// draft or returned → submitted.
     Submit,
+    /// submitted → returned for correction, with a reason.
+    Return {
+        /// What to correct.
+        reason: String,
+    },
+    /// draft, submitted or returned → withdrawn.
+    Withdraw,
     /// submitted → rejected, with a reason.
     Reject {
         /// Why.

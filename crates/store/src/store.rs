@@ -35,8 +35,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn application(&self, id: i64) -> Result<Option<Application>>;
     /// A page of applications, newest first, without their documents.
     async fn list_applications(&self, page: &Page) -> Result<Vec<Application>>;
-    /// Submit or reject. Invalid transition: `APPLICATION_NOT_DRAFT` / `APPLICATION_NOT_SUBMITTED`.
+    /// Submit, return for correction, withdraw or reject. Invalid transition:
+    /// `APPLICATION_NOT_DRAFT` (submit: not draft or returned), `APPLICATION_NOT_SUBMITTED`
+    /// (return, reject), `APPLICATION_NOT_OPEN` (withdraw: not draft, submitted or returned).
     async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application>;
+    /// Replaces the document and/or self-assessment of a draft or returned application, audited
+    /// as `application.edited`. Other states: `APPLICATION_NOT_EDITABLE`.
+    async fn edit_application(&self, ctx: &Ctx, id: i64, edit: EditApplication) -> Result<Application>;
     /// Approves a submitted application: allocates the number (or, for an amendment, keeps
     /// the replaced certificate's number with the next version), runs `sign`, stores the
     /// signed bytes, supersedes the replaced certificate. All in one transaction.

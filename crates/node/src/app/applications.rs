@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use originlink_store::{
-    Application, Certificate, MessagesFn, NewApplication, Page, ReceivedCertificate, ReceivedStatus, SignFn,
-    StatusEvent, Transition, User,
+    Application, ApplicationStatus, Certificate, EditApplication, MessagesFn, NewApplication, Page,
+    ReceivedCertificate, ReceivedStatus, SignFn, StatusEvent, Transition, User,
 };
 use serde_json::Value;
 
@@ -47,7 +47,41 @@ pub async fn apply(state: &AppState, user: &User, input: Apply) -> Result<Applic
             "an application either replaces a certificate or is back-to-back, not both",
         ));
     }
-    let document = match &input.document {
+    let (format, document) = checked_document(state, &input.document, input.back_to_back_of).await?;
+    let (self_assessment, assessment) = match &input.self_assessment {
+        None => (None, None),
+        Some(request) => checked_assessment(request).map(|(i, r)| (Some(i), Some(r)))?,
+    };
+    let app = state
+        .store
+        .create_application(
+            &state.ctx(user),
+            NewApplication {
+                company_id,
+                created_by: user.id,
+                format: format.clone(),
+                document,
+                self_assessment,
+                assessment,
+                replaces: input.replaces,
+                back_to_back_of: input.back_to_back_of,
+                copied_from: None,
+            },
+        )
+        .await?;
+    state.metrics.applications_created.inc();
+    tracing::info!(application = app.id, company = company_id, format, "application created");
+    Ok(app)
+}
+
+/// The document as the exporter sent it, read and validated, an export of this node's
+/// country and (back-to-back) based on `back_to_back_of`: its format and bytes.
+async fn checked_document(
+    state: &AppState,
+    document: &Document,
+    back_to_back_of: Option<i64>,
+) -> Result<(String, Vec<u8>)> {
+    let document = match document {
         Document::Xml(xml) => xml.clone().into_bytes(),
         Document::Json(obj @ Value::Object(_)) => obj.to_string().into_bytes(),
         Document::Json(_) => {
@@ -69,41 +103,98 @@ pub async fn apply(state: &AppState, user: &User, input: Apply) -> Result<Applic
         )
         .field("exporting_country"));
     }
-    if let Some(original) = input.back_to_back_of {
+    if let Some(original) = back_to_back_of {
         back_to_back_allowed(state, original, &cert).await?;
     }
-    let (self_assessment, assessment) = match &input.self_assessment {
-        None => (None, None),
-        Some(request) => {
-            let bytes = request.to_string();
-            let result = originlink_rules::parse_request(bytes.as_bytes())
-                .and_then(|good| originlink_rules::qualify(&good))
-                .map_err(|e| rules_error(e, "self_assessment"))?;
-            (Some(bytes), Some(result.to_json().to_string()))
-        }
-    };
     let format = match format {
         originlink_formats::Format::Xml => "xml",
         originlink_formats::Format::Json => "json",
     };
+    Ok((format.into(), document))
+}
+
+/// A self-assessment (a `qualify` request) evaluated: the request and its result as JSON text.
+fn checked_assessment(request: &Value) -> Result<(String, String)> {
+    let bytes = request.to_string();
+    let result = originlink_rules::parse_request(bytes.as_bytes())
+        .and_then(|good| originlink_rules::qualify(&good))
+        .map_err(|e| rules_error(e, "self_assessment"))?;
+    Ok((bytes, result.to_json().to_string()))
+}
+
+/// What an exporter edits: the parts given replace the stored ones.
+#[derive(Debug, Clone, Default)]
+pub struct Edit {
+    /// A new document, checked like [`apply`]'s.
+    pub document: Option<Document>,
+    /// A new self-assessment, evaluated like [`apply`]'s.
+    pub self_assessment: Option<Value>,
+}
+
+/// The exporter edits its draft, or an application returned for correction, with the same
+/// checks as [`apply`]. Nothing to change: `EDIT_EMPTY`; another state: `APPLICATION_NOT_EDITABLE`.
+pub async fn edit(state: &AppState, user: &User, id: i64, input: Edit) -> Result<Application> {
+    let app = get(state, user, id).await?;
+    if input.document.is_none() && input.self_assessment.is_none() {
+        return Err(Error::invalid("EDIT_EMPTY", "document", "give a document, a self_assessment or both"));
+    }
+    let document = match &input.document {
+        Some(d) => Some(checked_document(state, d, app.back_to_back_of).await?),
+        None => None,
+    };
+    let self_assessment = input.self_assessment.as_ref().map(checked_assessment).transpose()?;
+    let edit = EditApplication { document, self_assessment };
+    Ok(state.store.edit_application(&state.ctx(user), app.id, edit).await?)
+}
+
+/// The exporter withdraws its draft, submitted or returned application (final).
+pub async fn withdraw(state: &AppState, user: &User, id: i64) -> Result<Application> {
+    let app = get(state, user, id).await?;
+    Ok(state.store.transition(&state.ctx(user), app.id, Transition::Withdraw).await?)
+}
+
+/// The issuing officer returns a submitted application to the exporter for correction.
+pub async fn return_for_correction(
+    state: &AppState,
+    user: &User,
+    id: i64,
+    reason: &str,
+) -> Result<Application> {
+    let reason = super::reason(reason)?;
+    let app = get(state, user, id).await?;
+    Ok(state.store.transition(&state.ctx(user), app.id, Transition::Return { reason }).await?)
+}
+
+/// The exporter starts again from a rejected or withdrawn application: a new draft with its
+/// document, self-assessment and links (the decision on the old one stays on record). Other
+/// states: `APPLICATION_NOT_CLOSED`.
+pub async fn copy(state: &AppState, user: &User, id: i64) -> Result<Application> {
+    let old = get(state, user, id).await?;
+    if !matches!(old.status, ApplicationStatus::Rejected | ApplicationStatus::Withdrawn) {
+        return Err(Error::new(
+            Kind::Conflict,
+            "APPLICATION_NOT_CLOSED",
+            format!("the application is {}, only a rejected or withdrawn one is copied", old.status),
+        ));
+    }
     let app = state
         .store
         .create_application(
             &state.ctx(user),
             NewApplication {
-                company_id,
+                company_id: old.company_id,
                 created_by: user.id,
-                format: format.into(),
-                document,
-                self_assessment,
-                assessment,
-                replaces: input.replaces,
-                back_to_back_of: input.back_to_back_of,
+                format: old.format,
+                document: old.document,
+                self_assessment: old.self_assessment,
+                assessment: old.assessment,
+                replaces: old.replaces,
+                back_to_back_of: old.back_to_back_of,
+                copied_from: Some(old.id),
             },
         )
         .await?;
     state.metrics.applications_created.inc();
-    tracing::info!(application = app.id, company = company_id, format, "application created");
     Ok(app)
 }
 

@@ -15,7 +15,7 @@ use super::extract::{
     Auth, Id, JsonBody, ListPage, bytes_rejection, content_type, parse_json, unsupported_media_type,
 };
 use crate::app::AppState;
-use crate::app::applications::{self as uc, Apply, Document};
+use crate::app::applications::{self as uc, Apply, Document, Edit};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -193,7 +193,7 @@ pub(crate) async fn approve_application(
     Ok(axum::Json(CertificateView::from(uc::approve(&state, &user, id).await?)).into_response())
 }
 
-/// Body of reject and revoke.
+/// Body of reject, return and revoke.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
@@ -208,6 +208,76 @@ pub(crate) async fn reject_application(
     JsonBody(r): JsonBody<Reason>,
 ) -> ApiResult<Response> {
     Ok(axum::Json(ApplicationView::from(uc::reject(&state, &user, id, &r.reason).await?)).into_response())
+}
+
+/// `PUT /api/v1/applications/{id}` with `Content-Type: application/json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditApplication {
+    /// A new document: an edi3 JSON object, or UBL XML as a string.
+    #[serde(default)]
+    pub document: Option<Value>,
+    /// A new self-assessment: a `qualify` request.
+    #[serde(default)]
+    pub self_assessment: Option<Value>,
+}
+
+/// Edits a draft or returned application: JSON `{document?, self_assessment?}`, or a UBL XML
+/// document as the whole body.
+pub(crate) async fn edit_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(bytes_rejection)?;
+    let input = match content_type(&headers).as_str() {
+        "application/json" => {
+            let req = parse_json::<EditApplication>(&body)?;
+            let document = req.document.map(|d| match d {
+                Value::String(xml) => Document::Xml(xml),
+                other => Document::Json(other),
+            });
+            Edit { document, self_assessment: req.self_assessment }
+        }
+        "application/xml" | "text/xml" => Edit {
+            document: Some(Document::Xml(
+                String::from_utf8(body.to_vec())
+                    .map_err(|_| ApiError::invalid("DOCUMENT_INVALID", "document", "XML must be UTF-8"))?,
+            )),
+            self_assessment: None,
+        },
+        _ => return Err(unsupported_media_type("application/json or application/xml")),
+    };
+    Ok(axum::Json(ApplicationView::from(uc::edit(&state, &user, id, input).await?)).into_response())
+}
+
+pub(crate) async fn withdraw_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    Ok(axum::Json(ApplicationView::from(uc::withdraw(&state, &user, id).await?)).into_response())
+}
+
+pub(crate) async fn return_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    JsonBody(r): JsonBody<Reason>,
+) -> ApiResult<Response> {
+    let app = uc::return_for_correction(&state, &user, id, &r.reason).await?;
+    Ok(axum::Json(ApplicationView::from(app)).into_response())
+}
+
+pub(crate) async fn copy_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let app = uc::copy(&state, &user, id).await?;
+    Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
 }
 
 pub(crate) async fn list_certificates(

@@ -5,7 +5,7 @@
 //! [`document`] describes exactly them, so the three cannot drift apart; a snapshot test
 //! (`tests/it/openapi.json`) catches unreviewed changes.
 
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Map, Value, json};
 
 use originlink_store::Role;
@@ -118,6 +118,54 @@ pub const OPERATIONS: &[Operation] = &[
         query: &[],
         ok: (200, "Application"),
         errors: &[404, 409],
+    },
+    Operation {
+        method: "put",
+        path: "/api/v1/applications/{id}",
+        handler: || put(applications::edit_application),
+        id: "editApplication",
+        summary: "Edit a draft or returned application: replace its document and/or self-assessment",
+        roles: &[EXP],
+        body: Body::JsonOrXml("EditApplication"),
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[400, 404, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/withdraw",
+        handler: || post(applications::withdraw_application),
+        id: "withdrawApplication",
+        summary: "Withdraw a draft, submitted or returned application (final)",
+        roles: &[EXP],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/copy",
+        handler: || post(applications::copy_application),
+        id: "copyApplication",
+        summary: "Start a new draft from a rejected or withdrawn application (the old one stays as decided)",
+        roles: &[EXP],
+        body: Body::None,
+        query: &[],
+        ok: (201, "Application"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/return",
+        handler: || post(applications::return_application),
+        id: "returnApplication",
+        summary: "Return a submitted application to the exporter for correction, with a reason",
+        roles: &[OFF],
+        body: Body::Json("Reason"),
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[400, 404, 409, 413, 415],
     },
     Operation {
         method: "post",
@@ -492,15 +540,24 @@ fn schemas() -> Value {
                 "back_to_back_of": opt_id
             }
         },
+        "EditApplication": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "document": { "description": "edi3 JSON object, or UBL 2.4 XML as a string", "type": ["object", "string"] },
+                "self_assessment": { "$ref": "#/components/schemas/QualifyRequest" }
+            }
+        },
         "Application": {
             "type": "object",
             "required": ["id", "company_id", "status", "format", "created_at", "updated_at", "warnings"],
             "properties": {
                 "id": id, "company_id": id,
-                "status": { "enum": ["draft", "submitted", "approved", "rejected"] },
+                "status": { "enum": ["draft", "submitted", "approved", "rejected", "returned", "withdrawn"] },
                 "format": { "enum": ["xml", "json"] },
                 "self_assessment": {}, "assessment": {},
-                "replaces": opt_id, "back_to_back_of": opt_id, "reason": opt_text,
+                "replaces": opt_id, "back_to_back_of": opt_id,
+                "reason": { "description": "Why it was rejected or returned for correction", "type": ["string", "null"] },
                 "certificate_id": opt_id,
                 "created_at": { "type": "string" }, "updated_at": { "type": "string" },
                 "warnings": {

@@ -408,6 +408,85 @@ async fn invalid_transitions_answer_409_with_a_code() {
     assert_eq!((twice.status, twice.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
 }
 
+/// The exporter edits and resubmits what the officer returned, withdraws, and copies a
+/// rejected application into a new draft; every wrong move is a 409 with its code, and
+/// another company's application is not found.
+#[tokio::test]
+async fn return_edit_resubmit_withdraw_and_copy() {
+    let n = node().await;
+    let id = n.submitted(&n.exporter_a).await;
+    let path = |what: &str| format!("/api/v1/applications/{id}{what}");
+    let put = |token: &str, body: Value| {
+        let (n, p, t, b) = (&n, path(""), token.to_owned(), body.to_string().into_bytes());
+        async move { n.call("PUT", &p, Some(&t), Some(("application/json", b))).await }
+    };
+    let e = put(&n.exporter_a, json!({ "document": document(2) })).await;
+    assert_eq!((e.status, e.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_EDITABLE"));
+    let r = n.post_json(&path("/return"), &n.officer, json!({ "reason": "box 7: HS code" })).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.json()["status"].as_str(), r.json()["reason"].as_str()),
+        (Some("returned"), Some("box 7: HS code"))
+    );
+    let again = n.post_json(&path("/return"), &n.officer, json!({ "reason": "x" })).await;
+    assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
+    let approve = n.approve(id).await;
+    assert_eq!(
+        (approve.status, approve.code().as_str()),
+        (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED")
+    );
+    // Edits are checked like an application, and belong to the owner only.
+    let bad = put(&n.exporter_a, json!({ "document": { "not": "a certificate" } })).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let empty = put(&n.exporter_a, json!({})).await;
+    assert_eq!((empty.status, empty.code().as_str()), (StatusCode::BAD_REQUEST, "EDIT_EMPTY"));
+    let b = put(&n.exporter_b, json!({ "document": document(2) })).await;
+    assert_eq!((b.status, b.code().as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"));
+    for what in ["/withdraw", "/copy", "/submit"] {
+        let r = n.call("POST", &path(what), Some(&n.exporter_b), None).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{what}");
+    }
+    let before = n.get(&path("/document"), &n.exporter_a).await.bytes;
+    let e =
+        put(&n.exporter_a, json!({ "document": document(2), "self_assessment": qualify_request() })).await;
+    assert_eq!(e.status, StatusCode::OK, "{}", String::from_utf8_lossy(&e.bytes));
+    assert_eq!(e.json()["status"], "returned");
+    assert!(e.json()["assessment"].is_object());
+    assert_ne!(n.get(&path("/document"), &n.exporter_a).await.bytes, before);
+    let s = n.call("POST", &path("/submit"), Some(&n.exporter_a), None).await;
+    assert_eq!(
+        (s.status, s.json()["status"].as_str(), s.json()["reason"].is_null()),
+        (StatusCode::OK, Some("submitted"), true)
+    );
+    let c = n.call("POST", &path("/copy"), Some(&n.exporter_a), None).await;
+    assert_eq!((c.status, c.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_CLOSED"));
+    let rj = n.post_json(&path("/reject"), &n.officer, json!({ "reason": "not originating" })).await;
+    assert_eq!(rj.status, StatusCode::OK);
+    let w = n.call("POST", &path("/withdraw"), Some(&n.exporter_a), None).await;
+    assert_eq!((w.status, w.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_OPEN"));
+    // A rejected application stays rejected; its copy is a new draft with the same content.
+    let c = n.call("POST", &path("/copy"), Some(&n.exporter_a), None).await;
+    assert_eq!(c.status, StatusCode::CREATED);
+    let copy = c.json()["id"].as_i64().expect("id");
+    assert_ne!(copy, id);
+    assert_eq!(c.json()["status"], "draft");
+    assert!(c.json()["assessment"].is_object());
+    let doc = n.get(&format!("/api/v1/applications/{copy}/document"), &n.exporter_a).await.bytes;
+    assert_eq!(doc, n.get(&path("/document"), &n.exporter_a).await.bytes);
+    assert_eq!(n.get(&path(""), &n.officer).await.json()["status"], "rejected");
+    let w = n.call("POST", &format!("/api/v1/applications/{copy}/withdraw"), Some(&n.exporter_a), None).await;
+    assert_eq!((w.status, w.json()["status"].as_str()), (StatusCode::OK, Some("withdrawn")));
+    let s = n.call("POST", &format!("/api/v1/applications/{copy}/submit"), Some(&n.exporter_a), None).await;
+    assert_eq!((s.status, s.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_DRAFT"));
+    let events = n.state.store.audit_events(0, i64::MAX, 1000).await.expect("events");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for a in ["application.returned", "application.edited", "application.withdrawn"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let created = events.iter().rfind(|e| e.action == "application.created").expect("created");
+    assert!(created.after.contains(&format!("\"copied_from\":{id}")), "{}", created.after);
+}
+
 /// (method, path, body, the tokens refused)
 type RoleCase<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>, Vec<&'a String>);
 /// (method, path, content type, body, token, status, code)
@@ -429,6 +508,20 @@ async fn roles_are_refused_where_they_do_not_belong() {
         ("GET", format!("/api/v1/applications/{app}"), None, vec![&n.customs, &n.admin]),
         ("GET", format!("/api/v1/applications/{app}/document"), None, vec![&n.customs, &n.admin]),
         ("POST", format!("/api/v1/applications/{app}/submit"), None, vec![&n.officer, &n.customs, &n.admin]),
+        ("PUT", format!("/api/v1/applications/{app}"), doc(), vec![&n.officer, &n.customs, &n.admin]),
+        (
+            "POST",
+            format!("/api/v1/applications/{app}/withdraw"),
+            None,
+            vec![&n.officer, &n.customs, &n.admin],
+        ),
+        ("POST", format!("/api/v1/applications/{app}/copy"), None, vec![&n.officer, &n.customs, &n.admin]),
+        (
+            "POST",
+            format!("/api/v1/applications/{app}/return"),
+            reason(),
+            vec![&n.exporter_a, &n.customs, &n.admin],
+        ),
         (
             "POST",
             format!("/api/v1/applications/{app}/approve"),

@@ -219,6 +219,10 @@ impl Store for PgStore {
         in_tx!(self, |tx| issuance::transition(tx, ctx, id, &t).await)
     }
 
+    async fn edit_application(&self, ctx: &Ctx, id: i64, e: EditApplication) -> Result<Application> {
+        in_tx!(self, |tx| issuance::edit(tx, ctx, id, &e).await)
+    }
+
     async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
         in_tx!(self, |tx| issuance::approve(tx, ctx, id, numbering, sign).await)
     }

@@ -245,6 +245,11 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(issuance::transition(tx, &ctx, id, &t))).await
     }
 
+    async fn edit_application(&self, ctx: &Ctx, id: i64, e: EditApplication) -> Result<Application> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(issuance::edit(tx, &ctx, id, &e))).await
+    }
+
     async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
         let (ctx, numbering) = (ctx.clone(), numbering.clone());
         self.write(move |tx| ready(issuance::approve(tx, &ctx, id, &numbering, sign))).await

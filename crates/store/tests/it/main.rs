@@ -153,6 +153,7 @@ contract!(
     a_pending_line_is_linked_to_its_certificate_once,
     users_and_tokens,
     application_lifecycle,
+    return_edit_resubmit_and_withdraw,
     failed_signing_stores_nothing_and_keeps_numbers_gapless,
     amendment_supersedes_and_keeps_the_number,
     revoke_needs_issued,
@@ -260,6 +261,7 @@ async fn submitted(db: &Db, c: &Company, u: &User) -> Application {
                 assessment: None,
                 replaces: None,
                 back_to_back_of: None,
+                copied_from: None,
             },
         )
         .await
@@ -328,6 +330,51 @@ async fn application_lifecycle(db: Db) {
     assert_chain_ok(&db).await;
 }
 
+async fn return_edit_resubmit_and_withdraw(db: Db) {
+    let (c, u) = exporter(&db, "Tonle Sap Fish").await;
+    let a = submitted(&db, &c, &u).await;
+    let edit =
+        || EditApplication { document: Some(("xml".into(), b"<doc/>".to_vec())), self_assessment: None };
+    assert_eq!(code(db.store.edit_application(&ctx(), a.id, edit()).await), "APPLICATION_NOT_EDITABLE");
+    let back = Transition::Return { reason: "box 7: wrong HS code".into() };
+    let r = db.store.transition(&ctx(), a.id, back.clone()).await.expect("return");
+    assert_eq!((r.status, r.reason.as_deref()), (ApplicationStatus::Returned, Some("box 7: wrong HS code")));
+    assert_eq!(code(db.store.transition(&ctx(), a.id, back.clone()).await), "APPLICATION_NOT_SUBMITTED");
+    let e = db.store.edit_application(&ctx(), a.id, edit()).await.expect("edit");
+    assert_eq!(
+        (e.status, e.format.as_str(), e.document.as_slice()),
+        (ApplicationStatus::Returned, "xml", &b"<doc/>"[..])
+    );
+    let sa = EditApplication {
+        document: None,
+        self_assessment: Some(("{}".into(), "{\"originating\":true}".into())),
+    };
+    let e = db.store.edit_application(&ctx(), a.id, sa).await.expect("edit self-assessment");
+    assert_eq!(
+        (e.document.as_slice(), e.assessment.as_deref()),
+        (&b"<doc/>"[..], Some("{\"originating\":true}"))
+    );
+    let s = db.store.transition(&ctx(), a.id, Transition::Submit).await.expect("resubmit");
+    assert_eq!((s.status, s.reason), (ApplicationStatus::Submitted, None));
+    let w = db.store.transition(&ctx(), a.id, Transition::Withdraw).await.expect("withdraw submitted");
+    assert_eq!(w.status, ApplicationStatus::Withdrawn);
+    assert_eq!(code(db.store.transition(&ctx(), a.id, Transition::Withdraw).await), "APPLICATION_NOT_OPEN");
+    assert_eq!(code(db.store.transition(&ctx(), a.id, Transition::Submit).await), "APPLICATION_NOT_DRAFT");
+    assert_eq!(code(db.store.edit_application(&ctx(), a.id, edit()).await), "APPLICATION_NOT_EDITABLE");
+    let b = submitted(&db, &c, &u).await;
+    db.store.approve(&ctx(), b.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    assert_eq!(code(db.store.transition(&ctx(), b.id, Transition::Withdraw).await), "APPLICATION_NOT_OPEN");
+    assert_eq!(code(db.store.edit_application(&ctx(), 999_999, edit()).await), "NOT_FOUND");
+    let events = db.store.audit_events(0, i64::MAX, 1000).await.expect("events");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for action in ["application.returned", "application.edited", "application.withdrawn"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+    let edited = events.iter().find(|e| e.action == "application.edited").expect("edited");
+    assert!(edited.before.contains("\"status\":\"returned\"") && edited.before != edited.after);
+    assert_chain_ok(&db).await;
+}
+
 async fn failed_signing_stores_nothing_and_keeps_numbers_gapless(db: Db) {
     let (c, u) = exporter(&db, "Siem Reap Silk").await;
     let a = submitted(&db, &c, &u).await;
@@ -357,6 +404,7 @@ async fn amendment_supersedes_and_keeps_the_number(db: Db) {
         assessment: None,
         replaces: Some(replaces),
         back_to_back_of: None,
+        copied_from: None,
     };
     let b = db.store.create_application(&ctx(), amend(v1.id)).await.expect("amendment");
     db.store.transition(&ctx(), b.id, Transition::Submit).await.expect("submit");
@@ -472,6 +520,7 @@ async fn back_to_back_needs_a_received_certificate(db: Db) {
         assessment: None,
         replaces: None,
         back_to_back_of: Some(id),
+        copied_from: None,
     };
     let a = db.store.create_application(&ctx(), b2b(rec.id)).await.expect("back-to-back");
     assert_eq!(a.back_to_back_of, Some(rec.id));

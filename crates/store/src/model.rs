@@ -208,6 +208,64 @@ impl Page {
     }
 }
 
+/// Which applications a list returns, besides its [`Page`]: every field narrows the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationFilter {
+    /// Only these statuses (empty: any).
+    pub statuses: Vec<ApplicationStatus>,
+    /// Text in the applying company's name, the applying user's name or the number of the
+    /// certificate issued from it (case-insensitive for ASCII letters).
+    pub q: Option<String>,
+    /// Created at or after this instant (RFC 3339 text, or a date `YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Created before this instant (RFC 3339 text, or a date `YYYY-MM-DD`).
+    pub to: Option<String>,
+}
+
+/// Which issued certificates a list returns, besides its [`Page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateFilter {
+    /// Only this status.
+    pub status: Option<CertificateStatus>,
+    /// Text in the number.
+    pub number: Option<String>,
+}
+
+/// Which received certificates a list returns, besides its [`Page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceivedFilter {
+    /// Only this status.
+    pub status: Option<ReceivedStatus>,
+    /// Only from this country (ISO code, exact).
+    pub issuing_country: Option<String>,
+    /// Text in the number.
+    pub number: Option<String>,
+}
+
+/// Which declarations a list returns, besides its [`Page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclarationFilter {
+    /// Text in the declaration number.
+    pub number: Option<String>,
+    /// Text in the importer's name.
+    pub importer: Option<String>,
+    /// Declared on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Declared on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// Only declarations with at least one line of this outcome (`pending`, `granted`,
+    /// `denied`, `not-claimed`).
+    pub outcome: Option<String>,
+}
+
+impl ApplicationFilter {
+    /// The bound values both backends use: (status set, pattern, from, to).
+    pub(crate) fn binds(&self) -> (Option<String>, Option<String>, Option<String>, Option<String>) {
+        let statuses = crate::text::status_set(self.statuses.iter().map(|s| s.as_str()));
+        (statuses, self.q.as_deref().map(crate::text::like_anywhere), self.from.clone(), self.to.clone())
+    }
+}
+
 /// A change to an application that needs no signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {

@@ -5,8 +5,9 @@
 use std::time::Instant;
 
 use originlink_store::{
-    Application, ApplicationStatus, Certificate, EditApplication, MessagesFn, NewApplication, Page,
-    ReceivedCertificate, ReceivedStatus, SignFn, StatusEvent, Transition, User,
+    Application, ApplicationFilter, ApplicationStatus, Certificate, CertificateFilter, CertificateStatus,
+    EditApplication, MessagesFn, NewApplication, Page, ReceivedCertificate, ReceivedFilter, ReceivedStatus,
+    SignFn, StatusEvent, Transition, User,
 };
 use serde_json::Value;
 
@@ -321,9 +322,63 @@ pub fn warnings(app: &Application) -> Vec<Warning> {
     out
 }
 
-/// Applications the acting user may see, one page.
-pub async fn list(state: &AppState, page: &Page) -> Result<Vec<Application>> {
-    Ok(state.store.list_applications(page).await?)
+/// What a list of applications is narrowed to, as the client asked.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationQuery {
+    /// Statuses, comma-separated. Absent: everything for an exporter, everything but drafts
+    /// for an officer.
+    pub status: Option<String>,
+    /// Text in the company's name, the applying user's name or the certificate number.
+    pub q: Option<String>,
+    /// Created on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Created on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
+}
+
+const APPLICATION_STATUSES: &str = "draft, submitted, approved, rejected, returned, withdrawn";
+
+/// Applications the acting user may see, one page, narrowed by `query`. An officer's list
+/// leaves drafts out unless `status` asks for them.
+pub async fn list(
+    state: &AppState,
+    user: &User,
+    page: &Page,
+    query: &ApplicationQuery,
+) -> Result<Vec<Application>> {
+    let statuses = match query.status.as_deref() {
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                ApplicationStatus::parse(s.trim()).ok_or_else(|| {
+                    Error::invalid(
+                        "INVALID_QUERY",
+                        "status",
+                        format!("status: one or more of {APPLICATION_STATUSES}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None if user.role == originlink_store::Role::IssuingOfficer => [
+            ApplicationStatus::Submitted,
+            ApplicationStatus::Returned,
+            ApplicationStatus::Approved,
+            ApplicationStatus::Rejected,
+            ApplicationStatus::Withdrawn,
+        ]
+        .to_vec(),
+        None => vec![],
+    };
+    let from = super::query_date(query.from.as_deref(), "from")?;
+    let to = super::query_date(query.to.as_deref(), "to")?;
+    let filter = ApplicationFilter {
+        statuses,
+        q: super::query_text(query.q.as_deref(), "q")?,
+        from: from.map(|d| d.to_string()),
+        // Created before the next day: `to` is inclusive.
+        to: to.and_then(|d| d.succ_opt()).map(|d| d.to_string()),
+    };
+    Ok(state.store.find_applications(page, &filter).await?)
 }
 
 /// One application the acting user may see.
@@ -388,9 +443,19 @@ pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certifica
     Ok(cert)
 }
 
-/// Issued certificates the acting user may see, one page.
-pub async fn certificates(state: &AppState, page: &Page) -> Result<Vec<Certificate>> {
-    Ok(state.store.list_certificates(page).await?)
+/// Issued certificates the acting user may see, one page, with this `status` (`issued`,
+/// `superseded`, `revoked`) and text in the `number`.
+pub async fn certificates(
+    state: &AppState,
+    page: &Page,
+    status: Option<&str>,
+    number: Option<&str>,
+) -> Result<Vec<Certificate>> {
+    let filter = CertificateFilter {
+        status: super::query_enum(status, "status", CertificateStatus::parse, "issued, superseded, revoked")?,
+        number: super::query_text(number, "number")?,
+    };
+    Ok(state.store.find_certificates(page, &filter).await?)
 }
 
 /// One issued certificate the acting user may see.
@@ -424,9 +489,26 @@ pub async fn statuses(state: &AppState, user: &User, id: i64) -> Result<Vec<Stat
     Ok(state.store.certificate_statuses(&c.number).await?)
 }
 
-/// Certificates received from other members, one page.
-pub async fn received_list(state: &AppState, page: &Page) -> Result<Vec<ReceivedCertificate>> {
-    Ok(state.store.list_received(page).await?)
+/// Certificates received from other members, one page, with this `status` (`valid`,
+/// `invalid`, `superseded`, `revoked`), from this `issuing_country`, with text in the `number`.
+pub async fn received_list(
+    state: &AppState,
+    page: &Page,
+    status: Option<&str>,
+    issuing_country: Option<&str>,
+    number: Option<&str>,
+) -> Result<Vec<ReceivedCertificate>> {
+    let filter = ReceivedFilter {
+        status: super::query_enum(
+            status,
+            "status",
+            ReceivedStatus::parse,
+            "valid, invalid, superseded, revoked",
+        )?,
+        issuing_country: super::query_text(issuing_country, "issuing_country")?.map(|c| c.to_uppercase()),
+        number: super::query_text(number, "number")?,
+    };
+    Ok(state.store.find_received(page, &filter).await?)
 }
 
 /// One received certificate.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{
-    Auth, Id, JsonBody, ListPage, bytes_rejection, content_type, parse_json, unsupported_media_type,
+    Auth, Id, JsonBody, ListOf, Paged, bytes_rejection, content_type, parse_json, unsupported_media_type,
 };
 use crate::app::AppState;
 use crate::app::applications::{self as uc, Apply, Document, Edit};
@@ -150,11 +150,64 @@ pub(crate) async fn create_application(
     Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
 }
 
+/// `?limit=&before=` and the filters of a list (each list accepts those the route table names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationsQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    status: Option<String>,
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl Paged for ApplicationsQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
+/// `?limit=&before=&status=&number=` of the issued certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    status: Option<String>,
+    number: Option<String>,
+}
+
+impl Paged for CertificatesQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
+/// `?limit=&before=&status=&issuing_country=&number=` of the received certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    status: Option<String>,
+    issuing_country: Option<String>,
+    number: Option<String>,
+}
+
+impl Paged for ReceivedQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
 pub(crate) async fn list_applications(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    Auth(user): Auth,
+    ListOf(page, q): ListOf<ApplicationsQuery>,
 ) -> ApiResult<Response> {
-    let apps = uc::list(&state, &page).await?;
+    let query = uc::ApplicationQuery { status: q.status, q: q.q, from: q.from, to: q.to };
+    let apps = uc::list(&state, &user, &page, &query).await?;
     Ok(axum::Json(apps.into_iter().map(ApplicationView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -282,9 +335,9 @@ pub(crate) async fn copy_application(
 
 pub(crate) async fn list_certificates(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    ListOf(page, q): ListOf<CertificatesQuery>,
 ) -> ApiResult<Response> {
-    let certs = uc::certificates(&state, &page).await?;
+    let certs = uc::certificates(&state, &page, q.status.as_deref(), q.number.as_deref()).await?;
     Ok(axum::Json(certs.into_iter().map(CertificateView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -350,9 +403,10 @@ fn received_view(r: originlink_store::ReceivedCertificate) -> Value {
 
 pub(crate) async fn list_received(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    ListOf(page, q): ListOf<ReceivedQuery>,
 ) -> ApiResult<Response> {
-    let list = uc::received_list(&state, &page).await?;
+    let (status, country, number) = (q.status.as_deref(), q.issuing_country.as_deref(), q.number.as_deref());
+    let list = uc::received_list(&state, &page, status, country, number).await?;
     Ok(axum::Json(list.into_iter().map(received_view).collect::<Vec<_>>()).into_response())
 }
 

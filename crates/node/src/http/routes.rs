@@ -54,8 +54,37 @@ const EXP: Role = Role::Exporter;
 const OFF: Role = Role::IssuingOfficer;
 const CUS: Role = Role::CustomsOfficer;
 const ADM: Role = Role::Admin;
-const LIST: &[(&str, bool, &str)] = &[("limit", false, "integer"), ("before", false, "integer")];
 const ALL: &[Role] = &[EXP, OFF, CUS, ADM];
+const APPLICATIONS_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("status", false, "string"),
+    ("q", false, "string"),
+    ("from", false, "string"),
+    ("to", false, "string"),
+];
+const CERTIFICATES_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("status", false, "string"),
+    ("number", false, "string"),
+];
+const RECEIVED_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("status", false, "string"),
+    ("issuing_country", false, "string"),
+    ("number", false, "string"),
+];
+const DECLARATIONS_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("number", false, "string"),
+    ("importer", false, "string"),
+    ("from", false, "string"),
+    ("to", false, "string"),
+    ("outcome", false, "string"),
+];
 
 /// Every operation of the node's API.
 pub const OPERATIONS: &[Operation] = &[
@@ -76,10 +105,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/applications",
         handler: || get(applications::list_applications),
         id: "listApplications",
-        summary: "List applications (an exporter sees its company's only)",
+        summary: "List applications (an exporter sees its company's only; an officer's list leaves drafts out unless status asks): status (comma-separated), q (company, user or certificate number), from/to (YYYY-MM-DD, inclusive)",
         roles: &[EXP, OFF],
         body: Body::None,
-        query: LIST,
+        query: APPLICATIONS_QUERY,
         ok: (200, "ApplicationList"),
         errors: &[400],
     },
@@ -196,10 +225,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/certificates",
         handler: || get(applications::list_certificates),
         id: "listCertificates",
-        summary: "List issued certificates (an exporter sees its company's only)",
+        summary: "List issued certificates (an exporter sees its company's only): status (issued, superseded, revoked), number (text in it)",
         roles: &[EXP, OFF],
         body: Body::None,
-        query: LIST,
+        query: CERTIFICATES_QUERY,
         ok: (200, "CertificateList"),
         errors: &[400],
     },
@@ -256,10 +285,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/received",
         handler: || get(applications::list_received),
         id: "listReceived",
-        summary: "Certificates received from other countries, newest first",
+        summary: "Certificates received from other countries, newest first: status (valid, invalid, superseded, revoked), issuing_country, number (text in it)",
         roles: &[CUS, OFF],
         body: Body::None,
-        query: LIST,
+        query: RECEIVED_QUERY,
         ok: (200, "ReceivedList"),
         errors: &[400],
     },
@@ -364,10 +393,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/declarations",
         handler: || get(customs::list_declarations),
         id: "listDeclarations",
-        summary: "The officer's queue: declarations, highest risk first",
+        summary: "The officer's queue: declarations, highest risk first: number and importer (text in them), from/to (declaration date YYYY-MM-DD, inclusive), outcome (a line pending, granted, denied or not-claimed)",
         roles: &[CUS],
         body: Body::None,
-        query: LIST,
+        query: DECLARATIONS_QUERY,
         ok: (200, "any"),
         errors: &[400],
     },

@@ -487,6 +487,61 @@ async fn return_edit_resubmit_withdraw_and_copy() {
     assert!(created.after.contains(&format!("\"copied_from\":{id}")), "{}", created.after);
 }
 
+/// Lists take their filters as query parameters: the officer's applications leave drafts out
+/// unless asked, an exporter's search never reaches another company, bad values are 400.
+#[tokio::test]
+async fn lists_filter_by_query_parameters() {
+    let n = node().await;
+    let draft = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(1) })).await;
+    let draft = draft.json()["id"].as_i64().expect("id");
+    let sub = n.submitted(&n.exporter_a).await;
+    let issued = n.submitted(&n.exporter_b).await;
+    let cert = n.approve(issued).await.json();
+    let ids = |r: Resp| -> Vec<i64> {
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+        r.json().as_array().expect("list").iter().map(|a| a["id"].as_i64().expect("id")).collect()
+    };
+    assert_eq!(ids(n.get("/api/v1/applications", &n.officer).await), [issued, sub], "no drafts");
+    assert_eq!(ids(n.get("/api/v1/applications?status=draft", &n.officer).await), [draft]);
+    assert_eq!(ids(n.get("/api/v1/applications?status=submitted,approved", &n.officer).await), [issued, sub]);
+    assert_eq!(
+        ids(n.get("/api/v1/applications", &n.exporter_a).await),
+        [sub, draft],
+        "an exporter sees its drafts"
+    );
+    let number = cert["number"].as_str().expect("number").to_owned();
+    let q = format!("/api/v1/applications?q={}", &number);
+    assert_eq!(ids(n.get(&q, &n.officer).await), [issued]);
+    assert!(ids(n.get(&q, &n.exporter_a).await).is_empty(), "another company's number finds nothing");
+    let today = n.state.clock.now().date_naive();
+    let tomorrow = today.succ_opt().expect("tomorrow");
+    let day = format!("/api/v1/applications?from={today}&to={today}");
+    assert_eq!(ids(n.get(&day, &n.officer).await).len(), 2, "to is inclusive");
+    assert!(ids(n.get(&format!("/api/v1/applications?from={tomorrow}"), &n.officer).await).is_empty());
+    let certs = |q: &str| format!("/api/v1/certificates?{q}");
+    assert_eq!(ids(n.get(&certs("status=issued"), &n.officer).await).len(), 1);
+    assert!(ids(n.get(&certs("status=revoked"), &n.officer).await).is_empty());
+    assert_eq!(ids(n.get(&certs(&format!("number={}", &number[..6])), &n.officer).await).len(), 1);
+    assert!(ids(n.get("/api/v1/received?issuing_country=TH&status=valid", &n.customs).await).is_empty());
+    let queue =
+        n.get("/api/v1/declarations?outcome=granted&importer=x&from=2026-01-01&to=2026-12-31", &n.customs);
+    assert!(ids(queue.await).is_empty());
+    for (path, token, field) in [
+        ("/api/v1/applications?status=open", &n.officer, "status"),
+        ("/api/v1/applications?from=yesterday", &n.officer, "from"),
+        ("/api/v1/certificates?status=valid", &n.officer, "status"),
+        ("/api/v1/received?status=issued", &n.customs, "status"),
+        ("/api/v1/declarations?outcome=maybe", &n.customs, "outcome"),
+        ("/api/v1/declarations?to=31-12-2026", &n.customs, "to"),
+    ] {
+        let r = n.get(path, token).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"), "{path}");
+        assert_eq!(r.json()["field"], field, "{path}");
+    }
+    let unknown = n.get("/api/v1/certificates?importer=x", &n.officer).await;
+    assert_eq!((unknown.status, unknown.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"));
+}
+
 /// (method, path, body, the tokens refused)
 type RoleCase<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>, Vec<&'a String>);
 /// (method, path, content type, body, token, status, code)

@@ -19,6 +19,7 @@ use crate::model::*;
 use crate::row::{
     self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, VERIFICATION_COLS,
 };
+use crate::text::like_anywhere;
 use crate::{Result, Store, StoreError, timestamp};
 use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
 
@@ -228,14 +229,22 @@ impl Store for SqliteStore {
         self.run(move |c| opt(c, &tx::APP_BY_ID, [id], |r| row::application(r))).await
     }
 
-    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>> {
-        let page = *page;
+    async fn find_applications(&self, page: &Page, f: &ApplicationFilter) -> Result<Vec<Application>> {
+        let (page, (statuses, q, from, to)) = (*page, f.binds());
         self.run(move |c| {
             let sql = format!(
-                "SELECT {APP_LIST_COLS} FROM applications WHERE (?1 IS NULL OR company_id = ?1) \
-                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+                "SELECT {APP_LIST_COLS} FROM applications a WHERE (?1 IS NULL OR a.company_id = ?1) \
+                 AND (?2 IS NULL OR a.id < ?2) AND (?4 IS NULL OR instr(?4, ',' || a.status || ',') > 0) \
+                 AND (?5 IS NULL \
+                   OR EXISTS (SELECT 1 FROM companies k WHERE k.id = a.company_id AND k.name LIKE ?5 ESCAPE '\\') \
+                   OR EXISTS (SELECT 1 FROM users u WHERE u.id = a.created_by AND u.name LIKE ?5 ESCAPE '\\') \
+                   OR EXISTS (SELECT 1 FROM certificates c WHERE c.application_id = a.id \
+                              AND c.number LIKE ?5 ESCAPE '\\')) \
+                 AND (?6 IS NULL OR a.created_at >= ?6) AND (?7 IS NULL OR a.created_at < ?7) \
+                 ORDER BY a.id DESC LIMIT ?3"
             );
-            all(c, &sql, params![page.company_id, page.before, page.limit], |r| row::application(r))
+            let p = params![page.company_id, page.before, page.limit, statuses, q, from, to];
+            all(c, &sql, p, |r| row::application(r))
         })
         .await
     }
@@ -259,15 +268,18 @@ impl Store for SqliteStore {
         self.run(move |c| opt(c, &tx::CERT_BY_ID, [id], |r| row::certificate(r))).await
     }
 
-    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>> {
-        let page = *page;
+    async fn find_certificates(&self, page: &Page, f: &CertificateFilter) -> Result<Vec<Certificate>> {
+        let (page, status, number) =
+            (*page, f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
         self.run(move |c| {
             let sql = format!(
                 "SELECT {} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
-                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                 AND (?2 IS NULL OR id < ?2) AND (?4 IS NULL OR status = ?4) \
+                 AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') ORDER BY id DESC LIMIT ?3",
                 row::cert_cols(CERT_LIST_COLS)
             );
-            all(c, &sql, params![page.company_id, page.before, page.limit], |r| row::certificate(r))
+            let p = params![page.company_id, page.before, page.limit, status, number];
+            all(c, &sql, p, |r| row::certificate(r))
         })
         .await
     }
@@ -302,13 +314,19 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![country, number], |r| row::received(r))).await
     }
 
-    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+    async fn find_received(&self, page: &Page, f: &ReceivedFilter) -> Result<Vec<ReceivedCertificate>> {
         let page = *page;
+        let (status, country) = (f.status.map(|s| s.as_str()), f.issuing_country.clone());
+        let number = f.number.as_deref().map(like_anywhere);
         let sql = format!(
             "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
-             ORDER BY id DESC LIMIT ?2"
+             AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR issuing_country = ?4) \
+             AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') ORDER BY id DESC LIMIT ?2"
         );
-        self.run(move |c| all(c, &sql, params![page.before, page.limit], |r| row::received(r))).await
+        let run = move |c: &mut Connection| {
+            all(c, &sql, params![page.before, page.limit, status, country, number], |r| row::received(r))
+        };
+        self.run(run).await
     }
 
     async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()> {
@@ -417,18 +435,36 @@ impl Store for SqliteStore {
         self.run(move |c| tx::declaration(c, "number", number)).await
     }
 
-    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>> {
+    async fn find_declarations(
+        &self,
+        page: &Page,
+        by_risk: bool,
+        filter: &DeclarationFilter,
+    ) -> Result<Vec<Declaration>> {
         let page = *page;
-        let after = if order_by_risk {
-            "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = ?1)) \
-             ORDER BY risk_score DESC, id DESC"
+        let (number, importer) =
+            (filter.number.as_deref().map(like_anywhere), filter.importer.as_deref().map(like_anywhere));
+        let (from, to, outcome) = (filter.from.clone(), filter.to.clone(), filter.outcome.clone());
+        let (after, order) = if by_risk {
+            (
+                "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = ?1)",
+                "risk_score DESC, id DESC",
+            )
         } else {
-            "id < ?1) ORDER BY id DESC"
+            ("id < ?1", "id DESC")
         };
-        let sql =
-            format!("SELECT {} FROM declarations WHERE (?1 IS NULL OR {after} LIMIT ?2", row::DECL_LIST_COLS);
+        let sql = format!(
+            "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
+             AND (?3 IS NULL OR number LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
+             AND (?5 IS NULL OR declaration_date >= ?5) AND (?6 IS NULL OR declaration_date <= ?6) \
+             AND (?7 IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
+                                        WHERE l.declaration_id = d.id AND l.outcome = ?7)) \
+             ORDER BY {order} LIMIT ?2",
+            row::DECL_LIST_COLS
+        );
         self.run(move |c| {
-            let mut out = all(c, &sql, params![page.before, page.limit], |r| row::declaration(r))?;
+            let p = params![page.before, page.limit, number, importer, from, to, outcome];
+            let mut out = all(c, &sql, p, |r| row::declaration(r))?;
             for d in &mut out {
                 d.lines = tx::lines(c, d.id)?;
             }

@@ -149,6 +149,9 @@ pub struct Application {
     pub reason: Option<String>,
     /// The certificate issued from it.
     pub certificate_id: Option<i64>,
+    /// The status of that certificate now (`revoked`, `superseded`, …), so the application
+    /// follows what became of it.
+    pub certificate_status: Option<CertificateStatus>,
     /// The creating user.
     pub created_by: i64,
     /// Created at (RFC 3339).

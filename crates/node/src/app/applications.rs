@@ -483,6 +483,18 @@ pub async fn revoke(state: &AppState, user: &User, id: i64, reason: &str) -> Res
     Ok(c)
 }
 
+/// One issued certificate the acting user may see, with what importing countries reported
+/// about it (all versions), oldest first.
+pub async fn certificate_with_statuses(
+    state: &AppState,
+    user: &User,
+    id: i64,
+) -> Result<(Certificate, Vec<StatusEvent>)> {
+    let c = certificate(state, user, id).await?;
+    let statuses = state.store.certificate_statuses(&c.number).await?;
+    Ok((c, statuses))
+}
+
 /// What importing countries reported about a certificate (all versions), oldest first.
 pub async fn statuses(state: &AppState, user: &User, id: i64) -> Result<Vec<StatusEvent>> {
     let c = certificate(state, user, id).await?;

@@ -32,6 +32,7 @@ pub struct ApplicationView {
     back_to_back_of: Option<i64>,
     reason: Option<String>,
     certificate_id: Option<i64>,
+    certificate_status: Option<&'static str>,
     created_at: String,
     updated_at: String,
     warnings: Vec<uc::Warning>,
@@ -53,6 +54,7 @@ impl From<Application> for ApplicationView {
             back_to_back_of: a.back_to_back_of,
             reason: a.reason,
             certificate_id: a.certificate_id,
+            certificate_status: a.certificate_status.map(|s| s.as_str()),
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -75,6 +77,41 @@ pub struct CertificateView {
     sha256: String,
     document: String,
     remote_status: Option<String>,
+    /// Every status the importing country reported about this version, oldest first (one
+    /// certificate only, not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_history: Option<Vec<Value>>,
+    /// `partially` or `fully` after the importing country reported it utilized (latest
+    /// report), else absent (one certificate only, not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utilization: Option<&'static str>,
+}
+
+impl CertificateView {
+    /// The view of one certificate, with what the importing country reported about it.
+    fn with_history(c: Certificate, statuses: Vec<originlink_store::StatusEvent>) -> Self {
+        let version = c.version;
+        let mine: Vec<_> = statuses.into_iter().filter(|s| s.version == version).collect();
+        let utilization = mine.iter().rev().find_map(|s| match s.status.as_str() {
+            "utilized-partially" => Some("partially"),
+            "utilized-fully" => Some("fully"),
+            _ => None,
+        });
+        let mut view = CertificateView::from(c);
+        view.status_history = Some(mine.into_iter().map(status_view).collect());
+        view.utilization = utilization;
+        view
+    }
+}
+
+/// A status an importing country reported, as the API shows it.
+fn status_view(s: originlink_store::StatusEvent) -> Value {
+    let detail = serde_json::from_str::<Value>(&s.detail).unwrap_or(Value::String(s.detail.clone()));
+    serde_json::json!({
+        "number": s.number, "version": s.version, "from_country": s.from_country,
+        "status": s.status, "code": s.code, "detail": detail,
+        "message_id": s.message_id, "at": s.at,
+    })
 }
 
 impl From<Certificate> for CertificateView {
@@ -93,6 +130,8 @@ impl From<Certificate> for CertificateView {
             issued_at: c.issued_at,
             revoked_reason: c.revoked_reason,
             remote_status: c.remote_status,
+            status_history: None,
+            utilization: None,
         }
     }
 }
@@ -346,7 +385,8 @@ pub(crate) async fn get_certificate(
     Auth(user): Auth,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(CertificateView::from(uc::certificate(&state, &user, id).await?)).into_response())
+    let (c, statuses) = uc::certificate_with_statuses(&state, &user, id).await?;
+    Ok(axum::Json(CertificateView::with_history(c, statuses)).into_response())
 }
 
 pub(crate) async fn certificate_document(
@@ -378,18 +418,7 @@ pub(crate) async fn certificate_statuses(
     Id(id): Id,
 ) -> ApiResult<Response> {
     let statuses = uc::statuses(&state, &user, id).await?;
-    let view: Vec<Value> = statuses
-        .into_iter()
-        .map(|s| {
-            let detail = serde_json::from_str::<Value>(&s.detail).unwrap_or(Value::String(s.detail.clone()));
-            serde_json::json!({
-                "number": s.number, "version": s.version, "from_country": s.from_country,
-                "status": s.status, "code": s.code, "detail": detail,
-                "message_id": s.message_id, "at": s.at,
-            })
-        })
-        .collect();
-    Ok(axum::Json(view).into_response())
+    Ok(axum::Json(statuses.into_iter().map(status_view).collect::<Vec<_>>()).into_response())
 }
 
 /// A received certificate as the API shows it; the bytes as received are at `document`.

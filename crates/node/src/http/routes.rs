@@ -588,6 +588,10 @@ fn schemas() -> Value {
                 "replaces": opt_id, "back_to_back_of": opt_id,
                 "reason": { "description": "Why it was rejected or returned for correction", "type": ["string", "null"] },
                 "certificate_id": opt_id,
+                "certificate_status": {
+                    "description": "What became of the certificate issued from it",
+                    "enum": ["issued", "superseded", "revoked", null]
+                },
                 "created_at": { "type": "string" }, "updated_at": { "type": "string" },
                 "warnings": {
                     "description": "What the issuing officer should look at before approving",
@@ -614,7 +618,15 @@ fn schemas() -> Value {
                 "status": { "enum": ["issued", "superseded", "revoked"] },
                 "supersedes": opt_id, "issued_at": { "type": "string" }, "revoked_reason": opt_text,
                 "sha256": { "type": "string" }, "document": { "type": "string" },
-                "remote_status": opt_text
+                "remote_status": opt_text,
+                "status_history": {
+                    "description": "GET one certificate: every status the importing country reported about this version, oldest first",
+                    "type": "array", "items": reference("Status")
+                },
+                "utilization": {
+                    "description": "GET one certificate: the latest utilization the importing country reported",
+                    "enum": ["partially", "fully"]
+                }
             }
         },
         "CertificateList": { "type": "array", "items": reference("Certificate") },

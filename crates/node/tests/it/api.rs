@@ -542,6 +542,74 @@ async fn lists_filter_by_query_parameters() {
     assert_eq!((unknown.status, unknown.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"));
 }
 
+/// The application shows what became of its certificate, and the certificate every status
+/// the importing country reported, a partial utilization named as such.
+#[tokio::test]
+async fn the_application_follows_its_certificate_and_its_statuses() {
+    use originlink_store::{Inbound, InboundKind, OutMessage};
+    let n = node().await;
+    let app = n.submitted(&n.exporter_a).await;
+    let cert = n.approve(app).await.json();
+    let (id, number) =
+        (cert["id"].as_i64().expect("id"), cert["number"].as_str().expect("number").to_owned());
+    let ctx = Ctx::new("exchange", Utc::now());
+    // As if it had been sent to TH, so TH may report on it.
+    let sent = OutMessage {
+        id: "0190aaaa-0000-7000-8000-000000000001".into(),
+        recipient: "TH".into(),
+        kind: "certificate.issued".into(),
+        cert_key: Some(format!("KH/{number}")),
+        body: b"{}".to_vec(),
+    };
+    n.state.store.enqueue(&ctx, vec![sent]).await.expect("enqueue");
+    let status = |i: u32, status: &str, detail: &str| Inbound {
+        message_id: format!("0190aaaa-0000-7000-8000-00000000010{i}"),
+        from_country: "TH".into(),
+        kind: InboundKind::Status {
+            number: number.clone(),
+            version: 1,
+            status: status.into(),
+            code: "13".into(),
+            detail: detail.into(),
+        },
+        reply: vec![],
+        quarantine: None,
+    };
+    let batch = vec![
+        status(1, "received", "{}"),
+        status(2, "accepted", "{}"),
+        status(3, "utilized-partially", r#"{"declaration":"TH-IMP-1","consumed":"40","remaining":"60"}"#),
+    ];
+    n.state.store.apply_inbound(&ctx, batch).await.expect("statuses");
+    let a = n.get(&format!("/api/v1/applications/{app}"), &n.exporter_a).await.json();
+    assert_eq!(a["certificate_status"], "issued");
+    let c = n.get(&format!("/api/v1/certificates/{id}"), &n.exporter_a).await.json();
+    let history: Vec<&str> = c["status_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|s| s["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(history, ["received", "accepted", "utilized-partially"]);
+    assert_eq!(c["status_history"][2]["detail"]["remaining"], "60");
+    assert_eq!(
+        (c["remote_status"].as_str(), c["utilization"].as_str()),
+        (Some("utilized-partially"), Some("partially"))
+    );
+    let listed = n.get("/api/v1/certificates", &n.exporter_a).await.json();
+    assert!(listed[0].get("status_history").is_none(), "lists stay small");
+    let r = n
+        .post_json(&format!("/api/v1/certificates/{id}/revoke"), &n.officer, json!({ "reason": "error" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let a = n.get(&format!("/api/v1/applications/{app}"), &n.exporter_a).await.json();
+    assert_eq!((a["status"].as_str(), a["certificate_status"].as_str()), (Some("approved"), Some("revoked")));
+    let listed = n.get("/api/v1/applications?status=approved", &n.officer).await.json();
+    assert_eq!(listed[0]["certificate_status"], "revoked", "lists show it too");
+    let draft = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(1) })).await;
+    assert!(draft.json()["certificate_status"].is_null());
+}
+
 /// (method, path, body, the tokens refused)
 type RoleCase<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>, Vec<&'a String>);
 /// (method, path, content type, body, token, status, code)

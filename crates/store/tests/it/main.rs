@@ -314,6 +314,13 @@ async fn application_lifecycle(db: Db) {
     assert_eq!(stored, cert);
     let a2 = db.store.application(a.id).await.expect("get").expect("exists");
     assert_eq!((a2.status, a2.certificate_id), (ApplicationStatus::Approved, Some(cert.id)));
+    assert_eq!((a.certificate_status, a2.certificate_status), (None, Some(CertificateStatus::Issued)));
+    db.store.revoke(&ctx(), cert.id, "error", no_messages()).await.expect("revoke");
+    let a3 = db.store.list_applications(&Page::first(None, 10)).await.expect("list");
+    assert_eq!(
+        a3.iter().find(|x| x.id == a.id).expect("a").certificate_status,
+        Some(CertificateStatus::Revoked)
+    );
     assert_eq!(
         code(db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await),
         "APPLICATION_NOT_SUBMITTED"

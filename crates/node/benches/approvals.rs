@@ -58,6 +58,7 @@ async fn bench(backend: &str, url: &str, dir: &std::path::Path, n: usize, concur
                     assessment: None,
                     replaces: None,
                     back_to_back_of: None,
+                    copied_from: None,
                 },
             )
             .await

@@ -35,6 +35,9 @@ pub(crate) trait IssuanceTx: AuditTx + OutboxTx {
     async fn received_exists(&mut self, id: i64) -> Result<bool>;
     /// Inserts a `draft` application; its id.
     async fn insert_application(&mut self, a: &NewApplication, at: &str) -> Result<i64>;
+    /// Replaces the document (with its format) and/or the self-assessment (with its result)
+    /// of an application; `None` keeps the stored one.
+    async fn set_content(&mut self, id: i64, e: &EditApplication, at: &str) -> Result<()>;
     /// Sets the status and the reason of an application.
     async fn set_status(&mut self, id: i64, to: (ApplicationStatus, Option<&str>), at: &str) -> Result<()>;
     /// The next number of a sequence scope (created at 1); the row stays locked until the
@@ -86,6 +89,7 @@ pub(crate) async fn create_application<T: IssuanceTx>(
             ("company_id", a.company_id.into()),
             ("replaces", a.replaces.into()),
             ("back_to_back_of", a.back_to_back_of.into()),
+            ("copied_from", a.copied_from.into()),
         ],
     );
     let event = PendingEvent::new("application.created", format!("application/{id}"), "null".into(), after);
@@ -93,28 +97,72 @@ pub(crate) async fn create_application<T: IssuanceTx>(
     tx.application(id, false).await?.ok_or(StoreError::NotFound)
 }
 
-/// Submits or rejects an application.
+/// Moves an application: submit (a draft, or one returned for correction), return for
+/// correction, withdraw, reject. Any other move is a conflict naming the state it needs.
 pub(crate) async fn transition<T: IssuanceTx>(
     tx: &mut T,
     ctx: &Ctx,
     id: i64,
     t: &Transition,
 ) -> Result<Application> {
+    use ApplicationStatus::*;
     let app = tx.application(id, true).await?.ok_or(StoreError::NotFound)?;
-    let (from, to, action, reason) = match t {
+    let (from, to, action, reason, code): (&[ApplicationStatus], _, _, _, _) = match t {
         Transition::Submit => {
-            (ApplicationStatus::Draft, ApplicationStatus::Submitted, "application.submitted", None)
+            (&[Draft, Returned], Submitted, "application.submitted", None, "APPLICATION_NOT_DRAFT")
+        }
+        Transition::Return { reason } => {
+            (&[Submitted], Returned, "application.returned", Some(reason), "APPLICATION_NOT_SUBMITTED")
+        }
+        Transition::Withdraw => {
+            (&[Draft, Submitted, Returned], Withdrawn, "application.withdrawn", None, "APPLICATION_NOT_OPEN")
         }
         Transition::Reject { reason } => {
-            (ApplicationStatus::Submitted, ApplicationStatus::Rejected, "application.rejected", Some(reason))
+            (&[Submitted], Rejected, "application.rejected", Some(reason), "APPLICATION_NOT_SUBMITTED")
         }
     };
-    if app.status != from {
-        return Err(not_in_state(from, app.status));
+    if !from.contains(&app.status) {
+        let needed = from.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ");
+        return Err(StoreError::conflict(
+            code,
+            format!("the application is {}, this needs it {needed}", app.status),
+        ));
     }
     tx.set_status(id, (to, reason.map(String::as_str)), &timestamp(&ctx.at)).await?;
     let after = app_state(to, &[("reason", reason.cloned().into())]);
-    let event = PendingEvent::new(action, format!("application/{id}"), app_state(from, &[]), after);
+    let event = PendingEvent::new(action, format!("application/{id}"), app_state(app.status, &[]), after);
+    audit::append(tx, ctx, &[event]).await?;
+    tx.application(id, false).await?.ok_or(StoreError::NotFound)
+}
+
+/// Replaces the document and/or self-assessment of a draft or returned application
+/// (`APPLICATION_NOT_EDITABLE` otherwise), audited as `application.edited` with the SHA-256
+/// of the document before and after.
+pub(crate) async fn edit<T: IssuanceTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    id: i64,
+    e: &EditApplication,
+) -> Result<Application> {
+    let app = tx.application(id, true).await?.ok_or(StoreError::NotFound)?;
+    if !matches!(app.status, ApplicationStatus::Draft | ApplicationStatus::Returned) {
+        return Err(StoreError::conflict(
+            "APPLICATION_NOT_EDITABLE",
+            format!("the application is {}, only a draft or returned one can be edited", app.status),
+        ));
+    }
+    tx.set_content(id, e, &timestamp(&ctx.at)).await?;
+    let sha = |d: &[u8]| crate::hex(ring::digest::digest(&ring::digest::SHA256, d).as_ref());
+    let state = |doc: &[u8], sa: Option<&str>| {
+        app_state(
+            app.status,
+            &[("document_sha256", sha(doc).into()), ("self_assessment", sa.is_some().into())],
+        )
+    };
+    let before = state(&app.document, app.self_assessment.as_deref());
+    let doc = e.document.as_ref().map_or(app.document.as_slice(), |(_, d)| d.as_slice());
+    let sa = e.self_assessment.as_ref().map(|(i, _)| i.as_str()).or(app.self_assessment.as_deref());
+    let event = PendingEvent::new("application.edited", format!("application/{id}"), before, state(doc, sa));
     audit::append(tx, ctx, &[event]).await?;
     tx.application(id, false).await?.ok_or(StoreError::NotFound)
 }
@@ -278,6 +326,8 @@ fn not_in_state(expected: ApplicationStatus, actual: ApplicationStatus) -> Store
         ApplicationStatus::Submitted => "APPLICATION_NOT_SUBMITTED",
         ApplicationStatus::Approved => "APPLICATION_NOT_APPROVED",
         ApplicationStatus::Rejected => "APPLICATION_NOT_REJECTED",
+        ApplicationStatus::Returned => "APPLICATION_NOT_RETURNED",
+        ApplicationStatus::Withdrawn => "APPLICATION_NOT_WITHDRAWN",
     };
     StoreError::conflict(code, format!("the application is {actual}, this needs it {expected}"))
 }

@@ -64,8 +64,13 @@ text_enum!(
         Submitted = "submitted",
         /// Approved: a certificate was issued from it.
         Approved = "approved",
-        /// Rejected with a reason.
+        /// Rejected with a reason (final: a copy starts a new draft).
         Rejected = "rejected",
+        /// Returned by an officer for correction, with a reason: the exporter edits it and
+        /// submits it again.
+        Returned = "returned",
+        /// Withdrawn by the exporter (final).
+        Withdrawn = "withdrawn",
     }
 );
 
@@ -172,10 +177,13 @@ pub struct Application {
     pub replaces: Option<i64>,
     /// For a back-to-back application: the received certificate it is based on.
     pub back_to_back_of: Option<i64>,
-    /// The rejection reason.
+    /// The rejection reason, or why it was returned for correction.
     pub reason: Option<String>,
     /// The certificate issued from it.
     pub certificate_id: Option<i64>,
+    /// The status of that certificate now (`revoked`, `superseded`, …), so the application
+    /// follows what became of it.
+    pub certificate_status: Option<CertificateStatus>,
     /// The creating user.
     pub created_by: i64,
     /// Created at (RFC 3339).
@@ -203,6 +211,18 @@ pub struct NewApplication {
     pub replaces: Option<i64>,
     /// The received certificate a back-to-back application is based on (checked: exists).
     pub back_to_back_of: Option<i64>,
+    /// The rejected or withdrawn application this draft copies (recorded in the audit event).
+    pub copied_from: Option<i64>,
+}
+
+/// An exporter's edit of a draft or returned application: the parts given replace the stored
+/// ones (checked by the caller like an application).
+#[derive(Debug, Clone, Default)]
+pub struct EditApplication {
+    /// The new document with its format (`xml` or `json`).
+    pub document: Option<(String, Vec<u8>)>,
+    /// The new self-assessment input and its evaluated result, as JSON text.
+    pub self_assessment: Option<(String, String)>,
 }
 
 /// Which records a list returns: newest first, `limit` of them, ids below `before`.
@@ -223,11 +243,76 @@ impl Page {
     }
 }
 
+/// Which applications a list returns, besides its [`Page`]: every field narrows the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationFilter {
+    /// Only these statuses (empty: any).
+    pub statuses: Vec<ApplicationStatus>,
+    /// Text in the applying company's name, the applying user's name or the number of the
+    /// certificate issued from it (case-insensitive for ASCII letters).
+    pub q: Option<String>,
+    /// Created at or after this instant (RFC 3339 text, or a date `YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Created before this instant (RFC 3339 text, or a date `YYYY-MM-DD`).
+    pub to: Option<String>,
+}
+
+/// Which issued certificates a list returns, besides its [`Page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateFilter {
+    /// Only this status.
+    pub status: Option<CertificateStatus>,
+    /// Text in the number.
+    pub number: Option<String>,
+}
+
+/// Which received certificates a list returns, besides its [`Page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceivedFilter {
+    /// Only this status.
+    pub status: Option<ReceivedStatus>,
+    /// Only from this country (ISO code, exact).
+    pub issuing_country: Option<String>,
+    /// Text in the number.
+    pub number: Option<String>,
+}
+
+/// Which declarations a list returns, besides its [`Page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclarationFilter {
+    /// Text in the declaration number.
+    pub number: Option<String>,
+    /// Text in the importer's name.
+    pub importer: Option<String>,
+    /// Declared on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Declared on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// Only declarations with at least one line of this outcome (`pending`, `granted`,
+    /// `denied`, `not-claimed`).
+    pub outcome: Option<String>,
+}
+
+impl ApplicationFilter {
+    /// The bound values both backends use: (status set, pattern, from, to).
+    pub(crate) fn binds(&self) -> (Option<String>, Option<String>, Option<String>, Option<String>) {
+        let statuses = crate::text::status_set(self.statuses.iter().map(|s| s.as_str()));
+        (statuses, self.q.as_deref().map(crate::text::like_anywhere), self.from.clone(), self.to.clone())
+    }
+}
+
 /// A change to an application that needs no signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    /// draft → submitted.
+    /// draft or returned → submitted.
     Submit,
+    /// submitted → returned for correction, with a reason.
+    Return {
+        /// What to correct.
+        reason: String,
+    },
+    /// draft, submitted or returned → withdrawn.
+    Withdraw,
     /// submitted → rejected, with a reason.
     Reject {
         /// Why.

@@ -19,7 +19,8 @@ pub(crate) trait Row {
 
 /// Columns of `applications` in the order [`application`] expects.
 pub(crate) const APP_COLS: &str = "id, company_id, status, format, document, self_assessment, assessment, \
-     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
+     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at, \
+     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status";
 /// The latest reported status of a certificate row (select from `certificates`, unaliased).
 pub(crate) const REMOTE_STATUS: &str = "(SELECT s.status FROM certificate_statuses s \
      WHERE s.number = certificates.number AND s.version = certificates.version ORDER BY s.id DESC LIMIT 1)";
@@ -88,6 +89,10 @@ pub(crate) fn application<R: Row>(r: &R) -> Result<Application> {
         created_by: r.col(11)?,
         created_at: r.col(12)?,
         updated_at: r.col(13)?,
+        certificate_status: r
+            .col::<Option<String>>(14)?
+            .map(|s| parsed("certificate_status", s, CertificateStatus::parse))
+            .transpose()?,
     })
 }
 

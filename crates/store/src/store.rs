@@ -49,9 +49,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One application.
     async fn application(&self, id: i64) -> Result<Option<Application>>;
     /// A page of applications, newest first, without their documents.
-    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>>;
-    /// Submit or reject. Invalid transition: `APPLICATION_NOT_DRAFT` / `APPLICATION_NOT_SUBMITTED`.
+    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>> {
+        self.find_applications(page, &ApplicationFilter::default()).await
+    }
+    /// [`Store::list_applications`] narrowed by `filter`.
+    async fn find_applications(&self, page: &Page, filter: &ApplicationFilter) -> Result<Vec<Application>>;
+    /// Submit, return for correction, withdraw or reject. Invalid transition:
+    /// `APPLICATION_NOT_DRAFT` (submit: not draft or returned), `APPLICATION_NOT_SUBMITTED`
+    /// (return, reject), `APPLICATION_NOT_OPEN` (withdraw: not draft, submitted or returned).
     async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application>;
+    /// Replaces the document and/or self-assessment of a draft or returned application, audited
+    /// as `application.edited`. Other states: `APPLICATION_NOT_EDITABLE`.
+    async fn edit_application(&self, ctx: &Ctx, id: i64, edit: EditApplication) -> Result<Application>;
     /// Approves a submitted application: allocates the number (or, for an amendment, keeps
     /// the replaced certificate's number with the next version), runs `sign`, stores the
     /// signed bytes, supersedes the replaced certificate. All in one transaction.
@@ -60,7 +69,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One certificate.
     async fn certificate(&self, id: i64) -> Result<Option<Certificate>>;
     /// A page of certificates, newest first, without their signed bytes.
-    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>>;
+    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>> {
+        self.find_certificates(page, &CertificateFilter::default()).await
+    }
+    /// [`Store::list_certificates`] narrowed by `filter`.
+    async fn find_certificates(&self, page: &Page, filter: &CertificateFilter) -> Result<Vec<Certificate>>;
     /// Revokes an issued certificate and enqueues the messages `messages` makes of it, in one
     /// transaction. Not issued: `CERTIFICATE_NOT_ISSUED`; `messages` failing: `SIGNING_FAILED`.
     async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str, messages: MessagesFn) -> Result<Certificate>;
@@ -76,7 +89,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn received_by_ref(&self, issuing_country: &str, number: &str) -> Result<Vec<ReceivedCertificate>>;
     /// A page of received certificates, newest first, without their documents
     /// (`page.company_id` does not apply: received certificates belong to no company).
-    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>>;
+    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+        self.find_received(page, &ReceivedFilter::default()).await
+    }
+    /// [`Store::list_received`] narrowed by `filter`.
+    async fn find_received(&self, page: &Page, filter: &ReceivedFilter) -> Result<Vec<ReceivedCertificate>>;
 
     /// Enqueues messages in one transaction (not audited: transport). Duplicate id:
     /// `MESSAGE_EXISTS`, and nothing is enqueued.
@@ -141,7 +158,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// officer's queue, `order_by_risk`) by risk score descending, then id descending. The
     /// cursor `page.before` is the last id of the previous page in either order;
     /// `page.company_id` does not apply.
-    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>>;
+    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>> {
+        self.find_declarations(page, order_by_risk, &DeclarationFilter::default()).await
+    }
+    /// [`Store::list_declarations`] narrowed by `filter`.
+    async fn find_declarations(
+        &self,
+        page: &Page,
+        order_by_risk: bool,
+        filter: &DeclarationFilter,
+    ) -> Result<Vec<Declaration>>;
     /// Records the risk score and its reasons (JSON). Unknown declaration: `NOT_FOUND`.
     async fn set_risk(&self, ctx: &Ctx, id: i64, score: i64, risk_json: &str) -> Result<()>;
     /// Links a line declared `PENDING` to the certificate it was matched to when that

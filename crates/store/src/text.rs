@@ -43,3 +43,33 @@ pub fn timestamp(at: &DateTime<Utc>) -> String {
 pub fn decimal_text(d: &Decimal) -> String {
     d.normalize().to_string()
 }
+
+/// A `LIKE … ESCAPE '\\'` pattern matching `text` anywhere (its `%`, `_` and `\\` taken
+/// literally).
+pub(crate) fn like_anywhere(text: &str) -> String {
+    let mut out = String::from("%");
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// Statuses as `,a,b,` (for a membership test in SQL); `None` when empty (any status).
+pub(crate) fn status_set<S: AsRef<str>>(statuses: impl IntoIterator<Item = S>) -> Option<String> {
+    let joined: Vec<String> = statuses.into_iter().map(|s| s.as_ref().to_owned()).collect();
+    if joined.is_empty() { None } else { Some(format!(",{},", joined.join(","))) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(super::like_anywhere("a%b_c\\"), "%a\\%b\\_c\\\\%");
+        assert_eq!(super::status_set(["draft", "returned"]).as_deref(), Some(",draft,returned,"));
+        assert_eq!(super::status_set(Vec::<String>::new()), None);
+    }
+}

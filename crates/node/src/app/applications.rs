@@ -5,8 +5,9 @@
 use std::time::Instant;
 
 use originlink_store::{
-    Application, Certificate, MessagesFn, NewApplication, Page, ReceivedCertificate, ReceivedStatus, SignFn,
-    StatusEvent, Transition, User,
+    Application, ApplicationFilter, ApplicationStatus, Certificate, CertificateFilter, CertificateStatus,
+    EditApplication, MessagesFn, NewApplication, Page, ReceivedCertificate, ReceivedFilter, ReceivedStatus,
+    SignFn, StatusEvent, Transition, User,
 };
 use serde_json::Value;
 
@@ -47,7 +48,41 @@ pub async fn apply(state: &AppState, user: &User, input: Apply) -> Result<Applic
             "an application either replaces a certificate or is back-to-back, not both",
         ));
     }
-    let document = match &input.document {
+    let (format, document) = checked_document(state, &input.document, input.back_to_back_of).await?;
+    let (self_assessment, assessment) = match &input.self_assessment {
+        None => (None, None),
+        Some(request) => checked_assessment(request).map(|(i, r)| (Some(i), Some(r)))?,
+    };
+    let app = state
+        .store
+        .create_application(
+            &state.ctx(user),
+            NewApplication {
+                company_id,
+                created_by: user.id,
+                format: format.clone(),
+                document,
+                self_assessment,
+                assessment,
+                replaces: input.replaces,
+                back_to_back_of: input.back_to_back_of,
+                copied_from: None,
+            },
+        )
+        .await?;
+    state.metrics.applications_created.inc();
+    tracing::info!(application = app.id, company = company_id, format, "application created");
+    Ok(app)
+}
+
+/// The document as the exporter sent it, read and validated, an export of this node's
+/// country and (back-to-back) based on `back_to_back_of`: its format and bytes.
+async fn checked_document(
+    state: &AppState,
+    document: &Document,
+    back_to_back_of: Option<i64>,
+) -> Result<(String, Vec<u8>)> {
+    let document = match document {
         Document::Xml(xml) => xml.clone().into_bytes(),
         Document::Json(obj @ Value::Object(_)) => obj.to_string().into_bytes(),
         Document::Json(_) => {
@@ -69,41 +104,98 @@ pub async fn apply(state: &AppState, user: &User, input: Apply) -> Result<Applic
         )
         .field("exporting_country"));
     }
-    if let Some(original) = input.back_to_back_of {
+    if let Some(original) = back_to_back_of {
         back_to_back_allowed(state, original, &cert).await?;
     }
-    let (self_assessment, assessment) = match &input.self_assessment {
-        None => (None, None),
-        Some(request) => {
-            let bytes = request.to_string();
-            let result = originlink_rules::parse_request(bytes.as_bytes())
-                .and_then(|good| originlink_rules::qualify(&good))
-                .map_err(|e| rules_error(e, "self_assessment"))?;
-            (Some(bytes), Some(result.to_json().to_string()))
-        }
-    };
     let format = match format {
         originlink_formats::Format::Xml => "xml",
         originlink_formats::Format::Json => "json",
     };
+    Ok((format.into(), document))
+}
+
+/// A self-assessment (a `qualify` request) evaluated: the request and its result as JSON text.
+fn checked_assessment(request: &Value) -> Result<(String, String)> {
+    let bytes = request.to_string();
+    let result = originlink_rules::parse_request(bytes.as_bytes())
+        .and_then(|good| originlink_rules::qualify(&good))
+        .map_err(|e| rules_error(e, "self_assessment"))?;
+    Ok((bytes, result.to_json().to_string()))
+}
+
+/// What an exporter edits: the parts given replace the stored ones.
+#[derive(Debug, Clone, Default)]
+pub struct Edit {
+    /// A new document, checked like [`apply`]'s.
+    pub document: Option<Document>,
+    /// A new self-assessment, evaluated like [`apply`]'s.
+    pub self_assessment: Option<Value>,
+}
+
+/// The exporter edits its draft, or an application returned for correction, with the same
+/// checks as [`apply`]. Nothing to change: `EDIT_EMPTY`; another state: `APPLICATION_NOT_EDITABLE`.
+pub async fn edit(state: &AppState, user: &User, id: i64, input: Edit) -> Result<Application> {
+    let app = get(state, user, id).await?;
+    if input.document.is_none() && input.self_assessment.is_none() {
+        return Err(Error::invalid("EDIT_EMPTY", "document", "give a document, a self_assessment or both"));
+    }
+    let document = match &input.document {
+        Some(d) => Some(checked_document(state, d, app.back_to_back_of).await?),
+        None => None,
+    };
+    let self_assessment = input.self_assessment.as_ref().map(checked_assessment).transpose()?;
+    let edit = EditApplication { document, self_assessment };
+    Ok(state.store.edit_application(&state.ctx(user), app.id, edit).await?)
+}
+
+/// The exporter withdraws its draft, submitted or returned application (final).
+pub async fn withdraw(state: &AppState, user: &User, id: i64) -> Result<Application> {
+    let app = get(state, user, id).await?;
+    Ok(state.store.transition(&state.ctx(user), app.id, Transition::Withdraw).await?)
+}
+
+/// The issuing officer returns a submitted application to the exporter for correction.
+pub async fn return_for_correction(
+    state: &AppState,
+    user: &User,
+    id: i64,
+    reason: &str,
+) -> Result<Application> {
+    let reason = super::reason(reason)?;
+    let app = get(state, user, id).await?;
+    Ok(state.store.transition(&state.ctx(user), app.id, Transition::Return { reason }).await?)
+}
+
+/// The exporter starts again from a rejected or withdrawn application: a new draft with its
+/// document, self-assessment and links (the decision on the old one stays on record). Other
+/// states: `APPLICATION_NOT_CLOSED`.
+pub async fn copy(state: &AppState, user: &User, id: i64) -> Result<Application> {
+    let old = get(state, user, id).await?;
+    if !matches!(old.status, ApplicationStatus::Rejected | ApplicationStatus::Withdrawn) {
+        return Err(Error::new(
+            Kind::Conflict,
+            "APPLICATION_NOT_CLOSED",
+            format!("the application is {}, only a rejected or withdrawn one is copied", old.status),
+        ));
+    }
     let app = state
         .store
         .create_application(
             &state.ctx(user),
             NewApplication {
-                company_id,
+                company_id: old.company_id,
                 created_by: user.id,
-                format: format.into(),
-                document,
-                self_assessment,
-                assessment,
-                replaces: input.replaces,
-                back_to_back_of: input.back_to_back_of,
+                format: old.format,
+                document: old.document,
+                self_assessment: old.self_assessment,
+                assessment: old.assessment,
+                replaces: old.replaces,
+                back_to_back_of: old.back_to_back_of,
+                copied_from: Some(old.id),
             },
         )
         .await?;
     state.metrics.applications_created.inc();
-    tracing::info!(application = app.id, company = company_id, format, "application created");
     Ok(app)
 }
 
@@ -230,9 +322,63 @@ pub fn warnings(app: &Application) -> Vec<Warning> {
     out
 }
 
-/// Applications the acting user may see, one page.
-pub async fn list(state: &AppState, page: &Page) -> Result<Vec<Application>> {
-    Ok(state.store.list_applications(page).await?)
+/// What a list of applications is narrowed to, as the client asked.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationQuery {
+    /// Statuses, comma-separated. Absent: everything for an exporter, everything but drafts
+    /// for an officer.
+    pub status: Option<String>,
+    /// Text in the company's name, the applying user's name or the certificate number.
+    pub q: Option<String>,
+    /// Created on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Created on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
+}
+
+const APPLICATION_STATUSES: &str = "draft, submitted, approved, rejected, returned, withdrawn";
+
+/// Applications the acting user may see, one page, narrowed by `query`. An officer's list
+/// leaves drafts out unless `status` asks for them.
+pub async fn list(
+    state: &AppState,
+    user: &User,
+    page: &Page,
+    query: &ApplicationQuery,
+) -> Result<Vec<Application>> {
+    let statuses = match query.status.as_deref() {
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                ApplicationStatus::parse(s.trim()).ok_or_else(|| {
+                    Error::invalid(
+                        "INVALID_QUERY",
+                        "status",
+                        format!("status: one or more of {APPLICATION_STATUSES}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None if user.role == originlink_store::Role::IssuingOfficer => [
+            ApplicationStatus::Submitted,
+            ApplicationStatus::Returned,
+            ApplicationStatus::Approved,
+            ApplicationStatus::Rejected,
+            ApplicationStatus::Withdrawn,
+        ]
+        .to_vec(),
+        None => vec![],
+    };
+    let from = super::query_date(query.from.as_deref(), "from")?;
+    let to = super::query_date(query.to.as_deref(), "to")?;
+    let filter = ApplicationFilter {
+        statuses,
+        q: super::query_text(query.q.as_deref(), "q")?,
+        from: from.map(|d| d.to_string()),
+        // Created before the next day: `to` is inclusive.
+        to: to.and_then(|d| d.succ_opt()).map(|d| d.to_string()),
+    };
+    Ok(state.store.find_applications(page, &filter).await?)
 }
 
 /// One application the acting user may see.
@@ -297,9 +443,19 @@ pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certifica
     Ok(cert)
 }
 
-/// Issued certificates the acting user may see, one page.
-pub async fn certificates(state: &AppState, page: &Page) -> Result<Vec<Certificate>> {
-    Ok(state.store.list_certificates(page).await?)
+/// Issued certificates the acting user may see, one page, with this `status` (`issued`,
+/// `superseded`, `revoked`) and text in the `number`.
+pub async fn certificates(
+    state: &AppState,
+    page: &Page,
+    status: Option<&str>,
+    number: Option<&str>,
+) -> Result<Vec<Certificate>> {
+    let filter = CertificateFilter {
+        status: super::query_enum(status, "status", CertificateStatus::parse, "issued, superseded, revoked")?,
+        number: super::query_text(number, "number")?,
+    };
+    Ok(state.store.find_certificates(page, &filter).await?)
 }
 
 /// One issued certificate the acting user may see.
@@ -327,15 +483,44 @@ pub async fn revoke(state: &AppState, user: &User, id: i64, reason: &str) -> Res
     Ok(c)
 }
 
+/// One issued certificate the acting user may see, with what importing countries reported
+/// about it (all versions), oldest first.
+pub async fn certificate_with_statuses(
+    state: &AppState,
+    user: &User,
+    id: i64,
+) -> Result<(Certificate, Vec<StatusEvent>)> {
+    let c = certificate(state, user, id).await?;
+    let statuses = state.store.certificate_statuses(&c.number).await?;
+    Ok((c, statuses))
+}
+
 /// What importing countries reported about a certificate (all versions), oldest first.
 pub async fn statuses(state: &AppState, user: &User, id: i64) -> Result<Vec<StatusEvent>> {
     let c = certificate(state, user, id).await?;
     Ok(state.store.certificate_statuses(&c.number).await?)
 }
 
-/// Certificates received from other members, one page.
-pub async fn received_list(state: &AppState, page: &Page) -> Result<Vec<ReceivedCertificate>> {
-    Ok(state.store.list_received(page).await?)
+/// Certificates received from other members, one page, with this `status` (`valid`,
+/// `invalid`, `superseded`, `revoked`), from this `issuing_country`, with text in the `number`.
+pub async fn received_list(
+    state: &AppState,
+    page: &Page,
+    status: Option<&str>,
+    issuing_country: Option<&str>,
+    number: Option<&str>,
+) -> Result<Vec<ReceivedCertificate>> {
+    let filter = ReceivedFilter {
+        status: super::query_enum(
+            status,
+            "status",
+            ReceivedStatus::parse,
+            "valid, invalid, superseded, revoked",
+        )?,
+        issuing_country: super::query_text(issuing_country, "issuing_country")?.map(|c| c.to_uppercase()),
+        number: super::query_text(number, "number")?,
+    };
+    Ok(state.store.find_received(page, &filter).await?)
 }
 
 /// One received certificate.

@@ -510,9 +510,41 @@ pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<origi
     declaration(state, stored.id).await
 }
 
-/// The officer's queue, highest risk first.
-pub async fn declarations(state: &AppState, page: &Page) -> Result<Vec<originlink_store::Declaration>> {
-    Ok(state.store.list_declarations(page, true).await?)
+/// What the officer's queue is narrowed to, as the client asked.
+#[derive(Debug, Clone, Default)]
+pub struct DeclarationQuery {
+    /// Text in the declaration number.
+    pub number: Option<String>,
+    /// Text in the importer's name.
+    pub importer: Option<String>,
+    /// Declared on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Declared on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// Only declarations with a line of this outcome.
+    pub outcome: Option<String>,
+}
+
+/// The officer's queue, highest risk first, narrowed by `query`.
+pub async fn declarations(
+    state: &AppState,
+    page: &Page,
+    query: &DeclarationQuery,
+) -> Result<Vec<originlink_store::Declaration>> {
+    let outcome = super::query_enum(
+        query.outcome.as_deref(),
+        "outcome",
+        LineOutcome::parse,
+        "pending, granted, denied, not-claimed",
+    )?;
+    let filter = originlink_store::DeclarationFilter {
+        number: super::query_text(query.number.as_deref(), "number")?,
+        importer: super::query_text(query.importer.as_deref(), "importer")?,
+        from: super::query_date(query.from.as_deref(), "from")?.map(|d| d.to_string()),
+        to: super::query_date(query.to.as_deref(), "to")?.map(|d| d.to_string()),
+        outcome: outcome.map(|o| o.as_str().to_owned()),
+    };
+    Ok(state.store.find_declarations(page, true, &filter).await?)
 }
 
 /// One declaration with its decided lines.

@@ -139,6 +139,39 @@ pub(crate) fn visible(user: &User, company_id: i64) -> bool {
     }
 }
 
+/// A date query parameter (`YYYY-MM-DD`); 400 `INVALID_QUERY` naming `field` otherwise.
+pub fn query_date(raw: Option<&str>, field: &str) -> Result<Option<chrono::NaiveDate>> {
+    raw.map(|d| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| Error::invalid("INVALID_QUERY", field, format!("{field}: a date YYYY-MM-DD")))
+    })
+    .transpose()
+}
+
+/// A text query parameter: trimmed, `None` when empty; over 200 characters is 400
+/// `INVALID_QUERY`.
+pub fn query_text(raw: Option<&str>, field: &str) -> Result<Option<String>> {
+    match raw.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() > 200 => {
+            Err(Error::invalid("INVALID_QUERY", field, format!("{field}: at most 200 characters")))
+        }
+        t => Ok(t.map(str::to_owned)),
+    }
+}
+
+/// An enumerated query parameter parsed by `parse`; 400 `INVALID_QUERY` listing `allowed`.
+pub fn query_enum<T>(
+    raw: Option<&str>,
+    field: &str,
+    parse: fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Option<T>> {
+    raw.map(|v| {
+        parse(v).ok_or_else(|| Error::invalid("INVALID_QUERY", field, format!("{field}: one of {allowed}")))
+    })
+    .transpose()
+}
+
 /// A reason as entered (reject, revoke): trimmed, 1 to 1000 characters.
 pub fn reason(raw: &str) -> Result<String> {
     let t = raw.trim();

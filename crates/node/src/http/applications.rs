@@ -12,10 +12,10 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{
-    Auth, Id, JsonBody, ListPage, bytes_rejection, content_type, parse_json, unsupported_media_type,
+    Auth, Id, JsonBody, ListOf, Paged, bytes_rejection, content_type, parse_json, unsupported_media_type,
 };
 use crate::app::AppState;
-use crate::app::applications::{self as uc, Apply, Document};
+use crate::app::applications::{self as uc, Apply, Document, Edit};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -32,6 +32,7 @@ pub struct ApplicationView {
     back_to_back_of: Option<i64>,
     reason: Option<String>,
     certificate_id: Option<i64>,
+    certificate_status: Option<&'static str>,
     created_at: String,
     updated_at: String,
     warnings: Vec<uc::Warning>,
@@ -53,6 +54,7 @@ impl From<Application> for ApplicationView {
             back_to_back_of: a.back_to_back_of,
             reason: a.reason,
             certificate_id: a.certificate_id,
+            certificate_status: a.certificate_status.map(|s| s.as_str()),
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -75,6 +77,41 @@ pub struct CertificateView {
     sha256: String,
     document: String,
     remote_status: Option<String>,
+    /// Every status the importing country reported about this version, oldest first (one
+    /// certificate only, not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_history: Option<Vec<Value>>,
+    /// `partially` or `fully` after the importing country reported it utilized (latest
+    /// report), else absent (one certificate only, not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utilization: Option<&'static str>,
+}
+
+impl CertificateView {
+    /// The view of one certificate, with what the importing country reported about it.
+    fn with_history(c: Certificate, statuses: Vec<originlink_store::StatusEvent>) -> Self {
+        let version = c.version;
+        let mine: Vec<_> = statuses.into_iter().filter(|s| s.version == version).collect();
+        let utilization = mine.iter().rev().find_map(|s| match s.status.as_str() {
+            "utilized-partially" => Some("partially"),
+            "utilized-fully" => Some("fully"),
+            _ => None,
+        });
+        let mut view = CertificateView::from(c);
+        view.status_history = Some(mine.into_iter().map(status_view).collect());
+        view.utilization = utilization;
+        view
+    }
+}
+
+/// A status an importing country reported, as the API shows it.
+fn status_view(s: originlink_store::StatusEvent) -> Value {
+    let detail = serde_json::from_str::<Value>(&s.detail).unwrap_or(Value::String(s.detail.clone()));
+    serde_json::json!({
+        "number": s.number, "version": s.version, "from_country": s.from_country,
+        "status": s.status, "code": s.code, "detail": detail,
+        "message_id": s.message_id, "at": s.at,
+    })
 }
 
 impl From<Certificate> for CertificateView {
@@ -93,6 +130,8 @@ impl From<Certificate> for CertificateView {
             issued_at: c.issued_at,
             revoked_reason: c.revoked_reason,
             remote_status: c.remote_status,
+            status_history: None,
+            utilization: None,
         }
     }
 }
@@ -150,11 +189,64 @@ pub(crate) async fn create_application(
     Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
 }
 
+/// `?limit=&before=` and the filters of a list (each list accepts those the route table names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationsQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    status: Option<String>,
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl Paged for ApplicationsQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
+/// `?limit=&before=&status=&number=` of the issued certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    status: Option<String>,
+    number: Option<String>,
+}
+
+impl Paged for CertificatesQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
+/// `?limit=&before=&status=&issuing_country=&number=` of the received certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    status: Option<String>,
+    issuing_country: Option<String>,
+    number: Option<String>,
+}
+
+impl Paged for ReceivedQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
 pub(crate) async fn list_applications(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    Auth(user): Auth,
+    ListOf(page, q): ListOf<ApplicationsQuery>,
 ) -> ApiResult<Response> {
-    let apps = uc::list(&state, &page).await?;
+    let query = uc::ApplicationQuery { status: q.status, q: q.q, from: q.from, to: q.to };
+    let apps = uc::list(&state, &user, &page, &query).await?;
     Ok(axum::Json(apps.into_iter().map(ApplicationView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -193,7 +285,7 @@ pub(crate) async fn approve_application(
     Ok(axum::Json(CertificateView::from(uc::approve(&state, &user, id).await?)).into_response())
 }
 
-/// Body of reject and revoke.
+/// Body of reject, return and revoke.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
@@ -210,11 +302,81 @@ pub(crate) async fn reject_application(
     Ok(axum::Json(ApplicationView::from(uc::reject(&state, &user, id, &r.reason).await?)).into_response())
 }
 
+/// `PUT /api/v1/applications/{id}` with `Content-Type: application/json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditApplication {
+    /// A new document: an edi3 JSON object, or UBL XML as a string.
+    #[serde(default)]
+    pub document: Option<Value>,
+    /// A new self-assessment: a `qualify` request.
+    #[serde(default)]
+    pub self_assessment: Option<Value>,
+}
+
+/// Edits a draft or returned application: JSON `{document?, self_assessment?}`, or a UBL XML
+/// document as the whole body.
+pub(crate) async fn edit_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(bytes_rejection)?;
+    let input = match content_type(&headers).as_str() {
+        "application/json" => {
+            let req = parse_json::<EditApplication>(&body)?;
+            let document = req.document.map(|d| match d {
+                Value::String(xml) => Document::Xml(xml),
+                other => Document::Json(other),
+            });
+            Edit { document, self_assessment: req.self_assessment }
+        }
+        "application/xml" | "text/xml" => Edit {
+            document: Some(Document::Xml(
+                String::from_utf8(body.to_vec())
+                    .map_err(|_| ApiError::invalid("DOCUMENT_INVALID", "document", "XML must be UTF-8"))?,
+            )),
+            self_assessment: None,
+        },
+        _ => return Err(unsupported_media_type("application/json or application/xml")),
+    };
+    Ok(axum::Json(ApplicationView::from(uc::edit(&state, &user, id, input).await?)).into_response())
+}
+
+pub(crate) async fn withdraw_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    Ok(axum::Json(ApplicationView::from(uc::withdraw(&state, &user, id).await?)).into_response())
+}
+
+pub(crate) async fn return_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    JsonBody(r): JsonBody<Reason>,
+) -> ApiResult<Response> {
+    let app = uc::return_for_correction(&state, &user, id, &r.reason).await?;
+    Ok(axum::Json(ApplicationView::from(app)).into_response())
+}
+
+pub(crate) async fn copy_application(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    let app = uc::copy(&state, &user, id).await?;
+    Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
+}
+
 pub(crate) async fn list_certificates(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    ListOf(page, q): ListOf<CertificatesQuery>,
 ) -> ApiResult<Response> {
-    let certs = uc::certificates(&state, &page).await?;
+    let certs = uc::certificates(&state, &page, q.status.as_deref(), q.number.as_deref()).await?;
     Ok(axum::Json(certs.into_iter().map(CertificateView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -223,7 +385,8 @@ pub(crate) async fn get_certificate(
     Auth(user): Auth,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(CertificateView::from(uc::certificate(&state, &user, id).await?)).into_response())
+    let (c, statuses) = uc::certificate_with_statuses(&state, &user, id).await?;
+    Ok(axum::Json(CertificateView::with_history(c, statuses)).into_response())
 }
 
 pub(crate) async fn certificate_document(
@@ -255,18 +418,7 @@ pub(crate) async fn certificate_statuses(
     Id(id): Id,
 ) -> ApiResult<Response> {
     let statuses = uc::statuses(&state, &user, id).await?;
-    let view: Vec<Value> = statuses
-        .into_iter()
-        .map(|s| {
-            let detail = serde_json::from_str::<Value>(&s.detail).unwrap_or(Value::String(s.detail.clone()));
-            serde_json::json!({
-                "number": s.number, "version": s.version, "from_country": s.from_country,
-                "status": s.status, "code": s.code, "detail": detail,
-                "message_id": s.message_id, "at": s.at,
-            })
-        })
-        .collect();
-    Ok(axum::Json(view).into_response())
+    Ok(axum::Json(statuses.into_iter().map(status_view).collect::<Vec<_>>()).into_response())
 }
 
 /// A received certificate as the API shows it; the bytes as received are at `document`.
@@ -280,9 +432,10 @@ fn received_view(r: originlink_store::ReceivedCertificate) -> Value {
 
 pub(crate) async fn list_received(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    ListOf(page, q): ListOf<ReceivedQuery>,
 ) -> ApiResult<Response> {
-    let list = uc::received_list(&state, &page).await?;
+    let (status, country, number) = (q.status.as_deref(), q.issuing_country.as_deref(), q.number.as_deref());
+    let list = uc::received_list(&state, &page, status, country, number).await?;
     Ok(axum::Json(list.into_iter().map(received_view).collect::<Vec<_>>()).into_response())
 }
 

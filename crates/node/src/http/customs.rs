@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{Auth, Id, JsonBody, ListPage, content_type, unsupported_media_type};
+use super::extract::{Auth, Id, JsonBody, ListOf, Paged, content_type, unsupported_media_type};
 use crate::app::AppState;
 use crate::app::customs as uc;
 use crate::app::verifications::{self, Raise};
@@ -61,11 +61,37 @@ pub(crate) async fn create_declaration(
 }
 
 /// `GET /api/v1/declarations`: the officer's queue, highest risk first.
+/// `?limit=&before=&number=&importer=&from=&to=&outcome=` of the declarations queue.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclarationsQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    number: Option<String>,
+    importer: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    outcome: Option<String>,
+}
+
+impl Paged for DeclarationsQuery {
+    fn page(&self) -> (Option<i64>, Option<i64>) {
+        (self.limit, self.before)
+    }
+}
+
 pub(crate) async fn list_declarations(
     State(state): State<AppState>,
-    ListPage(page): ListPage,
+    ListOf(page, q): ListOf<DeclarationsQuery>,
 ) -> ApiResult<Response> {
-    let list = uc::declarations(&state, &page).await?;
+    let query = uc::DeclarationQuery {
+        number: q.number,
+        importer: q.importer,
+        from: q.from,
+        to: q.to,
+        outcome: q.outcome,
+    };
+    let list = uc::declarations(&state, &page, &query).await?;
     Ok(axum::Json(list.into_iter().map(declaration_view).collect::<Vec<_>>()).into_response())
 }
 

@@ -110,6 +110,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ListPage {
     }
 }
 
+/// The query of a list endpoint with filters: `T` holds `limit`, `before` and the filters
+/// (unknown parameters refused). Rejections: 400 `INVALID_QUERY`.
+#[derive(Debug, Clone)]
+pub struct ListOf<T>(pub Page, pub T);
+
+/// What [`ListOf`] needs of its query.
+pub trait Paged {
+    /// `(limit, before)`.
+    fn page(&self) -> (Option<i64>, Option<i64>);
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Paged + Send> FromRequestParts<S> for ListOf<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(q) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_QUERY", e.body_text()))?;
+        let Auth(user) = Auth::from_request_parts(parts, state).await?;
+        let (limit, before) = q.page();
+        Ok(ListOf(app::page(&user, limit, before)?, q))
+    }
+}
+
 /// A JSON body of type `T`: other media types are 415, unknown fields and bad values 400
 /// with the field as a JSON pointer, a body over the limit 413.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 //! [`document`] describes exactly them, so the three cannot drift apart; a snapshot test
 //! (`tests/it/openapi.json`) catches unreviewed changes.
 
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Map, Value, json};
 
 use originlink_store::Role;
@@ -54,8 +54,37 @@ const EXP: Role = Role::Exporter;
 const OFF: Role = Role::IssuingOfficer;
 const CUS: Role = Role::CustomsOfficer;
 const ADM: Role = Role::Admin;
-const LIST: &[(&str, bool, &str)] = &[("limit", false, "integer"), ("before", false, "integer")];
 const ALL: &[Role] = &[EXP, OFF, CUS, ADM];
+const APPLICATIONS_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("status", false, "string"),
+    ("q", false, "string"),
+    ("from", false, "string"),
+    ("to", false, "string"),
+];
+const CERTIFICATES_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("status", false, "string"),
+    ("number", false, "string"),
+];
+const RECEIVED_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("status", false, "string"),
+    ("issuing_country", false, "string"),
+    ("number", false, "string"),
+];
+const DECLARATIONS_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "integer"),
+    ("before", false, "integer"),
+    ("number", false, "string"),
+    ("importer", false, "string"),
+    ("from", false, "string"),
+    ("to", false, "string"),
+    ("outcome", false, "string"),
+];
 
 /// Every operation of the node's API.
 pub const OPERATIONS: &[Operation] = &[
@@ -76,10 +105,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/applications",
         handler: || get(applications::list_applications),
         id: "listApplications",
-        summary: "List applications (an exporter sees its company's only)",
+        summary: "List applications (an exporter sees its company's only; an officer's list leaves drafts out unless status asks): status (comma-separated), q (company, user or certificate number), from/to (YYYY-MM-DD, inclusive)",
         roles: &[EXP, OFF],
         body: Body::None,
-        query: LIST,
+        query: APPLICATIONS_QUERY,
         ok: (200, "ApplicationList"),
         errors: &[400],
     },
@@ -120,6 +149,54 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[404, 409],
     },
     Operation {
+        method: "put",
+        path: "/api/v1/applications/{id}",
+        handler: || put(applications::edit_application),
+        id: "editApplication",
+        summary: "Edit a draft or returned application: replace its document and/or self-assessment",
+        roles: &[EXP],
+        body: Body::JsonOrXml("EditApplication"),
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[400, 404, 409, 413, 415, 422],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/withdraw",
+        handler: || post(applications::withdraw_application),
+        id: "withdrawApplication",
+        summary: "Withdraw a draft, submitted or returned application (final)",
+        roles: &[EXP],
+        body: Body::None,
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/copy",
+        handler: || post(applications::copy_application),
+        id: "copyApplication",
+        summary: "Start a new draft from a rejected or withdrawn application (the old one stays as decided)",
+        roles: &[EXP],
+        body: Body::None,
+        query: &[],
+        ok: (201, "Application"),
+        errors: &[404, 409],
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/applications/{id}/return",
+        handler: || post(applications::return_application),
+        id: "returnApplication",
+        summary: "Return a submitted application to the exporter for correction, with a reason",
+        roles: &[OFF],
+        body: Body::Json("Reason"),
+        query: &[],
+        ok: (200, "Application"),
+        errors: &[400, 404, 409, 413, 415],
+    },
+    Operation {
         method: "post",
         path: "/api/v1/applications/{id}/approve",
         handler: || post(applications::approve_application),
@@ -148,10 +225,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/certificates",
         handler: || get(applications::list_certificates),
         id: "listCertificates",
-        summary: "List issued certificates (an exporter sees its company's only)",
+        summary: "List issued certificates (an exporter sees its company's only): status (issued, superseded, revoked), number (text in it)",
         roles: &[EXP, OFF],
         body: Body::None,
-        query: LIST,
+        query: CERTIFICATES_QUERY,
         ok: (200, "CertificateList"),
         errors: &[400],
     },
@@ -208,10 +285,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/received",
         handler: || get(applications::list_received),
         id: "listReceived",
-        summary: "Certificates received from other countries, newest first",
+        summary: "Certificates received from other countries, newest first: status (valid, invalid, superseded, revoked), issuing_country, number (text in it)",
         roles: &[CUS, OFF],
         body: Body::None,
-        query: LIST,
+        query: RECEIVED_QUERY,
         ok: (200, "ReceivedList"),
         errors: &[400],
     },
@@ -328,10 +405,10 @@ pub const OPERATIONS: &[Operation] = &[
         path: "/api/v1/declarations",
         handler: || get(customs::list_declarations),
         id: "listDeclarations",
-        summary: "The officer's queue: declarations, highest risk first",
+        summary: "The officer's queue: declarations, highest risk first: number and importer (text in them), from/to (declaration date YYYY-MM-DD, inclusive), outcome (a line pending, granted, denied or not-claimed)",
         roles: &[CUS],
         body: Body::None,
-        query: LIST,
+        query: DECLARATIONS_QUERY,
         ok: (200, "any"),
         errors: &[400],
     },
@@ -576,16 +653,29 @@ fn schemas() -> Value {
                 "back_to_back_of": opt_id
             }
         },
+        "EditApplication": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "document": { "description": "edi3 JSON object, or UBL 2.4 XML as a string", "type": ["object", "string"] },
+                "self_assessment": { "$ref": "#/components/schemas/QualifyRequest" }
+            }
+        },
         "Application": {
             "type": "object",
             "required": ["id", "company_id", "status", "format", "created_at", "updated_at", "warnings"],
             "properties": {
                 "id": id, "company_id": id,
-                "status": { "enum": ["draft", "submitted", "approved", "rejected"] },
+                "status": { "enum": ["draft", "submitted", "approved", "rejected", "returned", "withdrawn"] },
                 "format": { "enum": ["xml", "json"] },
                 "self_assessment": {}, "assessment": {},
-                "replaces": opt_id, "back_to_back_of": opt_id, "reason": opt_text,
+                "replaces": opt_id, "back_to_back_of": opt_id,
+                "reason": { "description": "Why it was rejected or returned for correction", "type": ["string", "null"] },
                 "certificate_id": opt_id,
+                "certificate_status": {
+                    "description": "What became of the certificate issued from it",
+                    "enum": ["issued", "superseded", "revoked", null]
+                },
                 "created_at": { "type": "string" }, "updated_at": { "type": "string" },
                 "warnings": {
                     "description": "What the issuing officer should look at before approving",
@@ -612,7 +702,15 @@ fn schemas() -> Value {
                 "status": { "enum": ["issued", "superseded", "revoked"] },
                 "supersedes": opt_id, "issued_at": { "type": "string" }, "revoked_reason": opt_text,
                 "sha256": { "type": "string" }, "document": { "type": "string" },
-                "remote_status": opt_text
+                "remote_status": opt_text,
+                "status_history": {
+                    "description": "GET one certificate: every status the importing country reported about this version, oldest first",
+                    "type": "array", "items": reference("Status")
+                },
+                "utilization": {
+                    "description": "GET one certificate: the latest utilization the importing country reported",
+                    "enum": ["partially", "fully"]
+                }
             }
         },
         "CertificateList": { "type": "array", "items": reference("Certificate") },

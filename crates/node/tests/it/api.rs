@@ -459,6 +459,208 @@ async fn invalid_transitions_answer_409_with_a_code() {
     assert_eq!((twice.status, twice.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
 }
 
+/// The exporter edits and resubmits what the officer returned, withdraws, and copies a
+/// rejected application into a new draft; every wrong move is a 409 with its code, and
+/// another company's application is not found.
+#[tokio::test]
+async fn return_edit_resubmit_withdraw_and_copy() {
+    let n = node().await;
+    let id = n.submitted(&n.exporter_a).await;
+    let path = |what: &str| format!("/api/v1/applications/{id}{what}");
+    let put = |token: &str, body: Value| {
+        let (n, p, t, b) = (&n, path(""), token.to_owned(), body.to_string().into_bytes());
+        async move { n.call("PUT", &p, Some(&t), Some(("application/json", b))).await }
+    };
+    let e = put(&n.exporter_a, json!({ "document": document(2) })).await;
+    assert_eq!((e.status, e.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_EDITABLE"));
+    let r = n.post_json(&path("/return"), &n.officer, json!({ "reason": "box 7: HS code" })).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.json()["status"].as_str(), r.json()["reason"].as_str()),
+        (Some("returned"), Some("box 7: HS code"))
+    );
+    let again = n.post_json(&path("/return"), &n.officer, json!({ "reason": "x" })).await;
+    assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED"));
+    let approve = n.approve(id).await;
+    assert_eq!(
+        (approve.status, approve.code().as_str()),
+        (StatusCode::CONFLICT, "APPLICATION_NOT_SUBMITTED")
+    );
+    // Edits are checked like an application, and belong to the owner only.
+    let bad = put(&n.exporter_a, json!({ "document": { "not": "a certificate" } })).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let empty = put(&n.exporter_a, json!({})).await;
+    assert_eq!((empty.status, empty.code().as_str()), (StatusCode::BAD_REQUEST, "EDIT_EMPTY"));
+    let b = put(&n.exporter_b, json!({ "document": document(2) })).await;
+    assert_eq!((b.status, b.code().as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"));
+    for what in ["/withdraw", "/copy", "/submit"] {
+        let r = n.call("POST", &path(what), Some(&n.exporter_b), None).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "NOT_FOUND"), "{what}");
+    }
+    let before = n.get(&path("/document"), &n.exporter_a).await.bytes;
+    let e =
+        put(&n.exporter_a, json!({ "document": document(2), "self_assessment": qualify_request() })).await;
+    assert_eq!(e.status, StatusCode::OK, "{}", String::from_utf8_lossy(&e.bytes));
+    assert_eq!(e.json()["status"], "returned");
+    assert!(e.json()["assessment"].is_object());
+    assert_ne!(n.get(&path("/document"), &n.exporter_a).await.bytes, before);
+    let s = n.call("POST", &path("/submit"), Some(&n.exporter_a), None).await;
+    assert_eq!(
+        (s.status, s.json()["status"].as_str(), s.json()["reason"].is_null()),
+        (StatusCode::OK, Some("submitted"), true)
+    );
+    let c = n.call("POST", &path("/copy"), Some(&n.exporter_a), None).await;
+    assert_eq!((c.status, c.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_CLOSED"));
+    let rj = n.post_json(&path("/reject"), &n.officer, json!({ "reason": "not originating" })).await;
+    assert_eq!(rj.status, StatusCode::OK);
+    let w = n.call("POST", &path("/withdraw"), Some(&n.exporter_a), None).await;
+    assert_eq!((w.status, w.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_OPEN"));
+    // A rejected application stays rejected; its copy is a new draft with the same content.
+    let c = n.call("POST", &path("/copy"), Some(&n.exporter_a), None).await;
+    assert_eq!(c.status, StatusCode::CREATED);
+    let copy = c.json()["id"].as_i64().expect("id");
+    assert_ne!(copy, id);
+    assert_eq!(c.json()["status"], "draft");
+    assert!(c.json()["assessment"].is_object());
+    let doc = n.get(&format!("/api/v1/applications/{copy}/document"), &n.exporter_a).await.bytes;
+    assert_eq!(doc, n.get(&path("/document"), &n.exporter_a).await.bytes);
+    assert_eq!(n.get(&path(""), &n.officer).await.json()["status"], "rejected");
+    let w = n.call("POST", &format!("/api/v1/applications/{copy}/withdraw"), Some(&n.exporter_a), None).await;
+    assert_eq!((w.status, w.json()["status"].as_str()), (StatusCode::OK, Some("withdrawn")));
+    let s = n.call("POST", &format!("/api/v1/applications/{copy}/submit"), Some(&n.exporter_a), None).await;
+    assert_eq!((s.status, s.code().as_str()), (StatusCode::CONFLICT, "APPLICATION_NOT_DRAFT"));
+    let events = n.state.store.audit_events(0, i64::MAX, 1000).await.expect("events");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for a in ["application.returned", "application.edited", "application.withdrawn"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let created = events.iter().rfind(|e| e.action == "application.created").expect("created");
+    assert!(created.after.contains(&format!("\"copied_from\":{id}")), "{}", created.after);
+}
+
+/// Lists take their filters as query parameters: the officer's applications leave drafts out
+/// unless asked, an exporter's search never reaches another company, bad values are 400.
+#[tokio::test]
+async fn lists_filter_by_query_parameters() {
+    let n = node().await;
+    let draft = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(1) })).await;
+    let draft = draft.json()["id"].as_i64().expect("id");
+    let sub = n.submitted(&n.exporter_a).await;
+    let issued = n.submitted(&n.exporter_b).await;
+    let cert = n.approve(issued).await.json();
+    let ids = |r: Resp| -> Vec<i64> {
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+        r.json().as_array().expect("list").iter().map(|a| a["id"].as_i64().expect("id")).collect()
+    };
+    assert_eq!(ids(n.get("/api/v1/applications", &n.officer).await), [issued, sub], "no drafts");
+    assert_eq!(ids(n.get("/api/v1/applications?status=draft", &n.officer).await), [draft]);
+    assert_eq!(ids(n.get("/api/v1/applications?status=submitted,approved", &n.officer).await), [issued, sub]);
+    assert_eq!(
+        ids(n.get("/api/v1/applications", &n.exporter_a).await),
+        [sub, draft],
+        "an exporter sees its drafts"
+    );
+    let number = cert["number"].as_str().expect("number").to_owned();
+    let q = format!("/api/v1/applications?q={}", &number);
+    assert_eq!(ids(n.get(&q, &n.officer).await), [issued]);
+    assert!(ids(n.get(&q, &n.exporter_a).await).is_empty(), "another company's number finds nothing");
+    let today = n.state.clock.now().date_naive();
+    let tomorrow = today.succ_opt().expect("tomorrow");
+    let day = format!("/api/v1/applications?from={today}&to={today}");
+    assert_eq!(ids(n.get(&day, &n.officer).await).len(), 2, "to is inclusive");
+    assert!(ids(n.get(&format!("/api/v1/applications?from={tomorrow}"), &n.officer).await).is_empty());
+    let certs = |q: &str| format!("/api/v1/certificates?{q}");
+    assert_eq!(ids(n.get(&certs("status=issued"), &n.officer).await).len(), 1);
+    assert!(ids(n.get(&certs("status=revoked"), &n.officer).await).is_empty());
+    assert_eq!(ids(n.get(&certs(&format!("number={}", &number[..6])), &n.officer).await).len(), 1);
+    assert!(ids(n.get("/api/v1/received?issuing_country=TH&status=valid", &n.customs).await).is_empty());
+    let queue =
+        n.get("/api/v1/declarations?outcome=granted&importer=x&from=2026-01-01&to=2026-12-31", &n.customs);
+    assert!(ids(queue.await).is_empty());
+    for (path, token, field) in [
+        ("/api/v1/applications?status=open", &n.officer, "status"),
+        ("/api/v1/applications?from=yesterday", &n.officer, "from"),
+        ("/api/v1/certificates?status=valid", &n.officer, "status"),
+        ("/api/v1/received?status=issued", &n.customs, "status"),
+        ("/api/v1/declarations?outcome=maybe", &n.customs, "outcome"),
+        ("/api/v1/declarations?to=31-12-2026", &n.customs, "to"),
+    ] {
+        let r = n.get(path, token).await;
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"), "{path}");
+        assert_eq!(r.json()["field"], field, "{path}");
+    }
+    let unknown = n.get("/api/v1/certificates?importer=x", &n.officer).await;
+    assert_eq!((unknown.status, unknown.code().as_str()), (StatusCode::BAD_REQUEST, "INVALID_QUERY"));
+}
+
+/// The application shows what became of its certificate, and the certificate every status
+/// the importing country reported, a partial utilization named as such.
+#[tokio::test]
+async fn the_application_follows_its_certificate_and_its_statuses() {
+    use originlink_store::{Inbound, InboundKind, OutMessage};
+    let n = node().await;
+    let app = n.submitted(&n.exporter_a).await;
+    let cert = n.approve(app).await.json();
+    let (id, number) =
+        (cert["id"].as_i64().expect("id"), cert["number"].as_str().expect("number").to_owned());
+    let ctx = Ctx::new("exchange", Utc::now());
+    // As if it had been sent to TH, so TH may report on it.
+    let sent = OutMessage {
+        id: "0190aaaa-0000-7000-8000-000000000001".into(),
+        recipient: "TH".into(),
+        kind: "certificate.issued".into(),
+        cert_key: Some(format!("KH/{number}")),
+        body: b"{}".to_vec(),
+    };
+    n.state.store.enqueue(&ctx, vec![sent]).await.expect("enqueue");
+    let status = |i: u32, status: &str, detail: &str| Inbound {
+        message_id: format!("0190aaaa-0000-7000-8000-00000000010{i}"),
+        from_country: "TH".into(),
+        kind: InboundKind::Status {
+            number: number.clone(),
+            version: 1,
+            status: status.into(),
+            code: "13".into(),
+            detail: detail.into(),
+        },
+        reply: vec![],
+        quarantine: None,
+    };
+    let batch = vec![
+        status(1, "received", "{}"),
+        status(2, "accepted", "{}"),
+        status(3, "utilized-partially", r#"{"declaration":"TH-IMP-1","consumed":"40","remaining":"60"}"#),
+    ];
+    n.state.store.apply_inbound(&ctx, batch).await.expect("statuses");
+    let a = n.get(&format!("/api/v1/applications/{app}"), &n.exporter_a).await.json();
+    assert_eq!(a["certificate_status"], "issued");
+    let c = n.get(&format!("/api/v1/certificates/{id}"), &n.exporter_a).await.json();
+    let history: Vec<&str> = c["status_history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|s| s["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(history, ["received", "accepted", "utilized-partially"]);
+    assert_eq!(c["status_history"][2]["detail"]["remaining"], "60");
+    assert_eq!(
+        (c["remote_status"].as_str(), c["utilization"].as_str()),
+        (Some("utilized-partially"), Some("partially"))
+    );
+    let listed = n.get("/api/v1/certificates", &n.exporter_a).await.json();
+    assert!(listed[0].get("status_history").is_none(), "lists stay small");
+    let r = n
+        .post_json(&format!("/api/v1/certificates/{id}/revoke"), &n.officer, json!({ "reason": "error" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let a = n.get(&format!("/api/v1/applications/{app}"), &n.exporter_a).await.json();
+    assert_eq!((a["status"].as_str(), a["certificate_status"].as_str()), (Some("approved"), Some("revoked")));
+    let listed = n.get("/api/v1/applications?status=approved", &n.officer).await.json();
+    assert_eq!(listed[0]["certificate_status"], "revoked", "lists show it too");
+    let draft = n.post_json("/api/v1/applications", &n.exporter_a, json!({ "document": document(1) })).await;
+    assert!(draft.json()["certificate_status"].is_null());
+}
+
 /// (method, path, body, the tokens refused)
 type RoleCase<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>, Vec<&'a String>);
 /// (method, path, content type, body, token, status, code)
@@ -480,6 +682,20 @@ async fn roles_are_refused_where_they_do_not_belong() {
         ("GET", format!("/api/v1/applications/{app}"), None, vec![&n.customs, &n.admin]),
         ("GET", format!("/api/v1/applications/{app}/document"), None, vec![&n.customs, &n.admin]),
         ("POST", format!("/api/v1/applications/{app}/submit"), None, vec![&n.officer, &n.customs, &n.admin]),
+        ("PUT", format!("/api/v1/applications/{app}"), doc(), vec![&n.officer, &n.customs, &n.admin]),
+        (
+            "POST",
+            format!("/api/v1/applications/{app}/withdraw"),
+            None,
+            vec![&n.officer, &n.customs, &n.admin],
+        ),
+        ("POST", format!("/api/v1/applications/{app}/copy"), None, vec![&n.officer, &n.customs, &n.admin]),
+        (
+            "POST",
+            format!("/api/v1/applications/{app}/return"),
+            reason(),
+            vec![&n.exporter_a, &n.customs, &n.admin],
+        ),
         (
             "POST",
             format!("/api/v1/applications/{app}/approve"),

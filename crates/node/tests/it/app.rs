@@ -52,10 +52,10 @@ async fn approve_through_the_app_layer(postgres: bool) {
     let again = applications::approve(state, &officer, draft.id).await.expect_err("already approved");
     assert_eq!(again.kind, Kind::Conflict);
     let officer_page = page(&officer, None, None).expect("page");
-    assert_eq!(applications::certificates(state, &officer_page).await.expect("list").len(), 1);
+    assert_eq!(applications::certificates(state, &officer_page, None, None).await.expect("list").len(), 1);
     // The exporter of another company sees none of it.
     let other_page = page(&other, None, None).expect("page");
-    assert!(applications::certificates(state, &other_page).await.expect("list").is_empty());
+    assert!(applications::certificates(state, &other_page, None, None).await.expect("list").is_empty());
     assert_eq!(
         applications::certificate(state, &other, cert.id).await.expect_err("hidden").kind,
         Kind::NotFound

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 use crate::audit::{self, AuditEvent};
 use crate::inbox::InboxTx;
@@ -18,6 +19,7 @@ use crate::row::{
     self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS,
     VERIFICATION_COLS,
 };
+use crate::text::like_anywhere;
 use crate::{Result, Store, StoreError, timestamp};
 use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
 use originlink_service::pgpool::{PgConn, PgPool, PoolError};
@@ -29,7 +31,8 @@ use tx::{Params, PgTx, db};
 /// The list columns: the same as `APP_COLS`/`CERT_COLS`/`RECEIVED_COLS`, without the (large)
 /// documents.
 const APP_LIST_COLS: &str = "id, company_id, status, format, '\\x'::bytea AS document, self_assessment, assessment, \
-     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
+     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at, \
+     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      '\\x'::bytea AS signed, issued_at, revoked_reason, signed_sha256";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, '\\x'::bytea AS document, received_at, \
@@ -236,16 +239,29 @@ impl Store for PgStore {
         self.opt(&sql, &[&id], row::application).await
     }
 
-    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>> {
+    async fn find_applications(&self, page: &Page, f: &ApplicationFilter) -> Result<Vec<Application>> {
+        let (statuses, q, from, to) = f.binds();
         let sql = format!(
-            "SELECT {APP_LIST_COLS} FROM applications WHERE ($1::BIGINT IS NULL OR company_id = $1) \
-             AND ($2::BIGINT IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+            "SELECT {APP_LIST_COLS} FROM applications a WHERE ($1::BIGINT IS NULL OR a.company_id = $1) \
+             AND ($2::BIGINT IS NULL OR a.id < $2) AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) \
+             AND ($5::TEXT IS NULL \
+               OR EXISTS (SELECT 1 FROM companies k WHERE k.id = a.company_id AND k.name ILIKE $5) \
+               OR EXISTS (SELECT 1 FROM users u WHERE u.id = a.created_by AND u.name ILIKE $5) \
+               OR EXISTS (SELECT 1 FROM certificates c WHERE c.application_id = a.id AND c.number ILIKE $5)) \
+             AND ($6::TEXT IS NULL OR a.created_at >= $6) AND ($7::TEXT IS NULL OR a.created_at < $7) \
+             ORDER BY a.id DESC LIMIT $3"
         );
-        self.all(&sql, &[&page.company_id, &page.before, &page.limit], row::application).await
+        let p: [&(dyn ToSql + Sync); 7] =
+            [&page.company_id, &page.before, &page.limit, &statuses, &q, &from, &to];
+        self.all(&sql, &p, row::application).await
     }
 
     async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application> {
         in_tx!(self, |tx| issuance::transition(tx, ctx, id, &t).await)
+    }
+
+    async fn edit_application(&self, ctx: &Ctx, id: i64, e: EditApplication) -> Result<Application> {
+        in_tx!(self, |tx| issuance::edit(tx, ctx, id, &e).await)
     }
 
     async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
@@ -256,13 +272,16 @@ impl Store for PgStore {
         self.opt(&tx::CERT_BY_ID, &[&id], row::certificate).await
     }
 
-    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>> {
+    async fn find_certificates(&self, page: &Page, f: &CertificateFilter) -> Result<Vec<Certificate>> {
+        let (status, number) = (f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
         let sql = format!(
             "SELECT {} FROM certificates WHERE ($1::BIGINT IS NULL OR company_id = $1) \
-             AND ($2::BIGINT IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+             AND ($2::BIGINT IS NULL OR id < $2) AND ($4::TEXT IS NULL OR status = $4) \
+             AND ($5::TEXT IS NULL OR number ILIKE $5) ORDER BY id DESC LIMIT $3",
             row::cert_cols(CERT_LIST_COLS)
         );
-        self.all(&sql, &[&page.company_id, &page.before, &page.limit], row::certificate).await
+        self.all(&sql, &[&page.company_id, &page.before, &page.limit, &status, &number], row::certificate)
+            .await
     }
 
     async fn revoke(&self, ctx: &Ctx, id: i64, reason: &str, messages: MessagesFn) -> Result<Certificate> {
@@ -292,12 +311,15 @@ impl Store for PgStore {
         self.all(&sql, &[&issuing_country, &number], row::received).await
     }
 
-    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+    async fn find_received(&self, page: &Page, f: &ReceivedFilter) -> Result<Vec<ReceivedCertificate>> {
+        let (status, number) = (f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
         let sql = format!(
             "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE ($1::BIGINT IS NULL OR id < $1) \
-             ORDER BY id DESC LIMIT $2"
+             AND ($3::TEXT IS NULL OR status = $3) AND ($4::TEXT IS NULL OR issuing_country = $4) \
+             AND ($5::TEXT IS NULL OR number ILIKE $5) ORDER BY id DESC LIMIT $2"
         );
-        self.all(&sql, &[&page.before, &page.limit], row::received).await
+        let p: [&(dyn ToSql + Sync); 5] = [&page.before, &page.limit, &status, &f.issuing_country, &number];
+        self.all(&sql, &p, row::received).await
     }
 
     async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()> {
@@ -432,22 +454,35 @@ impl Store for PgStore {
         tx::declaration(c.client(), "number", &number).await
     }
 
-    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>> {
-        let sql = if order_by_risk {
-            format!(
-                "SELECT {} FROM declarations WHERE ($1::BIGINT IS NULL OR (risk_score, id) < \
-                 (SELECT risk_score, id FROM declarations WHERE id = $1)) \
-                 ORDER BY risk_score DESC, id DESC LIMIT $2",
-                row::DECL_LIST_COLS
+    async fn find_declarations(
+        &self,
+        page: &Page,
+        order_by_risk: bool,
+        f: &DeclarationFilter,
+    ) -> Result<Vec<Declaration>> {
+        let (after, order) = if order_by_risk {
+            (
+                "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = $1)",
+                "risk_score DESC, id DESC",
             )
         } else {
-            format!(
-                "SELECT {} FROM declarations WHERE ($1::BIGINT IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-                row::DECL_LIST_COLS
-            )
+            ("id < $1", "id DESC")
         };
+        let sql = format!(
+            "SELECT {} FROM declarations d WHERE ($1::BIGINT IS NULL OR {after}) \
+             AND ($3::TEXT IS NULL OR number ILIKE $3) AND ($4::TEXT IS NULL OR importer ILIKE $4) \
+             AND ($5::TEXT IS NULL OR declaration_date >= $5) AND ($6::TEXT IS NULL OR declaration_date <= $6) \
+             AND ($7::TEXT IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
+                                              WHERE l.declaration_id = d.id AND l.outcome = $7)) \
+             ORDER BY {order} LIMIT $2",
+            row::DECL_LIST_COLS
+        );
+        let (number, importer) =
+            (f.number.as_deref().map(like_anywhere), f.importer.as_deref().map(like_anywhere));
+        let p: [&(dyn ToSql + Sync); 7] =
+            [&page.before, &page.limit, &number, &importer, &f.from, &f.to, &f.outcome];
         let mut c = self.lease().await?;
-        let mut out = all(c.client(), &sql, &[&page.before, &page.limit], row::declaration).await?;
+        let mut out = all(c.client(), &sql, &p, row::declaration).await?;
         tx::load_lines(c.client(), &mut out).await?;
         Ok(out)
     }

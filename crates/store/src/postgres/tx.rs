@@ -345,6 +345,15 @@ impl IssuanceTx for PgTx<'_, '_> {
         self.one(sql, p, row::first).await
     }
 
+    async fn set_content(&mut self, id: i64, e: &EditApplication, at: &str) -> Result<()> {
+        let (format, doc) = e.document.as_ref().map(|(f, d)| (f, d)).unzip();
+        let (sa, asm) = e.self_assessment.as_ref().map(|(i, r)| (i, r)).unzip();
+        let sql = "UPDATE applications SET format = COALESCE($1, format), document = COALESCE($2, document), \
+                   self_assessment = COALESCE($3, self_assessment), assessment = COALESCE($4, assessment), \
+                   updated_at = $5 WHERE id = $6";
+        self.exec(sql, &[&format, &doc, &sa, &asm, &at, &id]).await.map(drop)
+    }
+
     async fn set_status(&mut self, id: i64, to: (ApplicationStatus, Option<&str>), at: &str) -> Result<()> {
         let sql = "UPDATE applications SET status = $1, reason = $2, updated_at = $3 WHERE id = $4";
         self.exec(sql, &[&to.0.as_str(), &to.1, &at, &id]).await.map(drop)

@@ -20,6 +20,7 @@ use crate::row::{
     self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS,
     VERIFICATION_COLS,
 };
+use crate::text::like_anywhere;
 use crate::{Result, Store, StoreError, timestamp};
 use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
 
@@ -40,7 +41,8 @@ fn ready<T, F: Future<Output = Result<T>>>(f: F) -> Result<T> {
 /// The list columns: the same as `APP_COLS`/`CERT_COLS`/`RECEIVED_COLS`, without the (large)
 /// documents.
 const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, self_assessment, assessment, \
-     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at";
+     replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at, \
+     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      x'' AS signed, issued_at, revoked_reason, signed_sha256";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, x'' AS document, received_at, status, \
@@ -264,14 +266,22 @@ impl Store for SqliteStore {
         self.run(move |c| opt(c, &tx::APP_BY_ID, [id], |r| row::application(r))).await
     }
 
-    async fn list_applications(&self, page: &Page) -> Result<Vec<Application>> {
-        let page = *page;
+    async fn find_applications(&self, page: &Page, f: &ApplicationFilter) -> Result<Vec<Application>> {
+        let (page, (statuses, q, from, to)) = (*page, f.binds());
         self.run(move |c| {
             let sql = format!(
-                "SELECT {APP_LIST_COLS} FROM applications WHERE (?1 IS NULL OR company_id = ?1) \
-                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+                "SELECT {APP_LIST_COLS} FROM applications a WHERE (?1 IS NULL OR a.company_id = ?1) \
+                 AND (?2 IS NULL OR a.id < ?2) AND (?4 IS NULL OR instr(?4, ',' || a.status || ',') > 0) \
+                 AND (?5 IS NULL \
+                   OR EXISTS (SELECT 1 FROM companies k WHERE k.id = a.company_id AND k.name LIKE ?5 ESCAPE '\\') \
+                   OR EXISTS (SELECT 1 FROM users u WHERE u.id = a.created_by AND u.name LIKE ?5 ESCAPE '\\') \
+                   OR EXISTS (SELECT 1 FROM certificates c WHERE c.application_id = a.id \
+                              AND c.number LIKE ?5 ESCAPE '\\')) \
+                 AND (?6 IS NULL OR a.created_at >= ?6) AND (?7 IS NULL OR a.created_at < ?7) \
+                 ORDER BY a.id DESC LIMIT ?3"
             );
-            all(c, &sql, params![page.company_id, page.before, page.limit], |r| row::application(r))
+            let p = params![page.company_id, page.before, page.limit, statuses, q, from, to];
+            all(c, &sql, p, |r| row::application(r))
         })
         .await
     }
@@ -279,6 +289,11 @@ impl Store for SqliteStore {
     async fn transition(&self, ctx: &Ctx, id: i64, t: Transition) -> Result<Application> {
         let ctx = ctx.clone();
         self.write(move |tx| ready(issuance::transition(tx, &ctx, id, &t))).await
+    }
+
+    async fn edit_application(&self, ctx: &Ctx, id: i64, e: EditApplication) -> Result<Application> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(issuance::edit(tx, &ctx, id, &e))).await
     }
 
     async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
@@ -290,15 +305,18 @@ impl Store for SqliteStore {
         self.run(move |c| opt(c, &tx::CERT_BY_ID, [id], |r| row::certificate(r))).await
     }
 
-    async fn list_certificates(&self, page: &Page) -> Result<Vec<Certificate>> {
-        let page = *page;
+    async fn find_certificates(&self, page: &Page, f: &CertificateFilter) -> Result<Vec<Certificate>> {
+        let (page, status, number) =
+            (*page, f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
         self.run(move |c| {
             let sql = format!(
                 "SELECT {} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
-                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                 AND (?2 IS NULL OR id < ?2) AND (?4 IS NULL OR status = ?4) \
+                 AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') ORDER BY id DESC LIMIT ?3",
                 row::cert_cols(CERT_LIST_COLS)
             );
-            all(c, &sql, params![page.company_id, page.before, page.limit], |r| row::certificate(r))
+            let p = params![page.company_id, page.before, page.limit, status, number];
+            all(c, &sql, p, |r| row::certificate(r))
         })
         .await
     }
@@ -333,13 +351,19 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![country, number], |r| row::received(r))).await
     }
 
-    async fn list_received(&self, page: &Page) -> Result<Vec<ReceivedCertificate>> {
+    async fn find_received(&self, page: &Page, f: &ReceivedFilter) -> Result<Vec<ReceivedCertificate>> {
         let page = *page;
+        let (status, country) = (f.status.map(|s| s.as_str()), f.issuing_country.clone());
+        let number = f.number.as_deref().map(like_anywhere);
         let sql = format!(
             "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
-             ORDER BY id DESC LIMIT ?2"
+             AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR issuing_country = ?4) \
+             AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') ORDER BY id DESC LIMIT ?2"
         );
-        self.run(move |c| all(c, &sql, params![page.before, page.limit], |r| row::received(r))).await
+        let run = move |c: &mut Connection| {
+            all(c, &sql, params![page.before, page.limit, status, country, number], |r| row::received(r))
+        };
+        self.run(run).await
     }
 
     async fn enqueue(&self, ctx: &Ctx, messages: Vec<OutMessage>) -> Result<()> {
@@ -453,18 +477,36 @@ impl Store for SqliteStore {
         self.run(move |c| tx::declaration(c, "number", number)).await
     }
 
-    async fn list_declarations(&self, page: &Page, order_by_risk: bool) -> Result<Vec<Declaration>> {
+    async fn find_declarations(
+        &self,
+        page: &Page,
+        by_risk: bool,
+        filter: &DeclarationFilter,
+    ) -> Result<Vec<Declaration>> {
         let page = *page;
-        let after = if order_by_risk {
-            "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = ?1)) \
-             ORDER BY risk_score DESC, id DESC"
+        let (number, importer) =
+            (filter.number.as_deref().map(like_anywhere), filter.importer.as_deref().map(like_anywhere));
+        let (from, to, outcome) = (filter.from.clone(), filter.to.clone(), filter.outcome.clone());
+        let (after, order) = if by_risk {
+            (
+                "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = ?1)",
+                "risk_score DESC, id DESC",
+            )
         } else {
-            "id < ?1) ORDER BY id DESC"
+            ("id < ?1", "id DESC")
         };
-        let sql =
-            format!("SELECT {} FROM declarations WHERE (?1 IS NULL OR {after} LIMIT ?2", row::DECL_LIST_COLS);
+        let sql = format!(
+            "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
+             AND (?3 IS NULL OR number LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
+             AND (?5 IS NULL OR declaration_date >= ?5) AND (?6 IS NULL OR declaration_date <= ?6) \
+             AND (?7 IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
+                                        WHERE l.declaration_id = d.id AND l.outcome = ?7)) \
+             ORDER BY {order} LIMIT ?2",
+            row::DECL_LIST_COLS
+        );
         self.run(move |c| {
-            let mut out = all(c, &sql, params![page.before, page.limit], |r| row::declaration(r))?;
+            let p = params![page.before, page.limit, number, importer, from, to, outcome];
+            let mut out = all(c, &sql, p, |r| row::declaration(r))?;
             for d in &mut out {
                 d.lines = tx::lines(c, d.id)?;
             }

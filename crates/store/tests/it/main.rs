@@ -154,6 +154,8 @@ contract!(
     users_and_tokens,
     users_disabled_and_tokens_revoked_do_not_authenticate,
     application_lifecycle,
+    return_edit_resubmit_and_withdraw,
+    lists_filter_in_sql,
     failed_signing_stores_nothing_and_keeps_numbers_gapless,
     amendment_supersedes_and_keeps_the_number,
     revoke_needs_issued,
@@ -261,6 +263,7 @@ async fn submitted(db: &Db, c: &Company, u: &User) -> Application {
                 assessment: None,
                 replaces: None,
                 back_to_back_of: None,
+                copied_from: None,
             },
         )
         .await
@@ -352,6 +355,13 @@ async fn application_lifecycle(db: Db) {
     assert_eq!(stored, cert);
     let a2 = db.store.application(a.id).await.expect("get").expect("exists");
     assert_eq!((a2.status, a2.certificate_id), (ApplicationStatus::Approved, Some(cert.id)));
+    assert_eq!((a.certificate_status, a2.certificate_status), (None, Some(CertificateStatus::Issued)));
+    db.store.revoke(&ctx(), cert.id, "error", no_messages()).await.expect("revoke");
+    let a3 = db.store.list_applications(&Page::first(None, 10)).await.expect("list");
+    assert_eq!(
+        a3.iter().find(|x| x.id == a.id).expect("a").certificate_status,
+        Some(CertificateStatus::Revoked)
+    );
     assert_eq!(
         code(db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await),
         "APPLICATION_NOT_SUBMITTED"
@@ -367,6 +377,169 @@ async fn application_lifecycle(db: Db) {
     assert_eq!(approved.before, "{\"status\":\"submitted\"}");
     assert_eq!(approved.actor, "test");
     assert_chain_ok(&db).await;
+}
+
+async fn return_edit_resubmit_and_withdraw(db: Db) {
+    let (c, u) = exporter(&db, "Tonle Sap Fish").await;
+    let a = submitted(&db, &c, &u).await;
+    let edit =
+        || EditApplication { document: Some(("xml".into(), b"<doc/>".to_vec())), self_assessment: None };
+    assert_eq!(code(db.store.edit_application(&ctx(), a.id, edit()).await), "APPLICATION_NOT_EDITABLE");
+    let back = Transition::Return { reason: "box 7: wrong HS code".into() };
+    let r = db.store.transition(&ctx(), a.id, back.clone()).await.expect("return");
+    assert_eq!((r.status, r.reason.as_deref()), (ApplicationStatus::Returned, Some("box 7: wrong HS code")));
+    assert_eq!(code(db.store.transition(&ctx(), a.id, back.clone()).await), "APPLICATION_NOT_SUBMITTED");
+    let e = db.store.edit_application(&ctx(), a.id, edit()).await.expect("edit");
+    assert_eq!(
+        (e.status, e.format.as_str(), e.document.as_slice()),
+        (ApplicationStatus::Returned, "xml", &b"<doc/>"[..])
+    );
+    let sa = EditApplication {
+        document: None,
+        self_assessment: Some(("{}".into(), "{\"originating\":true}".into())),
+    };
+    let e = db.store.edit_application(&ctx(), a.id, sa).await.expect("edit self-assessment");
+    assert_eq!(
+        (e.document.as_slice(), e.assessment.as_deref()),
+        (&b"<doc/>"[..], Some("{\"originating\":true}"))
+    );
+    let s = db.store.transition(&ctx(), a.id, Transition::Submit).await.expect("resubmit");
+    assert_eq!((s.status, s.reason), (ApplicationStatus::Submitted, None));
+    let w = db.store.transition(&ctx(), a.id, Transition::Withdraw).await.expect("withdraw submitted");
+    assert_eq!(w.status, ApplicationStatus::Withdrawn);
+    assert_eq!(code(db.store.transition(&ctx(), a.id, Transition::Withdraw).await), "APPLICATION_NOT_OPEN");
+    assert_eq!(code(db.store.transition(&ctx(), a.id, Transition::Submit).await), "APPLICATION_NOT_DRAFT");
+    assert_eq!(code(db.store.edit_application(&ctx(), a.id, edit()).await), "APPLICATION_NOT_EDITABLE");
+    let b = submitted(&db, &c, &u).await;
+    db.store.approve(&ctx(), b.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    assert_eq!(code(db.store.transition(&ctx(), b.id, Transition::Withdraw).await), "APPLICATION_NOT_OPEN");
+    assert_eq!(code(db.store.edit_application(&ctx(), 999_999, edit()).await), "NOT_FOUND");
+    let events = db.store.audit_events(0, i64::MAX, 1000).await.expect("events");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for action in ["application.returned", "application.edited", "application.withdrawn"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+    let edited = events.iter().find(|e| e.action == "application.edited").expect("edited");
+    assert!(edited.before.contains("\"status\":\"returned\"") && edited.before != edited.after);
+    assert_chain_ok(&db).await;
+}
+
+async fn lists_filter_in_sql(db: Db) {
+    let (c1, u1) = exporter(&db, "Kampot Pepper_Co").await;
+    let (c2, u2) = exporter(&db, "Battambang Rice").await;
+    let draft = db
+        .store
+        .create_application(
+            &ctx(),
+            NewApplication {
+                company_id: c1.id,
+                created_by: u1.id,
+                format: "json".into(),
+                document: b"{}".to_vec(),
+                self_assessment: None,
+                assessment: None,
+                replaces: None,
+                back_to_back_of: None,
+                copied_from: None,
+            },
+        )
+        .await
+        .expect("draft");
+    let sub = submitted(&db, &c1, &u1).await;
+    let other = submitted(&db, &c2, &u2).await;
+    let cert = db.store.approve(&ctx(), other.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    let apps = |f: ApplicationFilter| {
+        let store = db.store.clone();
+        async move {
+            let list = store.find_applications(&Page::first(None, 100), &f).await.expect("list");
+            list.into_iter().map(|a| a.id).collect::<Vec<_>>()
+        }
+    };
+    let open = vec![ApplicationStatus::Submitted, ApplicationStatus::Approved];
+    assert_eq!(apps(ApplicationFilter { statuses: open, ..Default::default() }).await, [other.id, sub.id]);
+    let drafts = ApplicationFilter { statuses: vec![ApplicationStatus::Draft], ..Default::default() };
+    assert_eq!(apps(drafts).await, [draft.id]);
+    let q = |q: &str| ApplicationFilter { q: Some(q.into()), ..Default::default() };
+    assert_eq!(apps(q("kampot")).await, [sub.id, draft.id], "company name, any case");
+    assert_eq!(apps(q("pepper_c")).await, [sub.id, draft.id]);
+    assert_eq!(apps(q("pepperXc")).await, Vec::<i64>::new(), "_ is taken literally");
+    assert_eq!(apps(q(&u2.name)).await, [other.id], "the applying user");
+    assert_eq!(apps(q(&cert.number[3..])).await, [other.id], "the certificate number");
+    let at = |from: &str, to: &str| ApplicationFilter {
+        from: Some(from.into()),
+        to: Some(to.into()),
+        ..Default::default()
+    };
+    let day = ctx().at.date_naive();
+    let next = day.succ_opt().expect("next day");
+    assert_eq!(apps(at(&day.to_string(), &next.to_string())).await.len(), 3);
+    assert!(apps(at(&next.to_string(), "9999")).await.is_empty());
+    // The company still applies.
+    let mine = db.store.find_applications(&Page::first(Some(c2.id), 100), &q("kampot")).await.expect("list");
+    assert!(mine.is_empty());
+
+    let certs = |f: CertificateFilter| {
+        let store = db.store.clone();
+        async move { store.find_certificates(&Page::first(None, 100), &f).await.expect("list").len() }
+    };
+    let number = Some(cert.number.to_lowercase());
+    assert_eq!(certs(CertificateFilter { status: Some(CertificateStatus::Issued), number }).await, 1);
+    assert_eq!(certs(CertificateFilter { status: Some(CertificateStatus::Revoked), number: None }).await, 0);
+    assert_eq!(certs(CertificateFilter { status: None, number: Some("KH-2027".into()) }).await, 0);
+
+    db.store.insert_received(&ctx(), th("TH-2026-001", 1)).await.expect("received");
+    db.store.insert_received(&ctx(), th("TH-2026-002", 1)).await.expect("received");
+    let received = |f: ReceivedFilter| {
+        let store = db.store.clone();
+        async move {
+            let list = store.find_received(&Page::first(None, 100), &f).await.expect("list");
+            list.into_iter().map(|r| r.number).collect::<Vec<_>>()
+        }
+    };
+    let by_number = ReceivedFilter { number: Some("-002".into()), ..Default::default() };
+    assert_eq!(received(by_number).await, ["TH-2026-002"]);
+    let th_valid = ReceivedFilter {
+        status: Some(ReceivedStatus::Valid),
+        issuing_country: Some("TH".into()),
+        number: None,
+    };
+    assert_eq!(received(th_valid).await.len(), 2);
+    assert!(
+        received(ReceivedFilter { issuing_country: Some("VN".into()), ..Default::default() })
+            .await
+            .is_empty()
+    );
+    let revoked = ReceivedFilter { status: Some(ReceivedStatus::Revoked), ..Default::default() };
+    assert!(received(revoked).await.is_empty());
+
+    let o = officer(&db).await;
+    let a = declare(&db, &o, "IMP-100", vec![line(1, Some("TH-A"))]).await;
+    let mut other_importer = new_decl("IMP-200", "Siem Reap Trading", &o, vec![]);
+    other_importer.declaration_date = chrono::NaiveDate::from_ymd_opt(2026, 4, 15).expect("date");
+    let b = db.store.create_declaration(&ctx(), other_importer).await.expect("declare");
+    let decls = |f: DeclarationFilter, risk: bool| {
+        let store = db.store.clone();
+        async move {
+            let list = store.find_declarations(&Page::first(None, 100), risk, &f).await.expect("list");
+            list.into_iter().map(|d| d.id).collect::<Vec<_>>()
+        }
+    };
+    for risk in [false, true] {
+        let n = DeclarationFilter { number: Some("imp-2".into()), ..Default::default() };
+        assert_eq!(decls(n, risk).await, [b.id]);
+        let imp = DeclarationFilter { importer: Some("phnom".into()), ..Default::default() };
+        assert_eq!(decls(imp, risk).await, [a.id]);
+        let april = DeclarationFilter {
+            from: Some("2026-04-01".into()),
+            to: Some("2026-04-15".into()),
+            ..Default::default()
+        };
+        assert_eq!(decls(april, risk).await, [b.id], "to is inclusive");
+        let pending = DeclarationFilter { outcome: Some("pending".into()), ..Default::default() };
+        assert_eq!(decls(pending, risk).await, [a.id]);
+        let granted = DeclarationFilter { outcome: Some("granted".into()), ..Default::default() };
+        assert!(decls(granted, risk).await.is_empty());
+    }
 }
 
 async fn failed_signing_stores_nothing_and_keeps_numbers_gapless(db: Db) {
@@ -398,6 +571,7 @@ async fn amendment_supersedes_and_keeps_the_number(db: Db) {
         assessment: None,
         replaces: Some(replaces),
         back_to_back_of: None,
+        copied_from: None,
     };
     let b = db.store.create_application(&ctx(), amend(v1.id)).await.expect("amendment");
     db.store.transition(&ctx(), b.id, Transition::Submit).await.expect("submit");
@@ -513,6 +687,7 @@ async fn back_to_back_needs_a_received_certificate(db: Db) {
         assessment: None,
         replaces: None,
         back_to_back_of: Some(id),
+        copied_from: None,
     };
     let a = db.store.create_application(&ctx(), b2b(rec.id)).await.expect("back-to-back");
     assert_eq!(a.back_to_back_of, Some(rec.id));

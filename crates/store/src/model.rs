@@ -184,6 +184,8 @@ pub struct Application {
     /// The status of that certificate now (`revoked`, `superseded`, …), so the application
     /// follows what became of it.
     pub certificate_status: Option<CertificateStatus>,
+    /// The applicant company's name (`None` only for a row whose company is gone).
+    pub company_name: Option<String>,
     /// The creating user.
     pub created_by: i64,
     /// Created at (RFC 3339).

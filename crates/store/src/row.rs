@@ -20,7 +20,8 @@ pub(crate) trait Row {
 /// Columns of `applications` in the order [`application`] expects.
 pub(crate) const APP_COLS: &str = "id, company_id, status, format, document, self_assessment, assessment, \
      replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at, \
-     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status";
+     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status, \
+     (SELECT c.name FROM companies c WHERE c.id = company_id) AS company_name";
 /// The latest reported status of a certificate row (select from `certificates`, unaliased).
 pub(crate) const REMOTE_STATUS: &str = "(SELECT s.status FROM certificate_statuses s \
      WHERE s.number = certificates.number AND s.version = certificates.version ORDER BY s.id DESC LIMIT 1)";
@@ -93,6 +94,7 @@ pub(crate) fn application<R: Row>(r: &R) -> Result<Application> {
             .col::<Option<String>>(14)?
             .map(|s| parsed("certificate_status", s, CertificateStatus::parse))
             .transpose()?,
+        company_name: r.col(15)?,
     })
 }
 

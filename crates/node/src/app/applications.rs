@@ -258,8 +258,8 @@ pub fn rules_error(e: originlink_rules::InputError, prefix: &str) -> Error {
 /// be approved, but an officer who approves it should know.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Warning {
-    /// Stable code: `ASSESSMENT_NOT_ORIGINATING`, `ASSESSMENT_OTHER_PRODUCT`,
-    /// `ASSESSMENT_OTHER_AGREEMENT`.
+    /// Stable code: `EXPORTER_NOT_APPLICANT`, `ASSESSMENT_NOT_ORIGINATING`,
+    /// `ASSESSMENT_OTHER_PRODUCT`, `ASSESSMENT_OTHER_AGREEMENT`.
     pub code: &'static str,
     /// For people: what differs, and where.
     pub message: String,
@@ -267,11 +267,36 @@ pub struct Warning {
     pub field: &'static str,
 }
 
-/// What the officer is warned about for an application: an attached self-assessment that
-/// says the good does not originate, that assessed another product (no goods item of the
-/// document in its HS subheading) or another agreement than the document's.
+/// What the officer is warned about for an application: a document whose exporter is not the
+/// applicant's company, and an attached self-assessment that says the good does not
+/// originate, assessed another product (no goods item of the document in its HS subheading)
+/// or another agreement than the document's.
 pub fn warnings(app: &Application) -> Vec<Warning> {
     let mut out = Vec::new();
+    let cert =
+        originlink_formats::read(&app.document, &originlink_formats::Limits::default()).ok().map(|(_, c)| c);
+    // Names as people write them: case, spaces and punctuation do not count.
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    if let (Some(cert), Some(company)) = (&cert, &app.company_name)
+        && norm(&cert.exporter.name) != norm(company)
+    {
+        out.push(Warning {
+            code: "EXPORTER_NOT_APPLICANT",
+            message: format!(
+                "the document names {:?} as exporter, the application comes from {company:?}",
+                cert.exporter.name
+            ),
+            field: "document.exporter",
+        });
+    }
     let Some(assessment) = app.assessment.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok())
     else {
         return out;
@@ -286,10 +311,7 @@ pub fn warnings(app: &Application) -> Vec<Warning> {
             field: "assessment",
         });
     }
-    let Ok((_, cert)) = originlink_formats::read(&app.document, &originlink_formats::Limits::default())
-    else {
-        return out;
-    };
+    let Some(cert) = cert else { return out };
     if let Some(hs) = assessment["product"]["hs"].as_str()
         && let Ok(hs) = originlink_model::HsCode::parse_syntax(hs)
         && !cert.items.iter().any(|i| {
@@ -526,4 +548,36 @@ pub async fn received_list(
 /// One received certificate.
 pub async fn received(state: &AppState, id: i64) -> Result<ReceivedCertificate> {
     state.store.received(id).await?.ok_or_else(Error::not_found)
+}
+
+/// A received certificate as customs reads it: the record, the document's parties and goods
+/// (when it reads), and what is left of each item after the declarations that used it.
+#[derive(Debug, Clone)]
+pub struct ReceivedDetail {
+    /// The stored record.
+    pub record: ReceivedCertificate,
+    /// The certificate as read (`None`: it does not read; its message was quarantined).
+    pub certificate: Option<originlink_model::Certificate>,
+    /// Per item number: (total, remaining), from the utilization ledger; items never used are
+    /// whole.
+    pub remaining: std::collections::BTreeMap<u32, (String, String)>,
+}
+
+/// One received certificate with its goods, parties and remaining quantities.
+pub async fn received_detail(state: &AppState, id: i64) -> Result<ReceivedDetail> {
+    let record = received(state, id).await?;
+    let certificate = originlink_formats::read(&record.document, &originlink_formats::Limits::default())
+        .ok()
+        .map(|(_, c)| c);
+    let mut remaining = std::collections::BTreeMap::new();
+    if let Some(c) = &certificate {
+        for item in &c.items {
+            let total = item.quantity.value().to_string();
+            remaining.insert(item.number, (total.clone(), total));
+        }
+    }
+    for row in state.store.ledger(&record.issuing_country, &record.number).await? {
+        remaining.insert(row.item as u32, (row.total, row.remaining));
+    }
+    Ok(ReceivedDetail { record, certificate, remaining })
 }

@@ -439,8 +439,31 @@ pub(crate) async fn list_received(
     Ok(axum::Json(list.into_iter().map(received_view).collect::<Vec<_>>()).into_response())
 }
 
+/// One received certificate: the list's fields, plus the exporter, the consignee and every
+/// goods item with its quantity and what is left of it.
 pub(crate) async fn get_received(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
-    Ok(axum::Json(received_view(uc::received(&state, id).await?)).into_response())
+    let d = uc::received_detail(&state, id).await?;
+    let mut view = received_view(d.record);
+    if let Some(c) = &d.certificate {
+        let party = |p: &originlink_model::Party| serde_json::json!({"name": p.name, "country": p.address.country.as_str()});
+        let goods: Vec<Value> = c
+            .items
+            .iter()
+            .map(|i| {
+                let (total, remaining) = d.remaining.get(&i.number).cloned().unwrap_or_default();
+                serde_json::json!({
+                    "item": i.number, "hs": i.hs.dotted(), "description": i.description,
+                    "quantity": total, "unit": i.quantity.unit().as_str(), "remaining": remaining,
+                    "origin_criterion": i.criterion.to_string(),
+                })
+            })
+            .collect();
+        view["agreement"] = c.agreement.code().into();
+        view["exporter"] = party(&c.exporter);
+        view["consignee"] = party(&c.consignee);
+        view["goods"] = Value::Array(goods);
+    }
+    Ok(axum::Json(view).into_response())
 }
 
 pub(crate) async fn received_document(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {

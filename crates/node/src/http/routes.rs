@@ -684,7 +684,7 @@ fn schemas() -> Value {
                         "type": "object",
                         "required": ["code", "message", "field"],
                         "properties": {
-                            "code": { "enum": ["ASSESSMENT_NOT_ORIGINATING", "ASSESSMENT_OTHER_PRODUCT", "ASSESSMENT_OTHER_AGREEMENT"] },
+                            "code": { "enum": ["EXPORTER_NOT_APPLICANT", "ASSESSMENT_NOT_ORIGINATING", "ASSESSMENT_OTHER_PRODUCT", "ASSESSMENT_OTHER_AGREEMENT"] },
                             "message": { "type": "string" }, "field": { "type": "string" }
                         }
                     }
@@ -731,7 +731,22 @@ fn schemas() -> Value {
                 "id": id, "issuing_country": { "type": "string" }, "number": { "type": "string" },
                 "version": id, "status": { "enum": ["valid", "invalid", "superseded", "revoked"] },
                 "verdict": opt_text, "revoked_reason": opt_text, "received_at": { "type": "string" },
-                "document": { "type": "string" }
+                "document": { "type": "string" },
+                "agreement": { "description": "One certificate only (not in lists), when it reads", "type": "string" },
+                "exporter": { "type": "object", "properties": { "name": { "type": "string" }, "country": { "type": "string" } } },
+                "consignee": { "type": "object", "properties": { "name": { "type": "string" }, "country": { "type": "string" } } },
+                "goods": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "item": { "type": "integer" }, "hs": { "type": "string" }, "description": { "type": "string" },
+                            "quantity": { "type": "string" }, "unit": { "type": "string" },
+                            "remaining": { "description": "What declarations have not used yet", "type": "string" },
+                            "origin_criterion": { "type": "string" }
+                        }
+                    }
+                }
             }
         },
         "ReceivedList": { "type": "array", "items": reference("Received") },

@@ -109,8 +109,9 @@ number_pattern = "KH-{year}-{seq:6}"
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The officer is warned, on the application itself, when the attached self-assessment says
-/// the good does not originate or assessed another product than the document's goods.
+/// The officer is warned, on the application itself, when the document's exporter is not the
+/// applicant's company, and when the attached self-assessment says the good does not
+/// originate or assessed another product than the document's goods.
 #[tokio::test]
 async fn an_officer_is_warned_about_a_self_assessment_that_does_not_support_the_application() {
     let n = node().await;
@@ -131,8 +132,21 @@ async fn an_officer_is_warned_about_a_self_assessment_that_does_not_support_the_
     });
     let app = applications::apply(&n.state, &exporter, apply(Some(not_originating))).await.expect("apply");
     let codes: Vec<&str> = applications::warnings(&app).iter().map(|w| w.code).collect();
-    assert_eq!(codes, ["ASSESSMENT_NOT_ORIGINATING", "ASSESSMENT_OTHER_PRODUCT"]);
-    // Without a self-assessment there is nothing to warn about.
-    let plain = applications::apply(&n.state, &exporter, apply(None)).await.expect("apply");
-    assert!(applications::warnings(&plain).is_empty());
+    // The test exporter's company ("Angkor Rice") is not the document's exporter either.
+    assert_eq!(codes, ["EXPORTER_NOT_APPLICANT", "ASSESSMENT_NOT_ORIGINATING", "ASSESSMENT_OTHER_PRODUCT"]);
+    // The document's own exporter (written with other case and punctuation) applying without
+    // a self-assessment: nothing to warn about.
+    let ctx = originlink_store::Ctx::new("test", chrono::Utc::now());
+    let (owner, _) = originlink_node::add_user(
+        n.state.store.as_ref(),
+        &ctx,
+        "agro",
+        originlink_store::Role::Exporter,
+        Some("ANGKOR AGRO EXPORTS CO LTD"),
+        "KH",
+    )
+    .await
+    .expect("exporter of the document's company");
+    let plain = applications::apply(&n.state, &owner, apply(None)).await.expect("apply");
+    assert_eq!(applications::warnings(&plain), []);
 }

@@ -286,3 +286,31 @@ async fn revenue_counts_lines_by_declaration_date() {
     let now = report(today, today + Duration::days(1)).await;
     assert_eq!((now["lines"].as_i64(), now["complete"].as_bool()), (Some(0), Some(true)), "{now}");
 }
+
+/// A received certificate read by customs shows its parties, its goods and what is left of
+/// each item once a declaration used part of it.
+#[tokio::test]
+async fn a_received_certificate_shows_its_goods_parties_and_what_is_left() {
+    let n = node().await;
+    let cert = th_certificate("TH-2026-000401", 4, 5);
+    receive(&n, &cert).await;
+    let total = cert.items[0].quantity.value();
+    let used = total / rust_decimal::Decimal::TWO;
+    let today = Utc::now().date_naive();
+    let d = declare(&n, declaration_of("KH-IMP-401", &cert, &used.to_string(), &fob_of(&cert, used), today))
+        .await;
+    assert_eq!(d["lines"][0]["outcome"], "granted", "{d}");
+    let list = n.get("/api/v1/received?number=TH-2026-000401", &n.customs).await.json();
+    let id = list[0]["id"].as_i64().expect("received id");
+    let r = n.get(&format!("/api/v1/received/{id}"), &n.customs).await.json();
+    assert_eq!(r["exporter"]["name"], cert.exporter.name.as_str(), "{r}");
+    assert_eq!(r["consignee"]["name"], cert.consignee.name.as_str(), "{r}");
+    assert_eq!(r["goods"].as_array().map(Vec::len), Some(cert.items.len()), "{r}");
+    let first = &r["goods"][0];
+    assert_eq!(first["hs"], cert.items[0].hs.dotted(), "{r}");
+    let left: rust_decimal::Decimal =
+        first["remaining"].as_str().expect("remaining").parse().expect("decimal");
+    assert_eq!(left, total - used, "{r}");
+    // The list stays light: no goods there.
+    assert!(list[0].get("goods").is_none(), "{list}");
+}

@@ -32,7 +32,8 @@ use tx::{Params, PgTx, db};
 /// documents.
 const APP_LIST_COLS: &str = "id, company_id, status, format, '\\x'::bytea AS document, self_assessment, assessment, \
      replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at, \
-     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status";
+     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status, \
+     (SELECT c.name FROM companies c WHERE c.id = company_id) AS company_name";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      '\\x'::bytea AS signed, issued_at, revoked_reason, signed_sha256";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, '\\x'::bytea AS document, received_at, \

@@ -42,7 +42,8 @@ fn ready<T, F: Future<Output = Result<T>>>(f: F) -> Result<T> {
 /// documents.
 const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, self_assessment, assessment, \
      replaces, back_to_back_of, reason, certificate_id, created_by, created_at, updated_at, \
-     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status";
+     (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status, \
+     (SELECT c.name FROM companies c WHERE c.id = company_id) AS company_name";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      x'' AS signed, issued_at, revoked_reason, signed_sha256";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, x'' AS document, received_at, status, \

@@ -1075,7 +1075,7 @@ fn a_node_puts_a_newer_trust_list_in_force_without_a_restart() {
     list.sequence = 3;
     let signed = list.sign(&key, operator_cert[0].der()).expect("sign");
     let text = String::from_utf8(signed).expect("utf-8");
-    let tampered = text.replacen("\"sequence\":3", "\"sequence\":4", 1);
+    let tampered = text.replacen("\"sequence\": 3", "\"sequence\": 4", 1);
     assert_ne!(tampered, text, "the sequence is where the test expects it");
     std::fs::write(&path, tampered).expect("write");
     std::thread::sleep(Duration::from_secs(5));

@@ -632,6 +632,93 @@ fn schemas() -> Value {
     let id = json!({ "type": "integer", "format": "int64" });
     let opt_id = json!({ "type": ["integer", "null"], "format": "int64" });
     let opt_text = json!({ "type": ["string", "null"] });
+    // Built apart: one `json!` this deep would pass the macro recursion limit.
+    let declaration = json!({
+        "description": "An import declaration (docs/reason-codes.md); amounts and quantities are decimal strings",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["number", "importer", "importing_country", "declaration_date", "lines"],
+        "properties": {
+            "number": { "type": "string" },
+            "importer": {
+                "type": "object", "additionalProperties": false, "required": ["name"],
+                "properties": { "name": { "type": "string" }, "id": opt_text }
+            },
+            "importing_country": { "type": "string", "description": "ISO 3166-1 alpha-2" },
+            "declaration_date": { "type": "string", "format": "date" },
+            "lines": {
+                "type": "array", "minItems": 1,
+                "items": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["line_no", "hs_code", "description", "quantity", "unit", "customs_value", "origin_country", "eco"],
+                    "properties": {
+                        "line_no": { "type": "integer", "minimum": 1, "maximum": 999 },
+                        "hs_code": { "type": "string", "description": "HS 2022, 6 to 10 digits, dots allowed" },
+                        "description": { "type": "string" },
+                        "quantity": { "type": "string" },
+                        "unit": { "type": "string", "description": "UN/ECE Rec. 20 code, e.g. KGM, C62" },
+                        "customs_value": {
+                            "type": "object", "additionalProperties": false, "required": ["amount", "currency"],
+                            "properties": { "amount": { "type": "string" }, "currency": { "type": "string" } }
+                        },
+                        "origin_country": { "type": "string" },
+                        "claimed_agreement": { "enum": ["ATIGA", "RCEP", null] },
+                        "eco": {
+                            "oneOf": [
+                                { "const": "PENDING" },
+                                {
+                                    "type": "object", "additionalProperties": false, "required": ["issuing_country", "number"],
+                                    "properties": { "issuing_country": { "type": "string" }, "number": { "type": "string" } }
+                                }
+                            ]
+                        },
+                        "invoice_number": opt_text
+                    }
+                }
+            }
+        }
+    });
+    let qualify_request = json!({
+        "description": "The `originlink qualify` input (docs/rules-of-origin.md); money and percentages are decimal strings",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["agreement", "exporting_country", "product"],
+        "properties": {
+            "agreement": { "type": "string", "description": "ATIGA, RCEP or GENERIC" },
+            "exporting_country": { "type": "string" },
+            "product": {
+                "type": "object", "additionalProperties": false, "required": ["hs"],
+                "properties": { "hs": { "type": "string" }, "description": { "type": "string" }, "weight_kg": { "type": "string" } }
+            },
+            "rule": { "type": "string", "description": "A rule in the rule language; default: the agreement's product-specific rule" },
+            "method": { "type": "string" },
+            "valuation": {
+                "type": "object", "additionalProperties": false,
+                "properties": { "basis": { "type": "string" }, "value": { "type": "string" }, "currency": { "type": "string" } }
+            },
+            "costs": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "direct_labour": { "type": "string" }, "direct_overhead": { "type": "string" },
+                    "profit": { "type": "string" }, "other": { "type": "string" }
+                }
+            },
+            "materials": {
+                "type": "array",
+                "items": {
+                    "type": "object", "additionalProperties": false, "required": ["name", "hs", "value", "status"],
+                    "properties": {
+                        "name": { "type": "string" }, "hs": { "type": "string" }, "value": { "type": "string" },
+                        "origin": { "type": "string" }, "status": { "type": "string" },
+                        "rvc": { "type": "string" }, "weight_kg": { "type": "string" }
+                    }
+                }
+            },
+            "operations": { "type": "array", "items": { "type": "string" } },
+            "wholly_obtained": { "type": "boolean" },
+            "de_minimis_percent": { "type": "string" }
+        }
+    });
     json!({
         "Error": {
             "type": "object",
@@ -782,10 +869,7 @@ fn schemas() -> Value {
             }
         },
         "RefusalList": { "type": "array", "items": reference("Refusal") },
-        "Declaration": {
-            "description": "An import declaration: number, importer {name, id?}, importing_country, declaration_date, lines [{line_no, hs_code, description, quantity, unit, customs_value, currency, origin_country, claimed_agreement, eco: {issuing_country, number} | \"PENDING\", invoice_number?}] (docs/reason-codes.md)",
-            "type": "object"
-        },
+        "Declaration": declaration,
         "RaiseVerification": {
             "type": "object", "additionalProperties": false,
             "required": ["issuing_country", "number", "questions"],
@@ -816,10 +900,7 @@ fn schemas() -> Value {
             "required": ["reason"],
             "properties": { "reason": { "type": "string", "minLength": 1, "maxLength": 1000 } }
         },
-        "QualifyRequest": {
-            "description": "The `originlink qualify` input: agreement, exporting_country, product, valuation, materials",
-            "type": "object"
-        },
+        "QualifyRequest": qualify_request,
         "Rule": {
             "type": "object",
             "required": ["agreement", "hs", "matched", "rule", "source"],

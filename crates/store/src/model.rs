@@ -392,6 +392,28 @@ pub type MessagesFn = Box<dyn FnOnce(&Certificate) -> Result<Vec<OutMessage>, St
 pub type DecisionMessagesFn =
     Box<dyn FnOnce(&[(DeclarationLine, Option<Utilization>)]) -> Result<Vec<OutMessage>, String> + Send>;
 
+/// Decided lines as stored, each with the utilization it made (granted lines with a claim).
+pub type Decided = Vec<(DeclarationLine, Option<Utilization>)>;
+
+/// What [`crate::Store::decide_lines_noted`] applies in one transaction.
+pub struct Decisions {
+    /// The decisions, one per line.
+    pub lines: Vec<LineDecision>,
+    /// Builds the messages they cause (the statuses back to the issuing countries).
+    pub messages: DecisionMessagesFn,
+    /// The officer's note, when an officer decided by hand.
+    pub note: Option<OfficerNote>,
+}
+
+impl fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decisions")
+            .field("lines", &self.lines)
+            .field("note", &self.note)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why a customs officer decided a line by hand: recorded with the decision in its audit
 /// event (`declaration.line_redecided` / `declaration.line_overridden`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1007,3 +1029,6 @@ mod hex_bytes {
         crate::unhex(&s).ok_or_else(|| D::Error::custom("invalid hex"))
     }
 }
+
+/// Declaration lines as (declaration id, line number), in order.
+pub type LineRefs = Vec<(i64, i32)>;

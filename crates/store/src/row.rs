@@ -317,3 +317,17 @@ pub(crate) fn first<R: Row, T: Col>(r: &R) -> Result<T> {
 pub(crate) fn pair<R: Row, A: Col, B: Col>(r: &R) -> Result<(A, B)> {
     Ok((r.col(0)?, r.col(1)?))
 }
+
+/// The keyset condition after the previous page's last declaration (bound as the first
+/// parameter, `first` being that backend's `?1` / `$1`) and the order of the declarations'
+/// list: highest risk first (ties newest first), or newest first. One rule for both backends.
+pub(crate) fn declaration_page(by_risk: bool, first: &str) -> (String, &'static str) {
+    if by_risk {
+        (
+            format!("(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = {first})"),
+            "risk_score DESC, id DESC",
+        )
+    } else {
+        (format!("id < {first}"), "id DESC")
+    }
+}

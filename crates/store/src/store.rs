@@ -209,7 +209,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         decisions: Vec<LineDecision>,
         messages: DecisionMessagesFn,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        self.decide_lines_noted(ctx, declaration_id, decisions, messages, None).await
+        self.decide_lines_noted(ctx, declaration_id, Decisions { lines: decisions, messages, note: None })
+            .await
     }
     /// [`Store::decide_lines_with`] by a customs officer by hand: each line's audit event
     /// (`declaration.line_redecided` or `declaration.line_overridden`) carries the officer
@@ -222,31 +223,39 @@ pub trait Store: Send + Sync + fmt::Debug {
         messages: DecisionMessagesFn,
         note: OfficerNote,
     ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
-        self.decide_lines_noted(ctx, declaration_id, decisions, messages, Some(note)).await
+        let d = Decisions { lines: decisions, messages, note: Some(note) };
+        self.decide_lines_noted(ctx, declaration_id, d).await
     }
     /// What [`Store::decide_lines_with`] and [`Store::decide_lines_by_officer`] run: the
     /// officer's note, when there is one, goes into each line's audit event.
-    async fn decide_lines_noted(
-        &self,
-        ctx: &Ctx,
-        declaration_id: i64,
-        decisions: Vec<LineDecision>,
-        messages: DecisionMessagesFn,
-        note: Option<OfficerNote>,
-    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>>;
+    async fn decide_lines_noted(&self, ctx: &Ctx, declaration_id: i64, d: Decisions) -> Result<Decided>;
     /// The ledger of a certificate, by item.
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>>;
     /// The consumptions in force from a certificate (the rows never given back), oldest first.
     async fn utilizations(&self, issuing_country: &str, number: &str) -> Result<Vec<Utilization>>;
+    /// Lines with `outcome` (`pending`, `granted`, `denied`, …) that name certificate
+    /// (issuing_country, number), as (declaration id, line), in order.
+    async fn lines_with_outcome(
+        &self,
+        country: &str,
+        number: &str,
+        outcome: &'static str,
+    ) -> Result<LineRefs>;
     /// Lines still pending on certificate (issuing_country, number), as (declaration id,
     /// line), in order: for automatic matching when it arrives.
-    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.lines_with_outcome(issuing_country, number, "pending").await
+    }
     /// Granted lines that claim a certificate, as (declaration id, line): for
     /// `VERIFICATION_DENIED`.
-    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.lines_with_outcome(issuing_country, number, "granted").await
+    }
     /// Denied lines that name a certificate, as (declaration id, line), in order: the caller
     /// re-decides those denied because it had not arrived (`CO_NOT_RECEIVED`) when it does.
-    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>>;
+    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
+        self.lines_with_outcome(issuing_country, number, "denied").await
+    }
     /// Every line, whatever its outcome (still `pending` ones included), of the declarations
     /// dated `from <= declaration_date < to`, with their declaration number, in declaration
     /// and line order: the caller sums the duty of the decided ones and lists the others.

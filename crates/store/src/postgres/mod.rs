@@ -132,13 +132,6 @@ impl PgStore {
         c.client().query_one(sql, p).await.map_err(db)?.col(0)
     }
 
-    /// (declaration id, line) of the lines with `outcome` that claim a certificate.
-    async fn line_refs(&self, issuing_country: &str, number: &str, outcome: &str) -> Result<Vec<(i64, i32)>> {
-        let sql = "SELECT declaration_id, line_no FROM declaration_lines \
-                   WHERE eco_country = $1 AND eco_number = $2 AND outcome = $3 ORDER BY declaration_id, line_no";
-        self.all(sql, &[&issuing_country, &number, &outcome], row::pair).await
-    }
-
     /// Runs raw SQL (tests use it to tamper with the audit log; operators must not).
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
         let mut c = self.lease().await?;
@@ -461,14 +454,7 @@ impl Store for PgStore {
         order_by_risk: bool,
         f: &DeclarationFilter,
     ) -> Result<Vec<Declaration>> {
-        let (after, order) = if order_by_risk {
-            (
-                "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = $1)",
-                "risk_score DESC, id DESC",
-            )
-        } else {
-            ("id < $1", "id DESC")
-        };
+        let (after, order) = row::declaration_page(order_by_risk, "$1");
         let sql = format!(
             "SELECT {} FROM declarations d WHERE ($1::BIGINT IS NULL OR {after}) \
              AND ($3::TEXT IS NULL OR number ILIKE $3) AND ($4::TEXT IS NULL OR importer ILIKE $4) \
@@ -504,16 +490,10 @@ impl Store for PgStore {
         in_tx!(self, |tx| declarations::link_pending_line(tx, ctx, line, issuing_country, number).await)
     }
 
-    async fn decide_lines_noted(
-        &self,
-        ctx: &Ctx,
-        id: i64,
-        decisions: Vec<LineDecision>,
-        messages: DecisionMessagesFn,
-        note: Option<OfficerNote>,
-    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+    async fn decide_lines_noted(&self, ctx: &Ctx, id: i64, d: Decisions) -> Result<Decided> {
+        let Decisions { lines, messages, note } = d;
         let note = note.as_ref();
-        in_tx!(self, |tx| declarations::decide_with(tx, ctx, id, decisions, messages, note).await)
+        in_tx!(self, |tx| declarations::decide_with(tx, ctx, id, lines, messages, note).await)
     }
 
     async fn ledger(&self, issuing_country: &str, number: &str) -> Result<Vec<LedgerRow>> {
@@ -538,16 +518,15 @@ impl Store for PgStore {
         self.all(&sql, &[&issuing_country, &number], row::utilization).await
     }
 
-    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
-        self.line_refs(issuing_country, number, "pending").await
-    }
-
-    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
-        self.line_refs(issuing_country, number, "granted").await
-    }
-
-    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
-        self.line_refs(issuing_country, number, "denied").await
+    async fn lines_with_outcome(
+        &self,
+        country: &str,
+        number: &str,
+        outcome: &'static str,
+    ) -> Result<LineRefs> {
+        let sql = "SELECT declaration_id, line_no FROM declaration_lines \
+                   WHERE eco_country = $1 AND eco_number = $2 AND outcome = $3 ORDER BY declaration_id, line_no";
+        self.all(sql, &[&country, &number, &outcome], row::pair).await
     }
 
     async fn lines_declared_between(

@@ -166,14 +166,6 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// (declaration id, line) of the lines with `outcome` that claim a certificate.
-    async fn line_refs(&self, country: &str, number: &str, outcome: &'static str) -> Result<Vec<(i64, i32)>> {
-        let (country, number) = (country.to_owned(), number.to_owned());
-        let sql = "SELECT declaration_id, line_no FROM declaration_lines \
-                   WHERE eco_country = ?1 AND eco_number = ?2 AND outcome = ?3 ORDER BY declaration_id, line_no";
-        self.run(move |c| all(c, sql, params![country, number, outcome], |r| row::pair(r))).await
-    }
-
     /// A count.
     async fn count(&self, sql: &'static str) -> Result<i64> {
         self.run(move |c| one(c, sql, [], |r| row::first(r))).await
@@ -488,14 +480,7 @@ impl Store for SqliteStore {
         let (number, importer) =
             (filter.number.as_deref().map(like_anywhere), filter.importer.as_deref().map(like_anywhere));
         let (from, to, outcome) = (filter.from.clone(), filter.to.clone(), filter.outcome.clone());
-        let (after, order) = if by_risk {
-            (
-                "(risk_score, id) < (SELECT risk_score, id FROM declarations WHERE id = ?1)",
-                "risk_score DESC, id DESC",
-            )
-        } else {
-            ("id < ?1", "id DESC")
-        };
+        let (after, order) = row::declaration_page(by_risk, "?1");
         let sql = format!(
             "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
              AND (?3 IS NULL OR number LIKE ?3 ESCAPE '\\') AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
@@ -534,17 +519,10 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(declarations::link_pending_line(tx, &ctx, line, &country, &number))).await
     }
 
-    async fn decide_lines_noted(
-        &self,
-        ctx: &Ctx,
-        id: i64,
-        decisions: Vec<LineDecision>,
-        messages: DecisionMessagesFn,
-        note: Option<OfficerNote>,
-    ) -> Result<Vec<(DeclarationLine, Option<Utilization>)>> {
+    async fn decide_lines_noted(&self, ctx: &Ctx, id: i64, d: Decisions) -> Result<Decided> {
         let ctx = ctx.clone();
         self.write(move |tx| {
-            ready(declarations::decide_with(tx, &ctx, id, decisions, messages, note.as_ref()))
+            ready(declarations::decide_with(tx, &ctx, id, d.lines, d.messages, d.note.as_ref()))
         })
         .await
     }
@@ -592,16 +570,16 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![from, to], |r| Ok((r.col(10)?, row::line(r)?)))).await
     }
 
-    async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
-        self.line_refs(issuing_country, number, "pending").await
-    }
-
-    async fn lines_using(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
-        self.line_refs(issuing_country, number, "granted").await
-    }
-
-    async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
-        self.line_refs(issuing_country, number, "denied").await
+    async fn lines_with_outcome(
+        &self,
+        country: &str,
+        number: &str,
+        outcome: &'static str,
+    ) -> Result<LineRefs> {
+        let (country, number) = (country.to_owned(), number.to_owned());
+        let sql = "SELECT declaration_id, line_no FROM declaration_lines \
+                   WHERE eco_country = ?1 AND eco_number = ?2 AND outcome = ?3 ORDER BY declaration_id, line_no";
+        self.run(move |c| all(c, sql, params![country, number, outcome], |r| row::pair(r))).await
     }
 
     async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {

@@ -153,37 +153,52 @@ pub struct CreateApplication {
     pub back_to_back_of: Option<i64>,
 }
 
+/// A request body that is JSON of type `T`, or a UBL XML document as the whole body.
+enum Either<T> {
+    Json(T),
+    Xml(Document),
+}
+
+/// Reads an application body by its media type: JSON (`T`) or UBL XML (UTF-8); anything
+/// else is 415.
+fn document_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Either<T>> {
+    let body = body.map_err(bytes_rejection)?;
+    match content_type(headers).as_str() {
+        "application/json" => Ok(Either::Json(parse_json::<T>(&body)?)),
+        "application/xml" | "text/xml" => String::from_utf8(body.to_vec())
+            .map(|xml| Either::Xml(Document::Xml(xml)))
+            .map_err(|_| ApiError::invalid("DOCUMENT_INVALID", "document", "XML must be UTF-8")),
+        _ => Err(unsupported_media_type("application/json or application/xml")),
+    }
+}
+
+/// A `document` member: UBL XML as a string, or an edi3 JSON object.
+fn document_of(v: Value) -> Document {
+    match v {
+        Value::String(xml) => Document::Xml(xml),
+        other => Document::Json(other),
+    }
+}
+
 pub(crate) async fn create_application(
     State(state): State<AppState>,
     Auth(user): Auth,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = body.map_err(bytes_rejection)?;
-    let input = match content_type(&headers).as_str() {
-        "application/json" => {
-            let req = parse_json::<CreateApplication>(&body)?;
-            let document = match req.document {
-                Value::String(xml) => Document::Xml(xml),
-                other => Document::Json(other),
-            };
-            Apply {
-                document,
-                self_assessment: req.self_assessment,
-                replaces: req.replaces,
-                back_to_back_of: req.back_to_back_of,
-            }
-        }
-        "application/xml" | "text/xml" => Apply {
-            document: Document::Xml(
-                String::from_utf8(body.to_vec())
-                    .map_err(|_| ApiError::invalid("DOCUMENT_INVALID", "document", "XML must be UTF-8"))?,
-            ),
-            self_assessment: None,
-            replaces: None,
-            back_to_back_of: None,
+    let input = match document_body::<CreateApplication>(&headers, body)? {
+        Either::Json(req) => Apply {
+            document: document_of(req.document),
+            self_assessment: req.self_assessment,
+            replaces: req.replaces,
+            back_to_back_of: req.back_to_back_of,
         },
-        _ => return Err(unsupported_media_type("application/json or application/xml")),
+        Either::Xml(document) => {
+            Apply { document, self_assessment: None, replaces: None, back_to_back_of: None }
+        }
     };
     let app = uc::apply(&state, &user, input).await?;
     Ok((StatusCode::CREATED, axum::Json(ApplicationView::from(app))).into_response())
@@ -323,24 +338,11 @@ pub(crate) async fn edit_application(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let body = body.map_err(bytes_rejection)?;
-    let input = match content_type(&headers).as_str() {
-        "application/json" => {
-            let req = parse_json::<EditApplication>(&body)?;
-            let document = req.document.map(|d| match d {
-                Value::String(xml) => Document::Xml(xml),
-                other => Document::Json(other),
-            });
-            Edit { document, self_assessment: req.self_assessment }
+    let input = match document_body::<EditApplication>(&headers, body)? {
+        Either::Json(req) => {
+            Edit { document: req.document.map(document_of), self_assessment: req.self_assessment }
         }
-        "application/xml" | "text/xml" => Edit {
-            document: Some(Document::Xml(
-                String::from_utf8(body.to_vec())
-                    .map_err(|_| ApiError::invalid("DOCUMENT_INVALID", "document", "XML must be UTF-8"))?,
-            )),
-            self_assessment: None,
-        },
-        _ => return Err(unsupported_media_type("application/json or application/xml")),
+        Either::Xml(document) => Edit { document: Some(document), self_assessment: None },
     };
     Ok(axum::Json(ApplicationView::from(uc::edit(&state, &user, id, input).await?)).into_response())
 }

@@ -215,10 +215,21 @@ pub async fn serve_with(
     shutdown: Shutdown,
     limits: ServeLimits,
 ) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_any(listener, Some(tls), router, shutdown, limits).await
+}
+
+/// [`serve_with`], over TLS when `tls` is given and plain HTTP otherwise (for a listener behind
+/// a reverse proxy on the same machine), with the same limits either way.
+pub async fn serve_any(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: Router,
+    shutdown: Shutdown,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut stop = shutdown.subscribe();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p {
@@ -242,9 +253,12 @@ pub async fn serve_with(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
-        let mut conn_stop = shutdown.subscribe();
+        let conn_stop = shutdown.subscribe();
         tokio::spawn(async move {
             let _permit = permit;
+            let Some(acceptor) = acceptor else {
+                return connection(TokioIo::new(tcp), PeerCert::default(), router, limits, conn_stop).await;
+            };
             let handshake = Duration::from_millis(limits.handshake_timeout_ms);
             let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
@@ -253,29 +267,60 @@ pub async fn serve_with(
             let peer = PeerCert(
                 tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.to_vec())),
             );
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut req = req.map(|inner| {
-                    axum::body::Body::new(Timed {
-                        inner,
-                        deadline: Box::pin(tokio::time::sleep(body_timeout)),
-                    })
-                });
-                req.extensions_mut().insert(peer.clone());
-                router.clone().oneshot(req)
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_millis(limits.header_timeout_ms))
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(tls), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = conn_stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
-                }
-            }
+            connection(TokioIo::new(tls), peer, router, limits, conn_stop).await
         });
+    }
+}
+
+/// Serves one connection under `limits` until it closes or `stop` fires (then gracefully,
+/// for at most 10 s).
+async fn connection<I>(io: I, peer: PeerCert, router: Router, limits: ServeLimits, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut req = req.map(|inner| {
+            axum::body::Body::new(Timed { inner, deadline: Box::pin(tokio::time::sleep(body_timeout)) })
+        });
+        req.extensions_mut().insert(peer.clone());
+        router.clone().oneshot(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms))
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+        }
+    }
+}
+
+/// Calls `changed` each time the modification time of the file at `path` changes, looking
+/// every `every`, until `stop` fires. A node and a gateway put a newer trust list in force this
+/// way, without a restart.
+pub async fn on_file_change(
+    path: std::path::PathBuf,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut changed: impl FnMut(),
+) {
+    let modified = || std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let mut seen = modified();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now = modified();
+        if now != seen {
+            seen = now;
+            changed();
+        }
     }
 }

@@ -40,7 +40,7 @@ pub struct Shared {
     /// The queue.
     pub queue: Arc<dyn Queue>,
     /// Who is who, from the trust list.
-    pub directory: Arc<Directory>,
+    pub directory: Arc<crate::members::Members>,
     /// The gateway's own TLS certificate (DER): presenting it makes a client the operator.
     pub own_cert: Arc<Vec<u8>>,
     /// SHA-256 of the operator's bearer token.
@@ -57,8 +57,6 @@ pub struct Shared {
     pub wake: Arc<HashMap<String, Arc<Notify>>>,
     /// The one clock: every instant the handlers use.
     pub clock: Arc<dyn Clock>,
-    /// The signed trust list file, served as it is to members that ask for it.
-    pub trust_list: Arc<std::path::PathBuf>,
 }
 
 /// The router: the exchange endpoints, `/healthz` and `/metrics`.
@@ -141,7 +139,7 @@ fn caller(s: &Shared, peer: &PeerCert, headers: &HeaderMap) -> Result<Caller, Ex
             Err(ExchangeError::new("OPERATOR_TOKEN_INVALID", None, "the bearer token is not valid"))
         };
     }
-    s.directory.identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()).map(|p| Caller::Peer(p.clone()))
+    s.directory.get().identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()).map(|p| Caller::Peer(p.clone()))
 }
 
 fn peer_of(req: &Request) -> PeerCert {
@@ -152,7 +150,7 @@ fn peer_of(req: &Request) -> PeerCert {
 async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
     let peer = peer_of(&req);
     // Who is sending is settled from the TLS handshake before a byte of the body is read.
-    let client = match s.directory.identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()) {
+    let client = match s.directory.get().identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()) {
         Ok(p) => p.clone(),
         Err(e) => return refuse(&s.metrics, e),
     };
@@ -260,14 +258,15 @@ fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
             format!("the TLS client is a node of {country}, the envelope is from {}", h.from.country),
         );
     }
-    if !s.directory.is_member(h.from.country) {
+    if !s.directory.get().is_member(h.from.country) {
         return refuse("SENDER_UNKNOWN", "from", format!("{} is not a member", h.from.country));
     }
-    if !s.directory.is_member(h.to.country) {
+    if !s.directory.get().is_member(h.to.country) {
         return refuse("RECIPIENT_UNKNOWN", "to", format!("{} is not a member", h.to.country));
     }
     if s.verify_signatures {
-        let certs = s.directory.node_certs(h.from.country);
+        let directory = s.directory.get();
+        let certs = directory.node_certs(h.from.country);
         env.verify_signature(&certs).map_err(|e| Ack::refused(h.id.clone(), &e))?;
     }
     // What the recipient would refuse is refused here, with the same code: the header members
@@ -289,12 +288,12 @@ async fn trust_list(State(s): State<Shared>, req: Request) -> Response {
     if let Err(e) = caller(&s, &peer_of(&req), req.headers()) {
         return refuse(&s.metrics, e);
     }
-    let path = s.trust_list.clone();
-    let read = tokio::task::spawn_blocking(move || std::fs::read(path.as_ref())).await;
+    let path = s.directory.path().to_path_buf();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
     match read.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => {
-            tracing::error!(path = %s.trust_list.display(), error = %e, "the trust list file cannot be read");
+            tracing::error!(path = %s.directory.path().display(), error = %e, "the trust list file cannot be read");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "TRUST_LIST_UNAVAILABLE",

@@ -31,7 +31,9 @@
 //!   Configuration, logging and the PostgreSQL pool come from `originlink-service`; the
 //!   gateway depends on no crate of the node (not `originlink-store`).
 //!
-//! Limits of this version: the trust list is read at start (restart to load a new one);
+//! Limits of this version: a newer trust list file is put in force within seconds
+//! ([`members::Members::reload`]), but push workers are started for the members listed at
+//! start (a member added later pulls until a restart);
 //! a member only pulls if the list names its node (the node's certificate identifies it),
 //! so "no URL" means a node whose listed URL is not used (`pull_only`); `NO_ROUTE` is
 //! never answered: every member's messages are queued, pushed or held for a pull. Delivered
@@ -66,6 +68,7 @@ use tokio::sync::Notify;
 
 pub mod api;
 pub mod config;
+pub mod members;
 pub mod metrics;
 pub mod push;
 pub mod queue;
@@ -130,17 +133,10 @@ impl Gateway {
         let g = &config.gateway;
         let identity = Identity::load(&g.tls_cert, &g.tls_key)?;
         let operators = originlink_trust::keystore::load_certs(&g.operator_cert)?;
-        let bytes = std::fs::read(&g.trust_list)
-            .map_err(|e| StartError::TrustList(format!("{}: {e}", g.trust_list.display())))?;
-        let list =
-            TrustList::from_signed(&bytes, &operators).map_err(|e| StartError::TrustList(e.to_string()))?;
-        let directory = Directory::new(&list).map_err(|e| StartError::TrustList(e.to_string()))?;
-        if !directory.gateways().any(|(_, _, c)| c.der() == identity.cert_der.as_slice()) {
-            return Err(StartError::TrustList(format!(
-                "the list does not name this gateway's certificate ({}): nodes would refuse it",
-                g.id
-            )));
-        }
+        let (members, list) =
+            members::Members::load(g.trust_list.clone(), operators, identity.cert_der.clone())
+                .map_err(StartError::TrustList)?;
+        let directory = members.get();
         let queue = queue::open(config.database.url.expose(), config.database.pool_size).await?;
         queue.migrate_at(clock.now()).await?;
         let tls_server = tls::server_config(&identity).map_err(|e| StartError::Tls(e.to_string()))?;
@@ -193,9 +189,8 @@ impl Gateway {
         });
         let shared = api::Shared {
             queue,
-            directory: Arc::new(directory),
+            directory: Arc::new(members),
             own_cert: Arc::new(identity.cert_der.clone()),
-            trust_list: Arc::new(g.trust_list.clone()),
             operator_token_sha256,
             verify_signatures: g.verify_signatures,
             body_limit: config.server.body_limit,
@@ -248,9 +243,10 @@ impl Gateway {
 
     /// Serves and pushes until the shutdown handle is triggered.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Gateway { addr, listener, tls, router, workers, shutdown, limits, .. } = self;
+        let Gateway { addr, listener, tls, router, workers, shutdown, limits, shared } = self;
         let handles: Vec<_> =
             workers.into_iter().map(|w| tokio::spawn(w.run(shutdown.subscribe()))).collect();
+        tokio::spawn(watch_trust_list(shared.directory.clone(), shutdown.subscribe()));
         tracing::info!(%addr, "serving https");
         let served = server::serve_with(listener, tls, router, shutdown.clone(), limits).await;
         // `serve` also returns on an error: stop the workers either way.
@@ -261,6 +257,23 @@ impl Gateway {
         tracing::info!("gateway stopped");
         served
     }
+}
+
+/// Puts a newer trust list in force when the operator replaces its file. A list that does not
+/// verify (or no longer names this gateway) is refused, logged once, and the one in force stays.
+async fn watch_trust_list(members: Arc<members::Members>, stop: tokio::sync::watch::Receiver<bool>) {
+    let path = members.path().to_path_buf();
+    let mut refused: Option<String> = None;
+    server::on_file_change(path, Duration::from_secs(2), stop, || match members.reload() {
+        Ok(_) => refused = None,
+        Err(e) => {
+            if refused.as_deref() != Some(e.as_str()) {
+                tracing::warn!(error = %e, "a new trust list was refused; the list in force stays");
+            }
+            refused = Some(e);
+        }
+    })
+    .await
 }
 
 /// Sets up `tracing` to standard error from the `[log]` section (once per process).

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::Utc;
+
 use hyper::Method;
 use originlink_exchange::Batch;
 use serde_json::{Value, json};
@@ -461,4 +463,54 @@ async fn the_injected_clock_is_the_gateways_time() {
     let (s, b) = conn.post(Batch::encode([e.raw.as_slice()])).await;
     assert_eq!((s, b["code"].as_str()), (403, Some("CLIENT_CERT_EXPIRED")), "{b}");
     gw.stop().await;
+}
+
+/// The operator replaces the trust list file: within seconds the gateway knows a new member
+/// and forgets a removed one, without a restart. A list signed by someone else, or an older
+/// one, changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newer_trust_list_is_put_in_force_without_a_restart() {
+    let db = sqlite_db();
+    let net = Net::new(&db.url, Options::default());
+    let gw = net.start().await;
+    let status = |who: &Keys| {
+        let (addr, gwk) = (gw.addr, &net.gw);
+        let who = who.clone();
+        async move {
+            let mut conn = OneConn::connect(addr, Some(&who), gwk).await;
+            let (s, b) = conn.request(Method::GET, "/exchange/v1/trust-list", Vec::new()).await;
+            (s, b["code"].as_str().map(str::to_owned))
+        }
+    };
+    assert_eq!(status(&net.sg).await, (403, Some("CLIENT_CERT_UNKNOWN".into())), "SG is not a member yet");
+
+    // A list naming SG but signed by another operator: refused, the list in force stays.
+    let mut with_sg = net.list.clone();
+    with_sg.sequence = 8;
+    with_sg.members.push(Net::member("SG", &net.sg));
+    let stranger = originlink_trust::keys::init_operator("Not The Operator", Utc::now().date_naive())
+        .expect("operator");
+    net.publish(&with_sg, &stranger);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(status(&net.sg).await, (403, Some("CLIENT_CERT_UNKNOWN".into())), "a forged list is refused");
+    assert_eq!(status(&net.kh).await.0, 200);
+
+    // The same list signed by the operator: SG is a member within seconds.
+    net.publish(&with_sg, &net.operator);
+    eventually("SG is a member", || async { status(&net.sg).await.0 == 200 }).await;
+
+    // An older list (sequence 7, without SG) changes nothing.
+    net.publish(&net.list, &net.operator);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(status(&net.sg).await.0, 200, "an older list is not put in force");
+
+    // A newer list without KH: KH is refused from then on.
+    let mut without_kh = with_sg.clone();
+    without_kh.sequence = 9;
+    without_kh.members.retain(|m| m.country.as_str() != "KH");
+    net.publish(&without_kh, &net.operator);
+    eventually("KH is no longer a member", || async {
+        status(&net.kh).await == (403, Some("CLIENT_CERT_UNKNOWN".into()))
+    })
+    .await;
 }

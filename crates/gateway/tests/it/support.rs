@@ -112,6 +112,9 @@ pub struct Net {
     pub th_port: u16,
     pub operator_token: String,
     pub config: Config,
+    /// The operator who signs the list, and the list as signed at start.
+    pub operator: Issued,
+    pub list: TrustList,
 }
 
 impl Drop for Net {
@@ -174,6 +177,8 @@ impl Net {
             }],
         };
         let signed = list.sign(&operator.key, &operator.cert_der).expect("sign list");
+        let list = TrustList::from_signed(&signed, &[Cert::from_der(&operator.cert_der).expect("cert")])
+            .expect("the list verifies");
         std::fs::write(dir.join("trust-list.json"), signed).expect("write list");
         std::fs::write(dir.join("operator.crt"), keys::cert_to_pem(&operator.cert_der))
             .expect("operator cert");
@@ -218,7 +223,30 @@ level = "warn"
         );
         std::fs::write(dir.join("gw.toml"), &toml).expect("config");
         let config = Config::load_with_env(&dir.join("gw.toml"), Vec::new()).expect("config parses");
-        Net { dir, kh, th, vn, la, mm, sg, gw, th_port, operator_token: TOKEN.into(), config }
+        Net { dir, kh, th, vn, la, mm, sg, gw, th_port, operator_token: TOKEN.into(), config, operator, list }
+    }
+
+    /// Writes `list` signed by `signer` over the gateway's trust list file.
+    pub fn publish(&self, list: &TrustList, signer: &Issued) {
+        let signed = list.sign(&signer.key, &signer.cert_der).expect("sign list");
+        let tmp = self.dir.join("trust-list.json.new");
+        std::fs::write(&tmp, signed).expect("write list");
+        std::fs::rename(tmp, self.dir.join("trust-list.json")).expect("replace list");
+    }
+
+    /// A member entry for `country` with node certificate `k`.
+    pub fn member(country: &str, k: &Keys) -> Member {
+        Member {
+            country: cc(country),
+            authorities: vec![format!("{country} Authority")],
+            ca_certs: vec![],
+            signing_certs: vec![],
+            nodes: vec![Node { url: "https://127.0.0.1:5".into(), tls_cert: trustlist::encode_cert(&k.cert_der) }],
+            agreements: vec!["ATIGA".into()],
+            valid_from: None,
+            valid_until: None,
+            revoked: vec![],
+        }
     }
 
     /// Starts the gateway in this process, on the wall clock.

@@ -93,36 +93,22 @@ const TRUST_LIST_CHECK: Duration = Duration::from_secs(2);
 /// Puts a newer trust list in force when its file changes (the operator, or a script that
 /// fetched the newly published list, replaced it): no restart. A list that does not verify is
 /// refused, and the one in force stays; each refusal is logged once.
-async fn watch_trust_list(x: Arc<Exchange>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let modified = |x: &Exchange| std::fs::metadata(x.trust_list_path()).and_then(|m| m.modified()).ok();
-    let mut seen = modified(&x);
+async fn watch_trust_list(x: Arc<Exchange>, stop: tokio::sync::watch::Receiver<bool>) {
+    let path = x.trust_list_path().to_path_buf();
     let mut refused: Option<String> = None;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(TRUST_LIST_CHECK) => {}
-            _ = stop.changed() => return,
+    originlink_exchange::server::on_file_change(path, TRUST_LIST_CHECK, stop, || match x.reload_trust_list() {
+        Ok(super::Reload::Loaded(_)) => refused = None,
+        Ok(super::Reload::Unchanged(current)) => {
+            tracing::info!(sequence = current, "the trust list file changed but is not newer; the list in force stays")
         }
-        let now = modified(&x);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match x.reload_trust_list() {
-            Ok(super::Reload::Loaded(_)) => refused = None,
-            Ok(super::Reload::Unchanged(current)) => {
-                tracing::info!(
-                    sequence = current,
-                    "the trust list file changed but is not newer; the list in force stays"
-                )
+        Err(e) => {
+            if refused.as_deref() != Some(e.as_str()) {
+                tracing::warn!(error = %e, "a new trust list was refused; the list in force stays");
             }
-            Err(e) => {
-                if refused.as_deref() != Some(e.as_str()) {
-                    tracing::warn!(error = %e, "a new trust list was refused; the list in force stays");
-                }
-                refused = Some(e);
-            }
+            refused = Some(e);
         }
-    }
+    })
+    .await
 }
 
 /// Asks the gateway for a newer signed trust list every `every`: nodes pick up what the

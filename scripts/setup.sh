@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
-# apt packages (xmllint, xmlsec1; curl and jq for README's walkthrough), Python's jsonschema,
+# apt packages (xmllint, xmlsec1; curl and jq for README's walkthrough; chromium and
+# chromium-driver for the console's browser tests), axe-core from npm,, Python's jsonschema,
 # jwcrypto, openapi-spec-validator and schemathesis, cargo-nextest, PostgreSQL.
 # Safe to run again: each step checks first and does nothing when the tool is there.
 set -euo pipefail
@@ -12,6 +13,10 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# Debian's chromium and chromedriver drive the console's browser tests (crates/console-tests).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -76,4 +81,11 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   echo "setup: installing schemathesis"
   python3 -m pip install --quiet schemathesis 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages schemathesis
+fi
+
+# axe-core (npm): the accessibility checker the browser tests run on every console page.
+# Installed into tools/axe (package.json + package-lock.json committed), read from there.
+if [ ! -f tools/axe/node_modules/axe-core/axe.min.js ]; then
+  echo "setup: installing axe-core"
+  (cd tools/axe && npm ci --silent --no-audit --no-fund)
 fi

@@ -136,6 +136,11 @@ impl Directory {
         self.node_urls.get(&country).map(String::as_str)
     }
 
+    /// The member countries, as listed.
+    pub fn members(&self) -> &[CountryCode] {
+        &self.members
+    }
+
     /// Whether `country` is a member.
     pub fn is_member(&self, country: CountryCode) -> bool {
         self.members.contains(&country)

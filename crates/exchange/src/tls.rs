@@ -61,6 +61,17 @@ pub fn server_config(id: &Identity) -> Result<Arc<rustls::ServerConfig>, rustls:
     Ok(Arc::new(c))
 }
 
+/// The server side of a web page listener (the console): presents `id`, asks no client
+/// certificate.
+pub fn web_server_config(id: &Identity) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let mut c = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(id.chain.clone(), id.key.clone_key())?;
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(c))
+}
+
 /// The client side: presents `id`, accepts only a server presenting one of `pinned` (DER).
 pub fn client_config(
     id: &Identity,

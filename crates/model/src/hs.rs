@@ -53,6 +53,30 @@ impl Nomenclature {
         self.entries.get(digits)
     }
 
+    /// Up to `limit` subheadings (6 digits) whose code starts with the digits of `text`, or
+    /// whose description holds every word of it (case ignored), in code order.
+    pub fn search(&self, text: &str, limit: usize) -> Vec<&HsEntry> {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+        let by_code = !digits.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ' ');
+        let mut found: Vec<&HsEntry> = self
+            .entries
+            .values()
+            .filter(|e| e.code.len() == 6)
+            .filter(|e| {
+                if by_code {
+                    e.code.starts_with(&digits)
+                } else {
+                    let d = e.description.to_lowercase();
+                    !words.is_empty() && words.iter().all(|w| d.contains(w.as_str()))
+                }
+            })
+            .collect();
+        found.sort_by_key(|e| e.code);
+        found.truncate(limit);
+        found
+    }
+
     /// Number of entries (chapters, headings and subheadings).
     pub fn len(&self) -> usize {
         self.entries.len()

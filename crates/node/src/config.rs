@@ -28,6 +28,11 @@
 //! key = "keys/KH/audit.key"         # 32 random bytes (hex), created mode 0600 on first use
 //! checkpoint = "keys/KH/audit.checkpoint"  # the chain head, anchored outside the database
 //!
+//! [console]                         # optional: the web console for people
+//! listen = "127.0.0.1:8080"         # plain HTTP on loopback (behind a reverse proxy), or
+//! tls_cert = "keys/KH/console.crt"  # HTTPS with its own certificate and key
+//! tls_key = "keys/KH/console.key"
+//!
 //! [log]
 //! level = "info"
 //! ```
@@ -68,6 +73,25 @@ pub struct Config {
     /// The clock.
     #[serde(default)]
     pub clock: ClockConfig,
+    /// The web console for people (optional: without it the node serves the JSON API only).
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `[console]`: the web console, on its own listener. With `tls_cert` and `tls_key` it speaks
+/// HTTPS (no client certificate is asked); without them, plain HTTP, which is allowed on a
+/// loopback address only (behind a reverse proxy that terminates TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks one).
+    pub listen: String,
+    /// PEM certificate of the console's HTTPS listener.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the console's HTTPS listener.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[customs]`
@@ -279,6 +303,24 @@ impl Config {
                 .unwrap_or_else(|| self.authority.keys.join("audit.checkpoint")),
         );
         self.database.resolve(base)?;
+        if let Some(c) = &mut self.console {
+            c.tls_cert = c.tls_cert.as_deref().map(abs);
+            c.tls_key = c.tls_key.as_deref().map(abs);
+            match (&c.tls_cert, &c.tls_key) {
+                (Some(_), Some(_)) => {}
+                (None, None) => {
+                    let loopback = c.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
+                        || c.listen.starts_with("localhost:");
+                    if !loopback {
+                        return Err(format!(
+                            "console.listen: {} is not a loopback address; plain HTTP is for a reverse proxy on this machine: set console.tls_cert and console.tls_key, or listen on 127.0.0.1",
+                            c.listen
+                        ));
+                    }
+                }
+                _ => return Err("console: tls_cert and tls_key go together".into()),
+            }
+        }
         if let Some(x) = &mut self.exchange {
             x.trust_list = abs(&x.trust_list);
             x.operator_cert = abs(&x.operator_cert);

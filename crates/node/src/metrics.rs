@@ -27,6 +27,8 @@ pub struct Metrics {
     pub request_seconds: Family<StatusClass, Histogram, fn() -> Histogram>,
     /// Applications created.
     pub applications_created: Counter,
+    /// Console sign-ins refused (wrong name or password).
+    pub sign_ins_failed: Counter,
     /// Applications approved (certificates signed and stored).
     pub approvals: Counter,
     /// Time to approve: load, number, sign, store, enqueue.
@@ -65,6 +67,7 @@ impl Default for Metrics {
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(latency),
             applications_created: Counter::default(),
+            sign_ins_failed: Counter::default(),
             approvals: Counter::default(),
             approval_seconds: latency(),
             rejections: Counter::default(),
@@ -82,6 +85,7 @@ impl Default for Metrics {
         r.register("originlink_http_requests", "HTTP requests answered, by status class", m.requests.clone());
         r.register("originlink_http_request_seconds", "Time to answer a request", m.request_seconds.clone());
         r.register("originlink_applications_created", "Applications created", m.applications_created.clone());
+        r.register("originlink_sign_ins_failed", "Console sign-ins refused", m.sign_ins_failed.clone());
         r.register(
             "originlink_approvals",
             "Applications approved: certificates signed and stored",

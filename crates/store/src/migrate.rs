@@ -33,6 +33,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     4 => "V4__recipients.sql",
     5 => "V5__importer_key.sql",
     6 => "V6__user_admin.sql",
+    7 => "V7__console_sign_in.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -43,6 +44,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     4 => "V4__recipients.sql",
     5 => "V5__importer_key.sql",
     6 => "V6__user_admin.sql",
+    7 => "V7__console_sign_in.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

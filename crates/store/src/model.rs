@@ -127,6 +127,8 @@ pub struct UserRecord {
     pub disabled_at: Option<String>,
     /// Created at (RFC 3339).
     pub created_at: String,
+    /// Whether the user has a console password.
+    pub password_set: bool,
     /// Tokens not revoked.
     pub active_tokens: i64,
 }
@@ -153,6 +155,43 @@ pub struct NewUser {
     pub company_id: Option<i64>,
     /// SHA-256 of the API token.
     pub token_hash: [u8; 32],
+}
+
+/// What signing in needs of a user: who, the password's hash (argon2id, PHC string; `None`
+/// until one is set) and whether the user is disabled.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The user.
+    pub user: User,
+    /// The password's hash, PHC string.
+    pub password_hash: Option<String>,
+    /// Disabled users do not sign in.
+    pub disabled: bool,
+}
+
+/// A new console session: the SHA-256 of its id (the id itself lives only in the person's
+/// cookie), its user and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the session id.
+    pub id_hash: [u8; 32],
+    /// The user signed in.
+    pub user_id: i64,
+    /// The token every form of this session carries.
+    pub csrf: String,
+}
+
+/// A session in force: not ended, its user not disabled. Expiry is the caller's rule.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user signed in.
+    pub user: User,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    /// Started at (RFC 3339).
+    pub created_at: String,
+    /// Last used at (RFC 3339).
+    pub last_seen_at: String,
 }
 
 /// An application for a certificate.

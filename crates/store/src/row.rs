@@ -248,9 +248,27 @@ pub(crate) fn user<R: Row>(r: &R) -> Result<User> {
     })
 }
 
+/// The columns of a [`Login`] (users `u`).
+pub(crate) const LOGIN_COLS: &str = "u.id, u.name, u.role, u.company_id, u.password_hash, u.disabled_at";
+
+/// A user who may sign in ([`LOGIN_COLS`]).
+pub(crate) fn login<R: Row>(r: &R) -> Result<Login> {
+    let disabled_at: Option<String> = r.col(5)?;
+    Ok(Login { user: user(r)?, password_hash: r.col(4)?, disabled: disabled_at.is_some() })
+}
+
+/// The columns of a [`Session`] (users `u`, sessions `s`).
+pub(crate) const SESSION_COLS: &str = "u.id, u.name, u.role, u.company_id, s.csrf, s.created_at, s.last_seen_at";
+
+/// A session in force ([`SESSION_COLS`]).
+pub(crate) fn session<R: Row>(r: &R) -> Result<Session> {
+    Ok(Session { user: user(r)?, csrf: r.col(4)?, created_at: r.col(5)?, last_seen_at: r.col(6)? })
+}
+
 /// The columns of a [`UserRecord`] (users `u`, left-joined companies `c`).
 pub(crate) const USER_RECORD_COLS: &str = "u.id, u.name, u.role, c.name, u.disabled_at, u.created_at, \
-     (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL)";
+     (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL), \
+     (u.password_hash IS NOT NULL)";
 
 /// A user as an administrator sees it ([`USER_RECORD_COLS`]).
 pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
@@ -264,6 +282,7 @@ pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
         disabled_at,
         created_at: r.col(5)?,
         active_tokens: r.col(6)?,
+        password_set: r.col(7)?,
     })
 }
 

@@ -44,6 +44,24 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// audited as `user.token_issued`. Unknown: `NOT_FOUND`.
     async fn replace_token(&self, ctx: &Ctx, id: i64, hash: &[u8; 32]) -> Result<UserRecord>;
 
+    /// What signing in as `name` needs; `None` for an unknown name.
+    async fn login(&self, name: &str) -> Result<Option<Login>>;
+    /// Starts a console session, audited (`user.signed_in`).
+    async fn start_session(&self, ctx: &Ctx, session: NewSession) -> Result<()>;
+    /// The session whose id hashes to `id_hash`, when in force (not ended, user not disabled).
+    async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
+    /// Marks the session used at `at`.
+    async fn touch_session(&self, id_hash: &[u8; 32], at: DateTime<Utc>) -> Result<()>;
+    /// Ends the session, audited (`user.signed_out`); nothing when it is not in force.
+    async fn end_session(&self, ctx: &Ctx, id_hash: &[u8; 32]) -> Result<()>;
+    /// Sets a user's password hash and ends the user's sessions, audited. Unknown: `NOT_FOUND`.
+    async fn set_password(&self, ctx: &Ctx, id: i64, hash: &str) -> Result<UserRecord>;
+    /// Invites a user to set a password (the token's hash), until `expires_at`, audited.
+    async fn invite(&self, ctx: &Ctx, id: i64, hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<()>;
+    /// Sets the password of an invitation's user, once: `INVITATION_INVALID` for an unknown,
+    /// used or expired invitation or a disabled user.
+    async fn accept_invitation(&self, ctx: &Ctx, hash: &[u8; 32], password_hash: &str) -> Result<UserRecord>;
+
     /// Creates an application in `draft`.
     async fn create_application(&self, ctx: &Ctx, app: NewApplication) -> Result<Application>;
     /// One application.

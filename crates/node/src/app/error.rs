@@ -9,6 +9,10 @@ use originlink_store::StoreError;
 pub enum Kind {
     /// The input is wrong (a field, a value, a combination). HTTP 400.
     Invalid,
+    /// Who is acting is not established (a wrong name or password). HTTP 401.
+    Unauthenticated,
+    /// Too many attempts: wait before trying again. HTTP 429.
+    Throttled,
     /// The acting user's role may not do this. HTTP 403.
     Forbidden,
     /// No such record, or not one the acting user may see. HTTP 404.

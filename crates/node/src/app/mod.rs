@@ -15,6 +15,7 @@
 //!   denied ([`customs::after_arrivals`]), revenue.
 //! - [`verifications`]: raise and answer verification requests.
 //! - [`users`]: add users (and their companies), names.
+//! - [`sessions`]: people signing in to the console: passwords, sessions, invitations.
 //! - [`exchange_admin`]: the exchange as its operator sees it; retrying dead letters.
 //! - [`reference`]: `qualify` and the rule lookup.
 
@@ -32,6 +33,7 @@ pub mod customs;
 mod error;
 pub mod exchange_admin;
 pub mod reference;
+pub mod sessions;
 pub mod users;
 pub mod verifications;
 
@@ -54,6 +56,8 @@ pub struct AppState {
     pub exchange: Option<Arc<exchange::Exchange>>,
     /// Importing customs: agreement policies and risk weights.
     pub customs: Arc<CustomsSetup>,
+    /// Wrong console passwords by name (this process).
+    pub sign_ins: Arc<sessions::Throttle>,
 }
 
 /// Importing customs settings: the agreements' policies and the risk weights and thresholds.
@@ -92,7 +96,15 @@ impl AppState {
             policies: originlink_customs::Policies::builtin(),
             risk: config.customs.risk.clone(),
         });
-        Ok(AppState { store, issuer, clock, metrics: Arc::new(Metrics::default()), exchange, customs })
+        Ok(AppState {
+            store,
+            issuer,
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            exchange,
+            customs,
+            sign_ins: Default::default(),
+        })
     }
 
     /// Who acts (the audit log's actor) and when, for a use case run by `user`.

@@ -120,6 +120,15 @@ impl std::fmt::Debug for Trust {
 }
 
 impl Trust {
+    /// The members, each with the URL of its node (`None`: it pulls).
+    pub fn members(&self) -> Vec<(String, Option<String>)> {
+        self.directory
+            .members()
+            .iter()
+            .map(|c| (c.as_str().to_owned(), self.directory.node_url(*c).map(str::to_owned)))
+            .collect()
+    }
+
     fn from_list(list: &TrustList) -> Result<Trust, String> {
         Ok(Trust {
             sequence: list.sequence,

@@ -71,6 +71,8 @@ impl From<app::Error> for ApiError {
     fn from(e: app::Error) -> Self {
         let status = match e.kind {
             Kind::Invalid => StatusCode::BAD_REQUEST,
+            Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Conflict => StatusCode::CONFLICT,

@@ -224,6 +224,41 @@ impl Store for PgStore {
         in_tx!(self, |tx| users::replace_token(tx, ctx, id, hash).await)
     }
 
+    async fn login(&self, name: &str) -> Result<Option<Login>> {
+        let sql = format!("SELECT {} FROM users u WHERE u.name = $1", row::LOGIN_COLS);
+        self.opt(&sql, &[&name], row::login).await
+    }
+
+    async fn start_session(&self, ctx: &Ctx, s: NewSession) -> Result<()> {
+        in_tx!(self, |tx| users::start_session(tx, ctx, &s).await)
+    }
+
+    async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        self.opt(&tx::SESSION, &[&&id_hash[..]], row::session).await
+    }
+
+    async fn touch_session(&self, id_hash: &[u8; 32], at: DateTime<Utc>) -> Result<()> {
+        let at = timestamp(&at);
+        in_tx!(self, |tx| users::UsersTx::touch_session(tx, id_hash, &at).await)
+    }
+
+    async fn end_session(&self, ctx: &Ctx, id_hash: &[u8; 32]) -> Result<()> {
+        in_tx!(self, |tx| users::end_session(tx, ctx, id_hash).await)
+    }
+
+    async fn set_password(&self, ctx: &Ctx, id: i64, hash: &str) -> Result<UserRecord> {
+        in_tx!(self, |tx| users::set_password(tx, ctx, id, hash).await)
+    }
+
+    async fn invite(&self, ctx: &Ctx, id: i64, hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<()> {
+        let until = timestamp(&expires_at);
+        in_tx!(self, |tx| users::invite(tx, ctx, id, hash, &until).await)
+    }
+
+    async fn accept_invitation(&self, ctx: &Ctx, hash: &[u8; 32], password_hash: &str) -> Result<UserRecord> {
+        in_tx!(self, |tx| users::accept_invitation(tx, ctx, hash, password_hash).await)
+    }
+
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
         in_tx!(self, |tx| issuance::create_application(tx, ctx, &a).await)
     }

@@ -250,6 +250,46 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(users::replace_token(tx, &ctx, id, &hash))).await
     }
 
+    async fn login(&self, name: &str) -> Result<Option<Login>> {
+        let (name, sql) = (name.to_owned(), format!("SELECT {} FROM users u WHERE u.name = ?1", row::LOGIN_COLS));
+        self.run(move |c| opt(c, &sql, [name], |r| row::login(r))).await
+    }
+
+    async fn start_session(&self, ctx: &Ctx, s: NewSession) -> Result<()> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(users::start_session(tx, &ctx, &s))).await
+    }
+
+    async fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        let hash = *id_hash;
+        self.run(move |c| opt(c, &tx::SESSION, [&hash[..]], |r| row::session(r))).await
+    }
+
+    async fn touch_session(&self, id_hash: &[u8; 32], at: DateTime<Utc>) -> Result<()> {
+        let (hash, at) = (*id_hash, timestamp(&at));
+        self.write(move |tx| ready(users::UsersTx::touch_session(tx, &hash, &at))).await
+    }
+
+    async fn end_session(&self, ctx: &Ctx, id_hash: &[u8; 32]) -> Result<()> {
+        let (ctx, hash) = (ctx.clone(), *id_hash);
+        self.write(move |tx| ready(users::end_session(tx, &ctx, &hash))).await
+    }
+
+    async fn set_password(&self, ctx: &Ctx, id: i64, hash: &str) -> Result<UserRecord> {
+        let (ctx, hash) = (ctx.clone(), hash.to_owned());
+        self.write(move |tx| ready(users::set_password(tx, &ctx, id, &hash))).await
+    }
+
+    async fn invite(&self, ctx: &Ctx, id: i64, hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<()> {
+        let (ctx, hash, until) = (ctx.clone(), *hash, timestamp(&expires_at));
+        self.write(move |tx| ready(users::invite(tx, &ctx, id, &hash, &until))).await
+    }
+
+    async fn accept_invitation(&self, ctx: &Ctx, hash: &[u8; 32], password_hash: &str) -> Result<UserRecord> {
+        let (ctx, hash, pw) = (ctx.clone(), *hash, password_hash.to_owned());
+        self.write(move |tx| ready(users::accept_invitation(tx, &ctx, &hash, &pw))).await
+    }
+
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
         let ctx = ctx.clone();
         self.write(move |tx| ready(issuance::create_application(tx, &ctx, &a))).await

@@ -28,6 +28,15 @@ pub(super) static USER_BY_ID: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A session in force by its id's hash.
+pub(super) static SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = ?1 AND s.ended_at IS NULL AND u.disabled_at IS NULL",
+        row::SESSION_COLS
+    )
+});
+
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -215,6 +224,41 @@ impl UsersTx for LiteTx<'_, '_> {
     async fn revoke_tokens(&mut self, user_id: i64, at: &str) -> Result<i64> {
         let sql = "UPDATE tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL";
         Ok(exec(self.tx, sql, params![at, user_id])? as i64)
+    }
+
+    async fn set_password_hash(&mut self, user_id: i64, hash: &str) -> Result<()> {
+        exec(self.tx, "UPDATE users SET password_hash = ?1 WHERE id = ?2", params![hash, user_id]).map(drop)
+    }
+
+    async fn insert_session(&mut self, s: &NewSession, at: &str) -> Result<()> {
+        let sql = "INSERT INTO sessions (id_hash, user_id, csrf, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)";
+        exec(self.tx, sql, params![&s.id_hash[..], s.user_id, s.csrf, at]).map(drop)
+    }
+
+    async fn touch_session(&mut self, id_hash: &[u8; 32], at: &str) -> Result<()> {
+        let sql = "UPDATE sessions SET last_seen_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL";
+        exec(self.tx, sql, params![at, &id_hash[..]]).map(drop)
+    }
+
+    async fn end_session(&mut self, id_hash: &[u8; 32], at: &str) -> Result<Option<i64>> {
+        let sql = "UPDATE sessions SET ended_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL RETURNING user_id";
+        opt(self.tx, sql, params![at, &id_hash[..]], |r| r.col(0))
+    }
+
+    async fn end_user_sessions(&mut self, user_id: i64, at: &str) -> Result<i64> {
+        let sql = "UPDATE sessions SET ended_at = ?1 WHERE user_id = ?2 AND ended_at IS NULL";
+        Ok(exec(self.tx, sql, params![at, user_id])? as i64)
+    }
+
+    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, at: &str, expires_at: &str) -> Result<()> {
+        let sql = "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
+        exec(self.tx, sql, params![&hash[..], user_id, at, expires_at]).map(drop)
+    }
+
+    async fn use_invitation(&mut self, hash: &[u8; 32], at: &str) -> Result<Option<i64>> {
+        let sql = "UPDATE invitations SET used_at = ?1 \
+                   WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1 RETURNING user_id";
+        opt(self.tx, sql, params![at, &hash[..]], |r| r.col(0))
     }
 }
 

@@ -1,0 +1,423 @@
+//! The administrator's pages: users (add with a password or an invitation link, disable after
+//! a page that says what happens, enable, reset a password), the exchange's queues with dead
+//! letters to retry, the trust list in force (members, expiry, reload), the audit log (browse,
+//! verify the chain), and when the node's keys expire.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use originlink_node::app::{self, exchange_admin, sessions, users};
+use originlink_store::{Role, UserChange};
+use serde::{Deserialize, Serialize};
+
+use crate::Shared;
+use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
+use crate::forms::{Errors, FormData};
+
+fn admin(s: &Shared, person: &Person) -> Result<(), Response> {
+    person.require(s, &[Role::Admin])
+}
+
+/// The roles a user can have, with their catalogue ids.
+const ROLES: &[(&str, &str)] = &[
+    ("exporter", "role-exporter"),
+    ("issuing-officer", "role-issuing-officer"),
+    ("customs-officer", "role-customs-officer"),
+    ("admin", "role-admin"),
+];
+
+/// `GET /admin/users`: every user, and the form to add one.
+pub async fn users(State(s): State<Shared>, person: Person) -> Response {
+    users_page(&s, &person, StatusCode::OK, &Errors::default(), &FormData::default(), None).await
+}
+
+async fn users_page(
+    s: &Shared,
+    person: &Person,
+    status: StatusCode,
+    errors: &Errors,
+    form: &FormData,
+    invitation: Option<String>,
+) -> Response {
+    if let Err(r) = admin(s, person) {
+        return r;
+    }
+    let list = match users::list(s.app.store.as_ref()).await {
+        Ok(l) => l,
+        Err(e) => return s.views.error_page(Some(person), &e),
+    };
+    let title = s.views.messages().text("users-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(person), &title, "/admin/users"),
+        rows => list,
+        roles => ROLES,
+        errors => errors.0.clone(),
+        field_errors => errors.by_field(),
+        v => form.values(),
+        invitation => invitation,
+        min => sessions::MIN_PASSWORD,
+    };
+    shown(s, person, s.views.render_status(status, "users.html", ctx))
+}
+
+/// The invitation link for `token`, on the console's own address as the browser used it.
+fn invitation_link(headers: &axum::http::HeaderMap, token: &str) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("//{host}/invitation/{token}")
+}
+
+/// `POST /admin/users`: adds a user with a password, or with an invitation link to show.
+pub async fn add_user(
+    State(s): State<Shared>,
+    person: Person,
+    headers: axum::http::HeaderMap,
+    form: FormData,
+) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let mut errors = Errors::default();
+    let role = Role::parse(form.get("role").unwrap_or_default());
+    if role.is_none() {
+        errors.add("role", s.views.messages().text("need-role", &[]), "ROLE_REQUIRED");
+    }
+    let password = form.get("password").unwrap_or_default();
+    if !password.is_empty()
+        && let Err(e) = sessions::check_password(password)
+    {
+        errors.add("password", s.views.error_text(&e), e.code);
+    }
+    let Some(role) = role.filter(|_| errors.is_empty()) else {
+        return users_page(&s, &person, StatusCode::BAD_REQUEST, &errors, &form, None).await;
+    };
+    let ctx = s.app.ctx(&person.user);
+    let country = s.app.issuer.authority.country.clone();
+    let company = form.text("company");
+    let user = match users::add_user(s.app.store.as_ref(), &ctx, form.get("name").unwrap_or_default(), role, company.as_deref(), &country).await {
+        Ok((user, _token)) => user,
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
+            let field = match e.field.as_deref() {
+                Some("company") => "company",
+                _ => "name",
+            };
+            errors.add(field, s.views.error_text(&e), e.code);
+            return users_page(&s, &person, StatusCode::BAD_REQUEST, &errors, &form, None).await;
+        }
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    if !password.is_empty() {
+        if let Err(e) = sessions::set_password(&s.app, &ctx, user.id, password).await {
+            return s.views.error_page(Some(&person), &e);
+        }
+        let text = s.views.messages().text("flash-user-added", &[("name", user.name.clone())]);
+        return redirect_with_flash(&s, "/admin/users", &text);
+    }
+    match sessions::invite(&s.app, &person.user, user.id).await {
+        Ok(token) => {
+            let mut p = person.clone();
+            p.flash = Some(s.views.messages().text("flash-user-invited", &[("name", user.name.clone())]));
+            users_page(&s, &p, StatusCode::OK, &Errors::default(), &FormData::default(), Some(invitation_link(&headers, &token)))
+                .await
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// `GET /admin/users/{id}`: one user, with disable (saying what it does), enable, a new
+/// invitation link and a new password.
+pub async fn user_page(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
+    user_form(&s, &person, id, StatusCode::OK, &Errors::default(), None).await
+}
+
+async fn user_form(
+    s: &Shared,
+    person: &Person,
+    id: i64,
+    status: StatusCode,
+    errors: &Errors,
+    invitation: Option<String>,
+) -> Response {
+    if let Err(r) = admin(s, person) {
+        return r;
+    }
+    let u = match s.app.store.user(id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return s.views.error_page(Some(person), &app::Error::not_found()),
+        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    };
+    let title = s.views.messages().text("user-title", &[("name", u.name.clone())]);
+    let ctx = context! {
+        page => page_ctx(Some(person), &title, "/admin/users"),
+        u => u,
+        errors => errors.0.clone(),
+        field_errors => errors.by_field(),
+        invitation => invitation,
+        myself => id == person.user.id,
+        min => sessions::MIN_PASSWORD,
+    };
+    shown(s, person, s.views.render_status(status, "user.html", ctx))
+}
+
+async fn change(s: Shared, person: Person, id: i64, form: FormData, what: UserChange, flash: &str) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let ctx = s.app.ctx(&person.user);
+    match users::change(s.app.store.as_ref(), &ctx, Some(person.user.id), id, what).await {
+        Ok(u) => {
+            let text = s.views.messages().text(flash, &[("name", u.name.clone())]);
+            redirect_with_flash(&s, &format!("/admin/users/{id}"), &text)
+        }
+        Err(e) if e.kind == app::Kind::Conflict => redirect_with_flash(&s, &format!("/admin/users/{id}"), &s.views.error_text(&e)),
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// `POST /admin/users/{id}/disable`: the user's sessions end and tokens stop working.
+pub async fn disable(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    change(s, person, id, form, UserChange::Disable, "flash-user-disabled").await
+}
+
+/// `POST /admin/users/{id}/enable`
+pub async fn enable(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    change(s, person, id, form, UserChange::Enable, "flash-user-enabled").await
+}
+
+/// `POST /admin/users/{id}/invite`: a new one-time link to set a password.
+pub async fn invite(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+    form: FormData,
+) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    match sessions::invite(&s.app, &person.user, id).await {
+        Ok(token) => {
+            user_form(&s, &person, id, StatusCode::OK, &Errors::default(), Some(invitation_link(&headers, &token))).await
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// `POST /admin/users/{id}/password`: sets a new password; the user's sessions end.
+pub async fn set_password(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    match sessions::set_password(&s.app, &s.app.ctx(&person.user), id, form.get("password").unwrap_or_default()).await {
+        Ok(u) => {
+            let text = s.views.messages().text("flash-password-set", &[("name", u.name.clone())]);
+            redirect_with_flash(&s, &format!("/admin/users/{id}"), &text)
+        }
+        Err(e) if e.kind == app::Kind::Invalid => {
+            let mut errors = Errors::default();
+            errors.add("password", s.views.error_text(&e), e.code);
+            user_form(&s, &person, id, StatusCode::BAD_REQUEST, &errors, None).await
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// `GET /admin/exchange`: the queues, the outbox, dead letters (retry), quarantined and
+/// refused messages.
+pub async fn exchange(State(s): State<Shared>, person: Person) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    let got = async {
+        Ok::<_, app::Error>((
+            exchange_admin::status(&s.app).await?,
+            exchange_admin::outbox(&s.app).await?,
+            exchange_admin::dead_letters(&s.app).await?,
+            exchange_admin::quarantined(&s.app).await?,
+            exchange_admin::refused(&s.app).await?,
+        ))
+    }
+    .await;
+    let (status, outbox, dead, quarantined, refused) = match got {
+        Ok(x) => x,
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let title = s.views.messages().text("exchange-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/admin/exchange"),
+        status => status,
+        outbox => outbox.into_iter().take(100).collect::<Vec<_>>(),
+        dead => dead,
+        quarantined => quarantined.into_iter().take(100).collect::<Vec<_>>(),
+        refused => refused.into_iter().take(100).collect::<Vec<_>>(),
+    };
+    shown(&s, &person, s.views.render("exchange.html", ctx))
+}
+
+/// `POST /admin/exchange/dead/{id}/retry`
+pub async fn retry(State(s): State<Shared>, person: Person, Path(id): Path<String>, form: FormData) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    match exchange_admin::retry(&s.app, &person.user, &id).await {
+        Ok(_) => redirect_with_flash(&s, "/admin/exchange", &s.views.messages().text("flash-retried", &[("id", id)])),
+        Err(e) if e.kind == app::Kind::Conflict || e.kind == app::Kind::NotFound => {
+            redirect_with_flash(&s, "/admin/exchange", &s.views.error_text(&e))
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// `GET /admin/trust-list`: the list in force: sequence, when the next is due, members.
+pub async fn trust_list(State(s): State<Shared>, person: Person) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    let now = s.app.clock.now();
+    let list = s.app.exchange.as_ref().map(|x| {
+        let t = x.trust();
+        context! {
+            sequence => t.sequence,
+            issued_at => t.issued_at.to_rfc3339(),
+            next_update => t.next_update.to_rfc3339(),
+            days_left => (t.next_update - now).num_days(),
+            overdue => t.next_update < now,
+            members => t.members(),
+        }
+    });
+    let title = s.views.messages().text("trust-title", &[]);
+    let ctx = context! { page => page_ctx(Some(&person), &title, "/admin/trust-list"), list => list };
+    shown(&s, &person, s.views.render("trust_list.html", ctx))
+}
+
+/// `POST /admin/trust-list/reload`: reads the trust list file again.
+pub async fn reload_trust_list(State(s): State<Shared>, person: Person, form: FormData) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let m = s.views.messages();
+    let text = match s.app.exchange.as_ref().map(|x| x.reload_trust_list()) {
+        None => m.text("error-EXCHANGE_NOT_CONFIGURED", &[]),
+        Some(Ok(originlink_node::exchange::Reload::Loaded(seq))) => m.text("flash-trust-loaded", &[("sequence", seq.to_string())]),
+        Some(Ok(originlink_node::exchange::Reload::Unchanged(seq))) => m.text("flash-trust-unchanged", &[("sequence", seq.to_string())]),
+        Some(Err(e)) => m.text("flash-trust-refused", &[("reason", e)]),
+    };
+    tracing::info!(user = person.user.id, "trust list reload asked from the console");
+    redirect_with_flash(&s, "/admin/trust-list", &text)
+}
+
+/// `?before=` of the audit page.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+/// Events the audit page shows at once.
+const AUDIT_PAGE: i64 = 50;
+
+/// `GET /admin/audit`: the newest events first, 50 a page.
+pub async fn audit(State(s): State<Shared>, person: Person, Query(q): Query<AuditQuery>) -> Response {
+    audit_page(&s, &person, q.before, None).await
+}
+
+async fn audit_page(s: &Shared, person: &Person, before: Option<i64>, verdict: Option<(bool, String)>) -> Response {
+    if let Err(r) = admin(s, person) {
+        return r;
+    }
+    let head = match s.app.store.audit_head().await {
+        Ok((seq, _)) => seq,
+        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    };
+    let up_to = before.map(|b| b - 1).unwrap_or(head).min(head);
+    let after = (up_to - AUDIT_PAGE).max(0);
+    let mut events = match s.app.store.audit_events(after, up_to, AUDIT_PAGE).await {
+        Ok(e) => e,
+        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    };
+    events.reverse();
+    let title = s.views.messages().text("audit-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(person), &title, "/admin/audit"),
+        events => events,
+        head => head,
+        next => (after > 0).then_some(after + 1),
+        verdict => verdict.map(|(ok, text)| context! { ok => ok, text => text }),
+    };
+    shown(s, person, s.views.render("audit.html", ctx))
+}
+
+/// `POST /admin/audit/verify`: checks the whole chain against its key and checkpoint.
+pub async fn verify_audit(State(s): State<Shared>, person: Person, form: FormData) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let m = s.views.messages();
+    let verdict = match s.app.store.check_audit(1000).await {
+        Ok(Ok(v)) => (true, m.text("audit-intact", &[("events", v.events.to_string())])),
+        Ok(Err(b)) => (false, m.text("audit-broken", &[("seq", b.seq.to_string()), ("reason", b.reason.to_owned())])),
+        Err(e) => return s.views.error_page(Some(&person), &e.into()),
+    };
+    audit_page(&s, &person, None, Some(verdict)).await
+}
+
+/// One certificate of the node's key folder, as the keys page shows it.
+#[derive(Debug, Serialize)]
+struct KeyRow {
+    file: String,
+    subject: String,
+    serial: String,
+    not_after: String,
+    days_left: i64,
+}
+
+/// `GET /admin/keys`: the certificates in the authority's key folder and when they expire.
+pub async fn keys(State(s): State<Shared>, person: Person) -> Response {
+    if let Err(r) = admin(&s, &person) {
+        return r;
+    }
+    let dir = s.app.issuer.authority.keys.clone();
+    let now = s.app.clock.now();
+    let mut rows = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "crt")).collect())
+        .unwrap_or_default();
+    files.sort();
+    for path in files {
+        let Ok(certs) = originlink_trust::keystore::load_certs(&path) else { continue };
+        if let Some(c) = certs.first() {
+            let not_after = chrono::DateTime::from_timestamp(c.not_after(), 0).unwrap_or_default();
+            rows.push(KeyRow {
+                file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                subject: c.subject().to_owned(),
+                serial: c.serial_hex(),
+                not_after: not_after.to_rfc3339(),
+                days_left: (not_after - now).num_days(),
+            });
+        }
+    }
+    let title = s.views.messages().text("keys-title", &[]);
+    let ctx = context! { page => page_ctx(Some(&person), &title, "/admin/keys"), rows => rows };
+    shown(&s, &person, s.views.render("keys.html", ctx))
+}

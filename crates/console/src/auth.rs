@@ -1,0 +1,350 @@
+//! Who is at the keyboard: signing in and out, the session cookie, the CSRF token every form
+//! carries, one-time invitations, flash messages after a POST-redirect-GET, and the role a
+//! page needs.
+//!
+//! The session cookie is `__Host-originlink-{country}`: `HttpOnly`, `Secure`,
+//! `SameSite=Strict`, `Path=/`, no `Domain`; its value is a random session id whose SHA-256
+//! is what the node stores ([`originlink_node::app::sessions`]). Sign-in always starts a new
+//! session (the id rotates). The sign-in form itself carries a token that must match a
+//! short-lived cookie (double submit), so no other site can sign a person in.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::{Value, context};
+use originlink_node::app::{self, sessions};
+use originlink_store::{Role, User};
+use serde::{Deserialize, Serialize};
+
+use crate::Shared;
+use crate::forms::FormData;
+
+/// A signed-in person: the user, the session's CSRF token and the session id (for signing
+/// out).
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Who.
+    pub user: User,
+    /// The session's CSRF token, put in every form.
+    pub csrf: String,
+    session_id: String,
+    /// A flash message to show once (set by the previous POST).
+    pub flash: Option<String>,
+}
+
+impl Person {
+    /// Refuses (403 page) unless the person has one of `roles`.
+    pub fn require(&self, s: &Shared, roles: &[Role]) -> Result<(), Response> {
+        if roles.contains(&self.user.role) {
+            return Ok(());
+        }
+        let m = s.views.messages();
+        Err(s.views.message(
+            StatusCode::FORBIDDEN,
+            Some(self),
+            &m.text("forbidden-title", &[]),
+            &m.text("forbidden-body", &[("role", m.text(&format!("role-{}", self.user.role.as_str()), &[]))]),
+        ))
+    }
+}
+
+/// Not signed in: a page sends the person to sign in (and back afterwards).
+#[derive(Debug)]
+pub struct SignInFirst(String);
+
+impl IntoResponse for SignInFirst {
+    fn into_response(self) -> Response {
+        let next = if self.0.starts_with('/') && !self.0.starts_with("//") { self.0 } else { "/".into() };
+        let to = format!("/sign-in?next={}", urlencode(&next));
+        Redirect::to(&to).into_response()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: `HttpOnly; Secure; SameSite=Strict; Path=/`, with `max_age`
+/// seconds (`0` deletes it; `None`: until the browser closes).
+pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    HeaderValue::from_str(&format!("{name}={value}; HttpOnly; Secure; SameSite=Strict; Path=/{age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+fn flash_cookie(s: &Shared) -> String {
+    format!("{}-flash", s.cookie)
+}
+
+/// Redirects (303) to `to` with a flash message shown once on the next page.
+pub fn redirect_with_flash(s: &Shared, to: &str, flash: &str) -> Response {
+    let mut res = Redirect::to(to).into_response();
+    let encoded: String = flash.bytes().map(|b| format!("{b:02x}")).collect();
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(&flash_cookie(s), &encoded, Some(60)));
+    res
+}
+
+fn read_flash(s: &Shared, headers: &HeaderMap) -> Option<String> {
+    let hex = cookie(headers, &flash_cookie(s))?;
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len() / 2).map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    bytes.and_then(|b| String::from_utf8(b).ok()).filter(|t| !t.is_empty() && t.len() <= 500)
+}
+
+impl FromRequestParts<Shared> for Person {
+    type Rejection = SignInFirst;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, SignInFirst> {
+        let back = || SignInFirst(parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default());
+        let Some(id) = cookie(&parts.headers, &s.cookie) else { return Err(back()) };
+        let id = id.to_owned();
+        match sessions::session(&s.app, &id).await {
+            Ok(Some(session)) => Ok(Person {
+                user: session.user,
+                csrf: session.csrf,
+                session_id: id,
+                flash: read_flash(s, &parts.headers),
+            }),
+            Ok(None) => Err(back()),
+            Err(e) => {
+                tracing::warn!(error = %e, "session lookup failed");
+                Err(back())
+            }
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<Shared> for Person {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Option<Self>, Self::Rejection> {
+        Ok(<Person as FromRequestParts<Shared>>::from_request_parts(parts, s).await.ok())
+    }
+}
+
+/// What the layout needs on every page: the title, who is signed in, the navigation for
+/// their role, the CSRF token (sign-out form) and a flash message.
+#[derive(Debug, Serialize)]
+pub struct PageCtx {
+    title: String,
+    user: Option<String>,
+    role: Option<&'static str>,
+    csrf: String,
+    flash: Option<String>,
+    nav: Vec<(&'static str, &'static str, bool)>,
+}
+
+/// The layout's context for `person` on a page titled `title` at `path` (for the current
+/// navigation item).
+pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
+    let nav: &[(&str, &str)] = match person.map(|p| p.user.role) {
+        Some(Role::Exporter) => {
+            &[("/applications", "nav-applications"), ("/certificates", "nav-certificates"), ("/applications/new", "nav-new-application")]
+        }
+        Some(Role::IssuingOfficer) => {
+            &[("/review", "nav-review"), ("/applications", "nav-applications"), ("/certificates", "nav-issued"), ("/verifications", "nav-verifications")]
+        }
+        Some(Role::Admin) => &[
+            ("/admin/users", "nav-users"),
+            ("/admin/exchange", "nav-exchange"),
+            ("/admin/trust-list", "nav-trust-list"),
+            ("/admin/audit", "nav-audit"),
+            ("/admin/keys", "nav-keys"),
+        ],
+        Some(Role::CustomsOfficer) | None => &[],
+    };
+    PageCtx {
+        title: title.to_owned(),
+        user: person.map(|p| p.user.name.clone()),
+        role: person.map(|p| p.user.role.as_str()),
+        csrf: person.map(|p| p.csrf.clone()).unwrap_or_default(),
+        flash: person.and_then(|p| p.flash.clone()),
+        nav: nav.iter().map(|(href, label)| (*href, *label, !path.is_empty() && path == *href)).collect(),
+    }
+}
+
+/// Clears the flash cookie once a page has shown it.
+pub fn shown(s: &Shared, person: &Person, mut res: Response) -> Response {
+    if person.flash.is_some() {
+        res.headers_mut().append(header::SET_COOKIE, set_cookie(&flash_cookie(s), "", Some(0)));
+    }
+    res
+}
+
+/// Whether the posted form carries the session's CSRF token (compared in constant time).
+pub fn csrf_ok(person: &Person, form: &FormData) -> bool {
+    let given = form.get("csrf").unwrap_or_default();
+    same(given, &person.csrf)
+}
+
+/// Whether two tokens are equal, in time that depends on their length only.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The page for a form posted without the session's token: nothing was changed.
+pub fn csrf_refused(s: &Shared, person: Option<&Person>) -> Response {
+    let m = s.views.messages();
+    s.views.message(StatusCode::FORBIDDEN, person, &m.text("csrf-title", &[]), &m.text("csrf-body", &[]))
+}
+
+/// A signed-in person's form post, its CSRF token checked: `Err` is the refusal page.
+pub fn checked(s: &Shared, person: &Person, form: &FormData) -> Result<(), Response> {
+    if csrf_ok(person, form) { Ok(()) } else { Err(csrf_refused(s, Some(person))) }
+}
+
+/// `GET /`: each role's first page.
+pub async fn home(State(s): State<Shared>, person: Option<Person>) -> Response {
+    let Some(p) = person else { return Redirect::to("/sign-in").into_response() };
+    let _ = &s;
+    let to = match p.user.role {
+        Role::Exporter => "/applications",
+        Role::IssuingOfficer => "/review",
+        Role::Admin => "/admin/users",
+        Role::CustomsOfficer => "/certificates",
+    };
+    Redirect::to(to).into_response()
+}
+
+/// `?next=` of the sign-in page.
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn login_cookie(s: &Shared) -> String {
+    format!("{}-login", s.cookie)
+}
+
+fn login_page(s: &Shared, status: StatusCode, name: &str, next: &str, error: Option<(String, &str)>) -> Response {
+    let token = random_token();
+    let m = s.views.messages();
+    let ctx = context! {
+        page => page_ctx(None, &m.text("sign-in-title", &[]), ""),
+        login_token => token.clone(),
+        name => name,
+        next => next,
+        error => error.as_ref().map(|(text, code)| context! { text => text, code => code }),
+    };
+    let mut res = s.views.render_status(status, "sign_in.html", ctx);
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(&login_cookie(s), &token, Some(3600)));
+    res
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `GET /sign-in`
+pub async fn sign_in_page(State(s): State<Shared>, Query(q): Query<Next>) -> Response {
+    login_page(&s, StatusCode::OK, "", q.next.as_deref().unwrap_or("/"), None)
+}
+
+/// `POST /sign-in`: name and password; a new session on success.
+pub async fn sign_in(State(s): State<Shared>, headers: HeaderMap, form: FormData) -> Response {
+    let name = form.get("name").unwrap_or_default();
+    let next = form.get("next").filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/");
+    let expected = cookie(&headers, &login_cookie(&s)).unwrap_or_default();
+    let given = form.get("login_token").unwrap_or_default();
+    if expected.is_empty() || !same(expected, given) {
+        return csrf_refused(&s, None);
+    }
+    match sessions::sign_in(&s.app, name, form.get("password").unwrap_or_default()).await {
+        Ok(started) => {
+            let mut res = Redirect::to(next).into_response();
+            let h = res.headers_mut();
+            h.append(header::SET_COOKIE, set_cookie(&s.cookie, &started.id, None));
+            h.append(header::SET_COOKIE, set_cookie(&login_cookie(&s), "", Some(0)));
+            res
+        }
+        Err(e) => {
+            let status = match e.kind {
+                app::Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                app::Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let text = if e.kind == app::Kind::Throttled { e.message.clone() } else { s.views.error_text(&e) };
+            login_page(&s, status, name, next, Some((text, e.code)))
+        }
+    }
+}
+
+/// `POST /sign-out`
+pub async fn sign_out(State(s): State<Shared>, person: Person, form: FormData) -> Response {
+    if let Err(refused) = checked(&s, &person, &form) {
+        return refused;
+    }
+    if let Err(e) = sessions::sign_out(&s.app, &person.user, &person.session_id).await {
+        return s.views.error_page(Some(&person), &e);
+    }
+    let mut res = Redirect::to("/sign-in").into_response();
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(&s.cookie, "", Some(0)));
+    res
+}
+
+/// `GET /invitation/{token}`: choose a password.
+pub async fn invitation_page(State(s): State<Shared>, Path(token): Path<String>) -> Response {
+    invitation_form(&s, StatusCode::OK, &token, None)
+}
+
+fn invitation_form(s: &Shared, status: StatusCode, token: &str, error: Option<(String, &str)>) -> Response {
+    let m = s.views.messages();
+    let ctx = context! {
+        page => page_ctx(None, &m.text("invitation-title", &[]), ""),
+        token => token,
+        min => sessions::MIN_PASSWORD,
+        error => error.as_ref().map(|(text, code)| context! { text => text, code => code }),
+    };
+    s.views.render_status(status, "invitation.html", ctx)
+}
+
+/// `POST /invitation/{token}`: sets the password, then the person signs in.
+pub async fn accept_invitation(State(s): State<Shared>, Path(token): Path<String>, form: FormData) -> Response {
+    let password = form.get("password").unwrap_or_default();
+    if password != form.get("confirm").unwrap_or_default() {
+        let text = s.views.messages().text("invitation-mismatch", &[]);
+        return invitation_form(&s, StatusCode::BAD_REQUEST, &token, Some((text, "PASSWORDS_DIFFER")));
+    }
+    match sessions::accept_invitation(&s.app, &token, password).await {
+        Ok(user) => {
+            let flash = s.views.messages().text("invitation-done", &[("name", user.name.clone())]);
+            let ctx = context! {
+                page => page_ctx(None, &flash, ""),
+                heading => flash,
+                body => s.views.messages().text("invitation-sign-in", &[]),
+                link => "/sign-in",
+            };
+            s.views.render("message.html", ctx)
+        }
+        Err(e) => {
+            let status = if e.kind == app::Kind::Invalid { StatusCode::BAD_REQUEST } else { StatusCode::CONFLICT };
+            invitation_form(&s, status, &token, Some((s.views.error_text(&e), e.code)))
+        }
+    }
+}
+
+/// A value for the templates that is absent.
+pub fn none() -> Value {
+    Value::from(())
+}

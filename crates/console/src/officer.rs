@@ -1,0 +1,245 @@
+//! The issuing officer's pages: the review queue (oldest first), approving, rejecting or
+//! returning an application with a reason, revoking a certificate after a page that says what
+//! will happen, and answering verification requests before their deadline.
+
+use std::future::Future;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use originlink_node::app::{self, applications, verifications};
+use originlink_store::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::Shared;
+use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
+use crate::forms::{Errors, FormData};
+
+/// `?q=&from=&to=` of the queue.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// Most applications the queue shows at once.
+pub const QUEUE_SIZE: i64 = 200;
+
+/// `GET /review`: submitted applications, oldest first, with their warnings counted.
+pub async fn queue(State(s): State<Shared>, person: Person, Query(q): Query<QueueQuery>) -> Response {
+    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    let empty = |v: &Option<String>| v.clone().filter(|t| !t.trim().is_empty());
+    let query = applications::ApplicationQuery {
+        status: Some("submitted".into()),
+        q: empty(&q.q),
+        from: empty(&q.from),
+        to: empty(&q.to),
+    };
+    let listed = match app::page(&person.user, Some(QUEUE_SIZE), None) {
+        Ok(page) => applications::list(&s.app, &person.user, &page, &query).await,
+        Err(e) => Err(e),
+    };
+    let (mut rows, error) = match listed {
+        Ok(rows) => (rows, None),
+        Err(e) if e.kind == app::Kind::Invalid => (vec![], Some(s.views.error_text(&e))),
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    rows.reverse();
+    let title = s.views.messages().text("review-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/review"),
+        rows => rows,
+        q => context! { q => q.q, from => q.from, to => q.to },
+        error => error,
+        limit => QUEUE_SIZE,
+    };
+    shown(&s, &person, s.views.render("review.html", ctx))
+}
+
+async fn decide<F, Fut>(s: Shared, person: Person, id: i64, form: FormData, flash: &str, f: F) -> Response
+where
+    F: FnOnce(Shared, Person, String) -> Fut,
+    Fut: Future<Output = app::Result<String>>,
+{
+    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let reason = form.get("reason").unwrap_or_default().to_owned();
+    match f(s.clone(), person.clone(), reason).await {
+        Ok(what) => {
+            let text = s.views.messages().text(flash, &[("id", id.to_string()), ("number", what)]);
+            redirect_with_flash(&s, "/review", &text)
+        }
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
+            redirect_with_flash(&s, &format!("/applications/{id}"), &s.views.error_text(&e))
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// `POST /applications/{id}/approve`: numbers, signs and sends the certificate.
+pub async fn approve(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    decide(s, person, id, form, "flash-approved", move |s, p, _| async move {
+        applications::approve(&s.app, &p.user, id).await.map(|c| c.number)
+    })
+    .await
+}
+
+/// `POST /applications/{id}/reject` with a reason.
+pub async fn reject(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    decide(s, person, id, form, "flash-rejected", move |s, p, reason| async move {
+        applications::reject(&s.app, &p.user, id, &reason).await.map(|_| String::new())
+    })
+    .await
+}
+
+/// `POST /applications/{id}/return` with a reason: back to the exporter for correction.
+pub async fn return_for_correction(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    decide(s, person, id, form, "flash-returned", move |s, p, reason| async move {
+        applications::return_for_correction(&s.app, &p.user, id, &reason).await.map(|_| String::new())
+    })
+    .await
+}
+
+/// `GET /certificates/{id}/revoke`: what revoking does, and the reason to give.
+pub async fn revoke_page(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
+    revoke_form(&s, &person, id, StatusCode::OK, &Errors::default(), "").await
+}
+
+async fn revoke_form(s: &Shared, person: &Person, id: i64, status: StatusCode, errors: &Errors, reason: &str) -> Response {
+    if let Err(r) = person.require(s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    let c = match applications::certificate(&s.app, &person.user, id).await {
+        Ok(c) => c,
+        Err(e) => return s.views.error_page(Some(person), &e),
+    };
+    let title = s.views.messages().text("revoke-title", &[("number", c.number.clone())]);
+    let ctx = context! {
+        page => page_ctx(Some(person), &title, ""),
+        c => &c,
+        errors => errors.0.clone(),
+        field_errors => errors.by_field(),
+        reason => reason,
+    };
+    s.views.render_status(status, "revoke.html", ctx)
+}
+
+/// `POST /certificates/{id}/revoke` with a reason: revoked, and the importing country told.
+pub async fn revoke(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let reason = form.get("reason").unwrap_or_default();
+    match applications::revoke(&s.app, &person.user, id, reason).await {
+        Ok(c) => {
+            let text = s.views.messages().text("flash-revoked", &[("number", c.number.clone())]);
+            redirect_with_flash(&s, &format!("/certificates/{id}"), &text)
+        }
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
+            let mut errors = Errors::default();
+            errors.add("reason", s.views.error_text(&e), e.code);
+            revoke_form(&s, &person, id, StatusCode::BAD_REQUEST, &errors, reason).await
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
+/// A verification request as the list shows it.
+#[derive(Debug, Serialize)]
+struct Request {
+    #[serde(flatten)]
+    v: originlink_store::VerificationRequest,
+    overdue: bool,
+    questions_list: Vec<String>,
+}
+
+fn shown_request(v: originlink_store::VerificationRequest, now: chrono::DateTime<chrono::Utc>) -> Request {
+    let overdue = verifications::is_overdue(&v, now);
+    let questions_list = serde_json::from_str::<Vec<String>>(&v.questions).unwrap_or_else(|_| vec![v.questions.clone()]);
+    Request { v, overdue, questions_list }
+}
+
+/// `GET /verifications`: requests other members asked about our certificates, open first,
+/// with their deadlines.
+pub async fn verifications(State(s): State<Shared>, person: Person) -> Response {
+    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    let list = match verifications::list(&s.app, Some("incoming"), false).await {
+        Ok(l) => l,
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let now = s.app.clock.now();
+    let mut rows: Vec<Request> = list.into_iter().map(|v| shown_request(v, now)).collect();
+    rows.sort_by(|a, b| (a.v.status != "open", &a.v.deadline).cmp(&(b.v.status != "open", &b.v.deadline)));
+    let title = s.views.messages().text("verifications-title", &[]);
+    let ctx = context! { page => page_ctx(Some(&person), &title, "/verifications"), rows => rows };
+    shown(&s, &person, s.views.render("verifications.html", ctx))
+}
+
+/// `GET /verifications/{id}`: the request and the form to answer it.
+pub async fn verification_page(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
+    verification_form(&s, &person, id, StatusCode::OK, &Errors::default(), &FormData::default()).await
+}
+
+async fn verification_form(s: &Shared, person: &Person, id: i64, status: StatusCode, errors: &Errors, form: &FormData) -> Response {
+    if let Err(r) = person.require(s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    let v = match s.app.store.verification(id).await {
+        Ok(Some(v)) if v.direction == "incoming" => v,
+        Ok(_) => return s.views.error_page(Some(person), &app::Error::not_found()),
+        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    };
+    let title = s.views.messages().text("verification-title", &[("number", v.number.clone())]);
+    let ctx = context! {
+        page => page_ctx(Some(person), &title, "/verifications"),
+        r => shown_request(v, s.app.clock.now()),
+        errors => errors.0.clone(),
+        field_errors => errors.by_field(),
+        v => form.values(),
+    };
+    s.views.render_status(status, "verification.html", ctx)
+}
+
+/// `POST /verifications/{id}`: the answer, confirmed or denied, sent to the asking member.
+pub async fn answer(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+        return r;
+    }
+    if let Err(r) = auth::checked(&s, &person, &form) {
+        return r;
+    }
+    let outcome = form.get("outcome").unwrap_or_default();
+    match verifications::answer(&s.app, &person.user, id, form.get("answer").unwrap_or_default(), outcome).await {
+        Ok(v) => {
+            let text = s.views.messages().text("flash-answered", &[("number", v.number.clone())]);
+            redirect_with_flash(&s, "/verifications", &text)
+        }
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
+            let mut errors = Errors::default();
+            errors.add(e.field.clone().unwrap_or_else(|| "answer".into()), s.views.error_text(&e), e.code);
+            verification_form(&s, &person, id, StatusCode::BAD_REQUEST, &errors, &form).await
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}

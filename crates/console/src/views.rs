@@ -1,0 +1,264 @@
+//! Pages as people see them: the templates (compiled into the binary, autoescaped), the
+//! message catalogue every text comes from (`messages/en.ftl`, Fluent), the stylesheet, the
+//! error pages, and the headers every answer carries.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use minijinja::value::Kwargs;
+use minijinja::{Environment, Value};
+use originlink_node::AppState;
+use originlink_node::app;
+
+/// The stylesheet, served at `/console.css`.
+pub const STYLESHEET: &str = include_str!("../static/console.css");
+
+/// The English catalogue.
+const MESSAGES_EN: &str = include_str!("../messages/en.ftl");
+
+/// Every template, by name.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("sign_in.html", include_str!("../templates/sign_in.html")),
+    ("invitation.html", include_str!("../templates/invitation.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("applications.html", include_str!("../templates/applications.html")),
+    ("application_form.html", include_str!("../templates/application_form.html")),
+    ("upload.html", include_str!("../templates/upload.html")),
+    ("application.html", include_str!("../templates/application.html")),
+    ("assessment.html", include_str!("../templates/assessment.html")),
+    ("boxes.html", include_str!("../templates/boxes.html")),
+    ("certificates.html", include_str!("../templates/certificates.html")),
+    ("certificate.html", include_str!("../templates/certificate.html")),
+    ("review.html", include_str!("../templates/review.html")),
+    ("revoke.html", include_str!("../templates/revoke.html")),
+    ("verifications.html", include_str!("../templates/verifications.html")),
+    ("verification.html", include_str!("../templates/verification.html")),
+    ("users.html", include_str!("../templates/users.html")),
+    ("user.html", include_str!("../templates/user.html")),
+    ("exchange.html", include_str!("../templates/exchange.html")),
+    ("trust_list.html", include_str!("../templates/trust_list.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
+    ("keys.html", include_str!("../templates/keys.html")),
+];
+
+/// The catalogue and the templates.
+pub struct Views {
+    env: Environment<'static>,
+    messages: Arc<Messages>,
+    /// The issuing authority's name and country, shown in every title.
+    authority: String,
+}
+
+impl std::fmt::Debug for Views {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Views").field("authority", &self.authority).finish_non_exhaustive()
+    }
+}
+
+/// The message catalogue: every text of every page.
+pub struct Messages(FluentBundle<FluentResource>);
+
+impl std::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Messages")
+    }
+}
+
+impl Messages {
+    /// The English catalogue. A broken catalogue is a bug caught by the tests.
+    pub fn english() -> Messages {
+        let resource = FluentResource::try_new(MESSAGES_EN.to_owned()).expect("messages/en.ftl parses");
+        let lang: unic_langid::LanguageIdentifier = "en".parse().expect("en is a language");
+        let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+        // Pages are HTML: no Unicode isolation marks around placeables.
+        bundle.set_use_isolating(false);
+        bundle.add_resource(resource).expect("no duplicate message ids");
+        Messages(bundle)
+    }
+
+    /// Whether the catalogue has `id`.
+    pub fn has(&self, id: &str) -> bool {
+        self.0.has_message(id)
+    }
+
+    /// The text of `id` with `args`; the id itself (so that a missing text shows) otherwise.
+    pub fn text(&self, id: &str, args: &[(&str, String)]) -> String {
+        let Some(pattern) = self.0.get_message(id).and_then(|m| m.value()) else { return id.to_owned() };
+        let mut fa = FluentArgs::new();
+        for (k, v) in args {
+            match v.parse::<f64>() {
+                Ok(n) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => fa.set(*k, FluentValue::from(n)),
+                _ => fa.set(*k, FluentValue::from(v.clone())),
+            }
+        }
+        let mut errors = Vec::new();
+        self.0.format_pattern(pattern, Some(&fa), &mut errors).into_owned()
+    }
+
+    /// Every message id (for the catalogue's completeness test).
+    pub fn ids() -> Vec<String> {
+        MESSAGES_EN
+            .lines()
+            .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+            .filter_map(|l| l.split_once(" =").map(|(id, _)| id.trim().to_owned()))
+            .collect()
+    }
+}
+
+impl Views {
+    /// Templates and catalogue for the node `app`.
+    pub fn new(app: &AppState) -> Views {
+        let messages = Arc::new(Messages::english());
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect("templates compile");
+        }
+        let m = messages.clone();
+        env.add_function("t", move |id: &str, kwargs: Kwargs| -> Result<String, minijinja::Error> {
+            let mut args = Vec::new();
+            for k in kwargs.args() {
+                let v: Value = kwargs.get(k)?;
+                args.push((k, v.to_string()));
+            }
+            Ok(m.text(id, &args))
+        });
+        env.add_filter("date", |v: Value| -> String { human_date(&v.to_string()) });
+        env.add_filter("datetime", |v: Value| -> String { human_datetime(&v.to_string()) });
+        let a = &app.issuer.authority;
+        Views { env, messages, authority: format!("{} {}", a.country, a.name) }
+    }
+
+    /// The catalogue.
+    pub fn messages(&self) -> &Messages {
+        &self.messages
+    }
+
+    /// Renders template `name` with `ctx` (plus `authority`); a template error is a bug,
+    /// logged and shown as a plain 500 page.
+    pub fn render(&self, name: &str, ctx: Value) -> Response {
+        self.render_status(StatusCode::OK, name, ctx)
+    }
+
+    /// [`Views::render`] with a status.
+    pub fn render_status(&self, status: StatusCode, name: &str, ctx: Value) -> Response {
+        let ctx = minijinja::context! { authority => self.authority.clone(), ..ctx };
+        match self.env.get_template(name).and_then(|t| t.render(ctx)) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "a page could not be rendered");
+                (StatusCode::INTERNAL_SERVER_ERROR, Html("<!doctype html><title>Error</title><p>Something went wrong on our side. Try again in a minute.</p>".to_owned())).into_response()
+            }
+        }
+    }
+
+    /// A page with one message (not found, forbidden, an error), in the layout.
+    pub fn message(&self, status: StatusCode, person: Option<&crate::auth::Person>, title: &str, body: &str) -> Response {
+        let ctx = minijinja::context! {
+            page => crate::auth::page_ctx(person, title, ""),
+            heading => title,
+            body => body,
+        };
+        self.render_status(status, "message.html", ctx)
+    }
+
+    /// A use case's error as a page: its words from the catalogue (`error-CODE`), or the
+    /// use case's own message, with the code in small print.
+    pub fn error_page(&self, person: Option<&crate::auth::Person>, e: &app::Error) -> Response {
+        let status = match e.kind {
+            app::Kind::Invalid => StatusCode::BAD_REQUEST,
+            app::Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            app::Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            app::Kind::Forbidden => StatusCode::FORBIDDEN,
+            app::Kind::NotFound => StatusCode::NOT_FOUND,
+            app::Kind::Conflict => StatusCode::CONFLICT,
+            app::Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            app::Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            app::Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let title = if e.kind == app::Kind::NotFound {
+            self.messages.text("not-found-title", &[])
+        } else {
+            self.messages.text("error-title", &[])
+        };
+        let ctx = minijinja::context! {
+            page => crate::auth::page_ctx(person, &title, ""),
+            heading => title,
+            body => self.error_text(e),
+            code => e.code,
+        };
+        self.render_status(status, "message.html", ctx)
+    }
+
+    /// A use case's error in words: the catalogue's `error-CODE` when it has one, the use
+    /// case's message otherwise.
+    pub fn error_text(&self, e: &app::Error) -> String {
+        let id = format!("error-{}", e.code);
+        if self.messages.has(&id) { self.messages.text(&id, &[]) } else { e.message.clone() }
+    }
+}
+
+/// `2 December 2026` from an RFC 3339 instant or a `YYYY-MM-DD` date; the input otherwise.
+pub fn human_date(s: &str) -> String {
+    let date = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.date_naive())
+        .or_else(|_| chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d"));
+    match date {
+        Ok(d) => d.format("%-d %B %Y").to_string(),
+        Err(_) => s.to_owned(),
+    }
+}
+
+/// `2 December 2026, 14:05 UTC` from an RFC 3339 instant; [`human_date`] otherwise.
+pub fn human_datetime(s: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(d) => d.with_timezone(&chrono::Utc).format("%-d %B %Y, %H:%M UTC").to_string(),
+        Err(_) => human_date(s),
+    }
+}
+
+/// `GET /console.css`: the one stylesheet, cached for a day.
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// Any other path: the not-found page.
+pub async fn not_found(
+    axum::extract::State(s): axum::extract::State<crate::Shared>,
+    person: Option<crate::auth::Person>,
+) -> Response {
+    let title = s.views.messages().text("not-found-title", &[]);
+    let body = s.views.messages().text("not-found-body", &[]);
+    s.views.message(StatusCode::NOT_FOUND, person.as_ref(), &title, &body)
+}
+
+/// Headers on every answer: no framing, no sniffing, nothing loaded from elsewhere, no
+/// referrer, pages not cached (they show a person's records).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::CACHE_CONTROL, "no-store");
+    res
+}

@@ -97,7 +97,16 @@ pub async fn add_user(
     let ctx = s.app.ctx(&person.user);
     let country = s.app.issuer.authority.country.clone();
     let company = form.text("company");
-    let user = match users::add_user(s.app.store.as_ref(), &ctx, form.get("name").unwrap_or_default(), role, company.as_deref(), &country).await {
+    let user = match users::add_user(
+        s.app.store.as_ref(),
+        &ctx,
+        form.get("name").unwrap_or_default(),
+        role,
+        company.as_deref(),
+        &country,
+    )
+    .await
+    {
         Ok((user, _token)) => user,
         Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
             let field = match e.field.as_deref() {
@@ -110,7 +119,7 @@ pub async fn add_user(
         Err(e) => return s.views.error_page(Some(&person), &e),
     };
     if !password.is_empty() {
-        if let Err(e) = sessions::set_password(&s.app, &ctx, user.id, password).await {
+        if let Err(e) = sessions::set_password(s.app.store.as_ref(), &ctx, user.id, password).await {
             return s.views.error_page(Some(&person), &e);
         }
         let text = s.views.messages().text("flash-user-added", &[("name", user.name.clone())]);
@@ -120,8 +129,15 @@ pub async fn add_user(
         Ok(token) => {
             let mut p = person.clone();
             p.flash = Some(s.views.messages().text("flash-user-invited", &[("name", user.name.clone())]));
-            users_page(&s, &p, StatusCode::OK, &Errors::default(), &FormData::default(), Some(invitation_link(&headers, &token)))
-                .await
+            users_page(
+                &s,
+                &p,
+                StatusCode::OK,
+                &Errors::default(),
+                &FormData::default(),
+                Some(invitation_link(&headers, &token)),
+            )
+            .await
         }
         Err(e) => s.views.error_page(Some(&person), &e),
     }
@@ -162,7 +178,14 @@ async fn user_form(
     shown(s, person, s.views.render_status(status, "user.html", ctx))
 }
 
-async fn change(s: Shared, person: Person, id: i64, form: FormData, what: UserChange, flash: &str) -> Response {
+async fn change(
+    s: Shared,
+    person: Person,
+    id: i64,
+    form: FormData,
+    what: UserChange,
+    flash: &str,
+) -> Response {
     if let Err(r) = admin(&s, &person) {
         return r;
     }
@@ -175,18 +198,30 @@ async fn change(s: Shared, person: Person, id: i64, form: FormData, what: UserCh
             let text = s.views.messages().text(flash, &[("name", u.name.clone())]);
             redirect_with_flash(&s, &format!("/admin/users/{id}"), &text)
         }
-        Err(e) if e.kind == app::Kind::Conflict => redirect_with_flash(&s, &format!("/admin/users/{id}"), &s.views.error_text(&e)),
+        Err(e) if e.kind == app::Kind::Conflict => {
+            redirect_with_flash(&s, &format!("/admin/users/{id}"), &s.views.error_text(&e))
+        }
         Err(e) => s.views.error_page(Some(&person), &e),
     }
 }
 
 /// `POST /admin/users/{id}/disable`: the user's sessions end and tokens stop working.
-pub async fn disable(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn disable(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     change(s, person, id, form, UserChange::Disable, "flash-user-disabled").await
 }
 
 /// `POST /admin/users/{id}/enable`
-pub async fn enable(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn enable(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     change(s, person, id, form, UserChange::Enable, "flash-user-enabled").await
 }
 
@@ -206,21 +241,41 @@ pub async fn invite(
     }
     match sessions::invite(&s.app, &person.user, id).await {
         Ok(token) => {
-            user_form(&s, &person, id, StatusCode::OK, &Errors::default(), Some(invitation_link(&headers, &token))).await
+            user_form(
+                &s,
+                &person,
+                id,
+                StatusCode::OK,
+                &Errors::default(),
+                Some(invitation_link(&headers, &token)),
+            )
+            .await
         }
         Err(e) => s.views.error_page(Some(&person), &e),
     }
 }
 
 /// `POST /admin/users/{id}/password`: sets a new password; the user's sessions end.
-pub async fn set_password(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn set_password(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     if let Err(r) = admin(&s, &person) {
         return r;
     }
     if let Err(r) = auth::checked(&s, &person, &form) {
         return r;
     }
-    match sessions::set_password(&s.app, &s.app.ctx(&person.user), id, form.get("password").unwrap_or_default()).await {
+    match sessions::set_password(
+        s.app.store.as_ref(),
+        &s.app.ctx(&person.user),
+        id,
+        form.get("password").unwrap_or_default(),
+    )
+    .await
+    {
         Ok(u) => {
             let text = s.views.messages().text("flash-password-set", &[("name", u.name.clone())]);
             redirect_with_flash(&s, &format!("/admin/users/{id}"), &text)
@@ -267,7 +322,12 @@ pub async fn exchange(State(s): State<Shared>, person: Person) -> Response {
 }
 
 /// `POST /admin/exchange/dead/{id}/retry`
-pub async fn retry(State(s): State<Shared>, person: Person, Path(id): Path<String>, form: FormData) -> Response {
+pub async fn retry(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<String>,
+    form: FormData,
+) -> Response {
     if let Err(r) = admin(&s, &person) {
         return r;
     }
@@ -275,7 +335,11 @@ pub async fn retry(State(s): State<Shared>, person: Person, Path(id): Path<Strin
         return r;
     }
     match exchange_admin::retry(&s.app, &person.user, &id).await {
-        Ok(_) => redirect_with_flash(&s, "/admin/exchange", &s.views.messages().text("flash-retried", &[("id", id)])),
+        Ok(_) => redirect_with_flash(
+            &s,
+            "/admin/exchange",
+            &s.views.messages().text("flash-retried", &[("id", id)]),
+        ),
         Err(e) if e.kind == app::Kind::Conflict || e.kind == app::Kind::NotFound => {
             redirect_with_flash(&s, "/admin/exchange", &s.views.error_text(&e))
         }
@@ -316,8 +380,12 @@ pub async fn reload_trust_list(State(s): State<Shared>, person: Person, form: Fo
     let m = s.views.messages();
     let text = match s.app.exchange.as_ref().map(|x| x.reload_trust_list()) {
         None => m.text("error-EXCHANGE_NOT_CONFIGURED", &[]),
-        Some(Ok(originlink_node::exchange::Reload::Loaded(seq))) => m.text("flash-trust-loaded", &[("sequence", seq.to_string())]),
-        Some(Ok(originlink_node::exchange::Reload::Unchanged(seq))) => m.text("flash-trust-unchanged", &[("sequence", seq.to_string())]),
+        Some(Ok(originlink_node::exchange::Reload::Loaded(seq))) => {
+            m.text("flash-trust-loaded", &[("sequence", seq.to_string())])
+        }
+        Some(Ok(originlink_node::exchange::Reload::Unchanged(seq))) => {
+            m.text("flash-trust-unchanged", &[("sequence", seq.to_string())])
+        }
         Some(Err(e)) => m.text("flash-trust-refused", &[("reason", e)]),
     };
     tracing::info!(user = person.user.id, "trust list reload asked from the console");
@@ -339,7 +407,12 @@ pub async fn audit(State(s): State<Shared>, person: Person, Query(q): Query<Audi
     audit_page(&s, &person, q.before, None).await
 }
 
-async fn audit_page(s: &Shared, person: &Person, before: Option<i64>, verdict: Option<(bool, String)>) -> Response {
+async fn audit_page(
+    s: &Shared,
+    person: &Person,
+    before: Option<i64>,
+    verdict: Option<(bool, String)>,
+) -> Response {
     if let Err(r) = admin(s, person) {
         return r;
     }
@@ -376,7 +449,9 @@ pub async fn verify_audit(State(s): State<Shared>, person: Person, form: FormDat
     let m = s.views.messages();
     let verdict = match s.app.store.check_audit(1000).await {
         Ok(Ok(v)) => (true, m.text("audit-intact", &[("events", v.events.to_string())])),
-        Ok(Err(b)) => (false, m.text("audit-broken", &[("seq", b.seq.to_string()), ("reason", b.reason.to_owned())])),
+        Ok(Err(b)) => {
+            (false, m.text("audit-broken", &[("seq", b.seq.to_string()), ("reason", b.reason.to_owned())]))
+        }
         Err(e) => return s.views.error_page(Some(&person), &e.into()),
     };
     audit_page(&s, &person, None, Some(verdict)).await
@@ -401,7 +476,12 @@ pub async fn keys(State(s): State<Shared>, person: Person) -> Response {
     let now = s.app.clock.now();
     let mut rows = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "crt")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     for path in files {

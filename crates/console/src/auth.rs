@@ -64,7 +64,9 @@ impl IntoResponse for SignInFirst {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -104,8 +106,9 @@ pub fn redirect_with_flash(s: &Shared, to: &str, flash: &str) -> Response {
 
 fn read_flash(s: &Shared, headers: &HeaderMap) -> Option<String> {
     let hex = cookie(headers, &flash_cookie(s))?;
-    let bytes: Option<Vec<u8>> =
-        (0..hex.len() / 2).map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect();
+    let bytes: Option<Vec<u8>> = (0..hex.len() / 2)
+        .map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect();
     bytes.and_then(|b| String::from_utf8(b).ok()).filter(|t| !t.is_empty() && t.len() <= 500)
 }
 
@@ -156,12 +159,17 @@ pub struct PageCtx {
 /// navigation item).
 pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
     let nav: &[(&str, &str)] = match person.map(|p| p.user.role) {
-        Some(Role::Exporter) => {
-            &[("/applications", "nav-applications"), ("/certificates", "nav-certificates"), ("/applications/new", "nav-new-application")]
-        }
-        Some(Role::IssuingOfficer) => {
-            &[("/review", "nav-review"), ("/applications", "nav-applications"), ("/certificates", "nav-issued"), ("/verifications", "nav-verifications")]
-        }
+        Some(Role::Exporter) => &[
+            ("/applications", "nav-applications"),
+            ("/certificates", "nav-certificates"),
+            ("/applications/new", "nav-new-application"),
+        ],
+        Some(Role::IssuingOfficer) => &[
+            ("/review", "nav-review"),
+            ("/applications", "nav-applications"),
+            ("/certificates", "nav-issued"),
+            ("/verifications", "nav-verifications"),
+        ],
         Some(Role::Admin) => &[
             ("/admin/users", "nav-users"),
             ("/admin/exchange", "nav-exchange"),
@@ -235,7 +243,13 @@ fn login_cookie(s: &Shared) -> String {
     format!("{}-login", s.cookie)
 }
 
-fn login_page(s: &Shared, status: StatusCode, name: &str, next: &str, error: Option<(String, &str)>) -> Response {
+fn login_page(
+    s: &Shared,
+    status: StatusCode,
+    name: &str,
+    next: &str,
+    error: Option<(String, &str)>,
+) -> Response {
     let token = random_token();
     let m = s.views.messages();
     let ctx = context! {
@@ -284,7 +298,8 @@ pub async fn sign_in(State(s): State<Shared>, headers: HeaderMap, form: FormData
                 app::Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
-            let text = if e.kind == app::Kind::Throttled { e.message.clone() } else { s.views.error_text(&e) };
+            let text =
+                if e.kind == app::Kind::Throttled { e.message.clone() } else { s.views.error_text(&e) };
             login_page(&s, status, name, next, Some((text, e.code)))
         }
     }
@@ -320,7 +335,11 @@ fn invitation_form(s: &Shared, status: StatusCode, token: &str, error: Option<(S
 }
 
 /// `POST /invitation/{token}`: sets the password, then the person signs in.
-pub async fn accept_invitation(State(s): State<Shared>, Path(token): Path<String>, form: FormData) -> Response {
+pub async fn accept_invitation(
+    State(s): State<Shared>,
+    Path(token): Path<String>,
+    form: FormData,
+) -> Response {
     let password = form.get("password").unwrap_or_default();
     if password != form.get("confirm").unwrap_or_default() {
         let text = s.views.messages().text("invitation-mismatch", &[]);
@@ -338,7 +357,8 @@ pub async fn accept_invitation(State(s): State<Shared>, Path(token): Path<String
             s.views.render("message.html", ctx)
         }
         Err(e) => {
-            let status = if e.kind == app::Kind::Invalid { StatusCode::BAD_REQUEST } else { StatusCode::CONFLICT };
+            let status =
+                if e.kind == app::Kind::Invalid { StatusCode::BAD_REQUEST } else { StatusCode::CONFLICT };
             invitation_form(&s, status, &token, Some((s.views.error_text(&e), e.code)))
         }
     }

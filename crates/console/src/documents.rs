@@ -84,7 +84,11 @@ fn boxes(c: &m::Certificate) -> (Vec<Boxed>, Vec<ItemRow>) {
             number: "11",
             label: "box-declaration",
             lines: vec![
-                format!("{}, {}", c.declaration.place, crate::views::human_date(&c.declaration.date.to_string())),
+                format!(
+                    "{}, {}",
+                    c.declaration.place,
+                    crate::views::human_date(&c.declaration.date.to_string())
+                ),
                 c.declaration.signatory.clone(),
                 format!("{} → {} ({})", c.exporting_country, c.importing_country, c.agreement.code()),
             ],
@@ -102,8 +106,16 @@ fn boxes(c: &m::Certificate) -> (Vec<Boxed>, Vec<ItemRow>) {
             hs_description: i.hs.description().to_owned(),
             criterion: i.criterion.to_string(),
             quantity: format!("{} {}", i.quantity.value(), i.quantity.unit()),
-            fob: i.fob.as_ref().map(|f| money(&f.amount().to_string(), &f.currency().to_string())).unwrap_or_default(),
-            invoice: format!("{}, {}", i.invoice.number, crate::views::human_date(&i.invoice.date.to_string())),
+            fob: i
+                .fob
+                .as_ref()
+                .map(|f| money(&f.amount().to_string(), &f.currency().to_string()))
+                .unwrap_or_default(),
+            invoice: format!(
+                "{}, {}",
+                i.invoice.number,
+                crate::views::human_date(&i.invoice.date.to_string())
+            ),
         })
         .collect();
     (boxes, items)
@@ -118,7 +130,8 @@ pub async fn application(State(s): State<Shared>, person: Person, Path(id): Path
         Ok(a) => a,
         Err(e) => return s.views.error_page(Some(&person), &e),
     };
-    let cert = originlink_formats::read(&a.document, &originlink_formats::Limits::default()).ok().map(|(_, c)| c);
+    let cert =
+        originlink_formats::read(&a.document, &originlink_formats::Limits::default()).ok().map(|(_, c)| c);
     let (boxes, items) = cert.as_ref().map(boxes).unwrap_or_default();
     let assessment: Option<Value> = a.assessment.as_deref().and_then(|t| serde_json::from_str(t).ok());
     let request: Option<Value> = a.self_assessment.as_deref().and_then(|t| serde_json::from_str(t).ok());
@@ -157,7 +170,8 @@ pub async fn application_document(State(s): State<Shared>, person: Person, Path(
 fn download(bytes: Vec<u8>, format: &str, stem: &str) -> Response {
     let (mime, ext) = if format == "xml" { ("application/xml", "xml") } else { ("application/json", "json") };
     let disposition = format!("attachment; filename=\"{stem}.{ext}\"");
-    ([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
+    ([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+        .into_response()
 }
 
 /// `?status=&number=&before=` of the certificates page.
@@ -228,7 +242,8 @@ pub async fn certificate(State(s): State<Shared>, person: Person, Path(id): Path
         Ok(x) => x,
         Err(e) => return s.views.error_page(Some(&person), &e),
     };
-    let doc = originlink_formats::read(&c.signed, &originlink_formats::Limits::default()).ok().map(|(_, d)| d);
+    let doc =
+        originlink_formats::read(&c.signed, &originlink_formats::Limits::default()).ok().map(|(_, d)| d);
     let (boxes, items) = doc.as_ref().map(boxes).unwrap_or_default();
     let mut history: Vec<_> = statuses.into_iter().collect();
     history.reverse();

@@ -171,9 +171,8 @@ fn hs_lookup(q: Option<String>) -> Vec<(String, String)> {
 }
 
 /// The countries an application may name as importing country.
-pub const PARTNERS: &[&str] = &[
-    "AU", "BN", "CN", "ID", "JP", "KH", "KR", "LA", "MM", "MY", "NZ", "PH", "SG", "TH", "VN",
-];
+pub const PARTNERS: &[&str] =
+    &["AU", "BN", "CN", "ID", "JP", "KH", "KR", "LA", "MM", "MY", "NZ", "PH", "SG", "TH", "VN"];
 
 /// `POST /applications/new`: `action=check` shows the self-assessment, `action=lookup` the
 /// HS codes matching `hs_query`, `action=save` creates the draft.
@@ -227,7 +226,15 @@ async fn posted(s: &Shared, person: &Person, form: FormData, editing: Option<i64
         Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Unprocessable | app::Kind::Conflict) => {
             let mut errors = Errors::default();
             errors.add(form_field(e.field.as_deref().unwrap_or("")), s.views.error_text(&e), e.code);
-            form_page(s, person, StatusCode::UNPROCESSABLE_ENTITY, editing, values, &errors, read.assessment.as_ref())
+            form_page(
+                s,
+                person,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                editing,
+                values,
+                &errors,
+                read.assessment.as_ref(),
+            )
         }
         Err(e) => s.views.error_page(Some(person), &e),
     }
@@ -279,7 +286,11 @@ fn form_field(field: &str) -> String {
     }
     if f.contains("materials") {
         if let Some(i) = index(&f[f.find("materials").unwrap_or(0)..]) {
-            let key = if ["hs", "value", "origin", "status", "name"].contains(&last.as_str()) { last } else { "name".into() };
+            let key = if ["hs", "value", "origin", "status", "name"].contains(&last.as_str()) {
+                last
+            } else {
+                "name".into()
+            };
             return format!("material-{}-{key}", i + 1);
         }
     }
@@ -324,8 +335,10 @@ fn read_form(s: &Shared, f: &FormData) -> Read {
     if departure.is_none() && f.text("departure_date").is_none() {
         errors.add("departure_date", msgs.text("need-date", &[]), "REQUIRED");
     }
-    let declaration_date = date(&mut errors, "declaration_date").unwrap_or_else(|| s.app.clock.now().date_naive());
-    let mode = m::TransportMode::from_code(f.get("transport_mode").unwrap_or("1")).unwrap_or(m::TransportMode::Sea);
+    let declaration_date =
+        date(&mut errors, "declaration_date").unwrap_or_else(|| s.app.clock.now().date_naive());
+    let mode =
+        m::TransportMode::from_code(f.get("transport_mode").unwrap_or("1")).unwrap_or(m::TransportMode::Sea);
     let loading = need(&mut errors, "loading_port");
     let discharge = need(&mut errors, "discharge_port");
     let signatory = need(&mut errors, "declaration_signatory");
@@ -346,13 +359,14 @@ fn read_form(s: &Shared, f: &FormData) -> Read {
             }
         });
         let unit = f.text(&key("unit")).unwrap_or_else(|| "C62".into());
-        let quantity = need(&mut errors, &key("quantity")).and_then(|q| match m::Quantity::parse(&q, &unit) {
-            Ok(q) => Some(q),
-            Err(_) => {
-                errors.add(key("quantity"), msgs.text("bad-quantity", &[]), "QUANTITY_INVALID");
-                None
-            }
-        });
+        let quantity =
+            need(&mut errors, &key("quantity")).and_then(|q| match m::Quantity::parse(&q, &unit) {
+                Ok(q) => Some(q),
+                Err(_) => {
+                    errors.add(key("quantity"), msgs.text("bad-quantity", &[]), "QUANTITY_INVALID");
+                    None
+                }
+            });
         let fob = need(&mut errors, &key("fob")).and_then(|v| match m::Money::parse(&v, &currency) {
             Ok(v) => Some(v),
             Err(_) => {
@@ -360,7 +374,8 @@ fn read_form(s: &Shared, f: &FormData) -> Read {
                 None
             }
         });
-        let criterion_text = f.text(&key("criterion")).or_else(|| (i == 1).then(|| assessed_code(s, f)).flatten());
+        let criterion_text =
+            f.text(&key("criterion")).or_else(|| (i == 1).then(|| assessed_code(s, f)).flatten());
         let criterion = match criterion_text {
             Some(c) => match m::OriginCriterion::parse(&c) {
                 Ok(c) => Some(c),
@@ -379,9 +394,25 @@ fn read_form(s: &Shared, f: &FormData) -> Read {
             .unwrap_or_else(|_| m::PackageKind::parse("CT").expect("CT is a package kind"));
         let invoice_number = need(&mut errors, &key("invoice_number"));
         let invoice_date = date(&mut errors, &key("invoice_date"));
-        if let (Some(description), Some(hs), Some(quantity), Some(fob), Some(criterion), Some(number), Some(idate), Some(c)) =
-            (description, hs, quantity, fob, criterion, invoice_number, invoice_date, m::CountryCode::parse(&country).ok())
-        {
+        if let (
+            Some(description),
+            Some(hs),
+            Some(quantity),
+            Some(fob),
+            Some(criterion),
+            Some(number),
+            Some(idate),
+            Some(c),
+        ) = (
+            description,
+            hs,
+            quantity,
+            fob,
+            criterion,
+            invoice_number,
+            invoice_date,
+            m::CountryCode::parse(&country).ok(),
+        ) {
             items.push(m::Item {
                 number: items.len() as u32 + 1,
                 marks: f.text(&key("marks")).unwrap_or_else(|| "N/M".into()),
@@ -404,21 +435,38 @@ fn read_form(s: &Shared, f: &FormData) -> Read {
     let (request, assessment) = assessment(s, f, agreement, &mut errors);
 
     let exporting = m::CountryCode::parse(&country).ok();
-    let cert = match (agreement, importing, exporter_name, consignee_name, departure, loading, discharge, signatory, exporting) {
-        (Some(agreement), Some(importing), Some(exporter), Some(consignee), Some(departure), Some(loading), Some(discharge), Some(signatory), Some(exporting))
-            if errors.is_empty() =>
-        {
-            let address = |city: Option<String>, street: Option<String>, country: m::CountryCode| m::Address {
-                street,
-                city,
-                postcode: None,
-                country,
+    let cert = match (
+        agreement,
+        importing,
+        exporter_name,
+        consignee_name,
+        departure,
+        loading,
+        discharge,
+        signatory,
+        exporting,
+    ) {
+        (
+            Some(agreement),
+            Some(importing),
+            Some(exporter),
+            Some(consignee),
+            Some(departure),
+            Some(loading),
+            Some(discharge),
+            Some(signatory),
+            Some(exporting),
+        ) if errors.is_empty() => {
+            let address = |city: Option<String>, street: Option<String>, country: m::CountryCode| {
+                m::Address { street, city, postcode: None, country }
             };
             let cert = m::Certificate {
                 agreement,
                 kind: m::ProofKind::Certificate,
                 number: None,
-                reference: f.text("reference").unwrap_or_else(|| format!("WEB-{}", s.app.clock.now().format("%Y%m%d%H%M%S"))),
+                reference: f
+                    .text("reference")
+                    .unwrap_or_else(|| format!("WEB-{}", s.app.clock.now().format("%Y%m%d%H%M%S"))),
                 version: 1,
                 replaces: None,
                 exporting_country: exporting,
@@ -443,7 +491,9 @@ fn read_form(s: &Shared, f: &FormData) -> Read {
                 },
                 items,
                 declaration: m::Declaration {
-                    place: f.text("declaration_place").unwrap_or_else(|| s.app.issuer.authority.city.clone().unwrap_or_default()),
+                    place: f
+                        .text("declaration_place")
+                        .unwrap_or_else(|| s.app.issuer.authority.city.clone().unwrap_or_default()),
                     date: declaration_date,
                     signatory,
                 },
@@ -473,12 +523,19 @@ fn assessed_code(s: &Shared, f: &FormData) -> Option<String> {
     let mut errors = Errors::default();
     let (_, result) = assessment(s, f, agreement, &mut errors);
     let r = result?;
-    (r["originating"] == Value::Bool(true)).then(|| r["certificate_code"].as_str().map(str::to_owned)).flatten()
+    (r["originating"] == Value::Bool(true))
+        .then(|| r["certificate_code"].as_str().map(str::to_owned))
+        .flatten()
 }
 
 /// The bill of materials as a `qualify` request for goods item 1, and its result; nothing
 /// when no material was entered.
-fn assessment(s: &Shared, f: &FormData, agreement: Option<m::Agreement>, errors: &mut Errors) -> (Option<Value>, Option<Value>) {
+fn assessment(
+    s: &Shared,
+    f: &FormData,
+    agreement: Option<m::Agreement>,
+    errors: &mut Errors,
+) -> (Option<Value>, Option<Value>) {
     let mut materials = Vec::new();
     for j in 1..=MATERIAL_ROWS {
         let key = |k: &str| format!("material-{j}-{k}");
@@ -509,13 +566,22 @@ fn assessment(s: &Shared, f: &FormData, agreement: Option<m::Agreement>, errors:
         "materials": materials,
     });
     if let Some(ops) = f.text("operations") {
-        request["operations"] = Value::Array(ops.split(',').map(|o| Value::String(o.trim().to_owned())).collect());
+        request["operations"] =
+            Value::Array(ops.split(',').map(|o| Value::String(o.trim().to_owned())).collect());
     }
     match app::reference::qualify(request.to_string().as_bytes()) {
         Ok(result) => (Some(request), Some(result)),
         Err(e) => {
             let field = e.field.as_deref().unwrap_or("");
-            let field = if field.contains("materials") { form_field(field) } else if field.contains("valuation") { "item-1-fob".into() } else if field.contains("product") { "item-1-hs".into() } else { "material-1-name".into() };
+            let field = if field.contains("materials") {
+                form_field(field)
+            } else if field.contains("valuation") {
+                "item-1-fob".into()
+            } else if field.contains("product") {
+                "item-1-hs".into()
+            } else {
+                "material-1-name".into()
+            };
             errors.add(field, s.views.error_text(&e), e.code);
             (Some(request), None)
         }
@@ -565,22 +631,53 @@ pub async fn upload(State(s): State<Shared>, person: Person, mut multipart: Mult
     }
     let msgs = s.views.messages();
     if file.is_empty() {
-        return upload_form(&s, &person, StatusCode::BAD_REQUEST, Some((msgs.text("upload-empty", &[]), "DOCUMENT_REQUIRED")));
+        return upload_form(
+            &s,
+            &person,
+            StatusCode::BAD_REQUEST,
+            Some((msgs.text("upload-empty", &[]), "DOCUMENT_REQUIRED")),
+        );
     }
     let document = match originlink_formats::detect(&file) {
-        Some(originlink_formats::Format::Xml) => applications::Document::Xml(String::from_utf8_lossy(&file).into_owned()),
+        Some(originlink_formats::Format::Xml) => {
+            applications::Document::Xml(String::from_utf8_lossy(&file).into_owned())
+        }
         Some(originlink_formats::Format::Json) => match serde_json::from_slice(&file) {
             Ok(v) => applications::Document::Json(v),
-            Err(_) => return upload_form(&s, &person, StatusCode::BAD_REQUEST, Some((msgs.text("upload-unreadable", &[]), "DOCUMENT_UNREADABLE"))),
+            Err(_) => {
+                return upload_form(
+                    &s,
+                    &person,
+                    StatusCode::BAD_REQUEST,
+                    Some((msgs.text("upload-unreadable", &[]), "DOCUMENT_UNREADABLE")),
+                );
+            }
         },
-        None => return upload_form(&s, &person, StatusCode::BAD_REQUEST, Some((msgs.text("upload-unreadable", &[]), "DOCUMENT_UNREADABLE"))),
+        None => {
+            return upload_form(
+                &s,
+                &person,
+                StatusCode::BAD_REQUEST,
+                Some((msgs.text("upload-unreadable", &[]), "DOCUMENT_UNREADABLE")),
+            );
+        }
     };
-    let input = applications::Apply { document, self_assessment: None, replaces: None, back_to_back_of: None };
+    let input =
+        applications::Apply { document, self_assessment: None, replaces: None, back_to_back_of: None };
     match applications::apply(&s.app, &person.user, input).await {
-        Ok(a) => redirect_with_flash(&s, &format!("/applications/{}", a.id), &msgs.text("flash-draft-saved", &[("id", a.id.to_string())])),
+        Ok(a) => redirect_with_flash(
+            &s,
+            &format!("/applications/{}", a.id),
+            &msgs.text("flash-draft-saved", &[("id", a.id.to_string())]),
+        ),
         Err(e) if e.kind != app::Kind::Internal && e.kind != app::Kind::Unavailable => {
             let where_ = e.field.clone().map(|f| format!(" ({f})")).unwrap_or_default();
-            upload_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, Some((format!("{}{where_}", s.views.error_text(&e)), e.code)))
+            upload_form(
+                &s,
+                &person,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some((format!("{}{where_}", s.views.error_text(&e)), e.code)),
+            )
         }
         Err(e) => s.views.error_page(Some(&person), &e),
     }
@@ -655,11 +752,24 @@ pub async fn edit_form(State(s): State<Shared>, person: Person, Path(id): Path<i
     };
     let request: Option<Value> = a.self_assessment.as_deref().and_then(|r| serde_json::from_str(r).ok());
     let assessment: Option<Value> = a.assessment.as_deref().and_then(|r| serde_json::from_str(r).ok());
-    form_page(&s, &person, StatusCode::OK, Some(id), values_of(&cert, request.as_ref()), &Errors::default(), assessment.as_ref())
+    form_page(
+        &s,
+        &person,
+        StatusCode::OK,
+        Some(id),
+        values_of(&cert, request.as_ref()),
+        &Errors::default(),
+        assessment.as_ref(),
+    )
 }
 
 /// `POST /applications/{id}/edit`
-pub async fn edit_posted(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn edit_posted(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     if let Err(r) = person.require(&s, &[Role::Exporter]) {
         return r;
     }
@@ -694,7 +804,12 @@ where
 }
 
 /// `POST /applications/{id}/submit`
-pub async fn submit(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn submit(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     act(s, person, id, form, "flash-submitted", move |s, p| async move {
         applications::submit(&s.app, &p.user, id).await.map(|a| a.id)
     })
@@ -702,7 +817,12 @@ pub async fn submit(State(s): State<Shared>, person: Person, Path(id): Path<i64>
 }
 
 /// `POST /applications/{id}/withdraw`
-pub async fn withdraw(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn withdraw(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     act(s, person, id, form, "flash-withdrawn", move |s, p| async move {
         applications::withdraw(&s.app, &p.user, id).await.map(|a| a.id)
     })
@@ -719,7 +839,12 @@ pub async fn copy(State(s): State<Shared>, person: Person, Path(id): Path<i64>, 
 
 /// `POST /certificates/{id}/replace`: a new draft replacing an issued certificate (its
 /// document to correct), which the officer then approves as the next version.
-pub async fn replace(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn replace(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     if let Err(r) = person.require(&s, &[Role::Exporter]) {
         return r;
     }
@@ -739,13 +864,21 @@ pub async fn replace(State(s): State<Shared>, person: Person, Path(id): Path<i64
         _ => applications::Document::Json(serde_json::from_slice(&a.document).unwrap_or(Value::Null)),
     };
     let self_assessment = a.self_assessment.as_deref().and_then(|r| serde_json::from_str(r).ok());
-    let input = applications::Apply { document, self_assessment, replaces: Some(c.id), back_to_back_of: None };
+    let input =
+        applications::Apply { document, self_assessment, replaces: Some(c.id), back_to_back_of: None };
     match applications::apply(&s.app, &person.user, input).await {
         Ok(new) => {
-            let text = s.views.messages().text("flash-replacement", &[("id", new.id.to_string()), ("number", c.number.clone())]);
+            let text = s
+                .views
+                .messages()
+                .text("flash-replacement", &[("id", new.id.to_string()), ("number", c.number.clone())]);
             redirect_with_flash(&s, &format!("/applications/{}/edit", new.id), &text)
         }
-        Err(e) if e.kind == app::Kind::Conflict || e.kind == app::Kind::Invalid || e.kind == app::Kind::Unprocessable => {
+        Err(e)
+            if e.kind == app::Kind::Conflict
+                || e.kind == app::Kind::Invalid
+                || e.kind == app::Kind::Unprocessable =>
+        {
             redirect_with_flash(&s, &format!("/certificates/{id}"), &s.views.error_text(&e))
         }
         Err(e) => s.views.error_page(Some(&person), &e),

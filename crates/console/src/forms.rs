@@ -33,8 +33,10 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
         match Form::<Vec<(String, String)>>::from_request(req, state).await {
             Ok(Form(fields)) => Ok(FormData(fields)),
-            Err(e) => Err((StatusCode::BAD_REQUEST, format!("The form could not be read: {}", e.body_text()))
-                .into_response()),
+            Err(e) => {
+                Err((StatusCode::BAD_REQUEST, format!("The form could not be read: {}", e.body_text()))
+                    .into_response())
+            }
         }
     }
 }

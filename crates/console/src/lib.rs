@@ -96,7 +96,10 @@ impl Console {
             (Some(cert), Some(key)) => {
                 let id = originlink_exchange::tls::Identity::load(cert, key)
                     .map_err(|e| StartError::Tls(e.to_string()))?;
-                Some(originlink_exchange::tls::web_server_config(&id).map_err(|e| StartError::Tls(e.to_string()))?)
+                Some(
+                    originlink_exchange::tls::web_server_config(&id)
+                        .map_err(|e| StartError::Tls(e.to_string()))?,
+                )
             }
             _ => None,
         };
@@ -116,10 +119,19 @@ impl Console {
     }
 
     /// Serves until `shutdown` fires.
-    pub async fn run_until_stopped(self, shutdown: originlink_exchange::server::Shutdown) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: originlink_exchange::server::Shutdown,
+    ) -> std::io::Result<()> {
         tracing::info!(url = %self.url(), "serving the console");
-        originlink_exchange::server::serve_any(self.listener, self.tls, self.router, shutdown, Default::default())
-            .await
+        originlink_exchange::server::serve_any(
+            self.listener,
+            self.tls,
+            self.router,
+            shutdown,
+            Default::default(),
+        )
+        .await
     }
 }
 

@@ -88,7 +88,12 @@ where
 }
 
 /// `POST /applications/{id}/approve`: numbers, signs and sends the certificate.
-pub async fn approve(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn approve(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     decide(s, person, id, form, "flash-approved", move |s, p, _| async move {
         applications::approve(&s.app, &p.user, id).await.map(|c| c.number)
     })
@@ -96,7 +101,12 @@ pub async fn approve(State(s): State<Shared>, person: Person, Path(id): Path<i64
 }
 
 /// `POST /applications/{id}/reject` with a reason.
-pub async fn reject(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn reject(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     decide(s, person, id, form, "flash-rejected", move |s, p, reason| async move {
         applications::reject(&s.app, &p.user, id, &reason).await.map(|_| String::new())
     })
@@ -121,7 +131,14 @@ pub async fn revoke_page(State(s): State<Shared>, person: Person, Path(id): Path
     revoke_form(&s, &person, id, StatusCode::OK, &Errors::default(), "").await
 }
 
-async fn revoke_form(s: &Shared, person: &Person, id: i64, status: StatusCode, errors: &Errors, reason: &str) -> Response {
+async fn revoke_form(
+    s: &Shared,
+    person: &Person,
+    id: i64,
+    status: StatusCode,
+    errors: &Errors,
+    reason: &str,
+) -> Response {
     if let Err(r) = person.require(s, &[Role::IssuingOfficer]) {
         return r;
     }
@@ -141,7 +158,12 @@ async fn revoke_form(s: &Shared, person: &Person, id: i64, status: StatusCode, e
 }
 
 /// `POST /certificates/{id}/revoke` with a reason: revoked, and the importing country told.
-pub async fn revoke(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn revoke(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
         return r;
     }
@@ -174,7 +196,8 @@ struct Request {
 
 fn shown_request(v: originlink_store::VerificationRequest, now: chrono::DateTime<chrono::Utc>) -> Request {
     let overdue = verifications::is_overdue(&v, now);
-    let questions_list = serde_json::from_str::<Vec<String>>(&v.questions).unwrap_or_else(|_| vec![v.questions.clone()]);
+    let questions_list =
+        serde_json::from_str::<Vec<String>>(&v.questions).unwrap_or_else(|_| vec![v.questions.clone()]);
     Request { v, overdue, questions_list }
 }
 
@@ -201,7 +224,14 @@ pub async fn verification_page(State(s): State<Shared>, person: Person, Path(id)
     verification_form(&s, &person, id, StatusCode::OK, &Errors::default(), &FormData::default()).await
 }
 
-async fn verification_form(s: &Shared, person: &Person, id: i64, status: StatusCode, errors: &Errors, form: &FormData) -> Response {
+async fn verification_form(
+    s: &Shared,
+    person: &Person,
+    id: i64,
+    status: StatusCode,
+    errors: &Errors,
+    form: &FormData,
+) -> Response {
     if let Err(r) = person.require(s, &[Role::IssuingOfficer]) {
         return r;
     }
@@ -222,7 +252,12 @@ async fn verification_form(s: &Shared, person: &Person, id: i64, status: StatusC
 }
 
 /// `POST /verifications/{id}`: the answer, confirmed or denied, sent to the asking member.
-pub async fn answer(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
+pub async fn answer(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
     if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
         return r;
     }
@@ -230,7 +265,9 @@ pub async fn answer(State(s): State<Shared>, person: Person, Path(id): Path<i64>
         return r;
     }
     let outcome = form.get("outcome").unwrap_or_default();
-    match verifications::answer(&s.app, &person.user, id, form.get("answer").unwrap_or_default(), outcome).await {
+    match verifications::answer(&s.app, &person.user, id, form.get("answer").unwrap_or_default(), outcome)
+        .await
+    {
         Ok(v) => {
             let text = s.views.messages().text("flash-answered", &[("number", v.number.clone())]);
             redirect_with_flash(&s, "/verifications", &text)

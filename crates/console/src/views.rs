@@ -94,7 +94,9 @@ impl Messages {
         let mut fa = FluentArgs::new();
         for (k, v) in args {
             match v.parse::<f64>() {
-                Ok(n) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => fa.set(*k, FluentValue::from(n)),
+                Ok(n) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => {
+                    fa.set(*k, FluentValue::from(n))
+                }
                 _ => fa.set(*k, FluentValue::from(v.clone())),
             }
         }
@@ -160,7 +162,13 @@ impl Views {
     }
 
     /// A page with one message (not found, forbidden, an error), in the layout.
-    pub fn message(&self, status: StatusCode, person: Option<&crate::auth::Person>, title: &str, body: &str) -> Response {
+    pub fn message(
+        &self,
+        status: StatusCode,
+        person: Option<&crate::auth::Person>,
+        title: &str,
+        body: &str,
+    ) -> Response {
         let ctx = minijinja::context! {
             page => crate::auth::page_ctx(person, title, ""),
             heading => title,

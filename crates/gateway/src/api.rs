@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use originlink_exchange::server::PeerCert;
 use originlink_exchange::{
-    Ack, Batch, BatchResponse, Delivery, Directory, Envelope, ExchangeError, Peer, check_message,
+    Ack, Batch, BatchResponse, Delivery, Envelope, ExchangeError, Peer, check_message,
 };
 use originlink_service::Clock;
 use serde::Deserialize;
@@ -139,7 +139,10 @@ fn caller(s: &Shared, peer: &PeerCert, headers: &HeaderMap) -> Result<Caller, Ex
             Err(ExchangeError::new("OPERATOR_TOKEN_INVALID", None, "the bearer token is not valid"))
         };
     }
-    s.directory.get().identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()).map(|p| Caller::Peer(p.clone()))
+    s.directory
+        .get()
+        .identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now())
+        .map(|p| Caller::Peer(p.clone()))
 }
 
 fn peer_of(req: &Request) -> PeerCert {

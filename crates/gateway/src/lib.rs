@@ -56,13 +56,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use originlink_exchange::Directory;
 use originlink_exchange::backoff::Backoff;
 use originlink_exchange::client::PeerClient;
 use originlink_exchange::server::{self, Shutdown};
 use originlink_exchange::tls::{self, Identity};
 use originlink_service::Clock;
-use originlink_trust::trustlist::TrustList;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 

@@ -20,7 +20,11 @@ pub struct Members {
 impl Members {
     /// Reads and verifies the list at `path`: signed by one of `operators`, naming this
     /// gateway's certificate (`own_cert`, DER).
-    pub fn load(path: PathBuf, operators: Vec<Cert>, own_cert: Vec<u8>) -> Result<(Members, TrustList), String> {
+    pub fn load(
+        path: PathBuf,
+        operators: Vec<Cert>,
+        own_cert: Vec<u8>,
+    ) -> Result<(Members, TrustList), String> {
         let (list, directory) = read(&path, &operators, &own_cert)?;
         let members = Members { current: RwLock::new(Arc::new(directory)), path, operators, own_cert };
         Ok((members, list))
@@ -48,12 +52,21 @@ impl Members {
             return Ok(None);
         }
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
-        tracing::info!(from = current, to = list.sequence, members = list.members.len(), "trust list reloaded");
+        tracing::info!(
+            from = current,
+            to = list.sequence,
+            members = list.members.len(),
+            "trust list reloaded"
+        );
         Ok(Some(list.sequence))
     }
 }
 
-fn read(path: &std::path::Path, operators: &[Cert], own_cert: &[u8]) -> Result<(TrustList, Directory), String> {
+fn read(
+    path: &std::path::Path,
+    operators: &[Cert],
+    own_cert: &[u8],
+) -> Result<(TrustList, Directory), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let list = TrustList::from_signed(&bytes, operators).map_err(|e| e.to_string())?;
     let directory = Directory::new(&list).map_err(|e| e.to_string())?;

@@ -309,8 +309,9 @@ impl Config {
             match (&c.tls_cert, &c.tls_key) {
                 (Some(_), Some(_)) => {}
                 (None, None) => {
-                    let loopback = c.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
-                        || c.listen.starts_with("localhost:");
+                    let loopback =
+                        c.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
+                            || c.listen.starts_with("localhost:");
                     if !loopback {
                         return Err(format!(
                             "console.listen: {} is not a loopback address; plain HTTP is for a reverse proxy on this machine: set console.tls_cert and console.tls_key, or listen on 127.0.0.1",

@@ -89,6 +89,12 @@ pub struct NodeInfo {
     pub tokens: BTreeMap<String, String>,
     /// Exporter user names.
     pub exporters: Vec<String>,
+    /// The console's URL (plain HTTP on loopback).
+    #[serde(default)]
+    pub console_url: Option<String>,
+    /// Console passwords by user name (demo only).
+    #[serde(default)]
+    pub passwords: BTreeMap<String, String>,
 }
 
 /// How to set a region up.
@@ -159,6 +165,7 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         .copied()
         .collect();
     let ports = free_ports(countries.len() + 1)?;
+    let console_ports = free_ports(countries.len())?;
 
     // Operator and gateway.
     let op_dir = dir.join("operator");
@@ -272,13 +279,15 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
             format!(
                 "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{db}\"\n\n[authority]\nid = \"{}\"\n\
                  name = \"{}\"\ncountry = \"{}\"\ncity = \"{}\"\nkeys = \"keys\"\n\
-                 number_pattern = \"{}-{{year}}-{{seq:6}}\"\n\n{exchange}\n[log]\nlevel = \"{log}\"\n",
+                 number_pattern = \"{}-{{year}}-{{seq:6}}\"\n\n{exchange}\n[console]\nlisten = \"127.0.0.1:{}\"\n\n\
+                 [log]\nlevel = \"{log}\"\n",
                 ports[i + 1],
                 c.authority_id,
                 c.authority,
                 c.code,
                 c.city,
-                c.code
+                c.code,
+                console_ports[i]
             ),
         )?;
         let cfg = originlink_node::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -290,27 +299,42 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         store.migrate().await?;
         let ctx = Ctx::new("demo-setup", now);
         let mut tokens = BTreeMap::new();
+        let mut passwords = BTreeMap::new();
         let lc = c.code.to_ascii_lowercase();
-        for (name, role) in [
-            (format!("{lc}-admin"), Role::Admin),
-            (format!("{lc}-officer"), Role::IssuingOfficer),
-            (format!("{lc}-customs"), Role::CustomsOfficer),
-        ] {
-            let (_, t) = originlink_node::add_user(store.as_ref(), &ctx, &name, role, None, c.code).await?;
-            tokens.insert(name, t);
-        }
+        let people = [
+            (format!("{lc}-admin"), Role::Admin, None),
+            (format!("{lc}-officer"), Role::IssuingOfficer, None),
+            (format!("{lc}-customs"), Role::CustomsOfficer, None),
+        ]
+        .into_iter()
+        .chain(c.exporters.iter().map(|(company, user)| (user.to_string(), Role::Exporter, Some(*company))));
         let mut exporters = Vec::new();
-        for (company, user) in c.exporters {
-            let (_, t) =
-                originlink_node::add_user(store.as_ref(), &ctx, user, Role::Exporter, Some(company), c.code)
-                    .await?;
-            tokens.insert(user.to_owned(), t);
-            exporters.push(user.to_owned());
+        for (name, role, company) in people {
+            let (user, t) =
+                originlink_node::add_user(store.as_ref(), &ctx, &name, role, company, c.code).await?;
+            // Demo passwords, printed by `originlink demo`: never a real deployment's.
+            let password = format!("{name}-demo-password");
+            originlink_node::app::sessions::set_password(store.as_ref(), &ctx, user.id, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code))?;
+            if role == Role::Exporter {
+                exporters.push(name.clone());
+            }
+            tokens.insert(name.clone(), t);
+            passwords.insert(name, password);
         }
         store.checkpoint_audit().await?;
         nodes.insert(
             c.code.to_owned(),
-            NodeInfo { url: urls[c.code].clone(), config, database: db, tokens, exporters },
+            NodeInfo {
+                url: urls[c.code].clone(),
+                config,
+                database: db,
+                tokens,
+                exporters,
+                console_url: Some(format!("http://127.0.0.1:{}", console_ports[i])),
+                passwords,
+            },
         );
     }
     let region = Region { dir: dir.clone(), gateway_url, gateway_config, nodes };

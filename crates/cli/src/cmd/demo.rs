@@ -79,11 +79,11 @@ async fn start(region: &Region) -> Result<Vec<originlink_exchange::server::Shutd
     tokio::spawn(gw.run_until_stopped());
     for (code, info) in &region.nodes {
         let cfg = originlink_node::Config::load(&info.config)?;
-        let app = originlink_node::Application::build(&cfg, Arc::new(originlink_node::SystemClock))
+        let built = super::node::Built::build(&cfg, Arc::new(originlink_node::SystemClock), &info.config)
             .await
-            .map_err(|e| anyhow::anyhow!("node {code}: {e}"))?;
-        stops.push(app.handle());
-        tokio::spawn(app.run_until_stopped());
+            .with_context(|| format!("node {code}"))?;
+        stops.push(built.app.handle());
+        tokio::spawn(built.run());
     }
     Ok(stops)
 }
@@ -237,6 +237,15 @@ fn walkthrough(region: &Region) {
     outln!("  gateway  {}", region.gateway_url);
     for (code, n) in &region.nodes {
         outln!("  {code} node  {}", n.url);
+    }
+    outln!();
+    outln!("Open a console in your browser and sign in (demo passwords):");
+    for (code, n) in &region.nodes {
+        let Some(url) = &n.console_url else { continue };
+        outln!("  {code} console  {url}");
+        for (user, password) in &n.passwords {
+            outln!("      {user:<12} {password}");
+        }
     }
     outln!();
     outln!("Tokens (demo only):");

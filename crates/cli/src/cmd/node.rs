@@ -43,6 +43,8 @@ enum UserCommand {
     Enable(NameArg),
     /// Issue a user a new token (printed once), revoking its others; `--revoke` only revokes.
     Token(TokenArgs),
+    /// Set a user's console password, read from standard input (one line); their sessions end.
+    Password(NameArg),
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +75,10 @@ struct AddArgs {
     /// The exporter's company (created on first use). Exporters only.
     #[arg(long)]
     company: Option<String>,
+    /// Read the user's console password from standard input (one line); without it, an
+    /// administrator invites the user from the console.
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 /// Loads the configuration named by `--config`.
@@ -132,6 +138,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Some(NodeCommand::User(UserArgs { command: UserCommand::Enable(n) })) => {
             rt.block_on(change_user(&config, path, &n.name, UserChange::Enable))
         }
+        Some(NodeCommand::User(UserArgs { command: UserCommand::Password(n) })) => rt.block_on(async {
+            let store = open_migrated(&config, path).await?;
+            let user = user_named(store.as_ref(), &n.name).await?;
+            let password = read_password()?;
+            originlink_node::app::sessions::set_password(store.as_ref(), &cli_ctx(), user.id, &password)
+                .await
+                .map_err(app_err)?;
+            store.checkpoint_audit().await.context("writing the audit checkpoint")?;
+            eprintln!(
+                "set the console password of {} (id {}); their sessions have ended",
+                user.name, user.id
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
         Some(NodeCommand::User(UserArgs { command: UserCommand::Token(t) })) if t.revoke => {
             rt.block_on(change_user(&config, path, &t.name, UserChange::RevokeTokens))
         }
@@ -163,6 +183,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code))?;
+            if u.password_stdin {
+                let password = read_password()?;
+                originlink_node::app::sessions::set_password(store.as_ref(), &ctx, user.id, &password)
+                    .await
+                    .map_err(app_err)?;
+            }
             store.checkpoint_audit().await.context("writing the audit checkpoint")?;
             eprintln!(
                 "created user {} (id {}, {}{}); the token below is shown once",
@@ -174,6 +200,55 @@ pub fn run(a: Args) -> Result<ExitCode> {
             outln!("{token}");
             Ok(ExitCode::SUCCESS)
         }),
+    }
+}
+
+/// A password from standard input: the first line, without its line ending.
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// A node and, when `[console]` is configured, its console: bound, not yet serving.
+pub(crate) struct Built {
+    /// The node.
+    pub app: Application,
+    /// Its console.
+    pub console: Option<originlink_console::Console>,
+}
+
+impl Built {
+    /// Builds the node (keys, storage, listener) and its console's listener.
+    /// `path` is the configuration file's, for the hint of a start error.
+    pub(crate) async fn build(
+        config: &Config,
+        clock: std::sync::Arc<dyn originlink_node::Clock>,
+        path: &Path,
+    ) -> Result<Built> {
+        let app = Application::build(config, clock).await.map_err(|e| start_err(e, path))?;
+        let console = match &config.console {
+            Some(c) => Some(
+                originlink_console::Console::build(c, app.state().clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("console: {e} ({})", e.code()))?,
+            ),
+            None => None,
+        };
+        Ok(Built { app, console })
+    }
+
+    /// The console's URL, when there is one.
+    pub(crate) fn console_url(&self) -> Option<String> {
+        self.console.as_ref().map(|c| c.url())
+    }
+
+    /// Serves the node and its console until the node's handle stops both.
+    pub(crate) async fn run(self) -> std::io::Result<()> {
+        if let Some(c) = self.console {
+            tokio::spawn(c.run_until_stopped(self.app.handle()));
+        }
+        self.app.run_until_stopped().await
     }
 }
 
@@ -239,11 +314,12 @@ fn start_err(e: originlink_node::StartError, path: &Path) -> anyhow::Error {
 
 async fn serve(config: Config, path: &Path) -> Result<ExitCode> {
     originlink_node::init_logging(&config.log);
-    let app = Application::build(&config, originlink_node::clock_for(&config))
-        .await
-        .map_err(|e| start_err(e, path))?;
-    let addr = app.addr();
+    let built = Built::build(&config, originlink_node::clock_for(&config), path).await?;
+    let addr = built.app.addr();
     tracing::info!(%addr, storage = config.database.url.expose().split(':').next().unwrap_or(""), "node bound");
-    let stop = app.handle();
-    crate::service::serve_until_signal("node", addr, stop, app.run_until_stopped()).await
+    if let Some(url) = built.console_url() {
+        tracing::info!(%url, "console bound");
+    }
+    let stop = built.app.handle();
+    crate::service::serve_until_signal("node", addr, stop, built.run()).await
 }

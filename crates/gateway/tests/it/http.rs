@@ -488,8 +488,8 @@ async fn a_newer_trust_list_is_put_in_force_without_a_restart() {
     let mut with_sg = net.list.clone();
     with_sg.sequence = 8;
     with_sg.members.push(Net::member("SG", &net.sg));
-    let stranger = originlink_trust::keys::init_operator("Not The Operator", Utc::now().date_naive())
-        .expect("operator");
+    let stranger =
+        originlink_trust::keys::init_operator("Not The Operator", Utc::now().date_naive()).expect("operator");
     net.publish(&with_sg, &stranger);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(status(&net.sg).await, (403, Some("CLIENT_CERT_UNKNOWN".into())), "a forged list is refused");

@@ -241,7 +241,10 @@ level = "warn"
             authorities: vec![format!("{country} Authority")],
             ca_certs: vec![],
             signing_certs: vec![],
-            nodes: vec![Node { url: "https://127.0.0.1:5".into(), tls_cert: trustlist::encode_cert(&k.cert_der) }],
+            nodes: vec![Node {
+                url: "https://127.0.0.1:5".into(),
+                tls_cert: trustlist::encode_cert(&k.cert_der),
+            }],
             agreements: vec!["ATIGA".into()],
             valid_from: None,
             valid_until: None,

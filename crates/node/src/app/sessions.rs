@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
-use originlink_store::{Ctx, NewSession, Session, User, UserRecord, token_hash};
+use originlink_store::{Ctx, NewSession, Session, Store, User, UserRecord, token_hash};
 
 use super::{AppState, Error, Kind, Result};
 
@@ -81,7 +81,10 @@ pub async fn sign_in(state: &AppState, name: &str, password: &str) -> Result<Sta
     let id = random_hex()?;
     let csrf = random_hex()?;
     let ctx = state.ctx(&user);
-    state.store.start_session(&ctx, NewSession { id_hash: token_hash(&id), user_id: user.id, csrf: csrf.clone() }).await?;
+    state
+        .store
+        .start_session(&ctx, NewSession { id_hash: token_hash(&id), user_id: user.id, csrf: csrf.clone() })
+        .await?;
     tracing::info!(user = user.id, "signed in");
     Ok(Started { id, csrf, user })
 }
@@ -117,9 +120,9 @@ pub async fn sign_out(state: &AppState, user: &User, id: &str) -> Result<()> {
 
 /// Sets user `id`'s password (an administrator's reset, or `node user add --password-stdin`),
 /// ending the user's sessions. Checked by [`check_password`].
-pub async fn set_password(state: &AppState, ctx: &Ctx, id: i64, password: &str) -> Result<UserRecord> {
+pub async fn set_password(store: &dyn Store, ctx: &Ctx, id: i64, password: &str) -> Result<UserRecord> {
     let hash = hash_password(password).await?;
-    Ok(state.store.set_password(ctx, id, &hash).await?)
+    Ok(store.set_password(ctx, id, &hash).await?)
 }
 
 /// Makes a one-time invitation for user `id` to set a password, good for
@@ -148,7 +151,9 @@ pub fn check_password(password: &str) -> Result<()> {
         return Err(Error::invalid(
             "PASSWORD_TOO_SHORT",
             "password",
-            format!("Choose a password of at least {MIN_PASSWORD} characters; a few words you will remember work well."),
+            format!(
+                "Choose a password of at least {MIN_PASSWORD} characters; a few words you will remember work well."
+            ),
         ));
     }
     if n > MAX_PASSWORD {

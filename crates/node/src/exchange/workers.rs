@@ -96,16 +96,21 @@ const TRUST_LIST_CHECK: Duration = Duration::from_secs(2);
 async fn watch_trust_list(x: Arc<Exchange>, stop: tokio::sync::watch::Receiver<bool>) {
     let path = x.trust_list_path().to_path_buf();
     let mut refused: Option<String> = None;
-    originlink_exchange::server::on_file_change(path, TRUST_LIST_CHECK, stop, || match x.reload_trust_list() {
-        Ok(super::Reload::Loaded(_)) => refused = None,
-        Ok(super::Reload::Unchanged(current)) => {
-            tracing::info!(sequence = current, "the trust list file changed but is not newer; the list in force stays")
-        }
-        Err(e) => {
-            if refused.as_deref() != Some(e.as_str()) {
-                tracing::warn!(error = %e, "a new trust list was refused; the list in force stays");
+    originlink_exchange::server::on_file_change(path, TRUST_LIST_CHECK, stop, || {
+        match x.reload_trust_list() {
+            Ok(super::Reload::Loaded(_)) => refused = None,
+            Ok(super::Reload::Unchanged(current)) => {
+                tracing::info!(
+                    sequence = current,
+                    "the trust list file changed but is not newer; the list in force stays"
+                )
             }
-            refused = Some(e);
+            Err(e) => {
+                if refused.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(error = %e, "a new trust list was refused; the list in force stays");
+                }
+                refused = Some(e);
+            }
         }
     })
     .await

@@ -274,8 +274,13 @@ pub async fn serve_any(
 
 /// Serves one connection under `limits` until it closes or `stop` fires (then gracefully,
 /// for at most 10 s).
-async fn connection<I>(io: I, peer: PeerCert, router: Router, limits: ServeLimits, mut stop: watch::Receiver<bool>)
-where
+async fn connection<I>(
+    io: I,
+    peer: PeerCert,
+    router: Router,
+    limits: ServeLimits,
+    mut stop: watch::Receiver<bool>,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let body_timeout = Duration::from_millis(limits.body_timeout_ms);

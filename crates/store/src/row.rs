@@ -258,7 +258,8 @@ pub(crate) fn login<R: Row>(r: &R) -> Result<Login> {
 }
 
 /// The columns of a [`Session`] (users `u`, sessions `s`).
-pub(crate) const SESSION_COLS: &str = "u.id, u.name, u.role, u.company_id, s.csrf, s.created_at, s.last_seen_at";
+pub(crate) const SESSION_COLS: &str =
+    "u.id, u.name, u.role, u.company_id, s.csrf, s.created_at, s.last_seen_at";
 
 /// A session in force ([`SESSION_COLS`]).
 pub(crate) fn session<R: Row>(r: &R) -> Result<Session> {

@@ -32,8 +32,13 @@ pub(crate) trait UsersTx: AuditTx {
     /// Ends every session of the user in force; how many.
     async fn end_user_sessions(&mut self, user_id: i64, at: &str) -> Result<i64>;
     /// Inserts an invitation (its token's hash) to set the user's password, until `expires_at`.
-    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, at: &str, expires_at: &str)
-    -> Result<()>;
+    async fn insert_invitation(
+        &mut self,
+        hash: &[u8; 32],
+        user_id: i64,
+        at: &str,
+        expires_at: &str,
+    ) -> Result<()>;
     /// Uses an invitation not used and not expired at `at`: its user's id, `None` otherwise.
     async fn use_invitation(&mut self, hash: &[u8; 32], at: &str) -> Result<Option<i64>>;
 }
@@ -153,7 +158,12 @@ pub(crate) async fn end_session<T: UsersTx>(tx: &mut T, ctx: &Ctx, id_hash: &[u8
 
 /// Sets user `id`'s password (its hash) and ends the user's sessions, audited as
 /// `user.password_set` (never the hash). Unknown user: `NOT_FOUND`.
-pub(crate) async fn set_password<T: UsersTx>(tx: &mut T, ctx: &Ctx, id: i64, hash: &str) -> Result<UserRecord> {
+pub(crate) async fn set_password<T: UsersTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    id: i64,
+    hash: &str,
+) -> Result<UserRecord> {
     let before = tx.user_record(id).await?.ok_or(StoreError::NotFound)?;
     let at = timestamp(&ctx.at);
     tx.set_password_hash(id, hash).await?;

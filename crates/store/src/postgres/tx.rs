@@ -334,7 +334,8 @@ impl UsersTx for PgTx<'_, '_> {
     }
 
     async fn end_session(&mut self, id_hash: &[u8; 32], at: &str) -> Result<Option<i64>> {
-        let sql = "UPDATE sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL RETURNING user_id";
+        let sql =
+            "UPDATE sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL RETURNING user_id";
         self.opt(sql, &[&at, &&id_hash[..]], |r| r.col(0)).await
     }
 
@@ -343,8 +344,15 @@ impl UsersTx for PgTx<'_, '_> {
         Ok(self.exec(sql, &[&at, &user_id]).await? as i64)
     }
 
-    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, at: &str, expires_at: &str) -> Result<()> {
-        let sql = "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+    async fn insert_invitation(
+        &mut self,
+        hash: &[u8; 32],
+        user_id: i64,
+        at: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        let sql =
+            "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
         self.exec(sql, &[&&hash[..], &user_id, &at, &expires_at]).await.map(drop)
     }
 

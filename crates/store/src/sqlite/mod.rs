@@ -251,7 +251,8 @@ impl Store for SqliteStore {
     }
 
     async fn login(&self, name: &str) -> Result<Option<Login>> {
-        let (name, sql) = (name.to_owned(), format!("SELECT {} FROM users u WHERE u.name = ?1", row::LOGIN_COLS));
+        let (name, sql) =
+            (name.to_owned(), format!("SELECT {} FROM users u WHERE u.name = ?1", row::LOGIN_COLS));
         self.run(move |c| opt(c, &sql, [name], |r| row::login(r))).await
     }
 

@@ -241,7 +241,8 @@ impl UsersTx for LiteTx<'_, '_> {
     }
 
     async fn end_session(&mut self, id_hash: &[u8; 32], at: &str) -> Result<Option<i64>> {
-        let sql = "UPDATE sessions SET ended_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL RETURNING user_id";
+        let sql =
+            "UPDATE sessions SET ended_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL RETURNING user_id";
         opt(self.tx, sql, params![at, &id_hash[..]], |r| r.col(0))
     }
 
@@ -250,8 +251,15 @@ impl UsersTx for LiteTx<'_, '_> {
         Ok(exec(self.tx, sql, params![at, user_id])? as i64)
     }
 
-    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, at: &str, expires_at: &str) -> Result<()> {
-        let sql = "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
+    async fn insert_invitation(
+        &mut self,
+        hash: &[u8; 32],
+        user_id: i64,
+        at: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        let sql =
+            "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
         exec(self.tx, sql, params![&hash[..], user_id, at, expires_at]).map(drop)
     }
 

@@ -271,28 +271,27 @@ fn form_field(field: &str) -> String {
         s[start..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
     };
     let last = f.rsplit(['.', ']']).find(|p| !p.is_empty()).unwrap_or("").to_owned();
-    if f.starts_with("items") || f.starts_with("goods") {
-        if let Some(i) = index(&f) {
-            let key = match last.as_str() {
-                "hs" | "hs_code" => "hs",
-                "quantity" | "value" => "quantity",
-                "fob" | "fob_value" => "fob",
-                "criterion" | "origin_criterion" => "criterion",
-                "description" => "description",
-                _ => "description",
-            };
-            return format!("item-{}-{key}", i + 1);
-        }
+    if (f.starts_with("items") || f.starts_with("goods"))
+        && let Some(i) = index(&f)
+    {
+        let key = match last.as_str() {
+            "hs" | "hs_code" => "hs",
+            "quantity" | "value" => "quantity",
+            "fob" | "fob_value" => "fob",
+            "criterion" | "origin_criterion" => "criterion",
+            _ => "description",
+        };
+        return format!("item-{}-{key}", i + 1);
     }
-    if f.contains("materials") {
-        if let Some(i) = index(&f[f.find("materials").unwrap_or(0)..]) {
-            let key = if ["hs", "value", "origin", "status", "name"].contains(&last.as_str()) {
-                last
-            } else {
-                "name".into()
-            };
-            return format!("material-{}-{key}", i + 1);
-        }
+    if f.contains("materials")
+        && let Some(i) = index(&f[f.find("materials").unwrap_or(0)..])
+    {
+        let key = if ["hs", "value", "origin", "status", "name"].contains(&last.as_str()) {
+            last
+        } else {
+            "name".into()
+        };
+        return format!("material-{}-{key}", i + 1);
     }
     match last.as_str() {
         "importing_country" => "importing_country".into(),

@@ -921,12 +921,13 @@ fn schemas() -> Value {
         },
         "UserRecord": {
             "type": "object",
-            "required": ["id", "name", "role", "company", "disabled", "disabled_at", "created_at", "active_tokens"],
+            "required": ["id", "name", "role", "company", "disabled", "disabled_at", "created_at", "password_set", "active_tokens"],
             "properties": {
                 "id": { "type": "integer" }, "name": { "type": "string" },
                 "role": { "enum": ["exporter", "issuing-officer", "customs-officer", "admin"] },
                 "company": opt_text, "disabled": { "type": "boolean" }, "disabled_at": opt_text,
-                "created_at": { "type": "string" }, "active_tokens": { "type": "integer" }
+                "created_at": { "type": "string" }, "password_set": { "type": "boolean" },
+                "active_tokens": { "type": "integer" }
             }
         },
         "UserList": { "type": "array", "items": reference("UserRecord") },

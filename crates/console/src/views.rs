@@ -270,3 +270,106 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     set(h, header::CACHE_CONTROL, "no-store");
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The literal ids in `text` that follow `open` (not preceded by a name's character) up to
+    /// the closing quote.
+    fn ids_after<'a>(text: &'a str, open: &str) -> Vec<&'a str> {
+        let name_char = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+        text.match_indices(open)
+            .filter(|(i, _)| {
+                open.starts_with("messages") || !text[..*i].chars().next_back().is_some_and(name_char)
+            })
+            .filter_map(|(i, _)| {
+                let rest = &text[i + open.len()..];
+                let end = rest.find('"')?;
+                let id = &rest[..end];
+                (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    .then_some(id)
+            })
+            .collect()
+    }
+
+    /// Every text id a template or a handler asks for is in the English catalogue, and every
+    /// template compiles: a missing text would show its id to people.
+    #[test]
+    fn every_text_id_is_in_the_catalogue() {
+        let m = Messages::english();
+        let sources = [
+            include_str!("admin.rs"),
+            include_str!("auth.rs"),
+            include_str!("documents.rs"),
+            include_str!("exporter.rs"),
+            include_str!("officer.rs"),
+            include_str!("views.rs"),
+        ];
+        let (mut missing, mut checked) = (Vec::new(), 0);
+        for (name, source) in TEMPLATES {
+            let mut env = Environment::new();
+            env.add_template(name, source).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for id in ids_after(source, "t(\"") {
+                checked += 1;
+                if !m.has(id) && !id.ends_with('-') {
+                    missing.push(format!("{name}: {id}"));
+                }
+            }
+        }
+        for source in sources {
+            for open in ["messages().text(\"", "msgs.text(\"", "m.text(\""] {
+                for id in ids_after(source, open) {
+                    checked += 1;
+                    if !m.has(id) && !id.ends_with('-') {
+                        missing.push(format!("source: {id}"));
+                    }
+                }
+            }
+        }
+        // Ids built from a code: every status, role, country and warning the pages can show.
+        for prefix_ids in [
+            [
+                "status-draft",
+                "status-submitted",
+                "status-returned",
+                "status-approved",
+                "status-rejected",
+                "status-withdrawn",
+            ]
+            .as_slice(),
+            &["status-issued", "status-superseded", "status-revoked", "status-valid", "status-invalid"],
+            &["role-exporter", "role-issuing-officer", "role-customs-officer", "role-admin"],
+            &[
+                "warning-EXPORTER_NOT_APPLICANT",
+                "warning-ASSESSMENT_NOT_ORIGINATING",
+                "warning-ASSESSMENT_OTHER_PRODUCT",
+                "warning-ASSESSMENT_OTHER_AGREEMENT",
+            ],
+        ] {
+            for id in prefix_ids {
+                if !m.has(id) {
+                    missing.push(format!("code: {id}"));
+                }
+            }
+        }
+        for c in crate::exporter::PARTNERS {
+            if !m.has(&format!("country-{c}")) {
+                missing.push(format!("country-{c}"));
+            }
+        }
+        assert!(missing.is_empty(), "texts missing from messages/en.ftl: {missing:#?}");
+        assert!(checked > 150, "the ids were found ({checked})");
+        assert!(Messages::ids().len() > 200, "the catalogue reads");
+    }
+
+    #[test]
+    fn dates_and_money_read_as_people_write_them() {
+        assert_eq!(human_date("2026-12-02"), "2 December 2026");
+        assert_eq!(human_date("2026-12-02T14:05:00+00:00"), "2 December 2026");
+        assert_eq!(human_datetime("2026-12-02T14:05:09Z"), "2 December 2026, 14:05 UTC");
+        assert_eq!(crate::documents::money("1680", "USD"), "USD 1,680.00");
+        assert_eq!(crate::documents::money("1234567.5", "THB"), "THB 1,234,567.50");
+        assert_eq!(crate::documents::money("-12.05", "USD"), "USD -12.05");
+    }
+}

@@ -12,7 +12,8 @@
 //!   administration), over storage, the issuer, the exchange and the clock. No HTTP.
 //! - [`exchange`]: sealing, the inbound check-verify-apply, the outbox and pull workers.
 //! - [`issue`]: the document that gets signed, the signer; [`numbering`]: number patterns.
-//! - [`config`], [`audit`] (opening storage with the audit key), [`metrics`], [`start`].
+//! - [`config`], [`audit`] (opening storage with the audit key), [`metrics`], [`start`],
+//!   [`throttle`] (wrong passwords by name).
 //! - this file: [`Application`] (build binds first, then serves).
 
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub mod issue;
 pub mod metrics;
 pub mod numbering;
 pub mod start;
+pub mod throttle;
 
 pub use app::users::{MAX_COMPANY_NAME, MAX_USER_NAME, add_user, clean_name, new_token};
 pub use app::{AppState, CustomsSetup};

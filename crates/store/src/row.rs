@@ -261,6 +261,15 @@ pub(crate) fn login<R: Row>(r: &R) -> Result<Login> {
 pub(crate) const SESSION_COLS: &str =
     "u.id, u.name, u.role, u.company_id, s.csrf, s.created_at, s.last_seen_at";
 
+/// The query of a session in force (not ended, its user not disabled) by its id's hash, the
+/// backend's first placeholder `p1`.
+pub(crate) fn session_by_id(p1: &str) -> String {
+    format!(
+        "SELECT {SESSION_COLS} FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = {p1} AND s.ended_at IS NULL AND u.disabled_at IS NULL"
+    )
+}
+
 /// A session in force ([`SESSION_COLS`]).
 pub(crate) fn session<R: Row>(r: &R) -> Result<Session> {
     Ok(Session { user: user(r)?, csrf: r.col(4)?, created_at: r.col(5)?, last_seen_at: r.col(6)? })

@@ -31,14 +31,8 @@ pub(crate) trait UsersTx: AuditTx {
     async fn end_session(&mut self, id_hash: &[u8; 32], at: &str) -> Result<Option<i64>>;
     /// Ends every session of the user in force; how many.
     async fn end_user_sessions(&mut self, user_id: i64, at: &str) -> Result<i64>;
-    /// Inserts an invitation (its token's hash) to set the user's password, until `expires_at`.
-    async fn insert_invitation(
-        &mut self,
-        hash: &[u8; 32],
-        user_id: i64,
-        at: &str,
-        expires_at: &str,
-    ) -> Result<()>;
+    /// Inserts an invitation (its token's hash) to set the user's password: `[made at, expires at]`.
+    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, span: [&str; 2]) -> Result<()>;
     /// Uses an invitation not used and not expired at `at`: its user's id, `None` otherwise.
     async fn use_invitation(&mut self, hash: &[u8; 32], at: &str) -> Result<Option<i64>>;
 }
@@ -183,7 +177,7 @@ pub(crate) async fn invite<T: UsersTx>(
     expires_at: &str,
 ) -> Result<()> {
     let user = tx.user_record(id).await?.ok_or(StoreError::NotFound)?;
-    tx.insert_invitation(hash, id, &timestamp(&ctx.at), expires_at).await?;
+    tx.insert_invitation(hash, id, [&timestamp(&ctx.at), expires_at]).await?;
     let after = serde_json::json!({ "name": user.name, "expires_at": expires_at }).to_string();
     let event = PendingEvent::new("user.invited", format!("user/{id}"), "null".into(), after);
     audit::append(tx, ctx, &[event]).await

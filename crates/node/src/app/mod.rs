@@ -57,7 +57,7 @@ pub struct AppState {
     /// Importing customs: agreement policies and risk weights.
     pub customs: Arc<CustomsSetup>,
     /// Wrong console passwords by name (this process).
-    pub sign_ins: Arc<sessions::Throttle>,
+    pub sign_ins: Arc<crate::throttle::Throttle>,
 }
 
 /// Importing customs settings: the agreements' policies and the risk weights and thresholds.

@@ -7,9 +7,6 @@
 //! of an invitation token. The session id and the invitation token exist only in the person's
 //! cookie and link.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use originlink_store::{Ctx, NewSession, Session, Store, User, UserRecord, token_hash};
@@ -26,8 +23,7 @@ pub const IDLE: Duration = Duration::minutes(30);
 pub const ABSOLUTE: Duration = Duration::hours(12);
 /// How long an invitation link is good for.
 pub const INVITATION_VALID: Duration = Duration::days(7);
-/// Wrong passwords for one name before the next try must wait.
-pub const FREE_TRIES: u32 = 5;
+pub use crate::throttle::{FREE_TRIES, Throttle};
 
 /// A session just started: the id for the person's cookie, the CSRF token of its forms, and
 /// who signed in.
@@ -206,45 +202,4 @@ fn random_hex() -> Result<String> {
 
 fn instant(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).map(|t| t.with_timezone(&Utc)).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// Wrong passwords by name, in this process: after [`FREE_TRIES`], each try waits 30 seconds,
-/// doubling with each further failure up to 15 minutes; failures older than 15 minutes are
-/// forgotten. At most 10,000 names are remembered (the oldest are dropped).
-#[derive(Debug, Default)]
-pub struct Throttle(Mutex<HashMap<String, (u32, DateTime<Utc>)>>);
-
-impl Throttle {
-    const FORGET: Duration = Duration::minutes(15);
-
-    /// How long `name` must still wait, if at all.
-    pub fn waiting(&self, name: &str, now: DateTime<Utc>) -> Option<Duration> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let &(failures, last) = map.get(name)?;
-        if failures < FREE_TRIES || now - last > Self::FORGET {
-            return None;
-        }
-        let wait = (Duration::seconds(30) * 2i32.pow((failures - FREE_TRIES).min(5))).min(Self::FORGET);
-        let until = last + wait;
-        (until > now).then(|| until - now)
-    }
-
-    fn failed(&self, name: &str, now: DateTime<Utc>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= 10_000 && !map.contains_key(name) {
-            map.retain(|_, (_, last)| now - *last <= Self::FORGET);
-            if map.len() >= 10_000 {
-                map.clear();
-            }
-        }
-        let e = map.entry(name.to_owned()).or_insert((0, now));
-        if now - e.1 > Self::FORGET {
-            e.0 = 0;
-        }
-        *e = (e.0 + 1, now);
-    }
-
-    fn succeeded(&self, name: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
-    }
 }

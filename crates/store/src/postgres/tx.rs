@@ -57,13 +57,7 @@ pub(super) static USER_BY_ID: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A session in force by its id's hash.
-pub(super) static SESSION: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash = $1 AND s.ended_at IS NULL AND u.disabled_at IS NULL",
-        row::SESSION_COLS
-    )
-});
+pub(super) static SESSION: LazyLock<String> = LazyLock::new(|| row::session_by_id("$1"));
 static USER_BY_ID_LOCKED: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPDATE OF u", *USER_BY_ID));
 static APP_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {} FROM applications WHERE id = $1", row::APP_COLS));
@@ -344,13 +338,8 @@ impl UsersTx for PgTx<'_, '_> {
         Ok(self.exec(sql, &[&at, &user_id]).await? as i64)
     }
 
-    async fn insert_invitation(
-        &mut self,
-        hash: &[u8; 32],
-        user_id: i64,
-        at: &str,
-        expires_at: &str,
-    ) -> Result<()> {
+    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, span: [&str; 2]) -> Result<()> {
+        let [at, expires_at] = span;
         let sql =
             "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
         self.exec(sql, &[&&hash[..], &user_id, &at, &expires_at]).await.map(drop)

@@ -29,13 +29,7 @@ pub(super) static USER_BY_ID: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A session in force by its id's hash.
-pub(super) static SESSION: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash = ?1 AND s.ended_at IS NULL AND u.disabled_at IS NULL",
-        row::SESSION_COLS
-    )
-});
+pub(super) static SESSION: LazyLock<String> = LazyLock::new(|| row::session_by_id("?1"));
 
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -251,13 +245,8 @@ impl UsersTx for LiteTx<'_, '_> {
         Ok(exec(self.tx, sql, params![at, user_id])? as i64)
     }
 
-    async fn insert_invitation(
-        &mut self,
-        hash: &[u8; 32],
-        user_id: i64,
-        at: &str,
-        expires_at: &str,
-    ) -> Result<()> {
+    async fn insert_invitation(&mut self, hash: &[u8; 32], user_id: i64, span: [&str; 2]) -> Result<()> {
+        let [at, expires_at] = span;
         let sql =
             "INSERT INTO invitations (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)";
         exec(self.tx, sql, params![&hash[..], user_id, at, expires_at]).map(drop)

@@ -153,6 +153,7 @@ contract!(
     a_pending_line_is_linked_to_its_certificate_once,
     users_and_tokens,
     users_disabled_and_tokens_revoked_do_not_authenticate,
+    console_sessions_passwords_and_invitations,
     application_lifecycle,
     return_edit_resubmit_and_withdraw,
     lists_filter_in_sql,
@@ -338,6 +339,99 @@ async fn users_disabled_and_tokens_revoked_do_not_authenticate(db: Db) {
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["user.disabled", "user.enabled", "user.token_issued", "user.tokens_revoked"]);
     assert!(events.iter().all(|e| !e.after.contains("token_hash")));
+}
+
+async fn console_sessions_passwords_and_invitations(db: Db) {
+    let (_, u) = exporter(&db, "Kampot Pepper").await;
+    let login = db.store.login(&u.name).await.expect("login").expect("known name");
+    assert_eq!((login.user.clone(), login.password_hash.clone(), login.disabled), (u.clone(), None, false));
+    assert!(db.store.login("nobody").await.expect("login").is_none());
+
+    // A password, then a session by the hash of its id.
+    let r = db
+        .store
+        .set_password(&ctx(), u.id, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+        .await
+        .expect("set");
+    assert!(r.password_set);
+    let login = db.store.login(&u.name).await.expect("login").expect("known");
+    assert_eq!(login.password_hash.as_deref(), Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
+    let (a, b) = (token_hash("session-a"), token_hash("session-b"));
+    for id in [a, b] {
+        let s = NewSession { id_hash: id, user_id: u.id, csrf: "csrf-token".into() };
+        db.store.start_session(&ctx(), s).await.expect("start");
+    }
+    let s = db.store.session(&a).await.expect("session").expect("in force");
+    assert_eq!((s.user, s.csrf.as_str()), (u.clone(), "csrf-token"));
+    assert!(db.store.session(&token_hash("session-c")).await.expect("session").is_none(), "unknown id");
+    db.store
+        .touch_session(&a, Utc.with_ymd_and_hms(2026, 3, 1, 9, 45, 0).single().expect("time"))
+        .await
+        .expect("touch");
+    let s = db.store.session(&a).await.expect("session").expect("in force");
+    assert!(s.last_seen_at.starts_with("2026-03-01T09:45"), "{}", s.last_seen_at);
+
+    // Signing out ends one session; disabling the user ends the rest.
+    db.store.end_session(&ctx(), &a).await.expect("sign out");
+    db.store.end_session(&ctx(), &a).await.expect("signing out twice does nothing");
+    assert!(db.store.session(&a).await.expect("session").is_none(), "signed out");
+    assert!(db.store.session(&b).await.expect("session").is_some());
+    db.store.change_user(&ctx(), u.id, UserChange::Disable).await.expect("disable");
+    assert!(db.store.session(&b).await.expect("session").is_none(), "disabled user");
+    assert!(db.store.login(&u.name).await.expect("login").expect("known").disabled);
+    db.store.change_user(&ctx(), u.id, UserChange::Enable).await.expect("enable");
+    assert!(db.store.session(&b).await.expect("session").is_none(), "disabling ended it for good");
+
+    // An invitation works once, before it expires, and ends the user's sessions.
+    let c = token_hash("session-c");
+    db.store
+        .start_session(&ctx(), NewSession { id_hash: c, user_id: u.id, csrf: "x".into() })
+        .await
+        .expect("start");
+    let (good, late) = (token_hash("invite-good"), token_hash("invite-late"));
+    let until = Utc.with_ymd_and_hms(2026, 3, 8, 9, 30, 0).single().expect("time");
+    db.store.invite(&ctx(), u.id, &good, until).await.expect("invite");
+    let past = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).single().expect("time");
+    db.store.invite(&ctx(), u.id, &late, past).await.expect("invite");
+    assert_eq!(code(db.store.invite(&ctx(), 999, &token_hash("x"), until).await), "NOT_FOUND");
+    assert_eq!(code(db.store.accept_invitation(&ctx(), &late, "h2").await), "INVITATION_INVALID", "expired");
+    assert_eq!(
+        code(db.store.accept_invitation(&ctx(), &token_hash("never"), "h2").await),
+        "INVITATION_INVALID"
+    );
+    let r = db.store.accept_invitation(&ctx(), &good, "h2").await.expect("accept");
+    assert_eq!(r.id, u.id);
+    assert_eq!(
+        db.store.login(&u.name).await.expect("login").expect("known").password_hash.as_deref(),
+        Some("h2")
+    );
+    assert!(db.store.session(&c).await.expect("session").is_none(), "a new password ends the sessions");
+    assert_eq!(code(db.store.accept_invitation(&ctx(), &good, "h3").await), "INVITATION_INVALID", "used");
+
+    let head = assert_chain_ok(&db).await as i64;
+    let events = db.store.audit_events(0, head, 100).await.expect("events");
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "company.created",
+            "user.created",
+            "user.password_set",
+            "user.signed_in",
+            "user.signed_in",
+            "user.signed_out",
+            "user.disabled",
+            "user.enabled",
+            "user.signed_in",
+            "user.invited",
+            "user.invited",
+            "user.password_set"
+        ]
+    );
+    assert!(
+        events.iter().all(|e| !e.after.contains("argon2") && !e.after.contains("h2")),
+        "no hash in the log"
+    );
 }
 
 async fn application_lifecycle(db: Db) {

@@ -1,0 +1,53 @@
+//! Slowing down repeated wrong passwords, by name, in this process (a leaf: the node's state
+//! holds one, the sign-in use case uses it).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Wrong passwords for one name before the next try must wait.
+pub const FREE_TRIES: u32 = 5;
+
+/// Wrong passwords by name, in this process: after [`FREE_TRIES`], each try waits 30 seconds,
+/// doubling with each further failure up to 15 minutes; failures older than 15 minutes are
+/// forgotten. At most 10,000 names are remembered (the oldest are dropped).
+#[derive(Debug, Default)]
+pub struct Throttle(Mutex<HashMap<String, (u32, DateTime<Utc>)>>);
+
+impl Throttle {
+    const FORGET: Duration = Duration::minutes(15);
+
+    /// How long `name` must still wait, if at all.
+    pub fn waiting(&self, name: &str, now: DateTime<Utc>) -> Option<Duration> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let &(failures, last) = map.get(name)?;
+        if failures < FREE_TRIES || now - last > Self::FORGET {
+            return None;
+        }
+        let wait = (Duration::seconds(30) * 2i32.pow((failures - FREE_TRIES).min(5))).min(Self::FORGET);
+        let until = last + wait;
+        (until > now).then(|| until - now)
+    }
+
+    /// Records a wrong password for `name` at `now`.
+    pub fn failed(&self, name: &str, now: DateTime<Utc>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 10_000 && !map.contains_key(name) {
+            map.retain(|_, (_, last)| now - *last <= Self::FORGET);
+            if map.len() >= 10_000 {
+                map.clear();
+            }
+        }
+        let e = map.entry(name.to_owned()).or_insert((0, now));
+        if now - e.1 > Self::FORGET {
+            e.0 = 0;
+        }
+        *e = (e.0 + 1, now);
+    }
+
+    /// Forgets `name`'s wrong passwords (it signed in).
+    pub fn succeeded(&self, name: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+}

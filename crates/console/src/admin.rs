@@ -12,11 +12,14 @@ use originlink_store::{Role, UserChange};
 use serde::{Deserialize, Serialize};
 
 use crate::Shared;
-use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
+use crate::auth::{self, Done, Person, page_ctx, redirect_with_flash, shown};
 use crate::forms::{Errors, FormData};
 
+/// Who the administrator's pages are for.
+const ADMIN: &[Role] = &[Role::Admin];
+
 fn admin(s: &Shared, person: &Person) -> Result<(), Response> {
-    person.require(s, &[Role::Admin])
+    person.require(s, ADMIN)
 }
 
 /// The roles a user can have, with their catalogue ids.
@@ -74,10 +77,7 @@ pub async fn add_user(
     headers: axum::http::HeaderMap,
     form: FormData,
 ) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
         return r;
     }
     let mut errors = Errors::default();
@@ -186,23 +186,15 @@ async fn change(
     what: UserChange,
     flash: &str,
 ) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
-        return r;
-    }
-    let ctx = s.app.ctx(&person.user);
-    match users::change(s.app.store.as_ref(), &ctx, Some(person.user.id), id, what).await {
-        Ok(u) => {
-            let text = s.views.messages().text(flash, &[("name", u.name.clone())]);
-            redirect_with_flash(&s, &format!("/admin/users/{id}"), &text)
-        }
-        Err(e) if e.kind == app::Kind::Conflict => {
-            redirect_with_flash(&s, &format!("/admin/users/{id}"), &s.views.error_text(&e))
-        }
-        Err(e) => s.views.error_page(Some(&person), &e),
-    }
+    let action = async {
+        let ctx = s.app.ctx(&person.user);
+        let u = users::change(s.app.store.as_ref(), &ctx, Some(person.user.id), id, what).await?;
+        Ok(Done {
+            to: format!("/admin/users/{id}"),
+            flash: s.views.messages().text(flash, &[("name", u.name)]),
+        })
+    };
+    auth::post_action(&s, &person, ADMIN, &form, &format!("/admin/users/{id}"), action).await
 }
 
 /// `POST /admin/users/{id}/disable`: the user's sessions end and tokens stop working.
@@ -233,10 +225,7 @@ pub async fn invite(
     headers: axum::http::HeaderMap,
     form: FormData,
 ) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
         return r;
     }
     match sessions::invite(&s.app, &person.user, id).await {
@@ -262,10 +251,7 @@ pub async fn set_password(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
         return r;
     }
     match sessions::set_password(
@@ -328,23 +314,14 @@ pub async fn retry(
     Path(id): Path<String>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
-        return r;
-    }
-    match exchange_admin::retry(&s.app, &person.user, &id).await {
-        Ok(_) => redirect_with_flash(
-            &s,
-            "/admin/exchange",
-            &s.views.messages().text("flash-retried", &[("id", id)]),
-        ),
-        Err(e) if e.kind == app::Kind::Conflict || e.kind == app::Kind::NotFound => {
-            redirect_with_flash(&s, "/admin/exchange", &s.views.error_text(&e))
-        }
-        Err(e) => s.views.error_page(Some(&person), &e),
-    }
+    let action = async {
+        exchange_admin::retry(&s.app, &person.user, &id).await?;
+        Ok(Done {
+            to: "/admin/exchange".into(),
+            flash: s.views.messages().text("flash-retried", &[("id", id.clone())]),
+        })
+    };
+    auth::post_action(&s, &person, ADMIN, &form, "/admin/exchange", action).await
 }
 
 /// `GET /admin/trust-list`: the list in force: sequence, when the next is due, members.
@@ -371,10 +348,7 @@ pub async fn trust_list(State(s): State<Shared>, person: Person) -> Response {
 
 /// `POST /admin/trust-list/reload`: reads the trust list file again.
 pub async fn reload_trust_list(State(s): State<Shared>, person: Person, form: FormData) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
         return r;
     }
     let m = s.views.messages();
@@ -440,10 +414,7 @@ async fn audit_page(
 
 /// `POST /admin/audit/verify`: checks the whole chain against its key and checkpoint.
 pub async fn verify_audit(State(s): State<Shared>, person: Person, form: FormData) -> Response {
-    if let Err(r) = admin(&s, &person) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
         return r;
     }
     let m = s.views.messages();

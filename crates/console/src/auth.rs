@@ -8,6 +8,8 @@
 //! session (the id rotates). The sign-in form itself carries a token that must match a
 //! short-lived cookie (double submit), so no other site can sign a person in.
 
+use std::future::Future;
+
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -217,6 +219,45 @@ pub fn csrf_refused(s: &Shared, person: Option<&Person>) -> Response {
 /// A signed-in person's form post, its CSRF token checked: `Err` is the refusal page.
 pub fn checked(s: &Shared, person: &Person, form: &FormData) -> Result<(), Response> {
     if csrf_ok(person, form) { Ok(()) } else { Err(csrf_refused(s, Some(person))) }
+}
+
+/// Refuses a post unless the person has one of `roles` and the form carries the session's
+/// CSRF token: `Err` is the refusal page.
+pub fn may_post(s: &Shared, person: &Person, roles: &[Role], form: &FormData) -> Result<(), Response> {
+    person.require(s, roles)?;
+    checked(s, person, form)
+}
+
+/// Where a state change sends the person next, and the outcome in words shown there.
+#[derive(Debug)]
+pub struct Done {
+    /// The page to go to.
+    pub to: String,
+    /// The flash message.
+    pub flash: String,
+}
+
+/// A state change posted by a person with one of `roles`, its CSRF token checked first (the
+/// `action` future runs only then). Done: to its page with its flash. Refused as invalid or
+/// in conflict: back to `back` with the reason in words. Anything else: the error page.
+pub async fn post_action(
+    s: &Shared,
+    person: &Person,
+    roles: &[Role],
+    form: &FormData,
+    back: &str,
+    action: impl Future<Output = app::Result<Done>>,
+) -> Response {
+    if let Err(refused) = may_post(s, person, roles, form) {
+        return refused;
+    }
+    match action.await {
+        Ok(done) => redirect_with_flash(s, &done.to, &done.flash),
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
+            redirect_with_flash(s, back, &s.views.error_text(&e))
+        }
+        Err(e) => s.views.error_page(Some(person), &e),
+    }
 }
 
 /// `GET /`: each role's first page.

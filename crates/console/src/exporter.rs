@@ -6,8 +6,6 @@
 //! The form is read into the model's `Certificate` and written as edi3 JSON; the use case
 //! (`app::applications::apply`) checks it exactly as it checks a document sent to the API.
 
-use std::future::Future;
-
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -19,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Shared;
-use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
+use crate::auth::{self, Done, Person, page_ctx, redirect_with_flash, shown};
 use crate::forms::{Errors, FormData};
 
 /// Goods item rows on the form.
@@ -177,10 +175,7 @@ pub const PARTNERS: &[&str] =
 /// `POST /applications/new`: `action=check` shows the self-assessment, `action=lookup` the
 /// HS codes matching `hs_query`, `action=save` creates the draft.
 pub async fn new_posted(State(s): State<Shared>, person: Person, form: FormData) -> Response {
-    if let Err(r) = person.require(&s, &[Role::Exporter]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, &[Role::Exporter], &form) {
         return r;
     }
     posted(&s, &person, form, None).await
@@ -769,36 +764,17 @@ pub async fn edit_posted(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = person.require(&s, &[Role::Exporter]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, &[Role::Exporter], &form) {
         return r;
     }
     posted(&s, &person, form, Some(id)).await
 }
 
-/// A state change on an application by its exporter, then back to its page with a flash.
-async fn act<F, Fut>(s: Shared, person: Person, id: i64, form: FormData, flash: &str, f: F) -> Response
-where
-    F: FnOnce(Shared, Person) -> Fut,
-    Fut: Future<Output = app::Result<i64>>,
-{
-    if let Err(r) = person.require(&s, &[Role::Exporter]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
-        return r;
-    }
-    match f(s.clone(), person.clone()).await {
-        Ok(to) => {
-            let text = s.views.messages().text(flash, &[("id", to.to_string())]);
-            redirect_with_flash(&s, &format!("/applications/{to}"), &text)
-        }
-        Err(e) if e.kind == app::Kind::Conflict => {
-            redirect_with_flash(&s, &format!("/applications/{id}"), &s.views.error_text(&e))
-        }
-        Err(e) => s.views.error_page(Some(&person), &e),
+/// The application's page after a change, with `flash` (its text id) about application `id`.
+fn to_application(s: &Shared, flash: &str, id: i64) -> Done {
+    Done {
+        to: format!("/applications/{id}"),
+        flash: s.views.messages().text(flash, &[("id", id.to_string())]),
     }
 }
 
@@ -809,10 +785,10 @@ pub async fn submit(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    act(s, person, id, form, "flash-submitted", move |s, p| async move {
-        applications::submit(&s.app, &p.user, id).await.map(|a| a.id)
-    })
-    .await
+    let action = async {
+        Ok(to_application(&s, "flash-submitted", applications::submit(&s.app, &person.user, id).await?.id))
+    };
+    auth::post_action(&s, &person, &[Role::Exporter], &form, &format!("/applications/{id}"), action).await
 }
 
 /// `POST /applications/{id}/withdraw`
@@ -822,18 +798,18 @@ pub async fn withdraw(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    act(s, person, id, form, "flash-withdrawn", move |s, p| async move {
-        applications::withdraw(&s.app, &p.user, id).await.map(|a| a.id)
-    })
-    .await
+    let action = async {
+        Ok(to_application(&s, "flash-withdrawn", applications::withdraw(&s.app, &person.user, id).await?.id))
+    };
+    auth::post_action(&s, &person, &[Role::Exporter], &form, &format!("/applications/{id}"), action).await
 }
 
 /// `POST /applications/{id}/copy`: a new draft from a rejected or withdrawn application.
 pub async fn copy(State(s): State<Shared>, person: Person, Path(id): Path<i64>, form: FormData) -> Response {
-    act(s, person, id, form, "flash-copied", move |s, p| async move {
-        applications::copy(&s.app, &p.user, id).await.map(|a| a.id)
-    })
-    .await
+    let action = async {
+        Ok(to_application(&s, "flash-copied", applications::copy(&s.app, &person.user, id).await?.id))
+    };
+    auth::post_action(&s, &person, &[Role::Exporter], &form, &format!("/applications/{id}"), action).await
 }
 
 /// `POST /certificates/{id}/replace`: a new draft replacing an issued certificate (its
@@ -844,10 +820,7 @@ pub async fn replace(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = person.require(&s, &[Role::Exporter]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, &[Role::Exporter], &form) {
         return r;
     }
     let c = match applications::certificate(&s.app, &person.user, id).await {

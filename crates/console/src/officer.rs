@@ -2,8 +2,6 @@
 //! returning an application with a reason, revoking a certificate after a page that says what
 //! will happen, and answering verification requests before their deadline.
 
-use std::future::Future;
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,8 +11,11 @@ use originlink_store::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::Shared;
-use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
+use crate::auth::{self, Done, Person, page_ctx, redirect_with_flash, shown};
 use crate::forms::{Errors, FormData};
+
+/// Who the officer's pages are for.
+const OFFICER: &[Role] = &[Role::IssuingOfficer];
 
 /// `?q=&from=&to=` of the queue.
 #[derive(Debug, Default, Deserialize)]
@@ -32,7 +33,7 @@ pub const QUEUE_SIZE: i64 = 200;
 
 /// `GET /review`: submitted applications, oldest first, with their warnings counted.
 pub async fn queue(State(s): State<Shared>, person: Person, Query(q): Query<QueueQuery>) -> Response {
-    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+    if let Err(r) = person.require(&s, OFFICER) {
         return r;
     }
     let empty = |v: &Option<String>| v.clone().filter(|t| !t.trim().is_empty());
@@ -63,28 +64,10 @@ pub async fn queue(State(s): State<Shared>, person: Person, Query(q): Query<Queu
     shown(&s, &person, s.views.render("review.html", ctx))
 }
 
-async fn decide<F, Fut>(s: Shared, person: Person, id: i64, form: FormData, flash: &str, f: F) -> Response
-where
-    F: FnOnce(Shared, Person, String) -> Fut,
-    Fut: Future<Output = app::Result<String>>,
-{
-    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
-        return r;
-    }
-    let reason = form.get("reason").unwrap_or_default().to_owned();
-    match f(s.clone(), person.clone(), reason).await {
-        Ok(what) => {
-            let text = s.views.messages().text(flash, &[("id", id.to_string()), ("number", what)]);
-            redirect_with_flash(&s, "/review", &text)
-        }
-        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict) => {
-            redirect_with_flash(&s, &format!("/applications/{id}"), &s.views.error_text(&e))
-        }
-        Err(e) => s.views.error_page(Some(&person), &e),
-    }
+/// The queue after a decision on application `id`, with `flash` (its text id).
+fn to_queue(s: &Shared, flash: &str, id: i64, number: &str) -> Done {
+    let text = s.views.messages().text(flash, &[("id", id.to_string()), ("number", number.to_owned())]);
+    Done { to: "/review".into(), flash: text }
 }
 
 /// `POST /applications/{id}/approve`: numbers, signs and sends the certificate.
@@ -94,10 +77,11 @@ pub async fn approve(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    decide(s, person, id, form, "flash-approved", move |s, p, _| async move {
-        applications::approve(&s.app, &p.user, id).await.map(|c| c.number)
-    })
-    .await
+    let action = async {
+        let c = applications::approve(&s.app, &person.user, id).await?;
+        Ok(to_queue(&s, "flash-approved", id, &c.number))
+    };
+    auth::post_action(&s, &person, OFFICER, &form, &format!("/applications/{id}"), action).await
 }
 
 /// `POST /applications/{id}/reject` with a reason.
@@ -107,10 +91,12 @@ pub async fn reject(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    decide(s, person, id, form, "flash-rejected", move |s, p, reason| async move {
-        applications::reject(&s.app, &p.user, id, &reason).await.map(|_| String::new())
-    })
-    .await
+    let reason = form.get("reason").unwrap_or_default();
+    let action = async {
+        applications::reject(&s.app, &person.user, id, reason).await?;
+        Ok(to_queue(&s, "flash-rejected", id, ""))
+    };
+    auth::post_action(&s, &person, OFFICER, &form, &format!("/applications/{id}"), action).await
 }
 
 /// `POST /applications/{id}/return` with a reason: back to the exporter for correction.
@@ -120,10 +106,12 @@ pub async fn return_for_correction(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    decide(s, person, id, form, "flash-returned", move |s, p, reason| async move {
-        applications::return_for_correction(&s.app, &p.user, id, &reason).await.map(|_| String::new())
-    })
-    .await
+    let reason = form.get("reason").unwrap_or_default();
+    let action = async {
+        applications::return_for_correction(&s.app, &person.user, id, reason).await?;
+        Ok(to_queue(&s, "flash-returned", id, ""))
+    };
+    auth::post_action(&s, &person, OFFICER, &form, &format!("/applications/{id}"), action).await
 }
 
 /// `GET /certificates/{id}/revoke`: what revoking does, and the reason to give.
@@ -139,7 +127,7 @@ async fn revoke_form(
     errors: &Errors,
     reason: &str,
 ) -> Response {
-    if let Err(r) = person.require(s, &[Role::IssuingOfficer]) {
+    if let Err(r) = person.require(s, OFFICER) {
         return r;
     }
     let c = match applications::certificate(&s.app, &person.user, id).await {
@@ -164,10 +152,7 @@ pub async fn revoke(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, OFFICER, &form) {
         return r;
     }
     let reason = form.get("reason").unwrap_or_default();
@@ -204,7 +189,7 @@ fn shown_request(v: originlink_store::VerificationRequest, now: chrono::DateTime
 /// `GET /verifications`: requests other members asked about our certificates, open first,
 /// with their deadlines.
 pub async fn verifications(State(s): State<Shared>, person: Person) -> Response {
-    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
+    if let Err(r) = person.require(&s, OFFICER) {
         return r;
     }
     let list = match verifications::list(&s.app, Some("incoming"), false).await {
@@ -232,7 +217,7 @@ async fn verification_form(
     errors: &Errors,
     form: &FormData,
 ) -> Response {
-    if let Err(r) = person.require(s, &[Role::IssuingOfficer]) {
+    if let Err(r) = person.require(s, OFFICER) {
         return r;
     }
     let v = match s.app.store.verification(id).await {
@@ -258,10 +243,7 @@ pub async fn answer(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Response {
-    if let Err(r) = person.require(&s, &[Role::IssuingOfficer]) {
-        return r;
-    }
-    if let Err(r) = auth::checked(&s, &person, &form) {
+    if let Err(r) = auth::may_post(&s, &person, OFFICER, &form) {
         return r;
     }
     let outcome = form.get("outcome").unwrap_or_default();

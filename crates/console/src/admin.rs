@@ -64,10 +64,9 @@ async fn users_page(
     shown(s, person, s.views.render_status(status, "users.html", ctx))
 }
 
-/// The invitation link for `token`, on the console's own address as the browser used it.
-fn invitation_link(headers: &axum::http::HeaderMap, token: &str) -> String {
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("//{host}/invitation/{token}")
+/// The invitation link for `token`, as the person will open it.
+fn invitation_link(s: &Shared, headers: &axum::http::HeaderMap, token: &str) -> String {
+    s.base.url(headers, &format!("/invitation/{token}"))
 }
 
 /// `POST /admin/users`: adds a user with a password, or with an invitation link to show.
@@ -135,7 +134,7 @@ pub async fn add_user(
                 StatusCode::OK,
                 &Errors::default(),
                 &FormData::default(),
-                Some(invitation_link(&headers, &token)),
+                Some(invitation_link(&s, &headers, &token)),
             )
             .await
         }
@@ -236,7 +235,7 @@ pub async fn invite(
                 id,
                 StatusCode::OK,
                 &Errors::default(),
-                Some(invitation_link(&headers, &token)),
+                Some(invitation_link(&s, &headers, &token)),
             )
             .await
         }

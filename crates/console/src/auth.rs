@@ -57,10 +57,20 @@ pub struct SignInFirst(String);
 
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
-        let next = if self.0.starts_with('/') && !self.0.starts_with("//") { self.0 } else { "/".into() };
-        let to = format!("/sign-in?next={}", urlencode(&next));
+        let to = format!("/sign-in?next={}", urlencode(safe_next(&self.0)));
         Redirect::to(&to).into_response()
     }
+}
+
+/// Where to go after signing in: a path of this console (`/` then anything but `/` or `\`,
+/// with no backslash or control character anywhere, at most 500 bytes); `/` otherwise. Nothing
+/// else, so that a crafted link cannot send a person who signs in to another site.
+pub fn safe_next(next: &str) -> &str {
+    let ok = next.len() <= 500
+        && next.starts_with('/')
+        && !next[1..].starts_with(['/', '\\'])
+        && !next.chars().any(|c| c == '\\' || c.is_control());
+    if ok { next } else { "/" }
 }
 
 fn urlencode(s: &str) -> String {
@@ -118,7 +128,19 @@ impl FromRequestParts<Shared> for Person {
     type Rejection = SignInFirst;
 
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, SignInFirst> {
-        let back = || SignInFirst(parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default());
+        // After signing in the browser asks for `next` with GET: a form's action answers only
+        // POST, so a post leads back to the record it acted on (the path without its last
+        // segment: `/applications/7/submit` → `/applications/7`).
+        let back = || {
+            let here = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+            let next = if parts.method == axum::http::Method::GET {
+                here
+            } else {
+                let path = parts.uri.path();
+                path.rsplit_once('/').map(|(up, _)| up).filter(|up| !up.is_empty()).unwrap_or("/").to_owned()
+            };
+            SignInFirst(next)
+        };
         let Some(id) = cookie(&parts.headers, &s.cookie) else { return Err(back()) };
         let id = id.to_owned();
         match sessions::session(&s.app, &id).await {
@@ -313,13 +335,13 @@ fn random_token() -> String {
 
 /// `GET /sign-in`
 pub async fn sign_in_page(State(s): State<Shared>, Query(q): Query<Next>) -> Response {
-    login_page(&s, StatusCode::OK, "", q.next.as_deref().unwrap_or("/"), None)
+    login_page(&s, StatusCode::OK, "", safe_next(q.next.as_deref().unwrap_or("/")), None)
 }
 
 /// `POST /sign-in`: name and password; a new session on success.
 pub async fn sign_in(State(s): State<Shared>, headers: HeaderMap, form: FormData) -> Response {
     let name = form.get("name").unwrap_or_default();
-    let next = form.get("next").filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/");
+    let next = safe_next(form.get("next").unwrap_or("/"));
     let expected = cookie(&headers, &login_cookie(&s)).unwrap_or_default();
     let given = form.get("login_token").unwrap_or_default();
     if expected.is_empty() || !same(expected, given) {

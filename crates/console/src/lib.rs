@@ -49,6 +49,37 @@ pub struct Shared {
     /// The session cookie's name (per country, so consoles of several nodes on one host do
     /// not sign each other out).
     pub cookie: Arc<str>,
+    /// The console's address as people reach it, for links sent to them (invitations):
+    /// `[console] public_url`, else the scheme of the listener with the request's `Host`.
+    pub base: Base,
+}
+
+/// How the console builds the absolute links it gives people.
+#[derive(Debug, Clone)]
+pub enum Base {
+    /// A configured public URL (`https://console.moc.gov.kh`), used as it is.
+    Public(Arc<str>),
+    /// The listener's scheme (`http` or `https`), with the `Host` of the request.
+    Scheme(&'static str),
+}
+
+impl Base {
+    /// The absolute URL of `path` (starting with `/`) for a request with `headers`.
+    pub fn url(&self, headers: &axum::http::HeaderMap, path: &str) -> String {
+        match self {
+            Base::Public(base) => format!("{}{path}", base.trim_end_matches('/')),
+            Base::Scheme(scheme) => {
+                let host = headers
+                    .get(axum::http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| {
+                        !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
+                    })
+                    .unwrap_or("localhost");
+                format!("{scheme}://{host}{path}")
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -58,8 +89,15 @@ impl Shared {
         Shared {
             views: Arc::new(views::Views::new(&app)),
             cookie: format!("__Host-originlink-{country}").into(),
+            base: Base::Scheme("http"),
             app,
         }
+    }
+
+    /// With `base` for the links the console gives people.
+    pub fn with_base(mut self, base: Base) -> Shared {
+        self.base = base;
+        self
     }
 }
 
@@ -108,7 +146,11 @@ impl Console {
             _ => None,
         };
         let (listener, addr) = originlink_service::bind(&config.listen).await?;
-        Ok(Console { addr, listener, tls, router: router(Shared::new(app)) })
+        let base = match &config.public_url {
+            Some(url) => Base::Public(url.as_str().into()),
+            None => Base::Scheme(if tls.is_some() { "https" } else { "http" }),
+        };
+        Ok(Console { addr, listener, tls, router: router(Shared::new(app).with_base(base)) })
     }
 
     /// The bound address.
@@ -184,6 +226,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/admin/audit/verify", post(admin::verify_audit))
         .route("/admin/keys", get(admin::keys))
         .fallback(views::not_found)
+        .method_not_allowed_fallback(views::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(4 * 1024 * 1024))
         .layer(axum::middleware::from_fn(views::security_headers))
         .with_state(shared)

@@ -134,6 +134,7 @@ impl Views {
         });
         env.add_filter("date", |v: Value| -> String { human_date(&v.to_string()) });
         env.add_filter("datetime", |v: Value| -> String { human_datetime(&v.to_string()) });
+        env.add_filter("percent", |v: Value| -> String { two_decimals(&v.to_string()) });
         let a = &app.issuer.authority;
         Views { env, messages, authority: format!("{} {}", a.country, a.name) }
     }
@@ -221,6 +222,14 @@ pub fn human_date(s: &str) -> String {
     match date {
         Ok(d) => d.format("%-d %B %Y").to_string(),
         Err(_) => s.to_owned(),
+    }
+}
+
+/// A decimal with at most two decimals, cut (not rounded up): `87.5000` → `87.50`.
+pub fn two_decimals(s: &str) -> String {
+    match s.split_once('.') {
+        Some((int, frac)) => format!("{int}.{:0<2}", frac.get(..2).unwrap_or(frac)),
+        None => s.to_owned(),
     }
 }
 
@@ -364,10 +373,31 @@ mod tests {
     }
 
     #[test]
+    fn only_a_path_of_the_console_is_a_place_to_go_after_signing_in() {
+        use crate::auth::safe_next;
+        for ok in ["/", "/applications/7", "/applications?status=draft&q=x"] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example/x",
+            "/\\evil.example/x",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/a\nb",
+            "x",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
+
+    #[test]
     fn dates_and_money_read_as_people_write_them() {
         assert_eq!(human_date("2026-12-02"), "2 December 2026");
         assert_eq!(human_date("2026-12-02T14:05:00+00:00"), "2 December 2026");
         assert_eq!(human_datetime("2026-12-02T14:05:09Z"), "2 December 2026, 14:05 UTC");
+        assert_eq!(two_decimals("87.5000"), "87.50");
+        assert_eq!(two_decimals("53.3333"), "53.33");
+        assert_eq!(two_decimals("40"), "40");
         assert_eq!(crate::documents::money("1680", "USD"), "USD 1,680.00");
         assert_eq!(crate::documents::money("1234567.5", "THB"), "THB 1,234,567.50");
         assert_eq!(crate::documents::money("-12.05", "USD"), "USD -12.05");

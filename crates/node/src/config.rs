@@ -32,6 +32,7 @@
 //! listen = "127.0.0.1:8080"         # plain HTTP on loopback (behind a reverse proxy), or
 //! tls_cert = "keys/KH/console.crt"  # HTTPS with its own certificate and key
 //! tls_key = "keys/KH/console.key"
+//! public_url = "https://console.moc.gov.kh"  # for links given to people (invitations)
 //!
 //! [log]
 //! level = "info"
@@ -92,6 +93,11 @@ pub struct ConsoleConfig {
     /// PEM private key of the console's HTTPS listener.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// The console's address as people reach it (behind a reverse proxy:
+    /// `https://console.moc.gov.kh`), for the links it gives them (invitations). Default: the
+    /// listener's scheme with the request's host.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// `[customs]`
@@ -306,6 +312,11 @@ impl Config {
         if let Some(c) = &mut self.console {
             c.tls_cert = c.tls_cert.as_deref().map(abs);
             c.tls_key = c.tls_key.as_deref().map(abs);
+            if let Some(url) = &c.public_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(format!("console.public_url: {url:?} is not an http(s):// URL"));
+            }
             match (&c.tls_cert, &c.tls_key) {
                 (Some(_), Some(_)) => {}
                 (None, None) => {

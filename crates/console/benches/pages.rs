@@ -1,0 +1,157 @@
+//! Server time per console page with many records, and what each page weighs.
+//!
+//! `cargo bench -p originlink-console --bench pages` seeds a KH node on SQLite with
+//! `ORIGINLINK_BENCH_RECORDS` approved certificates (default 100,000; one exporter company
+//! holds them all, so its lists are as long as they get) plus 200 submitted applications,
+//! then asks each main page `ORIGINLINK_BENCH_REQUESTS` times (default 200) through the
+//! console's router in process (server time: routing, session lookup, use case, storage,
+//! template) and prints p50, p95 and the page's bytes, and the stylesheet's. Seeding stores the
+//! document unsigned (the signing step is a stand-in): the pages read the stored bytes only.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use originlink_node::app::sessions;
+use originlink_node::{AppState, Config, SystemClock};
+use originlink_store::{Ctx, NewApplication, Numbering, Role, Signed, Transition};
+use tower::ServiceExt;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn new_application(state: &AppState, ctx: &Ctx, who: &originlink_store::User, i: u32) -> i64 {
+    let kh = originlink_model::CountryCode::parse("KH").expect("KH");
+    let th = originlink_model::CountryCode::parse("TH").expect("TH");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+    let mut cert = originlink_model::sample::sample(originlink_model::Agreement::Atiga, kh, th, date, 2, i);
+    cert.number = None;
+    cert.certification = None;
+    let app = NewApplication {
+        company_id: who.company_id.expect("company"),
+        created_by: who.id,
+        format: "json".into(),
+        document: originlink_formats::json::write(&cert).into_bytes(),
+        self_assessment: None,
+        assessment: None,
+        replaces: None,
+        back_to_back_of: None,
+        copied_from: None,
+    };
+    let a = state.store.create_application(ctx, app).await.expect("application");
+    state.store.transition(ctx, a.id, Transition::Submit).await.expect("submit");
+    a.id
+}
+
+async fn cookie_of(state: &AppState, name: &str, user_id: i64, cookie: &str) -> String {
+    let ctx = Ctx::new("bench", chrono::Utc::now());
+    sessions::set_password(state.store.as_ref(), &ctx, user_id, "bench password 123")
+        .await
+        .expect("password");
+    let started = sessions::sign_in(state, name, "bench password 123").await.expect("sign in");
+    format!("{cookie}={}", started.id)
+}
+
+async fn time_page(router: &axum::Router, cookie: &str, path: &str, n: usize) -> (Duration, Duration, usize) {
+    let mut times = Vec::with_capacity(n);
+    let mut bytes = 0;
+    for _ in 0..n {
+        let req = Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).expect("request");
+        let t = Instant::now();
+        let res = router.clone().oneshot(req).await.expect("answer");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.expect("body");
+        times.push(t.elapsed());
+        bytes = body.len();
+    }
+    times.sort();
+    (times[n / 2], times[(n * 95 / 100).min(n - 1)], bytes)
+}
+
+fn main() {
+    let records = env_usize("ORIGINLINK_BENCH_RECORDS", 100_000);
+    let requests = env_usize("ORIGINLINK_BENCH_REQUESTS", 200);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("originlink_console_bench_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let now = chrono::Utc::now();
+        let keys = originlink_trust::keys::init_authority("KH", "Ministry of Commerce", now.date_naive(), None)
+            .expect("keys");
+        originlink_trust::keystore::AuthorityDir(dir.join("keys")).write(&keys).expect("write keys");
+        let toml = "[database]\nurl = \"sqlite:node.db\"\n[authority]\nid = \"KH-MOC\"\nname = \"Ministry of Commerce\"\ncountry = \"KH\"\nkeys = \"keys\"\n";
+        let config = Config::parse(toml, &dir, Vec::new()).expect("config");
+        let store = originlink_store::open(config.database.url.expose()).await.expect("store");
+        store.migrate().await.expect("migrate");
+        let state = AppState::build(&config, Arc::new(SystemClock)).await.expect("state");
+        let ctx = Ctx::new("bench", now);
+        let add = |name: &'static str, role, company| {
+            let state = state.clone();
+            let ctx = ctx.clone();
+            async move {
+                originlink_node::add_user(state.store.as_ref(), &ctx, name, role, company, "KH").await.expect("user").0
+            }
+        };
+        let exporter = add("exporter", Role::Exporter, Some("Bench Exports Co")).await;
+        let officer = add("officer", Role::IssuingOfficer, None).await;
+        let admin = add("admin", Role::Admin, None).await;
+
+        let seeding = Instant::now();
+        let numbering = Numbering { issuer: "KH-MOC".into(), scope: "KH-MOC/2026".into() };
+        let mut last_cert = 0;
+        let mut last_app = 0;
+        for i in 0..records {
+            let id = new_application(&state, &ctx, &exporter, i as u32).await;
+            let sign: originlink_store::SignFn = Box::new(|issue| {
+                let number = format!("KH-2026-{:06}", issue.seq.unwrap_or(0));
+                Ok(Signed { number, bytes: issue.application.document.clone(), messages: vec![] })
+            });
+            let c = state.store.approve(&ctx, id, &numbering, sign).await.expect("approve");
+            (last_cert, last_app) = (c.id, id);
+            if (i + 1) % 20_000 == 0 {
+                eprintln!("seeded {} certificates in {:.0?}", i + 1, seeding.elapsed());
+            }
+        }
+        for i in 0..200 {
+            new_application(&state, &ctx, &exporter, (records + i) as u32).await;
+        }
+        eprintln!("seeded {records} certificates and 200 submitted applications in {:.0?}", seeding.elapsed());
+
+        let shared = originlink_console::Shared::new(state.clone());
+        let cookie = shared.cookie.to_string();
+        let router = originlink_console::router(shared);
+        let exp = cookie_of(&state, "exporter", exporter.id, &cookie).await;
+        let off = cookie_of(&state, "officer", officer.id, &cookie).await;
+        let adm = cookie_of(&state, "admin", admin.id, &cookie).await;
+        let pages: Vec<(&str, &str, String)> = vec![
+            ("exporter: applications, first page", &exp, "/applications".into()),
+            ("exporter: applications, a page deep in the list", &exp, format!("/applications?before={}", last_app / 2)),
+            ("exporter: applications, status filter", &exp, "/applications?status=approved".into()),
+            ("exporter: applications, search by number", &exp, "/applications?q=KH-2026-000123".into()),
+            ("exporter: certificates", &exp, "/certificates".into()),
+            ("exporter: certificate and its history", &exp, format!("/certificates/{last_cert}")),
+            ("exporter: application", &exp, format!("/applications/{last_app}")),
+            ("exporter: new application form", &exp, "/applications/new".into()),
+            ("officer: review queue", &off, "/review".into()),
+            ("officer: issued certificates", &off, "/certificates".into()),
+            ("officer: application with assessment", &off, format!("/applications/{last_app}")),
+            ("admin: users", &adm, "/admin/users".into()),
+            ("admin: audit log", &adm, "/admin/audit".into()),
+        ];
+        println!("console pages, {records} certificates, {requests} requests each (server time, in process)");
+        println!("{:<52} {:>9} {:>9} {:>9}", "page", "p50 ms", "p95 ms", "bytes");
+        for (name, who, path) in &pages {
+            let (p50, p95, bytes) = time_page(&router, who, path, requests).await;
+            println!(
+                "{name:<52} {:>9.2} {:>9.2} {:>9}",
+                p50.as_secs_f64() * 1e3,
+                p95.as_secs_f64() * 1e3,
+                bytes
+            );
+        }
+        println!("stylesheet (/console.css, cached a day): {} bytes", originlink_console::views::STYLESHEET.len());
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

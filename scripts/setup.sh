@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
 # apt packages (xmllint, xmlsec1; curl and jq for README's walkthrough; chromium and
-# chromium-driver for the console's browser tests), axe-core from npm,, Python's jsonschema,
+# chromium-driver for the console's browser tests), axe-core from npm, Python's jsonschema,
 # jwcrypto, openapi-spec-validator and schemathesis, cargo-nextest, PostgreSQL.
 # Safe to run again: each step checks first and does nothing when the tool is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)

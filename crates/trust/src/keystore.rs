@@ -12,7 +12,7 @@ use crate::keys::{PrivateKey, cert_to_pem};
 use crate::x509::Cert;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+    move |cause| Error::Io { path: path.to_path_buf(), cause }
 }
 
 /// Writes `key` to a new file `path` (mode 0600). Refuses to overwrite an existing file.
@@ -209,7 +209,7 @@ impl AuthorityDir {
         ] {
             if p.exists() {
                 return Err(Error::Io {
-                    source: std::io::Error::new(
+                    cause: std::io::Error::new(
                         std::io::ErrorKind::AlreadyExists,
                         "already exists; not overwriting keys",
                     ),
@@ -236,7 +236,7 @@ impl AuthorityDir {
         let old_key = self.0.join(format!("signing-{short}.key"));
         if old_crt.exists() || old_key.exists() {
             return Err(Error::Io {
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "archive already exists"),
+                cause: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "archive already exists"),
                 path: old_crt,
             });
         }

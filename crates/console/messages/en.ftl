@@ -38,6 +38,7 @@ nav-exchange = Exchange
 nav-trust-list = Trust list
 nav-audit = Audit log
 nav-keys = Keys
+nav-received = Received certificates
 
 role-exporter = exporter
 role-issuing-officer = issuing officer
@@ -57,10 +58,10 @@ status-valid = Valid
 status-invalid = Invalid
 status-received = Received
 status-accepted = Accepted
-status-utilized = Utilized
-status-partially-utilized = Partly utilized
+status-accepted-with-warnings = Accepted with warnings
+status-utilized-partially = Partly used
+status-utilized-fully = Used up
 status-replaced = Replaced
-status-rejected-by-customs = Rejected by customs
 
 sign-in-title = Sign in
 sign-in-help = Forgotten your password? Ask your administrator for a new invitation link.
@@ -272,6 +273,7 @@ certificate-title = Certificate { $number }
 history-title = Status history
 history-from = reported by { $country }
 history-none = No report from the importing country yet.
+history-declaration = Import declaration { $declaration }
 
 review-title = Review queue
 review-count = { $count } waiting, oldest first.

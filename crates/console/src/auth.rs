@@ -201,7 +201,8 @@ pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
             ("/admin/audit", "nav-audit"),
             ("/admin/keys", "nav-keys"),
         ],
-        Some(Role::CustomsOfficer) | None => &[],
+        Some(Role::CustomsOfficer) => &[("/certificates", "nav-received")],
+        None => &[],
     };
     PageCtx {
         title: title.to_owned(),

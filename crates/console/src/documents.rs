@@ -245,7 +245,7 @@ pub async fn certificate(State(s): State<Shared>, person: Person, Path(id): Path
     let doc =
         originlink_formats::read(&c.signed, &originlink_formats::Limits::default()).ok().map(|(_, d)| d);
     let (boxes, items) = doc.as_ref().map(boxes).unwrap_or_default();
-    let mut history: Vec<_> = statuses.into_iter().collect();
+    let mut history: Vec<HistoryItem> = statuses.iter().map(history_item).collect();
     history.reverse();
     let title = s.views.messages().text("certificate-title", &[("number", c.number.clone())]);
     let ctx = context! {
@@ -258,6 +258,61 @@ pub async fn certificate(State(s): State<Shared>, person: Person, Path(id): Path
         exporter => person.user.role == Role::Exporter,
     };
     shown(&s, &person, s.views.render("certificate.html", ctx))
+}
+
+/// One report from an importing country, as people read it: the status, who and when, the
+/// declaration, the quantities used and what is left, and the reasons in words.
+#[derive(Debug, Serialize)]
+struct HistoryItem {
+    status: String,
+    from_country: String,
+    at: String,
+    version: i64,
+    declaration: Option<String>,
+    utilized: Vec<String>,
+    reasons: Vec<String>,
+}
+
+fn history_item(e: &originlink_store::StatusEvent) -> HistoryItem {
+    let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let utilized = detail["utilized"]
+        .as_array()
+        .map(|u| {
+            u.iter()
+                .map(|x| {
+                    format!(
+                        "item {}: {} {} used, {} {} left",
+                        x["item"],
+                        text(&x["quantity"]),
+                        text(&x["unit"]),
+                        text(&x["remaining"]),
+                        text(&x["unit"])
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let reasons = detail["reasons"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|x| match text(&x["message"]) {
+                    m if m.is_empty() => text(&x["code"]),
+                    m => format!("{m} ({})", text(&x["code"])),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    HistoryItem {
+        status: e.status.clone(),
+        from_country: e.from_country.clone(),
+        at: e.at.clone(),
+        version: e.version,
+        declaration: detail["declaration"].as_str().map(str::to_owned),
+        utilized,
+        reasons,
+    }
 }
 
 /// `GET /certificates/{id}/document`: the signed document, byte for byte.

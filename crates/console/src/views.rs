@@ -348,6 +348,17 @@ mod tests {
             ]
             .as_slice(),
             &["status-issued", "status-superseded", "status-revoked", "status-valid", "status-invalid"],
+            // What importing countries report (`originlink_exchange::BusinessStatus`).
+            &[
+                "status-received",
+                "status-accepted",
+                "status-accepted-with-warnings",
+                "status-rejected",
+                "status-utilized-partially",
+                "status-utilized-fully",
+                "status-revoked",
+                "status-replaced",
+            ],
             &["role-exporter", "role-issuing-officer", "role-customs-officer", "role-admin"],
             &[
                 "warning-EXPORTER_NOT_APPLICANT",

@@ -6,10 +6,12 @@
 //! (`CONSOLE_AXE_ALL=1` also prints minor and moderate violations on stderr).
 //!
 //! One node per test, browsers reused within a test, and set-up that is not under test done
-//! through the node's use cases.
+//! through the node's use cases. One test ([`region`]) runs a whole KH–TH region in process
+//! instead, so that a certificate really travels and its status comes back.
 
 mod admin;
 mod exporter;
 mod officer;
+mod region;
 mod security;
 mod support;

@@ -274,9 +274,9 @@ impl Store for PgStore {
             "SELECT {APP_LIST_COLS} FROM applications a WHERE ($1::BIGINT IS NULL OR a.company_id = $1) \
              AND ($2::BIGINT IS NULL OR a.id < $2) AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) \
              AND ($5::TEXT IS NULL \
-               OR EXISTS (SELECT 1 FROM companies k WHERE k.id = a.company_id AND k.name ILIKE $5) \
-               OR EXISTS (SELECT 1 FROM users u WHERE u.id = a.created_by AND u.name ILIKE $5) \
-               OR EXISTS (SELECT 1 FROM certificates c WHERE c.application_id = a.id AND c.number ILIKE $5)) \
+               OR a.id IN (SELECT c.application_id FROM certificates c WHERE c.number ILIKE $5 \
+                 UNION SELECT x.id FROM applications x JOIN companies k ON k.id = x.company_id WHERE k.name ILIKE $5 \
+                 UNION SELECT x.id FROM applications x JOIN users u ON u.id = x.created_by WHERE u.name ILIKE $5)) \
              AND ($6::TEXT IS NULL OR a.created_at >= $6) AND ($7::TEXT IS NULL OR a.created_at < $7) \
              ORDER BY a.id DESC LIMIT $3"
         );

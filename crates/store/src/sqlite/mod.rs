@@ -307,10 +307,11 @@ impl Store for SqliteStore {
                 "SELECT {APP_LIST_COLS} FROM applications a WHERE (?1 IS NULL OR a.company_id = ?1) \
                  AND (?2 IS NULL OR a.id < ?2) AND (?4 IS NULL OR instr(?4, ',' || a.status || ',') > 0) \
                  AND (?5 IS NULL \
-                   OR EXISTS (SELECT 1 FROM companies k WHERE k.id = a.company_id AND k.name LIKE ?5 ESCAPE '\\') \
-                   OR EXISTS (SELECT 1 FROM users u WHERE u.id = a.created_by AND u.name LIKE ?5 ESCAPE '\\') \
-                   OR EXISTS (SELECT 1 FROM certificates c WHERE c.application_id = a.id \
-                              AND c.number LIKE ?5 ESCAPE '\\')) \
+                   OR a.id IN (SELECT c.application_id FROM certificates c WHERE c.number LIKE ?5 ESCAPE '\\' \
+                     UNION SELECT x.id FROM applications x JOIN companies k ON k.id = x.company_id \
+                       WHERE k.name LIKE ?5 ESCAPE '\\' \
+                     UNION SELECT x.id FROM applications x JOIN users u ON u.id = x.created_by \
+                       WHERE u.name LIKE ?5 ESCAPE '\\')) \
                  AND (?6 IS NULL OR a.created_at >= ?6) AND (?7 IS NULL OR a.created_at < ?7) \
                  ORDER BY a.id DESC LIMIT ?3"
             );

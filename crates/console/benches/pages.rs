@@ -7,6 +7,7 @@
 //! console's router in process (server time: routing, session lookup, use case, storage,
 //! template) and prints p50, p95 and the page's bytes, and the stylesheet's. Seeding stores the
 //! document unsigned (the signing step is a stand-in): the pages read the stored bytes only.
+//! `ORIGINLINK_BENCH_KEEP=1` keeps the node's folder (its database) for a look at the plans.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,6 +153,10 @@ fn main() {
             );
         }
         println!("stylesheet (/console.css, cached a day): {} bytes", originlink_console::views::STYLESHEET.len());
-        let _ = std::fs::remove_dir_all(&dir);
+        if std::env::var_os("ORIGINLINK_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     });
 }

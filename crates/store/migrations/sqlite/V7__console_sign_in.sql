@@ -17,3 +17,6 @@ CREATE TABLE invitations (
   expires_at TEXT NOT NULL,
   used_at TEXT
 );
+-- The console's search by certificate number, company or user walks these, not the tables.
+CREATE INDEX applications_created_by ON applications(created_by);
+CREATE INDEX certificates_number_application ON certificates(number, application_id);

@@ -270,13 +270,21 @@ impl Store for PgStore {
 
     async fn find_applications(&self, page: &Page, f: &ApplicationFilter) -> Result<Vec<Application>> {
         let (statuses, q, from, to) = f.binds();
+        // As on SQLite: a page bound and a search as plain conditions, so that the planner starts
+        // from the bound or the matching ids.
+        let before = if page.before.is_some() { "a.id < $2" } else { "$2::BIGINT IS NULL" };
+        let search = if q.is_some() {
+            "a.id IN (SELECT c.application_id FROM certificates c WHERE c.number ILIKE $5 \
+               UNION SELECT x.id FROM applications x WHERE x.company_id IN \
+                 (SELECT k.id FROM companies k WHERE k.name ILIKE $5) \
+               UNION SELECT x.id FROM applications x WHERE x.created_by IN \
+                 (SELECT u.id FROM users u WHERE u.name ILIKE $5))"
+        } else {
+            "$5::TEXT IS NULL"
+        };
         let sql = format!(
             "SELECT {APP_LIST_COLS} FROM applications a WHERE ($1::BIGINT IS NULL OR a.company_id = $1) \
-             AND ($2::BIGINT IS NULL OR a.id < $2) AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) \
-             AND ($5::TEXT IS NULL \
-               OR a.id IN (SELECT c.application_id FROM certificates c WHERE c.number ILIKE $5 \
-                 UNION SELECT x.id FROM applications x JOIN companies k ON k.id = x.company_id WHERE k.name ILIKE $5 \
-                 UNION SELECT x.id FROM applications x JOIN users u ON u.id = x.created_by WHERE u.name ILIKE $5)) \
+             AND {before} AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) AND {search} \
              AND ($6::TEXT IS NULL OR a.created_at >= $6) AND ($7::TEXT IS NULL OR a.created_at < $7) \
              ORDER BY a.id DESC LIMIT $3"
         );

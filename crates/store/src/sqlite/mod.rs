@@ -302,16 +302,23 @@ impl Store for SqliteStore {
 
     async fn find_applications(&self, page: &Page, f: &ApplicationFilter) -> Result<Vec<Application>> {
         let (page, (statuses, q, from, to)) = (*page, f.binds());
+        // A page bound and a search are written as plain conditions, not `(? IS NULL OR …)`, so
+        // that the planner walks the primary key from the bound, or from the matching ids,
+        // instead of scanning every application (measured: 100 ms at 100,000 records).
+        let before = if page.before.is_some() { "a.id < ?2" } else { "?2 IS NULL" };
+        let search = if q.is_some() {
+            "a.id IN (SELECT c.application_id FROM certificates c WHERE c.number LIKE ?5 ESCAPE '\\' \
+               UNION SELECT x.id FROM applications x WHERE x.company_id IN \
+                 (SELECT k.id FROM companies k WHERE k.name LIKE ?5 ESCAPE '\\') \
+               UNION SELECT x.id FROM applications x WHERE x.created_by IN \
+                 (SELECT u.id FROM users u WHERE u.name LIKE ?5 ESCAPE '\\'))"
+        } else {
+            "?5 IS NULL"
+        };
         self.run(move |c| {
             let sql = format!(
                 "SELECT {APP_LIST_COLS} FROM applications a WHERE (?1 IS NULL OR a.company_id = ?1) \
-                 AND (?2 IS NULL OR a.id < ?2) AND (?4 IS NULL OR instr(?4, ',' || a.status || ',') > 0) \
-                 AND (?5 IS NULL \
-                   OR a.id IN (SELECT c.application_id FROM certificates c WHERE c.number LIKE ?5 ESCAPE '\\' \
-                     UNION SELECT x.id FROM applications x JOIN companies k ON k.id = x.company_id \
-                       WHERE k.name LIKE ?5 ESCAPE '\\' \
-                     UNION SELECT x.id FROM applications x JOIN users u ON u.id = x.created_by \
-                       WHERE u.name LIKE ?5 ESCAPE '\\')) \
+                 AND {before} AND (?4 IS NULL OR instr(?4, ',' || a.status || ',') > 0) AND {search} \
                  AND (?6 IS NULL OR a.created_at >= ?6) AND (?7 IS NULL OR a.created_at < ?7) \
                  ORDER BY a.id DESC LIMIT ?3"
             );

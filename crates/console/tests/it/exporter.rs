@@ -5,7 +5,7 @@
 use originlink_browser::Browser;
 
 use crate::support::{
-    ConsoleNode, PASSWORD, Pages, WAIT, click_and_wait, document, field_value, path, submit_sign_in,
+    ConsoleNode, PASSWORD, Pages, WAIT, click_and_wait, document, field_value, path, sign_in, submit_sign_in,
 };
 
 /// The goods item and its bill of materials: ATIGA's rule for 9401.61 (upholstered wooden
@@ -177,5 +177,43 @@ async fn exporter_applies_by_form_with_a_bill_of_materials_and_submits() {
     pages.check(&b, "applications").await;
 
     b.close().await.unwrap();
+    pages.finish();
+}
+
+/// Names and addresses typed in Khmer, Thai and Vietnamese script come back as typed, on the
+/// form after an error, on the application page and in the stored document: never as `?` or
+/// entities shown to people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn khmer_thai_and_vietnamese_names_appear_as_typed() {
+    let node = ConsoleNode::start().await;
+    let b = Browser::start().await.expect("chromium starts");
+    let mut pages = Pages::new();
+    sign_in(&b, &node, "alice", PASSWORD).await.unwrap();
+    b.goto(&node.url("/applications/new")).await.unwrap();
+    b.wait_for_text("Agreement and destination", WAIT).await.unwrap();
+    let (khmer, thai, viet) = ("ក្រុមហ៊ុន អង្គរ រ៉ាយស៍", "บริษัท สยามเฟรช เทรดดิ้ง จำกัด", "Gỗ cao su xẻ, đã sấy");
+    fill_application(&b, thai).await.unwrap();
+    b.fill_name("exporter_street", khmer).await.unwrap();
+    b.fill_name("material-1-name", viet).await.unwrap();
+    // One required field left empty: the page comes back with everything as typed.
+    b.fill_name("discharge_port", "").await.unwrap();
+    click_and_wait(&b, "Save as draft", "There is a problem").await.unwrap();
+    assert_eq!(field_value(&b, "consignee_name").await, thai);
+    assert_eq!(field_value(&b, "exporter_street").await, khmer);
+    assert_eq!(field_value(&b, "material-1-name").await, viet);
+    b.fill_name("discharge_port", "Laem Chabang").await.unwrap();
+    click_and_wait(&b, "Save as draft", "saved as a draft").await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains(thai) && text.contains(khmer), "{text}");
+    pages.check(&b, "application-in-three-scripts").await;
+    let id: i64 = path(&b).await.trim_start_matches("/applications/").parse().expect("an application page");
+    let stored = node.state.store.application(id).await.expect("storage").expect("stored");
+    let doc = String::from_utf8(stored.document).expect("UTF-8");
+    assert!(doc.contains(thai) && doc.contains(khmer), "the document holds the names as typed: {doc}");
+    assert!(
+        stored.self_assessment.as_deref().is_some_and(|a| a.contains(viet)),
+        "{:?}",
+        stored.self_assessment
+    );
     pages.finish();
 }

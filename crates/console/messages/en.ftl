@@ -13,6 +13,7 @@ choose = Choose…
 yes = Yes
 no = No
 next-page = Older entries
+next-page-queue = The next applications in the queue
 error-summary = There is a problem
 error-prefix = Error:
 code-for-support = Code for support:
@@ -235,6 +236,9 @@ upload-hint = The certificate as your own system wrote it. It is checked as soon
 upload-submit = Upload and check
 upload-or-form = Or fill in the form instead
 upload-empty = Choose a file to upload.
+upload-bom-field = Bill of materials (optional)
+upload-bom-hint = A JSON file in the format of originlink qualify: the product, its value and each material. It is checked against the rule of origin and shown to the officer as your self-assessment.
+upload-bom-unreadable = The bill of materials is not a JSON object. Export it again in the qualify format, or leave it out.
 upload-unreadable = This file is neither UBL XML nor edi3 JSON. Export the certificate again from your system.
 
 warnings-title = Check before approving
@@ -276,7 +280,7 @@ history-none = No report from the importing country yet.
 history-declaration = Import declaration { $declaration }
 
 review-title = Review queue
-review-count = { $count } waiting, oldest first.
+review-order = Oldest first: the application that has waited longest is at the top.
 review-empty = Nothing waits for review. New applications appear here when exporters submit them.
 revoke-title = Revoke certificate { $number }
 revoke-explain = Revoking { $number } is final. The importing country is told at once, and customs will refuse preference on it from then on. Give the reason they will see.

@@ -55,6 +55,7 @@ pub async fn applications(State(s): State<Shared>, person: Person, Query(q): Que
         q: empty(&q.q),
         from: empty(&q.from),
         to: empty(&q.to),
+        oldest_first: false,
     };
     let listed = match app::page(&person.user, Some(PAGE_SIZE + 1), q.before) {
         Ok(page) => applications::list(&s.app, &person.user, &page, &query).await,
@@ -604,7 +605,7 @@ pub async fn upload(State(s): State<Shared>, person: Person, mut multipart: Mult
     if let Err(r) = person.require(&s, &[Role::Exporter]) {
         return r;
     }
-    let (mut csrf, mut file) = (String::new(), Vec::new());
+    let (mut csrf, mut file, mut bom) = (String::new(), Vec::new(), Vec::new());
     loop {
         match multipart.next_field().await {
             Ok(Some(field)) => {
@@ -612,6 +613,7 @@ pub async fn upload(State(s): State<Shared>, person: Person, mut multipart: Mult
                 match field.bytes().await {
                     Ok(b) if name == "csrf" => csrf = String::from_utf8_lossy(&b).into_owned(),
                     Ok(b) if name == "document" => file = b.to_vec(),
+                    Ok(b) if name == "bill_of_materials" => bom = b.to_vec(),
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -656,8 +658,20 @@ pub async fn upload(State(s): State<Shared>, person: Person, mut multipart: Mult
             );
         }
     };
-    let input =
-        applications::Apply { document, self_assessment: None, replaces: None, back_to_back_of: None };
+    // The bill of materials, when one is uploaded too: a `qualify` request (the self-assessment).
+    let self_assessment = if bom.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&bom) {
+            Ok(v @ Value::Object(_)) => Some(v),
+            _ => {
+                let text = msgs.text("upload-bom-unreadable", &[]);
+                let code = "BILL_OF_MATERIALS_UNREADABLE";
+                return upload_form(&s, &person, StatusCode::BAD_REQUEST, Some((text, code)));
+            }
+        }
+    };
+    let input = applications::Apply { document, self_assessment, replaces: None, back_to_back_of: None };
     match applications::apply(&s.app, &person.user, input).await {
         Ok(a) => redirect_with_flash(
             &s,

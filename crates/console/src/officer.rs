@@ -26,10 +26,13 @@ pub struct QueueQuery {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    /// The last id of the previous page.
+    #[serde(default)]
+    after: Option<i64>,
 }
 
-/// Most applications the queue shows at once.
-pub const QUEUE_SIZE: i64 = 200;
+/// Applications the queue shows a page.
+pub const QUEUE_SIZE: i64 = 100;
 
 /// `GET /review`: submitted applications, oldest first, with their warnings counted.
 pub async fn queue(State(s): State<Shared>, person: Person, Query(q): Query<QueueQuery>) -> Response {
@@ -42,24 +45,28 @@ pub async fn queue(State(s): State<Shared>, person: Person, Query(q): Query<Queu
         q: empty(&q.q),
         from: empty(&q.from),
         to: empty(&q.to),
+        oldest_first: true,
     };
-    let listed = match app::page(&person.user, Some(QUEUE_SIZE), None) {
+    let listed = match app::page(&person.user, Some(QUEUE_SIZE + 1), q.after) {
         Ok(page) => applications::list(&s.app, &person.user, &page, &query).await,
         Err(e) => Err(e),
     };
-    let (mut rows, error) = match listed {
+    let (rows, error) = match listed {
         Ok(rows) => (rows, None),
         Err(e) if e.kind == app::Kind::Invalid => (vec![], Some(s.views.error_text(&e))),
         Err(e) => return s.views.error_page(Some(&person), &e),
     };
-    rows.reverse();
+    let more = rows.len() as i64 > QUEUE_SIZE;
+    let rows: Vec<_> = rows.into_iter().take(QUEUE_SIZE as usize).collect();
+    let next = if more { rows.last().map(|a| a.id) } else { None };
     let title = s.views.messages().text("review-title", &[]);
     let ctx = context! {
         page => page_ctx(Some(&person), &title, "/review"),
         rows => rows,
         q => context! { q => q.q, from => q.from, to => q.to },
         error => error,
-        limit => QUEUE_SIZE,
+        next => next,
+        first => q.after.is_none(),
     };
     shown(&s, &person, s.views.render("review.html", ctx))
 }

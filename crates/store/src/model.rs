@@ -296,6 +296,8 @@ pub struct ApplicationFilter {
     pub from: Option<String>,
     /// Created before this instant (RFC 3339 text, or a date `YYYY-MM-DD`).
     pub to: Option<String>,
+    /// Oldest first (a queue): the page's `before` then means *after* that id.
+    pub oldest_first: bool,
 }
 
 /// Which issued certificates a list returns, besides its [`Page`].

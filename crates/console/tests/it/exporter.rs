@@ -167,8 +167,16 @@ async fn exporter_applies_by_form_with_a_bill_of_materials_and_submits() {
     let file = std::env::temp_dir().join(format!("originlink-console-upload-{}.json", std::process::id()));
     std::fs::write(&file, document("Angkor Rice", 3).to_string()).unwrap();
     b.upload("UBL 2.4 XML or edi3 JSON file", &file).await.unwrap();
+    // With its bill of materials: the self-assessment is evaluated and shown.
+    let bom = std::env::temp_dir().join(format!("originlink-console-bom-{}.json", std::process::id()));
+    std::fs::write(&bom, crate::support::not_originating_assessment(3).to_string()).unwrap();
+    b.upload("Bill of materials (optional)", &bom).await.unwrap();
     click_and_wait(&b, "Upload and check", "saved as a draft").await.unwrap();
+    let text = b.text().await.unwrap();
+    assert!(text.contains("Goods item 1 does not originate under this agreement's rule."), "{text}");
+    assert!(text.contains("The self-assessment says the goods do not originate"), "the warning: {text}");
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&bom);
 
     b.click_link("Applications").await.unwrap();
     b.wait_for_text(&format!("Application {id}"), WAIT).await.unwrap();

@@ -356,6 +356,8 @@ pub struct ApplicationQuery {
     pub from: Option<String>,
     /// Created on or before this date (`YYYY-MM-DD`).
     pub to: Option<String>,
+    /// Oldest first (the officer's queue); the page's `before` then means after.
+    pub oldest_first: bool,
 }
 
 const APPLICATION_STATUSES: &str = "draft, submitted, approved, rejected, returned, withdrawn";
@@ -399,6 +401,7 @@ pub async fn list(
         from: from.map(|d| d.to_string()),
         // Created before the next day: `to` is inclusive.
         to: to.and_then(|d| d.succ_opt()).map(|d| d.to_string()),
+        oldest_first: query.oldest_first,
     };
     Ok(state.store.find_applications(page, &filter).await?)
 }

@@ -260,7 +260,8 @@ pub(crate) async fn list_applications(
     Auth(user): Auth,
     ListOf(page, q): ListOf<ApplicationsQuery>,
 ) -> ApiResult<Response> {
-    let query = uc::ApplicationQuery { status: q.status, q: q.q, from: q.from, to: q.to };
+    let query =
+        uc::ApplicationQuery { status: q.status, q: q.q, from: q.from, to: q.to, oldest_first: false };
     let apps = uc::list(&state, &user, &page, &query).await?;
     Ok(axum::Json(apps.into_iter().map(ApplicationView::from).collect::<Vec<_>>()).into_response())
 }

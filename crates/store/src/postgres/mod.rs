@@ -272,7 +272,11 @@ impl Store for PgStore {
         let (statuses, q, from, to) = f.binds();
         // As on SQLite: a page bound and a search as plain conditions, so that the planner starts
         // from the bound or the matching ids.
-        let before = if page.before.is_some() { "a.id < $2" } else { "$2::BIGINT IS NULL" };
+        let (before, order) = match (page.before.is_some(), f.oldest_first) {
+            (true, false) => ("a.id < $2", "DESC"),
+            (true, true) => ("a.id > $2", "ASC"),
+            (false, oldest) => ("$2::BIGINT IS NULL", if oldest { "ASC" } else { "DESC" }),
+        };
         let search = if q.is_some() {
             "a.id IN (SELECT c.application_id FROM certificates c WHERE c.number ILIKE $5 \
                UNION SELECT x.id FROM applications x WHERE x.company_id IN \
@@ -286,7 +290,7 @@ impl Store for PgStore {
             "SELECT {APP_LIST_COLS} FROM applications a WHERE ($1::BIGINT IS NULL OR a.company_id = $1) \
              AND {before} AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) AND {search} \
              AND ($6::TEXT IS NULL OR a.created_at >= $6) AND ($7::TEXT IS NULL OR a.created_at < $7) \
-             ORDER BY a.id DESC LIMIT $3"
+             ORDER BY a.id {order} LIMIT $3"
         );
         let p: [&(dyn ToSql + Sync); 7] =
             [&page.company_id, &page.before, &page.limit, &statuses, &q, &from, &to];

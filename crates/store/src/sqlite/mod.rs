@@ -305,7 +305,11 @@ impl Store for SqliteStore {
         // A page bound and a search are written as plain conditions, not `(? IS NULL OR …)`, so
         // that the planner walks the primary key from the bound, or from the matching ids,
         // instead of scanning every application (measured: 100 ms at 100,000 records).
-        let before = if page.before.is_some() { "a.id < ?2" } else { "?2 IS NULL" };
+        let (before, order) = match (page.before.is_some(), f.oldest_first) {
+            (true, false) => ("a.id < ?2", "DESC"),
+            (true, true) => ("a.id > ?2", "ASC"),
+            (false, oldest) => ("?2 IS NULL", if oldest { "ASC" } else { "DESC" }),
+        };
         let search = if q.is_some() {
             "a.id IN (SELECT c.application_id FROM certificates c WHERE c.number LIKE ?5 ESCAPE '\\' \
                UNION SELECT x.id FROM applications x WHERE x.company_id IN \
@@ -320,7 +324,7 @@ impl Store for SqliteStore {
                 "SELECT {APP_LIST_COLS} FROM applications a WHERE (?1 IS NULL OR a.company_id = ?1) \
                  AND {before} AND (?4 IS NULL OR instr(?4, ',' || a.status || ',') > 0) AND {search} \
                  AND (?6 IS NULL OR a.created_at >= ?6) AND (?7 IS NULL OR a.created_at < ?7) \
-                 ORDER BY a.id DESC LIMIT ?3"
+                 ORDER BY a.id {order} LIMIT ?3"
             );
             let p = params![page.company_id, page.before, page.limit, statuses, q, from, to];
             all(c, &sql, p, |r| row::application(r))

@@ -571,6 +571,14 @@ async fn lists_filter_in_sql(db: Db) {
     // The company still applies.
     let mine = db.store.find_applications(&Page::first(Some(c2.id), 100), &q("kampot")).await.expect("list");
     assert!(mine.is_empty());
+    // A queue: oldest first, and its next page starts after the last id shown.
+    let oldest = ApplicationFilter { oldest_first: true, ..Default::default() };
+    let all = db.store.find_applications(&Page::first(None, 100), &oldest).await.expect("queue");
+    let ids: Vec<i64> = all.iter().map(|a| a.id).collect();
+    assert!(ids.len() == 3 && ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    let page = Page { company_id: None, before: Some(ids[0]), limit: 1 };
+    let next = db.store.find_applications(&page, &oldest).await.expect("queue page");
+    assert_eq!(next.iter().map(|a| a.id).collect::<Vec<_>>(), [ids[1]], "after the first");
 
     let certs = |f: CertificateFilter| {
         let store = db.store.clone();

@@ -201,7 +201,11 @@ pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
             ("/admin/audit", "nav-audit"),
             ("/admin/keys", "nav-keys"),
         ],
-        Some(Role::CustomsOfficer) => &[("/certificates", "nav-received")],
+        Some(Role::CustomsOfficer) => &[
+            ("/certificates", "nav-received"),
+            ("/declarations", "nav-declarations"),
+            ("/declarations/new", "nav-new-declaration"),
+        ],
         None => &[],
     };
     PageCtx {

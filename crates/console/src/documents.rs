@@ -17,7 +17,7 @@ use crate::auth::{Person, page_ctx, shown};
 
 /// One box of the certificate as the officer knows it (Form D 1–12, RCEP alike).
 #[derive(Debug, Serialize)]
-struct Boxed {
+pub(crate) struct Boxed {
     number: &'static str,
     label: &'static str,
     lines: Vec<String>,
@@ -25,7 +25,7 @@ struct Boxed {
 
 /// One goods item row (boxes 5–10).
 #[derive(Debug, Serialize)]
-struct ItemRow {
+pub(crate) struct ItemRow {
     number: u32,
     marks: String,
     packages: String,
@@ -67,7 +67,7 @@ pub fn money(amount: &str, currency: &str) -> String {
     format!("{currency} {sign}{grouped}.{frac}")
 }
 
-fn boxes(c: &m::Certificate) -> (Vec<Boxed>, Vec<ItemRow>) {
+pub(crate) fn boxes(c: &m::Certificate) -> (Vec<Boxed>, Vec<ItemRow>) {
     let t = &c.transport;
     let mut transport = vec![
         format!("Departure: {}", crate::views::human_date(&t.departure_date.to_string())),

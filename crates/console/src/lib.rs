@@ -11,8 +11,8 @@
 //! - Pages are minijinja templates compiled into the binary, with every text from the English
 //!   message catalogue (Fluent, `messages/en.ftl`) and one small stylesheet; no JavaScript
 //!   ([`views`]).
-//! - One file per audience: [`exporter`], [`officer`], [`admin`], and [`documents`] for what
-//!   several roles see (an application, a certificate).
+//! - One file per audience: [`exporter`], [`officer`], [`customs`], [`admin`], and
+//!   [`documents`] for what several roles see (an application, a certificate).
 //!
 //! Invariants: a handler holds no state; an exporter reaching another company's record gets
 //! the same 404 page as for a record that does not exist; a POST without the session's CSRF
@@ -32,6 +32,7 @@ use originlink_node::config::ConsoleConfig;
 
 pub mod admin;
 pub mod auth;
+pub mod customs;
 pub mod documents;
 pub mod exporter;
 pub mod forms;
@@ -211,6 +212,11 @@ pub fn router(shared: Shared) -> Router {
         .route("/certificates/{id}/revoke", get(officer::revoke_page).post(officer::revoke))
         .route("/verifications", get(officer::verifications))
         .route("/verifications/{id}", get(officer::verification_page).post(officer::answer))
+        // Importing customs.
+        .route("/received/{id}", get(customs::received))
+        .route("/declarations", get(customs::declarations))
+        .route("/declarations/new", get(customs::new_declaration).post(customs::lodge))
+        .route("/declarations/{id}", get(customs::declaration))
         // Administrators.
         .route("/admin/users", get(admin::users).post(admin::add_user))
         .route("/admin/users/{id}", get(admin::user_page))

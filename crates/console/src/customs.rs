@@ -1,0 +1,229 @@
+//! The importing customs officer's pages (issue 16, first part): a received certificate read
+//! as its boxes, with the verification verdict in words and what is left of each item; the
+//! declarations, highest risk first; one declaration with each line's decision and every
+//! reason in words; lodging a declaration by pasting or uploading its JSON.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use originlink_node::app::{self, applications, customs};
+use originlink_store::Role;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Shared;
+use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
+use crate::forms::FormData;
+
+/// Who these pages are for.
+const CUSTOMS: &[Role] = &[Role::CustomsOfficer];
+
+/// One item of a received certificate with what is left of it.
+#[derive(Debug, Serialize)]
+struct Remaining {
+    number: u32,
+    total: String,
+    remaining: String,
+    used: bool,
+}
+
+/// `GET /received/{id}`: the certificate as received.
+pub async fn received(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
+    if let Err(r) = person.require(&s, CUSTOMS) {
+        return r;
+    }
+    let d = match applications::received_detail(&s.app, id).await {
+        Ok(d) => d,
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let (boxes, items) = d.certificate.as_ref().map(crate::documents::boxes).unwrap_or_default();
+    let remaining: Vec<Remaining> = d
+        .remaining
+        .iter()
+        .map(|(n, (total, left))| Remaining {
+            number: *n,
+            total: total.clone(),
+            remaining: left.clone(),
+            used: total != left,
+        })
+        .collect();
+    let title = s.views.messages().text("received-one-title", &[("number", d.record.number.clone())]);
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/certificates"),
+        r => &d.record,
+        boxes => boxes,
+        items => items,
+        remaining => remaining,
+    };
+    shown(&s, &person, s.views.render("received.html", ctx))
+}
+
+/// `?number=&importer=&outcome=&before=` of the declarations page.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeclQuery {
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    importer: Option<String>,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+/// `GET /declarations`: highest risk first, with filters.
+pub async fn declarations(State(s): State<Shared>, person: Person, Query(q): Query<DeclQuery>) -> Response {
+    if let Err(r) = person.require(&s, CUSTOMS) {
+        return r;
+    }
+    let empty = |v: &Option<String>| v.clone().filter(|t| !t.trim().is_empty());
+    let query = customs::DeclarationQuery {
+        number: empty(&q.number),
+        importer: empty(&q.importer),
+        outcome: empty(&q.outcome),
+        ..Default::default()
+    };
+    let listed = match app::page(&person.user, Some(crate::exporter::PAGE_SIZE), q.before) {
+        Ok(page) => customs::declarations(&s.app, &page, &query).await,
+        Err(e) => Err(e),
+    };
+    let (rows, error) = match listed {
+        Ok(rows) => (rows, None),
+        Err(e) if e.kind == app::Kind::Invalid => (vec![], Some(s.views.error_text(&e))),
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|d| {
+            let outcomes: Vec<String> = d.lines.iter().map(|l| l.outcome.clone()).collect();
+            serde_json::json!({
+                "id": d.id, "number": d.number, "importer": d.importer, "date": d.declaration_date,
+                "risk": d.risk_score, "lines": d.lines.len(), "outcomes": outcomes,
+            })
+        })
+        .collect();
+    let title = s.views.messages().text("declarations-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/declarations"),
+        rows => rows,
+        q => context! { number => q.number, importer => q.importer, outcome => q.outcome },
+        error => error,
+        outcomes => ["granted", "denied", "pending", "not-claimed"],
+    };
+    shown(&s, &person, s.views.render("declarations.html", ctx))
+}
+
+/// One line as the officer reads it: the decision, each reason in words, the duty.
+#[derive(Debug, Serialize)]
+struct Line {
+    line_no: i32,
+    certificate: Option<String>,
+    received_id: Option<i64>,
+    outcome: String,
+    reasons: Vec<(String, String, String)>,
+    item: Option<i32>,
+    consumed: Option<String>,
+    duty: String,
+}
+
+/// `GET /declarations/{id}`: the declaration, each line's decision and its reasons in words.
+pub async fn declaration(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
+    if let Err(r) = person.require(&s, CUSTOMS) {
+        return r;
+    }
+    let d = match customs::declaration(&s.app, id).await {
+        Ok(d) => d,
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let m = s.views.messages();
+    let mut lines = Vec::with_capacity(d.lines.len());
+    for l in &d.lines {
+        let reasons: Vec<Value> = serde_json::from_str(&l.reasons).unwrap_or_default();
+        let reasons = reasons
+            .iter()
+            .map(|r| {
+                let code = r["code"].as_str().unwrap_or_default().to_owned();
+                let words = m.text(&format!("reason-{code}"), &[]);
+                (code, words, r["detail"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect();
+        let received_id = match (&l.eco_country, &l.eco_number) {
+            (Some(c), Some(n)) => {
+                s.app.store.received_by_ref(c, n).await.ok().and_then(|v| v.into_iter().map(|r| r.id).max())
+            }
+            _ => None,
+        };
+        let duty = customs::applicable_duty(l);
+        let duty = match (duty["amount"].as_str(), duty["currency"].as_str()) {
+            (Some(a), Some(c)) => crate::documents::money(a, c),
+            _ => String::new(),
+        };
+        lines.push(Line {
+            line_no: l.line_no,
+            certificate: l
+                .eco_number
+                .as_ref()
+                .map(|n| format!("{} {n}", l.eco_country.clone().unwrap_or_default())),
+            received_id,
+            outcome: l.outcome.clone(),
+            reasons,
+            item: l.matched_item,
+            consumed: l.consumed.clone(),
+            duty,
+        });
+    }
+    let risk: Value = serde_json::from_str(&d.risk).unwrap_or(Value::Null);
+    let title = m.text("declaration-title", &[("number", d.number.clone())]);
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/declarations"),
+        d => context! { number => d.number, importer => d.importer, date => d.declaration_date, risk_score => d.risk_score },
+        risk => risk,
+        lines => lines,
+    };
+    shown(&s, &person, s.views.render("declaration.html", ctx))
+}
+
+/// `GET /declarations/new`: paste the declaration's JSON.
+pub async fn new_declaration(State(s): State<Shared>, person: Person) -> Response {
+    declaration_form(&s, &person, StatusCode::OK, "", None)
+}
+
+fn declaration_form(
+    s: &Shared,
+    person: &Person,
+    status: StatusCode,
+    text: &str,
+    error: Option<(String, &str)>,
+) -> Response {
+    if let Err(r) = person.require(s, CUSTOMS) {
+        return r;
+    }
+    let title = s.views.messages().text("new-declaration-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(person), &title, "/declarations/new"),
+        text => text,
+        error => error.as_ref().map(|(t, c)| context! { text => t, code => c }),
+    };
+    s.views.render_status(status, "declaration_form.html", ctx)
+}
+
+/// `POST /declarations/new`: lodges it; every line is decided at once.
+pub async fn lodge(State(s): State<Shared>, person: Person, form: FormData) -> Response {
+    if let Err(r) = auth::may_post(&s, &person, CUSTOMS, &form) {
+        return r;
+    }
+    let text = form.get("declaration").unwrap_or_default();
+    match customs::declare(&s.app, &person.user, text.as_bytes()).await {
+        Ok(d) => {
+            let flash = s.views.messages().text("flash-declared", &[("number", d.number.clone())]);
+            redirect_with_flash(&s, &format!("/declarations/{}", d.id), &flash)
+        }
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict | app::Kind::Unprocessable) => {
+            let where_ = e.field.clone().map(|f| format!(" ({f})")).unwrap_or_default();
+            let words = format!("{}{where_}", s.views.error_text(&e));
+            declaration_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, text, Some((words, e.code)))
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}

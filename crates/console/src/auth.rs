@@ -205,6 +205,8 @@ pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
             ("/certificates", "nav-received"),
             ("/declarations", "nav-declarations"),
             ("/declarations/new", "nav-new-declaration"),
+            ("/verifications", "nav-verifications"),
+            ("/revenue", "nav-revenue"),
         ],
         None => &[],
     };

@@ -178,6 +178,7 @@ pub async fn declaration(State(s): State<Shared>, person: Person, Path(id): Path
     let ctx = context! {
         page => page_ctx(Some(&person), &title, "/declarations"),
         d => context! { number => d.number, importer => d.importer, date => d.declaration_date, risk_score => d.risk_score },
+        id => d.id,
         risk => risk,
         lines => lines,
     };
@@ -226,4 +227,179 @@ pub async fn lodge(State(s): State<Shared>, person: Person, form: FormData) -> R
         }
         Err(e) => s.views.error_page(Some(&person), &e),
     }
+}
+
+/// `POST /declarations/{id}/lines/{line}/decision`: re-decide a line now, or override its
+/// outcome, with a reason (audited; the status goes back to the issuing country).
+pub async fn decide(
+    State(s): State<Shared>,
+    person: Person,
+    Path((id, line)): Path<(i64, i32)>,
+    form: FormData,
+) -> Response {
+    let back = format!("/declarations/{id}");
+    let action = async {
+        let (action, outcome) = match form.get("action").unwrap_or_default() {
+            "override-granted" => (customs::OfficerAction::Override, Some(customs::OverrideOutcome::Granted)),
+            "override-denied" => (customs::OfficerAction::Override, Some(customs::OverrideOutcome::Denied)),
+            _ => (customs::OfficerAction::Redecide, None),
+        };
+        let reason = form.get("reason").unwrap_or_default().to_owned();
+        let d = customs::decide_line(
+            &s.app,
+            &person.user,
+            id,
+            line,
+            customs::OfficerDecision { action, outcome, reason },
+        )
+        .await?;
+        let flash = s
+            .views
+            .messages()
+            .text("flash-line-decided", &[("line", line.to_string()), ("number", d.number)]);
+        Ok(auth::Done { to: back.clone(), flash })
+    };
+    auth::post_action(&s, &person, CUSTOMS, &form, &back, action).await
+}
+
+/// `POST /received/{id}/verify`: asks the issuing country about this certificate; the
+/// questions one per line.
+pub async fn raise_verification(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    let back = format!("/received/{id}");
+    let action = async {
+        let r = applications::received(&s.app, id).await?;
+        let questions =
+            form.get("questions").unwrap_or_default().lines().map(str::trim).filter(|q| !q.is_empty());
+        let raise = app::verifications::Raise {
+            issuing_country: r.issuing_country.clone(),
+            number: r.number.clone(),
+            questions: questions.map(str::to_owned).collect(),
+            deadline_days: form.text("deadline_days").and_then(|d| d.parse().ok()),
+        };
+        let v = app::verifications::raise(&s.app, &person.user, raise).await?;
+        let flash = s.views.messages().text("flash-verification-raised", &[("number", v.number)]);
+        Ok(auth::Done { to: "/verifications".into(), flash })
+    };
+    auth::post_action(&s, &person, CUSTOMS, &form, &back, action).await
+}
+
+/// `?from=&to=` of the revenue page (`YYYY-MM-DD`, both included).
+#[derive(Debug, Default, Deserialize)]
+pub struct Period {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// The period asked for: this month so far by default; `to` is included.
+fn period(s: &Shared, p: &Period) -> app::Result<(chrono::NaiveDate, chrono::NaiveDate)> {
+    let today = s.app.clock.now().date_naive();
+    let first = chrono::Datelike::with_day0(&today, 0).unwrap_or(today);
+    let from = app::query_date(p.from.as_deref().filter(|t| !t.is_empty()), "from")?.unwrap_or(first);
+    let to = app::query_date(p.to.as_deref().filter(|t| !t.is_empty()), "to")?.unwrap_or(today);
+    Ok((from, to))
+}
+
+/// One currency's figures, and its bars on the chart.
+#[derive(Debug, Serialize)]
+struct CurrencyRow {
+    currency: String,
+    lines: u64,
+    mfn: String,
+    collected: String,
+    granted: String,
+    mfn_width: u32,
+    collected_width: u32,
+}
+
+/// `GET /revenue`: preference granted against MFN duty over a period, per currency, as a
+/// chart (SVG, drawn here) and a table, with what could not be counted listed.
+pub async fn revenue(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
+    if let Err(r) = person.require(&s, CUSTOMS) {
+        return r;
+    }
+    let report = match period(&s, &p) {
+        Ok((from, to)) => {
+            customs::revenue(&s.app, from, to.succ_opt().unwrap_or(to)).await.map(|r| (from, to, r))
+        }
+        Err(e) => Err(e),
+    };
+    let (from, to, report) = match report {
+        Ok(x) => x,
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let biggest = report.revenue.per_currency.values().map(|t| t.mfn_total).max().unwrap_or_default();
+    let width = |v: originlink_model::Decimal| -> u32 {
+        if biggest.is_zero() {
+            return 0;
+        }
+        let share = (v / biggest * originlink_model::Decimal::new(400, 0)).round();
+        share.to_string().parse().unwrap_or(0)
+    };
+    let rows: Vec<CurrencyRow> = report
+        .revenue
+        .per_currency
+        .iter()
+        .map(|(c, t)| CurrencyRow {
+            currency: c.to_string(),
+            lines: t.lines,
+            mfn: crate::documents::money(&t.mfn_total.to_string(), &c.to_string()),
+            collected: crate::documents::money(&t.duty_collected_total.to_string(), &c.to_string()),
+            granted: crate::documents::money(&t.preference_granted_total.to_string(), &c.to_string()),
+            mfn_width: width(t.mfn_total),
+            collected_width: width(t.duty_collected_total),
+        })
+        .collect();
+    let title = s.views.messages().text("revenue-title", &[]);
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/revenue"),
+        from => from.to_string(),
+        to => to.to_string(),
+        rows => rows,
+        complete => report.complete,
+        undecided => report.undecided.len(),
+        uncomputed => report.uncomputed.len(),
+    };
+    shown(&s, &person, s.views.render("revenue.html", ctx))
+}
+
+/// `GET /revenue.csv`: the same figures as the page, one line per currency.
+pub async fn revenue_csv(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
+    use axum::response::IntoResponse;
+    if let Err(r) = person.require(&s, CUSTOMS) {
+        return r;
+    }
+    let report = match period(&s, &p) {
+        Ok((from, to)) => {
+            customs::revenue(&s.app, from, to.succ_opt().unwrap_or(to)).await.map(|r| (from, to, r))
+        }
+        Err(e) => Err(e),
+    };
+    let (from, to, report) = match report {
+        Ok(x) => x,
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
+    let mut csv =
+        String::from("from,to,currency,lines,mfn_total,duty_collected_total,preference_granted_total\n");
+    for (c, t) in &report.revenue.per_currency {
+        csv.push_str(&format!(
+            "{from},{to},{c},{},{},{},{}\n",
+            t.lines, t.mfn_total, t.duty_collected_total, t.preference_granted_total
+        ));
+    }
+    let disposition = format!("attachment; filename=\"revenue-{from}-{to}.csv\"");
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response()
 }

@@ -217,6 +217,10 @@ pub fn router(shared: Shared) -> Router {
         .route("/declarations", get(customs::declarations))
         .route("/declarations/new", get(customs::new_declaration).post(customs::lodge))
         .route("/declarations/{id}", get(customs::declaration))
+        .route("/declarations/{id}/lines/{line}/decision", post(customs::decide))
+        .route("/received/{id}/verify", post(customs::raise_verification))
+        .route("/revenue", get(customs::revenue))
+        .route("/revenue.csv", get(customs::revenue_csv))
         // Administrators.
         .route("/admin/users", get(admin::users).post(admin::add_user))
         .route("/admin/users/{id}", get(admin::user_page))

@@ -196,10 +196,13 @@ fn shown_request(v: originlink_store::VerificationRequest, now: chrono::DateTime
 /// `GET /verifications`: requests other members asked about our certificates, open first,
 /// with their deadlines.
 pub async fn verifications(State(s): State<Shared>, person: Person) -> Response {
-    if let Err(r) = person.require(&s, OFFICER) {
+    if let Err(r) = person.require(&s, &[Role::IssuingOfficer, Role::CustomsOfficer]) {
         return r;
     }
-    let list = match verifications::list(&s.app, Some("incoming"), false).await {
+    // The issuing officer answers what others ask; importing customs follows what it asked.
+    let outgoing = person.user.role == Role::CustomsOfficer;
+    let direction = if outgoing { "outgoing" } else { "incoming" };
+    let list = match verifications::list(&s.app, Some(direction), false).await {
         Ok(l) => l,
         Err(e) => return s.views.error_page(Some(&person), &e),
     };
@@ -207,7 +210,7 @@ pub async fn verifications(State(s): State<Shared>, person: Person) -> Response 
     let mut rows: Vec<Request> = list.into_iter().map(|v| shown_request(v, now)).collect();
     rows.sort_by(|a, b| (a.v.status != "open", &a.v.deadline).cmp(&(b.v.status != "open", &b.v.deadline)));
     let title = s.views.messages().text("verifications-title", &[]);
-    let ctx = context! { page => page_ctx(Some(&person), &title, "/verifications"), rows => rows };
+    let ctx = context! { page => page_ctx(Some(&person), &title, "/verifications"), rows => rows, outgoing => outgoing };
     shown(&s, &person, s.views.render("verifications.html", ctx))
 }
 

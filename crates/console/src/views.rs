@@ -44,6 +44,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("declarations.html", include_str!("../templates/declarations.html")),
     ("declaration.html", include_str!("../templates/declaration.html")),
     ("declaration_form.html", include_str!("../templates/declaration_form.html")),
+    ("revenue.html", include_str!("../templates/revenue.html")),
     ("users.html", include_str!("../templates/users.html")),
     ("user.html", include_str!("../templates/user.html")),
     ("exchange.html", include_str!("../templates/exchange.html")),

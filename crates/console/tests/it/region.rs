@@ -1,8 +1,10 @@
 //! A whole region in this process (`originlink_region::setup`: a gateway, a KH and a TH node,
 //! each with its console): a KH exporter uploads and submits an application, the KH officer
 //! approves it, the certificate travels through the gateway to TH, and the exporter sees TH's
-//! report in the certificate's status history; TH customs sees the certificate it received.
+//! report in the certificate's status history; TH customs sees the certificate it received,
+//! lodges a declaration on it (after one refused), and the exporter sees what TH used of it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +13,14 @@ use anyhow::{Context as _, bail};
 use chrono::{Datelike as _, Utc};
 use originlink_browser::Browser;
 use originlink_exchange::server::Shutdown;
+use originlink_node::AppState;
 use originlink_region::{NodeInfo, Options, Region};
+use originlink_store::Store as _;
 use serde_json::{Value, json};
 
-use crate::support::{Pages, WAIT, click_and_wait, path, submit_sign_in};
+use crate::support::{Pages, WAIT, click_and_wait, field_value, path, submit_sign_in};
 
-/// How long TH's report may take to come back to KH (it takes well under a second with the
+/// How long TH's reports may take to come back to KH (they take well under a second with the
 /// short polls and backoffs of [`start`]).
 const REPORT_WAIT: Duration = Duration::from_secs(30);
 
@@ -24,6 +28,8 @@ const REPORT_WAIT: Duration = Duration::from_secs(30);
 /// them all and removes the region's folder.
 struct Running {
     region: Region,
+    /// Each node's use cases and state, by country.
+    states: BTreeMap<String, AppState>,
     stops: Vec<Shutdown>,
     dir: PathBuf,
 }
@@ -71,7 +77,7 @@ async fn start() -> anyhow::Result<Running> {
     };
     let region = originlink_region::setup(&dir, &options).await.context("region set-up")?;
     // From here on, dropping `running` stops what started and removes the folder.
-    let mut running = Running { region, stops: Vec::new(), dir };
+    let mut running = Running { region, states: BTreeMap::new(), stops: Vec::new(), dir };
     let gcfg = originlink_gateway::config::Config::load(&running.region.gateway_config)?;
     let gateway = originlink_gateway::Gateway::build(&gcfg, Arc::new(originlink_node::SystemClock))
         .await
@@ -90,6 +96,7 @@ async fn start() -> anyhow::Result<Running> {
         .await
         .map_err(|e| anyhow::anyhow!("console {code}: {e}"))?;
         assert_eq!(Some(console.url()), info.console_url, "{code}'s console where the region says");
+        running.states.insert(code.clone(), app.state().clone());
         running.stops.push(app.handle());
         tokio::spawn(console.run_until_stopped(app.handle()));
         tokio::spawn(app.run_until_stopped());
@@ -134,15 +141,15 @@ async fn history(b: &Browser) -> anyhow::Result<Vec<String>> {
     Ok(serde_json::from_value(v)?)
 }
 
-/// Reloads the page shown now until its status history has an item with `wanted`; fails after
-/// [`REPORT_WAIT`] with what the history showed.
-async fn wait_for_report(b: &Browser, wanted: &str) -> anyhow::Result<Vec<String>> {
+/// Reloads the page shown now until its status history has, for each of `wanted`, an item
+/// with it; fails after [`REPORT_WAIT`] with what the history showed.
+async fn wait_for_reports(b: &Browser, wanted: &[&str]) -> anyhow::Result<Vec<String>> {
     let url = b.current_url().await?;
     let deadline = Instant::now() + REPORT_WAIT;
     loop {
         b.wait_for_text("Status history", WAIT).await?;
         let items = history(b).await.unwrap_or_default();
-        if items.iter().any(|i| i.contains(wanted)) {
+        if wanted.iter().all(|w| items.iter().any(|i| i.contains(w))) {
             return Ok(items);
         }
         if Instant::now() >= deadline {
@@ -154,6 +161,47 @@ async fn wait_for_report(b: &Browser, wanted: &str) -> anyhow::Result<Vec<String
         tokio::time::sleep(Duration::from_millis(250)).await;
         b.goto(&url).await?;
     }
+}
+
+/// The rows of the received certificate's "What is left of each item" table: item number,
+/// quantity certified, quantity left, and the tag after it (empty when none).
+async fn remaining(b: &Browser) -> anyhow::Result<Vec<[String; 4]>> {
+    let v = b
+        .execute(
+            "return [...document.querySelectorAll('section[aria-labelledby=\"left-title\"] tbody tr')].map(tr => { \
+               const c = tr.cells, tag = c[2].querySelector('strong.tag'); \
+               return [c[0].textContent.trim(), c[1].textContent.trim(), c[2].firstChild ? c[2].firstChild.textContent.trim() : '', tag ? tag.textContent.trim() : '']; });",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+/// The cells of each body row of the first table in `main`: their text as written (the tags
+/// are upper case on screen), a space where a line breaks; and each row's first link.
+async fn table(b: &Browser) -> anyhow::Result<Vec<(Vec<String>, Option<String>)>> {
+    let v = b
+        .execute(
+            "const text = n => [...n.childNodes].map(c => c.nodeName === 'BR' ? ' ' : c.nodeType === 1 ? text(c) : c.textContent).join(''); \
+             const t = document.querySelector('main table'); \
+             if (!t || !t.tBodies[0]) return []; \
+             return [...t.tBodies[0].rows].map(tr => { const a = tr.querySelector('a'); \
+               return [[...tr.cells].map(td => text(td).replace(/\\s+/g, ' ').trim()), a ? a.getAttribute('href') : null]; });",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+/// The text of the error summary shown now, if any.
+async fn error_summary(b: &Browser) -> anyhow::Result<Option<String>> {
+    let v = b
+        .execute(
+            "const e = document.querySelector('.error-summary'); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null;",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(v)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +250,13 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     b.wait_for_text(&number, WAIT).await.unwrap();
     b.click_link(&number).await.unwrap();
     b.wait_for_text("Status history", WAIT).await.unwrap();
-    let items = wait_for_report(&b, "reported by TH").await.unwrap();
+    let certificate_page = b.current_url().await.unwrap();
+    let certificate_id: i64 = path(&b)
+        .await
+        .strip_prefix("/certificates/")
+        .and_then(|i| i.parse().ok())
+        .expect("on the certificate's page");
+    let items = wait_for_reports(&b, &["reported by TH"]).await.unwrap();
     let reported = Instant::now();
     assert_eq!(items.len(), 1, "one report, TH's arrival: {items:?}");
     assert!(items[0].starts_with("Received reported by TH ·"), "{items:?}");
@@ -236,10 +290,154 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     assert_eq!(row[0][3], json!("KH"), "issued by KH: {row}");
     pages.check(&b, "certificates-received").await;
 
+    // Its number opens it as received: genuine, and every item whole.
+    let kh_state = &r.states["KH"];
+    let signed = kh_state.store.certificate(certificate_id).await.unwrap().expect("KH has it").signed;
+    let (_, cert) = originlink_formats::read(&signed, &originlink_formats::Limits::default())
+        .unwrap_or_else(|p| panic!("the signed certificate does not read: {p:?}"));
+    assert_eq!(cert.items.len(), 2, "the application's two items");
+    let whole: Vec<[String; 4]> = cert
+        .items
+        .iter()
+        .map(|i| {
+            [
+                i.number.to_string(),
+                i.quantity.value().to_string(),
+                i.quantity.value().to_string(),
+                String::new(),
+            ]
+        })
+        .collect();
+    b.click_link(&number).await.unwrap();
+    b.wait_for_text(&format!("Received certificate {number}"), WAIT).await.unwrap();
+    let received_page = path(&b).await;
+    assert!(
+        received_page.strip_prefix("/received/").is_some_and(|i| i.parse::<i64>().is_ok()),
+        "on {received_page}"
+    );
+    let text = b.text().await.unwrap();
+    assert!(text.contains("Genuine and valid"), "the verdict in words: {text}");
+    assert!(text.contains("What is left of each item"), "{text}");
+    assert_eq!(remaining(&b).await.unwrap(), whole, "nothing used yet");
+    pages.check(&b, "received-certificate").await;
+
+    // A declaration that does not read is refused: the form comes back with the error and what
+    // was typed.
+    b.click_link("New declaration").await.unwrap();
+    b.wait_for_text("Lodge and decide", WAIT).await.unwrap();
+    assert_eq!(path(&b).await, "/declarations/new");
+    b.fill("The declaration (JSON)", "{").await.unwrap();
+    click_and_wait(&b, "Lodge and decide", "The declaration cannot be read").await.unwrap();
+    let summary = error_summary(&b).await.unwrap().expect("an error summary");
+    assert!(summary.contains("DECLARATION_INVALID"), "{summary}");
+    assert_eq!(field_value(&b, "declaration").await, "{", "what was typed is kept");
+    pages.check(&b, "declaration-refused").await;
+
+    // TH customs lodges a declaration for the goods: all of item 1 and half of item 2, by
+    // the certificate's consignee, today. Both lines are granted with a duty.
+    let declaration_number = format!("TH-IMP-{}-000001", Utc::now().year());
+    let mut declaration =
+        originlink_region::declaration_for(&cert, &declaration_number, Utc::now().date_naive());
+    let q2 = cert.items[1].quantity.value();
+    let half = (q2 / originlink_model::Decimal::from(2)).floor();
+    declaration["lines"][1]["quantity"] = json!(half.to_string());
+    let declared = declaration.to_string();
+    let typing = Instant::now();
+    b.fill("The declaration (JSON)", &declared).await.unwrap();
+    let typed = typing.elapsed();
+    assert_eq!(field_value(&b, "declaration").await, declared, "typed as is");
+    click_and_wait(
+        &b,
+        "Lodge and decide",
+        &format!("Declaration {declaration_number} lodged; each line is decided below."),
+    )
+    .await
+    .unwrap();
+    let lodged = Instant::now();
+    let declaration_page = path(&b).await;
+    assert!(
+        declaration_page.strip_prefix("/declarations/").is_some_and(|i| i.parse::<i64>().is_ok()),
+        "on {declaration_page}"
+    );
+    let lines = table(&b).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let q1 = cert.items[0].quantity.value();
+    for ((cells, link), (n, taken)) in lines.iter().zip([(1, q1), (2, half)]) {
+        assert_eq!(cells[0], n.to_string(), "{cells:?}");
+        assert_eq!(
+            cells[1],
+            format!("KH {number} item {n} of the certificate, {taken} taken from it"),
+            "{cells:?}"
+        );
+        assert_eq!(
+            link.as_deref(),
+            Some(received_page.as_str()),
+            "the line links the certificate: {cells:?}"
+        );
+        assert_eq!(cells[2], "Preference granted", "{cells:?}");
+        let duty = &cells[4];
+        let (currency, amount) = duty.split_once(' ').unwrap_or_default();
+        assert!(
+            currency.len() == 3
+                && currency.chars().all(|c| c.is_ascii_uppercase())
+                && amount.contains('.')
+                && amount.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.'),
+            "a duty with its currency: {cells:?}"
+        );
+    }
+    pages.check(&b, "declaration").await;
+
+    // The declarations list has it.
+    b.click_link("Declarations").await.unwrap();
+    b.wait_for_text("Highest risk first.", WAIT).await.unwrap();
+    assert_eq!(path(&b).await, "/declarations");
+    let rows = table(&b).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (cells, link) = &rows[0];
+    assert_eq!(cells[0], declaration_number, "{cells:?}");
+    assert_eq!(link.as_deref(), Some(declaration_page.as_str()), "{cells:?}");
+    assert_eq!(cells[1], cert.consignee.name, "the importer: {cells:?}");
+    assert_eq!(cells[4], "Preference granted Preference granted", "{cells:?}");
+    pages.check(&b, "declarations").await;
+
+    // Through the declaration back to the certificate: item 1 is used up, half of item 2 is left.
+    b.click_link(&declaration_number).await.unwrap();
+    b.wait_for_text(&format!("Declaration {declaration_number}"), WAIT).await.unwrap();
+    b.click_link(&format!("KH {number}")).await.unwrap();
+    b.wait_for_text(&format!("Received certificate {number}"), WAIT).await.unwrap();
+    assert_eq!(path(&b).await, received_page);
+    let left = remaining(&b).await.unwrap();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0][..3], [whole[0][0].clone(), q1.to_string(), "0".to_owned()], "{left:?}");
+    assert_eq!(left[1][..3], [whole[1][0].clone(), q2.to_string(), (q2 - half).to_string()], "{left:?}");
+    assert_eq!(left[1][3], "Partly used", "{left:?}");
+    pages.check(&b, "received-certificate-used").await;
+
+    // Back at KH, the exporter reads what TH used of each item in the status history.
+    b.goto(&certificate_page).await.unwrap();
+    let unit = |i: usize| cert.items[i].quantity.unit().as_str().to_owned();
+    let items =
+        wait_for_reports(&b, &["Used up reported by TH", "Partly used reported by TH"]).await.unwrap();
+    let reported_used = Instant::now();
+    assert_eq!(items.len(), 3, "TH's arrival and a report per line: {items:?}");
+    let report = |status: &str| items.iter().find(|i| i.starts_with(status)).cloned().unwrap_or_default();
+    let (u1, u2) = (unit(0), unit(1));
+    let first = report("Used up reported by TH ·");
+    assert!(first.contains(&format!("Import declaration {declaration_number}")), "{items:?}");
+    assert!(first.ends_with(&format!("item 1: {q1} {u1} used, 0 {u1} left")), "{items:?}");
+    let second = report("Partly used reported by TH ·");
+    assert!(second.contains(&format!("Import declaration {declaration_number}")), "{items:?}");
+    assert!(second.ends_with(&format!("item 2: {half} {u2} used, {} {u2} left", q2 - half)), "{items:?}");
+    assert!(items[2].starts_with("Received reported by TH ·"), "the arrival, oldest last: {items:?}");
+    pages.check_at(&b, "certificate-utilized", Some("#history-title")).await;
+
     b.close().await.unwrap();
     eprintln!(
-        "region test: TH's report shown {:.1} s after the approval, whole test {:.1} s",
+        "region test: TH's report shown {:.1} s after the approval, its utilization {:.1} s after \
+         the declaration was lodged; the declaration typed in {:.1} s; whole test {:.1} s",
         reported.duration_since(approved).as_secs_f64(),
+        reported_used.duration_since(lodged).as_secs_f64(),
+        typed.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     drop(r);

@@ -97,9 +97,12 @@ pub async fn declarations(State(s): State<Shared>, person: Person, Query(q): Que
         .into_iter()
         .map(|d| {
             let outcomes: Vec<String> = d.lines.iter().map(|l| l.outcome.clone()).collect();
+            let risk: Value = serde_json::from_str(&d.risk).unwrap_or(Value::Null);
+            let risk_codes: Vec<&str> =
+                risk["reasons"].as_array().into_iter().flatten().filter_map(|r| r["code"].as_str()).collect();
             serde_json::json!({
                 "id": d.id, "number": d.number, "importer": d.importer, "date": d.declaration_date,
-                "risk": d.risk_score, "lines": d.lines.len(), "outcomes": outcomes,
+                "risk": d.risk_score, "risk_codes": risk_codes, "lines": d.lines.len(), "outcomes": outcomes,
             })
         })
         .collect();

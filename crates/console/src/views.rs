@@ -368,6 +368,17 @@ mod tests {
             &["role-exporter", "role-issuing-officer", "role-customs-officer", "role-admin"],
             &["outcome-granted", "outcome-denied", "outcome-pending", "outcome-not-claimed"],
             &[
+                "risk-RETROACTIVE_ISSUANCE",
+                "risk-BACK_TO_BACK",
+                "risk-THIRD_PARTY_INVOICING",
+                "risk-ISSUER_DENIED",
+                "risk-EXPORTER_DENIED",
+                "risk-VALUE_GAP",
+                "risk-NEAR_EXHAUSTION",
+                "risk-LATE_ISSUANCE",
+                "risk-FIRST_TIME_PAIR",
+            ],
+            &[
                 "reason-CO_NOT_RECEIVED",
                 "reason-CO_INVALID",
                 "reason-CO_NOT_VERIFIED",

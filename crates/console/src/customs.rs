@@ -188,9 +188,71 @@ pub async fn declaration(State(s): State<Shared>, person: Person, Path(id): Path
     shown(&s, &person, s.views.render("declaration.html", ctx))
 }
 
-/// `GET /declarations/new`: paste the declaration's JSON.
-pub async fn new_declaration(State(s): State<Shared>, person: Person) -> Response {
-    declaration_form(&s, &person, StatusCode::OK, "", None)
+/// `?from=` of the new-declaration page: a received certificate whose items fill the lines.
+#[derive(Debug, Default, Deserialize)]
+pub struct FromCertificate {
+    #[serde(default)]
+    from: Option<i64>,
+}
+
+/// `GET /declarations/new`: paste the declaration's JSON, or start from a received
+/// certificate (`?from=`): one line per item with what is left of it, the consignee as
+/// importer, today's date.
+pub async fn new_declaration(
+    State(s): State<Shared>,
+    person: Person,
+    Query(q): Query<FromCertificate>,
+) -> Response {
+    let draft = match q.from {
+        Some(id) => match applications::received_detail(&s.app, id).await {
+            Ok(d) => d.certificate.as_ref().map(|c| draft_from(&s, c, &d.remaining)).unwrap_or_default(),
+            Err(e) => return s.views.error_page(Some(&person), &e),
+        },
+        None => String::new(),
+    };
+    declaration_form(&s, &person, StatusCode::OK, &draft, None)
+}
+
+/// A declaration's JSON filled from a received certificate: each item as a line for what is
+/// left of it; the officer completes the number and checks the rest.
+fn draft_from(
+    s: &Shared,
+    c: &originlink_model::Certificate,
+    remaining: &std::collections::BTreeMap<u32, (String, String)>,
+) -> String {
+    let number = c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let lines: Vec<Value> = c
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let left = remaining
+                .get(&it.number)
+                .map(|(_, l)| l.clone())
+                .unwrap_or_else(|| it.quantity.value().to_string());
+            let value = it.fob.as_ref().map(|m| (m.amount_text(), m.currency().as_str().to_owned()));
+            serde_json::json!({
+                "line_no": i + 1,
+                "hs_code": it.hs.dotted(),
+                "description": it.description,
+                "quantity": left,
+                "unit": it.quantity.unit().as_str(),
+                "customs_value": value.map(|(a, c)| serde_json::json!({ "amount": a, "currency": c })),
+                "origin_country": it.origin_country.as_str(),
+                "claimed_agreement": c.agreement.code(),
+                "eco": { "issuing_country": c.exporting_country.as_str(), "number": number },
+                "invoice_number": it.invoice.number,
+            })
+        })
+        .collect();
+    let draft = serde_json::json!({
+        "number": "",
+        "importer": { "name": c.consignee.name, "id": c.consignee.id },
+        "importing_country": c.importing_country.as_str(),
+        "declaration_date": s.app.clock.now().date_naive().to_string(),
+        "lines": lines,
+    });
+    serde_json::to_string_pretty(&draft).unwrap_or_default()
 }
 
 fn declaration_form(

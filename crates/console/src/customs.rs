@@ -25,7 +25,8 @@ struct Remaining {
     number: u32,
     total: String,
     remaining: String,
-    used: bool,
+    /// `utilized-partially` or `utilized-fully` once a declaration used it.
+    used: Option<&'static str>,
 }
 
 /// `GET /received/{id}`: the certificate as received.
@@ -45,7 +46,12 @@ pub async fn received(State(s): State<Shared>, person: Person, Path(id): Path<i6
             number: *n,
             total: total.clone(),
             remaining: left.clone(),
-            used: total != left,
+            used: match (total != left, left.parse::<originlink_model::Decimal>().is_ok_and(|d| d.is_zero()))
+            {
+                (false, _) => None,
+                (true, true) => Some("utilized-fully"),
+                (true, false) => Some("utilized-partially"),
+            },
         })
         .collect();
     let title = s.views.messages().text("received-one-title", &[("number", d.record.number.clone())]);
@@ -157,10 +163,18 @@ pub async fn declaration(State(s): State<Shared>, person: Person, Path(id): Path
             }
             _ => None,
         };
+        // What the importer pays, with the MFN duty beside it; or why it cannot be computed.
         let duty = customs::applicable_duty(l);
-        let duty = match (duty["amount"].as_str(), duty["currency"].as_str()) {
-            (Some(a), Some(c)) => crate::documents::money(a, c),
-            _ => String::new(),
+        let amount = |m: &Value| match (m["amount"].as_str(), m["currency"].as_str()) {
+            (Some(a), Some(c)) => Some(crate::documents::money(a, c)),
+            _ => None,
+        };
+        let duty = match (amount(&duty["due"]), amount(&duty["mfn"])) {
+            (Some(due), Some(mfn)) => m.text("duty-due", &[("due", due), ("mfn", mfn)]),
+            _ => duty["message"]
+                .as_str()
+                .map(|e| m.text("duty-unknown", &[("why", e.to_owned())]))
+                .unwrap_or_default(),
         };
         lines.push(Line {
             line_no: l.line_no,
@@ -286,8 +300,15 @@ pub async fn lodge(State(s): State<Shared>, person: Person, form: FormData) -> R
             redirect_with_flash(&s, &format!("/declarations/{}", d.id), &flash)
         }
         Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict | app::Kind::Unprocessable) => {
-            let where_ = e.field.clone().map(|f| format!(" ({f})")).unwrap_or_default();
-            let words = format!("{}{where_}", s.views.error_text(&e));
+            let where_ =
+                e.field.clone().filter(|f| !f.is_empty()).map(|f| format!(" ({f})")).unwrap_or_default();
+            // The words, then what exactly is wrong (the reader's own message) and where.
+            let said = s.views.error_text(&e);
+            let words = if said == e.message {
+                format!("{said}{where_}")
+            } else {
+                format!("{said} {}{where_}", e.message)
+            };
             declaration_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, text, Some((words, e.code)))
         }
         Err(e) => s.views.error_page(Some(&person), &e),

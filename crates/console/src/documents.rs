@@ -245,7 +245,8 @@ pub async fn certificate(State(s): State<Shared>, person: Person, Path(id): Path
     let doc =
         originlink_formats::read(&c.signed, &originlink_formats::Limits::default()).ok().map(|(_, d)| d);
     let (boxes, items) = doc.as_ref().map(boxes).unwrap_or_default();
-    let mut history: Vec<HistoryItem> = statuses.iter().map(history_item).collect();
+    let mut history: Vec<HistoryItem> =
+        statuses.iter().map(|e| history_item(s.views.messages(), e)).collect();
     history.reverse();
     let title = s.views.messages().text("certificate-title", &[("number", c.number.clone())]);
     let ctx = context! {
@@ -273,7 +274,7 @@ struct HistoryItem {
     reasons: Vec<String>,
 }
 
-fn history_item(e: &originlink_store::StatusEvent) -> HistoryItem {
+fn history_item(m: &crate::views::Messages, e: &originlink_store::StatusEvent) -> HistoryItem {
     let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let utilized = detail["utilized"]
@@ -281,14 +282,13 @@ fn history_item(e: &originlink_store::StatusEvent) -> HistoryItem {
         .map(|u| {
             u.iter()
                 .map(|x| {
-                    format!(
-                        "item {}: {} {} used, {} {} left",
-                        x["item"],
-                        text(&x["quantity"]),
-                        text(&x["unit"]),
-                        text(&x["remaining"]),
-                        text(&x["unit"])
-                    )
+                    let args = [
+                        ("item", x["item"].to_string()),
+                        ("used", text(&x["quantity"])),
+                        ("unit", text(&x["unit"])),
+                        ("left", text(&x["remaining"])),
+                    ];
+                    m.text("history-utilized", &args)
                 })
                 .collect()
         })
@@ -298,8 +298,8 @@ fn history_item(e: &originlink_store::StatusEvent) -> HistoryItem {
         .map(|r| {
             r.iter()
                 .map(|x| match text(&x["message"]) {
-                    m if m.is_empty() => text(&x["code"]),
-                    m => format!("{m} ({})", text(&x["code"])),
+                    words if words.is_empty() => text(&x["code"]),
+                    words => format!("{words} ({})", text(&x["code"])),
                 })
                 .collect()
         })

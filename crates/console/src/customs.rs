@@ -404,21 +404,26 @@ struct CurrencyRow {
     collected_width: u32,
 }
 
+/// The revenue report of the period asked for, for a customs officer; `Err` is the page
+/// to answer instead.
+async fn report(
+    s: &Shared,
+    person: &Person,
+    p: &Period,
+) -> Result<(chrono::NaiveDate, chrono::NaiveDate, customs::RevenueReport), Response> {
+    person.require(s, CUSTOMS)?;
+    let (from, to) = period(s, p).map_err(|e| s.views.error_page(Some(person), &e))?;
+    // `to` is included; the use case takes the day after.
+    let report = customs::revenue(&s.app, from, to.succ_opt().unwrap_or(to)).await;
+    report.map(|r| (from, to, r)).map_err(|e| s.views.error_page(Some(person), &e))
+}
+
 /// `GET /revenue`: preference granted against MFN duty over a period, per currency, as a
 /// chart (SVG, drawn here) and a table, with what could not be counted listed.
 pub async fn revenue(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
-    if let Err(r) = person.require(&s, CUSTOMS) {
-        return r;
-    }
-    let report = match period(&s, &p) {
-        Ok((from, to)) => {
-            customs::revenue(&s.app, from, to.succ_opt().unwrap_or(to)).await.map(|r| (from, to, r))
-        }
-        Err(e) => Err(e),
-    };
-    let (from, to, report) = match report {
+    let (from, to, report) = match report(&s, &person, &p).await {
         Ok(x) => x,
-        Err(e) => return s.views.error_page(Some(&person), &e),
+        Err(page) => return page,
     };
     let biggest = report.revenue.per_currency.values().map(|t| t.mfn_total).max().unwrap_or_default();
     let width = |v: originlink_model::Decimal| -> u32 {
@@ -458,18 +463,9 @@ pub async fn revenue(State(s): State<Shared>, person: Person, Query(p): Query<Pe
 /// `GET /revenue.csv`: the same figures as the page, one line per currency.
 pub async fn revenue_csv(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
     use axum::response::IntoResponse;
-    if let Err(r) = person.require(&s, CUSTOMS) {
-        return r;
-    }
-    let report = match period(&s, &p) {
-        Ok((from, to)) => {
-            customs::revenue(&s.app, from, to.succ_opt().unwrap_or(to)).await.map(|r| (from, to, r))
-        }
-        Err(e) => Err(e),
-    };
-    let (from, to, report) = match report {
+    let (from, to, report) = match report(&s, &person, &p).await {
         Ok(x) => x,
-        Err(e) => return s.views.error_page(Some(&person), &e),
+        Err(page) => return page,
     };
     let mut csv =
         String::from("from,to,currency,lines,mfn_total,duty_collected_total,preference_granted_total\n");

@@ -416,6 +416,51 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     assert_eq!([left[0][3].as_str(), left[1][3].as_str()], ["Used up", "Partly used"], "{left:?}");
     pages.check(&b, "received-certificate-used").await;
 
+    // Revenue: the chart's bars, the table and the CSV give the use case's own figures.
+    b.click_link("Revenue").await.unwrap();
+    b.wait_for_text("Figures per currency", WAIT).await.unwrap();
+    let today = Utc::now().date_naive();
+    let first_day = today.with_day(1).expect("the first of the month");
+    let th_state = &r.states["TH"];
+    let api =
+        originlink_node::app::customs::revenue(th_state, first_day, today.succ_opt().expect("tomorrow"))
+            .await
+            .expect("revenue");
+    assert_eq!(api.revenue.per_currency.len(), 1, "{api:?}");
+    let (currency, totals) = api.revenue.per_currency.iter().next().expect("one currency");
+    let c = currency.to_string();
+    let money = |v: &originlink_model::Decimal| originlink_console::documents::money(&v.to_string(), &c);
+    let expected = [
+        c.clone(),
+        totals.lines.to_string(),
+        money(&totals.mfn_total),
+        money(&totals.duty_collected_total),
+        money(&totals.preference_granted_total),
+    ];
+    let rows = table(&b).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, expected, "the table is the use case's figures");
+    assert_eq!(totals.lines, 2, "both lines of the declaration are counted");
+    let bars = b
+        .execute("return [...document.querySelectorAll('svg rect')].map(r => r.dataset.value);", vec![])
+        .await
+        .unwrap();
+    assert_eq!(bars, serde_json::json!([expected[2], expected[3]]), "the chart's bars: MFN, then collected");
+    // The CSV export, as the browser would download it (with TH customs' session).
+    let console = r.node("TH").console_url.clone().expect("a console");
+    let addr: std::net::SocketAddr = console.trim_start_matches("http://").parse().expect("an address");
+    let session = b.cookie("__Host-originlink-TH").await.unwrap().expect("signed in at TH");
+    let cookie = format!("{}={}", session.name, session.value);
+    let path = format!("/revenue.csv?from={first_day}&to={today}");
+    let csv = crate::support::http(addr, "GET", &path, Some(&cookie), None).await.unwrap();
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let line = format!(
+        "{first_day},{today},{c},{},{},{},{}",
+        totals.lines, totals.mfn_total, totals.duty_collected_total, totals.preference_granted_total
+    );
+    assert_eq!(csv.body.lines().nth(1), Some(line.as_str()), "{}", csv.body);
+    pages.check(&b, "revenue").await;
+
     // Back at KH, the exporter reads what TH used of each item in the status history.
     b.goto(&certificate_page).await.unwrap();
     let unit = |i: usize| cert.items[i].quantity.unit().as_str().to_owned();

@@ -430,7 +430,7 @@ pub async fn revenue(State(s): State<Shared>, person: Person, Query(p): Query<Pe
         if biggest.is_zero() {
             return 0;
         }
-        let share = (v / biggest * originlink_model::Decimal::new(400, 0)).round();
+        let share = (v / biggest * originlink_model::Decimal::new(300, 0)).round();
         share.to_string().parse().unwrap_or(0)
     };
     let rows: Vec<CurrencyRow> = report

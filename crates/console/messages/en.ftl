@@ -512,3 +512,5 @@ duty-due = { $due } to pay (MFN { $mfn })
 duty-unknown = Not computed: { $why }
 history-utilized = item { $item }: { $used } { $unit } used, { $left } { $unit } left
 error-DECLARATION_INVALID = The declaration cannot be read. Correct it and lodge it again. What is wrong:
+filter-issuer = Issuing country
+received-empty = No received certificate here. Change the filters, or wait: certificates appear as soon as they arrive.

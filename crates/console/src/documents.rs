@@ -179,6 +179,9 @@ fn download(bytes: Vec<u8>, format: &str, stem: &str) -> Response {
 pub struct CertQuery {
     #[serde(default)]
     status: Option<String>,
+    /// Received certificates: the issuing country.
+    #[serde(default)]
+    issuer: Option<String>,
     #[serde(default)]
     number: Option<String>,
     #[serde(default)]
@@ -199,7 +202,8 @@ pub async fn certificates(State(s): State<Shared>, person: Person, Query(q): Que
     let number = q.number.as_deref().filter(|t| !t.trim().is_empty());
     let received = person.user.role == Role::CustomsOfficer;
     let rows: Result<Vec<Value>, app::Error> = if received {
-        applications::received_list(&s.app, &page, status, None, number)
+        let issuer = q.issuer.as_deref().filter(|t| !t.is_empty());
+        applications::received_list(&s.app, &page, status, issuer, number)
             .await
             .map(|r| r.into_iter().map(|c| serde_json::to_value(c).unwrap_or(Value::Null)).collect())
     } else {
@@ -225,7 +229,8 @@ pub async fn certificates(State(s): State<Shared>, person: Person, Query(q): Que
         page => page_ctx(Some(&person), &title, "/certificates"),
         rows => rows,
         received => received,
-        q => context! { status => q.status, number => q.number },
+        q => context! { status => q.status, number => q.number, issuer => q.issuer },
+        partners => crate::exporter::PARTNERS,
         error => error,
         next => next,
         statuses => if received { vec!["valid", "invalid", "superseded", "revoked"] } else { vec!["issued", "superseded", "revoked"] },

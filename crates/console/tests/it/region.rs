@@ -288,6 +288,12 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     assert_eq!(row[0][2], json!("Valid"), "verified at TH: {row}");
     assert_eq!(row[0][3], json!("KH"), "issued by KH: {row}");
     pages.check(&b, "certificates-received").await;
+    // Narrowed by issuing country: Viet Nam issued none of them, Cambodia this one.
+    b.fill("Issuing country", "Viet Nam").await.unwrap();
+    click_and_wait(&b, "Apply filters", "No received certificate here").await.unwrap();
+    b.fill("Issuing country", "Cambodia").await.unwrap();
+    click_and_wait(&b, "Apply filters", &number).await.unwrap();
+    assert!(path(&b).await.contains("issuer=KH"), "{}", path(&b).await);
 
     // Its number opens it as received: genuine, and every item whole.
     let kh_state = &r.states["KH"];

@@ -514,3 +514,5 @@ history-utilized = item { $item }: { $used } { $unit } used, { $left } { $unit }
 error-DECLARATION_INVALID = The declaration cannot be read. Correct it and lodge it again. What is wrong:
 filter-issuer = Issuing country
 received-empty = No received certificate here. Change the filters, or wait: certificates appear as soon as they arrive.
+field-declaration-file = Or upload it (JSON file)
+hint-declaration-file = A file chosen here is lodged instead of the text above.

@@ -288,12 +288,18 @@ fn declaration_form(
     s.views.render_status(status, "declaration_form.html", ctx)
 }
 
-/// `POST /declarations/new`: lodges it; every line is decided at once.
-pub async fn lodge(State(s): State<Shared>, person: Person, form: FormData) -> Response {
-    if let Err(r) = auth::may_post(&s, &person, CUSTOMS, &form) {
+/// `POST /declarations/new` (multipart): the pasted text, or an uploaded file when one is
+/// chosen; lodged, and every line decided at once.
+pub async fn lodge(State(s): State<Shared>, person: Person, multipart: axum::extract::Multipart) -> Response {
+    let parts = crate::forms::multipart_parts(multipart).await;
+    if let Err(r) = auth::may_post(&s, &person, CUSTOMS, &crate::forms::csrf_of(&parts)) {
         return r;
     }
-    let text = form.get("declaration").unwrap_or_default();
+    let file = parts.get("file").filter(|f| !f.is_empty());
+    let pasted =
+        parts.get("declaration").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let owned = file.map(|f| String::from_utf8_lossy(f).into_owned()).unwrap_or(pasted);
+    let text = owned.as_str();
     match customs::declare(&s.app, &person.user, text.as_bytes()).await {
         Ok(d) => {
             let flash = s.views.messages().text("flash-declared", &[("number", d.number.clone())]);

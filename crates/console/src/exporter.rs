@@ -601,28 +601,14 @@ fn upload_form(s: &Shared, person: &Person, status: StatusCode, error: Option<(S
 }
 
 /// `POST /applications/upload`: a UBL XML or edi3 JSON file (multipart), with the CSRF token.
-pub async fn upload(State(s): State<Shared>, person: Person, mut multipart: Multipart) -> Response {
+pub async fn upload(State(s): State<Shared>, person: Person, multipart: Multipart) -> Response {
     if let Err(r) = person.require(&s, &[Role::Exporter]) {
         return r;
     }
-    let (mut csrf, mut file, mut bom) = (String::new(), Vec::new(), Vec::new());
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_owned();
-                match field.bytes().await {
-                    Ok(b) if name == "csrf" => csrf = String::from_utf8_lossy(&b).into_owned(),
-                    Ok(b) if name == "document" => file = b.to_vec(),
-                    Ok(b) if name == "bill_of_materials" => bom = b.to_vec(),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            Ok(None) => break,
-            Err(_) => break,
-        }
-    }
-    if !auth::csrf_ok(&person, &FormData(vec![("csrf".into(), csrf)])) {
+    let mut parts = crate::forms::multipart_parts(multipart).await;
+    let (file, bom) =
+        (parts.remove("document").unwrap_or_default(), parts.remove("bill_of_materials").unwrap_or_default());
+    if !auth::csrf_ok(&person, &crate::forms::csrf_of(&parts)) {
         return auth::csrf_refused(&s, Some(&person));
     }
     let msgs = s.views.messages();

@@ -41,6 +41,30 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
     }
 }
 
+/// The parts of a `multipart/form-data` post by name (the last part of a name wins); a part
+/// that breaks off ends the reading. The body limit bounds what is held.
+pub async fn multipart_parts(
+    mut multipart: axum::extract::Multipart,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut parts = std::collections::BTreeMap::new();
+    while let Ok(Some(field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        match field.bytes().await {
+            Ok(b) => {
+                parts.insert(name, b.to_vec());
+            }
+            Err(_) => break,
+        }
+    }
+    parts
+}
+
+/// The CSRF field of multipart `parts`, as a form for [`crate::auth::csrf_ok`].
+pub fn csrf_of(parts: &std::collections::BTreeMap<String, Vec<u8>>) -> FormData {
+    let token = parts.get("csrf").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    FormData(vec![("csrf".into(), token)])
+}
+
 /// One error on a form: the field (its `id`, for the summary's link) and the words.
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldError {

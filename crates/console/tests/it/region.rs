@@ -331,7 +331,10 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     b.click_link("New declaration").await.unwrap();
     b.wait_for_text("Lodge and decide", WAIT).await.unwrap();
     assert_eq!(path(&b).await, "/declarations/new");
-    b.fill("The declaration (JSON)", "{").await.unwrap();
+    // Uploaded as a file (what is shown again is the file's text).
+    let broken = r.dir.join("broken-declaration.json");
+    std::fs::write(&broken, "{").unwrap();
+    b.upload("Or upload it (JSON file)", &broken).await.unwrap();
     click_and_wait(&b, "Lodge and decide", "The declaration cannot be read").await.unwrap();
     let summary = error_summary(&b).await.unwrap().expect("an error summary");
     assert!(summary.contains("DECLARATION_INVALID"), "{summary}");

@@ -7,6 +7,8 @@
 //! console's router in process (server time: routing, session lookup, use case, storage,
 //! template) and prints p50, p95 and the page's bytes, and the stylesheet's. Seeding stores the
 //! document unsigned (the signing step is a stand-in): the pages read the stored bytes only.
+//! Customs pages are asked over `ORIGINLINK_BENCH_DECLARATIONS` declarations (default: as many
+//! as certificates), one line each, stored with a risk score as the decision leaves them.
 //! `ORIGINLINK_BENCH_KEEP=1` keeps the node's folder (its database) for a look at the plans.
 
 use std::sync::Arc;
@@ -73,6 +75,7 @@ async fn time_page(router: &axum::Router, cookie: &str, path: &str, n: usize) ->
 
 fn main() {
     let records = env_usize("ORIGINLINK_BENCH_RECORDS", 100_000);
+    let declarations = env_usize("ORIGINLINK_BENCH_DECLARATIONS", records);
     let requests = env_usize("ORIGINLINK_BENCH_REQUESTS", 200);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
@@ -120,12 +123,43 @@ fn main() {
         }
         eprintln!("seeded {records} certificates and 200 submitted applications in {:.0?}", seeding.elapsed());
 
+        // Importing customs: as many declarations (one line each, waiting for its certificate),
+        // with risk scores spread from 0 to 99, dated this month.
+        let customs = add("customs", Role::CustomsOfficer, None).await;
+        let seeding = Instant::now();
+        let today = now.date_naive();
+        let mut last_declaration = 0;
+        for i in 0..declarations {
+            let d = originlink_store::NewDeclaration {
+                number: format!("KH-IMP-{i:08}"),
+                importer: format!("Importer {}", i % 500),
+                importer_key: Some(format!("importer-{}", i % 500)),
+                importing_country: "KH".into(),
+                declaration_date: today,
+                document: "{}".into(),
+                lines: vec![originlink_store::NewLine {
+                    line_no: 1,
+                    eco_country: Some("TH".into()),
+                    eco_number: Some(format!("TH-2026-{i:06}")),
+                    exporter: Some(format!("exporter-{}", i % 300)),
+                }],
+                created_by: customs.id,
+            };
+            let d = state.store.create_declaration(&ctx, d).await.expect("declaration");
+            let score = (i * 37 % 100) as i64;
+            let risk = format!(r#"{{"score":{score},"reasons":[{{"code":"FIRST_TIME_PAIR","weight":{score},"detail":"bench"}}]}}"#);
+            state.store.set_risk(&ctx, d.id, score, &risk).await.expect("risk");
+            last_declaration = d.id;
+        }
+        eprintln!("seeded {declarations} declarations in {:.0?}", seeding.elapsed());
+
         let shared = originlink_console::Shared::new(state.clone());
         let cookie = shared.cookie.to_string();
         let router = originlink_console::router(shared);
         let exp = cookie_of(&state, "exporter", exporter.id, &cookie).await;
         let off = cookie_of(&state, "officer", officer.id, &cookie).await;
         let adm = cookie_of(&state, "admin", admin.id, &cookie).await;
+        let cus = cookie_of(&state, "customs", customs.id, &cookie).await;
         let pages: Vec<(&str, &str, String)> = vec![
             ("exporter: applications, first page", &exp, "/applications".into()),
             ("exporter: applications, a page deep in the list", &exp, format!("/applications?before={}", last_app / 2)),
@@ -140,8 +174,16 @@ fn main() {
             ("officer: application with assessment", &off, format!("/applications/{last_app}")),
             ("admin: users", &adm, "/admin/users".into()),
             ("admin: audit log", &adm, "/admin/audit".into()),
+            ("customs: declarations, highest risk first", &cus, "/declarations".into()),
+            ("customs: declarations, by outcome", &cus, "/declarations?outcome=pending".into()),
+            ("customs: declarations, by number", &cus, "/declarations?number=KH-IMP-00012345".into()),
+            ("customs: a declaration", &cus, format!("/declarations/{last_declaration}")),
+            ("customs: received certificates", &cus, "/certificates".into()),
+            ("customs: revenue this month", &cus, "/revenue".into()),
         ];
-        println!("console pages, {records} certificates, {requests} requests each (server time, in process)");
+        println!(
+            "console pages, {records} certificates, {declarations} declarations, {requests} requests each (server time, in process)"
+        );
         println!("{:<52} {:>9} {:>9} {:>9}", "page", "p50 ms", "p95 ms", "bytes");
         for (name, who, path) in &pages {
             let (p50, p95, bytes) = time_page(&router, who, path, requests).await;

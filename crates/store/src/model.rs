@@ -338,6 +338,17 @@ pub struct DeclarationFilter {
 
 impl ApplicationFilter {
     /// The bound values both backends use: (status set, pattern, from, to).
+    /// The statuses as an SQL condition on `a.status` the planner can use with the
+    /// `applications(status, id)` index (the values are the enum's own names, never input), or
+    /// `TRUE` for any status.
+    pub(crate) fn status_condition(&self) -> String {
+        if self.statuses.is_empty() {
+            return "TRUE".into();
+        }
+        let list: Vec<String> = self.statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        format!("a.status IN ({})", list.join(", "))
+    }
+
     pub(crate) fn binds(&self) -> (Option<String>, Option<String>, Option<String>, Option<String>) {
         let statuses = crate::text::status_set(self.statuses.iter().map(|s| s.as_str()));
         (statuses, self.q.as_deref().map(crate::text::like_anywhere), self.from.clone(), self.to.clone())

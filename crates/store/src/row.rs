@@ -350,6 +350,35 @@ pub(crate) fn pair<R: Row, A: Col, B: Col>(r: &R) -> Result<(A, B)> {
 /// The keyset condition after the previous page's last declaration (bound as the first
 /// parameter, `first` being that backend's `?1` / `$1`) and the order of the declarations'
 /// list: highest risk first (ties newest first), or newest first. One rule for both backends.
+/// The page bound and order of an application list, `(condition, order)`: newest first below
+/// the bound, or oldest first (a queue) above it. `bound` is the bound's placeholder, `none`
+/// the condition when there is no bound. Written as plain conditions, so that the planner
+/// walks the primary key from the bound.
+pub(crate) fn application_page(
+    has_bound: bool,
+    oldest_first: bool,
+    bound: &str,
+    none: &str,
+) -> (String, &'static str) {
+    let order = if oldest_first { "ASC" } else { "DESC" };
+    let condition = match (has_bound, oldest_first) {
+        (false, _) => none.to_owned(),
+        (true, false) => format!("a.id < {bound}"),
+        (true, true) => format!("a.id > {bound}"),
+    };
+    (condition, order)
+}
+
+/// A declaration number searched among the numbers (`like`: the backend's pattern test of
+/// `x.number`), not row by row in risk order; `none` when no number is asked.
+pub(crate) fn declaration_number(asked: bool, like: &str, none: &str) -> String {
+    if asked {
+        format!("d.id IN (SELECT x.id FROM declarations x WHERE x.number {like})")
+    } else {
+        none.to_owned()
+    }
+}
+
 pub(crate) fn declaration_page(by_risk: bool, first: &str) -> (String, &'static str) {
     if by_risk {
         (

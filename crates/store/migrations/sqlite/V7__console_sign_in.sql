@@ -20,3 +20,5 @@ CREATE TABLE invitations (
 -- The console's search by certificate number, company or user walks these, not the tables.
 CREATE INDEX applications_created_by ON applications(created_by);
 CREATE INDEX certificates_number_application ON certificates(number, application_id);
+-- The review queue: submitted applications, oldest first.
+CREATE INDEX applications_status ON applications(status, id);

@@ -272,11 +272,9 @@ impl Store for PgStore {
         let (statuses, q, from, to) = f.binds();
         // As on SQLite: a page bound and a search as plain conditions, so that the planner starts
         // from the bound or the matching ids.
-        let (before, order) = match (page.before.is_some(), f.oldest_first) {
-            (true, false) => ("a.id < $2", "DESC"),
-            (true, true) => ("a.id > $2", "ASC"),
-            (false, oldest) => ("$2::BIGINT IS NULL", if oldest { "ASC" } else { "DESC" }),
-        };
+        let (before, order) =
+            row::application_page(page.before.is_some(), f.oldest_first, "$2", "$2::BIGINT IS NULL");
+        let status_cond = f.status_condition();
         let search = if q.is_some() {
             "a.id IN (SELECT c.application_id FROM certificates c WHERE c.number ILIKE $5 \
                UNION SELECT x.id FROM applications x WHERE x.company_id IN \
@@ -288,7 +286,7 @@ impl Store for PgStore {
         };
         let sql = format!(
             "SELECT {APP_LIST_COLS} FROM applications a WHERE ($1::BIGINT IS NULL OR a.company_id = $1) \
-             AND {before} AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) AND {search} \
+             AND {before} AND {status_cond} AND ($4::TEXT IS NULL OR strpos($4, ',' || a.status || ',') > 0) AND {search} \
              AND ($6::TEXT IS NULL OR a.created_at >= $6) AND ($7::TEXT IS NULL OR a.created_at < $7) \
              ORDER BY a.id {order} LIMIT $3"
         );
@@ -502,14 +500,17 @@ impl Store for PgStore {
         f: &DeclarationFilter,
     ) -> Result<Vec<Declaration>> {
         let (after, order) = row::declaration_page(order_by_risk, "$1");
+        // As on SQLite: a number searched among the numbers, not row by row in risk order.
+        let number_cond = row::declaration_number(f.number.is_some(), "ILIKE $3", "$3::TEXT IS NULL");
         let sql = format!(
             "SELECT {} FROM declarations d WHERE ($1::BIGINT IS NULL OR {after}) \
-             AND ($3::TEXT IS NULL OR number ILIKE $3) AND ($4::TEXT IS NULL OR importer ILIKE $4) \
+             AND {number} AND ($4::TEXT IS NULL OR importer ILIKE $4) \
              AND ($5::TEXT IS NULL OR declaration_date >= $5) AND ($6::TEXT IS NULL OR declaration_date <= $6) \
              AND ($7::TEXT IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
                                               WHERE l.declaration_id = d.id AND l.outcome = $7)) \
              ORDER BY {order} LIMIT $2",
-            row::DECL_LIST_COLS
+            row::DECL_LIST_COLS,
+            number = number_cond
         );
         let (number, importer) =
             (f.number.as_deref().map(like_anywhere), f.importer.as_deref().map(like_anywhere));

@@ -516,3 +516,6 @@ filter-issuer = Issuing country
 received-empty = No received certificate here. Change the filters, or wait: certificates appear as soon as they arrive.
 field-declaration-file = Or upload it (JSON file)
 hint-declaration-file = A file chosen here is lodged instead of the text above.
+warnings-title-exporter = What the officer will be warned about
+returned-title = Returned to you for correction
+returned-next = Change the application as asked, then submit it again.

@@ -7,9 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
-use originlink_node::app::{self, exchange_admin, sessions, users};
+use originlink_node::app::{self, exchange_admin, oversight, sessions, users};
 use originlink_store::{Role, UserChange};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::Shared;
 use crate::auth::{self, Done, Person, page_ctx, redirect_with_flash, shown};
@@ -159,10 +159,9 @@ async fn user_form(
     if let Err(r) = admin(s, person) {
         return r;
     }
-    let u = match s.app.store.user(id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return s.views.error_page(Some(person), &app::Error::not_found()),
-        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    let u = match users::get(s.app.store.as_ref(), id).await {
+        Ok(u) => u,
+        Err(e) => return s.views.error_page(Some(person), &e),
     };
     let title = s.views.messages().text("user-title", &[("name", u.name.clone())]);
     let ctx = context! {
@@ -389,23 +388,16 @@ async fn audit_page(
     if let Err(r) = admin(s, person) {
         return r;
     }
-    let head = match s.app.store.audit_head().await {
-        Ok((seq, _)) => seq,
-        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    let page = match oversight::audit_page(&s.app, before, AUDIT_PAGE).await {
+        Ok(p) => p,
+        Err(e) => return s.views.error_page(Some(person), &e),
     };
-    let up_to = before.map(|b| b - 1).unwrap_or(head).min(head);
-    let after = (up_to - AUDIT_PAGE).max(0);
-    let mut events = match s.app.store.audit_events(after, up_to, AUDIT_PAGE).await {
-        Ok(e) => e,
-        Err(e) => return s.views.error_page(Some(person), &e.into()),
-    };
-    events.reverse();
     let title = s.views.messages().text("audit-title", &[]);
     let ctx = context! {
         page => page_ctx(Some(person), &title, "/admin/audit"),
-        events => events,
-        head => head,
-        next => (after > 0).then_some(after + 1),
+        events => page.events,
+        head => page.head,
+        next => page.next,
         verdict => verdict.map(|(ok, text)| context! { ok => ok, text => text }),
     };
     shown(s, person, s.views.render("audit.html", ctx))
@@ -417,24 +409,14 @@ pub async fn verify_audit(State(s): State<Shared>, person: Person, form: FormDat
         return r;
     }
     let m = s.views.messages();
-    let verdict = match s.app.store.check_audit(1000).await {
+    let verdict = match oversight::verify_audit(&s.app).await {
         Ok(Ok(v)) => (true, m.text("audit-intact", &[("events", v.events.to_string())])),
         Ok(Err(b)) => {
             (false, m.text("audit-broken", &[("seq", b.seq.to_string()), ("reason", b.reason.to_owned())]))
         }
-        Err(e) => return s.views.error_page(Some(&person), &e.into()),
+        Err(e) => return s.views.error_page(Some(&person), &e),
     };
     audit_page(&s, &person, None, Some(verdict)).await
-}
-
-/// One certificate of the node's key folder, as the keys page shows it.
-#[derive(Debug, Serialize)]
-struct KeyRow {
-    file: String,
-    subject: String,
-    serial: String,
-    not_after: String,
-    days_left: i64,
 }
 
 /// `GET /admin/keys`: the certificates in the authority's key folder and when they expire.
@@ -442,32 +424,10 @@ pub async fn keys(State(s): State<Shared>, person: Person) -> Response {
     if let Err(r) = admin(&s, &person) {
         return r;
     }
-    let dir = s.app.issuer.authority.keys.clone();
-    let now = s.app.clock.now();
-    let mut rows = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "crt"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    for path in files {
-        let Ok(certs) = originlink_trust::keystore::load_certs(&path) else { continue };
-        if let Some(c) = certs.first() {
-            let not_after = chrono::DateTime::from_timestamp(c.not_after(), 0).unwrap_or_default();
-            rows.push(KeyRow {
-                file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
-                subject: c.subject().to_owned(),
-                serial: c.serial_hex(),
-                not_after: not_after.to_rfc3339(),
-                days_left: (not_after - now).num_days(),
-            });
-        }
-    }
     let title = s.views.messages().text("keys-title", &[]);
-    let ctx = context! { page => page_ctx(Some(&person), &title, "/admin/keys"), rows => rows };
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/admin/keys"),
+        rows => oversight::key_certificates(&s.app),
+    };
     shown(&s, &person, s.views.render("keys.html", ctx))
 }

@@ -25,6 +25,8 @@ struct Remaining {
     number: u32,
     total: String,
     remaining: String,
+    /// The item's unit (UN/ECE Rec 20), from the certificate.
+    unit: String,
     /// `utilized-partially` or `utilized-fully` once a declaration used it.
     used: Option<&'static str>,
 }
@@ -43,6 +45,12 @@ pub async fn received(State(s): State<Shared>, person: Person, Path(id): Path<i6
         .remaining
         .iter()
         .map(|(n, (total, left))| Remaining {
+            unit: d
+                .certificate
+                .as_ref()
+                .and_then(|c| c.items.iter().find(|i| i.number == *n))
+                .map(|i| i.quantity.unit().as_str().to_owned())
+                .unwrap_or_default(),
             number: *n,
             total: total.clone(),
             remaining: left.clone(),
@@ -159,7 +167,7 @@ pub async fn declaration(State(s): State<Shared>, person: Person, Path(id): Path
             .collect();
         let received_id = match (&l.eco_country, &l.eco_number) {
             (Some(c), Some(n)) => {
-                s.app.store.received_by_ref(c, n).await.ok().and_then(|v| v.into_iter().map(|r| r.id).max())
+                applications::received_by_number(&s.app, c, n).await.ok().flatten().map(|r| r.id)
             }
             _ => None,
         };

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
 use originlink_model as m;
-use originlink_node::app::{self, applications};
+use originlink_node::app::{self, applications, users};
 use originlink_store::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -112,9 +112,9 @@ fn fresh_values(s: &Shared, company: &str) -> std::collections::BTreeMap<String,
 }
 
 async fn company_name(s: &Shared, person: &Person) -> String {
-    match s.app.store.user(person.user.id).await {
-        Ok(Some(u)) => u.company.unwrap_or_default(),
-        _ => String::new(),
+    match users::get(s.app.store.as_ref(), person.user.id).await {
+        Ok(u) => u.company.unwrap_or_default(),
+        Err(_) => String::new(),
     }
 }
 

@@ -230,10 +230,9 @@ async fn verification_form(
     if let Err(r) = person.require(s, OFFICER) {
         return r;
     }
-    let v = match s.app.store.verification(id).await {
-        Ok(Some(v)) if v.direction == "incoming" => v,
-        Ok(_) => return s.views.error_page(Some(person), &app::Error::not_found()),
-        Err(e) => return s.views.error_page(Some(person), &e.into()),
+    let v = match verifications::incoming(&s.app, id).await {
+        Ok(v) => v,
+        Err(e) => return s.views.error_page(Some(person), &e),
     };
     let title = s.views.messages().text("verification-title", &[("number", v.number.clone())]);
     let ctx = context! {

@@ -144,7 +144,10 @@ async fn exporter_applies_by_form_with_a_bill_of_materials_and_submits() {
     assert!(text.contains("Siam Furniture Co., Ltd.") && text.contains("Wooden chairs"), "{text}");
     assert!(text.contains("HS 9401.61") && text.contains("USD 4,800.00"), "{text}");
     assert!(text.contains("Goods item 1 originates"), "the stored self-assessment: {text}");
-    assert!(!text.contains("Check before approving"), "no warning for a consistent application: {text}");
+    assert!(
+        !text.contains("What the officer will be warned about"),
+        "no warning for a consistent application: {text}"
+    );
     assert_eq!(node.status(id).await, "draft");
     pages.check(&b, "application-exporter-draft").await;
 

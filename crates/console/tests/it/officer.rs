@@ -125,6 +125,14 @@ async fn officer_sees_the_warning_returns_one_and_approves_another() {
         text.contains("Submit for approval") && text.contains("Change"),
         "a returned one can be corrected: {text}"
     );
+    assert!(
+        text.contains("Returned to you for correction") && text.contains("then submit it again"),
+        "what to do next, in words: {text}"
+    );
+    assert!(
+        text.contains("What the officer will be warned about") && !text.contains("Check before approving"),
+        "the exporter is told what the officer will see, not asked to approve: {text}"
+    );
     pages.check(&b, "application-exporter-returned").await;
 
     // She corrects it: the form comes back filled from the stored document and bill of

@@ -223,7 +223,10 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     let id: i64 =
         at.strip_prefix("/applications/").and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("on {at}"));
     let text = b.text().await.unwrap();
-    assert!(!text.contains("Check before approving"), "the document names the exporter's company: {text}");
+    assert!(
+        !text.contains("What the officer will be warned about"),
+        "the document names the exporter's company: {text}"
+    );
     click_and_wait(&b, "Submit for approval", &format!("Application {id} submitted.")).await.unwrap();
     click_and_wait(&b, "Sign out", "User name").await.unwrap();
 
@@ -305,10 +308,11 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
         .items
         .iter()
         .map(|i| {
+            let unit = i.quantity.unit().as_str();
             [
                 i.number.to_string(),
-                i.quantity.value().to_string(),
-                i.quantity.value().to_string(),
+                format!("{} {unit}", i.quantity.value()),
+                format!("{} {unit}", i.quantity.value()),
                 String::new(),
             ]
         })
@@ -420,8 +424,17 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     assert_eq!(path(&b).await, received_page);
     let left = remaining(&b).await.unwrap();
     assert_eq!(left.len(), 2, "{left:?}");
-    assert_eq!(left[0][..3], [whole[0][0].clone(), q1.to_string(), "0".to_owned()], "{left:?}");
-    assert_eq!(left[1][..3], [whole[1][0].clone(), q2.to_string(), (q2 - half).to_string()], "{left:?}");
+    let with_unit = |i: usize, q: String| format!("{q} {}", cert.items[i].quantity.unit().as_str());
+    assert_eq!(
+        left[0][..3],
+        [whole[0][0].clone(), with_unit(0, q1.to_string()), with_unit(0, "0".into())],
+        "{left:?}"
+    );
+    assert_eq!(
+        left[1][..3],
+        [whole[1][0].clone(), with_unit(1, q2.to_string()), with_unit(1, (q2 - half).to_string())],
+        "{left:?}"
+    );
     assert_eq!([left[0][3].as_str(), left[1][3].as_str()], ["Used up", "Partly used"], "{left:?}");
     pages.check(&b, "received-certificate-used").await;
 

@@ -548,6 +548,15 @@ pub async fn received_list(
     Ok(state.store.find_received(page, &filter).await?)
 }
 
+/// The newest version received of certificate `number` issued by `country`, if any.
+pub async fn received_by_number(
+    state: &AppState,
+    country: &str,
+    number: &str,
+) -> Result<Option<ReceivedCertificate>> {
+    Ok(state.store.received_by_ref(country, number).await?.into_iter().max_by_key(|r| r.version))
+}
+
 /// One received certificate.
 pub async fn received(state: &AppState, id: i64) -> Result<ReceivedCertificate> {
     state.store.received(id).await?.ok_or_else(Error::not_found)

@@ -98,6 +98,11 @@ pub async fn add_user(
     Ok((user, token))
 }
 
+/// One user as an administrator sees it; `NOT_FOUND` for an unknown id.
+pub async fn get(store: &dyn Store, id: i64) -> Result<UserRecord> {
+    store.user(id).await?.ok_or_else(Error::not_found)
+}
+
 /// Every user of the node, by id (the admin's list): name, role, company, disabled, created.
 pub async fn list(store: &dyn Store) -> Result<Vec<UserRecord>> {
     Ok(store.list_users().await?)

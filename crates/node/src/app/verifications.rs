@@ -92,6 +92,14 @@ pub async fn list(
     })
 }
 
+/// A request another member asked about one of our certificates; `NOT_FOUND` otherwise.
+pub async fn incoming(state: &AppState, id: i64) -> Result<VerificationRequest> {
+    match state.store.verification(id).await? {
+        Some(v) if v.direction == "incoming" => Ok(v),
+        _ => Err(Error::not_found()),
+    }
+}
+
 /// Whether an open request is past its deadline at `now`.
 pub fn is_overdue(v: &VerificationRequest, now: DateTime<Utc>) -> bool {
     v.status == "open"

@@ -150,3 +150,83 @@ async fn an_officer_is_warned_about_a_self_assessment_that_does_not_support_the_
     let plain = applications::apply(&n.state, &owner, apply(None)).await.expect("apply");
     assert_eq!(applications::warnings(&plain), []);
 }
+
+/// Console sign-in through the use cases, on the node's clock: a wrong name or password is
+/// the same refusal; five wrong passwords make every try wait, the right one included, until
+/// the pause is over; a session ends when idle 30 minutes, 12 hours after sign-in, or at
+/// sign-out; a disabled user's session stops; oversized or unknown ids are no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_sessions_expire_and_wrong_passwords_wait() {
+    use std::sync::Arc;
+
+    use chrono::Duration;
+    use originlink_node::app::sessions;
+    use originlink_store::{Ctx, UserChange};
+
+    let n = node().await;
+    let at = |state: &originlink_node::AppState, later: Duration| {
+        let mut s = state.clone();
+        s.clock = Arc::new(originlink_node::FixedClock(state.clock.now() + later));
+        s
+    };
+    let alice = user(&n, &n.exporter_a).await;
+    let ctx = Ctx::new("test", n.state.clock.now());
+    let password = "a long enough password";
+    for (bad, code) in [("short", "PASSWORD_TOO_SHORT"), (&"x".repeat(257)[..], "PASSWORD_TOO_LONG")] {
+        let e = sessions::set_password(n.state.store.as_ref(), &ctx, alice.id, bad).await.expect_err(code);
+        assert_eq!((e.kind, e.code, e.field.as_deref()), (Kind::Invalid, code, Some("password")));
+    }
+    sessions::set_password(n.state.store.as_ref(), &ctx, alice.id, password).await.expect("password");
+
+    // Wrong password and unknown name: one answer.
+    for (name, pw) in [("alice", "not the password"), ("nobody", password)] {
+        let e = sessions::sign_in(&n.state, name, pw).await.expect_err("refused");
+        assert_eq!((e.kind, e.code), (Kind::Unauthenticated, "SIGN_IN_FAILED"), "{name}");
+    }
+
+    // A session: found by its id, never by another or an oversized one.
+    let s = sessions::sign_in(&n.state, "alice", password).await.expect("signed in");
+    assert_eq!(s.user, alice);
+    let found = sessions::session(&n.state, &s.id).await.expect("storage").expect("in force");
+    assert_eq!(found.csrf, s.csrf);
+    assert!(sessions::session(&n.state, &"0".repeat(64)).await.expect("storage").is_none());
+    assert!(sessions::session(&n.state, &"a".repeat(5000)).await.expect("storage").is_none());
+    let again = sessions::sign_in(&n.state, "alice", password).await.expect("signed in again");
+    assert_ne!(again.id, s.id, "every sign-in is a new session id");
+
+    // Idle for 31 minutes: ended, for good.
+    let idle = at(&n.state, Duration::minutes(31));
+    assert!(sessions::session(&idle, &s.id).await.expect("storage").is_none(), "idle");
+    assert!(sessions::session(&n.state, &s.id).await.expect("storage").is_none(), "ended when found idle");
+
+    // Used every 25 minutes, still 12 hours after sign-in is too old (700 minutes in force,
+    // 725 not).
+    let mut used = Duration::zero();
+    while used < Duration::hours(12) {
+        used += Duration::minutes(25);
+        let later = at(&n.state, used);
+        let alive = sessions::session(&later, &again.id).await.expect("storage").is_some();
+        assert_eq!(alive, used <= Duration::hours(12), "after {} minutes", used.num_minutes());
+    }
+
+    // Sign-out ends it; disabling ends the others.
+    let third = sessions::sign_in(&n.state, "alice", password).await.expect("signed in");
+    let fourth = sessions::sign_in(&n.state, "alice", password).await.expect("signed in");
+    sessions::sign_out(&n.state, &alice, &third.id).await.expect("sign out");
+    assert!(sessions::session(&n.state, &third.id).await.expect("storage").is_none(), "signed out");
+    n.state.store.change_user(&ctx, alice.id, UserChange::Disable).await.expect("disable");
+    assert!(sessions::session(&n.state, &fourth.id).await.expect("storage").is_none(), "disabled");
+    let e = sessions::sign_in(&n.state, "alice", password).await.expect_err("disabled");
+    assert_eq!(e.code, "SIGN_IN_FAILED", "a disabled user is refused like a wrong password");
+    n.state.store.change_user(&ctx, alice.id, UserChange::Enable).await.expect("enable");
+
+    // Five wrong passwords: the next try waits, the right password included, until it is over.
+    for _ in 0..5 {
+        sessions::sign_in(&n.state, "alice", "wrong password").await.expect_err("wrong");
+    }
+    let e = sessions::sign_in(&n.state, "alice", password).await.expect_err("throttled");
+    assert_eq!((e.kind, e.code), (Kind::Throttled, "SIGN_IN_THROTTLED"));
+    assert!(e.message.contains("Wait 30 seconds"), "{}", e.message);
+    let later = at(&n.state, Duration::seconds(31));
+    sessions::sign_in(&later, "alice", password).await.expect("the pause is over");
+}

@@ -6,8 +6,6 @@
 //! request body is read to its end (up to a bound) before answering, even when the answer is
 //! a refusal, so that the kept-alive connection stays usable.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
@@ -19,13 +17,12 @@ use originlink_exchange::server::PeerCert;
 use originlink_exchange::{
     Ack, Batch, BatchResponse, Delivery, Envelope, ExchangeError, Peer, check_message,
 };
-use originlink_service::Clock;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
-use crate::queue::{NewMessage, Outcome, Queue, Settle};
+use crate::operator;
+use crate::queue::{NewMessage, Outcome, Settle};
 
 /// How long a pulled message stays leased to the node that pulled it.
 pub const PULL_LEASE: Duration = Duration::from_secs(30);
@@ -34,30 +31,7 @@ pub const MAX_PULL: usize = 1000;
 /// The body limit of the small JSON requests (pull).
 const SMALL_BODY: usize = 64 * 1024;
 
-/// What the handlers share.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// The queue.
-    pub queue: Arc<dyn Queue>,
-    /// Who is who, from the trust list.
-    pub directory: Arc<crate::members::Members>,
-    /// The gateway's own TLS certificate (DER): presenting it makes a client the operator.
-    pub own_cert: Arc<Vec<u8>>,
-    /// SHA-256 of the operator's bearer token.
-    pub operator_token_sha256: Option<[u8; 32]>,
-    /// Check envelope signatures.
-    pub verify_signatures: bool,
-    /// Largest request body.
-    pub body_limit: usize,
-    /// Failed attempts before a message is dead (for pull acknowledgements too).
-    pub max_attempts: u32,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// The push workers' wake-ups, by recipient country.
-    pub wake: Arc<HashMap<String, Arc<Notify>>>,
-    /// The one clock: every instant the handlers use.
-    pub clock: Arc<dyn Clock>,
-}
+pub use crate::state::Shared;
 
 /// The router: the exchange endpoints, `/healthz` and `/metrics`.
 pub fn router(shared: Shared) -> Router {
@@ -69,6 +43,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/exchange/v1/trust-list", get(trust_list))
         .route("/exchange/v1/dead", get(dead))
         .route("/exchange/v1/dead/{id}/retry", post(retry_dead))
+        .route("/exchange/v1/traffic", get(traffic))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such resource") })
@@ -280,6 +255,10 @@ fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
         sender: h.from.country.as_str().to_owned(),
         recipient: h.to.country.as_str().to_owned(),
         kind: h.kind.as_str().to_owned(),
+        certificate: h.certificate.as_ref().map(|c| crate::queue::CertificateRef {
+            country: c.country.as_str().to_owned(),
+            number: c.number.clone(),
+        }),
         envelope: env.raw,
     })
 }
@@ -443,7 +422,7 @@ async fn dead(State(s): State<Shared>, Query(q): Query<DeadQuery>, req: Request)
     if let Err(e) = require_operator(&s, &req) {
         return refuse(&s.metrics, e);
     }
-    match s.queue.dead(q.limit.unwrap_or(100).clamp(1, 1000)).await {
+    match operator::dead(&s, q.limit.unwrap_or(100)).await {
         Ok(v) => Json(json!({ "messages": v })).into_response(),
         Err(e) => unavailable(&s.metrics, e),
     }
@@ -454,18 +433,21 @@ async fn retry_dead(State(s): State<Shared>, Path(id): Path<String>, req: Reques
     if let Err(e) = require_operator(&s, &req) {
         return refuse(&s.metrics, e);
     }
-    match s.queue.retry(&id, s.clock.now()).await {
-        Ok(true) => {
-            tracing::info!(id = %id, "dead letter put back in the queue by the operator");
-            if let Ok(Some(t)) = s.queue.track(&id).await {
-                if let Some(n) = s.wake.get(&t.to) {
-                    n.notify_one();
-                }
-                return Json(t).into_response();
-            }
-            Json(json!({ "id": id, "state": "pending" })).into_response()
-        }
-        Ok(false) => error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such dead letter"),
+    match operator::retry(&s, &id).await {
+        Ok(Some(t)) => Json(t).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such dead letter"),
+        Err(e) => unavailable(&s.metrics, e),
+    }
+}
+
+/// `GET /exchange/v1/traffic`: messages received and delivered per minute over the last hour,
+/// with the mean and largest delivery latency (the figures of the console's chart).
+async fn traffic(State(s): State<Shared>, req: Request) -> Response {
+    if let Err(e) = require_operator(&s, &req) {
+        return refuse(&s.metrics, e);
+    }
+    match operator::traffic(&s).await {
+        Ok(t) => Json(t).into_response(),
         Err(e) => unavailable(&s.metrics, e),
     }
 }

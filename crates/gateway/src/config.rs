@@ -29,6 +29,9 @@
 //!                                    # operator endpoints (dead letters, tracking any
 //!                                    # message) take only the gateway's own TLS certificate
 //!
+//! [console]                          # optional: the operator's web console
+//! listen = "127.0.0.1:9444"          # plain HTTP on loopback only; else tls_cert and tls_key
+//!
 //! [log]
 //! level = "info"
 //! format = "text"                    # or "json"
@@ -38,7 +41,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use originlink_service::config::{ConfigError, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
+pub use originlink_service::config::{
+    ConfigError, ConsoleConfig, DatabaseConfig, ENV_PREFIX, LogConfig, Secret,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +56,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Identity, trust and delivery.
     pub gateway: GatewayConfig,
+    /// The operator's web console (optional: without it the gateway serves its API only).
+    /// Operators are added with `originlink gateway operator add`.
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -186,6 +195,9 @@ impl Config {
         g.trust_list = abs(&g.trust_list);
         g.operator_cert = abs(&g.operator_cert);
         self.database.resolve(base)?;
+        if let Some(c) = &mut self.console {
+            c.resolve(base)?;
+        }
         if self.server.body_limit < 1024 {
             return Err("server.body_limit: at least 1024".into());
         }

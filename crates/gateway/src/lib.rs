@@ -40,11 +40,18 @@
 //! rows (with their envelopes) are kept; pruning them is an operator task.
 //!
 //! # Layout
-//! - [`config`]: the TOML configuration (`[server]`, `[database]`, `[gateway]`, `[log]`) with
+//! - [`config`]: the TOML configuration (`[server]`, `[database]`, `[gateway]`, `[console]`,
+//!   `[log]`) with
 //!   `ORIGINLINK__SECTION__KEY` overrides.
 //! - [`queue`]: the [`queue::Queue`] trait and its backends, [`queue::sqlite`] and
 //!   [`queue::postgres`].
-//! - [`api`]: the HTTP endpoints: batches in, pull, tracking, dead letters, health, metrics.
+//! - [`api`]: the HTTP endpoints: batches in, pull, tracking, dead letters, traffic, health,
+//!   metrics.
+//! - [`operator`]: what the operator sees and does (members and their queues, search by
+//!   certificate, dead letters, traffic per minute, the trust list in force), written once
+//!   for the JSON operator endpoints and the operator's web console (`originlink-console`,
+//!   on the `[console]` listener the binary serves beside the API).
+//! - [`state`]: [`state::Shared`], what both take.
 //! - [`push`]: the per-recipient push workers.
 //! - [`metrics`]: counters and the Prometheus exposition.
 //! - this file: [`Gateway`] (build binds first, then serves), [`StartError`] (its `Bind`
@@ -68,8 +75,10 @@ pub mod api;
 pub mod config;
 pub mod members;
 pub mod metrics;
+pub mod operator;
 pub mod push;
 pub mod queue;
+pub mod state;
 
 pub use config::Config;
 
@@ -115,7 +124,7 @@ pub struct Gateway {
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Router,
-    shared: api::Shared,
+    shared: state::Shared,
     workers: Vec<push::Worker>,
     shutdown: Shutdown,
     limits: server::ServeLimits,
@@ -185,7 +194,7 @@ impl Gateway {
             }
             out
         });
-        let shared = api::Shared {
+        let shared = state::Shared {
             queue,
             directory: Arc::new(members),
             own_cert: Arc::new(identity.cert_der.clone()),
@@ -232,6 +241,11 @@ impl Gateway {
     /// The queue (for tools and tests).
     pub fn queue(&self) -> Arc<dyn queue::Queue> {
         self.shared.queue.clone()
+    }
+
+    /// What the operator's use cases ([`operator`]) take: for the operator's console.
+    pub fn shared(&self) -> state::Shared {
+        self.shared.clone()
     }
 
     /// The counters.

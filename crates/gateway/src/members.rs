@@ -12,6 +12,7 @@ use originlink_trust::trustlist::TrustList;
 #[derive(Debug)]
 pub struct Members {
     current: RwLock<Arc<Directory>>,
+    list: RwLock<Arc<TrustList>>,
     path: PathBuf,
     operators: Vec<Cert>,
     own_cert: Vec<u8>,
@@ -26,13 +27,24 @@ impl Members {
         own_cert: Vec<u8>,
     ) -> Result<(Members, TrustList), String> {
         let (list, directory) = read(&path, &operators, &own_cert)?;
-        let members = Members { current: RwLock::new(Arc::new(directory)), path, operators, own_cert };
+        let members = Members {
+            current: RwLock::new(Arc::new(directory)),
+            list: RwLock::new(Arc::new(list.clone())),
+            path,
+            operators,
+            own_cert,
+        };
         Ok((members, list))
     }
 
     /// The directory in force.
     pub fn get(&self) -> Arc<Directory> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The trust list in force, as signed (for the operator's console).
+    pub fn list(&self) -> Arc<TrustList> {
+        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The trust list file.
@@ -51,14 +63,14 @@ impl Members {
         if list.sequence <= current {
             return Ok(None);
         }
+        let sequence = list.sequence;
+        let members = list.members.len();
+        // The list first: a reader may see the new list with the old directory for an instant,
+        // never a directory newer than the list it shows.
+        *self.list.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(directory);
-        tracing::info!(
-            from = current,
-            to = list.sequence,
-            members = list.members.len(),
-            "trust list reloaded"
-        );
-        Ok(Some(list.sequence))
+        tracing::info!(from = current, to = sequence, members, "trust list reloaded");
+        Ok(Some(sequence))
     }
 }
 

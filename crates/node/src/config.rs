@@ -42,7 +42,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use originlink_service::config::{ConfigError, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
+pub use originlink_service::config::{
+    ConfigError, ConsoleConfig, DatabaseConfig, ENV_PREFIX, LogConfig, Secret,
+};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,27 +79,6 @@ pub struct Config {
     /// The web console for people (optional: without it the node serves the JSON API only).
     #[serde(default)]
     pub console: Option<ConsoleConfig>,
-}
-
-/// `[console]`: the web console, on its own listener. With `tls_cert` and `tls_key` it speaks
-/// HTTPS (no client certificate is asked); without them, plain HTTP, which is allowed on a
-/// loopback address only (behind a reverse proxy that terminates TLS).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleConfig {
-    /// Address to listen on (`127.0.0.1:8080`; port 0 picks one).
-    pub listen: String,
-    /// PEM certificate of the console's HTTPS listener.
-    #[serde(default)]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of the console's HTTPS listener.
-    #[serde(default)]
-    pub tls_key: Option<PathBuf>,
-    /// The console's address as people reach it (behind a reverse proxy:
-    /// `https://console.moc.gov.kh`), for the links it gives them (invitations). Default: the
-    /// listener's scheme with the request's host.
-    #[serde(default)]
-    pub public_url: Option<String>,
 }
 
 /// `[customs]`
@@ -310,28 +291,7 @@ impl Config {
         );
         self.database.resolve(base)?;
         if let Some(c) = &mut self.console {
-            c.tls_cert = c.tls_cert.as_deref().map(abs);
-            c.tls_key = c.tls_key.as_deref().map(abs);
-            if let Some(url) = &c.public_url
-                && !(url.starts_with("https://") || url.starts_with("http://"))
-            {
-                return Err(format!("console.public_url: {url:?} is not an http(s):// URL"));
-            }
-            match (&c.tls_cert, &c.tls_key) {
-                (Some(_), Some(_)) => {}
-                (None, None) => {
-                    let loopback =
-                        c.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
-                            || c.listen.starts_with("localhost:");
-                    if !loopback {
-                        return Err(format!(
-                            "console.listen: {} is not a loopback address; plain HTTP is for a reverse proxy on this machine: set console.tls_cert and console.tls_key, or listen on 127.0.0.1",
-                            c.listen
-                        ));
-                    }
-                }
-                _ => return Err("console: tls_cert and tls_key go together".into()),
-            }
+            c.resolve(base)?;
         }
         if let Some(x) = &mut self.exchange {
             x.trust_list = abs(&x.trust_list);

@@ -206,3 +206,57 @@ fn env_value(v: &str) -> toml::Value {
         Err(_) => toml::Value::String(v.to_owned()),
     }
 }
+
+/// `[console]`: a web console, on its own listener (a node's console for people, the
+/// gateway's for its operator). With `tls_cert` and `tls_key` it speaks HTTPS (no client
+/// certificate is asked); without them, plain HTTP, which is allowed on a loopback address
+/// only (behind a reverse proxy that terminates TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks one).
+    pub listen: String,
+    /// PEM certificate of the console's HTTPS listener.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the console's HTTPS listener.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// The console's address as people reach it (behind a reverse proxy:
+    /// `https://console.moc.gov.kh`), for the links it gives them (invitations). Default: the
+    /// listener's scheme with the request's host.
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+impl ConsoleConfig {
+    /// Resolves the key paths against `base` and checks the section: an http(s) public URL,
+    /// certificate and key together, plain HTTP on a loopback address only.
+    pub fn resolve(&mut self, base: &Path) -> Result<(), String> {
+        let abs = |p: &Path| if p.is_absolute() { p.to_owned() } else { base.join(p) };
+        self.tls_cert = self.tls_cert.as_deref().map(abs);
+        self.tls_key = self.tls_key.as_deref().map(abs);
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!("console.public_url: {url:?} is not an http(s):// URL"));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_)) => Ok(()),
+            (None, None) => {
+                let loopback =
+                    self.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback())
+                        || self.listen.starts_with("localhost:");
+                if loopback {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "console.listen: {} is not a loopback address; plain HTTP is for a reverse proxy on this machine: set console.tls_cert and console.tls_key, or listen on 127.0.0.1",
+                        self.listen
+                    ))
+                }
+            }
+            _ => Err("console: tls_cert and tls_key go together".into()),
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! What every service process of the network (a country node, the gateway) shares besides
 //! the wire and its business:
 //! - [`config`]: one TOML file with `ORIGINLINK__SECTION__KEY` environment overrides,
-//!   [`Secret`]s that never print, the `[database]` and `[log]` sections and the log
-//!   subscriber ([`LogConfig::init`]).
+//!   [`Secret`]s that never print, the `[database]`, `[log]` and `[console]` sections and the
+//!   log subscriber ([`LogConfig::init`]).
 //! - [`pgpool`]: the small PostgreSQL connection pool used by the node's store and the
 //!   gateway's queue.
 //! - [`create_private`]: a database file only its owner can read or write.
@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 pub mod config;
 pub mod pgpool;
 
-pub use config::{ConfigError, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
+pub use config::{ConfigError, ConsoleConfig, DatabaseConfig, ENV_PREFIX, LogConfig, Secret};
 
 /// The one clock. Injected so tests control time.
 pub trait Clock: Send + Sync + fmt::Debug {

@@ -11,6 +11,10 @@
 //!
 //! Instants are passed in by callers (no clock here) and stored as microseconds since the
 //! Unix epoch.
+//!
+//! The same database holds what the operator's console needs: the certificate a message is
+//! about (from its envelope header, indexed for the search), and the operators' accounts and
+//! sessions ([`Queue::set_operator`] and the session methods; only hashes are stored).
 
 use std::fmt;
 use std::sync::Arc;
@@ -49,6 +53,17 @@ pub struct NewMessage {
     pub kind: String,
     /// The envelope, byte for byte as received.
     pub envelope: Vec<u8>,
+    /// The certificate the envelope's header names, if any (for the operator's search).
+    pub certificate: Option<CertificateRef>,
+}
+
+/// The certificate a message is about, as its envelope header names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateRef {
+    /// The issuing country.
+    pub country: String,
+    /// The certificate number.
+    pub number: String,
 }
 
 /// A claimed (leased) message.
@@ -150,6 +165,52 @@ pub struct Tracking {
     /// When the recipient acknowledged it.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339_opt")]
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The certificate its envelope names, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateRef>,
+}
+
+/// One recipient's queue as the operator watches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecipientStats {
+    /// Messages waiting for delivery (or leased to an attempt).
+    pub pending: u64,
+    /// Dead letters.
+    pub failed: u64,
+    /// The last delivery to it.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339_opt")]
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    /// The error of its newest dead letter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// One minute of traffic (only minutes with traffic are returned by [`Queue::traffic`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteCounts {
+    /// The minute's first instant.
+    pub minute: DateTime<Utc>,
+    /// Messages accepted in that minute.
+    pub received: u64,
+    /// Messages delivered in that minute.
+    pub delivered: u64,
+    /// Sum of `delivered_at - received_at` of those deliveries, microseconds.
+    pub latency_sum_us: i64,
+    /// The largest of them, microseconds.
+    pub latency_max_us: i64,
+}
+
+/// An operator's session as stored: the operator's name, its CSRF token and its times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorSession {
+    /// The operator's name.
+    pub operator: String,
+    /// The CSRF token of the session's forms.
+    pub csrf: String,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used (recorded at most once a minute).
+    pub last_seen_at: DateTime<Utc>,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -224,6 +285,42 @@ pub trait Queue: Send + Sync + fmt::Debug {
 
     /// Pending messages per recipient.
     async fn depth(&self) -> Result<Vec<(String, u64)>>;
+
+    /// `recipient`'s pending and dead counts, last delivery and newest dead letter's error.
+    async fn recipient_stats(&self, recipient: &str) -> Result<RecipientStats>;
+
+    /// Messages about certificate `number` of `country`, newest first, at most `limit`.
+    async fn by_certificate(&self, country: &str, number: &str, limit: usize) -> Result<Vec<Tracking>>;
+
+    /// Messages received and delivered per minute in `[from, until)`, with the delivery
+    /// latency's sum and maximum, oldest minute first; minutes without traffic are left out.
+    async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>>;
+
+    /// Adds operator `name` with `password_hash` (an argon2id PHC string made by the
+    /// caller), or sets the password of an existing one and ends its sessions. `true` when
+    /// added.
+    async fn set_operator(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    /// The password hash of operator `name`.
+    async fn operator_password(&self, name: &str) -> Result<Option<String>>;
+
+    /// Records a session of `operator` by the SHA-256 (hex) of its id.
+    async fn start_operator_session(
+        &self,
+        id_hash: &str,
+        operator: &str,
+        csrf: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// The session whose id hashes to `id_hash`.
+    async fn operator_session(&self, id_hash: &str) -> Result<Option<OperatorSession>>;
+
+    /// Records a use of the session at `now`.
+    async fn touch_operator_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<()>;
+
+    /// Ends the session (nothing when there is none).
+    async fn end_operator_session(&self, id_hash: &str) -> Result<()>;
 }
 
 /// Opens the queue at `url` (`sqlite:PATH` or `postgres://…`); does not migrate.
@@ -239,6 +336,35 @@ pub async fn open(url: &str, pool_size: usize) -> Result<Arc<dyn Queue>> {
     }
 }
 
+/// Migration 2, the same text on both backends: the certificate a message is about (indexed
+/// for the operator's search), the indexes of the operator's views (traffic by received and
+/// delivered time, last delivery and dead letters by recipient), and the operators with their
+/// sessions (instants as microseconds, like the queue's; `BIGINT` holds them on both).
+pub(crate) const V2_OPERATOR: &str = r#"
+ALTER TABLE gateway_queue ADD COLUMN cert_country TEXT;
+ALTER TABLE gateway_queue ADD COLUMN cert_number TEXT;
+CREATE INDEX gateway_queue_certificate ON gateway_queue(cert_number, cert_country, received_at)
+  WHERE cert_number IS NOT NULL;
+CREATE INDEX gateway_queue_received ON gateway_queue(received_at);
+CREATE INDEX gateway_queue_delivered ON gateway_queue(delivered_at) WHERE state = 'delivered';
+CREATE INDEX gateway_queue_last_delivery ON gateway_queue(recipient, delivered_at) WHERE state = 'delivered';
+CREATE INDEX gateway_queue_dead_by_recipient ON gateway_queue(recipient, received_at) WHERE state = 'failed';
+CREATE TABLE gateway_operators (
+  name TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE gateway_operator_sessions (
+  id_hash TEXT PRIMARY KEY,
+  operator TEXT NOT NULL REFERENCES gateway_operators(name) ON DELETE CASCADE,
+  csrf TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen_at BIGINT NOT NULL
+);
+CREATE INDEX gateway_operator_sessions_by_operator ON gateway_operator_sessions(operator);
+"#;
+
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -249,4 +375,33 @@ pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
 
 pub(crate) fn lease_end(now: DateTime<Utc>, lease: Duration) -> i64 {
     micros(now).saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Joins the per-minute rows of received (minute, count) and delivered (minute, count,
+/// latency sum, latency max) messages, minutes as whole minutes since the epoch, oldest first.
+pub(crate) fn merge_minutes(
+    received: Vec<(i64, i64)>,
+    delivered: Vec<(i64, i64, i64, i64)>,
+) -> Vec<MinuteCounts> {
+    let mut by_minute: std::collections::BTreeMap<i64, MinuteCounts> = std::collections::BTreeMap::new();
+    for (m, n) in received {
+        by_minute.entry(m).or_insert_with(|| empty_minute(m)).received = n.max(0) as u64;
+    }
+    for (m, n, sum, max) in delivered {
+        let e = by_minute.entry(m).or_insert_with(|| empty_minute(m));
+        e.delivered = n.max(0) as u64;
+        e.latency_sum_us = sum;
+        e.latency_max_us = max;
+    }
+    by_minute.into_values().collect()
+}
+
+fn empty_minute(m: i64) -> MinuteCounts {
+    MinuteCounts {
+        minute: from_micros(m.saturating_mul(60_000_000)),
+        received: 0,
+        delivered: 0,
+        latency_sum_us: 0,
+        latency_max_us: 0,
+    }
 }

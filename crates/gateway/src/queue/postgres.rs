@@ -12,13 +12,14 @@ use originlink_service::pgpool::{PgConn, PgPool, PoolError};
 use tokio_postgres::Row;
 
 use super::{
-    Claimed, NewMessage, Outcome, Queue, QueueError, Result, Settle, State, Tracking, from_micros, lease_end,
-    micros,
+    CertificateRef, Claimed, MinuteCounts, NewMessage, OperatorSession, Outcome, Queue, QueueError,
+    RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE gateway_queue (
   seq BIGINT GENERATED ALWAYS AS IDENTITY,
   id TEXT PRIMARY KEY,
@@ -37,7 +38,9 @@ CREATE TABLE gateway_queue (
 CREATE INDEX gateway_queue_due ON gateway_queue(recipient, next_attempt_at, seq) WHERE state = 'pending';
 CREATE INDEX gateway_queue_dead ON gateway_queue(received_at, seq) WHERE state = 'failed';
 "#,
-)];
+    ),
+    (2, super::V2_OPERATOR),
+];
 
 fn db(e: tokio_postgres::Error) -> QueueError {
     QueueError::Backend(match e.as_db_error() {
@@ -66,8 +69,8 @@ fn pool_err(e: PoolError) -> QueueError {
     }
 }
 
-const TRACK_COLS: &str =
-    "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at";
+const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
+     cert_country, cert_number";
 
 fn tracking_row(r: &Row) -> Result<Tracking> {
     let g = |e| db(e);
@@ -82,6 +85,10 @@ fn tracking_row(r: &Row) -> Result<Tracking> {
         error: r.try_get(6).map_err(g)?,
         received_at: from_micros(r.try_get(7).map_err(g)?),
         delivered_at: r.try_get::<_, Option<i64>>(8).map_err(g)?.map(from_micros),
+        certificate: match (r.try_get(9).map_err(g)?, r.try_get(10).map_err(g)?) {
+            (Some(country), Some(number)) => Some(CertificateRef { country, number }),
+            _ => None,
+        },
     })
 }
 
@@ -94,6 +101,17 @@ impl PgQueue {
 
     async fn lease(&self) -> Result<PgConn> {
         self.inner.lease().await.map_err(pool_err)
+    }
+
+    /// The tracking records `sql` selects ([`TRACK_COLS`]).
+    async fn tracked(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Tracking>> {
+        let mut g = self.lease().await?;
+        let rows = g.client().query(sql, params).await.map_err(db)?;
+        rows.iter().map(tracking_row).collect()
     }
 
     /// Runs raw SQL (tests use it; operators must not).
@@ -154,7 +172,12 @@ impl Queue for PgQueue {
         let mut recipients = Vec::with_capacity(messages.len());
         let mut kinds = Vec::with_capacity(messages.len());
         let mut envelopes = Vec::with_capacity(messages.len());
+        let mut cert_countries: Vec<Option<String>> = Vec::with_capacity(messages.len());
+        let mut cert_numbers: Vec<Option<String>> = Vec::with_capacity(messages.len());
         for m in messages {
+            let (cc, cn) = m.certificate.map(|c| (Some(c.country), Some(c.number))).unwrap_or_default();
+            cert_countries.push(cc);
+            cert_numbers.push(cn);
             ids.push(m.id);
             senders.push(m.sender);
             recipients.push(m.recipient);
@@ -167,12 +190,13 @@ impl Queue for PgQueue {
         // occurrence of an id repeated within the batch is the one stored.
         let rows = c
             .query(
-                "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at) \
-                 SELECT id, sender, recipient, kind, envelope, $6, $6 \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY \
-                   AS u(id, sender, recipient, kind, envelope, n) ORDER BY n \
+                "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
+                 cert_country, cert_number) \
+                 SELECT id, sender, recipient, kind, envelope, $6, $6, cc, cn \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::text[], $8::text[]) \
+                   WITH ORDINALITY AS u(id, sender, recipient, kind, envelope, cc, cn, n) ORDER BY n \
                  ON CONFLICT (id) DO NOTHING RETURNING id",
-                &[&ids, &senders, &recipients, &kinds, &envelopes, &at],
+                &[&ids, &senders, &recipients, &kinds, &envelopes, &at, &cert_countries, &cert_numbers],
             )
             .await
             .map_err(db)?;
@@ -299,18 +323,10 @@ impl Queue for PgQueue {
 
     async fn dead(&self, limit: usize) -> Result<Vec<Tracking>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut g = self.lease().await?;
-        let c = client!(g);
-        let rows = c
-            .query(
-                &format!(
-                    "SELECT {TRACK_COLS} FROM gateway_queue WHERE state = 'failed' ORDER BY received_at, seq LIMIT $1"
-                ),
-                &[&limit],
-            )
-            .await
-            .map_err(db)?;
-        rows.iter().map(tracking_row).collect()
+        let sql = format!(
+            "SELECT {TRACK_COLS} FROM gateway_queue WHERE state = 'failed' ORDER BY received_at, seq LIMIT $1"
+        );
+        self.tracked(&sql, &[&limit]).await
     }
 
     async fn retry(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -339,5 +355,172 @@ impl Queue for PgQueue {
             .await
             .map_err(db)?;
         Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)).collect())
+    }
+
+    async fn recipient_stats(&self, recipient: &str) -> Result<RecipientStats> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        // Each part reads its own partial index.
+        let row = c
+            .query_one(
+                "SELECT \
+                 (SELECT COUNT(*) FROM gateway_queue WHERE recipient = $1 AND state = 'pending'), \
+                 (SELECT COUNT(*) FROM gateway_queue WHERE recipient = $1 AND state = 'failed'), \
+                 (SELECT MAX(delivered_at) FROM gateway_queue WHERE recipient = $1 AND state = 'delivered'), \
+                 (SELECT last_error FROM gateway_queue WHERE recipient = $1 AND state = 'failed' \
+                  ORDER BY received_at DESC LIMIT 1)",
+                &[&recipient],
+            )
+            .await
+            .map_err(db)?;
+        Ok(RecipientStats {
+            pending: row.try_get::<_, i64>(0).map_err(db)?.max(0) as u64,
+            failed: row.try_get::<_, i64>(1).map_err(db)?.max(0) as u64,
+            last_delivered_at: row.try_get::<_, Option<i64>>(2).map_err(db)?.map(from_micros),
+            last_error: row.try_get(3).map_err(db)?,
+        })
+    }
+
+    async fn by_certificate(&self, country: &str, number: &str, limit: usize) -> Result<Vec<Tracking>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {TRACK_COLS} FROM gateway_queue WHERE cert_number = $1 AND cert_country = $2 \
+             ORDER BY received_at DESC, seq DESC LIMIT $3"
+        );
+        self.tracked(&sql, &[&number, &country, &limit]).await
+    }
+
+    async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>> {
+        let (from, until) = (micros(from), micros(until));
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let received = c
+            .query(
+                "SELECT received_at / 60000000 AS m, COUNT(*) FROM gateway_queue \
+                 WHERE received_at >= $1 AND received_at < $2 GROUP BY m",
+                &[&from, &until],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<(i64, i64)>, tokio_postgres::Error>>()
+            .map_err(db)?;
+        let delivered = c
+            .query(
+                "SELECT delivered_at / 60000000 AS m, COUNT(*), SUM(delivered_at - received_at)::bigint, \
+                 MAX(delivered_at - received_at) FROM gateway_queue \
+                 WHERE state = 'delivered' AND delivered_at >= $1 AND delivered_at < $2 GROUP BY m",
+                &[&from, &until],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect::<Result<Vec<(i64, i64, i64, i64)>, tokio_postgres::Error>>()
+            .map_err(db)?;
+        Ok(super::merge_minutes(received, delivered))
+    }
+
+    async fn set_operator(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+        let now = micros(now);
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let tx = c.transaction().await.map_err(db)?;
+        let added = tx
+            .execute(
+                "INSERT INTO gateway_operators (name, password_hash, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (name) DO NOTHING",
+                &[&name, &password_hash, &now],
+            )
+            .await
+            .map_err(db)?
+            == 1;
+        if !added {
+            tx.execute(
+                "UPDATE gateway_operators SET password_hash = $2, updated_at = $3 WHERE name = $1",
+                &[&name, &password_hash, &now],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute("DELETE FROM gateway_operator_sessions WHERE operator = $1", &[&name])
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(added)
+    }
+
+    async fn operator_password(&self, name: &str) -> Result<Option<String>> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let row = c
+            .query_opt("SELECT password_hash FROM gateway_operators WHERE name = $1", &[&name])
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
+    async fn start_operator_session(
+        &self,
+        id_hash: &str,
+        operator: &str,
+        csrf: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = micros(now);
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        c.execute(
+            "INSERT INTO gateway_operator_sessions (id_hash, operator, csrf, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+            &[&id_hash, &operator, &csrf, &now],
+        )
+        .await
+        .map_err(db)
+        .map(|_| ())
+    }
+
+    async fn operator_session(&self, id_hash: &str) -> Result<Option<OperatorSession>> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        let row = c
+            .query_opt(
+                "SELECT operator, csrf, created_at, last_seen_at FROM gateway_operator_sessions WHERE id_hash = $1",
+                &[&id_hash],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(OperatorSession {
+                operator: r.try_get(0).map_err(db)?,
+                csrf: r.try_get(1).map_err(db)?,
+                created_at: from_micros(r.try_get(2).map_err(db)?),
+                last_seen_at: from_micros(r.try_get(3).map_err(db)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_operator_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        let now = micros(now);
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        c.execute(
+            "UPDATE gateway_operator_sessions SET last_seen_at = $2 WHERE id_hash = $1",
+            &[&id_hash, &now],
+        )
+        .await
+        .map_err(db)
+        .map(|_| ())
+    }
+
+    async fn end_operator_session(&self, id_hash: &str) -> Result<()> {
+        let mut g = self.lease().await?;
+        let c = client!(g);
+        c.execute("DELETE FROM gateway_operator_sessions WHERE id_hash = $1", &[&id_hash])
+            .await
+            .map_err(db)
+            .map(|_| ())
     }
 }

@@ -13,13 +13,14 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    Claimed, NewMessage, Outcome, Queue, QueueError, Result, Settle, State, Tracking, from_micros, lease_end,
-    micros,
+    CertificateRef, Claimed, MinuteCounts, NewMessage, OperatorSession, Outcome, Queue, QueueError,
+    RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE gateway_queue (
   id TEXT PRIMARY KEY,
   sender TEXT NOT NULL,
@@ -37,7 +38,9 @@ CREATE TABLE gateway_queue (
 CREATE INDEX gateway_queue_due ON gateway_queue(recipient, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX gateway_queue_dead ON gateway_queue(received_at) WHERE state = 'failed';
 "#,
-)];
+    ),
+    (2, super::V2_OPERATOR),
+];
 
 /// The SQLite queue.
 #[derive(Debug, Clone)]
@@ -49,8 +52,8 @@ fn db(e: rusqlite::Error) -> QueueError {
     QueueError::Backend(e.to_string())
 }
 
-const TRACK_COLS: &str =
-    "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at";
+const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
+     cert_country, cert_number";
 
 fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
     let state: String = r.get(4)?;
@@ -70,6 +73,10 @@ fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
         error: r.get(6)?,
         received_at: from_micros(r.get(7)?),
         delivered_at: r.get::<_, Option<i64>>(8)?.map(from_micros),
+        certificate: match (r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?) {
+            (Some(country), Some(number)) => Some(CertificateRef { country, number }),
+            _ => None,
+        },
     })
 }
 
@@ -154,11 +161,16 @@ impl Queue for SqliteQueue {
             let mut out = Vec::with_capacity(messages.len());
             {
                 let mut st = tx.prepare_cached(
-                    "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
+                     cert_country, cert_number) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
                 )?;
                 for m in &messages {
-                    let n = st.execute(params![m.id, m.sender, m.recipient, m.kind, m.envelope, at])?;
+                    let (cc, cn) = match &m.certificate {
+                        Some(c) => (Some(c.country.as_str()), Some(c.number.as_str())),
+                        None => (None, None),
+                    };
+                    let n = st.execute(params![m.id, m.sender, m.recipient, m.kind, m.envelope, at, cc, cn])?;
                     out.push(n == 1);
                 }
             }
@@ -295,6 +307,165 @@ impl Queue for SqliteQueue {
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
             .collect()
+        })
+        .await
+    }
+
+    async fn recipient_stats(&self, recipient: &str) -> Result<RecipientStats> {
+        let recipient = recipient.to_owned();
+        self.run(move |c| {
+            let count = |state: &str| -> rusqlite::Result<u64> {
+                c.prepare_cached("SELECT COUNT(*) FROM gateway_queue WHERE recipient = ?1 AND state = ?2")?
+                    .query_row(params![recipient, state], |r| r.get::<_, i64>(0))
+                    .map(|n| n.max(0) as u64)
+            };
+            let (pending, failed) = (count("pending")?, count("failed")?);
+            let last_delivered_at: Option<i64> = c
+                .prepare_cached(
+                    "SELECT MAX(delivered_at) FROM gateway_queue WHERE recipient = ?1 AND state = 'delivered'",
+                )?
+                .query_row([&recipient], |r| r.get(0))?;
+            let last_error: Option<String> = c
+                .prepare_cached(
+                    "SELECT last_error FROM gateway_queue WHERE recipient = ?1 AND state = 'failed' \
+                     ORDER BY received_at DESC LIMIT 1",
+                )?
+                .query_row([&recipient], |r| r.get(0))
+                .optional()?
+                .flatten();
+            Ok(RecipientStats {
+                pending,
+                failed,
+                last_delivered_at: last_delivered_at.map(from_micros),
+                last_error,
+            })
+        })
+        .await
+    }
+
+    async fn by_certificate(&self, country: &str, number: &str, limit: usize) -> Result<Vec<Tracking>> {
+        let (country, number) = (country.to_owned(), number.to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TRACK_COLS} FROM gateway_queue WHERE cert_number = ?1 AND cert_country = ?2 \
+                 ORDER BY received_at DESC, rowid DESC LIMIT ?3"
+            ))?
+            .query_map(params![number, country, limit], tracking_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>> {
+        let (from, until) = (micros(from), micros(until));
+        self.run(move |c| {
+            let received: Vec<(i64, i64)> = c
+                .prepare_cached(
+                    "SELECT received_at / 60000000 AS m, COUNT(*) FROM gateway_queue \
+                     WHERE received_at >= ?1 AND received_at < ?2 GROUP BY m",
+                )?
+                .query_map(params![from, until], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let delivered: Vec<(i64, i64, i64, i64)> = c
+                .prepare_cached(
+                    "SELECT delivered_at / 60000000 AS m, COUNT(*), SUM(delivered_at - received_at), \
+                     MAX(delivered_at - received_at) FROM gateway_queue \
+                     WHERE state = 'delivered' AND delivered_at >= ?1 AND delivered_at < ?2 GROUP BY m",
+                )?
+                .query_map(params![from, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(super::merge_minutes(received, delivered))
+        })
+        .await
+    }
+
+    async fn set_operator(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<bool> {
+        let (name, hash, now) = (name.to_owned(), password_hash.to_owned(), micros(now));
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let added = tx.execute(
+                "INSERT INTO gateway_operators (name, password_hash, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?3) ON CONFLICT (name) DO NOTHING",
+                params![name, hash, now],
+            )? == 1;
+            if !added {
+                tx.execute(
+                    "UPDATE gateway_operators SET password_hash = ?2, updated_at = ?3 WHERE name = ?1",
+                    params![name, hash, now],
+                )?;
+                tx.execute("DELETE FROM gateway_operator_sessions WHERE operator = ?1", [&name])?;
+            }
+            tx.commit()?;
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn operator_password(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_owned();
+        self.run(move |c| {
+            c.prepare_cached("SELECT password_hash FROM gateway_operators WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn start_operator_session(
+        &self,
+        id_hash: &str,
+        operator: &str,
+        csrf: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (h, o, t, now) = (id_hash.to_owned(), operator.to_owned(), csrf.to_owned(), micros(now));
+        self.run(move |c| {
+            c.prepare_cached(
+                "INSERT INTO gateway_operator_sessions (id_hash, operator, csrf, created_at, last_seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![h, o, t, now])
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn operator_session(&self, id_hash: &str) -> Result<Option<OperatorSession>> {
+        let h = id_hash.to_owned();
+        self.run(move |c| {
+            c.prepare_cached(
+                "SELECT operator, csrf, created_at, last_seen_at FROM gateway_operator_sessions WHERE id_hash = ?1",
+            )?
+            .query_row([h], |r| {
+                Ok(OperatorSession {
+                    operator: r.get(0)?,
+                    csrf: r.get(1)?,
+                    created_at: from_micros(r.get(2)?),
+                    last_seen_at: from_micros(r.get(3)?),
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn touch_operator_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<()> {
+        let (h, now) = (id_hash.to_owned(), micros(now));
+        self.run(move |c| {
+            c.prepare_cached("UPDATE gateway_operator_sessions SET last_seen_at = ?2 WHERE id_hash = ?1")?
+                .execute(params![h, now])
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn end_operator_session(&self, id_hash: &str) -> Result<()> {
+        let h = id_hash.to_owned();
+        self.run(move |c| {
+            c.prepare_cached("DELETE FROM gateway_operator_sessions WHERE id_hash = ?1")?
+                .execute([h])
+                .map(|_| ())
         })
         .await
     }

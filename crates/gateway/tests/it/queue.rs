@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use originlink_gateway::queue::{self, NewMessage, Outcome, Queue, Settle, State};
+use originlink_gateway::queue::{self, CertificateRef, NewMessage, Outcome, Queue, Settle, State};
 
 use crate::support::{TestDb, pg_db, sqlite_db};
 
@@ -56,6 +56,10 @@ contract!(
     settle_only_touches_pending_rows_of_the_recipient,
     pull_lease_and_tracking,
     depth_per_recipient,
+    search_by_certificate_is_exact_newest_first_and_bounded,
+    recipient_stats_count_and_remember,
+    traffic_per_minute_with_latency,
+    operators_and_their_sessions,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -73,6 +77,14 @@ fn msg(id: &str, to: &str) -> NewMessage {
         recipient: to.into(),
         kind: "status.update".into(),
         envelope: format!("{{\"id\":\"{id}\",\"x\":\"\u{e9}\\u00e9 \"}}").into_bytes(),
+        certificate: None,
+    }
+}
+
+fn about(id: &str, to: &str, country: &str, number: &str) -> NewMessage {
+    NewMessage {
+        certificate: Some(CertificateRef { country: country.into(), number: number.into() }),
+        ..msg(id, to)
     }
 }
 
@@ -292,6 +304,102 @@ async fn depth_per_recipient(q: Q) {
         .expect("settle");
     assert_eq!(q.depth().await.expect("depth"), [("TH".to_owned(), 1), ("VN".to_owned(), 1)]);
     q.ping().await.expect("ping");
+}
+
+async fn search_by_certificate_is_exact_newest_first_and_bounded(q: Q) {
+    let q = q.q;
+    q.enqueue(vec![about("old", "TH", "KH", "KH-2026-000001"), msg("plain", "TH")], t0())
+        .await
+        .expect("enqueue");
+    q.enqueue(
+        vec![
+            about("new", "KH", "KH", "KH-2026-000001"),
+            about("other-country", "TH", "TH", "KH-2026-000001"),
+            about("other-number", "TH", "KH", "KH-2026-000002"),
+        ],
+        t0() + secs(5),
+    )
+    .await
+    .expect("enqueue");
+    let found = q.by_certificate("KH", "KH-2026-000001", 10).await.expect("search");
+    assert_eq!(found.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["new", "old"], "newest first");
+    let c = found[0].certificate.as_ref().expect("the certificate is kept");
+    assert_eq!((c.country.as_str(), c.number.as_str()), ("KH", "KH-2026-000001"));
+    assert_eq!(q.by_certificate("KH", "KH-2026-000001", 1).await.expect("search").len(), 1, "bounded");
+    assert!(q.by_certificate("KH", "KH-2026-00000", 10).await.expect("search").is_empty(), "no prefix match");
+    assert!(q.by_certificate("VN", "KH-2026-000001", 10).await.expect("search").is_empty());
+    let json = serde_json::to_value(q.track("old").await.expect("track").expect("exists")).expect("json");
+    assert_eq!(json["certificate"], serde_json::json!({ "country": "KH", "number": "KH-2026-000001" }));
+    let plain = serde_json::to_value(q.track("plain").await.expect("track").expect("exists")).expect("json");
+    assert!(plain.get("certificate").is_none(), "{plain}");
+}
+
+async fn recipient_stats_count_and_remember(q: Q) {
+    let q = q.q;
+    let none = q.recipient_stats("TH").await.expect("stats");
+    assert_eq!((none.pending, none.failed, none.last_delivered_at, none.last_error), (0, 0, None, None));
+    q.enqueue(vec![msg("d", "TH"), msg("f1", "TH"), msg("w", "TH"), msg("v", "VN")], t0())
+        .await
+        .expect("enqueue");
+    q.enqueue(vec![msg("f2", "TH")], t0() + secs(1)).await.expect("enqueue");
+    q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    let settle = vec![
+        Settle { id: "d".into(), outcome: Outcome::Delivered },
+        Settle { id: "f1".into(), outcome: Outcome::Failed("refused: OLDER".into()) },
+        Settle { id: "f2".into(), outcome: Outcome::Failed("refused: NEWER".into()) },
+        Settle { id: "w".into(), outcome: Outcome::Retry { error: "HTTP 503".into(), at: t0() + secs(60) } },
+    ];
+    q.settle("TH", settle, 12, t0() + secs(7)).await.expect("settle");
+    let th = q.recipient_stats("TH").await.expect("stats");
+    assert_eq!((th.pending, th.failed), (1, 2));
+    assert_eq!(th.last_delivered_at, Some(t0() + secs(7)));
+    assert_eq!(th.last_error.as_deref(), Some("refused: NEWER"), "the newest dead letter's");
+    let vn = q.recipient_stats("VN").await.expect("stats");
+    assert_eq!((vn.pending, vn.failed, vn.last_delivered_at, vn.last_error), (1, 0, None, None));
+}
+
+async fn traffic_per_minute_with_latency(q: Q) {
+    let q = q.q;
+    let m0 = t0(); // 09:30:00
+    q.enqueue(vec![msg("a", "TH"), msg("b", "TH")], m0 + secs(10)).await.expect("enqueue");
+    q.enqueue(vec![msg("c", "TH")], m0 + secs(70)).await.expect("enqueue");
+    q.enqueue(vec![msg("early", "TH")], m0 - secs(1)).await.expect("enqueue");
+    q.claim("TH", 10, m0 + secs(70), LEASE).await.expect("claim");
+    let done = |id: &str| Settle { id: id.into(), outcome: Outcome::Delivered };
+    q.settle("TH", vec![done("a")], 12, m0 + secs(40)).await.expect("settle"); // 30 s
+    q.settle("TH", vec![done("b"), done("c")], 12, m0 + secs(80)).await.expect("settle"); // 70 s, 10 s
+    q.settle("TH", vec![done("early")], 12, m0 + secs(200)).await.expect("settle"); // outside
+    let t = q.traffic(m0, m0 + secs(120)).await.expect("traffic");
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert_eq!((t[0].minute, t[0].received, t[0].delivered), (m0, 2, 1));
+    assert_eq!((t[0].latency_sum_us, t[0].latency_max_us), (30_000_000, 30_000_000));
+    assert_eq!((t[1].minute, t[1].received, t[1].delivered), (m0 + secs(60), 1, 2));
+    assert_eq!((t[1].latency_sum_us, t[1].latency_max_us), (80_000_000, 70_000_000));
+    assert!(q.traffic(m0 + secs(3600), m0 + secs(7200)).await.expect("traffic").is_empty());
+}
+
+async fn operators_and_their_sessions(q: Q) {
+    let q = q.q;
+    assert!(q.operator_password("ops").await.expect("password").is_none());
+    assert!(q.set_operator("ops", "$argon2id$first", t0()).await.expect("add"), "added");
+    assert_eq!(q.operator_password("ops").await.expect("password").as_deref(), Some("$argon2id$first"));
+    q.start_operator_session("h1", "ops", "csrf1", t0()).await.expect("start");
+    let s = q.operator_session("h1").await.expect("session").expect("in force");
+    assert_eq!(
+        (s.operator.as_str(), s.csrf.as_str(), s.created_at, s.last_seen_at),
+        ("ops", "csrf1", t0(), t0())
+    );
+    q.touch_operator_session("h1", t0() + secs(90)).await.expect("touch");
+    assert_eq!(q.operator_session("h1").await.expect("s").expect("s").last_seen_at, t0() + secs(90));
+    assert!(q.operator_session("h2").await.expect("session").is_none());
+    // A new password ends the operator's sessions.
+    assert!(!q.set_operator("ops", "$argon2id$second", t0() + secs(100)).await.expect("set"), "not added");
+    assert_eq!(q.operator_password("ops").await.expect("password").as_deref(), Some("$argon2id$second"));
+    assert!(q.operator_session("h1").await.expect("session").is_none(), "ended by the new password");
+    q.start_operator_session("h3", "ops", "csrf3", t0()).await.expect("start");
+    q.end_operator_session("h3").await.expect("end");
+    assert!(q.operator_session("h3").await.expect("session").is_none(), "signed out");
+    q.end_operator_session("h3").await.expect("ending twice is nothing");
 }
 
 /// Group commit pays off: 20,000 messages in batches of 250 through enqueue, claim and

@@ -55,6 +55,22 @@ impl Person {
 #[derive(Debug)]
 pub struct SignInFirst(String);
 
+impl SignInFirst {
+    /// To sign in, then back to the page of request `parts`. After signing in the browser
+    /// asks for `next` with GET: a form's action answers only POST, so a post leads back to
+    /// the record it acted on (the path without its last segment: `/applications/7/submit` →
+    /// `/applications/7`).
+    pub fn to(parts: &Parts) -> SignInFirst {
+        let next = if parts.method == axum::http::Method::GET {
+            parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default()
+        } else {
+            let path = parts.uri.path();
+            path.rsplit_once('/').map(|(up, _)| up).filter(|up| !up.is_empty()).unwrap_or("/").to_owned()
+        };
+        SignInFirst(next)
+    }
+}
+
 impl IntoResponse for SignInFirst {
     fn into_response(self) -> Response {
         let to = format!("/sign-in?next={}", urlencode(safe_next(&self.0)));
@@ -104,20 +120,31 @@ pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue 
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-fn flash_cookie(s: &Shared) -> String {
-    format!("{}-flash", s.cookie)
+/// The flash cookie's name beside session cookie `session`.
+pub fn flash_cookie_of(session: &str) -> String {
+    format!("{session}-flash")
 }
 
 /// Redirects (303) to `to` with a flash message shown once on the next page.
 pub fn redirect_with_flash(s: &Shared, to: &str, flash: &str) -> Response {
+    redirect_with_flash_of(&s.cookie, to, flash)
+}
+
+/// [`redirect_with_flash`] for the console whose session cookie is `session`.
+pub fn redirect_with_flash_of(session: &str, to: &str, flash: &str) -> Response {
     let mut res = Redirect::to(to).into_response();
     let encoded: String = flash.bytes().map(|b| format!("{b:02x}")).collect();
-    res.headers_mut().append(header::SET_COOKIE, set_cookie(&flash_cookie(s), &encoded, Some(60)));
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(&flash_cookie_of(session), &encoded, Some(60)));
     res
 }
 
 fn read_flash(s: &Shared, headers: &HeaderMap) -> Option<String> {
-    let hex = cookie(headers, &flash_cookie(s))?;
+    read_flash_of(&s.cookie, headers)
+}
+
+/// The flash message of the console whose session cookie is `session`, if any.
+pub fn read_flash_of(session: &str, headers: &HeaderMap) -> Option<String> {
+    let hex = cookie(headers, &flash_cookie_of(session))?;
     let bytes: Option<Vec<u8>> = (0..hex.len() / 2)
         .map(|i| hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
         .collect();
@@ -128,19 +155,7 @@ impl FromRequestParts<Shared> for Person {
     type Rejection = SignInFirst;
 
     async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, SignInFirst> {
-        // After signing in the browser asks for `next` with GET: a form's action answers only
-        // POST, so a post leads back to the record it acted on (the path without its last
-        // segment: `/applications/7/submit` → `/applications/7`).
-        let back = || {
-            let here = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-            let next = if parts.method == axum::http::Method::GET {
-                here
-            } else {
-                let path = parts.uri.path();
-                path.rsplit_once('/').map(|(up, _)| up).filter(|up| !up.is_empty()).unwrap_or("/").to_owned()
-            };
-            SignInFirst(next)
-        };
+        let back = || SignInFirst::to(parts);
         let Some(id) = cookie(&parts.headers, &s.cookie) else { return Err(back()) };
         let id = id.to_owned();
         match sessions::session(&s.app, &id).await {
@@ -179,6 +194,33 @@ pub struct PageCtx {
     nav: Vec<(&'static str, &'static str, bool)>,
 }
 
+impl PageCtx {
+    /// The page's title.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// The layout's context for a page titled `title` at `path`, for `user` (with their `role`,
+    /// the session's `csrf` token and a `flash` message) and the navigation `nav` (path, text
+    /// id).
+    pub fn new(
+        title: &str,
+        path: &str,
+        who: Option<(&str, &'static str, &str)>,
+        flash: Option<String>,
+        nav: &[(&'static str, &'static str)],
+    ) -> PageCtx {
+        PageCtx {
+            title: title.to_owned(),
+            user: who.map(|(u, _, _)| u.to_owned()),
+            role: who.map(|(_, r, _)| r),
+            csrf: who.map(|(_, _, c)| c.to_owned()).unwrap_or_default(),
+            flash,
+            nav: nav.iter().map(|(href, label)| (*href, *label, !path.is_empty() && path == *href)).collect(),
+        }
+    }
+}
+
 /// The layout's context for `person` on a page titled `title` at `path` (for the current
 /// navigation item).
 pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
@@ -210,20 +252,24 @@ pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
         ],
         None => &[],
     };
-    PageCtx {
-        title: title.to_owned(),
-        user: person.map(|p| p.user.name.clone()),
-        role: person.map(|p| p.user.role.as_str()),
-        csrf: person.map(|p| p.csrf.clone()).unwrap_or_default(),
-        flash: person.and_then(|p| p.flash.clone()),
-        nav: nav.iter().map(|(href, label)| (*href, *label, !path.is_empty() && path == *href)).collect(),
-    }
+    PageCtx::new(
+        title,
+        path,
+        person.map(|p| (p.user.name.as_str(), p.user.role.as_str(), p.csrf.as_str())),
+        person.and_then(|p| p.flash.clone()),
+        if person.is_some() { nav } else { &[] },
+    )
 }
 
 /// Clears the flash cookie once a page has shown it.
-pub fn shown(s: &Shared, person: &Person, mut res: Response) -> Response {
-    if person.flash.is_some() {
-        res.headers_mut().append(header::SET_COOKIE, set_cookie(&flash_cookie(s), "", Some(0)));
+pub fn shown(s: &Shared, person: &Person, res: Response) -> Response {
+    shown_of(&s.cookie, person.flash.is_some(), res)
+}
+
+/// [`shown`] for the console whose session cookie is `session`.
+pub fn shown_of(session: &str, had_flash: bool, mut res: Response) -> Response {
+    if had_flash {
+        res.headers_mut().append(header::SET_COOKIE, set_cookie(&flash_cookie_of(session), "", Some(0)));
     }
     res
 }
@@ -235,7 +281,7 @@ pub fn csrf_ok(person: &Person, form: &FormData) -> bool {
 }
 
 /// Whether two tokens are equal, in time that depends on their length only.
-fn same(a: &str, b: &str) -> bool {
+pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -243,6 +289,12 @@ fn same(a: &str, b: &str) -> bool {
 pub fn csrf_refused(s: &Shared, person: Option<&Person>) -> Response {
     let m = s.views.messages();
     s.views.message(StatusCode::FORBIDDEN, person, &m.text("csrf-title", &[]), &m.text("csrf-body", &[]))
+}
+
+/// [`csrf_refused`] for a console laid out by `page` (its layout's context).
+pub fn csrf_refused_in(views: &crate::views::Views, page: PageCtx) -> Response {
+    let m = views.messages();
+    views.message_in(StatusCode::FORBIDDEN, page, &m.text("csrf-body", &[]))
 }
 
 /// A signed-in person's form post, its CSRF token checked: `Err` is the refusal page.
@@ -309,8 +361,9 @@ pub struct Next {
     next: Option<String>,
 }
 
-fn login_cookie(s: &Shared) -> String {
-    format!("{}-login", s.cookie)
+/// The sign-in form's double-submit cookie beside session cookie `session`.
+pub fn login_cookie_of(session: &str) -> String {
+    format!("{session}-login")
 }
 
 fn login_page(
@@ -320,8 +373,21 @@ fn login_page(
     next: &str,
     error: Option<(String, &str)>,
 ) -> Response {
+    sign_in_form(&s.views, &s.cookie, status, name, next, error)
+}
+
+/// The sign-in page of the console whose session cookie is `session`: what was typed in the
+/// name kept, a fresh double-submit token in the form and its cookie.
+pub fn sign_in_form(
+    views: &crate::views::Views,
+    session: &str,
+    status: StatusCode,
+    name: &str,
+    next: &str,
+    error: Option<(String, &str)>,
+) -> Response {
     let token = random_token();
-    let m = s.views.messages();
+    let m = views.messages();
     let ctx = context! {
         page => page_ctx(None, &m.text("sign-in-title", &[]), ""),
         login_token => token.clone(),
@@ -329,8 +395,49 @@ fn login_page(
         next => next,
         error => error.as_ref().map(|(text, code)| context! { text => text, code => code }),
     };
-    let mut res = s.views.render_status(status, "sign_in.html", ctx);
-    res.headers_mut().append(header::SET_COOKIE, set_cookie(&login_cookie(s), &token, Some(3600)));
+    let mut res = views.render_status(status, "sign_in.html", ctx);
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(&login_cookie_of(session), &token, Some(3600)));
+    res
+}
+
+/// The sign-in page again after sign-in use case error `e`, in words, the name kept.
+pub fn sign_in_refused(
+    views: &crate::views::Views,
+    session: &str,
+    name: &str,
+    next: &str,
+    e: &app::Error,
+) -> Response {
+    let status = match e.kind {
+        app::Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        app::Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let text = if e.kind == app::Kind::Throttled { e.message.clone() } else { views.error_text(e) };
+    sign_in_form(views, session, status, name, next, Some((text, e.code)))
+}
+
+/// Whether a posted sign-in form carries the token of its double-submit cookie.
+pub fn login_token_ok(session: &str, headers: &HeaderMap, form: &FormData) -> bool {
+    let expected = cookie(headers, &login_cookie_of(session)).unwrap_or_default();
+    let given = form.get("login_token").unwrap_or_default();
+    !expected.is_empty() && same(expected, given)
+}
+
+/// Where a sign-in leads: to `next` with the new session's cookie `session` = `id`, the
+/// sign-in form's cookie cleared.
+pub fn signed_in(session: &str, id: &str, next: &str) -> Response {
+    let mut res = Redirect::to(next).into_response();
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(session, id, None));
+    h.append(header::SET_COOKIE, set_cookie(&login_cookie_of(session), "", Some(0)));
+    res
+}
+
+/// Where a sign-out leads: the sign-in page, the session cookie `session` cleared.
+pub fn signed_out(session: &str) -> Response {
+    let mut res = Redirect::to("/sign-in").into_response();
+    res.headers_mut().append(header::SET_COOKIE, set_cookie(session, "", Some(0)));
     res
 }
 
@@ -349,29 +456,12 @@ pub async fn sign_in_page(State(s): State<Shared>, Query(q): Query<Next>) -> Res
 pub async fn sign_in(State(s): State<Shared>, headers: HeaderMap, form: FormData) -> Response {
     let name = form.get("name").unwrap_or_default();
     let next = safe_next(form.get("next").unwrap_or("/"));
-    let expected = cookie(&headers, &login_cookie(&s)).unwrap_or_default();
-    let given = form.get("login_token").unwrap_or_default();
-    if expected.is_empty() || !same(expected, given) {
+    if !login_token_ok(&s.cookie, &headers, &form) {
         return csrf_refused(&s, None);
     }
     match sessions::sign_in(&s.app, name, form.get("password").unwrap_or_default()).await {
-        Ok(started) => {
-            let mut res = Redirect::to(next).into_response();
-            let h = res.headers_mut();
-            h.append(header::SET_COOKIE, set_cookie(&s.cookie, &started.id, None));
-            h.append(header::SET_COOKIE, set_cookie(&login_cookie(&s), "", Some(0)));
-            res
-        }
-        Err(e) => {
-            let status = match e.kind {
-                app::Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-                app::Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            let text =
-                if e.kind == app::Kind::Throttled { e.message.clone() } else { s.views.error_text(&e) };
-            login_page(&s, status, name, next, Some((text, e.code)))
-        }
+        Ok(started) => signed_in(&s.cookie, &started.id, next),
+        Err(e) => sign_in_refused(&s.views, &s.cookie, name, next, &e),
     }
 }
 
@@ -383,9 +473,7 @@ pub async fn sign_out(State(s): State<Shared>, person: Person, form: FormData) -
     if let Err(e) = sessions::sign_out(&s.app, &person.user, &person.session_id).await {
         return s.views.error_page(Some(&person), &e);
     }
-    let mut res = Redirect::to("/sign-in").into_response();
-    res.headers_mut().append(header::SET_COOKIE, set_cookie(&s.cookie, "", Some(0)));
-    res
+    signed_out(&s.cookie)
 }
 
 /// `GET /invitation/{token}`: choose a password.

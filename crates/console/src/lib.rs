@@ -13,6 +13,10 @@
 //!   ([`views`]).
 //! - One file per audience: [`exporter`], [`officer`], [`customs`], [`admin`], and
 //!   [`documents`] for what several roles see (an application, a certificate).
+//! - [`operator`]: the regional gateway's console for its operator (members and queues,
+//!   finding a message, dead letters, traffic, the trust list), over the gateway's use cases
+//!   (`originlink_gateway::operator`), with the same layout, catalogue, stylesheet, CSRF and
+//!   security headers, and sign-in as for people of a node.
 //!
 //! Invariants: a handler holds no state; an exporter reaching another company's record gets
 //! the same 404 page as for a record that does not exist; a POST without the session's CSRF
@@ -28,7 +32,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use originlink_node::AppState;
-use originlink_node::config::ConsoleConfig;
+use originlink_service::ConsoleConfig;
 
 pub mod admin;
 pub mod auth;
@@ -37,6 +41,7 @@ pub mod documents;
 pub mod exporter;
 pub mod forms;
 pub mod officer;
+pub mod operator;
 pub mod views;
 
 /// What every page shares: the node's use cases and state, the templates and catalogue, and
@@ -135,6 +140,24 @@ pub struct Console {
 impl Console {
     /// Loads the console's TLS identity (when configured) and binds its listener.
     pub async fn build(config: &ConsoleConfig, app: AppState) -> Result<Console, StartError> {
+        Console::bind(config, |base| router(Shared::new(app).with_base(base))).await
+    }
+
+    /// The gateway operator's console ([`operator`]) over the gateway's `shared` state, titled
+    /// with the gateway's id `gateway`: its TLS identity (when configured) loaded, its listener
+    /// bound.
+    pub async fn operator(
+        config: &ConsoleConfig,
+        shared: originlink_gateway::state::Shared,
+        gateway: &str,
+    ) -> Result<Console, StartError> {
+        Console::bind(config, |_| operator::router(operator::Shared::new(shared, gateway))).await
+    }
+
+    async fn bind(
+        config: &ConsoleConfig,
+        router: impl FnOnce(Base) -> Router,
+    ) -> Result<Console, StartError> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => {
                 let id = originlink_exchange::tls::Identity::load(cert, key)
@@ -151,7 +174,7 @@ impl Console {
             Some(url) => Base::Public(url.as_str().into()),
             None => Base::Scheme(if tls.is_some() { "https" } else { "http" }),
         };
-        Ok(Console { addr, listener, tls, router: router(Shared::new(app).with_base(base)) })
+        Ok(Console { addr, listener, tls, router: router(base) })
     }
 
     /// The bound address.

@@ -51,6 +51,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("trust_list.html", include_str!("../templates/trust_list.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("keys.html", include_str!("../templates/keys.html")),
+    ("operator/members.html", include_str!("../templates/operator/members.html")),
+    ("operator/messages.html", include_str!("../templates/operator/messages.html")),
+    ("operator/message.html", include_str!("../templates/operator/message.html")),
+    ("operator/dead.html", include_str!("../templates/operator/dead.html")),
+    ("operator/traffic.html", include_str!("../templates/operator/traffic.html")),
+    ("operator/trust_list.html", include_str!("../templates/operator/trust_list.html")),
 ];
 
 /// The catalogue and the templates.
@@ -122,6 +128,13 @@ impl Messages {
 impl Views {
     /// Templates and catalogue for the node `app`.
     pub fn new(app: &AppState) -> Views {
+        let a = &app.issuer.authority;
+        Views::titled(format!("{} {}", a.country, a.name))
+    }
+
+    /// Templates and catalogue for a console whose every title ends with `authority` (the
+    /// gateway's operator console: the gateway's id).
+    pub fn titled(authority: String) -> Views {
         let messages = Arc::new(Messages::english());
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -140,8 +153,7 @@ impl Views {
         env.add_filter("date", |v: Value| -> String { human_date(&v.to_string()) });
         env.add_filter("datetime", |v: Value| -> String { human_datetime(&v.to_string()) });
         env.add_filter("percent", |v: Value| -> String { two_decimals(&v.to_string()) });
-        let a = &app.issuer.authority;
-        Views { env, messages, authority: format!("{} {}", a.country, a.name) }
+        Views { env, messages, authority }
     }
 
     /// The catalogue.
@@ -180,6 +192,13 @@ impl Views {
             heading => title,
             body => body,
         };
+        self.render_status(status, "message.html", ctx)
+    }
+
+    /// A page with one message, laid out by `page` (whose title is the heading).
+    pub fn message_in(&self, status: StatusCode, page: crate::auth::PageCtx, body: &str) -> Response {
+        let heading = page.title().to_owned();
+        let ctx = minijinja::context! { page => page, heading => heading, body => body };
         self.render_status(status, "message.html", ctx)
     }
 
@@ -320,6 +339,9 @@ mod tests {
             include_str!("exporter.rs"),
             include_str!("officer.rs"),
             include_str!("views.rs"),
+            include_str!("operator/mod.rs"),
+            include_str!("operator/sessions.rs"),
+            include_str!("operator/pages.rs"),
         ];
         let (mut missing, mut checked) = (Vec::new(), 0);
         for (name, source) in TEMPLATES {
@@ -365,7 +387,8 @@ mod tests {
                 "status-revoked",
                 "status-replaced",
             ],
-            &["role-exporter", "role-issuing-officer", "role-customs-officer", "role-admin"],
+            &["role-exporter", "role-issuing-officer", "role-customs-officer", "role-admin", "role-operator"],
+            &["mode-push", "mode-pull", "status-pending", "status-delivered", "status-failed"],
             &["outcome-granted", "outcome-denied", "outcome-pending", "outcome-not-claimed"],
             &[
                 "risk-RETROACTIVE_ISSUANCE",

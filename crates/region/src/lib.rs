@@ -72,6 +72,12 @@ pub struct Region {
     pub gateway_url: String,
     /// Gateway configuration file.
     pub gateway_config: PathBuf,
+    /// The gateway operator's console (plain HTTP on loopback).
+    #[serde(default)]
+    pub gateway_console_url: Option<String>,
+    /// The console's operators and their passwords (demo only).
+    #[serde(default)]
+    pub operators: BTreeMap<String, String>,
     /// Per country: its node.
     pub nodes: BTreeMap<String, NodeInfo>,
 }
@@ -165,7 +171,8 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         .copied()
         .collect();
     let ports = free_ports(countries.len() + 1)?;
-    let console_ports = free_ports(countries.len())?;
+    let console_ports = free_ports(countries.len() + 1)?;
+    let gateway_console = format!("127.0.0.1:{}", console_ports[countries.len()]);
 
     // Operator and gateway.
     let op_dir = dir.join("operator");
@@ -223,13 +230,16 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         format!(
             "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{gw_db}\"\n\n[gateway]\nid = \"DEMO-HUB\"\n\
              tls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\ntrust_list = \"../trust-list.json\"\n\
-             operator_cert = \"../operator/operator.crt\"\n{}{}{}\n[log]\nlevel = \"{log}\"\n",
+             operator_cert = \"../operator/operator.crt\"\n{}{}{}\n[console]\nlisten = \"{gateway_console}\"\n\n\
+             [log]\nlevel = \"{log}\"\n",
             ports[0],
             opts.gateway_verify_signatures.map(|v| format!("verify_signatures = {v}\n")).unwrap_or_default(),
             opts.backoff_base_ms.map(|b| format!("backoff_base_ms = {b}\n")).unwrap_or_default(),
             opts.backoff_max_ms.map(|b| format!("backoff_max_ms = {b}\n")).unwrap_or_default(),
         ),
     )?;
+
+    let operators = add_demo_operator(&gateway_config, now).await?;
 
     let mut nodes = BTreeMap::new();
     for (i, c) in countries.iter().enumerate() {
@@ -337,9 +347,30 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
             },
         );
     }
-    let region = Region { dir: dir.clone(), gateway_url, gateway_config, nodes };
+    let region = Region {
+        dir: dir.clone(),
+        gateway_url,
+        gateway_config,
+        gateway_console_url: Some(format!("http://{gateway_console}")),
+        operators,
+        nodes,
+    };
     write_private(&dir.join("region.json"), &serde_json::to_string_pretty(&region)?)?;
     Ok(region)
+}
+
+/// The gateway's demo operator, `operator`, with its password (demo only, printed by
+/// `originlink demo`), in the gateway's database (migrated here as the gateway does at start).
+async fn add_demo_operator(config: &Path, now: DateTime<Utc>) -> Result<BTreeMap<String, String>> {
+    let cfg = originlink_gateway::Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let queue = originlink_gateway::queue::open(cfg.database.url.expose(), 1).await?;
+    queue.migrate_at(now).await?;
+    let (name, password) = ("operator".to_owned(), "operator-demo-password".to_owned());
+    let hash = originlink_node::app::sessions::hash_password(&password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{} ({})", e.message, e.code))?;
+    queue.set_operator(&name, &hash, now).await?;
+    Ok(BTreeMap::from([(name, password)]))
 }
 
 impl Region {

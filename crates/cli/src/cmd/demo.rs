@@ -72,11 +72,11 @@ async fn demo(a: Args) -> Result<ExitCode> {
 async fn start(region: &Region) -> Result<Vec<originlink_exchange::server::Shutdown>> {
     let mut stops = Vec::new();
     let gcfg = originlink_gateway::config::Config::load(&region.gateway_config)?;
-    let gw = originlink_gateway::Gateway::build(&gcfg, Arc::new(originlink_service::SystemClock))
+    let gw = super::gateway::Built::build(&gcfg, Arc::new(originlink_service::SystemClock))
         .await
-        .map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
-    stops.push(gw.shutdown_handle());
-    tokio::spawn(gw.run_until_stopped());
+        .context("gateway")?;
+    stops.push(gw.gateway.shutdown_handle());
+    tokio::spawn(gw.run());
     for (code, info) in &region.nodes {
         let cfg = originlink_node::Config::load(&info.config)?;
         let built = super::node::Built::build(&cfg, Arc::new(originlink_node::SystemClock), &info.config)
@@ -240,6 +240,12 @@ fn walkthrough(region: &Region) {
     }
     outln!();
     outln!("Open a console in your browser and sign in (demo passwords):");
+    if let Some(url) = &region.gateway_console_url {
+        outln!("  gateway console  {url}");
+        for (user, password) in &region.operators {
+            outln!("      {user:<12} {password}");
+        }
+    }
     for (code, n) in &region.nodes {
         let Some(url) = &n.console_url else { continue };
         outln!("  {code} console  {url}");

@@ -204,7 +204,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 /// A password from standard input: the first line, without its line ending.
-fn read_password() -> Result<String> {
+pub(crate) fn read_password() -> Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())

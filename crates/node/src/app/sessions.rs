@@ -45,11 +45,7 @@ pub async fn sign_in(state: &AppState, name: &str, password: &str) -> Result<Sta
     let now = state.clock.now();
     let key = name.trim().to_lowercase();
     if let Some(wait) = state.sign_ins.waiting(&key, now) {
-        return Err(Error::new(
-            Kind::Throttled,
-            "SIGN_IN_THROTTLED",
-            format!("Too many wrong passwords. Wait {} seconds, then try again.", wait.num_seconds().max(1)),
-        ));
+        return Err(sign_in_throttled(wait));
     }
     let login = state.store.login(name.trim()).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
@@ -65,12 +61,7 @@ pub async fn sign_in(state: &AppState, name: &str, password: &str) -> Result<Sta
             state.sign_ins.failed(&key, now);
             state.metrics.sign_ins_failed.inc();
             tracing::info!(name = %key, "sign-in failed");
-            return Err(Error::new(
-                Kind::Unauthenticated,
-                "SIGN_IN_FAILED",
-                "The name or the password is not right. Check them and try again.",
-            )
-            .field("password"));
+            return Err(sign_in_failed());
         }
     };
     state.sign_ins.succeeded(&key);
@@ -85,6 +76,25 @@ pub async fn sign_in(state: &AppState, name: &str, password: &str) -> Result<Sta
     Ok(Started { id, csrf, user })
 }
 
+/// The refusal of a wrong name or a wrong password: the same for both.
+pub fn sign_in_failed() -> Error {
+    Error::new(
+        Kind::Unauthenticated,
+        "SIGN_IN_FAILED",
+        "The name or the password is not right. Check them and try again.",
+    )
+    .field("password")
+}
+
+/// The refusal of a try while its name waits after too many wrong passwords.
+pub fn sign_in_throttled(wait: Duration) -> Error {
+    Error::new(
+        Kind::Throttled,
+        "SIGN_IN_THROTTLED",
+        format!("Too many wrong passwords. Wait {} seconds, then try again.", wait.num_seconds().max(1)),
+    )
+}
+
 /// The session whose id is `id`, when in force: not ended, its user not disabled, used within
 /// [`IDLE`] and started within [`ABSOLUTE`]. An expired session is ended (audited). A use more
 /// than a minute after the last one is recorded.
@@ -95,8 +105,8 @@ pub async fn session(state: &AppState, id: &str) -> Result<Option<Session>> {
     let hash = token_hash(id);
     let Some(s) = state.store.session(&hash).await? else { return Ok(None) };
     let now = state.clock.now();
-    let (created, seen) = (instant(&s.created_at), instant(&s.last_seen_at));
-    if now - created > ABSOLUTE || now - seen > IDLE {
+    let seen = instant(&s.last_seen_at);
+    if ended(instant(&s.created_at), seen, now) {
         let ctx = Ctx::new(format!("system: session of user {} expired", s.user.id), now);
         state.store.end_session(&ctx, &hash).await?;
         return Ok(None);
@@ -105,6 +115,12 @@ pub async fn session(state: &AppState, id: &str) -> Result<Option<Session>> {
         state.store.touch_session(&hash, now).await?;
     }
     Ok(Some(s))
+}
+
+/// Whether a session started at `created` and last used at `seen` has ended at `now`: unused
+/// for longer than [`IDLE`], or started longer than [`ABSOLUTE`] ago.
+pub fn ended(created: DateTime<Utc>, seen: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - created > ABSOLUTE || now - seen > IDLE
 }
 
 /// Ends the session `id` (signing out), audited; nothing when it is not in force.
@@ -180,8 +196,8 @@ pub async fn hash_password(password: &str) -> Result<String> {
 }
 
 /// Whether `password` matches `stored`; with no stored hash, a dummy one is checked (same
-/// work) and the answer is no.
-fn verify_password(password: &str, stored: Option<&str>) -> bool {
+/// work) and the answer is no. CPU-bound: call it off the async threads.
+pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let salt = SaltString::encode_b64(b"originlink-dummy").expect("a valid salt");
         argon2::Argon2::default().hash_password(b"not a password", &salt).expect("hashes").to_string()
@@ -194,7 +210,8 @@ fn verify_password(password: &str, stored: Option<&str>) -> bool {
     argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && real
 }
 
-fn random_hex() -> Result<String> {
+/// 32 random bytes in hex: a session id, a CSRF token, an invitation token.
+pub fn random_hex() -> Result<String> {
     let mut b = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(Error::internal)?;
     Ok(originlink_store::hex(&b))

@@ -12,6 +12,7 @@
 mod admin;
 mod exporter;
 mod officer;
+mod operator;
 mod region;
 mod security;
 mod support;

@@ -177,11 +177,10 @@ pub struct RecipientStats {
     pub pending: u64,
     /// Dead letters.
     pub failed: u64,
-    /// The last delivery to it.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339_opt")]
+    /// The last delivery to it (`null`: never).
+    #[serde(serialize_with = "rfc3339_opt")]
     pub last_delivered_at: Option<DateTime<Utc>>,
-    /// The error of its newest dead letter.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The error of its newest dead letter (`null`: none).
     pub last_error: Option<String>,
 }
 

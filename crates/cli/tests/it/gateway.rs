@@ -273,3 +273,52 @@ fn gateway_refuses_a_bad_configuration() {
     assert!(out.stdout.is_empty(), "nothing listened");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `gateway operator add NAME --password-stdin`: adds an operator whose password the
+/// console's sign-in then accepts, or sets a new one (the old one stops working); a short
+/// password and a missing `--password-stdin` are refused, each saying why.
+#[test]
+fn operator_add_sets_the_password_the_console_checks() {
+    let dir = tempdir("gw-operator");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Managing operators reads only the database: keys and the trust list are not opened.
+    std::fs::write(
+        dir.join("gw.toml"),
+        "[database]\nurl = \"sqlite:gw.db\"\n[gateway]\nid = \"ASW-HUB\"\ntls_cert = \"tls.crt\"\n\
+         tls_key = \"tls.key\"\ntrust_list = \"trust-list.json\"\noperator_cert = \"operator.crt\"\n",
+    )
+    .expect("config");
+    let config = dir.join("gw.toml");
+    let add = |extra: &[&str], stdin: &[u8]| {
+        let mut args = vec!["gateway", "operator", "add", "ops", "--config", path(&config)];
+        args.extend_from_slice(extra);
+        run_text(&args, stdin)
+    };
+    let (code, _, err) = add(&[], b"harbour lights at dawn\n");
+    assert_ne!(code, 0);
+    assert!(err.contains("--password-stdin"), "{err}");
+    let (code, _, err) = add(&["--password-stdin"], b"short\n");
+    assert_ne!(code, 0);
+    assert!(err.contains("PASSWORD_TOO_SHORT"), "{err}");
+    let (code, _, err) = add(&["--password-stdin"], b"harbour lights at dawn\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("added operator ops"), "{err}");
+    let (code, _, err) = add(&["--password-stdin"], b"monsoon clouds over the river\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("set the password of operator ops"), "{err}");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        use originlink_console::operator::sessions;
+        let url = format!("sqlite:{}", dir.join("gw.db").display());
+        let queue = originlink_gateway::queue::open(&url, 1).await.expect("the gateway's database");
+        let throttle = originlink_node::app::sessions::Throttle::default();
+        let now = chrono::Utc::now();
+        let signed =
+            sessions::sign_in(queue.as_ref(), &throttle, "ops", "monsoon clouds over the river", now);
+        assert!(signed.await.is_ok(), "the new password signs in");
+        let old = sessions::sign_in(queue.as_ref(), &throttle, "ops", "harbour lights at dawn", now).await;
+        assert_eq!(old.map(|_| ()).unwrap_err().code, "SIGN_IN_FAILED", "the old one does not");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -308,3 +308,73 @@ async fn the_operator_watches_members_finds_a_message_retries_a_dead_letter_and_
     b.close().await.unwrap();
     pages.finish();
 }
+
+/// The operators' sign-in rules on the gateway's clock, as a node's people have them: a wrong
+/// name and a wrong password refused alike, a pause after five wrong passwords (the right one
+/// included), sessions ending after 30 minutes unused or 12 hours after sign-in, signing out,
+/// and a new password ending every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_sessions_expire_pause_and_end() {
+    use originlink_console::operator::sessions::{self, ABSOLUTE, FREE_TRIES, IDLE};
+    use originlink_node::app::sessions::Throttle;
+
+    let dir = std::env::temp_dir().join(format!("originlink-operator-sessions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite:{}", dir.join("gw.db").display());
+    let queue = originlink_gateway::queue::open(&url, 1).await.expect("open");
+    queue.migrate().await.expect("migrate");
+    let q = queue.as_ref();
+    // Whole seconds: the queue keeps microseconds.
+    let t0 = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now");
+    let minutes = |m: i64| t0 + chrono::Duration::minutes(m);
+    let pw = "harbour lights at dawn";
+    assert!(sessions::set_password(q, "ops", pw, t0).await.expect("added"));
+    assert_eq!(
+        sessions::set_password(q, "two words", pw, t0).await.unwrap_err().code,
+        "OPERATOR_NAME_INVALID"
+    );
+
+    let throttle = Throttle::default();
+    let nobody = sessions::sign_in(q, &throttle, "nobody", pw, t0).await.unwrap_err();
+    let wrong = sessions::sign_in(q, &throttle, "ops", "not the password", t0).await.unwrap_err();
+    assert_eq!(
+        (nobody.code, nobody.message.as_str()),
+        (wrong.code, wrong.message.as_str()),
+        "the same refusal"
+    );
+    for _ in 1..FREE_TRIES {
+        sessions::sign_in(q, &throttle, "ops", "not the password", t0).await.unwrap_err();
+    }
+    let paused = sessions::sign_in(q, &throttle, "OPS", pw, t0).await.unwrap_err();
+    assert_eq!(paused.code, "SIGN_IN_THROTTLED", "even the right password waits");
+    let s = sessions::sign_in(q, &throttle, "ops", pw, minutes(1)).await.expect("after the pause");
+
+    // Used every 20 minutes it lives until 12 hours after sign-in, not a minute more.
+    let mut at = 1;
+    while minutes(at + 20) - minutes(1) <= ABSOLUTE {
+        at += 20;
+        assert!(sessions::session(q, &s.id, minutes(at)).await.expect("read").is_some(), "at {at} min");
+    }
+    assert!(
+        sessions::session(q, &s.id, minutes(1) + ABSOLUTE + chrono::Duration::minutes(1))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // Unused for more than 30 minutes it has ended.
+    let s = sessions::sign_in(q, &throttle, "ops", pw, t0).await.expect("sign in");
+    let idle = t0 + IDLE + chrono::Duration::seconds(1);
+    assert!(sessions::session(q, &s.id, idle).await.expect("read").is_none());
+    assert!(sessions::session(q, &s.id, t0).await.expect("read").is_none(), "ended for good");
+    // Signing out, and a new password, end sessions.
+    let s = sessions::sign_in(q, &throttle, "ops", pw, t0).await.expect("sign in");
+    let session = sessions::session(q, &s.id, t0).await.expect("read").expect("in force");
+    assert_eq!((session.operator.as_str(), session.csrf.as_str()), ("ops", s.csrf.as_str()));
+    sessions::sign_out(q, &s.id).await.expect("sign out");
+    assert!(sessions::session(q, &s.id, t0).await.expect("read").is_none());
+    let s = sessions::sign_in(q, &throttle, "ops", pw, t0).await.expect("sign in");
+    assert!(!sessions::set_password(q, "ops", "monsoon clouds over the river", t0).await.expect("set"));
+    assert!(sessions::session(q, &s.id, t0).await.expect("read").is_none(), "a new password ends it");
+    assert!(sessions::session(q, &"x".repeat(200), t0).await.expect("read").is_none(), "oversized id");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,6 +10,11 @@
 //! Customs pages are asked over `ORIGINLINK_BENCH_DECLARATIONS` declarations (default: as many
 //! as certificates), one line each, stored with a risk score as the decision leaves them.
 //! `ORIGINLINK_BENCH_KEEP=1` keeps the node's folder (its database) for a look at the plans.
+//!
+//! Then the gateway operator's console: a region's gateway (KH, TH and VN, all pulling) with
+//! `ORIGINLINK_BENCH_MESSAGES` messages in its SQLite queue (default 100,000, received over
+//! the last hour, each naming a certificate; half delivered, 1% dead, the rest waiting), each of its pages asked
+//! the same number of times through its router.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -195,10 +200,104 @@ fn main() {
             );
         }
         println!("stylesheet (/console.css, cached a day): {} bytes", originlink_console::views::STYLESHEET.len());
+        operator_pages(&dir, env_usize("ORIGINLINK_BENCH_MESSAGES", 100_000), requests).await;
         if std::env::var_os("ORIGINLINK_BENCH_KEEP").is_some() {
             eprintln!("kept {}", dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&dir);
         }
     });
+}
+
+/// The operator's pages over a gateway queue of `messages` rows.
+async fn operator_pages(dir: &std::path::Path, messages: usize, requests: usize) {
+    use originlink_console::operator;
+    use originlink_gateway::queue::{CertificateRef, NewMessage, Outcome, Settle};
+
+    let options = originlink_region::Options {
+        countries: vec!["KH".into(), "TH".into(), "VN".into()],
+        ..Default::default()
+    };
+    let region = originlink_region::setup(&dir.join("region"), &options).await.expect("region");
+    let env = [("ORIGINLINK__GATEWAY__PULL_ONLY".to_owned(), r#"["KH", "TH", "VN"]"#.to_owned())];
+    let config = originlink_gateway::Config::load_with_env(&region.gateway_config, env).expect("config");
+    let gateway = originlink_gateway::Gateway::build(&config, Arc::new(SystemClock)).await.expect("gateway");
+    let queue = gateway.queue();
+    let seeding = Instant::now();
+    let now = chrono::Utc::now();
+    let countries = ["KH", "TH", "VN"];
+    let (batch, mut sample_id) = (500, String::new());
+    for start in (0..messages).step_by(batch) {
+        // Spread over the last hour, oldest first.
+        let at =
+            now - chrono::Duration::milliseconds((3_600_000 * (messages - start) / messages.max(1)) as i64);
+        let rows: Vec<NewMessage> = (start..(start + batch).min(messages))
+            .map(|i| {
+                let (from, to) = (countries[i % 3], countries[(i + 1) % 3]);
+                NewMessage {
+                    id: format!("01900000-0000-7000-8000-{i:012}"),
+                    sender: from.into(),
+                    recipient: to.into(),
+                    kind: "status.update".into(),
+                    envelope: vec![b'x'; 1024],
+                    certificate: Some(CertificateRef {
+                        country: to.into(),
+                        number: format!("{to}-2026-{i:06}"),
+                    }),
+                }
+            })
+            .collect();
+        sample_id = rows[rows.len() / 2].id.clone();
+        queue.enqueue(rows, at).await.expect("enqueue");
+        // Half delivered 300 ms later, one in a hundred dead, the rest waiting for a retry.
+        let later = at + chrono::Duration::milliseconds(300);
+        for to in countries {
+            let claimed = queue.claim(to, batch, at, Duration::from_secs(30)).await.expect("claim");
+            let outcomes = claimed
+                .iter()
+                .enumerate()
+                .map(|(n, c)| Settle {
+                    id: c.id.clone(),
+                    outcome: match n % 100 {
+                        1 => Outcome::Failed("refused: BENCH".into()),
+                        n if n % 2 == 0 => Outcome::Delivered,
+                        _ => Outcome::Retry { error: "HTTP 503".into(), at: now + chrono::Duration::days(1) },
+                    },
+                })
+                .collect();
+            queue.settle(to, outcomes, 12, later).await.expect("settle");
+        }
+    }
+    eprintln!("seeded {messages} gateway messages in {:.0?}", seeding.elapsed());
+    operator::sessions::set_password(queue.as_ref(), "bench", "bench password 123", now)
+        .await
+        .expect("operator");
+    let throttle = sessions::Throttle::default();
+    let started = operator::sessions::sign_in(queue.as_ref(), &throttle, "bench", "bench password 123", now)
+        .await
+        .expect("sign in");
+    let cookie = format!("{}={}", operator::COOKIE, started.id);
+    let router = operator::router(operator::Shared::new(gateway.shared(), &config.gateway.id));
+    let middle = messages / 2;
+    let number = format!("{}-2026-{middle:06}", countries[(middle + 1) % 3]);
+    let country = countries[(middle + 1) % 3];
+    let pages: Vec<(&str, String)> = vec![
+        ("operator: members and their queues", "/".into()),
+        (
+            "operator: find by certificate number and country",
+            format!("/messages?number={number}&country={country}"),
+        ),
+        ("operator: find by message id", format!("/messages?id={sample_id}")),
+        ("operator: a message", format!("/messages/{sample_id}")),
+        ("operator: dead letters (oldest 100)", "/dead".into()),
+        ("operator: traffic over the last hour", "/traffic".into()),
+        ("operator: trust list", "/trust-list".into()),
+    ];
+    println!("operator's console, {messages} messages in the gateway's queue, {requests} requests each");
+    println!("{:<52} {:>9} {:>9} {:>9}", "page", "p50 ms", "p95 ms", "bytes");
+    for (name, path) in &pages {
+        let (p50, p95, bytes) = time_page(&router, &cookie, path, requests).await;
+        println!("{name:<52} {:>9.2} {:>9.2} {:>9}", p50.as_secs_f64() * 1e3, p95.as_secs_f64() * 1e3, bytes);
+    }
+    gateway.shutdown_handle().trigger();
 }

@@ -391,35 +391,21 @@ impl Queue for PgQueue {
     }
 
     async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>> {
-        let (from, until) = (micros(from), micros(until));
+        let Some((first, end)) = super::minute_range(from, until) else { return Ok(Vec::new()) };
         let mut g = self.lease().await?;
-        let c = client!(g);
-        let received = c
-            .query(
-                "SELECT received_at / 60000000 AS m, COUNT(*) FROM gateway_queue \
-                 WHERE received_at >= $1 AND received_at < $2 GROUP BY m",
-                &[&from, &until],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<Vec<(i64, i64)>, tokio_postgres::Error>>()
-            .map_err(db)?;
-        let delivered = c
-            .query(
-                "SELECT delivered_at / 60000000 AS m, COUNT(*), SUM(delivered_at - received_at)::bigint, \
-                 MAX(delivered_at - received_at) FROM gateway_queue \
-                 WHERE state = 'delivered' AND delivered_at >= $1 AND delivered_at < $2 GROUP BY m",
-                &[&from, &until],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-            .collect::<Result<Vec<(i64, i64, i64, i64)>, tokio_postgres::Error>>()
-            .map_err(db)?;
-        Ok(super::merge_minutes(received, delivered))
+        let rows = client!(g).query(super::TRAFFIC_SQL, &[&first, &end]).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::minute_counts((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                )))
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(db)
     }
 
     async fn set_operator(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> Result<bool> {

@@ -358,24 +358,14 @@ impl Queue for SqliteQueue {
     }
 
     async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>> {
-        let (from, until) = (micros(from), micros(until));
+        let Some((first, end)) = super::minute_range(from, until) else { return Ok(Vec::new()) };
         self.run(move |c| {
-            let received: Vec<(i64, i64)> = c
-                .prepare_cached(
-                    "SELECT received_at / 60000000 AS m, COUNT(*) FROM gateway_queue \
-                     WHERE received_at >= ?1 AND received_at < ?2 GROUP BY m",
-                )?
-                .query_map(params![from, until], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let delivered: Vec<(i64, i64, i64, i64)> = c
-                .prepare_cached(
-                    "SELECT delivered_at / 60000000 AS m, COUNT(*), SUM(delivered_at - received_at), \
-                     MAX(delivered_at - received_at) FROM gateway_queue \
-                     WHERE state = 'delivered' AND delivered_at >= ?1 AND delivered_at < ?2 GROUP BY m",
-                )?
-                .query_map(params![from, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(super::merge_minutes(received, delivered))
+            c.prepare_cached(super::TRAFFIC_SQL)?
+                .query_map(params![first, end], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .map(|row| row.map(super::minute_counts))
+                .collect()
         })
         .await
     }

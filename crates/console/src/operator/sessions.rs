@@ -7,7 +7,7 @@
 //! password's PHC string, the SHA-256 of a session id. Nothing here knows HTTP.
 
 use chrono::{DateTime, Utc};
-use originlink_gateway::queue::Queue;
+use originlink_gateway::queue::{NewOperatorSession, Queue};
 use originlink_node::app::sessions::{
     Throttle, ended, hash_password, random_hex, sign_in_failed, sign_in_throttled, verify_password,
 };
@@ -93,7 +93,9 @@ pub async fn sign_in(
     }
     throttle.succeeded(&key);
     let (id, csrf) = (random_hex()?, random_hex()?);
-    queue.start_operator_session(&id_hash(&id), &name, &csrf, now).await.map_err(storage)?;
+    let hash = id_hash(&id);
+    let session = NewOperatorSession { id_hash: &hash, operator: &name, csrf: &csrf };
+    queue.start_operator_session(session, now).await.map_err(storage)?;
     tracing::info!(operator = %name, "operator signed in");
     Ok(Started { id, csrf })
 }

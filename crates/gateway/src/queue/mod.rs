@@ -199,6 +199,18 @@ pub struct MinuteCounts {
     pub latency_max_us: i64,
 }
 
+/// A session to record: the SHA-256 (hex) of its id (the id itself is never stored), whose it
+/// is, and its CSRF token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewOperatorSession<'a> {
+    /// SHA-256 of the session id, lower-case hex.
+    pub id_hash: &'a str,
+    /// The operator's name.
+    pub operator: &'a str,
+    /// The CSRF token of the session's forms.
+    pub csrf: &'a str,
+}
+
 /// An operator's session as stored: the operator's name, its CSRF token and its times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorSession {
@@ -304,14 +316,9 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// The password hash of operator `name`.
     async fn operator_password(&self, name: &str) -> Result<Option<String>>;
 
-    /// Records a session of `operator` by the SHA-256 (hex) of its id.
-    async fn start_operator_session(
-        &self,
-        id_hash: &str,
-        operator: &str,
-        csrf: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()>;
+    /// Records a new session, started at `now`.
+    async fn start_operator_session(&self, session: NewOperatorSession<'_>, now: DateTime<Utc>)
+    -> Result<()>;
 
     /// The session whose id hashes to `id_hash`.
     async fn operator_session(&self, id_hash: &str) -> Result<Option<OperatorSession>>;

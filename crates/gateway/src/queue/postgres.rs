@@ -12,8 +12,8 @@ use originlink_service::pgpool::{PgConn, PgPool, PoolError};
 use tokio_postgres::Row;
 
 use super::{
-    CertificateRef, Claimed, MinuteCounts, NewMessage, OperatorSession, Outcome, Queue, QueueError,
-    RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
+    CertificateRef, Claimed, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession, Outcome, Queue,
+    QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -449,9 +449,7 @@ impl Queue for PgQueue {
 
     async fn start_operator_session(
         &self,
-        id_hash: &str,
-        operator: &str,
-        csrf: &str,
+        session: NewOperatorSession<'_>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let now = micros(now);
@@ -460,7 +458,7 @@ impl Queue for PgQueue {
         c.execute(
             "INSERT INTO gateway_operator_sessions (id_hash, operator, csrf, created_at, last_seen_at) \
              VALUES ($1, $2, $3, $4, $4)",
-            &[&id_hash, &operator, &csrf, &now],
+            &[&session.id_hash, &session.operator, &session.csrf, &now],
         )
         .await
         .map_err(db)

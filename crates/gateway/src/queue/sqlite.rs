@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    CertificateRef, Claimed, MinuteCounts, NewMessage, OperatorSession, Outcome, Queue, QueueError,
-    RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
+    CertificateRef, Claimed, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession, Outcome, Queue,
+    QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -404,11 +404,10 @@ impl Queue for SqliteQueue {
 
     async fn start_operator_session(
         &self,
-        id_hash: &str,
-        operator: &str,
-        csrf: &str,
+        session: NewOperatorSession<'_>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let NewOperatorSession { id_hash, operator, csrf } = session;
         let (h, o, t, now) = (id_hash.to_owned(), operator.to_owned(), csrf.to_owned(), micros(now));
         self.run(move |c| {
             c.prepare_cached(

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use originlink_gateway::queue::{self, CertificateRef, NewMessage, Outcome, Queue, Settle, State};
+use originlink_gateway::queue::{
+    self, CertificateRef, NewMessage, NewOperatorSession, Outcome, Queue, Settle, State,
+};
 
 use crate::support::{TestDb, pg_db, sqlite_db};
 
@@ -383,7 +385,8 @@ async fn operators_and_their_sessions(q: Q) {
     assert!(q.operator_password("ops").await.expect("password").is_none());
     assert!(q.set_operator("ops", "$argon2id$first", t0()).await.expect("add"), "added");
     assert_eq!(q.operator_password("ops").await.expect("password").as_deref(), Some("$argon2id$first"));
-    q.start_operator_session("h1", "ops", "csrf1", t0()).await.expect("start");
+    let session = |h, csrf| NewOperatorSession { id_hash: h, operator: "ops", csrf };
+    q.start_operator_session(session("h1", "csrf1"), t0()).await.expect("start");
     let s = q.operator_session("h1").await.expect("session").expect("in force");
     assert_eq!(
         (s.operator.as_str(), s.csrf.as_str(), s.created_at, s.last_seen_at),
@@ -396,7 +399,7 @@ async fn operators_and_their_sessions(q: Q) {
     assert!(!q.set_operator("ops", "$argon2id$second", t0() + secs(100)).await.expect("set"), "not added");
     assert_eq!(q.operator_password("ops").await.expect("password").as_deref(), Some("$argon2id$second"));
     assert!(q.operator_session("h1").await.expect("session").is_none(), "ended by the new password");
-    q.start_operator_session("h3", "ops", "csrf3", t0()).await.expect("start");
+    q.start_operator_session(session("h3", "csrf3"), t0()).await.expect("start");
     q.end_operator_session("h3").await.expect("end");
     assert!(q.operator_session("h3").await.expect("session").is_none(), "signed out");
     q.end_operator_session("h3").await.expect("ending twice is nothing");

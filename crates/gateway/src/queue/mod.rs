@@ -182,6 +182,9 @@ pub struct RecipientStats {
     pub last_delivered_at: Option<DateTime<Utc>>,
     /// The error of its newest dead letter (`null`: none).
     pub last_error: Option<String>,
+    /// The error of its waiting message retried last (`null`: none waits for a retry): what
+    /// keeps a member that is going dark from getting its messages.
+    pub retry_error: Option<String>,
 }
 
 /// One minute of traffic (only minutes with traffic are returned by [`Queue::traffic`]).
@@ -356,6 +359,7 @@ CREATE INDEX gateway_queue_received ON gateway_queue(received_at);
 CREATE INDEX gateway_queue_delivered ON gateway_queue(delivered_at, received_at) WHERE state = 'delivered';
 CREATE INDEX gateway_queue_last_delivery ON gateway_queue(recipient, delivered_at) WHERE state = 'delivered';
 CREATE INDEX gateway_queue_dead_by_recipient ON gateway_queue(recipient, received_at) WHERE state = 'failed';
+CREATE INDEX gateway_queue_retrying ON gateway_queue(recipient, next_attempt_at) WHERE state = 'pending' AND attempts > 0;
 CREATE TABLE gateway_operators (
   name TEXT PRIMARY KEY,
   password_hash TEXT NOT NULL,
@@ -401,6 +405,36 @@ SELECT m, r, d, s, x FROM (SELECT m, \
   (SELECT COALESCE(MAX(delivered_at - received_at), 0) FROM gateway_queue WHERE state = 'delivered' \
      AND delivered_at >= m * 60000000 AND delivered_at < (m + 1) * 60000000) AS x \
   FROM minutes) AS t WHERE r > 0 OR d > 0 ORDER BY m";
+
+/// A recipient's [`RecipientStats`], the same text on both backends (`$1`: the recipient):
+/// each figure reads its own partial index.
+pub(crate) const RECIPIENT_SQL: &str = "SELECT \
+  (SELECT COUNT(*) FROM gateway_queue WHERE recipient = $1 AND state = 'pending'), \
+  (SELECT COUNT(*) FROM gateway_queue WHERE recipient = $1 AND state = 'failed'), \
+  (SELECT MAX(delivered_at) FROM gateway_queue WHERE recipient = $1 AND state = 'delivered'), \
+  (SELECT last_error FROM gateway_queue WHERE recipient = $1 AND state = 'failed' \
+   ORDER BY received_at DESC LIMIT 1), \
+  (SELECT last_error FROM gateway_queue WHERE recipient = $1 AND state = 'pending' AND attempts > 0 \
+   ORDER BY next_attempt_at DESC LIMIT 1)";
+
+/// A row of [`RECIPIENT_SQL`].
+pub(crate) fn recipient_stats(
+    (pending, failed, delivered, last_error, retry_error): (
+        i64,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    ),
+) -> RecipientStats {
+    RecipientStats {
+        pending: pending.max(0) as u64,
+        failed: failed.max(0) as u64,
+        last_delivered_at: delivered.map(from_micros),
+        last_error,
+        retry_error,
+    }
+}
 
 /// The whole minutes since the epoch of `[from, until)` for [`TRAFFIC_SQL`]: `None` when empty.
 pub(crate) fn minute_range(from: DateTime<Utc>, until: DateTime<Utc>) -> Option<(i64, i64)> {

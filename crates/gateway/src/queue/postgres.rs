@@ -359,26 +359,10 @@ impl Queue for PgQueue {
 
     async fn recipient_stats(&self, recipient: &str) -> Result<RecipientStats> {
         let mut g = self.lease().await?;
-        let c = client!(g);
-        // Each part reads its own partial index.
-        let row = c
-            .query_one(
-                "SELECT \
-                 (SELECT COUNT(*) FROM gateway_queue WHERE recipient = $1 AND state = 'pending'), \
-                 (SELECT COUNT(*) FROM gateway_queue WHERE recipient = $1 AND state = 'failed'), \
-                 (SELECT MAX(delivered_at) FROM gateway_queue WHERE recipient = $1 AND state = 'delivered'), \
-                 (SELECT last_error FROM gateway_queue WHERE recipient = $1 AND state = 'failed' \
-                  ORDER BY received_at DESC LIMIT 1)",
-                &[&recipient],
-            )
-            .await
+        let r = client!(g).query_one(super::RECIPIENT_SQL, &[&recipient]).await.map_err(db)?;
+        let row = (|| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)))()
             .map_err(db)?;
-        Ok(RecipientStats {
-            pending: row.try_get::<_, i64>(0).map_err(db)?.max(0) as u64,
-            failed: row.try_get::<_, i64>(1).map_err(db)?.max(0) as u64,
-            last_delivered_at: row.try_get::<_, Option<i64>>(2).map_err(db)?.map(from_micros),
-            last_error: row.try_get(3).map_err(db)?,
-        })
+        Ok(super::recipient_stats(row))
     }
 
     async fn by_certificate(&self, country: &str, number: &str, limit: usize) -> Result<Vec<Tracking>> {

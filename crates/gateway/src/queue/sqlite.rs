@@ -314,31 +314,9 @@ impl Queue for SqliteQueue {
     async fn recipient_stats(&self, recipient: &str) -> Result<RecipientStats> {
         let recipient = recipient.to_owned();
         self.run(move |c| {
-            let count = |state: &str| -> rusqlite::Result<u64> {
-                c.prepare_cached("SELECT COUNT(*) FROM gateway_queue WHERE recipient = ?1 AND state = ?2")?
-                    .query_row(params![recipient, state], |r| r.get::<_, i64>(0))
-                    .map(|n| n.max(0) as u64)
-            };
-            let (pending, failed) = (count("pending")?, count("failed")?);
-            let last_delivered_at: Option<i64> = c
-                .prepare_cached(
-                    "SELECT MAX(delivered_at) FROM gateway_queue WHERE recipient = ?1 AND state = 'delivered'",
-                )?
-                .query_row([&recipient], |r| r.get(0))?;
-            let last_error: Option<String> = c
-                .prepare_cached(
-                    "SELECT last_error FROM gateway_queue WHERE recipient = ?1 AND state = 'failed' \
-                     ORDER BY received_at DESC LIMIT 1",
-                )?
-                .query_row([&recipient], |r| r.get(0))
-                .optional()?
-                .flatten();
-            Ok(RecipientStats {
-                pending,
-                failed,
-                last_delivered_at: last_delivered_at.map(from_micros),
-                last_error,
-            })
+            c.prepare_cached(super::RECIPIENT_SQL)?
+                .query_row([recipient], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .map(super::recipient_stats)
         })
         .await
     }

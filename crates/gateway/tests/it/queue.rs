@@ -340,6 +340,7 @@ async fn recipient_stats_count_and_remember(q: Q) {
     let q = q.q;
     let none = q.recipient_stats("TH").await.expect("stats");
     assert_eq!((none.pending, none.failed, none.last_delivered_at, none.last_error), (0, 0, None, None));
+    assert_eq!(none.retry_error, None);
     q.enqueue(vec![msg("d", "TH"), msg("f1", "TH"), msg("w", "TH"), msg("v", "VN")], t0())
         .await
         .expect("enqueue");
@@ -356,8 +357,10 @@ async fn recipient_stats_count_and_remember(q: Q) {
     assert_eq!((th.pending, th.failed), (1, 2));
     assert_eq!(th.last_delivered_at, Some(t0() + secs(7)));
     assert_eq!(th.last_error.as_deref(), Some("refused: NEWER"), "the newest dead letter's");
+    assert_eq!(th.retry_error.as_deref(), Some("HTTP 503"), "the waiting message's last attempt");
     let vn = q.recipient_stats("VN").await.expect("stats");
     assert_eq!((vn.pending, vn.failed, vn.last_delivered_at, vn.last_error), (1, 0, None, None));
+    assert_eq!(vn.retry_error, None, "waiting, never tried");
 }
 
 async fn traffic_per_minute_with_latency(q: Q) {

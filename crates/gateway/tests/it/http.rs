@@ -514,3 +514,51 @@ async fn a_newer_trust_list_is_put_in_force_without_a_restart() {
     })
     .await;
 }
+
+/// The operator's traffic endpoint on the gateway's clock: the 60 minutes ending with the
+/// current one, what was accepted and delivered (pulled) in it and the latency; tracking shows
+/// the certificate the envelope names. Nodes are not the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn traffic_per_minute_for_the_operator_and_the_certificate_in_tracking() {
+    use std::sync::Arc;
+
+    use chrono::{DurationRound, Utc};
+    use originlink_service::FixedClock;
+
+    let db = sqlite_db();
+    let net = Net::new(&db.url, Options::default());
+    let minute = Utc::now().duration_trunc(chrono::Duration::minutes(1)).expect("a whole minute");
+    let gw = net.start_with_clock(Arc::new(FixedClock(minute + chrono::Duration::seconds(30)))).await;
+    let kh = net.client(&gw, &net.kh);
+    let (a, b) = (net.envelope("KH", "VN", &net.kh.key()), net.envelope("KH", "VN", &net.kh.key()));
+    assert_eq!(post_batch(&kh, &[&a.raw, &b.raw]).await.0, 200);
+    let vn = net.client(&gw, &net.vn);
+    let (s, pulled) = call(&vn, Method::POST, "/exchange/v1/pull", br#"{"max":1}"#).await;
+    assert_eq!(s, 200, "{pulled}");
+    let ack = json!({ "acks": [{ "id": pulled["messages"][0]["id"], "result": "delivered" }] });
+    let (s, acked) = call(&vn, Method::POST, "/exchange/v1/pull/ack", ack.to_string().as_bytes()).await;
+    assert_eq!((s, acked["settled"].as_u64()), (200, Some(1)), "{acked}");
+
+    let (s, b) = call(&kh, Method::GET, "/exchange/v1/traffic", b"").await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("OPERATOR_REQUIRED")));
+    let mut op = OneConn::connect(gw.addr, None, &net.gw).await;
+    let token = format!("Bearer {}", net.operator_token);
+    let (s, t) = op_request(&mut op, &token, Method::GET, "/exchange/v1/traffic").await;
+    assert_eq!(s, 200, "{t}");
+    let minutes = t["minutes"].as_array().expect("minutes");
+    assert_eq!(minutes.len(), 60);
+    let first = minute - chrono::Duration::minutes(59);
+    assert_eq!(minutes[0]["minute"], first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    assert_eq!(
+        minutes[59],
+        json!({
+            "minute": minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "received": 2, "delivered": 1, "latency_mean_ms": 0, "latency_max_ms": 0
+        })
+    );
+    assert!(minutes[..59].iter().all(|m| m["received"] == 0 && m["latency_mean_ms"].is_null()), "{t}");
+    let path = format!("/exchange/v1/messages/{}", a.header.id);
+    let (s, tracked) = op_request(&mut op, &token, Method::GET, &path).await;
+    assert_eq!(s, 200, "{tracked}");
+    assert_eq!(tracked["certificate"], json!({ "country": "VN", "number": "VN-2026-000001" }));
+}

@@ -63,8 +63,10 @@ pub async fn find(State(s): State<Shared>, op: Operator, Query(q): Query<FindQue
         operator::track(&s.gateway, id).await.map(|t| t.into_iter().collect::<Vec<_>>())
     } else if number.is_some() || country.is_some() {
         let (n, c) = (number.clone().unwrap_or_default(), country.clone().unwrap_or_default());
-        searched =
-            Some(m.text("operator-searched-certificate", &[("number", n.clone()), ("country", c.clone())]));
+        searched = Some(m.text(
+            "operator-searched-certificate",
+            &[("number", n.clone()), ("country", c.trim().to_ascii_uppercase())],
+        ));
         operator::by_certificate(&s.gateway, &c, &n).await
     } else {
         Ok(Vec::new())

@@ -490,8 +490,21 @@ revenue-title = Revenue
 revenue-csv = Download as CSV
 revenue-period = Declarations dated { $from } to { $to }, both included.
 revenue-incomplete = Not every line is counted: { $undecided } still waiting for a decision, { $uncomputed } whose duty could not be computed.
-revenue-chart = Duty at the MFN rate against duty collected, per currency
 revenue-table = Figures per currency
+revenue-more = Only the first 1,000 of them are listed by the API.
+revenue-by = Group by
+revenue-by-month = Month
+revenue-by-agreement = Agreement
+revenue-by-partner = Partner country
+revenue-chart-month = Duty at the MFN rate against duty collected, by month
+revenue-chart-agreement = Duty at the MFN rate against duty collected, by agreement
+revenue-chart-partner = Duty at the MFN rate against duty collected, by partner country
+revenue-table-month = Figures by month
+revenue-table-agreement = Figures by agreement
+revenue-table-partner = Figures by partner country
+revenue-no-month = No month
+revenue-no-agreement = No preference claimed
+revenue-no-partner = No certificate named
 revenue-mfn = MFN duty
 revenue-collected = Duty collected
 revenue-granted = Preference granted
@@ -519,3 +532,22 @@ hint-declaration-file = A file chosen here is lodged instead of the text above.
 warnings-title-exporter = What the officer will be warned about
 returned-title = Returned to you for correction
 returned-next = Change the application as asked, then submit it again.
+
+## Notifications
+nav-notifications = Notifications
+notifications-unseen = { $count } new
+notifications-title = Notifications
+notifications-intro = { $count ->
+    [0] Nothing new since you last looked.
+    [one] One new since you last looked.
+   *[other] { $count } new since you last looked.
+}
+notifications-new = New
+notifications-older = Older notifications
+notifications-empty = Nothing yet. You are told here when something needs you or changes: new applications, arrivals, decisions, reports on your certificates.
+email-title = E-mail notifications
+field-email = E-mail address
+email-hint = What this person is told in the console is also sent here. Leave it empty to send nothing.
+action-set-email = Save the address
+flash-email-set = The e-mail address of { $name } is saved.
+error-EMAIL_INVALID = That is not an e-mail address. Write it as name@example.org, without spaces.

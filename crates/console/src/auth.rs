@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
-use originlink_node::app::{self, sessions};
+use originlink_node::app::{self, notifications, sessions};
 use originlink_store::{Role, User};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,8 @@ pub struct Person {
     session_id: String,
     /// A flash message to show once (set by the previous POST).
     pub flash: Option<String>,
+    /// Notifications not seen yet.
+    pub unseen: i64,
 }
 
 impl Person {
@@ -144,12 +146,17 @@ impl FromRequestParts<Shared> for Person {
         let Some(id) = cookie(&parts.headers, &s.cookie) else { return Err(back()) };
         let id = id.to_owned();
         match sessions::session(&s.app, &id).await {
-            Ok(Some(session)) => Ok(Person {
-                user: session.user,
-                csrf: session.csrf,
-                session_id: id,
-                flash: read_flash(s, &parts.headers),
-            }),
+            Ok(Some(session)) => {
+                // A count the layout shows on every page; a failure shows none, never an error.
+                let unseen = notifications::unseen(&s.app, &session.user).await.unwrap_or(0);
+                Ok(Person {
+                    user: session.user,
+                    csrf: session.csrf,
+                    session_id: id,
+                    flash: read_flash(s, &parts.headers),
+                    unseen,
+                })
+            }
             Ok(None) => Err(back()),
             Err(e) => {
                 tracing::warn!(error = %e, "session lookup failed");
@@ -177,6 +184,8 @@ pub struct PageCtx {
     csrf: String,
     flash: Option<String>,
     nav: Vec<(&'static str, &'static str, bool)>,
+    unseen: i64,
+    notifications_current: bool,
 }
 
 /// The layout's context for `person` on a page titled `title` at `path` (for the current
@@ -217,6 +226,8 @@ pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
         csrf: person.map(|p| p.csrf.clone()).unwrap_or_default(),
         flash: person.and_then(|p| p.flash.clone()),
         nav: nav.iter().map(|(href, label)| (*href, *label, !path.is_empty() && path == *href)).collect(),
+        unseen: person.map(|p| p.unseen).unwrap_or(0),
+        notifications_current: path == "/notifications",
     }
 }
 

@@ -3,6 +3,8 @@
 //! declarations, highest risk first; one declaration with each line's decision and every
 //! reason in words; lodging a declaration by pasting or uploading its JSON.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -240,7 +242,7 @@ pub async fn new_declaration(
 fn draft_from(
     s: &Shared,
     c: &originlink_model::Certificate,
-    remaining: &std::collections::BTreeMap<u32, (String, String)>,
+    remaining: &BTreeMap<u32, (String, String)>,
 ) -> String {
     let number = c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
     let lines: Vec<Value> = c
@@ -395,6 +397,9 @@ pub struct Period {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    /// `month` (default), `agreement` or `partner`.
+    #[serde(default)]
+    by: Option<String>,
 }
 
 /// The period asked for: this month so far by default; `to` is included.
@@ -406,9 +411,12 @@ fn period(s: &Shared, p: &Period) -> app::Result<(chrono::NaiveDate, chrono::Nai
     Ok((from, to))
 }
 
-/// One currency's figures, and its bars on the chart.
-#[derive(Debug, Serialize)]
-struct CurrencyRow {
+/// One row of figures (a currency, a month, an agreement or a partner, in one currency), and
+/// its bars on the chart.
+#[derive(Serialize)]
+struct FigureRow {
+    /// What the row is of: a currency, a month, an agreement or a partner.
+    key: String,
     currency: String,
     lines: u64,
     mfn: String,
@@ -416,6 +424,67 @@ struct CurrencyRow {
     granted: String,
     mfn_width: u32,
     collected_width: u32,
+}
+
+/// Rows of figures, each bar's width a share of the biggest MFN duty in its currency
+/// (amounts in different currencies share no scale).
+fn figure_rows(
+    rows: Vec<(String, originlink_model::Currency, originlink_customs::Totals)>,
+) -> Vec<FigureRow> {
+    use originlink_model::Decimal;
+    let mut biggest: BTreeMap<originlink_model::Currency, Decimal> = BTreeMap::new();
+    for (_, c, t) in &rows {
+        let b = biggest.entry(*c).or_default();
+        *b = (*b).max(t.mfn_total);
+    }
+    let width = |c: &originlink_model::Currency, v: Decimal| -> u32 {
+        let b = biggest.get(c).copied().unwrap_or_default();
+        if b.is_zero() {
+            return 0;
+        }
+        (v / b * Decimal::new(300, 0)).round().to_string().parse().unwrap_or(0)
+    };
+    rows.into_iter()
+        .map(|(key, c, t)| {
+            let (cur, money) =
+                (c.to_string(), |v: Decimal| crate::documents::money(&v.to_string(), &c.to_string()));
+            FigureRow {
+                key,
+                currency: cur,
+                lines: t.lines,
+                mfn: money(t.mfn_total),
+                collected: money(t.duty_collected_total),
+                granted: money(t.preference_granted_total),
+                mfn_width: width(&c, t.mfn_total),
+                collected_width: width(&c, t.duty_collected_total),
+            }
+        })
+        .collect()
+}
+
+/// The report's groups summed by month, agreement or partner (and currency), in that order.
+fn grouped_by(
+    report: &customs::RevenueReport,
+    by: &str,
+    none: &str,
+) -> Vec<(String, originlink_model::Currency, originlink_customs::Totals)> {
+    let mut sums: BTreeMap<(String, originlink_model::Currency), originlink_customs::Totals> =
+        BTreeMap::new();
+    for g in &report.groups {
+        let key = match by {
+            "agreement" => g.agreement.clone().unwrap_or_else(|| none.to_owned()),
+            "partner" => g.partner.clone().unwrap_or_else(|| none.to_owned()),
+            _ => g.month.clone(),
+        };
+        let t = sums.entry((key, g.currency)).or_default();
+        // The use case has summed these same figures per currency without overflowing.
+        t.mfn_total = t.mfn_total.saturating_add(g.totals.mfn_total);
+        t.duty_collected_total = t.duty_collected_total.saturating_add(g.totals.duty_collected_total);
+        t.preference_granted_total =
+            t.preference_granted_total.saturating_add(g.totals.preference_granted_total);
+        t.lines += g.totals.lines;
+    }
+    sums.into_iter().map(|((k, c), t)| (k, c, t)).collect()
 }
 
 /// The revenue report of the period asked for, for a customs officer; `Err` is the page
@@ -432,61 +501,60 @@ async fn report(
     report.map(|r| (from, to, r)).map_err(|e| s.views.error_page(Some(person), &e))
 }
 
-/// `GET /revenue`: preference granted against MFN duty over a period, per currency, as a
-/// chart (SVG, drawn here) and a table, with what could not be counted listed.
+/// `GET /revenue`: preference granted against MFN duty over a period: totals per currency,
+/// then by month, agreement or partner as a chart (SVG, drawn here) and a table, with what
+/// could not be counted listed.
 pub async fn revenue(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
     let (from, to, report) = match report(&s, &person, &p).await {
         Ok(x) => x,
         Err(page) => return page,
     };
-    let biggest = report.revenue.per_currency.values().map(|t| t.mfn_total).max().unwrap_or_default();
-    let width = |v: originlink_model::Decimal| -> u32 {
-        if biggest.is_zero() {
-            return 0;
-        }
-        let share = (v / biggest * originlink_model::Decimal::new(300, 0)).round();
-        share.to_string().parse().unwrap_or(0)
+    let by = match p.by.as_deref() {
+        Some("agreement") => "agreement",
+        Some("partner") => "partner",
+        _ => "month",
     };
-    let rows: Vec<CurrencyRow> = report
-        .revenue
-        .per_currency
-        .iter()
-        .map(|(c, t)| CurrencyRow {
-            currency: c.to_string(),
-            lines: t.lines,
-            mfn: crate::documents::money(&t.mfn_total.to_string(), &c.to_string()),
-            collected: crate::documents::money(&t.duty_collected_total.to_string(), &c.to_string()),
-            granted: crate::documents::money(&t.preference_granted_total.to_string(), &c.to_string()),
-            mfn_width: width(t.mfn_total),
-            collected_width: width(t.duty_collected_total),
-        })
-        .collect();
+    let totals = report.revenue.per_currency.iter().map(|(c, t)| (c.to_string(), *c, t.clone())).collect();
+    let none = s.views.messages().text(&format!("revenue-no-{by}"), &[]);
     let title = s.views.messages().text("revenue-title", &[]);
     let ctx = context! {
         page => page_ctx(Some(&person), &title, "/revenue"),
         from => from.to_string(),
         to => to.to_string(),
-        rows => rows,
+        by => by,
+        totals => figure_rows(totals),
+        rows => figure_rows(grouped_by(&report, by, &none)),
         complete => report.complete,
         undecided => report.undecided.len(),
         uncomputed => report.uncomputed.len(),
+        more => report.more_unsummed,
     };
     shown(&s, &person, s.views.render("revenue.html", ctx))
 }
 
-/// `GET /revenue.csv`: the same figures as the page, one line per currency.
+/// `GET /revenue.csv`: the figures of the period, one line per month, agreement, partner and
+/// currency.
 pub async fn revenue_csv(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
     use axum::response::IntoResponse;
     let (from, to, report) = match report(&s, &person, &p).await {
         Ok(x) => x,
         Err(page) => return page,
     };
-    let mut csv =
-        String::from("from,to,currency,lines,mfn_total,duty_collected_total,preference_granted_total\n");
-    for (c, t) in &report.revenue.per_currency {
+    let mut csv = String::from(
+        "month,agreement,partner,currency,lines,mfn_total,duty_collected_total,preference_granted_total\n",
+    );
+    for g in &report.groups {
+        let t = &g.totals;
         csv.push_str(&format!(
-            "{from},{to},{c},{},{},{},{}\n",
-            t.lines, t.mfn_total, t.duty_collected_total, t.preference_granted_total
+            "{},{},{},{},{},{},{},{}\n",
+            g.month,
+            g.agreement.as_deref().unwrap_or(""),
+            g.partner.as_deref().unwrap_or(""),
+            g.currency,
+            t.lines,
+            t.mfn_total,
+            t.duty_collected_total,
+            t.preference_granted_total
         ));
     }
     let disposition = format!("attachment; filename=\"revenue-{from}-{to}.csv\"");

@@ -36,6 +36,7 @@ pub mod customs;
 pub mod documents;
 pub mod exporter;
 pub mod forms;
+pub mod notifications;
 pub mod officer;
 pub mod views;
 
@@ -190,6 +191,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/invitation/{token}", get(auth::invitation_page).post(auth::accept_invitation))
+        .route("/notifications", get(notifications::list))
         // Exporters (and, for records, officers).
         .route("/applications", get(exporter::applications))
         .route("/applications/new", get(exporter::new_form).post(exporter::new_posted))
@@ -228,6 +230,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/admin/users/{id}/invite", post(admin::invite))
         .route("/admin/users/{id}/password", post(admin::set_password))
+        .route("/admin/users/{id}/email", post(admin::set_email))
         .route("/admin/exchange", get(admin::exchange))
         .route("/admin/exchange/dead/{id}/retry", post(admin::retry))
         .route("/admin/trust-list", get(admin::trust_list))

@@ -45,6 +45,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("declaration.html", include_str!("../templates/declaration.html")),
     ("declaration_form.html", include_str!("../templates/declaration_form.html")),
     ("revenue.html", include_str!("../templates/revenue.html")),
+    ("notifications.html", include_str!("../templates/notifications.html")),
     ("users.html", include_str!("../templates/users.html")),
     ("user.html", include_str!("../templates/user.html")),
     ("exchange.html", include_str!("../templates/exchange.html")),
@@ -318,6 +319,7 @@ mod tests {
             include_str!("customs.rs"),
             include_str!("documents.rs"),
             include_str!("exporter.rs"),
+            include_str!("notifications.rs"),
             include_str!("officer.rs"),
             include_str!("views.rs"),
         ];
@@ -403,6 +405,20 @@ mod tests {
                 "warning-ASSESSMENT_NOT_ORIGINATING",
                 "warning-ASSESSMENT_OTHER_PRODUCT",
                 "warning-ASSESSMENT_OTHER_AGREEMENT",
+            ],
+            &[
+                "revenue-by-month",
+                "revenue-by-agreement",
+                "revenue-by-partner",
+                "revenue-chart-month",
+                "revenue-chart-agreement",
+                "revenue-chart-partner",
+                "revenue-table-month",
+                "revenue-table-agreement",
+                "revenue-table-partner",
+                "revenue-no-month",
+                "revenue-no-agreement",
+                "revenue-no-partner",
             ],
         ] {
             for id in prefix_ids {

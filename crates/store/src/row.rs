@@ -278,7 +278,7 @@ pub(crate) fn session<R: Row>(r: &R) -> Result<Session> {
 /// The columns of a [`UserRecord`] (users `u`, left-joined companies `c`).
 pub(crate) const USER_RECORD_COLS: &str = "u.id, u.name, u.role, c.name, u.disabled_at, u.created_at, \
      (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL), \
-     (u.password_hash IS NOT NULL)";
+     (u.password_hash IS NOT NULL), u.email";
 
 /// A user as an administrator sees it ([`USER_RECORD_COLS`]).
 pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
@@ -293,6 +293,7 @@ pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
         created_at: r.col(5)?,
         active_tokens: r.col(6)?,
         password_set: r.col(7)?,
+        email: r.col(8)?,
     })
 }
 
@@ -388,4 +389,78 @@ pub(crate) fn declaration_page(by_risk: bool, first: &str) -> (String, &'static 
     } else {
         (format!("id < {first}"), "id DESC")
     }
+}
+
+/// The revenue sums of the lines declared `p1 <= declared_on < p2` (the backend's first two
+/// parameters): decided lines with a computed duty only, grouped by month, agreement,
+/// partner and currency. `sum` wraps a sum for the backend (PostgreSQL's `SUM(bigint)` is
+/// `numeric`).
+pub(crate) fn revenue_groups_sql(p1: &str, p2: &str, sum: fn(&str) -> String) -> String {
+    format!(
+        "SELECT substr(declared_on, 1, 7), agreement, eco_country, currency, COUNT(*), {}, {} \
+         FROM declaration_lines WHERE declared_on >= {p1} AND declared_on < {p2} AND outcome <> 'pending' \
+         AND currency IS NOT NULL GROUP BY 1, 2, 3, 4 \
+         ORDER BY 1, COALESCE(agreement, ''), COALESCE(eco_country, ''), 4",
+        sum("mfn_minor"),
+        sum("CASE WHEN outcome = 'granted' THEN due_granted_minor ELSE due_denied_minor END"),
+    )
+}
+
+/// A row of [`revenue_groups_sql`].
+pub(crate) fn revenue_group<R: Row>(r: &R) -> Result<RevenueGroup> {
+    Ok(RevenueGroup {
+        month: r.col(0)?,
+        agreement: r.col(1)?,
+        partner: r.col(2)?,
+        currency: r.col(3)?,
+        lines: r.col(4)?,
+        mfn_minor: r.col(5)?,
+        due_minor: r.col(6)?,
+    })
+}
+
+/// The lines of the same period left out of [`revenue_groups_sql`] (pending, or without a
+/// computed duty), with their declaration number (column 10), at most the third parameter.
+pub(crate) fn lines_unsummed_sql(p1: &str, p2: &str, p3: &str) -> String {
+    format!(
+        "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+         WHERE l.declared_on >= {p1} AND l.declared_on < {p2} AND (l.outcome = 'pending' OR l.currency IS NULL) \
+         ORDER BY l.declaration_id, l.line_no LIMIT {p3}",
+        line_cols_of_l()
+    )
+}
+
+/// The columns of a [`Notification`].
+pub(crate) const NOTIFICATION_COLS: &str = "n.id, n.audience, n.kind, n.link, n.args, n.at";
+
+/// A notification ([`NOTIFICATION_COLS`] from column `at`).
+pub(crate) fn notification<R: Row>(r: &R, at: usize) -> Result<Notification> {
+    Ok(Notification {
+        id: r.col(at)?,
+        audience: r.col(at + 1)?,
+        kind: r.col(at + 2)?,
+        link: r.col(at + 3)?,
+        args: r.col(at + 4)?,
+        at: r.col(at + 5)?,
+    })
+}
+
+/// A delivery due: `d.id, d.channel, d.target, d.attempts`, then [`NOTIFICATION_COLS`].
+pub(crate) fn delivery<R: Row>(r: &R) -> Result<Delivery> {
+    Ok(Delivery {
+        id: r.col(0)?,
+        channel: r.col(1)?,
+        target: r.col(2)?,
+        attempts: r.col(3)?,
+        notification: notification(r, 4)?,
+    })
+}
+
+/// The deliveries due at the first parameter, oldest first, at most the second.
+pub(crate) fn due_deliveries_sql(p1: &str, p2: &str) -> String {
+    format!(
+        "SELECT d.id, d.channel, d.target, d.attempts, {NOTIFICATION_COLS} FROM notification_deliveries d \
+         JOIN notifications n ON n.id = d.notification_id \
+         WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_at <= {p1} ORDER BY d.next_at, d.id LIMIT {p2}"
+    )
 }

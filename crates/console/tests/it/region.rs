@@ -477,10 +477,23 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     let csv = crate::support::http(addr, "GET", &path, Some(&cookie), None).await.unwrap();
     assert_eq!(csv.status, 200, "{}", csv.body);
     let line = format!(
-        "{first_day},{today},{c},{},{},{},{}",
-        totals.lines, totals.mfn_total, totals.duty_collected_total, totals.preference_granted_total
+        "{},ATIGA,KH,{c},{},{},{},{}",
+        first_day.format("%Y-%m"),
+        totals.lines,
+        totals.mfn_total,
+        totals.duty_collected_total,
+        totals.preference_granted_total
     );
     assert_eq!(csv.body.lines().nth(1), Some(line.as_str()), "{}", csv.body);
+    assert_eq!(api.groups.len(), 1, "one month, agreement and partner: {:?}", api.groups);
+    // Grouped by agreement, the one row is the agreement's.
+    b.goto(&format!("{console}/revenue?from={first_day}&to={today}&by=agreement")).await.unwrap();
+    b.wait_for_text("Figures by agreement", WAIT).await.unwrap();
+    let tables = b
+        .execute("return [...document.querySelectorAll('table')[1].tBodies[0].rows].map(r => r.cells[0].textContent);", vec![])
+        .await
+        .unwrap();
+    assert_eq!(tables, serde_json::json!(["ATIGA"]));
     pages.check(&b, "revenue").await;
 
     // Back at KH, the exporter reads what TH used of each item in the status history.

@@ -218,6 +218,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/received/{id}", get(customs::received))
         .route("/declarations", get(customs::declarations))
         .route("/declarations/new", get(customs::new_declaration).post(customs::lodge))
+        .route("/declarations/new/form", post(customs::lodge_form))
         .route("/declarations/{id}", get(customs::declaration))
         .route("/declarations/{id}/lines/{line}/decision", post(customs::decide))
         .route("/received/{id}/verify", post(customs::raise_verification))

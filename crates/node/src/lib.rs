@@ -72,7 +72,14 @@ impl Application {
         let listener = listener
             .into_std()
             .map_err(|source| originlink_service::BindError { addr: config.server.listen.clone(), source })?;
-        let console = config.console.as_ref().and_then(|c| c.public_url.clone());
+        // Where the links in e-mails point: the console's public address, or its listener's
+        // when it names a port.
+        let console = config.console.as_ref().and_then(|c| {
+            let scheme = if c.tls_cert.is_some() { "https" } else { "http" };
+            c.public_url
+                .clone()
+                .or_else(|| (!c.listen.ends_with(":0")).then(|| format!("{scheme}://{}", c.listen)))
+        });
         let notifier =
             notify::Notifier::new(state.clone(), &config.notifications.clone().unwrap_or_default(), console)
                 .map_err(|e| StartError::Notifications(e.to_string()))?;

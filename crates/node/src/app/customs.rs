@@ -445,6 +445,13 @@ pub fn applicable_duty(l: &originlink_store::DeclarationLine) -> Value {
     }
 }
 
+/// Every problem of a declaration's JSON, each with its code and JSON pointer; none when it
+/// reads (what [`declare`] refuses with the first of them). For forms that show each problem
+/// at its field.
+pub fn declaration_problems(json: &[u8]) -> Vec<originlink_model::Problem> {
+    Declaration::from_json(json).err().unwrap_or_default()
+}
+
 /// Importing customs lodges a declaration (`DECLARATION_INVALID` on the first problem's
 /// path; `WRONG_IMPORTING_COUNTRY`; `DECLARATION_EXISTS`); every line is decided at once, the
 /// risk scored and the statuses sent back to the issuing countries.

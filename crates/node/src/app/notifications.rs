@@ -86,12 +86,19 @@ pub fn text(kind: &str, args: &Value) -> String {
             format!("Your application {} was returned for correction: {}", a("id"), a("reason"))
         }
         "application-rejected" => format!("Your application {} was rejected: {}", a("id"), a("reason")),
-        "certificate-status" => format!(
-            "{} reported certificate {} as {}.",
-            a("from_country"),
-            a("number"),
-            a("status").replace('-', " ")
-        ),
+        "certificate-status" => {
+            let status = match a("status").as_str() {
+                "received" => "received".to_owned(),
+                "accepted" | "accepted-with-warnings" => "accepted".to_owned(),
+                "rejected" => "rejected".to_owned(),
+                "utilized-partially" => "partly used".to_owned(),
+                "utilized-fully" => "used up".to_owned(),
+                "revoked" => "revoked there".to_owned(),
+                "replaced" => "replaced there".to_owned(),
+                other => other.replace('-', " "),
+            };
+            format!("{} reported certificate {}: {status}.", a("from_country"), a("number"))
+        }
         "certificate-revoked" => format!("Certificate {} is revoked: {}", a("number"), a("reason")),
         "received" => format!("Certificate {} arrived from {}.", a("number"), a("issuing_country")),
         "received-invalid" => format!(

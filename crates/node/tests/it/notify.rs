@@ -261,3 +261,43 @@ async fn an_email_that_cannot_be_sent_is_kept_and_tried_again() {
     let e = Notifier::new(state.clone(), &missing, None).expect_err("no secret");
     assert!(e.to_string().contains("no-such-secret"), "{e}");
 }
+
+#[tokio::test]
+async fn the_json_api_sets_addresses_and_lists_what_the_console_lists() {
+    let n = node().await;
+    let (exporter, officer) = (user(&n, &n.exporter_a).await, user(&n, &n.officer).await);
+    let json = |v: serde_json::Value| Some(("application/json", v.to_string().into_bytes()));
+    let path = format!("/api/v1/users/{}/email", officer.id);
+    let r =
+        n.call("PUT", &path, Some(&n.exporter_a), json(serde_json::json!({"email": "bob@moc.gov.kh"}))).await;
+    assert_eq!(r.status, 403, "an administrator's task");
+    let r = n.call("PUT", &path, Some(&n.admin), json(serde_json::json!({"email": "not an address"}))).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].clone(), r.json()["field"].clone()),
+        (400, "EMAIL_INVALID".into(), "email".into())
+    );
+    let r = n.call("PUT", &path, Some(&n.admin), json(serde_json::json!({"email": "bob@moc.gov.kh"}))).await;
+    assert_eq!((r.status.as_u16(), r.json()["email"].clone()), (200, "bob@moc.gov.kh".into()));
+
+    submitted(&n, &exporter).await;
+    Notifier::new(n.state.clone(), &NotificationsConfig::default(), None)
+        .expect("notifier")
+        .step()
+        .await
+        .expect("step");
+    let r = n.call("GET", "/api/v1/notifications", Some(&n.officer), None).await;
+    assert_eq!(r.status, 200);
+    let feed = r.json();
+    assert_eq!(feed["unseen"], 1);
+    assert_eq!(feed["items"][0]["kind"], "application-submitted");
+    assert!(
+        feed["items"][0]["text"].as_str().unwrap_or_default().contains("is waiting for review"),
+        "{feed}"
+    );
+    // Listed once, seen: the console's count is down to none.
+    assert_eq!(notifications::unseen(&n.state, &officer).await.expect("unseen"), 0);
+    let r = n.call("GET", "/api/v1/notifications?before=x", Some(&n.officer), None).await;
+    assert_eq!((r.status.as_u16(), r.json()["code"].clone()), (400, "INVALID_QUERY".into()));
+    let r = n.call("GET", "/api/v1/notifications", Some(&n.exporter_a), None).await;
+    assert_eq!(r.json()["items"], serde_json::json!([]), "nothing of the officers' for an exporter");
+}

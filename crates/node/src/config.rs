@@ -375,6 +375,10 @@ pub struct NotificationsConfig {
     /// Webhooks of trader systems and others.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// Administrators are told when a member has not taken a message for this many minutes
+    /// (default 15).
+    #[serde(default)]
+    pub unreachable_minutes: Option<u32>,
 }
 
 /// `[[notifications.webhooks]]`: where the notifications of one audience are posted.

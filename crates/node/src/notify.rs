@@ -17,6 +17,7 @@
 //! | `declaration.line_decided` of a waiting line | customs | decided once its certificate came |
 //! | an overdue verification request | customs | |
 //! | a dead letter | administrators | |
+//! | a member that has taken nothing for `unreachable_minutes` | administrators | |
 //!
 //! Each notification's e-mails (to the enabled users of its audience with an address, through
 //! the configured SMTP relay) and webhook calls (`[[notifications.webhooks]]` of its audience,
@@ -56,6 +57,7 @@ pub struct Notifier {
     webhooks: Arc<Vec<Webhook>>,
     console: Option<String>,
     interval: Duration,
+    unreachable: chrono::Duration,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -98,7 +100,8 @@ impl Notifier {
             .clone()
             .map(|s| (s, config.from.clone().unwrap_or_else(|| "originlink@localhost".into())));
         let interval = Duration::from_millis(config.interval_ms.unwrap_or(1000).max(10));
-        Ok(Notifier { state, smtp, webhooks: Arc::new(webhooks), console, interval })
+        let unreachable = chrono::Duration::minutes(i64::from(config.unreachable_minutes.unwrap_or(15)));
+        Ok(Notifier { state, smtp, webhooks: Arc::new(webhooks), console, interval, unreachable })
     }
 
     /// Runs [`Notifier::step`] every interval until `stop` fires.
@@ -177,8 +180,36 @@ impl Notifier {
                 self.made(key, role(Role::Admin), "dead-letter", "/admin/exchange".into(), args, now).await?,
             );
         }
+        list.extend(self.unreachable(now).await?);
         made += store.add_notifications(None, list).await?;
         Ok(made)
+    }
+
+    /// A member that has not taken the oldest message waiting for it for longer than the
+    /// configured minutes, once per such message.
+    async fn unreachable(&self, now: DateTime<Utc>) -> Result<Vec<NewNotification>> {
+        let mut oldest: std::collections::BTreeMap<String, originlink_store::OutboxRow> = Default::default();
+        for m in self.state.store.outbox_messages(1000).await? {
+            if !m.dead && m.attempts > 0 {
+                oldest.entry(m.recipient.clone()).or_insert(m);
+            }
+        }
+        let mut list = Vec::new();
+        for (member, m) in oldest {
+            let Ok(since) = DateTime::parse_from_rfc3339(&m.created_at) else { continue };
+            let minutes = (now - since.with_timezone(&Utc)).num_minutes();
+            if minutes < self.unreachable.num_minutes() {
+                continue;
+            }
+            let args =
+                json!({"member": member, "minutes": minutes, "attempts": m.attempts, "error": m.last_error});
+            let key = format!("unreachable:{member}:{}", m.id);
+            list.push(
+                self.made(key, role(Role::Admin), "member-unreachable", "/admin/exchange".into(), args, now)
+                    .await?,
+            );
+        }
+        Ok(list)
     }
 
     async fn notification(

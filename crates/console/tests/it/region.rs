@@ -96,6 +96,7 @@ async fn start() -> anyhow::Result<Running> {
             smtp: Some(relay.clone()),
             from: Some(format!("originlink@{}.example", code.to_ascii_lowercase())),
             webhooks: vec![],
+            unreachable_minutes: None,
         });
         let app = originlink_node::Application::build(&cfg, Arc::new(originlink_node::SystemClock))
             .await

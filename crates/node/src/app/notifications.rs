@@ -121,6 +121,13 @@ pub fn text(kind: &str, args: &Value) -> String {
         "dead-letter" => {
             format!("A {} message to {} could not be delivered: {}", a("kind"), a("recipient"), a("error"))
         }
+        "member-unreachable" => format!(
+            "{} has taken no message for {} minutes ({} attempts; last error: {}).",
+            a("member"),
+            a("minutes"),
+            a("attempts"),
+            a("error")
+        ),
         _ => kind.to_owned(),
     }
 }

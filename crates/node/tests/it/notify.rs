@@ -165,6 +165,7 @@ async fn people_are_told_in_the_console_by_email_and_by_signed_webhook() {
             audience: format!("company:{company}"),
             secret_file,
         }],
+        unreachable_minutes: None,
     };
     let notifier =
         Notifier::new(state.clone(), &config, Some("https://console.moc.gov.kh".into())).expect("notifier");
@@ -300,4 +301,50 @@ async fn the_json_api_sets_addresses_and_lists_what_the_console_lists() {
     assert_eq!((r.status.as_u16(), r.json()["code"].clone()), (400, "INVALID_QUERY".into()));
     let r = n.call("GET", "/api/v1/notifications", Some(&n.exporter_a), None).await;
     assert_eq!(r.json()["items"], serde_json::json!([]), "nothing of the officers' for an exporter");
+}
+
+#[tokio::test]
+async fn administrators_are_told_of_a_member_unreachable_and_of_a_dead_letter() {
+    use std::sync::Arc;
+    let n = crate::api::node_with(false, true).await;
+    let (exporter, officer, admin) =
+        (user(&n, &n.exporter_a).await, user(&n, &n.officer).await, user(&n, &n.admin).await);
+    let draft = submitted(&n, &exporter).await;
+    applications::approve(&n.state, &officer, draft.id).await.expect("approve");
+    let queued = n.state.store.outbox_messages(10).await.expect("outbox");
+    assert_eq!(queued.len(), 1, "the certificate for TH: {queued:?}");
+    let later = |minutes: i64| {
+        let mut s = n.state.clone();
+        s.clock =
+            Arc::new(originlink_node::FixedClock(n.state.clock.now() + chrono::Duration::minutes(minutes)));
+        Notifier::new(s, &NotificationsConfig::default(), None).expect("notifier")
+    };
+    let state = n.state.clone();
+    let told = |notifier: Notifier| {
+        let (state, admin) = (state.clone(), admin.clone());
+        async move {
+            notifier.step().await.expect("step");
+            let feed = notifications::feed(&state, &admin, None, 30).await.expect("feed");
+            feed.items.into_iter().map(|i| i.text).collect::<Vec<_>>()
+        }
+    };
+    // Never tried yet, then tried and failing for 10 minutes: nothing to tell.
+    assert!(told(later(30)).await.is_empty());
+    let id = &queued[0].id;
+    n.state.store.outbox_failed(id, "connection refused", n.state.clock.now(), false).await.expect("failed");
+    assert!(told(later(10)).await.is_empty(), "not yet the 15 minutes");
+    let said = told(later(20)).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with(
+            "TH has taken no message for 20 minutes (1 attempts; last error: connection refused)"
+        ),
+        "{said:?}"
+    );
+    assert_eq!(told(later(40)).await.len(), 1, "once for the same message");
+    // Given up: a dead letter.
+    n.state.store.outbox_failed(id, "refused: NOT_A_MEMBER", n.state.clock.now(), true).await.expect("dead");
+    let said = told(later(41)).await;
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[0].contains("message to TH could not be delivered: refused: NOT_A_MEMBER"), "{said:?}");
 }

@@ -169,6 +169,12 @@ fn main() {
             last_declaration = d.id;
         }
         eprintln!("seeded {declarations} declarations in {:.0?}", seeding.elapsed());
+        // What people are told of all that: the notifier reads the whole audit log once.
+        let telling = Instant::now();
+        let notifier = originlink_node::notify::Notifier::new(state.clone(), &Default::default(), None)
+            .expect("notifier");
+        let (told, _) = notifier.step().await.expect("notifications");
+        eprintln!("made {told} notifications from the audit log in {:.0?}", telling.elapsed());
 
         let shared = originlink_console::Shared::new(state.clone());
         let cookie = shared.cookie.to_string();
@@ -197,6 +203,11 @@ fn main() {
             ("customs: a declaration", &cus, format!("/declarations/{last_declaration}")),
             ("customs: received certificates", &cus, "/certificates".into()),
             ("customs: revenue this month", &cus, "/revenue".into()),
+            ("customs: revenue by agreement", &cus, "/revenue?by=agreement".into()),
+            ("customs: revenue by partner", &cus, "/revenue?by=partner".into()),
+            ("customs: new declaration form", &cus, "/declarations/new".into()),
+            ("exporter: notifications", &exp, "/notifications".into()),
+            ("officer: notifications", &off, "/notifications".into()),
         ];
         println!(
             "console pages, {records} certificates, {declarations} declarations, {requests} requests each (server time, in process)"

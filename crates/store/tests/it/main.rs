@@ -154,6 +154,7 @@ contract!(
     users_and_tokens,
     users_disabled_and_tokens_revoked_do_not_authenticate,
     console_sessions_passwords_and_invitations,
+    notifications_are_kept_once_and_their_deliveries_settled,
     application_lifecycle,
     return_edit_resubmit_and_withdraw,
     lists_filter_in_sql,
@@ -339,6 +340,80 @@ async fn users_disabled_and_tokens_revoked_do_not_authenticate(db: Db) {
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["user.disabled", "user.enabled", "user.token_issued", "user.tokens_revoked"]);
     assert!(events.iter().all(|e| !e.after.contains("token_hash")));
+}
+
+async fn notifications_are_kept_once_and_their_deliveries_settled(db: Db) {
+    let (c, exporter) = exporter(&db, "Kampot Pepper").await;
+    let customs = officer(&db).await;
+    // E-mail addresses: set (audited), listed by role or company for enabled users only.
+    let r = db.store.set_email(&ctx(), customs.id, Some("customs@moc.gov.kh".into())).await.expect("email");
+    assert_eq!(r.email.as_deref(), Some("customs@moc.gov.kh"));
+    db.store.set_email(&ctx(), exporter.id, Some("pepper@kampot.kh".into())).await.expect("email");
+    assert_eq!(
+        db.store.emails_of(Some(Role::CustomsOfficer), None).await.expect("emails"),
+        ["customs@moc.gov.kh"]
+    );
+    assert_eq!(db.store.emails_of(None, Some(c.id)).await.expect("emails"), ["pepper@kampot.kh"]);
+    assert!(db.store.emails_of(Some(Role::Admin), None).await.expect("emails").is_empty());
+    db.store.change_user(&ctx(), exporter.id, UserChange::Disable).await.expect("disable");
+    assert!(db.store.emails_of(None, Some(c.id)).await.expect("emails").is_empty(), "not a disabled user's");
+    assert!(
+        matches!(db.store.set_email(&ctx(), 999_999, None).await, Err(StoreError::NotFound)),
+        "unknown user"
+    );
+    let events = db.store.audit_events(0, i64::MAX, 1000).await.expect("audit");
+    assert!(events.iter().any(|e| e.action == "user.email_set" && e.after.contains("customs@moc.gov.kh")));
+
+    // Stored once per key, the cursor moved with them.
+    let at = ctx().at;
+    let n = |key: &str, audience: &str, deliveries: Vec<NewDelivery>| NewNotification {
+        key: key.into(),
+        audience: audience.into(),
+        kind: "received".into(),
+        link: "/received/1".into(),
+        args: "{}".into(),
+        at,
+        deliveries,
+    };
+    let mail = || vec![NewDelivery { channel: "email".into(), target: "customs@moc.gov.kh".into() }];
+    assert_eq!(db.store.notifier_cursor().await.expect("cursor"), 0);
+    let list = vec![
+        n("audit:1:role:customs-officer", "role:customs-officer", mail()),
+        n("audit:2:company:1", "company:1", vec![]),
+    ];
+    assert_eq!(db.store.add_notifications(Some(2), list.clone()).await.expect("add"), 2);
+    assert_eq!(db.store.notifier_cursor().await.expect("cursor"), 2);
+    assert_eq!(db.store.add_notifications(None, list).await.expect("again"), 0, "nothing twice");
+    assert_eq!(db.store.notifier_cursor().await.expect("cursor"), 2, "no cursor: unmoved");
+    let aud = ["role:customs-officer", "role:customs-officer"];
+    let mine = db.store.notifications(aud, None, 10).await.expect("list");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(db.store.notifications_after(aud, 0).await.expect("after"), 1);
+    assert_eq!(db.store.notifications_after(aud, mine[0].id).await.expect("after"), 0);
+    assert!(db.store.notifications(aud, Some(mine[0].id), 10).await.expect("before").is_empty());
+    assert_eq!(db.store.notifications_seen(customs.id).await.expect("seen"), 0);
+    db.store.see_notifications(customs.id, mine[0].id).await.expect("see");
+    db.store.see_notifications(customs.id, 0).await.expect("never back");
+    assert_eq!(db.store.notifications_seen(customs.id).await.expect("seen"), mine[0].id);
+
+    // The e-mail is due; a failure schedules it again, a success settles it.
+    let due = db.store.due_deliveries(at, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].channel.as_str(), due[0].notification.id), ("email", mine[0].id));
+    let later = at + chrono::Duration::seconds(30);
+    let failed = DeliveryOutcome::Failed { error: "refused".into(), retry_at: Some(later) };
+    db.store.settle_delivery(due[0].id, at, failed).await.expect("failed");
+    assert!(db.store.due_deliveries(at, 10).await.expect("due").is_empty());
+    let again = db.store.due_deliveries(later, 10).await.expect("due");
+    assert_eq!(again[0].attempts, 1);
+    db.store.settle_delivery(again[0].id, later, DeliveryOutcome::Delivered).await.expect("delivered");
+    assert!(db.store.due_deliveries(later + chrono::Duration::days(1), 10).await.expect("due").is_empty());
+    // Given up: never due again.
+    db.store.add_notifications(None, vec![n("dead:message/x", "role:admin", mail())]).await.expect("add");
+    let due = db.store.due_deliveries(at, 10).await.expect("due");
+    let gave_up = DeliveryOutcome::Failed { error: "refused".into(), retry_at: None };
+    db.store.settle_delivery(due[0].id, at, gave_up).await.expect("gave up");
+    assert!(db.store.due_deliveries(at + chrono::Duration::days(1), 10).await.expect("due").is_empty());
 }
 
 async fn console_sessions_passwords_and_invitations(db: Db) {

@@ -535,11 +535,15 @@ returned-next = Change the application as asked, then submit it again.
 
 ## Notifications
 nav-notifications = Notifications
-notifications-unseen = { $count } new
+notifications-unseen = { $count ->
+    [100] 100+ new
+   *[other] { $count } new
+}
 notifications-title = Notifications
 notifications-intro = { $count ->
     [0] Nothing new since you last looked.
     [one] One new since you last looked.
+    [100] More than a hundred new since you last looked.
    *[other] { $count } new since you last looked.
 }
 notifications-new = New

@@ -82,6 +82,9 @@ pub(crate) trait DeclTx {
     async fn insert_use(&mut self, line: (i64, i32), u: &Utilization, at: &str) -> Result<()>;
     /// Stores a line's decision with its revenue figures.
     async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine, f: &Figures) -> Result<()>;
+    /// Adds the line as stored now (decided, with a computed duty; otherwise nothing) to the
+    /// daily revenue totals, `sign` times: -1 before its decision changes, +1 after.
+    async fn count_revenue(&mut self, line: (i64, i32), sign: i64) -> Result<()>;
 }
 
 /// A line's duty as the revenue report sums it: the currency and the amounts in its minor
@@ -294,7 +297,9 @@ async fn decide<T: DeclTx>(
             decided_at: Some(at.to_owned()),
             ..before.clone()
         };
+        tx.count_revenue((declaration_id, before.line_no), -1).await?;
         tx.update_line(declaration_id, &line, &Figures::of(&line.duty)).await?;
+        tx.count_revenue((declaration_id, line.line_no), 1).await?;
         events.push(line_decided_event(declaration_id, &before, &line, utilization.as_ref(), note));
         out.push((line, utilization));
     }

@@ -391,18 +391,32 @@ pub(crate) fn declaration_page(by_risk: bool, first: &str) -> (String, &'static 
     }
 }
 
-/// The revenue sums of the lines declared `p1 <= declared_on < p2` (the backend's first two
-/// parameters): decided lines with a computed duty only, grouped by month, agreement,
-/// partner and currency. `sum` wraps a sum for the backend (PostgreSQL's `SUM(bigint)` is
-/// `numeric`).
+/// The revenue sums of the days `p1 <= day < p2` (the backend's first two parameters), from
+/// the running daily totals, grouped by month, agreement, partner and currency. `sum` wraps a
+/// sum for the backend (PostgreSQL's `SUM(bigint)` is `numeric`).
 pub(crate) fn revenue_groups_sql(p1: &str, p2: &str, sum: fn(&str) -> String) -> String {
     format!(
-        "SELECT substr(declared_on, 1, 7), agreement, eco_country, currency, COUNT(*), {}, {} \
-         FROM declaration_lines WHERE declared_on >= {p1} AND declared_on < {p2} AND outcome <> 'pending' \
-         AND currency IS NOT NULL GROUP BY 1, 2, 3, 4 \
-         ORDER BY 1, COALESCE(agreement, ''), COALESCE(eco_country, ''), 4",
+        "SELECT substr(day, 1, 7), NULLIF(agreement, ''), NULLIF(partner, ''), currency, {}, {}, {} \
+         FROM revenue_days WHERE day >= {p1} AND day < {p2} GROUP BY 1, 2, 3, 4 HAVING {} <> 0 \
+         ORDER BY 1, COALESCE(NULLIF(agreement, ''), ''), COALESCE(NULLIF(partner, ''), ''), 4",
+        sum("lines"),
         sum("mfn_minor"),
-        sum("CASE WHEN outcome = 'granted' THEN due_granted_minor ELSE due_denied_minor END"),
+        sum("due_minor"),
+        sum("lines"),
+    )
+}
+
+/// Adds a line (the parameters `p1`, `p2`: declaration id and line number) to the daily
+/// revenue totals `p3` times, when it is decided and its duty computed.
+pub(crate) fn count_revenue_sql(p1: &str, p2: &str, p3: &str) -> String {
+    format!(
+        "INSERT INTO revenue_days (day, agreement, partner, currency, lines, mfn_minor, due_minor) \
+         SELECT declared_on, COALESCE(agreement, ''), COALESCE(eco_country, ''), currency, {p3}, {p3} * mfn_minor, \
+                {p3} * (CASE WHEN outcome = 'granted' THEN due_granted_minor ELSE due_denied_minor END) \
+         FROM declaration_lines WHERE declaration_id = {p1} AND line_no = {p2} AND outcome <> 'pending' \
+           AND currency IS NOT NULL AND declared_on IS NOT NULL \
+         ON CONFLICT (day, agreement, partner, currency) DO UPDATE SET lines = revenue_days.lines + excluded.lines, \
+           mfn_minor = revenue_days.mfn_minor + excluded.mfn_minor, due_minor = revenue_days.due_minor + excluded.due_minor"
     )
 }
 
@@ -463,4 +477,40 @@ pub(crate) fn due_deliveries_sql(p1: &str, p2: &str) -> String {
          JOIN notifications n ON n.id = d.notification_id \
          WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_at <= {p1} ORDER BY d.next_at, d.id LIMIT {p2}"
     )
+}
+
+/// How many notifications for two audiences are newer than the third parameter, counted up to
+/// the fourth: a bounded walk of `notifications_audience`.
+pub(crate) fn notifications_after_sql(a: &str, b: &str, after: &str, cap: &str) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE audience IN ({a}, {b}) AND id > {after} LIMIT {cap}) x"
+    )
+}
+
+/// Below this many lines with an outcome, the declarations with one are found from those
+/// lines (`declaration_lines_outcome`); at or above it, the declarations are walked in their
+/// order until a page is found, which a common outcome fills at once.
+pub(crate) const RARE_OUTCOME: i64 = 5000;
+
+/// Whether fewer than [`RARE_OUTCOME`] lines have the outcome bound as `p` (a bounded count).
+pub(crate) fn rare_outcome_sql(p: &str) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM declaration_lines WHERE outcome = {p} LIMIT {RARE_OUTCOME}) x"
+    )
+}
+
+/// The condition on `d` for the outcome bound as `p`: none asked, a rare one (found from its
+/// lines) or a common one (checked declaration by declaration).
+pub(crate) fn declaration_outcome(asked: bool, rare: bool, p: &str, none: &str) -> String {
+    match (asked, rare) {
+        (false, _) => none.to_owned(),
+        (true, true) => {
+            format!("d.id IN (SELECT l.declaration_id FROM declaration_lines l WHERE l.outcome = {p})")
+        }
+        (true, false) => {
+            format!(
+                "EXISTS (SELECT 1 FROM declaration_lines l WHERE l.declaration_id = d.id AND l.outcome = {p})"
+            )
+        }
+    }
 }

@@ -78,8 +78,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Notification>>;
-    /// How many notifications for either audience have an id above `after`.
-    async fn notifications_after(&self, audiences: [&str; 2], after: i64) -> Result<i64>;
+    /// How many notifications for either audience have an id above `after`, counted up to
+    /// `cap` at most (a count shown on every page stays cheap however many there are).
+    async fn notifications_after(&self, audiences: [&str; 2], after: i64, cap: i64) -> Result<i64>;
     /// The newest notification id user `user_id` has seen (0: none).
     async fn notifications_seen(&self, user_id: i64) -> Result<i64>;
     /// Records that user `user_id` has seen the notifications up to `upto` (never back).

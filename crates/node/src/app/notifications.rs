@@ -50,7 +50,7 @@ pub struct Item {
 pub async fn feed(state: &AppState, user: &User, before: Option<i64>, size: i64) -> Result<Feed> {
     let [a, b] = audiences(user);
     let seen = state.store.notifications_seen(user.id).await?;
-    let unseen = state.store.notifications_after([&a, &b], seen).await?;
+    let unseen = state.store.notifications_after([&a, &b], seen, UNSEEN_CAP).await?;
     let list = state.store.notifications([&a, &b], before, size.clamp(1, 200)).await?;
     if let Some(newest) = list.first().map(|n| n.id) {
         state.store.see_notifications(user.id, newest).await?;
@@ -132,11 +132,14 @@ pub fn text(kind: &str, args: &Value) -> String {
     }
 }
 
-/// How many notifications the person has not seen.
+/// New notifications are counted up to this many ("100 new" means 100 or more).
+pub const UNSEEN_CAP: i64 = 100;
+
+/// How many notifications the person has not seen, up to [`UNSEEN_CAP`].
 pub async fn unseen(state: &AppState, user: &User) -> Result<i64> {
     let [a, b] = audiences(user);
     let seen = state.store.notifications_seen(user.id).await?;
-    Ok(state.store.notifications_after([&a, &b], seen).await?)
+    Ok(state.store.notifications_after([&a, &b], seen, UNSEEN_CAP).await?)
 }
 
 /// Sets where user `id`'s notifications are e-mailed (`None` or empty: nowhere), as `ctx`'s

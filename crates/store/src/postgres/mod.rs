@@ -285,9 +285,9 @@ impl Store for PgStore {
         self.all(&sql, &[&audiences[0], &audiences[1], &before, &limit], |r| row::notification(r, 0)).await
     }
 
-    async fn notifications_after(&self, audiences: [&str; 2], after: i64) -> Result<i64> {
-        let sql = "SELECT count(*) FROM notifications WHERE audience IN ($1, $2) AND id > $3";
-        self.value(sql, &[&audiences[0], &audiences[1], &after]).await
+    async fn notifications_after(&self, audiences: [&str; 2], after: i64, cap: i64) -> Result<i64> {
+        let sql = row::notifications_after_sql("$1", "$2", "$3", "$4");
+        self.value(&sql, &[&audiences[0], &audiences[1], &after, &cap]).await
     }
 
     async fn notifications_seen(&self, user_id: i64) -> Result<i64> {
@@ -576,13 +576,16 @@ impl Store for PgStore {
         let (after, order) = row::declaration_page(order_by_risk, "$1");
         // As on SQLite: a number searched among the numbers, not row by row in risk order.
         let number_cond = row::declaration_number(f.number.is_some(), "ILIKE $3", "$3::TEXT IS NULL");
+        let rare = match &f.outcome {
+            Some(o) => self.value::<i64>(&row::rare_outcome_sql("$1"), &[o]).await? < row::RARE_OUTCOME,
+            None => false,
+        };
+        let outcome_cond = row::declaration_outcome(f.outcome.is_some(), rare, "$7", "$7::TEXT IS NULL");
         let sql = format!(
             "SELECT {} FROM declarations d WHERE ($1::BIGINT IS NULL OR {after}) \
              AND {number} AND ($4::TEXT IS NULL OR importer ILIKE $4) \
              AND ($5::TEXT IS NULL OR declaration_date >= $5) AND ($6::TEXT IS NULL OR declaration_date <= $6) \
-             AND ($7::TEXT IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
-                                              WHERE l.declaration_id = d.id AND l.outcome = $7)) \
-             ORDER BY {order} LIMIT $2",
+             AND {outcome_cond} ORDER BY {order} LIMIT $2",
             row::DECL_LIST_COLS,
             number = number_cond
         );

@@ -662,6 +662,11 @@ impl DeclTx for PgTx<'_, '_> {
         self.exec(sql, p).await.map(drop)
     }
 
+    async fn count_revenue(&mut self, (declaration_id, line_no): (i64, i32), sign: i64) -> Result<()> {
+        let sql = row::count_revenue_sql("$1", "$2", "$3::bigint");
+        self.tx.execute(&sql, &[&declaration_id, &line_no, &sign]).await.map_err(db).map(drop)
+    }
+
     async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine, f: &Figures) -> Result<()> {
         let sql = "UPDATE declaration_lines SET outcome = $1, reasons = $2, matched_item = $3, consumed = $4, \
                    duty = $5, decided_at = $6, currency = $9, mfn_minor = $10, due_granted_minor = $11, \

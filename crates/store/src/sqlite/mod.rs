@@ -320,10 +320,10 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![a, b, before, limit], |r| row::notification(r, 0))).await
     }
 
-    async fn notifications_after(&self, audiences: [&str; 2], after: i64) -> Result<i64> {
+    async fn notifications_after(&self, audiences: [&str; 2], after: i64, cap: i64) -> Result<i64> {
         let [a, b] = audiences.map(str::to_owned);
-        let sql = "SELECT count(*) FROM notifications WHERE audience IN (?1, ?2) AND id > ?3";
-        self.run(move |c| one(c, sql, params![a, b, after], |r| row::first(r))).await
+        let sql = row::notifications_after_sql("?1", "?2", "?3", "?4");
+        self.run(move |c| one(c, &sql, params![a, b, after, cap], |r| row::first(r))).await
     }
 
     async fn notifications_seen(&self, user_id: i64) -> Result<i64> {
@@ -614,17 +614,23 @@ impl Store for SqliteStore {
         // A number searched among the index of numbers, not row by row in risk order.
         let number_cond =
             row::declaration_number(filter.number.is_some(), "LIKE ?3 ESCAPE '\\'", "?3 IS NULL");
-        let sql = format!(
-            "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
-             AND {number} AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
-             AND (?5 IS NULL OR declaration_date >= ?5) AND (?6 IS NULL OR declaration_date <= ?6) \
-             AND (?7 IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
-                                        WHERE l.declaration_id = d.id AND l.outcome = ?7)) \
-             ORDER BY {order} LIMIT ?2",
-            row::DECL_LIST_COLS,
-            number = number_cond
-        );
         self.run(move |c| {
+            let rare = match &outcome {
+                Some(o) => {
+                    one(c, &row::rare_outcome_sql("?1"), [o], |r| r.get::<_, i64>(0).map_err(db))?
+                        < row::RARE_OUTCOME
+                }
+                None => false,
+            };
+            let outcome_cond = row::declaration_outcome(outcome.is_some(), rare, "?7", "?7 IS NULL");
+            let sql = format!(
+                "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
+                 AND {number} AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
+                 AND (?5 IS NULL OR declaration_date >= ?5) AND (?6 IS NULL OR declaration_date <= ?6) \
+                 AND {outcome_cond} ORDER BY {order} LIMIT ?2",
+                row::DECL_LIST_COLS,
+                number = number_cond
+            );
             let p = params![page.before, page.limit, number, importer, from, to, outcome];
             let mut out = all(c, &sql, p, |r| row::declaration(r))?;
             for d in &mut out {

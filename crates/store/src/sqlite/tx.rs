@@ -568,6 +568,11 @@ impl DeclTx for LiteTx<'_, '_> {
             .map(drop)
     }
 
+    async fn count_revenue(&mut self, (declaration_id, line_no): (i64, i32), sign: i64) -> Result<()> {
+        exec(self.tx, &row::count_revenue_sql("?1", "?2", "?3"), params![declaration_id, line_no, sign])
+            .map(drop)
+    }
+
     async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine, f: &Figures) -> Result<()> {
         let sql = "UPDATE declaration_lines SET outcome = ?1, reasons = ?2, matched_item = ?3, consumed = ?4, \
                    duty = ?5, decided_at = ?6, currency = ?9, mfn_minor = ?10, due_granted_minor = ?11, \

@@ -388,8 +388,9 @@ async fn notifications_are_kept_once_and_their_deliveries_settled(db: Db) {
     let aud = ["role:customs-officer", "role:customs-officer"];
     let mine = db.store.notifications(aud, None, 10).await.expect("list");
     assert_eq!(mine.len(), 1);
-    assert_eq!(db.store.notifications_after(aud, 0).await.expect("after"), 1);
-    assert_eq!(db.store.notifications_after(aud, mine[0].id).await.expect("after"), 0);
+    assert_eq!(db.store.notifications_after(aud, 0, 100).await.expect("after"), 1);
+    assert_eq!(db.store.notifications_after(aud, mine[0].id, 100).await.expect("after"), 0);
+    assert_eq!(db.store.notifications_after(aud, 0, 0).await.expect("capped"), 0, "counted up to the cap");
     assert!(db.store.notifications(aud, Some(mine[0].id), 10).await.expect("before").is_empty());
     assert_eq!(db.store.notifications_seen(customs.id).await.expect("seen"), 0);
     db.store.see_notifications(customs.id, mine[0].id).await.expect("see");

@@ -2,7 +2,8 @@
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
 # apt packages (xmllint, xmlsec1; curl and jq for README's walkthrough; chromium and
 # chromium-driver for the console's browser tests), axe-core from npm, Python's jsonschema,
-# jwcrypto, openapi-spec-validator and schemathesis, cargo-nextest, PostgreSQL.
+# jwcrypto, openapi-spec-validator, schemathesis and aiosmtpd (the SMTP server the
+# notification tests send to), cargo-nextest, PostgreSQL.
 # Safe to run again: each step checks first and does nothing when the tool is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,14 @@ if ! python3 -c 'import jwcrypto' >/dev/null 2>&1; then
   python3 -m pip install --quiet jwcrypto 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages jwcrypto 2>/dev/null \
     || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq python3-jwcrypto >/dev/null; }
+fi
+
+# A real SMTP server for the notification tests (the e-mails must reach one).
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "setup: installing Python aiosmtpd"
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages aiosmtpd 2>/dev/null \
+    || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; $SUDO apt-get install -y -qq python3-aiosmtpd >/dev/null; }
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use originlink_node::app::sessions;
 use originlink_node::{AppState, Config, SystemClock};
-use originlink_store::{Ctx, NewApplication, Numbering, Role, Signed, Transition};
+use originlink_store::{Ctx, LineOutcome, NewApplication, Numbering, Role, Signed, Transition};
 use tower::ServiceExt;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -147,16 +147,39 @@ fn main() {
                     eco_country: Some("TH".into()),
                     eco_number: Some(format!("TH-2026-{i:06}")),
                     exporter: Some(format!("exporter-{}", i % 300)),
+                    agreement: Some(if i % 3 == 0 { "RCEP" } else { "ATIGA" }.into()),
                 }],
                 created_by: customs.id,
             };
             let d = state.store.create_declaration(&ctx, d).await.expect("declaration");
+            // Decided as customs decides, with the duty if granted and if denied, so revenue
+            // sums 100,000 real lines.
+            let money = |a: &str| serde_json::json!({"amount": a, "currency": "USD"});
+            let duty = |due: &str| {
+                serde_json::json!({"mfn": money("150.00"), "preferential": money(due), "due": money(due),
+                    "preference_granted": money("0.00")})
+            };
+            let decision = originlink_store::LineDecision {
+                line_no: 1,
+                outcome: if i % 4 == 0 { LineOutcome::Denied } else { LineOutcome::Granted },
+                reasons: "[]".into(),
+                matched_item: None,
+                duty: serde_json::json!({"if_granted": duty("25.00"), "if_denied": duty("150.00")}).to_string(),
+                claim: None,
+            };
+            state.store.decide_lines(&ctx, d.id, vec![decision]).await.expect("decided");
             let score = (i * 37 % 100) as i64;
             let risk = format!(r#"{{"score":{score},"reasons":[{{"code":"FIRST_TIME_PAIR","weight":{score},"detail":"bench"}}]}}"#);
             state.store.set_risk(&ctx, d.id, score, &risk).await.expect("risk");
             last_declaration = d.id;
         }
         eprintln!("seeded {declarations} declarations in {:.0?}", seeding.elapsed());
+        // What people are told of all that: the notifier reads the whole audit log once.
+        let telling = Instant::now();
+        let notifier = originlink_node::notify::Notifier::new(state.clone(), &Default::default(), None)
+            .expect("notifier");
+        let (told, _) = notifier.step().await.expect("notifications");
+        eprintln!("made {told} notifications from the audit log in {:.0?}", telling.elapsed());
 
         let shared = originlink_console::Shared::new(state.clone());
         let cookie = shared.cookie.to_string();
@@ -185,6 +208,11 @@ fn main() {
             ("customs: a declaration", &cus, format!("/declarations/{last_declaration}")),
             ("customs: received certificates", &cus, "/certificates".into()),
             ("customs: revenue this month", &cus, "/revenue".into()),
+            ("customs: revenue by agreement", &cus, "/revenue?by=agreement".into()),
+            ("customs: revenue by partner", &cus, "/revenue?by=partner".into()),
+            ("customs: new declaration form", &cus, "/declarations/new".into()),
+            ("exporter: notifications", &exp, "/notifications".into()),
+            ("officer: notifications", &off, "/notifications".into()),
         ];
         println!(
             "console pages, {records} certificates, {declarations} declarations, {requests} requests each (server time, in process)"

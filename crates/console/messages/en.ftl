@@ -446,7 +446,7 @@ outcome-pending = Waiting
 outcome-not-claimed = No preference claimed
 new-declaration-title = New declaration
 field-declaration = The declaration (JSON)
-hint-declaration = Started from a certificate, its items are the lines: fill in the declaration number and check the quantities and values. Or paste one as your customs system exports it: number, importer, date and lines, each line naming its certificate (issuing country and number) or PENDING. Every line is decided as soon as you lodge it.
+hint-declaration = Paste it as your customs system exports it: number, importer, date and lines, each line naming its certificate (issuing country and number) or PENDING. Every line is decided as soon as you lodge it.
 action-lodge = Lodge and decide
 flash-declared = Declaration { $number } lodged; each line is decided below.
 reason-CO_NOT_RECEIVED = The certificate has not arrived here. The line is decided again when it arrives.
@@ -490,8 +490,21 @@ revenue-title = Revenue
 revenue-csv = Download as CSV
 revenue-period = Declarations dated { $from } to { $to }, both included.
 revenue-incomplete = Not every line is counted: { $undecided } still waiting for a decision, { $uncomputed } whose duty could not be computed.
-revenue-chart = Duty at the MFN rate against duty collected, per currency
 revenue-table = Figures per currency
+revenue-more = Only the first 1,000 of them are listed by the API.
+revenue-by = Group by
+revenue-by-month = Month
+revenue-by-agreement = Agreement
+revenue-by-partner = Partner country
+revenue-chart-month = Duty at the MFN rate against duty collected, by month
+revenue-chart-agreement = Duty at the MFN rate against duty collected, by agreement
+revenue-chart-partner = Duty at the MFN rate against duty collected, by partner country
+revenue-table-month = Figures by month
+revenue-table-agreement = Figures by agreement
+revenue-table-partner = Figures by partner country
+revenue-no-month = No month
+revenue-no-agreement = No preference claimed
+revenue-no-partner = No certificate named
 revenue-mfn = MFN duty
 revenue-collected = Duty collected
 revenue-granted = Preference granted
@@ -594,3 +607,43 @@ operator-traffic-table = The figures of the charts, newest minute first (minutes
 operator-traffic-none = No message was received or delivered in the last hour.
 operator-trust-hint = The operator publishes a new list by replacing its file; the gateway puts a newer list in force within seconds.
 error-OPERATOR_NAME_INVALID = Choose a name of 1 to 64 characters, without spaces.
+## Notifications
+nav-notifications = Notifications
+notifications-unseen = { $count ->
+    [100] 100+ new
+   *[other] { $count } new
+}
+notifications-title = Notifications
+notifications-intro = { $count ->
+    [0] Nothing new since you last looked.
+    [one] One new since you last looked.
+    [100] More than a hundred new since you last looked.
+   *[other] { $count } new since you last looked.
+}
+notifications-new = New
+notifications-older = Older notifications
+notifications-empty = Nothing yet. You are told here when something needs you or changes: new applications, arrivals, decisions, reports on your certificates.
+email-title = E-mail notifications
+field-email = E-mail address
+email-hint = What this person is told in the console is also sent here. Leave it empty to send nothing.
+action-set-email = Save the address
+flash-email-set = The e-mail address of { $name } is saved.
+error-EMAIL_INVALID = That is not an e-mail address. Write it as name@example.org, without spaces.
+
+## The declaration form
+hint-declaration-form = Started from a received certificate, its items are the lines: fill in the declaration number and check each quantity and value. Leave a line's certificate number empty when the certificate has not arrived yet (PENDING): the line is decided when it does. Every line is decided as soon as you lodge.
+field-declaration-number = Declaration number
+field-declaration-date = Declaration date
+field-importer-name = Importer
+field-importer-id = Importer's tax or registration number
+declaration-line = Line { $n }
+field-customs-value = Customs value
+field-origin-country = Country of origin
+field-claimed-agreement = Preference claimed under
+agreement-none = None (MFN duty)
+field-eco-country = Certificate issued by (country)
+field-eco-number = Certificate number
+hint-eco-number = Empty: the certificate has not arrived yet.
+action-add-line = Add a line
+declaration-json-title = Or lodge its JSON
+action-lodge-json = Lodge the JSON

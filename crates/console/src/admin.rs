@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
-use originlink_node::app::{self, exchange_admin, oversight, sessions, users};
+use originlink_node::app::{self, exchange_admin, notifications, oversight, sessions, users};
 use originlink_store::{Role, UserChange};
 use serde::Deserialize;
 
@@ -145,7 +145,7 @@ pub async fn add_user(
 /// `GET /admin/users/{id}`: one user, with disable (saying what it does), enable, a new
 /// invitation link and a new password.
 pub async fn user_page(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
-    user_form(&s, &person, id, StatusCode::OK, &Errors::default(), None).await
+    user_form(&s, &person, id, StatusCode::OK, &Errors::default(), None, None).await
 }
 
 async fn user_form(
@@ -155,6 +155,7 @@ async fn user_form(
     status: StatusCode,
     errors: &Errors,
     invitation: Option<String>,
+    typed_email: Option<&str>,
 ) -> Response {
     if let Err(r) = admin(s, person) {
         return r;
@@ -172,6 +173,7 @@ async fn user_form(
         invitation => invitation,
         myself => id == person.user.id,
         min => sessions::MIN_PASSWORD,
+        email => context! { email => typed_email.map(str::to_owned).or(u.email.clone()) },
     };
     shown(s, person, s.views.render_status(status, "user.html", ctx))
 }
@@ -235,6 +237,7 @@ pub async fn invite(
                 StatusCode::OK,
                 &Errors::default(),
                 Some(invitation_link(&s, &headers, &token)),
+                None,
             )
             .await
         }
@@ -252,24 +255,50 @@ pub async fn set_password(
     if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
         return r;
     }
-    match sessions::set_password(
-        s.app.store.as_ref(),
-        &s.app.ctx(&person.user),
-        id,
-        form.get("password").unwrap_or_default(),
-    )
-    .await
-    {
+    let password = form.get("password").unwrap_or_default();
+    let done = sessions::set_password(s.app.store.as_ref(), &s.app.ctx(&person.user), id, password).await;
+    // A password is never shown again, not even after an error.
+    after_user_change(&s, &person, id, ("password", None), "flash-password-set", done).await
+}
+
+/// `POST /admin/users/{id}/email`: where the user's notifications are e-mailed (empty:
+/// nowhere).
+pub async fn set_email(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Response {
+    if let Err(r) = auth::may_post(&s, &person, ADMIN, &form) {
+        return r;
+    }
+    let typed = form.get("email").unwrap_or_default();
+    let done =
+        notifications::set_email(s.app.store.as_ref(), &s.app.ctx(&person.user), id, Some(typed)).await;
+    after_user_change(&s, &person, id, ("email", Some(typed)), "flash-email-set", done).await
+}
+
+/// Back to the user's page with the `flash` text, or the page again with the error on
+/// `field` (and what was typed in it, when it may be shown again).
+async fn after_user_change(
+    s: &Shared,
+    person: &Person,
+    id: i64,
+    (field, typed): (&str, Option<&str>),
+    flash: &str,
+    done: app::Result<originlink_store::UserRecord>,
+) -> Response {
+    match done {
         Ok(u) => {
-            let text = s.views.messages().text("flash-password-set", &[("name", u.name.clone())]);
-            redirect_with_flash(&s, &format!("/admin/users/{id}"), &text)
+            let text = s.views.messages().text(flash, &[("name", u.name.clone())]);
+            redirect_with_flash(s, &format!("/admin/users/{id}"), &text)
         }
         Err(e) if e.kind == app::Kind::Invalid => {
             let mut errors = Errors::default();
-            errors.add("password", s.views.error_text(&e), e.code);
-            user_form(&s, &person, id, StatusCode::BAD_REQUEST, &errors, None).await
+            errors.add(field, s.views.error_text(&e), e.code);
+            user_form(s, person, id, StatusCode::BAD_REQUEST, &errors, None, typed).await
         }
-        Err(e) => s.views.error_page(Some(&person), &e),
+        Err(e) => s.views.error_page(Some(person), &e),
     }
 }
 

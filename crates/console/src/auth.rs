@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::{Value, context};
-use originlink_node::app::{self, sessions};
+use originlink_node::app::{self, notifications, sessions};
 use originlink_store::{Role, User};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,8 @@ pub struct Person {
     session_id: String,
     /// A flash message to show once (set by the previous POST).
     pub flash: Option<String>,
+    /// Notifications not seen yet.
+    pub unseen: i64,
 }
 
 impl Person {
@@ -159,12 +161,17 @@ impl FromRequestParts<Shared> for Person {
         let Some(id) = cookie(&parts.headers, &s.cookie) else { return Err(back()) };
         let id = id.to_owned();
         match sessions::session(&s.app, &id).await {
-            Ok(Some(session)) => Ok(Person {
-                user: session.user,
-                csrf: session.csrf,
-                session_id: id,
-                flash: read_flash(s, &parts.headers),
-            }),
+            Ok(Some(session)) => {
+                // A count the layout shows on every page; a failure shows none, never an error.
+                let unseen = notifications::unseen(&s.app, &session.user).await.unwrap_or(0);
+                Ok(Person {
+                    user: session.user,
+                    csrf: session.csrf,
+                    session_id: id,
+                    flash: read_flash(s, &parts.headers),
+                    unseen,
+                })
+            }
             Ok(None) => Err(back()),
             Err(e) => {
                 tracing::warn!(error = %e, "session lookup failed");
@@ -192,6 +199,8 @@ pub struct PageCtx {
     csrf: String,
     flash: Option<String>,
     nav: Vec<(&'static str, &'static str, bool)>,
+    /// The notifications link, for a node's people: how many are new, whether it is this page.
+    notifications: Option<(i64, bool)>,
 }
 
 impl PageCtx {
@@ -217,6 +226,7 @@ impl PageCtx {
             csrf: who.map(|(_, _, c)| c.to_owned()).unwrap_or_default(),
             flash,
             nav: nav.iter().map(|(href, label)| (*href, *label, !path.is_empty() && path == *href)).collect(),
+            notifications: None,
         }
     }
 }
@@ -252,13 +262,18 @@ pub fn page_ctx(person: Option<&Person>, title: &str, path: &str) -> PageCtx {
         ],
         None => &[],
     };
-    PageCtx::new(
+    let mut ctx = PageCtx::new(
         title,
         path,
         person.map(|p| (p.user.name.as_str(), p.user.role.as_str(), p.csrf.as_str())),
         person.and_then(|p| p.flash.clone()),
         if person.is_some() { nav } else { &[] },
-    )
+    );
+    // A node's people are told things: the link to their notifications, with what is new.
+    if let Some(p) = person {
+        ctx.notifications = Some((p.unseen, path == "/notifications"));
+    }
+    ctx
 }
 
 /// Clears the flash cookie once a page has shown it.

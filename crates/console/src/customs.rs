@@ -3,6 +3,8 @@
 //! declarations, highest risk first; one declaration with each line's decision and every
 //! reason in words; lodging a declaration by pasting or uploading its JSON.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use crate::Shared;
 use crate::auth::{self, Person, page_ctx, redirect_with_flash, shown};
-use crate::forms::FormData;
+use crate::forms::{Errors, FormData};
 
 /// Who these pages are for.
 const CUSTOMS: &[Role] = &[Role::CustomsOfficer];
@@ -217,72 +219,182 @@ pub struct FromCertificate {
     from: Option<i64>,
 }
 
-/// `GET /declarations/new`: paste the declaration's JSON, or start from a received
-/// certificate (`?from=`): one line per item with what is left of it, the consignee as
-/// importer, today's date.
+/// Most lines the form shows (a longer declaration is uploaded as JSON).
+const MAX_FORM_LINES: usize = 50;
+
+/// `GET /declarations/new`: the declaration as a form, its lines filled from a received
+/// certificate (`?from=`: one line per item for what is left of it, the consignee as
+/// importer, today's date); or its JSON, pasted or uploaded.
 pub async fn new_declaration(
     State(s): State<Shared>,
     person: Person,
     Query(q): Query<FromCertificate>,
 ) -> Response {
-    let draft = match q.from {
-        Some(id) => match applications::received_detail(&s.app, id).await {
-            Ok(d) => d.certificate.as_ref().map(|c| draft_from(&s, c, &d.remaining)).unwrap_or_default(),
+    let mut values = BTreeMap::new();
+    values.insert("declaration_date".to_owned(), s.app.clock.now().date_naive().to_string());
+    let mut lines = 1;
+    if let Some(id) = q.from {
+        match applications::received_detail(&s.app, id).await {
+            Ok(d) => {
+                if let Some(c) = d.certificate.as_ref() {
+                    lines = fill_from(&mut values, c, &d.remaining);
+                }
+            }
             Err(e) => return s.views.error_page(Some(&person), &e),
-        },
-        None => String::new(),
-    };
-    declaration_form(&s, &person, StatusCode::OK, &draft, None)
+        }
+    }
+    declaration_form(
+        &s,
+        &person,
+        StatusCode::OK,
+        &Typed { values, lines, json: String::new() },
+        &Errors::default(),
+    )
 }
 
-/// A declaration's JSON filled from a received certificate: each item as a line for what is
-/// left of it; the officer completes the number and checks the rest.
-fn draft_from(
-    s: &Shared,
+/// What the declaration form shows: the values typed (or filled in), how many lines, the
+/// JSON pasted.
+struct Typed {
+    values: BTreeMap<String, String>,
+    lines: usize,
+    json: String,
+}
+
+/// Fills the form from a received certificate: each item a line for what is left of it; the
+/// officer completes the number and checks the rest. Returns the number of lines.
+fn fill_from(
+    v: &mut BTreeMap<String, String>,
     c: &originlink_model::Certificate,
-    remaining: &std::collections::BTreeMap<u32, (String, String)>,
-) -> String {
+    remaining: &BTreeMap<u32, (String, String)>,
+) -> usize {
     let number = c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
-    let lines: Vec<Value> = c
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| {
-            let left = remaining
-                .get(&it.number)
-                .map(|(_, l)| l.clone())
-                .unwrap_or_else(|| it.quantity.value().to_string());
-            let value = it.fob.as_ref().map(|m| (m.amount_text(), m.currency().as_str().to_owned()));
+    v.insert("importer_name".into(), c.consignee.name.clone());
+    v.insert("importer_id".into(), c.consignee.id.clone().unwrap_or_default());
+    for (i, it) in c.items.iter().enumerate().take(MAX_FORM_LINES) {
+        let left = remaining
+            .get(&it.number)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| it.quantity.value().to_string());
+        let mut set = |k: &str, val: String| {
+            v.insert(format!("l{i}_{k}"), val);
+        };
+        set("hs_code", it.hs.dotted());
+        set("description", it.description.clone());
+        set("quantity", left);
+        set("unit", it.quantity.unit().as_str().to_owned());
+        if let Some(m) = &it.fob {
+            set("value", m.amount_text());
+            set("currency", m.currency().as_str().to_owned());
+        }
+        set("origin", it.origin_country.as_str().to_owned());
+        set("agreement", c.agreement.code().to_owned());
+        set("eco_country", c.exporting_country.as_str().to_owned());
+        set("eco_number", number.clone());
+        set("invoice", it.invoice.number.clone());
+    }
+    c.items.len().clamp(1, MAX_FORM_LINES)
+}
+
+/// The declaration's JSON from the form (the use case reads and checks it).
+fn declaration_json(s: &Shared, v: &BTreeMap<String, String>, lines: usize) -> Value {
+    let get = |k: &str| v.get(k).map(|x| x.trim().to_owned()).unwrap_or_default();
+    let opt = |k: &str| Some(get(k)).filter(|x| !x.is_empty());
+    let lines: Vec<Value> = (0..lines)
+        .map(|i| {
+            let f = |k: &str| get(&format!("l{i}_{k}"));
+            let eco = if f("eco_number").is_empty() {
+                serde_json::json!("PENDING")
+            } else {
+                serde_json::json!({ "issuing_country": f("eco_country"), "number": f("eco_number") })
+            };
             serde_json::json!({
                 "line_no": i + 1,
-                "hs_code": it.hs.dotted(),
-                "description": it.description,
-                "quantity": left,
-                "unit": it.quantity.unit().as_str(),
-                "customs_value": value.map(|(a, c)| serde_json::json!({ "amount": a, "currency": c })),
-                "origin_country": it.origin_country.as_str(),
-                "claimed_agreement": c.agreement.code(),
-                "eco": { "issuing_country": c.exporting_country.as_str(), "number": number },
-                "invoice_number": it.invoice.number,
+                "hs_code": f("hs_code"),
+                "description": f("description"),
+                "quantity": f("quantity"),
+                "unit": f("unit"),
+                "customs_value": { "amount": f("value"), "currency": f("currency") },
+                "origin_country": f("origin"),
+                "claimed_agreement": opt(&format!("l{i}_agreement")),
+                "eco": eco,
+                "invoice_number": opt(&format!("l{i}_invoice")),
             })
         })
         .collect();
-    let draft = serde_json::json!({
-        "number": "",
-        "importer": { "name": c.consignee.name, "id": c.consignee.id },
-        "importing_country": c.importing_country.as_str(),
-        "declaration_date": s.app.clock.now().date_naive().to_string(),
+    serde_json::json!({
+        "number": get("number"),
+        "importer": { "name": get("importer_name"), "id": opt("importer_id") },
+        "importing_country": s.app.issuer.authority.country,
+        "declaration_date": get("declaration_date"),
         "lines": lines,
-    });
-    serde_json::to_string_pretty(&draft).unwrap_or_default()
+    })
+}
+
+/// The form field a declaration problem's JSON pointer names (`/lines/0/eco/number` →
+/// `l0_eco_number`); `None` for the declaration as a whole.
+fn field_of(pointer: &str) -> Option<String> {
+    let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    let line_field = |f: &str| -> Option<&'static str> {
+        Some(match f {
+            "hs_code" => "hs_code",
+            "description" => "description",
+            "quantity" => "quantity",
+            "unit" => "unit",
+            "customs_value" => "value",
+            "origin_country" => "origin",
+            "claimed_agreement" => "agreement",
+            "eco" => "eco_number",
+            "invoice_number" => "invoice",
+            _ => return None,
+        })
+    };
+    match parts.as_slice() {
+        ["number"] => Some("number".into()),
+        ["importer", "id"] => Some("importer_id".into()),
+        ["importer", ..] => Some("importer_name".into()),
+        ["declaration_date"] => Some("declaration_date".into()),
+        ["lines", i, "customs_value", "currency"] => Some(format!("l{i}_currency")),
+        ["lines", i, "eco", "issuing_country"] => Some(format!("l{i}_eco_country")),
+        ["lines", i, f, ..] => line_field(f).map(|f| format!("l{i}_{f}")),
+        _ => None,
+    }
+}
+
+/// The words of a form field's label, with its line: "Line 2, Quantity".
+fn label_of(s: &Shared, field: &str) -> String {
+    let m = s.views.messages();
+    let id = |f: &str| match f {
+        "number" => "field-declaration-number",
+        "declaration_date" => "field-declaration-date",
+        "importer_name" => "field-importer-name",
+        "importer_id" => "field-importer-id",
+        "hs_code" => "field-hs",
+        "description" => "field-description",
+        "quantity" => "field-quantity",
+        "unit" => "field-unit",
+        "value" => "field-customs-value",
+        "currency" => "field-currency",
+        "origin" => "field-origin-country",
+        "agreement" => "field-claimed-agreement",
+        "eco_country" => "field-eco-country",
+        "eco_number" => "field-eco-number",
+        _ => "field-invoice-number",
+    };
+    match field.strip_prefix('l').and_then(|r| r.split_once('_')) {
+        Some((i, f)) if i.parse::<usize>().is_ok() => {
+            let n = i.parse::<usize>().unwrap_or_default() + 1;
+            format!("{}, {}", m.text("declaration-line", &[("n", n.to_string())]), m.text(id(f), &[]))
+        }
+        _ => m.text(id(field), &[]),
+    }
 }
 
 fn declaration_form(
     s: &Shared,
     person: &Person,
     status: StatusCode,
-    text: &str,
-    error: Option<(String, &str)>,
+    typed: &Typed,
+    errors: &Errors,
 ) -> Response {
     if let Err(r) = person.require(s, CUSTOMS) {
         return r;
@@ -290,10 +402,59 @@ fn declaration_form(
     let title = s.views.messages().text("new-declaration-title", &[]);
     let ctx = context! {
         page => page_ctx(Some(person), &title, "/declarations/new"),
-        text => text,
-        error => error.as_ref().map(|(t, c)| context! { text => t, code => c }),
+        v => typed.values,
+        lines => (0..typed.lines).collect::<Vec<_>>(),
+        count => typed.lines,
+        max_lines => MAX_FORM_LINES,
+        text => typed.json,
+        errors => errors.0.clone(),
+        field_errors => errors.by_field(),
+        agreements => ["ATIGA", "RCEP"],
     };
     s.views.render_status(status, "declaration_form.html", ctx)
+}
+
+/// `POST /declarations/new/form`: the declaration typed in the form. `Add a line` shows the
+/// form again with one more line; lodging shows every problem at its field, or lodges it
+/// and decides every line at once.
+pub async fn lodge_form(State(s): State<Shared>, person: Person, form: FormData) -> Response {
+    if let Err(r) = auth::may_post(&s, &person, CUSTOMS, &form) {
+        return r;
+    }
+    let values: BTreeMap<String, String> = form
+        .values()
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "action" | "lines"))
+        .collect();
+    let lines = form.get("lines").and_then(|n| n.parse().ok()).unwrap_or(1usize).clamp(1, MAX_FORM_LINES);
+    if form.get("action") == Some("add") {
+        let typed = Typed { values, lines: (lines + 1).min(MAX_FORM_LINES), json: String::new() };
+        return declaration_form(&s, &person, StatusCode::OK, &typed, &Errors::default());
+    }
+    let json = declaration_json(&s, &values, lines).to_string();
+    let typed = Typed { values, lines, json: String::new() };
+    let problems = customs::declaration_problems(json.as_bytes());
+    let mut errors = Errors::default();
+    let m = s.views.messages();
+    for p in &problems {
+        let field = field_of(&p.path).unwrap_or_else(|| "number".into());
+        errors.add(&field, format!("{}: {}", label_of(&s, &field), p.message), p.code.clone());
+    }
+    if !errors.is_empty() {
+        return declaration_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, &typed, &errors);
+    }
+    match customs::declare(&s.app, &person.user, json.as_bytes()).await {
+        Ok(d) => {
+            let flash = m.text("flash-declared", &[("number", d.number.clone())]);
+            redirect_with_flash(&s, &format!("/declarations/{}", d.id), &flash)
+        }
+        Err(e) if matches!(e.kind, app::Kind::Invalid | app::Kind::Conflict | app::Kind::Unprocessable) => {
+            let field = e.field.as_deref().and_then(field_of).unwrap_or_else(|| "number".into());
+            errors.add(field, s.views.error_text(&e), e.code);
+            declaration_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, &typed, &errors)
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
 }
 
 /// `POST /declarations/new` (multipart): the pasted text, or an uploaded file when one is
@@ -323,7 +484,10 @@ pub async fn lodge(State(s): State<Shared>, person: Person, multipart: axum::ext
             } else {
                 format!("{said} {}{where_}", e.message)
             };
-            declaration_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, text, Some((words, e.code)))
+            let mut errors = Errors::default();
+            errors.add("declaration", words, e.code);
+            let typed = Typed { values: BTreeMap::new(), lines: 1, json: text.to_owned() };
+            declaration_form(&s, &person, StatusCode::UNPROCESSABLE_ENTITY, &typed, &errors)
         }
         Err(e) => s.views.error_page(Some(&person), &e),
     }
@@ -395,6 +559,9 @@ pub struct Period {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    /// `month` (default), `agreement` or `partner`.
+    #[serde(default)]
+    by: Option<String>,
 }
 
 /// The period asked for: this month so far by default; `to` is included.
@@ -406,9 +573,12 @@ fn period(s: &Shared, p: &Period) -> app::Result<(chrono::NaiveDate, chrono::Nai
     Ok((from, to))
 }
 
-/// One currency's figures, and its bars on the chart.
-#[derive(Debug, Serialize)]
-struct CurrencyRow {
+/// One row of figures (a currency, a month, an agreement or a partner, in one currency), and
+/// its bars on the chart.
+#[derive(Serialize)]
+struct FigureRow {
+    /// What the row is of: a currency, a month, an agreement or a partner.
+    key: String,
     currency: String,
     lines: u64,
     mfn: String,
@@ -416,6 +586,67 @@ struct CurrencyRow {
     granted: String,
     mfn_width: u32,
     collected_width: u32,
+}
+
+/// Rows of figures, each bar's width a share of the biggest MFN duty in its currency
+/// (amounts in different currencies share no scale).
+fn figure_rows(
+    rows: Vec<(String, originlink_model::Currency, originlink_customs::Totals)>,
+) -> Vec<FigureRow> {
+    use originlink_model::Decimal;
+    let mut biggest: BTreeMap<originlink_model::Currency, Decimal> = BTreeMap::new();
+    for (_, c, t) in &rows {
+        let b = biggest.entry(*c).or_default();
+        *b = (*b).max(t.mfn_total);
+    }
+    let width = |c: &originlink_model::Currency, v: Decimal| -> u32 {
+        let b = biggest.get(c).copied().unwrap_or_default();
+        if b.is_zero() {
+            return 0;
+        }
+        (v / b * Decimal::new(300, 0)).round().to_string().parse().unwrap_or(0)
+    };
+    rows.into_iter()
+        .map(|(key, c, t)| {
+            let (cur, money) =
+                (c.to_string(), |v: Decimal| crate::documents::money(&v.to_string(), &c.to_string()));
+            FigureRow {
+                key,
+                currency: cur,
+                lines: t.lines,
+                mfn: money(t.mfn_total),
+                collected: money(t.duty_collected_total),
+                granted: money(t.preference_granted_total),
+                mfn_width: width(&c, t.mfn_total),
+                collected_width: width(&c, t.duty_collected_total),
+            }
+        })
+        .collect()
+}
+
+/// The report's groups summed by month, agreement or partner (and currency), in that order.
+fn grouped_by(
+    report: &customs::RevenueReport,
+    by: &str,
+    none: &str,
+) -> Vec<(String, originlink_model::Currency, originlink_customs::Totals)> {
+    let mut sums: BTreeMap<(String, originlink_model::Currency), originlink_customs::Totals> =
+        BTreeMap::new();
+    for g in &report.groups {
+        let key = match by {
+            "agreement" => g.agreement.clone().unwrap_or_else(|| none.to_owned()),
+            "partner" => g.partner.clone().unwrap_or_else(|| none.to_owned()),
+            _ => g.month.clone(),
+        };
+        let t = sums.entry((key, g.currency)).or_default();
+        // The use case has summed these same figures per currency without overflowing.
+        t.mfn_total = t.mfn_total.saturating_add(g.totals.mfn_total);
+        t.duty_collected_total = t.duty_collected_total.saturating_add(g.totals.duty_collected_total);
+        t.preference_granted_total =
+            t.preference_granted_total.saturating_add(g.totals.preference_granted_total);
+        t.lines += g.totals.lines;
+    }
+    sums.into_iter().map(|((k, c), t)| (k, c, t)).collect()
 }
 
 /// The revenue report of the period asked for, for a customs officer; `Err` is the page
@@ -432,61 +663,60 @@ async fn report(
     report.map(|r| (from, to, r)).map_err(|e| s.views.error_page(Some(person), &e))
 }
 
-/// `GET /revenue`: preference granted against MFN duty over a period, per currency, as a
-/// chart (SVG, drawn here) and a table, with what could not be counted listed.
+/// `GET /revenue`: preference granted against MFN duty over a period: totals per currency,
+/// then by month, agreement or partner as a chart (SVG, drawn here) and a table, with what
+/// could not be counted listed.
 pub async fn revenue(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
     let (from, to, report) = match report(&s, &person, &p).await {
         Ok(x) => x,
         Err(page) => return page,
     };
-    let biggest = report.revenue.per_currency.values().map(|t| t.mfn_total).max().unwrap_or_default();
-    let width = |v: originlink_model::Decimal| -> u32 {
-        if biggest.is_zero() {
-            return 0;
-        }
-        let share = (v / biggest * originlink_model::Decimal::new(300, 0)).round();
-        share.to_string().parse().unwrap_or(0)
+    let by = match p.by.as_deref() {
+        Some("agreement") => "agreement",
+        Some("partner") => "partner",
+        _ => "month",
     };
-    let rows: Vec<CurrencyRow> = report
-        .revenue
-        .per_currency
-        .iter()
-        .map(|(c, t)| CurrencyRow {
-            currency: c.to_string(),
-            lines: t.lines,
-            mfn: crate::documents::money(&t.mfn_total.to_string(), &c.to_string()),
-            collected: crate::documents::money(&t.duty_collected_total.to_string(), &c.to_string()),
-            granted: crate::documents::money(&t.preference_granted_total.to_string(), &c.to_string()),
-            mfn_width: width(t.mfn_total),
-            collected_width: width(t.duty_collected_total),
-        })
-        .collect();
+    let totals = report.revenue.per_currency.iter().map(|(c, t)| (c.to_string(), *c, t.clone())).collect();
+    let none = s.views.messages().text(&format!("revenue-no-{by}"), &[]);
     let title = s.views.messages().text("revenue-title", &[]);
     let ctx = context! {
         page => page_ctx(Some(&person), &title, "/revenue"),
         from => from.to_string(),
         to => to.to_string(),
-        rows => rows,
+        by => by,
+        totals => figure_rows(totals),
+        rows => figure_rows(grouped_by(&report, by, &none)),
         complete => report.complete,
         undecided => report.undecided.len(),
         uncomputed => report.uncomputed.len(),
+        more => report.more_unsummed,
     };
     shown(&s, &person, s.views.render("revenue.html", ctx))
 }
 
-/// `GET /revenue.csv`: the same figures as the page, one line per currency.
+/// `GET /revenue.csv`: the figures of the period, one line per month, agreement, partner and
+/// currency.
 pub async fn revenue_csv(State(s): State<Shared>, person: Person, Query(p): Query<Period>) -> Response {
     use axum::response::IntoResponse;
     let (from, to, report) = match report(&s, &person, &p).await {
         Ok(x) => x,
         Err(page) => return page,
     };
-    let mut csv =
-        String::from("from,to,currency,lines,mfn_total,duty_collected_total,preference_granted_total\n");
-    for (c, t) in &report.revenue.per_currency {
+    let mut csv = String::from(
+        "month,agreement,partner,currency,lines,mfn_total,duty_collected_total,preference_granted_total\n",
+    );
+    for g in &report.groups {
+        let t = &g.totals;
         csv.push_str(&format!(
-            "{from},{to},{c},{},{},{},{}\n",
-            t.lines, t.mfn_total, t.duty_collected_total, t.preference_granted_total
+            "{},{},{},{},{},{},{},{}\n",
+            g.month,
+            g.agreement.as_deref().unwrap_or(""),
+            g.partner.as_deref().unwrap_or(""),
+            g.currency,
+            t.lines,
+            t.mfn_total,
+            t.duty_collected_total,
+            t.preference_granted_total
         ));
     }
     let disposition = format!("attachment; filename=\"revenue-{from}-{to}.csv\"");

@@ -40,6 +40,7 @@ pub mod customs;
 pub mod documents;
 pub mod exporter;
 pub mod forms;
+pub mod notifications;
 pub mod officer;
 pub mod operator;
 pub mod views;
@@ -213,6 +214,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .route("/invitation/{token}", get(auth::invitation_page).post(auth::accept_invitation))
+        .route("/notifications", get(notifications::list))
         // Exporters (and, for records, officers).
         .route("/applications", get(exporter::applications))
         .route("/applications/new", get(exporter::new_form).post(exporter::new_posted))
@@ -239,6 +241,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/received/{id}", get(customs::received))
         .route("/declarations", get(customs::declarations))
         .route("/declarations/new", get(customs::new_declaration).post(customs::lodge))
+        .route("/declarations/new/form", post(customs::lodge_form))
         .route("/declarations/{id}", get(customs::declaration))
         .route("/declarations/{id}/lines/{line}/decision", post(customs::decide))
         .route("/received/{id}/verify", post(customs::raise_verification))
@@ -251,6 +254,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/admin/users/{id}/enable", post(admin::enable))
         .route("/admin/users/{id}/invite", post(admin::invite))
         .route("/admin/users/{id}/password", post(admin::set_password))
+        .route("/admin/users/{id}/email", post(admin::set_email))
         .route("/admin/exchange", get(admin::exchange))
         .route("/admin/exchange/dead/{id}/retry", post(admin::retry))
         .route("/admin/trust-list", get(admin::trust_list))

@@ -79,6 +79,10 @@ pub struct Config {
     /// The web console for people (optional: without it the node serves the JSON API only).
     #[serde(default)]
     pub console: Option<ConsoleConfig>,
+    /// How people are told what happened: e-mail through an SMTP relay, signed webhooks (in
+    /// the console they always are).
+    #[serde(default)]
+    pub notifications: Option<NotificationsConfig>,
 }
 
 /// `[customs]`
@@ -312,6 +316,41 @@ impl Config {
         self.log.check()?;
         Ok(())
     }
+}
+
+/// `[notifications]`: how people are told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Milliseconds between steps (default 1000).
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// The SMTP relay, `host:port` (plain SMTP to a relay the operator runs, e.g. the local
+    /// MTA; no e-mail is sent without it).
+    #[serde(default)]
+    pub smtp: Option<String>,
+    /// The sender address of the e-mails.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Webhooks of trader systems and others.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    /// Administrators are told when a member has not taken a message for this many minutes
+    /// (default 15).
+    #[serde(default)]
+    pub unreachable_minutes: Option<u32>,
+}
+
+/// `[[notifications.webhooks]]`: where the notifications of one audience are posted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` URL (HTTPS checked against the system's CA certificates).
+    pub url: String,
+    /// Whose notifications: `company:<id>` or `role:<role>`.
+    pub audience: String,
+    /// A file holding the shared secret the calls are signed with (never logged).
+    pub secret_file: PathBuf,
 }
 
 #[cfg(test)]

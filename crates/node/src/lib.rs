@@ -28,6 +28,7 @@ pub mod exchange;
 pub mod http;
 pub mod issue;
 pub mod metrics;
+pub mod notify;
 pub mod numbering;
 pub mod start;
 pub mod throttle;
@@ -57,6 +58,7 @@ pub struct Application {
     state: AppState,
     shutdown: originlink_exchange::server::Shutdown,
     limits: originlink_exchange::server::ServeLimits,
+    notifier: notify::Notifier,
 }
 
 impl Application {
@@ -70,6 +72,17 @@ impl Application {
         let listener = listener
             .into_std()
             .map_err(|source| originlink_service::BindError { addr: config.server.listen.clone(), source })?;
+        // Where the links in e-mails point: the console's public address, or its listener's
+        // when it names a port.
+        let console = config.console.as_ref().and_then(|c| {
+            let scheme = if c.tls_cert.is_some() { "https" } else { "http" };
+            c.public_url
+                .clone()
+                .or_else(|| (!c.listen.ends_with(":0")).then(|| format!("{scheme}://{}", c.listen)))
+        });
+        let notifier =
+            notify::Notifier::new(state.clone(), &config.notifications.clone().unwrap_or_default(), console)
+                .map_err(|e| StartError::Notifications(e.to_string()))?;
         Ok(Application {
             addr,
             listener,
@@ -78,6 +91,7 @@ impl Application {
             state,
             shutdown: Default::default(),
             limits: config.server.limits,
+            notifier,
         })
     }
 
@@ -110,6 +124,8 @@ impl Application {
                 }
             });
         }
+        // People are told what happened: in the console, by e-mail, by webhook.
+        self.notifier.spawn(self.shutdown.subscribe());
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let served = originlink_exchange::server::serve_with(
             listener,

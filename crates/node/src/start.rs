@@ -23,6 +23,9 @@ pub enum StartError {
     /// The TLS certificate or key is not usable.
     #[error("tls: {0}")]
     Tls(String),
+    /// A notification setting is not usable (a webhook secret file that cannot be read).
+    #[error("notifications: {0}")]
+    Notifications(String),
     /// Storage is not reachable.
     #[error("storage: {0}")]
     Store(#[from] originlink_store::StoreError),
@@ -49,6 +52,7 @@ impl StartError {
             StartError::KeysCountry { .. } => "KEYS_COUNTRY_MISMATCH",
             StartError::Exchange(_) => "EXCHANGE_INVALID",
             StartError::Tls(_) => "TLS_INVALID",
+            StartError::Notifications(_) => "NOTIFICATIONS_INVALID",
             StartError::Store(_) => "STORAGE_UNAVAILABLE",
             StartError::NotMigrated { .. } => "DATABASE_NOT_MIGRATED",
             StartError::Bind(e) => e.code(),

@@ -80,8 +80,53 @@ pub(crate) trait DeclTx {
     async fn release_use(&mut self, use_id: i64, at: &str) -> Result<()>;
     /// Records a consumption.
     async fn insert_use(&mut self, line: (i64, i32), u: &Utilization, at: &str) -> Result<()>;
-    /// Stores a line's decision.
-    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine) -> Result<()>;
+    /// Stores a line's decision with its revenue figures.
+    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine, f: &Figures) -> Result<()>;
+    /// Adds the line as stored now (decided, with a computed duty; otherwise nothing) to the
+    /// daily revenue totals, `sign` times: -1 before its decision changes, +1 after.
+    async fn count_revenue(&mut self, line: (i64, i32), sign: i64) -> Result<()>;
+}
+
+/// A line's duty as the revenue report sums it: the currency and the amounts in its minor
+/// units. All `None` when the duty was not computed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Figures {
+    pub currency: Option<String>,
+    pub mfn_minor: Option<i64>,
+    pub due_granted_minor: Option<i64>,
+    pub due_denied_minor: Option<i64>,
+}
+
+impl Figures {
+    /// Reads the duty JSON (`{"if_granted": Duty, "if_denied": Duty}`). Every amount carries
+    /// exactly the currency's minor units (`originlink_customs::duty` rounds them so), so
+    /// the digits without the point are the amount in minor units; the V8 migration reads
+    /// stored lines the same way.
+    pub(crate) fn of(duty: &str) -> Figures {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(duty) else { return Figures::default() };
+        let minor = |case: &str, what: &str| -> Option<i64> {
+            let a = v.get(case)?.get(what)?.get("amount")?.as_str()?;
+            let scale = a.split_once('.').map_or(0, |(_, f)| f.len());
+            let digits = a.replace('.', "");
+            (scale <= 4 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+        };
+        let currency = v.get("if_granted").and_then(|g| g.get("mfn")?.get("currency")?.as_str());
+        let f = Figures {
+            currency: currency.map(str::to_owned),
+            mfn_minor: minor("if_granted", "mfn"),
+            due_granted_minor: minor("if_granted", "due"),
+            due_denied_minor: minor("if_denied", "due"),
+        };
+        if f.currency.is_some()
+            && f.mfn_minor.is_some()
+            && f.due_granted_minor.is_some()
+            && f.due_denied_minor.is_some()
+        {
+            f
+        } else {
+            Figures::default()
+        }
+    }
 }
 
 fn invalid(message: String) -> StoreError {
@@ -252,7 +297,9 @@ async fn decide<T: DeclTx>(
             decided_at: Some(at.to_owned()),
             ..before.clone()
         };
-        tx.update_line(declaration_id, &line).await?;
+        tx.count_revenue((declaration_id, before.line_no), -1).await?;
+        tx.update_line(declaration_id, &line, &Figures::of(&line.duty)).await?;
+        tx.count_revenue((declaration_id, line.line_no), 1).await?;
         events.push(line_decided_event(declaration_id, &before, &line, utilization.as_ref(), note));
         out.push((line, utilization));
     }

@@ -59,6 +59,7 @@ mod inbox;
 mod issuance;
 mod migrate;
 mod model;
+mod notifications;
 mod outbox;
 pub mod postgres;
 mod received;

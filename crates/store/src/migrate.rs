@@ -34,6 +34,8 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     5 => "V5__importer_key.sql",
     6 => "V6__user_admin.sql",
     7 => "V7__console_sign_in.sql",
+    8 => "V8__revenue_columns.sql",
+    9 => "V9__notifications.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -45,6 +47,8 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     5 => "V5__importer_key.sql",
     6 => "V6__user_admin.sql",
     7 => "V7__console_sign_in.sql",
+    8 => "V8__revenue_columns.sql",
+    9 => "V9__notifications.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

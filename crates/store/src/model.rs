@@ -131,6 +131,8 @@ pub struct UserRecord {
     pub password_set: bool,
     /// Tokens not revoked.
     pub active_tokens: i64,
+    /// Where notifications are e-mailed; `None`: not by e-mail.
+    pub email: Option<String>,
 }
 
 /// What an administrator does to a user.
@@ -859,6 +861,28 @@ pub struct NewLine {
     pub eco_number: Option<String>,
     /// The exporter named on the line (for [`Store::pair_seen`](crate::Store::pair_seen)).
     pub exporter: Option<String>,
+    /// The agreement whose preference the line claims (`None`: MFN).
+    pub agreement: Option<String>,
+}
+
+/// The decided lines of one month, agreement, partner and currency, summed in the
+/// currency's minor units (exact: every duty amount is rounded to the minor unit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevenueGroup {
+    /// `YYYY-MM` of the declaration date.
+    pub month: String,
+    /// The agreement claimed (`None`: no preference claimed).
+    pub agreement: Option<String>,
+    /// The issuing country of the certificate claimed (`None`: no certificate named).
+    pub partner: Option<String>,
+    /// The currency.
+    pub currency: String,
+    /// Lines summed.
+    pub lines: i64,
+    /// Duty at the MFN rate, in minor units.
+    pub mfn_minor: i64,
+    /// Duty due, in minor units.
+    pub due_minor: i64,
 }
 
 /// A stored import declaration.
@@ -1084,3 +1108,77 @@ mod hex_bytes {
 
 /// Declaration lines as (declaration id, line number), in order.
 pub type LineRefs = Vec<(i64, i32)>;
+
+/// A notification to store, unless one with its `key` exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// What makes it unique (`audit:<seq>:<audience>`, `overdue:verification/<id>`, ...).
+    pub key: String,
+    /// Who is told: `role:<role>` or `company:<id>`.
+    pub audience: String,
+    /// What happened (a text id's suffix, e.g. `received`).
+    pub kind: String,
+    /// The console page it is about.
+    pub link: String,
+    /// The text's arguments, as a JSON object.
+    pub args: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Its e-mails and webhook calls.
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// An e-mail or webhook call of a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The address or URL.
+    pub target: String,
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    /// Identifier (increasing).
+    pub id: i64,
+    /// Who is told.
+    pub audience: String,
+    /// What happened.
+    pub kind: String,
+    /// The console page it is about.
+    pub link: String,
+    /// The text's arguments, as a JSON object.
+    pub args: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A delivery due, with its notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Identifier.
+    pub id: i64,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The address or URL.
+    pub target: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// The notification.
+    pub notification: Notification,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered.
+    Delivered,
+    /// Failed; tried again at `retry_at`, or never again when `None`.
+    Failed {
+        /// Why.
+        error: String,
+        /// When to try again.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}

@@ -278,7 +278,7 @@ pub(crate) fn session<R: Row>(r: &R) -> Result<Session> {
 /// The columns of a [`UserRecord`] (users `u`, left-joined companies `c`).
 pub(crate) const USER_RECORD_COLS: &str = "u.id, u.name, u.role, c.name, u.disabled_at, u.created_at, \
      (SELECT count(*) FROM tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL), \
-     (u.password_hash IS NOT NULL)";
+     (u.password_hash IS NOT NULL), u.email";
 
 /// A user as an administrator sees it ([`USER_RECORD_COLS`]).
 pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
@@ -293,6 +293,7 @@ pub(crate) fn user_record<R: Row>(r: &R) -> Result<UserRecord> {
         created_at: r.col(5)?,
         active_tokens: r.col(6)?,
         password_set: r.col(7)?,
+        email: r.col(8)?,
     })
 }
 
@@ -387,5 +388,129 @@ pub(crate) fn declaration_page(by_risk: bool, first: &str) -> (String, &'static 
         )
     } else {
         (format!("id < {first}"), "id DESC")
+    }
+}
+
+/// The revenue sums of the days `p1 <= day < p2` (the backend's first two parameters), from
+/// the running daily totals, grouped by month, agreement, partner and currency. `sum` wraps a
+/// sum for the backend (PostgreSQL's `SUM(bigint)` is `numeric`).
+pub(crate) fn revenue_groups_sql(p1: &str, p2: &str, sum: fn(&str) -> String) -> String {
+    format!(
+        "SELECT substr(day, 1, 7), NULLIF(agreement, ''), NULLIF(partner, ''), currency, {}, {}, {} \
+         FROM revenue_days WHERE day >= {p1} AND day < {p2} GROUP BY 1, 2, 3, 4 HAVING {} <> 0 \
+         ORDER BY 1, COALESCE(NULLIF(agreement, ''), ''), COALESCE(NULLIF(partner, ''), ''), 4",
+        sum("lines"),
+        sum("mfn_minor"),
+        sum("due_minor"),
+        sum("lines"),
+    )
+}
+
+/// Adds a line (the parameters `p1`, `p2`: declaration id and line number) to the daily
+/// revenue totals `p3` times, when it is decided and its duty computed.
+pub(crate) fn count_revenue_sql(p1: &str, p2: &str, p3: &str) -> String {
+    format!(
+        "INSERT INTO revenue_days (day, agreement, partner, currency, lines, mfn_minor, due_minor) \
+         SELECT declared_on, COALESCE(agreement, ''), COALESCE(eco_country, ''), currency, {p3}, {p3} * mfn_minor, \
+                {p3} * (CASE WHEN outcome = 'granted' THEN due_granted_minor ELSE due_denied_minor END) \
+         FROM declaration_lines WHERE declaration_id = {p1} AND line_no = {p2} AND outcome <> 'pending' \
+           AND currency IS NOT NULL AND declared_on IS NOT NULL \
+         ON CONFLICT (day, agreement, partner, currency) DO UPDATE SET lines = revenue_days.lines + excluded.lines, \
+           mfn_minor = revenue_days.mfn_minor + excluded.mfn_minor, due_minor = revenue_days.due_minor + excluded.due_minor"
+    )
+}
+
+/// A row of [`revenue_groups_sql`].
+pub(crate) fn revenue_group<R: Row>(r: &R) -> Result<RevenueGroup> {
+    Ok(RevenueGroup {
+        month: r.col(0)?,
+        agreement: r.col(1)?,
+        partner: r.col(2)?,
+        currency: r.col(3)?,
+        lines: r.col(4)?,
+        mfn_minor: r.col(5)?,
+        due_minor: r.col(6)?,
+    })
+}
+
+/// The lines of the same period left out of [`revenue_groups_sql`] (pending, or without a
+/// computed duty), with their declaration number (column 10), at most the third parameter.
+pub(crate) fn lines_unsummed_sql(p1: &str, p2: &str, p3: &str) -> String {
+    format!(
+        "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
+         WHERE l.declared_on >= {p1} AND l.declared_on < {p2} AND (l.outcome = 'pending' OR l.currency IS NULL) \
+         ORDER BY l.declaration_id, l.line_no LIMIT {p3}",
+        line_cols_of_l()
+    )
+}
+
+/// The columns of a [`Notification`].
+pub(crate) const NOTIFICATION_COLS: &str = "n.id, n.audience, n.kind, n.link, n.args, n.at";
+
+/// A notification ([`NOTIFICATION_COLS`] from column `at`).
+pub(crate) fn notification<R: Row>(r: &R, at: usize) -> Result<Notification> {
+    Ok(Notification {
+        id: r.col(at)?,
+        audience: r.col(at + 1)?,
+        kind: r.col(at + 2)?,
+        link: r.col(at + 3)?,
+        args: r.col(at + 4)?,
+        at: r.col(at + 5)?,
+    })
+}
+
+/// A delivery due: `d.id, d.channel, d.target, d.attempts`, then [`NOTIFICATION_COLS`].
+pub(crate) fn delivery<R: Row>(r: &R) -> Result<Delivery> {
+    Ok(Delivery {
+        id: r.col(0)?,
+        channel: r.col(1)?,
+        target: r.col(2)?,
+        attempts: r.col(3)?,
+        notification: notification(r, 4)?,
+    })
+}
+
+/// The deliveries due at the first parameter, oldest first, at most the second.
+pub(crate) fn due_deliveries_sql(p1: &str, p2: &str) -> String {
+    format!(
+        "SELECT d.id, d.channel, d.target, d.attempts, {NOTIFICATION_COLS} FROM notification_deliveries d \
+         JOIN notifications n ON n.id = d.notification_id \
+         WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_at <= {p1} ORDER BY d.next_at, d.id LIMIT {p2}"
+    )
+}
+
+/// How many notifications for two audiences are newer than the third parameter, counted up to
+/// the fourth: a bounded walk of `notifications_audience`.
+pub(crate) fn notifications_after_sql(a: &str, b: &str, after: &str, cap: &str) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM notifications WHERE audience IN ({a}, {b}) AND id > {after} LIMIT {cap}) x"
+    )
+}
+
+/// Below this many lines with an outcome, the declarations with one are found from those
+/// lines (`declaration_lines_outcome`); at or above it, the declarations are walked in their
+/// order until a page is found, which a common outcome fills at once.
+pub(crate) const RARE_OUTCOME: i64 = 5000;
+
+/// Whether fewer than [`RARE_OUTCOME`] lines have the outcome bound as `p` (a bounded count).
+pub(crate) fn rare_outcome_sql(p: &str) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM declaration_lines WHERE outcome = {p} LIMIT {RARE_OUTCOME}) x"
+    )
+}
+
+/// The condition on `d` for the outcome bound as `p`: none asked, a rare one (found from its
+/// lines) or a common one (checked declaration by declaration).
+pub(crate) fn declaration_outcome(asked: bool, rare: bool, p: &str, none: &str) -> String {
+    match (asked, rare) {
+        (false, _) => none.to_owned(),
+        (true, true) => {
+            format!("d.id IN (SELECT l.declaration_id FROM declaration_lines l WHERE l.outcome = {p})")
+        }
+        (true, false) => {
+            format!(
+                "EXISTS (SELECT 1 FROM declaration_lines l WHERE l.declaration_id = d.id AND l.outcome = {p})"
+            )
+        }
     }
 }

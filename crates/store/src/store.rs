@@ -61,6 +61,36 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Sets the password of an invitation's user, once: `INVITATION_INVALID` for an unknown,
     /// used or expired invitation or a disabled user.
     async fn accept_invitation(&self, ctx: &Ctx, hash: &[u8; 32], password_hash: &str) -> Result<UserRecord>;
+    /// Sets or clears user `id`'s e-mail address (the caller checks its form), audited as
+    /// `user.email_set`. Unknown user: `NOT_FOUND`.
+    async fn set_email(&self, ctx: &Ctx, id: i64, email: Option<String>) -> Result<UserRecord>;
+
+    /// The audit sequence number the notifier has read up to (0 at first).
+    async fn notifier_cursor(&self) -> Result<i64>;
+    /// Stores the notifications not stored yet (by key) with their deliveries, and moves the
+    /// notifier's cursor to `cursor` when given, in ONE transaction; returns how many were new.
+    async fn add_notifications(&self, cursor: Option<i64>, list: Vec<NewNotification>) -> Result<usize>;
+    /// The newest notifications for either audience, with an id below `before`, at most
+    /// `limit`, newest first.
+    async fn notifications(
+        &self,
+        audiences: [&str; 2],
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Notification>>;
+    /// How many notifications for either audience have an id above `after`, counted up to
+    /// `cap` at most (a count shown on every page stays cheap however many there are).
+    async fn notifications_after(&self, audiences: [&str; 2], after: i64, cap: i64) -> Result<i64>;
+    /// The newest notification id user `user_id` has seen (0: none).
+    async fn notifications_seen(&self, user_id: i64) -> Result<i64>;
+    /// Records that user `user_id` has seen the notifications up to `upto` (never back).
+    async fn see_notifications(&self, user_id: i64, upto: i64) -> Result<()>;
+    /// The deliveries due at `now` (not delivered, not given up), oldest first.
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Delivery>>;
+    /// Records how an attempt of delivery `id` ended, at `at`.
+    async fn settle_delivery(&self, id: i64, at: DateTime<Utc>, outcome: DeliveryOutcome) -> Result<()>;
+    /// The e-mail addresses of the enabled users with `role`, or of `company`'s.
+    async fn emails_of(&self, role: Option<Role>, company: Option<i64>) -> Result<Vec<String>>;
 
     /// Creates an application in `draft`.
     async fn create_application(&self, ctx: &Ctx, app: NewApplication) -> Result<Application>;
@@ -274,13 +304,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn denied_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {
         self.lines_with_outcome(issuing_country, number, "denied").await
     }
-    /// Every line, whatever its outcome (still `pending` ones included), of the declarations
-    /// dated `from <= declaration_date < to`, with their declaration number, in declaration
-    /// and line order: the caller sums the duty of the decided ones and lists the others.
-    async fn lines_declared_between(
+    /// The decided lines with a computed duty of the declarations dated
+    /// `from <= declaration_date < to`, summed per month, agreement, partner and currency, in
+    /// that order.
+    async fn revenue_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RevenueGroup>>;
+    /// The lines of the same declarations that are NOT in [`Store::revenue_groups`]: still
+    /// `pending`, or decided without a computable duty; at most `limit`, with their
+    /// declaration number, in declaration and line order.
+    async fn lines_unsummed(
         &self,
         from: NaiveDate,
         to: NaiveDate,
+        limit: usize,
     ) -> Result<Vec<(String, DeclarationLine)>>;
     /// Whether a granted line of another declaration than `pair.other_than` names this
     /// exporter → importer pair: the importer compared by its normalized key, or, for

@@ -1,7 +1,8 @@
 //! `originlink demo`: a whole region on this machine. Keys and a signed trust list, a gateway
 //! and three country nodes (KH, TH, VN) as real HTTPS services with mutual TLS on loopback,
 //! on SQLite files under `./demo-data/`, seeded with traders and certificates across the
-//! pairs (one replaced, one revoked). It prints a walk-through and runs until Ctrl-C;
+//! pairs (one replaced, one revoked) and a few hundred more as history, most of them declared
+//! at their destination. It prints a walk-through and runs until Ctrl-C;
 //! `--quick` checks every expected state instead and exits.
 
 use std::future::Future;
@@ -30,6 +31,11 @@ pub struct Args {
     /// start the processes yourself with `originlink gateway` and `originlink node`.
     #[arg(long)]
     setup_only: bool,
+    /// How many more certificates to issue across the six pairs as history (most of them
+    /// declared at their destination), so that lists, queues and charts show something real
+    /// (`--quick`: at most 24).
+    #[arg(long, default_value_t = 300)]
+    history: usize,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -44,7 +50,11 @@ async fn demo(a: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let stops = start(&region).await?;
-    let outcome = scenario(&region).await;
+    let history = if a.quick { a.history.min(24) } else { a.history };
+    let outcome = match scenario(&region).await {
+        Ok(summary) => seed_history(&region, history).await.map(|h| format!("{summary}\n{h}")),
+        Err(e) => Err(e),
+    };
     match (&outcome, a.quick) {
         (Ok(summary), true) => {
             outln!("{summary}");
@@ -225,6 +235,67 @@ async fn scenario(region: &Region) -> Result<String> {
         lines.len(),
         started.elapsed().as_secs_f64(),
         replaced = replaced["number"].as_str().unwrap_or_default(),
+    ))
+}
+
+/// `count` certificates across the six pairs, issued by both exporters of each country, and
+/// two of every three declared at their destination (every fifth claiming no preference),
+/// so that the consoles' lists, queues, charts and notifications show something real.
+async fn seed_history(region: &Region, count: usize) -> Result<String> {
+    let started = Instant::now();
+    let now = Utc::now();
+    let apis: std::collections::BTreeMap<String, Api> =
+        region.nodes.keys().map(|c| Ok((c.clone(), region.api(c)?))).collect::<Result<_>>()?;
+    let pairs = [("KH", "TH"), ("KH", "VN"), ("TH", "VN"), ("VN", "KH"), ("TH", "KH"), ("VN", "TH")];
+    // Eight at a time: the nodes sign each approval and send it on.
+    let mut running = tokio::task::JoinSet::new();
+    let mut issued = Vec::with_capacity(count);
+    for i in 0..count {
+        let (from, to) = pairs[i % pairs.len()];
+        let api = apis[from].clone();
+        let round = i / pairs.len();
+        let exporter = region.nodes[from].exporters[round % 2].clone();
+        let doc = region::application_document(from, to, 100 + i as u32, 1 + round % 3, now)?;
+        running
+            .spawn(async move { region::issue(&api, from, &exporter, doc, None).await.map(|c| (i, to, c)) });
+        if running.len() >= 8
+            && let Some(done) = running.join_next().await
+        {
+            issued.push(done??);
+        }
+    }
+    while let Some(done) = running.join_next().await {
+        issued.push(done??);
+    }
+    issued.sort_by_key(|(i, _, _)| *i);
+    let mut declared = 0;
+    for (i, to, cert) in issued.iter().filter(|(i, _, _)| (i / pairs.len()) % 3 != 2) {
+        let number = cert["number"].as_str().context("number")?.to_owned();
+        let customs = format!("{}-customs", to.to_ascii_lowercase());
+        let api = &apis[*to];
+        let path = format!("/api/v1/received?number={number}");
+        let rec = eventually(&format!("{number} at {to}"), 60, || async {
+            let list = api.ok("GET", &path, &customs, None).await?;
+            Ok(list.as_array().and_then(|l| l.iter().find(|r| r["number"] == number.as_str()).cloned()))
+        })
+        .await?;
+        let doc = api.ok("GET", rec["document"].as_str().context("link")?, &customs, None).await?;
+        let xml = doc.as_str().context("the document is XML text")?.as_bytes().to_vec();
+        let (_, c) = originlink_formats::read(&xml, &originlink_formats::Limits::default())
+            .map_err(|p| anyhow::anyhow!("{number} does not read: {} problems", p.len()))?;
+        let mut decl = region::declaration_for(&c, &format!("{to}-IMP-HIST-{i:06}"), now.date_naive());
+        if (i / pairs.len()).is_multiple_of(5) {
+            for l in decl["lines"].as_array_mut().into_iter().flatten() {
+                l["claimed_agreement"] = Value::Null;
+            }
+        }
+        api.ok("POST", "/api/v1/declarations", &customs, Some(decl)).await?;
+        declared += 1;
+    }
+    Ok(format!(
+        "history: {} more certificates across the six pairs, {declared} of them declared at their destination ({:.1} s)",
+        issued.len(),
+        started.elapsed().as_secs_f64()
     ))
 }
 

@@ -31,6 +31,8 @@ struct Running {
     states: BTreeMap<String, AppState>,
     stops: Vec<Shutdown>,
     dir: PathBuf,
+    /// The SMTP server every node e-mails through, and the maildir it writes.
+    smtp: crate::support::Smtp,
 }
 
 impl Drop for Running {
@@ -75,8 +77,10 @@ async fn start() -> anyhow::Result<Running> {
         ..Default::default()
     };
     let region = originlink_region::setup(&dir, &options).await.context("region set-up")?;
+    let smtp = crate::support::Smtp::start(&dir.join("maildir")).await?;
+    let relay = smtp.addr.clone();
     // From here on, dropping `running` stops what started and removes the folder.
-    let mut running = Running { region, states: BTreeMap::new(), stops: Vec::new(), dir };
+    let mut running = Running { region, states: BTreeMap::new(), stops: Vec::new(), dir, smtp };
     let gcfg = originlink_gateway::config::Config::load(&running.region.gateway_config)?;
     let gateway = originlink_gateway::Gateway::build(&gcfg, Arc::new(originlink_node::SystemClock))
         .await
@@ -84,7 +88,16 @@ async fn start() -> anyhow::Result<Running> {
     running.stops.push(gateway.shutdown_handle());
     tokio::spawn(gateway.run_until_stopped());
     for (code, info) in &running.region.nodes {
-        let cfg = originlink_node::Config::load(&info.config).with_context(|| format!("{code}'s config"))?;
+        let mut cfg =
+            originlink_node::Config::load(&info.config).with_context(|| format!("{code}'s config"))?;
+        // People are told by e-mail too, through the test's SMTP server, quickly.
+        cfg.notifications = Some(originlink_node::config::NotificationsConfig {
+            interval_ms: Some(100),
+            smtp: Some(relay.clone()),
+            from: Some(format!("originlink@{}.example", code.to_ascii_lowercase())),
+            webhooks: vec![],
+            unreachable_minutes: None,
+        });
         let app = originlink_node::Application::build(&cfg, Arc::new(originlink_node::SystemClock))
             .await
             .map_err(|e| anyhow::anyhow!("node {code}: {e}"))?;
@@ -211,6 +224,18 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     let b = Browser::start().await.expect("chromium starts");
     let mut pages = Pages::new();
 
+    // TH's administrator gives the customs officer an e-mail address for notifications: a
+    // wrong one is refused at its field, with what was typed kept.
+    sign_in(&b, &r, "TH", "th-admin").await.unwrap();
+    b.click_link("th-customs").await.unwrap();
+    b.wait_for_text("E-mail notifications", WAIT).await.unwrap();
+    b.fill("E-mail address", "customs at th").await.unwrap();
+    click_and_wait(&b, "Save the address", "That is not an e-mail address").await.unwrap();
+    assert_eq!(field_value(&b, "email").await, "customs at th");
+    pages.check(&b, "user-email-refused").await;
+    b.fill("E-mail address", "customs@customs.go.th").await.unwrap();
+    click_and_wait(&b, "Save the address", "The e-mail address of th-customs is saved.").await.unwrap();
+
     // The exporter uploads the document and submits it.
     sign_in(&b, &r, "KH", &exporter).await.unwrap();
     b.goto(&r.url("KH", "/applications/upload")).await.unwrap();
@@ -275,9 +300,33 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     assert!(text.contains("Download the signed certificate"), "{text}");
     pages.check_at(&b, "certificate-history", Some("#history-title")).await;
 
-    // TH customs has it among the certificates received.
+    // TH customs is told it arrived: on every page, a count of what is new.
     sign_in(&b, &r, "TH", "th-customs").await.unwrap();
     assert_eq!(path(&b).await, "/certificates", "customs starts at the received certificates");
+    let deadline = Instant::now() + REPORT_WAIT;
+    while !b.text().await.unwrap().contains("1 new") {
+        assert!(Instant::now() < deadline, "no notification of the arrival: {}", b.text().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.goto(&r.url("TH", "/certificates")).await.unwrap();
+    }
+    b.click_link("Notifications 1 new").await.unwrap();
+    let arrived = format!("Certificate {number} arrived from KH.");
+    b.wait_for_text(&arrived, WAIT).await.unwrap();
+    pages.check(&b, "notifications").await;
+    b.click_link(&arrived).await.unwrap();
+    b.wait_for_text(&format!("Received certificate {number}"), WAIT).await.unwrap();
+    assert!(!b.text().await.unwrap().contains("1 new"), "seen now");
+    // And by e-mail, through the SMTP server.
+    let mails = r.smtp.mails(1).await;
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("To: <customs@customs.go.th>"))
+        .unwrap_or_else(|| panic!("{mails:#?}"));
+    assert!(mail.contains(&arrived), "{mail}");
+    assert!(mail.contains("/received/"), "a link to the certificate: {mail}");
+
+    // It is among the certificates received.
+    b.click_link("Received certificates").await.unwrap();
     b.wait_for_text(&number, WAIT).await.unwrap();
     let row = b
         .execute(
@@ -333,32 +382,39 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     // A declaration that does not read is refused: the form comes back with the error and what
     // was typed.
     b.click_link("New declaration").await.unwrap();
-    b.wait_for_text("Lodge and decide", WAIT).await.unwrap();
+    b.wait_for_text("Lodge the JSON", WAIT).await.unwrap();
     assert_eq!(path(&b).await, "/declarations/new");
     // Uploaded as a file (what is shown again is the file's text).
     let broken = r.dir.join("broken-declaration.json");
     std::fs::write(&broken, "{").unwrap();
     b.upload("Or upload it (JSON file)", &broken).await.unwrap();
-    click_and_wait(&b, "Lodge and decide", "The declaration cannot be read").await.unwrap();
+    click_and_wait(&b, "Lodge the JSON", "The declaration cannot be read").await.unwrap();
     let summary = error_summary(&b).await.unwrap().expect("an error summary");
     assert!(summary.contains("DECLARATION_INVALID"), "{summary}");
     assert!(!summary.contains("()"), "no empty brackets where a field would be named: {summary}");
     assert_eq!(field_value(&b, "declaration").await, "{", "what was typed is kept");
     pages.check(&b, "declaration-refused").await;
 
-    // TH customs lodges a declaration for the goods: all of item 1 and half of item 2, by
-    // the certificate's consignee, today. Both lines are granted with a duty.
-    let declaration_number = format!("TH-IMP-{}-000001", Utc::now().year());
-    let mut declaration =
-        originlink_region::declaration_for(&cert, &declaration_number, Utc::now().date_naive());
+    // TH customs declares the goods from the certificate's page: the form's lines are its
+    // items. All of item 1 and half of item 2, by the certificate's consignee, today. A
+    // number left out is asked for, at its field, with everything typed kept.
+    b.goto(&r.url("TH", &received_page)).await.unwrap();
+    b.click_link("Declare these goods").await.unwrap();
+    b.wait_for_text("Line 2", WAIT).await.unwrap();
+    assert_eq!(field_value(&b, "l0_eco_number").await, number, "the lines name the certificate");
+    assert_eq!(field_value(&b, "l1_quantity").await, cert.items[1].quantity.value().to_string());
     let q2 = cert.items[1].quantity.value();
     let half = (q2 / originlink_model::Decimal::from(2)).floor();
-    declaration["lines"][1]["quantity"] = json!(half.to_string());
-    let declared = declaration.to_string();
+    b.fill_name("l1_quantity", &half.to_string()).await.unwrap();
+    click_and_wait(&b, "Lodge and decide", "There is a problem").await.unwrap();
+    let summary = error_summary(&b).await.unwrap().expect("an error summary");
+    assert!(summary.contains("Declaration number: must not be empty"), "the number is asked for: {summary}");
+    assert_eq!(field_value(&b, "l1_quantity").await, half.to_string(), "what was typed is kept");
+    pages.check(&b, "declaration-form-refused").await;
+    let declaration_number = format!("TH-IMP-{}-000001", Utc::now().year());
     let typing = Instant::now();
-    b.fill("The declaration (JSON)", &declared).await.unwrap();
+    b.fill_name("number", &declaration_number).await.unwrap();
     let typed = typing.elapsed();
-    assert_eq!(field_value(&b, "declaration").await, declared, "typed as is");
     click_and_wait(
         &b,
         "Lodge and decide",
@@ -477,10 +533,23 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     let csv = crate::support::http(addr, "GET", &path, Some(&cookie), None).await.unwrap();
     assert_eq!(csv.status, 200, "{}", csv.body);
     let line = format!(
-        "{first_day},{today},{c},{},{},{},{}",
-        totals.lines, totals.mfn_total, totals.duty_collected_total, totals.preference_granted_total
+        "{},ATIGA,KH,{c},{},{},{},{}",
+        first_day.format("%Y-%m"),
+        totals.lines,
+        totals.mfn_total,
+        totals.duty_collected_total,
+        totals.preference_granted_total
     );
     assert_eq!(csv.body.lines().nth(1), Some(line.as_str()), "{}", csv.body);
+    assert_eq!(api.groups.len(), 1, "one month, agreement and partner: {:?}", api.groups);
+    // Grouped by agreement, the one row is the agreement's.
+    b.goto(&format!("{console}/revenue?from={first_day}&to={today}&by=agreement")).await.unwrap();
+    b.wait_for_text("Figures by agreement", WAIT).await.unwrap();
+    let tables = b
+        .execute("return [...document.querySelectorAll('table')[1].tBodies[0].rows].map(r => r.cells[0].textContent);", vec![])
+        .await
+        .unwrap();
+    assert_eq!(tables, serde_json::json!(["ATIGA"]));
     pages.check(&b, "revenue").await;
 
     // Back at KH, the exporter reads what TH used of each item in the status history.
@@ -500,6 +569,17 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     assert!(second.ends_with(&format!("item 2: {half} {u2} used, {} {u2} left", q2 - half)), "{items:?}");
     assert!(items[2].starts_with("Received reported by TH ·"), "the arrival, oldest last: {items:?}");
     pages.check_at(&b, "certificate-utilized", Some("#history-title")).await;
+    // The exporter was told each report too.
+    b.goto(&r.url("KH", "/notifications")).await.unwrap();
+    b.wait_for_text(&format!("TH reported certificate {number}: used up."), WAIT).await.unwrap();
+    let told = b.text().await.unwrap();
+    for said in [
+        format!("TH reported certificate {number}: received."),
+        format!("TH reported certificate {number}: partly used."),
+        "is approved: certificate".to_owned(),
+    ] {
+        assert!(told.contains(&said), "{said:?} in {told}");
+    }
 
     b.close().await.unwrap();
     eprintln!(

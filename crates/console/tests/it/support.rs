@@ -480,3 +480,55 @@ fn enc(s: &str) -> String {
 pub fn session_cookie(name: &str, id: &str) -> String {
     format!("{name}={id}")
 }
+
+/// A real SMTP server (Python's `aiosmtpd`, which `scripts/setup.sh` installs) writing what it
+/// receives into a maildir; stopped when dropped.
+pub struct Smtp {
+    child: std::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    maildir: PathBuf,
+}
+
+impl Smtp {
+    /// Starts one on a free port, writing into `maildir` (which it makes: it must not exist).
+    pub async fn start(maildir: &std::path::Path) -> anyhow::Result<Smtp> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &addr, "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("python3 -m aiosmtpd (scripts/setup.sh installs it)")?;
+        let smtp = Smtp { child, addr, maildir: maildir.to_owned() };
+        let start = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(&smtp.addr).await.is_err() {
+            anyhow::ensure!(start.elapsed() < Duration::from_secs(20), "aiosmtpd did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(smtp)
+    }
+
+    /// The messages received, waiting up to 20 s for at least `count`.
+    pub async fn mails(&self, count: usize) -> Vec<String> {
+        let start = std::time::Instant::now();
+        loop {
+            let found: Vec<String> = std::fs::read_dir(self.maildir.join("new"))
+                .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+                .unwrap_or_default();
+            if found.len() >= count || start.elapsed() > Duration::from_secs(20) {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -445,6 +445,13 @@ pub fn applicable_duty(l: &originlink_store::DeclarationLine) -> Value {
     }
 }
 
+/// Every problem of a declaration's JSON, each with its code and JSON pointer; none when it
+/// reads (what [`declare`] refuses with the first of them). For forms that show each problem
+/// at its field.
+pub fn declaration_problems(json: &[u8]) -> Vec<originlink_model::Problem> {
+    Declaration::from_json(json).err().unwrap_or_default()
+}
+
 /// Importing customs lodges a declaration (`DECLARATION_INVALID` on the first problem's
 /// path; `WRONG_IMPORTING_COUNTRY`; `DECLARATION_EXISTS`); every line is decided at once, the
 /// risk scored and the statuses sent back to the issuing countries.
@@ -493,12 +500,14 @@ pub async fn declare(state: &AppState, user: &User, json: &[u8]) -> Result<origi
                             eco_country: Some(issuing_country.as_str().to_owned()),
                             eco_number: Some(number.as_str().to_owned()),
                             exporter: exporters.get(&l.line_no).cloned(),
+                            agreement: l.claimed_agreement.map(|a| a.code().to_owned()),
                         },
                         EcoRef::Pending => NewLine {
                             line_no: l.line_no as i32,
                             eco_country: None,
                             eco_number: None,
                             exporter: None,
+                            agreement: l.claimed_agreement.map(|a| a.code().to_owned()),
                         },
                     })
                     .collect(),
@@ -553,7 +562,7 @@ pub async fn declaration(state: &AppState, id: i64) -> Result<originlink_store::
 }
 
 /// Preference granted and duty collected over the decided lines of the declarations dated in
-/// a period, per currency.
+/// a period: in all, per currency, and per month, agreement and partner.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevenueReport {
     /// First declaration date.
@@ -561,9 +570,12 @@ pub struct RevenueReport {
     /// Day after the last declaration date (exclusive).
     pub to: NaiveDate,
     /// Lines whose duty is in the sums.
-    pub lines: usize,
-    /// The sums.
+    pub lines: u64,
+    /// The sums per currency.
     pub revenue: originlink_customs::Revenue,
+    /// The sums per month (of the declaration date), agreement claimed, partner (the issuing
+    /// country of the certificate claimed) and currency, in that order.
+    pub groups: Vec<RevenueGroup>,
     /// Whether every line of the period is in the sums.
     pub complete: bool,
     /// Lines whose duty could not be computed: listed, never silently left out.
@@ -571,17 +583,65 @@ pub struct RevenueReport {
     /// Lines not decided yet (`pending`: their certificate is awaited or cannot be verified
     /// yet): listed with their reasons, never silently left out; they count once decided.
     pub undecided: Vec<Value>,
+    /// More lines are left out of the sums than the [`UNSUMMED_LISTED`] listed.
+    pub more_unsummed: bool,
+}
+
+/// How many lines left out of the sums a report lists.
+pub const UNSUMMED_LISTED: usize = 1000;
+
+/// One month, agreement, partner and currency of a [`RevenueReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevenueGroup {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The agreement claimed; `None`: no preference claimed (MFN).
+    pub agreement: Option<String>,
+    /// The issuing country of the certificate claimed; `None`: none named.
+    pub partner: Option<String>,
+    /// The sums and the lines summed (`preference_granted_total` = MFN − collected).
+    #[serde(flatten)]
+    pub totals: originlink_customs::Totals,
+    /// The currency.
+    pub currency: originlink_model::Currency,
+}
+
+fn revenue_group(g: originlink_store::RevenueGroup) -> Result<RevenueGroup> {
+    let currency = originlink_model::Currency::parse(&g.currency)
+        .map_err(|_| Error::internal(format!("unknown currency {:?} on a declaration line", g.currency)))?;
+    let amount = |minor: i64| originlink_store::Decimal::new(minor, currency.minor_units());
+    let (mfn, due) = (amount(g.mfn_minor), amount(g.due_minor));
+    let totals = originlink_customs::Totals {
+        preference_granted_total: mfn - due,
+        duty_collected_total: due,
+        mfn_total: mfn,
+        lines: g.lines as u64,
+    };
+    Ok(RevenueGroup { month: g.month, agreement: g.agreement, partner: g.partner, totals, currency })
 }
 
 /// The revenue report for the declarations dated from `from` (inclusive) to `to`
 /// (exclusive), whenever their lines were decided: a line decided today for a declaration of
-/// last month counts in last month's report.
+/// last month counts in last month's report. Summed by the database, exactly, in minor units.
 pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result<RevenueReport> {
-    let lines = state.store.lines_declared_between(from, to).await?;
-    let mut duties: Vec<originlink_customs::Duty> = Vec::with_capacity(lines.len());
-    let mut uncomputed = Vec::new();
-    let mut undecided = Vec::new();
-    for (declaration, l) in &lines {
+    let groups: Vec<RevenueGroup> =
+        state.store.revenue_groups(from, to).await?.into_iter().map(revenue_group).collect::<Result<_>>()?;
+    let mut revenue = originlink_customs::Revenue::default();
+    for g in &groups {
+        let t = revenue.per_currency.entry(g.currency).or_default();
+        let overflow = || Error::unprocessable("DUTY_OVERFLOW", "a revenue total is out of range");
+        t.preference_granted_total =
+            t.preference_granted_total.checked_add(g.totals.preference_granted_total).ok_or_else(overflow)?;
+        t.duty_collected_total =
+            t.duty_collected_total.checked_add(g.totals.duty_collected_total).ok_or_else(overflow)?;
+        t.mfn_total = t.mfn_total.checked_add(g.totals.mfn_total).ok_or_else(overflow)?;
+        t.lines += g.totals.lines;
+    }
+    let mut unsummed = state.store.lines_unsummed(from, to, UNSUMMED_LISTED + 1).await?;
+    let more_unsummed = unsummed.len() > UNSUMMED_LISTED;
+    unsummed.truncate(UNSUMMED_LISTED);
+    let (mut uncomputed, mut undecided) = (Vec::new(), Vec::new());
+    for (declaration, l) in &unsummed {
         if l.outcome == LineOutcome::Pending.as_str() {
             let reasons: Vec<originlink_customs::Reason> =
                 serde_json::from_str(&l.reasons).unwrap_or_default();
@@ -594,21 +654,17 @@ pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result
             continue;
         }
         let duty = applicable_duty(l);
-        match serde_json::from_value(duty.clone()) {
-            Ok(d) => duties.push(d),
-            Err(_) => uncomputed.push(json!({
-                "declaration": declaration,
-                "line_no": l.line_no,
-                "outcome": l.outcome,
-                "reason": duty.get("error").or_else(|| duty.get("reason")).cloned()
-                    .unwrap_or_else(|| json!("the duty of this line could not be computed (no tariff rate or value)")),
-            })),
-        }
+        uncomputed.push(json!({
+            "declaration": declaration,
+            "line_no": l.line_no,
+            "outcome": l.outcome,
+            "reason": duty.get("error").or_else(|| duty.get("reason")).cloned()
+                .unwrap_or_else(|| json!("the duty of this line could not be computed (no tariff rate or value)")),
+        }));
     }
-    let revenue = originlink_customs::Revenue::of(duties.iter())
-        .map_err(|e| Error::unprocessable(e.code(), e.to_string()))?;
-    let complete = uncomputed.is_empty() && undecided.is_empty();
-    Ok(RevenueReport { from, to, lines: duties.len(), revenue, complete, uncomputed, undecided })
+    let lines = groups.iter().map(|g| g.totals.lines).sum();
+    let complete = unsummed.is_empty();
+    Ok(RevenueReport { from, to, lines, revenue, groups, complete, uncomputed, undecided, more_unsummed })
 }
 
 /// Acts on what the exchange applied: lines waiting for a certificate that arrived (or

@@ -16,6 +16,7 @@
 //! - [`verifications`]: raise and answer verification requests.
 //! - [`users`]: add users (and their companies), names.
 //! - [`sessions`]: people signing in to the console: passwords, sessions, invitations.
+//! - [`notifications`]: each person's notifications, and where their e-mails go.
 //! - [`oversight`]: the audit log and the key folder's expiry dates, for administrators.
 //! - [`exchange_admin`]: the exchange as its operator sees it; retrying dead letters.
 //! - [`reference`]: `qualify` and the rule lookup.
@@ -33,6 +34,7 @@ pub mod applications;
 pub mod customs;
 mod error;
 pub mod exchange_admin;
+pub mod notifications;
 pub mod oversight;
 pub mod reference;
 pub mod sessions;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{Auth, Id, JsonBody};
-use crate::app::{AppState, exchange_admin, users};
+use crate::app::{AppState, exchange_admin, notifications, users};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -135,4 +135,46 @@ pub(crate) async fn retry_dead(
 ) -> ApiResult<Response> {
     let Path(id) = id.map_err(|_| ApiError::invalid("INVALID_PATH", "id", "a message id"))?;
     Ok(axum::Json(exchange_admin::retry(&state, &user, &id).await?).into_response())
+}
+
+/// `PUT /api/v1/users/{id}/email` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetEmail {
+    /// Where the user's notifications are e-mailed; `null` or empty: nowhere.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `PUT /api/v1/users/{id}/email`: where a user's notifications are e-mailed.
+pub(crate) async fn set_email(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    JsonBody(req): JsonBody<SetEmail>,
+) -> ApiResult<Response> {
+    let done =
+        notifications::set_email(state.store.as_ref(), &state.ctx(&user), id, req.email.as_deref()).await?;
+    Ok(axum::Json(done).into_response())
+}
+
+/// `?before=&limit=` of the notifications.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeedQuery {
+    #[serde(default)]
+    before: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/notifications`: the caller's notifications, newest first (marked seen).
+pub(crate) async fn notifications_feed(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    q: Result<axum::extract::Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let axum::extract::Query(q) =
+        q.map_err(|_| ApiError::invalid("INVALID_QUERY", "before", "before and limit are integers"))?;
+    let feed = notifications::feed(&state, &user, q.before, q.limit.unwrap_or(50)).await?;
+    Ok(axum::Json(feed).into_response())
 }

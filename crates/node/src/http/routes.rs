@@ -557,6 +557,30 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[404, 409],
     },
     Operation {
+        method: "put",
+        path: "/api/v1/users/{id}/email",
+        handler: || put(admin::set_email),
+        id: "setUserEmail",
+        summary: "Set where a user's notifications are e-mailed (null or empty: nowhere)",
+        roles: &[ADM],
+        body: Body::Json("SetEmail"),
+        query: &[],
+        ok: (200, "UserRecord"),
+        errors: &[400, 404, 413, 415],
+    },
+    Operation {
+        method: "get",
+        path: "/api/v1/notifications",
+        handler: || get(admin::notifications_feed),
+        id: "listNotifications",
+        summary: "The caller's notifications, newest first; they count as seen once listed",
+        roles: ALL,
+        body: Body::None,
+        query: &[("before", false, "integer"), ("limit", false, "integer")],
+        ok: (200, "NotificationFeed"),
+        errors: &[400],
+    },
+    Operation {
         method: "post",
         path: "/api/v1/users/{id}/tokens",
         handler: || post(admin::issue_token),
@@ -632,6 +656,24 @@ fn schemas() -> Value {
     let id = json!({ "type": "integer", "format": "int64" });
     let opt_id = json!({ "type": ["integer", "null"], "format": "int64" });
     let opt_text = json!({ "type": ["string", "null"] });
+    let notification_feed = json!({
+        "type": "object",
+        "required": ["items", "unseen", "next"],
+        "properties": {
+            "items": { "type": "array", "items": {
+                "type": "object",
+                "required": ["id", "audience", "kind", "link", "args", "at", "text", "unseen"],
+                "properties": {
+                    "id": { "type": "integer" }, "audience": { "type": "string" },
+                    "kind": { "type": "string" }, "link": { "type": "string" },
+                    "args": { "type": "string" }, "at": { "type": "string" },
+                    "text": { "type": "string" }, "unseen": { "type": "boolean" }
+                }
+            } },
+            "unseen": { "type": "integer" },
+            "next": { "type": ["integer", "null"] }
+        }
+    });
     // Built apart: one `json!` this deep would pass the macro recursion limit.
     let declaration = json!({
         "description": "An import declaration (docs/reason-codes.md); amounts and quantities are decimal strings",
@@ -921,16 +963,22 @@ fn schemas() -> Value {
         },
         "UserRecord": {
             "type": "object",
-            "required": ["id", "name", "role", "company", "disabled", "disabled_at", "created_at", "password_set", "active_tokens"],
+            "required": ["id", "name", "role", "company", "disabled", "disabled_at", "created_at", "password_set", "active_tokens", "email"],
             "properties": {
                 "id": { "type": "integer" }, "name": { "type": "string" },
                 "role": { "enum": ["exporter", "issuing-officer", "customs-officer", "admin"] },
                 "company": opt_text, "disabled": { "type": "boolean" }, "disabled_at": opt_text,
                 "created_at": { "type": "string" }, "password_set": { "type": "boolean" },
-                "active_tokens": { "type": "integer" }
+                "active_tokens": { "type": "integer" }, "email": opt_text
             }
         },
         "UserList": { "type": "array", "items": reference("UserRecord") },
+        "SetEmail": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "email": opt_text }
+        },
+        "NotificationFeed": notification_feed,
         "IssuedToken": {
             "type": "object",
             "required": ["user", "token"],

@@ -37,7 +37,7 @@ pub(crate) struct Node {
     pub(crate) officer: String,
     pub(crate) customs: String,
     pub(crate) admin: String,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pg: Option<String>,
 }
 

@@ -5,3 +5,4 @@ mod api;
 mod app;
 mod customs;
 mod module_cycles;
+mod notify;

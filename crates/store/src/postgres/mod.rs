@@ -21,7 +21,7 @@ use crate::row::{
 };
 use crate::text::like_anywhere;
 use crate::{Result, Store, StoreError, timestamp};
-use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
+use crate::{declarations, inbox, issuance, migrate, notifications, outbox, received, users, verifications};
 use originlink_service::pgpool::{PgConn, PgPool, PoolError};
 
 mod tx;
@@ -257,6 +257,80 @@ impl Store for PgStore {
 
     async fn accept_invitation(&self, ctx: &Ctx, hash: &[u8; 32], password_hash: &str) -> Result<UserRecord> {
         in_tx!(self, |tx| users::accept_invitation(tx, ctx, hash, password_hash).await)
+    }
+
+    async fn set_email(&self, ctx: &Ctx, id: i64, email: Option<String>) -> Result<UserRecord> {
+        in_tx!(self, |tx| notifications::set_email(tx, ctx, id, email.as_deref()).await)
+    }
+
+    async fn notifier_cursor(&self) -> Result<i64> {
+        self.value("SELECT COALESCE((SELECT seq FROM notifier_cursor WHERE id = 1), 0)", &[]).await
+    }
+
+    async fn add_notifications(&self, cursor: Option<i64>, list: Vec<NewNotification>) -> Result<usize> {
+        in_tx!(self, |tx| notifications::add(tx, cursor, &list).await)
+    }
+
+    async fn notifications(
+        &self,
+        audiences: [&str; 2],
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Notification>> {
+        let sql = format!(
+            "SELECT {} FROM notifications n WHERE n.audience IN ($1, $2) AND n.id < $3 ORDER BY n.id DESC LIMIT $4",
+            row::NOTIFICATION_COLS
+        );
+        let before = before.unwrap_or(i64::MAX);
+        self.all(&sql, &[&audiences[0], &audiences[1], &before, &limit], |r| row::notification(r, 0)).await
+    }
+
+    async fn notifications_after(&self, audiences: [&str; 2], after: i64, cap: i64) -> Result<i64> {
+        let sql = row::notifications_after_sql("$1", "$2", "$3", "$4");
+        self.value(&sql, &[&audiences[0], &audiences[1], &after, &cap]).await
+    }
+
+    async fn notifications_seen(&self, user_id: i64) -> Result<i64> {
+        let sql = "SELECT notifications_seen FROM users WHERE id = $1";
+        self.opt(sql, &[&user_id], |r| r.col(0)).await.map(Option::unwrap_or_default)
+    }
+
+    async fn see_notifications(&self, user_id: i64, upto: i64) -> Result<()> {
+        let sql = "UPDATE users SET notifications_seen = GREATEST(notifications_seen, $1) WHERE id = $2";
+        let mut c = self.lease().await?;
+        c.client().execute(sql, &[&upto, &user_id]).await.map_err(db).map(drop)
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Delivery>> {
+        let sql = row::due_deliveries_sql("$1", "$2");
+        self.all(&sql, &[&timestamp(&now), &limit], row::delivery).await
+    }
+
+    async fn settle_delivery(&self, id: i64, at: DateTime<Utc>, outcome: DeliveryOutcome) -> Result<()> {
+        let at = timestamp(&at);
+        let mut c = self.lease().await?;
+        match outcome {
+            DeliveryOutcome::Delivered => {
+                let sql = "UPDATE notification_deliveries SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2";
+                c.client().execute(sql, &[&at, &id]).await
+            }
+            DeliveryOutcome::Failed { error, retry_at } => {
+                let sql = "UPDATE notification_deliveries SET attempts = attempts + 1, last_error = $1, \
+                           next_at = COALESCE($2, next_at), failed_at = CASE WHEN $2::text IS NULL THEN $3 END \
+                           WHERE id = $4";
+                let retry = retry_at.as_ref().map(timestamp);
+                c.client().execute(sql, &[&error, &retry, &at, &id]).await
+            }
+        }
+        .map_err(db)
+        .map(drop)
+    }
+
+    async fn emails_of(&self, role: Option<Role>, company: Option<i64>) -> Result<Vec<String>> {
+        let sql = "SELECT email FROM users WHERE email IS NOT NULL AND disabled_at IS NULL \
+                   AND (role = $1 OR company_id = $2) ORDER BY id";
+        let (role, company) = (role.map(|r| r.as_str()).unwrap_or(""), company.unwrap_or(-1));
+        self.all(sql, &[&role, &company], |r| r.col(0)).await
     }
 
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
@@ -502,13 +576,16 @@ impl Store for PgStore {
         let (after, order) = row::declaration_page(order_by_risk, "$1");
         // As on SQLite: a number searched among the numbers, not row by row in risk order.
         let number_cond = row::declaration_number(f.number.is_some(), "ILIKE $3", "$3::TEXT IS NULL");
+        let rare = match &f.outcome {
+            Some(o) => self.value::<i64>(&row::rare_outcome_sql("$1"), &[o]).await? < row::RARE_OUTCOME,
+            None => false,
+        };
+        let outcome_cond = row::declaration_outcome(f.outcome.is_some(), rare, "$7", "$7::TEXT IS NULL");
         let sql = format!(
             "SELECT {} FROM declarations d WHERE ($1::BIGINT IS NULL OR {after}) \
              AND {number} AND ($4::TEXT IS NULL OR importer ILIKE $4) \
              AND ($5::TEXT IS NULL OR declaration_date >= $5) AND ($6::TEXT IS NULL OR declaration_date <= $6) \
-             AND ($7::TEXT IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
-                                              WHERE l.declaration_id = d.id AND l.outcome = $7)) \
-             ORDER BY {order} LIMIT $2",
+             AND {outcome_cond} ORDER BY {order} LIMIT $2",
             row::DECL_LIST_COLS,
             number = number_cond
         );
@@ -577,18 +654,22 @@ impl Store for PgStore {
         self.all(sql, &[&country, &number, &outcome], row::pair).await
     }
 
-    async fn lines_declared_between(
+    async fn revenue_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RevenueGroup>> {
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+        let sql = row::revenue_groups_sql("$1", "$2", |x| format!("SUM({x})::bigint"));
+        self.all(&sql, &[&from, &to], row::revenue_group).await
+    }
+
+    async fn lines_unsummed(
         &self,
         from: NaiveDate,
         to: NaiveDate,
+        limit: usize,
     ) -> Result<Vec<(String, DeclarationLine)>> {
-        let sql = format!(
-            "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-             WHERE d.declaration_date >= $1 AND d.declaration_date < $2 ORDER BY l.declaration_id, l.line_no",
-            row::line_cols_of_l()
-        );
         let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
-        self.all(&sql, &[&from, &to], |r| Ok((r.col(10)?, row::line(r)?))).await
+        let sql = row::lines_unsummed_sql("$1", "$2", "$3");
+        let limit = limit as i64;
+        self.all(&sql, &[&from, &to, &limit], |r| Ok((r.col(10)?, row::line(r)?))).await
     }
 
     async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {

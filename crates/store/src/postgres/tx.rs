@@ -11,11 +11,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement, Transaction};
 
 use crate::audit::{AuditTx, Chain, EventRow};
-use crate::declarations::{ActiveUse, DeclTx, Item};
+use crate::declarations::{ActiveUse, DeclTx, Figures, Item};
 use crate::inbox::{Found, Held, InboxTx};
 use crate::issuance::{IssuanceTx, NewCertificate};
 use crate::migrate::MigrateTx;
 use crate::model::*;
+use crate::notifications::NotifyTx;
 use crate::outbox::OutboxTx;
 use crate::received::ReceivedTx;
 use crate::row::{self, Col, Row};
@@ -559,10 +560,12 @@ impl DeclTx for PgTx<'_, '_> {
         let p: Params<'_> =
             &[&d.number, &d.importer, &d.importing_country, &date, &d.document, &d.created_by, &at, key];
         let Some(id) = self.insert_id(sql, p).await? else { return Ok(None) };
-        let sql = "INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, exporter) \
-                   VALUES ($1, $2, $3, $4, $5)";
+        let sql = "INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, exporter, \
+                   declared_on, agreement) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         for l in &d.lines {
-            self.exec(sql, &[&id, &l.line_no, &l.eco_country, &l.eco_number, &l.exporter]).await?;
+            let p: Params<'_> =
+                &[&id, &l.line_no, &l.eco_country, &l.eco_number, &l.exporter, &date, &l.agreement];
+            self.exec(sql, p).await?;
         }
         Ok(Some(id))
     }
@@ -659,9 +662,15 @@ impl DeclTx for PgTx<'_, '_> {
         self.exec(sql, p).await.map(drop)
     }
 
-    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine) -> Result<()> {
+    async fn count_revenue(&mut self, (declaration_id, line_no): (i64, i32), sign: i64) -> Result<()> {
+        let sql = row::count_revenue_sql("$1", "$2", "$3::bigint");
+        self.tx.execute(&sql, &[&declaration_id, &line_no, &sign]).await.map_err(db).map(drop)
+    }
+
+    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine, f: &Figures) -> Result<()> {
         let sql = "UPDATE declaration_lines SET outcome = $1, reasons = $2, matched_item = $3, consumed = $4, \
-                   duty = $5, decided_at = $6 WHERE declaration_id = $7 AND line_no = $8";
+                   duty = $5, decided_at = $6, currency = $9, mfn_minor = $10, due_granted_minor = $11, \
+                   due_denied_minor = $12 WHERE declaration_id = $7 AND line_no = $8";
         let p: Params<'_> = &[
             &l.outcome,
             &l.reasons,
@@ -671,8 +680,37 @@ impl DeclTx for PgTx<'_, '_> {
             &l.decided_at,
             &declaration_id,
             &l.line_no,
+            &f.currency,
+            &f.mfn_minor,
+            &f.due_granted_minor,
+            &f.due_denied_minor,
         ];
         self.exec(sql, p).await.map(drop)
+    }
+}
+
+impl NotifyTx for PgTx<'_, '_> {
+    async fn insert_notification(&mut self, n: &NewNotification) -> Result<Option<i64>> {
+        let sql = "INSERT INTO notifications (key, audience, kind, link, args, at) VALUES ($1, $2, $3, $4, $5, $6) \
+                   ON CONFLICT (key) DO NOTHING RETURNING id";
+        let at = timestamp(&n.at);
+        self.opt(sql, &[&n.key, &n.audience, &n.kind, &n.link, &n.args, &at], |r| r.col(0)).await
+    }
+
+    async fn insert_delivery(&mut self, notification: i64, d: &NewDelivery, at: &str) -> Result<()> {
+        let sql = "INSERT INTO notification_deliveries (notification_id, channel, target, next_at) \
+                   VALUES ($1, $2, $3, $4)";
+        self.exec(sql, &[&notification, &d.channel, &d.target, &at]).await.map(drop)
+    }
+
+    async fn set_cursor(&mut self, seq: i64) -> Result<()> {
+        let sql =
+            "INSERT INTO notifier_cursor (id, seq) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET seq = $1";
+        self.exec(sql, &[&seq]).await.map(drop)
+    }
+
+    async fn set_email_address(&mut self, user_id: i64, email: Option<&str>) -> Result<()> {
+        self.exec("UPDATE users SET email = $1 WHERE id = $2", &[&email, &user_id]).await.map(drop)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::row::{
 };
 use crate::text::like_anywhere;
 use crate::{Result, Store, StoreError, timestamp};
-use crate::{declarations, inbox, issuance, migrate, outbox, received, users, verifications};
+use crate::{declarations, inbox, issuance, migrate, notifications, outbox, received, users, verifications};
 
 mod tx;
 
@@ -291,6 +291,85 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(users::accept_invitation(tx, &ctx, &hash, &pw))).await
     }
 
+    async fn set_email(&self, ctx: &Ctx, id: i64, email: Option<String>) -> Result<UserRecord> {
+        let ctx = ctx.clone();
+        self.write(move |tx| ready(notifications::set_email(tx, &ctx, id, email.as_deref()))).await
+    }
+
+    async fn notifier_cursor(&self) -> Result<i64> {
+        let sql = "SELECT COALESCE((SELECT seq FROM notifier_cursor WHERE id = 1), 0)";
+        self.run(move |c| one(c, sql, [], |r| row::first(r))).await
+    }
+
+    async fn add_notifications(&self, cursor: Option<i64>, list: Vec<NewNotification>) -> Result<usize> {
+        self.write(move |tx| ready(notifications::add(tx, cursor, &list))).await
+    }
+
+    async fn notifications(
+        &self,
+        audiences: [&str; 2],
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Notification>> {
+        let [a, b] = audiences.map(str::to_owned);
+        let sql = format!(
+            "SELECT {} FROM notifications n WHERE n.audience IN (?1, ?2) AND n.id < ?3 ORDER BY n.id DESC LIMIT ?4",
+            row::NOTIFICATION_COLS
+        );
+        let before = before.unwrap_or(i64::MAX);
+        self.run(move |c| all(c, &sql, params![a, b, before, limit], |r| row::notification(r, 0))).await
+    }
+
+    async fn notifications_after(&self, audiences: [&str; 2], after: i64, cap: i64) -> Result<i64> {
+        let [a, b] = audiences.map(str::to_owned);
+        let sql = row::notifications_after_sql("?1", "?2", "?3", "?4");
+        self.run(move |c| one(c, &sql, params![a, b, after, cap], |r| row::first(r))).await
+    }
+
+    async fn notifications_seen(&self, user_id: i64) -> Result<i64> {
+        let sql = "SELECT notifications_seen FROM users WHERE id = ?1";
+        self.run(move |c| opt(c, sql, [user_id], |r| row::first(r))).await.map(Option::unwrap_or_default)
+    }
+
+    async fn see_notifications(&self, user_id: i64, upto: i64) -> Result<()> {
+        let sql = "UPDATE users SET notifications_seen = max(notifications_seen, ?1) WHERE id = ?2";
+        self.run_writer(move |c| exec(c, sql, params![upto, user_id]).map(drop)).await
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Delivery>> {
+        let sql = row::due_deliveries_sql("?1", "?2");
+        let now = timestamp(&now);
+        self.run(move |c| all(c, &sql, params![now, limit], |r| row::delivery(r))).await
+    }
+
+    async fn settle_delivery(&self, id: i64, at: DateTime<Utc>, outcome: DeliveryOutcome) -> Result<()> {
+        let at = timestamp(&at);
+        self.run_writer(move |c| {
+            match outcome {
+                DeliveryOutcome::Delivered => exec(
+                    c,
+                    "UPDATE notification_deliveries SET delivered_at = ?1, attempts = attempts + 1 WHERE id = ?2",
+                    params![at, id],
+                ),
+                DeliveryOutcome::Failed { error, retry_at } => exec(
+                    c,
+                    "UPDATE notification_deliveries SET attempts = attempts + 1, last_error = ?1, \
+                     next_at = COALESCE(?2, next_at), failed_at = CASE WHEN ?2 IS NULL THEN ?3 END WHERE id = ?4",
+                    params![error, retry_at.as_ref().map(timestamp), at, id],
+                ),
+            }
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn emails_of(&self, role: Option<Role>, company: Option<i64>) -> Result<Vec<String>> {
+        let sql = "SELECT email FROM users WHERE email IS NOT NULL AND disabled_at IS NULL \
+                   AND (role = ?1 OR company_id = ?2) ORDER BY id";
+        let (role, company) = (role.map(|r| r.as_str()).unwrap_or(""), company.unwrap_or(-1));
+        self.run(move |c| all(c, sql, params![role, company], |r| row::first(r))).await
+    }
+
     async fn create_application(&self, ctx: &Ctx, a: NewApplication) -> Result<Application> {
         let ctx = ctx.clone();
         self.write(move |tx| ready(issuance::create_application(tx, &ctx, &a))).await
@@ -535,17 +614,23 @@ impl Store for SqliteStore {
         // A number searched among the index of numbers, not row by row in risk order.
         let number_cond =
             row::declaration_number(filter.number.is_some(), "LIKE ?3 ESCAPE '\\'", "?3 IS NULL");
-        let sql = format!(
-            "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
-             AND {number} AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
-             AND (?5 IS NULL OR declaration_date >= ?5) AND (?6 IS NULL OR declaration_date <= ?6) \
-             AND (?7 IS NULL OR EXISTS (SELECT 1 FROM declaration_lines l \
-                                        WHERE l.declaration_id = d.id AND l.outcome = ?7)) \
-             ORDER BY {order} LIMIT ?2",
-            row::DECL_LIST_COLS,
-            number = number_cond
-        );
         self.run(move |c| {
+            let rare = match &outcome {
+                Some(o) => {
+                    one(c, &row::rare_outcome_sql("?1"), [o], |r| r.get::<_, i64>(0).map_err(db))?
+                        < row::RARE_OUTCOME
+                }
+                None => false,
+            };
+            let outcome_cond = row::declaration_outcome(outcome.is_some(), rare, "?7", "?7 IS NULL");
+            let sql = format!(
+                "SELECT {} FROM declarations d WHERE (?1 IS NULL OR {after}) \
+                 AND {number} AND (?4 IS NULL OR importer LIKE ?4 ESCAPE '\\') \
+                 AND (?5 IS NULL OR declaration_date >= ?5) AND (?6 IS NULL OR declaration_date <= ?6) \
+                 AND {outcome_cond} ORDER BY {order} LIMIT ?2",
+                row::DECL_LIST_COLS,
+                number = number_cond
+            );
             let p = params![page.before, page.limit, number, importer, from, to, outcome];
             let mut out = all(c, &sql, p, |r| row::declaration(r))?;
             for d in &mut out {
@@ -611,18 +696,22 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, &sql, params![country, number], |r| row::utilization(r))).await
     }
 
-    async fn lines_declared_between(
+    async fn revenue_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RevenueGroup>> {
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+        let sql = row::revenue_groups_sql("?1", "?2", |x| format!("SUM({x})"));
+        self.run(move |c| all(c, &sql, params![from, to], |r| row::revenue_group(r))).await
+    }
+
+    async fn lines_unsummed(
         &self,
         from: NaiveDate,
         to: NaiveDate,
+        limit: usize,
     ) -> Result<Vec<(String, DeclarationLine)>> {
         let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
-        let sql = format!(
-            "SELECT {}, d.number FROM declaration_lines l JOIN declarations d ON d.id = l.declaration_id \
-             WHERE d.declaration_date >= ?1 AND d.declaration_date < ?2 ORDER BY l.declaration_id, l.line_no",
-            row::line_cols_of_l()
-        );
-        self.run(move |c| all(c, &sql, params![from, to], |r| Ok((r.col(10)?, row::line(r)?)))).await
+        let sql = row::lines_unsummed_sql("?1", "?2", "?3");
+        let limit = limit as i64;
+        self.run(move |c| all(c, &sql, params![from, to, limit], |r| Ok((r.col(10)?, row::line(r)?)))).await
     }
 
     async fn lines_with_outcome(

@@ -8,11 +8,12 @@ use std::sync::LazyLock;
 use rusqlite::{Connection, Params, Transaction, params};
 
 use crate::audit::{AuditTx, Chain, EventRow};
-use crate::declarations::{ActiveUse, DeclTx, Item};
+use crate::declarations::{ActiveUse, DeclTx, Figures, Item};
 use crate::inbox::{Found, Held, InboxTx};
 use crate::issuance::{IssuanceTx, NewCertificate};
 use crate::migrate::MigrateTx;
 use crate::model::*;
+use crate::notifications::NotifyTx;
 use crate::outbox::OutboxTx;
 use crate::received::ReceivedTx;
 use crate::row::{self, Col, Row};
@@ -472,12 +473,13 @@ impl DeclTx for LiteTx<'_, '_> {
         let mut st = self
             .tx
             .prepare_cached(
-                "INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, exporter) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, exporter, \
+                 declared_on, agreement) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(db)?;
         for l in &d.lines {
-            st.execute(params![id, l.line_no, l.eco_country, l.eco_number, l.exporter]).map_err(db)?;
+            let p = params![id, l.line_no, l.eco_country, l.eco_number, l.exporter, date, l.agreement];
+            st.execute(p).map_err(db)?;
         }
         Ok(Some(id))
     }
@@ -566,9 +568,15 @@ impl DeclTx for LiteTx<'_, '_> {
             .map(drop)
     }
 
-    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine) -> Result<()> {
+    async fn count_revenue(&mut self, (declaration_id, line_no): (i64, i32), sign: i64) -> Result<()> {
+        exec(self.tx, &row::count_revenue_sql("?1", "?2", "?3"), params![declaration_id, line_no, sign])
+            .map(drop)
+    }
+
+    async fn update_line(&mut self, declaration_id: i64, l: &DeclarationLine, f: &Figures) -> Result<()> {
         let sql = "UPDATE declaration_lines SET outcome = ?1, reasons = ?2, matched_item = ?3, consumed = ?4, \
-                   duty = ?5, decided_at = ?6 WHERE declaration_id = ?7 AND line_no = ?8";
+                   duty = ?5, decided_at = ?6, currency = ?9, mfn_minor = ?10, due_granted_minor = ?11, \
+                   due_denied_minor = ?12 WHERE declaration_id = ?7 AND line_no = ?8";
         let p = params![
             l.outcome,
             l.reasons,
@@ -577,9 +585,38 @@ impl DeclTx for LiteTx<'_, '_> {
             l.duty,
             l.decided_at,
             declaration_id,
-            l.line_no
+            l.line_no,
+            f.currency,
+            f.mfn_minor,
+            f.due_granted_minor,
+            f.due_denied_minor
         ];
         exec(self.tx, sql, p).map(drop)
+    }
+}
+
+impl NotifyTx for LiteTx<'_, '_> {
+    async fn insert_notification(&mut self, n: &NewNotification) -> Result<Option<i64>> {
+        let sql = "INSERT OR IGNORE INTO notifications (key, audience, kind, link, args, at) \
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        let p = params![n.key, n.audience, n.kind, n.link, n.args, timestamp(&n.at)];
+        Ok((exec(self.tx, sql, p)? == 1).then(|| self.tx.last_insert_rowid()))
+    }
+
+    async fn insert_delivery(&mut self, notification: i64, d: &NewDelivery, at: &str) -> Result<()> {
+        let sql = "INSERT INTO notification_deliveries (notification_id, channel, target, next_at) \
+                   VALUES (?1, ?2, ?3, ?4)";
+        exec(self.tx, sql, params![notification, d.channel, d.target, at]).map(drop)
+    }
+
+    async fn set_cursor(&mut self, seq: i64) -> Result<()> {
+        let sql =
+            "INSERT INTO notifier_cursor (id, seq) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET seq = ?1";
+        exec(self.tx, sql, params![seq]).map(drop)
+    }
+
+    async fn set_email_address(&mut self, user_id: i64, email: Option<&str>) -> Result<()> {
+        exec(self.tx, "UPDATE users SET email = ?1 WHERE id = ?2", params![email, user_id]).map(drop)
     }
 }
 

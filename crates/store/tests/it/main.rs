@@ -154,6 +154,7 @@ contract!(
     users_and_tokens,
     users_disabled_and_tokens_revoked_do_not_authenticate,
     console_sessions_passwords_and_invitations,
+    notifications_are_kept_once_and_their_deliveries_settled,
     application_lifecycle,
     return_edit_resubmit_and_withdraw,
     lists_filter_in_sql,
@@ -198,7 +199,7 @@ contract!(
     over_use_race_grants_exactly_what_is_there,
     single_declaration_race_one_declaration_wins,
     pending_lines_and_lines_using,
-    lines_declared_between_bounds,
+    revenue_sums_by_month_agreement_and_partner,
     pair_seen_needs_a_granted_line,
     verification_lifecycle_and_overdue,
     verification_messages_through_the_inbox,
@@ -339,6 +340,81 @@ async fn users_disabled_and_tokens_revoked_do_not_authenticate(db: Db) {
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["user.disabled", "user.enabled", "user.token_issued", "user.tokens_revoked"]);
     assert!(events.iter().all(|e| !e.after.contains("token_hash")));
+}
+
+async fn notifications_are_kept_once_and_their_deliveries_settled(db: Db) {
+    let (c, exporter) = exporter(&db, "Kampot Pepper").await;
+    let customs = officer(&db).await;
+    // E-mail addresses: set (audited), listed by role or company for enabled users only.
+    let r = db.store.set_email(&ctx(), customs.id, Some("customs@moc.gov.kh".into())).await.expect("email");
+    assert_eq!(r.email.as_deref(), Some("customs@moc.gov.kh"));
+    db.store.set_email(&ctx(), exporter.id, Some("pepper@kampot.kh".into())).await.expect("email");
+    assert_eq!(
+        db.store.emails_of(Some(Role::CustomsOfficer), None).await.expect("emails"),
+        ["customs@moc.gov.kh"]
+    );
+    assert_eq!(db.store.emails_of(None, Some(c.id)).await.expect("emails"), ["pepper@kampot.kh"]);
+    assert!(db.store.emails_of(Some(Role::Admin), None).await.expect("emails").is_empty());
+    db.store.change_user(&ctx(), exporter.id, UserChange::Disable).await.expect("disable");
+    assert!(db.store.emails_of(None, Some(c.id)).await.expect("emails").is_empty(), "not a disabled user's");
+    assert!(
+        matches!(db.store.set_email(&ctx(), 999_999, None).await, Err(StoreError::NotFound)),
+        "unknown user"
+    );
+    let events = db.store.audit_events(0, i64::MAX, 1000).await.expect("audit");
+    assert!(events.iter().any(|e| e.action == "user.email_set" && e.after.contains("customs@moc.gov.kh")));
+
+    // Stored once per key, the cursor moved with them.
+    let at = ctx().at;
+    let n = |key: &str, audience: &str, deliveries: Vec<NewDelivery>| NewNotification {
+        key: key.into(),
+        audience: audience.into(),
+        kind: "received".into(),
+        link: "/received/1".into(),
+        args: "{}".into(),
+        at,
+        deliveries,
+    };
+    let mail = || vec![NewDelivery { channel: "email".into(), target: "customs@moc.gov.kh".into() }];
+    assert_eq!(db.store.notifier_cursor().await.expect("cursor"), 0);
+    let list = vec![
+        n("audit:1:role:customs-officer", "role:customs-officer", mail()),
+        n("audit:2:company:1", "company:1", vec![]),
+    ];
+    assert_eq!(db.store.add_notifications(Some(2), list.clone()).await.expect("add"), 2);
+    assert_eq!(db.store.notifier_cursor().await.expect("cursor"), 2);
+    assert_eq!(db.store.add_notifications(None, list).await.expect("again"), 0, "nothing twice");
+    assert_eq!(db.store.notifier_cursor().await.expect("cursor"), 2, "no cursor: unmoved");
+    let aud = ["role:customs-officer", "role:customs-officer"];
+    let mine = db.store.notifications(aud, None, 10).await.expect("list");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(db.store.notifications_after(aud, 0, 100).await.expect("after"), 1);
+    assert_eq!(db.store.notifications_after(aud, mine[0].id, 100).await.expect("after"), 0);
+    assert_eq!(db.store.notifications_after(aud, 0, 0).await.expect("capped"), 0, "counted up to the cap");
+    assert!(db.store.notifications(aud, Some(mine[0].id), 10).await.expect("before").is_empty());
+    assert_eq!(db.store.notifications_seen(customs.id).await.expect("seen"), 0);
+    db.store.see_notifications(customs.id, mine[0].id).await.expect("see");
+    db.store.see_notifications(customs.id, 0).await.expect("never back");
+    assert_eq!(db.store.notifications_seen(customs.id).await.expect("seen"), mine[0].id);
+
+    // The e-mail is due; a failure schedules it again, a success settles it.
+    let due = db.store.due_deliveries(at, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].channel.as_str(), due[0].notification.id), ("email", mine[0].id));
+    let later = at + chrono::Duration::seconds(30);
+    let failed = DeliveryOutcome::Failed { error: "refused".into(), retry_at: Some(later) };
+    db.store.settle_delivery(due[0].id, at, failed).await.expect("failed");
+    assert!(db.store.due_deliveries(at, 10).await.expect("due").is_empty());
+    let again = db.store.due_deliveries(later, 10).await.expect("due");
+    assert_eq!(again[0].attempts, 1);
+    db.store.settle_delivery(again[0].id, later, DeliveryOutcome::Delivered).await.expect("delivered");
+    assert!(db.store.due_deliveries(later + chrono::Duration::days(1), 10).await.expect("due").is_empty());
+    // Given up: never due again.
+    db.store.add_notifications(None, vec![n("dead:message/x", "role:admin", mail())]).await.expect("add");
+    let due = db.store.due_deliveries(at, 10).await.expect("due");
+    let gave_up = DeliveryOutcome::Failed { error: "refused".into(), retry_at: None };
+    db.store.settle_delivery(due[0].id, at, gave_up).await.expect("gave up");
+    assert!(db.store.due_deliveries(at + chrono::Duration::days(1), 10).await.expect("due").is_empty());
 }
 
 async fn console_sessions_passwords_and_invitations(db: Db) {
@@ -1649,6 +1725,7 @@ fn line(line_no: i32, number: Option<&str>) -> NewLine {
         eco_country: number.map(|_| "TH".into()),
         eco_number: number.map(str::to_owned),
         exporter: Some("Siam Exports".into()),
+        agreement: Some("ATIGA".into()),
     }
 }
 
@@ -2113,57 +2190,89 @@ async fn decision_statuses_are_written_with_the_decision(db: Db) {
     assert!(db.store.verify_audit().await.expect("audit").is_ok());
 }
 
-async fn lines_declared_between_bounds(db: Db) {
+/// A line decision with a duty as `originlink_customs::duty` writes it: MFN `mfn`, `pref` if
+/// the preference is granted, in USD.
+fn with_duty(mut d: LineDecision, mfn: &str, pref: &str) -> LineDecision {
+    let duty = |due: &str| {
+        serde_json::json!({
+            "mfn": {"amount": mfn, "currency": "USD"},
+            "preferential": {"amount": pref, "currency": "USD"},
+            "due": {"amount": due, "currency": "USD"},
+            "preference_granted": {"amount": "0.00", "currency": "USD"},
+        })
+    };
+    d.duty = serde_json::json!({"if_granted": duty(pref), "if_denied": duty(mfn)}).to_string();
+    d
+}
+
+async fn revenue_sums_by_month_agreement_and_partner(db: Db) {
     let o = officer(&db).await;
-    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).expect("date");
-    let dated = |number: &str, date: u32, lines: Vec<NewLine>| {
+    let day = |m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+    let dated = |number: &str, date: chrono::NaiveDate, lines: Vec<NewLine>| {
         let mut d = new_decl(number, "Phnom Penh Imports", &o, lines);
-        d.declaration_date = day(date);
+        d.declaration_date = date;
         d
     };
+    let mut rcep = line(2, Some("TH-D"));
+    rcep.agreement = Some("RCEP".into());
+    let mut vn = line(1, Some("VN-E"));
+    vn.eco_country = Some("VN".into());
     let a = db
         .store
-        .create_declaration(
-            &ctx(),
-            dated("D-A", 1, vec![line(1, Some("TH-D")), line(2, Some("TH-D")), line(3, None)]),
-        )
+        .create_declaration(&ctx(), dated("D-A", day(3, 1), vec![line(1, Some("TH-D")), rcep, line(3, None)]))
         .await
         .expect("declare");
-    let b = db
-        .store
-        .create_declaration(&ctx(), dated("D-B", 2, vec![line(1, Some("TH-D"))]))
-        .await
-        .expect("declare");
+    let b = db.store.create_declaration(&ctx(), dated("D-B", day(3, 31), vec![vn])).await.expect("declare");
+    let c = db.store.create_declaration(&ctx(), dated("D-C", day(4, 1), vec![line(1, Some("TH-F"))])).await;
+    let c = c.expect("declare");
     // Decided in the reverse order of their dates, and days after.
-    decide1(&db, &ctx_at(0), b.id, granted(1, None)).await;
-    decide1(&db, &ctx_at(86_400 * 30), a.id, granted(1, Some(claim("TH-D", 1, "1", "10", false)))).await;
-    decide1(&db, &ctx_at(86_400 * 31), a.id, denied(2, "CO_EXPIRED")).await;
-    let got = |from: u32, to: u32| {
+    decide1(&db, &ctx_at(0), c.id, with_duty(granted(1, None), "10.00", "0.00")).await;
+    decide1(&db, &ctx_at(0), b.id, with_duty(denied(1, "CO_EXPIRED"), "7.25", "1.00")).await;
+    let claimed = granted(1, Some(claim("TH-D", 1, "1", "10", false)));
+    decide1(&db, &ctx_at(86_400 * 30), a.id, with_duty(claimed, "15.00", "2.50")).await;
+    decide1(&db, &ctx_at(86_400 * 31), a.id, with_duty(granted(2, None), "4.00", "1.00")).await;
+    let groups = |from, to| {
         let s = db.store.clone();
         async move {
-            s.lines_declared_between(day(from), day(to))
+            s.revenue_groups(from, to)
                 .await
-                .expect("between")
+                .expect("groups")
                 .into_iter()
-                .map(|(n, l)| (n, l.line_no, l.outcome))
+                .map(|g| (g.month, g.agreement, g.partner, g.lines, g.mfn_minor, g.due_minor))
                 .collect::<Vec<_>>()
         }
     };
+    let (atiga, rcep) = (Some("ATIGA".to_owned()), Some("RCEP".to_owned()));
+    let (th, vn) = (Some("TH".to_owned()), Some("VN".to_owned()));
     assert_eq!(
-        got(1, 3).await,
+        groups(day(3, 1), day(5, 1)).await,
         [
-            ("D-A".into(), 1, "granted".into()),
-            ("D-A".into(), 2, "denied".into()),
-            ("D-A".into(), 3, "pending".into()),
-            ("D-B".into(), 1, "granted".into())
+            ("2026-03".into(), atiga.clone(), th.clone(), 1, 1500, 250),
+            ("2026-03".into(), atiga.clone(), vn.clone(), 1, 725, 725),
+            ("2026-03".into(), rcep.clone(), th.clone(), 1, 400, 100),
+            ("2026-04".into(), atiga.clone(), th.clone(), 1, 1000, 0),
         ],
-        "every line, pending ones too"
+        "granted lines owe the preferential duty, denied ones the MFN duty; pending ones are left out"
     );
-    assert_eq!(got(1, 2).await.len(), 3, "the end is excluded");
-    assert_eq!(got(2, 3).await, [("D-B".into(), 1, "granted".into())], "the start is included");
-    assert!(got(3, 9).await.is_empty());
-    let lines = db.store.lines_declared_between(day(1), day(2)).await.expect("between");
-    assert_eq!(lines[0].1.duty, "{\"preferential\":\"0\",\"mfn\":\"15\"}");
+    assert_eq!(
+        groups(day(3, 2), day(4, 1)).await,
+        [("2026-03".into(), atiga, vn, 1, 725, 725)],
+        "end excluded"
+    );
+    let unsummed = db.store.lines_unsummed(day(3, 1), day(5, 1), 10).await.expect("unsummed");
+    let unsummed: Vec<_> = unsummed.into_iter().map(|(n, l)| (n, l.line_no, l.outcome)).collect();
+    assert_eq!(unsummed, [("D-A".into(), 3, "pending".into())]);
+    // A line decided with a duty that could not be computed is listed, not summed.
+    let mut broken = granted(1, None);
+    broken.duty = "{\"error\":\"NO_MFN_RATE\"}".into();
+    decide1(&db, &ctx_at(86_400 * 40), c.id, broken).await;
+    let unsummed = db.store.lines_unsummed(day(3, 1), day(5, 1), 10).await.expect("unsummed");
+    assert_eq!(
+        unsummed.iter().map(|(n, l)| (n.as_str(), l.line_no)).collect::<Vec<_>>(),
+        [("D-A", 3), ("D-C", 1)]
+    );
+    assert_eq!(db.store.lines_unsummed(day(3, 1), day(5, 1), 1).await.expect("limit").len(), 1);
+    assert_eq!(groups(day(4, 1), day(5, 1)).await, []);
 }
 
 async fn pair_seen_needs_a_granted_line(db: Db) {

@@ -11,20 +11,24 @@ use originlink_store::*;
 
 use super::{Guard, ctx, pg_base, unique_name};
 
-const SQLITE: [&str; 5] = [
+const SQLITE: [&str; 7] = [
     include_str!("../../migrations/sqlite/V1__init.sql"),
     include_str!("../../migrations/sqlite/V2__exchange.sql"),
     include_str!("../../migrations/sqlite/V3__customs.sql"),
     include_str!("../../migrations/sqlite/V4__recipients.sql"),
     include_str!("../../migrations/sqlite/V5__importer_key.sql"),
+    include_str!("../../migrations/sqlite/V6__user_admin.sql"),
+    include_str!("../../migrations/sqlite/V7__console_sign_in.sql"),
 ];
 
-const POSTGRES: [&str; 5] = [
+const POSTGRES: [&str; 7] = [
     include_str!("../../migrations/postgres/V1__init.sql"),
     include_str!("../../migrations/postgres/V2__exchange.sql"),
     include_str!("../../migrations/postgres/V3__customs.sql"),
     include_str!("../../migrations/postgres/V4__recipients.sql"),
     include_str!("../../migrations/postgres/V5__importer_key.sql"),
+    include_str!("../../migrations/postgres/V6__user_admin.sql"),
+    include_str!("../../migrations/postgres/V7__console_sign_in.sql"),
 ];
 
 /// The schema of a release that had applied the first `applied` versions, with its
@@ -39,12 +43,42 @@ fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str) -> Strin
         sql.push_str(&format!("INSERT INTO schema_migrations (version) VALUES ({v});\n"));
     }
     sql.push_str("INSERT INTO companies (name, country, created_at) VALUES ('Old Co', 'KH', '2026-01-01T00:00:00.000000Z');\n");
+    if applied >= 3 {
+        sql.push_str(OLD_DECLARATION);
+    }
     sql
+}
+
+/// A declaration decided by a release before revenue was summed in SQL (V8): a granted ATIGA
+/// line on a TH certificate and a denied line claiming nothing.
+const OLD_DECLARATION: &str = r#"
+INSERT INTO users (name, role, created_at) VALUES ('old-customs', 'customs-officer', '2026-01-01T00:00:00.000000Z');
+INSERT INTO declarations (number, importer, importing_country, declaration_date, document, created_by, created_at)
+  VALUES ('OLD-1', 'Phnom Penh Imports', 'KH', '2026-01-15',
+  '{"number":"OLD-1","lines":[{"line_no":1,"claimed_agreement":"ATIGA"},{"line_no":2}]}',
+  (SELECT id FROM users WHERE name = 'old-customs'), '2026-01-15T00:00:00.000000Z');
+INSERT INTO declaration_lines (declaration_id, line_no, eco_country, eco_number, outcome, duty) VALUES
+  ((SELECT id FROM declarations WHERE number = 'OLD-1'), 1, 'TH', 'TH-1', 'granted',
+   '{"if_granted":{"mfn":{"amount":"15.00","currency":"USD"},"due":{"amount":"2.50","currency":"USD"}},"if_denied":{"mfn":{"amount":"15.00","currency":"USD"},"due":{"amount":"15.00","currency":"USD"}}}'),
+  ((SELECT id FROM declarations WHERE number = 'OLD-1'), 2, NULL, NULL, 'denied',
+   '{"if_granted":{"mfn":{"amount":"4.00","currency":"USD"},"due":{"amount":"4.00","currency":"USD"}},"if_denied":{"mfn":{"amount":"4.00","currency":"USD"},"due":{"amount":"4.00","currency":"USD"}}}');
+"#;
+
+/// The revenue of [`OLD_DECLARATION`] as the migrated database sums it.
+async fn check_old_revenue(store: &dyn Store) {
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+    let groups = store.revenue_groups(day(1, 1), day(2, 1)).await.expect("revenue");
+    let got: Vec<_> = groups
+        .iter()
+        .map(|g| (g.agreement.as_deref(), g.partner.as_deref(), g.lines, g.mfn_minor, g.due_minor))
+        .collect();
+    assert_eq!(got, [(None, None, 1, 400, 400), (Some("ATIGA"), Some("TH"), 1, 1500, 250)], "{groups:?}");
+    assert!(groups.iter().all(|g| g.month == "2026-01" && g.currency == "USD"));
 }
 
 /// The versions a database an old release migrated up to its `applied`th lacks.
 fn pending_after(applied: usize) -> Vec<i64> {
-    [1, 2, 3, 4, 5, 6, 7].into_iter().skip(applied).collect()
+    [1, 2, 3, 4, 5, 6, 7, 8, 9].into_iter().skip(applied).collect()
 }
 
 /// What a reopened old database must show: the old company, every version recorded once, the
@@ -54,7 +88,11 @@ async fn check_reopened(store: &dyn Store) {
     let old = store.company_by_name("Old Co").await.expect("read").expect("the old company is kept");
     assert_eq!(old.country, "KH");
     // The latest schema is there (declarations: V3; refusals: V4) and writes are audited.
-    assert!(store.list_declarations(&Page::first(None, 10), false).await.expect("V3 tables").is_empty());
+    let declarations = store.list_declarations(&Page::first(None, 10), false).await.expect("V3 tables");
+    assert!(
+        declarations.iter().all(|d| d.number == "OLD-1"),
+        "only the old declaration, if any: {declarations:?}"
+    );
     assert!(store.refused(10).await.expect("V4 tables").is_empty());
     store.create_company(&ctx(), "New Co", "TH").await.expect("write after migrating");
     store.migrate().await.expect("migrate again");
@@ -80,7 +118,10 @@ async fn sqlite_made_by(applied: usize) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open"));
     assert_eq!(store.pending_migrations().await.expect("pending"), pending_after(applied));
     check_reopened(store.as_ref()).await;
-    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6, 7]);
+    if applied >= 3 {
+        check_old_revenue(store.as_ref()).await;
+    }
+    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 async fn postgres_made_by(applied: usize) {
@@ -99,6 +140,9 @@ async fn postgres_made_by(applied: usize) {
     let store = PgStore::connect(&url, 2).await.expect("connect");
     assert_eq!(store.pending_migrations().await.expect("pending"), pending_after(applied));
     check_reopened(&store).await;
+    if applied >= 3 {
+        check_old_revenue(&store).await;
+    }
     let versions: Vec<i64> = client
         .query("SELECT version FROM schema_migrations ORDER BY version", &[])
         .await
@@ -106,7 +150,7 @@ async fn postgres_made_by(applied: usize) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     drop((client, store));
     let _ = conn.await;
 }
@@ -114,6 +158,16 @@ async fn postgres_made_by(applied: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_fully_migrated_by_an_old_release_is_not_migrated_again() {
     sqlite_made_by(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_made_by_the_first_console_release_sums_its_old_revenue() {
+    sqlite_made_by(7).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_made_by_the_first_console_release_sums_its_old_revenue() {
+    postgres_made_by(7).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +206,11 @@ async fn replicas_migrating_together_apply_each_version_once() {
     let _guard = Guard::PgDb(name.clone(), dir);
     let url = format!("{base}/{name}");
     let fresh = PgStore::connect(&url, 1).await.expect("connect");
-    assert_eq!(fresh.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 5, 6, 7], "never migrated");
+    assert_eq!(
+        fresh.pending_migrations().await.expect("pending"),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "never migrated"
+    );
     let mut replicas = vec![];
     for _ in 0..4 {
         let url = url.clone();
@@ -182,7 +240,7 @@ async fn sqlite_never_migrated_has_every_version_pending() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let _guard = Guard::Dir(dir.clone());
     let store = SqliteStore::open(dir.join("node.db")).await.expect("open");
-    assert_eq!(store.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(store.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     store.migrate().await.expect("migrate");
     assert_eq!(store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
 }

@@ -19,8 +19,8 @@ UPDATE declaration_lines SET
   due_granted_minor = CAST(replace(json_extract(duty, '$.if_granted.due.amount'), '.', '') AS INTEGER),
   due_denied_minor = CAST(replace(json_extract(duty, '$.if_denied.due.amount'), '.', '') AS INTEGER)
 WHERE json_valid(duty);
-CREATE INDEX declaration_lines_revenue ON declaration_lines(declared_on, outcome, agreement, eco_country,
-  currency, mfn_minor, due_granted_minor, due_denied_minor);
+-- The lines a report lists as not summed (pending, or without a computed duty), by date.
+CREATE INDEX declaration_lines_unsummed ON declaration_lines(declared_on) WHERE outcome = 'pending' OR currency IS NULL;
 CREATE TABLE revenue_days (
   day TEXT NOT NULL,
   agreement TEXT NOT NULL,

@@ -85,7 +85,16 @@ async fn start() -> anyhow::Result<Running> {
     let gateway = originlink_gateway::Gateway::build(&gcfg, Arc::new(originlink_node::SystemClock))
         .await
         .map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
+    // The gateway's operator console, as `originlink gateway` serves it.
+    let operator_console = originlink_console::Console::operator(
+        gcfg.console.as_ref().context("the region gives its gateway a console")?,
+        gateway.shared(),
+        &gcfg.gateway.id,
+    )
+    .await?;
+    assert_eq!(Some(operator_console.url()), running.region.gateway_console_url, "the operator's console");
     running.stops.push(gateway.shutdown_handle());
+    tokio::spawn(operator_console.run_until_stopped(gateway.shutdown_handle()));
     tokio::spawn(gateway.run_until_stopped());
     for (code, info) in &running.region.nodes {
         let mut cfg =
@@ -580,6 +589,21 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     ] {
         assert!(told.contains(&said), "{said:?} in {told}");
     }
+
+    // The gateway's operator finds the messages about the certificate by its number.
+    let hub = r.region.gateway_console_url.clone().expect("the gateway's console");
+    b.goto(&format!("{hub}/sign-in")).await.unwrap();
+    submit_sign_in(&b, "operator", &r.region.operators["operator"]).await.unwrap();
+    b.wait_for_text("Sign out", WAIT).await.unwrap();
+    b.click_link("Find a message").await.unwrap();
+    b.wait_for_text("By certificate", WAIT).await.unwrap();
+    b.fill("Certificate number", &number).await.unwrap();
+    b.fill("Issuing country", "KH").await.unwrap();
+    click_and_wait(&b, "Find messages about this certificate", "Messages found").await.unwrap();
+    let found = b.text().await.unwrap();
+    assert!(found.contains(&format!("{number} (KH)")), "{found}");
+    assert!(found.to_lowercase().contains("delivered"), "the certificate reached TH: {found}");
+    pages.check(&b, "operator-found-in-region").await;
 
     b.close().await.unwrap();
     eprintln!(

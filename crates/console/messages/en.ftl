@@ -647,3 +647,10 @@ hint-eco-number = Empty: the certificate has not arrived yet.
 action-add-line = Add a line
 declaration-json-title = Or lodge its JSON
 action-lodge-json = Lodge the JSON
+operator-alerts-title = Needs your attention
+operator-alert-dead = { $country }: { $count ->
+    [one] one dead letter waits
+   *[other] { $count } dead letters wait
+} for you to retry it or let it go.
+operator-alert-unreachable = { $country } has taken nothing for { $minutes } minutes while { $pending } messages wait; the last attempt failed: { $error }
+operator-alert-never = { $country } has never taken a message and { $pending } wait; the last attempt failed: { $error }

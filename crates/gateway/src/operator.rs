@@ -97,6 +97,55 @@ pub async fn members(s: &Shared) -> Result<Vec<MemberStatus>, Error> {
     Ok(out)
 }
 
+/// How long a member may take nothing while its messages are retried before the operator is
+/// told it is unreachable.
+pub const UNREACHABLE_AFTER: Duration = Duration::minutes(15);
+
+/// What needs the operator, from the members' queues: dead letters, and members whose
+/// messages are being retried with no delivery for [`UNREACHABLE_AFTER`] (or ever).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Alert {
+    /// Dead letters wait for the operator (retry or let go).
+    DeadLetters {
+        /// The member.
+        country: String,
+        /// How many.
+        count: u64,
+    },
+    /// Nothing delivered for a while, and the last attempt failed.
+    Unreachable {
+        /// The member.
+        country: String,
+        /// Minutes since its last delivery (`None`: it never had one).
+        minutes: Option<i64>,
+        /// Messages waiting.
+        pending: u64,
+        /// Why the last attempt failed.
+        error: String,
+    },
+}
+
+/// The alerts of `members` at `now`, dead letters first.
+pub fn alerts(members: &[MemberStatus], now: DateTime<Utc>) -> Vec<Alert> {
+    let dead = members
+        .iter()
+        .filter(|m| m.stats.failed > 0)
+        .map(|m| Alert::DeadLetters { country: m.country.clone(), count: m.stats.failed });
+    let dark = members.iter().filter_map(|m| {
+        let error = m.stats.retry_error.clone()?;
+        let minutes = m.stats.last_delivered_at.map(|t| (now - t).num_minutes());
+        let quiet = minutes.is_none_or(|x| x >= UNREACHABLE_AFTER.num_minutes());
+        (m.stats.pending > 0 && quiet).then(|| Alert::Unreachable {
+            country: m.country.clone(),
+            minutes,
+            pending: m.stats.pending,
+            error,
+        })
+    });
+    dead.chain(dark).collect()
+}
+
 /// The tracking record of message `id` (any sender: this is the operator).
 pub async fn track(s: &Shared, id: &str) -> Result<Option<Tracking>, Error> {
     let id = id.trim();
@@ -293,5 +342,63 @@ pub fn trust_list(s: &Shared) -> TrustListView {
         overdue: list.next_update < s.clock.now(),
         members,
         gateways: list.gateways.iter().map(|g| node_view(Some(g.id.clone()), &g.url, &g.tls_cert)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(
+        country: &str,
+        pending: u64,
+        failed: u64,
+        last: Option<i64>,
+        retry: Option<&str>,
+    ) -> MemberStatus {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z").expect("time").with_timezone(&Utc);
+        MemberStatus {
+            country: country.into(),
+            mode: Mode::Push,
+            stats: RecipientStats {
+                pending,
+                failed,
+                last_delivered_at: last.map(|m| now - Duration::minutes(m)),
+                last_error: None,
+                retry_error: retry.map(str::to_owned),
+            },
+        }
+    }
+
+    #[test]
+    fn the_operator_is_told_of_dead_letters_and_of_members_that_take_nothing() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z").expect("time").with_timezone(&Utc);
+        let members = [
+            member("KH", 3, 0, Some(20), Some("connection refused")),
+            member("TH", 3, 0, Some(5), Some("connection refused")),
+            member("VN", 2, 1, None, Some("timed out")),
+            member("SG", 0, 0, Some(600), Some("connection refused")),
+            member("MY", 4, 0, Some(600), None),
+        ];
+        let alerts = alerts(&members, now);
+        assert_eq!(
+            alerts,
+            [
+                Alert::DeadLetters { country: "VN".into(), count: 1 },
+                Alert::Unreachable {
+                    country: "KH".into(),
+                    minutes: Some(20),
+                    pending: 3,
+                    error: "connection refused".into()
+                },
+                Alert::Unreachable {
+                    country: "VN".into(),
+                    minutes: None,
+                    pending: 2,
+                    error: "timed out".into()
+                },
+            ],
+            "TH delivered 5 minutes ago, SG has nothing waiting, MY's attempts have not failed"
+        );
     }
 }

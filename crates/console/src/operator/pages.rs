@@ -31,7 +31,8 @@ pub async fn members(State(s): State<Shared>, op: Operator) -> Response {
         Err(e) => return unavailable(&s, &op, &e.to_string()),
     };
     let title = s.views.messages().text("operator-members-title", &[]);
-    let ctx = context! { page => op.page(&title, "/"), members => members };
+    let alerts = operator::alerts(&members, s.gateway.clock.now());
+    let ctx = context! { page => op.page(&title, "/"), members => members, alerts => alerts };
     op.shown(s.views.render("operator/members.html", ctx))
 }
 

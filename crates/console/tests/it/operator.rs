@@ -217,6 +217,11 @@ async fn the_operator_watches_members_finds_a_message_retries_a_dead_letter_and_
     assert!(text.contains("Pulls from the gateway"), "{text}");
     assert!(text.contains("refused by the recipient: ENVELOPE_SIGNATURE_INVALID"), "TH's last error: {text}");
     assert!(text.contains("Never"), "KH never had a delivery: {text}");
+    assert!(text.contains("Needs your attention"), "{text}");
+    assert!(
+        text.contains("Thailand: one dead letter waits for you to retry it or let it go."),
+        "the dead letter is pointed out: {text}"
+    );
     pages.check(&b, "operator-members").await;
 
     // A message found by its certificate number and issuing country, then its page.

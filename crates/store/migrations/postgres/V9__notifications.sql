@@ -29,3 +29,6 @@ CREATE TABLE notifier_cursor (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   seq BIGINT NOT NULL
 );
+-- What happened before this version is history, not news: the notifier starts at the audit
+-- log's head as it is now, so an upgraded node tells (and e-mails) nobody about its past.
+INSERT INTO notifier_cursor (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_events;

@@ -654,3 +654,7 @@ operator-alert-dead = { $country }: { $count ->
 } for you to retry it or let it go.
 operator-alert-unreachable = { $country } has taken nothing for { $minutes } minutes while { $pending } messages wait; the last attempt failed: { $error }
 operator-alert-never = { $country } has never taken a message and { $pending } wait; the last attempt failed: { $error }
+filter-exporter = Exporter
+filter-received-from = Received from
+filter-received-to = Received to
+col-exporter = Exporter

@@ -182,6 +182,15 @@ pub struct CertQuery {
     /// Received certificates: the issuing country.
     #[serde(default)]
     issuer: Option<String>,
+    /// Received certificates: text in the exporter's name.
+    #[serde(default)]
+    exporter: Option<String>,
+    /// Received certificates: received on or after (`YYYY-MM-DD`).
+    #[serde(default)]
+    from: Option<String>,
+    /// Received certificates: received on or before.
+    #[serde(default)]
+    to: Option<String>,
     #[serde(default)]
     number: Option<String>,
     #[serde(default)]
@@ -202,8 +211,18 @@ pub async fn certificates(State(s): State<Shared>, person: Person, Query(q): Que
     let number = q.number.as_deref().filter(|t| !t.trim().is_empty());
     let received = person.user.role == Role::CustomsOfficer;
     let rows: Result<Vec<Value>, app::Error> = if received {
-        let issuer = q.issuer.as_deref().filter(|t| !t.is_empty());
-        applications::received_list(&s.app, &page, status, issuer, number)
+        fn typed(t: &Option<String>) -> Option<&str> {
+            t.as_deref().filter(|t| !t.trim().is_empty())
+        }
+        let query = applications::ReceivedQuery {
+            status,
+            issuing_country: typed(&q.issuer),
+            number,
+            exporter: typed(&q.exporter),
+            from: typed(&q.from),
+            to: typed(&q.to),
+        };
+        applications::received_list(&s.app, &page, query)
             .await
             .map(|r| r.into_iter().map(|c| serde_json::to_value(c).unwrap_or(Value::Null)).collect())
     } else {
@@ -229,7 +248,7 @@ pub async fn certificates(State(s): State<Shared>, person: Person, Query(q): Que
         page => page_ctx(Some(&person), &title, "/certificates"),
         rows => rows,
         received => received,
-        q => context! { status => q.status, number => q.number, issuer => q.issuer },
+        q => context! { status => q.status, number => q.number, issuer => q.issuer, exporter => q.exporter, from => q.from, to => q.to },
         partners => crate::exporter::PARTNERS,
         error => error,
         next => next,

@@ -36,6 +36,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     7 => "V7__console_sign_in.sql",
     8 => "V8__revenue_columns.sql",
     9 => "V9__notifications.sql",
+    10 => "V10__received_exporter.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -49,6 +50,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     7 => "V7__console_sign_in.sql",
     8 => "V8__revenue_columns.sql",
     9 => "V9__notifications.sql",
+    10 => "V10__received_exporter.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

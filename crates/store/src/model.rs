@@ -320,6 +320,12 @@ pub struct ReceivedFilter {
     pub issuing_country: Option<String>,
     /// Text in the number.
     pub number: Option<String>,
+    /// Text in the exporter's name.
+    pub exporter: Option<String>,
+    /// Received on or after this day.
+    pub from: Option<chrono::NaiveDate>,
+    /// Received on or before this day.
+    pub to: Option<chrono::NaiveDate>,
 }
 
 /// Which declarations a list returns, besides its [`Page`].
@@ -531,6 +537,8 @@ pub struct ReceivedCertificate {
     pub revoked_reason: Option<String>,
     /// The exchange message it came in.
     pub message_id: Option<String>,
+    /// The exporter the certificate names (`None`: received before it was kept, or unreadable).
+    pub exporter: Option<String>,
 }
 
 /// A received certificate to record.
@@ -552,6 +560,8 @@ pub struct NewReceived {
     /// The exchange message it came in ([`Store::apply_inbound`](crate::Store::apply_inbound)
     /// fills it in).
     pub message_id: Option<String>,
+    /// The exporter the certificate names, when it reads.
+    pub exporter: Option<String>,
 }
 
 impl NewReceived {
@@ -565,6 +575,7 @@ impl NewReceived {
             status: ReceivedStatus::Valid,
             verdict: None,
             message_id: None,
+            exporter: None,
         }
     }
 }

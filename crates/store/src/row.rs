@@ -30,7 +30,7 @@ pub(crate) const REMOTE_STATUS: &str = "(SELECT s.status FROM certificate_status
 pub(crate) const CERT_COLS: &str = "id, application_id, company_id, issuer, number, version, status, \
      supersedes, signed, issued_at, revoked_reason, signed_sha256";
 /// Columns of `received_certificates` in the order [`received`] expects.
-pub(crate) const RECEIVED_COLS: &str = "id, issuing_country, number, version, document, received_at, status, verdict, revoked_reason, message_id";
+pub(crate) const RECEIVED_COLS: &str = "id, issuing_country, number, version, document, received_at, status, verdict, revoked_reason, message_id, exporter";
 /// Columns of `outbox` in the order [`outbox`] expects.
 pub(crate) const OUTBOX_COLS: &str =
     "seq, id, recipient, kind, cert_key, body, attempts, created_at, next_attempt_at, last_error, dead";
@@ -130,6 +130,7 @@ pub(crate) fn received<R: Row>(r: &R) -> Result<ReceivedCertificate> {
         verdict: r.col(7)?,
         revoked_reason: r.col(8)?,
         message_id: r.col(9)?,
+        exporter: r.col(10)?,
     })
 }
 
@@ -513,4 +514,11 @@ pub(crate) fn declaration_outcome(asked: bool, rare: bool, p: &str, none: &str) 
             )
         }
     }
+}
+
+/// The received-at bounds of a [`ReceivedFilter`] as stored text: from the first instant of
+/// `from`, before the first instant of the day after `to`.
+pub(crate) fn received_days(f: &ReceivedFilter) -> (Option<String>, Option<String>) {
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    (f.from.map(day), f.to.and_then(|d| d.succ_opt()).map(day))
 }

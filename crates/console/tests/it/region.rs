@@ -132,16 +132,21 @@ async fn sign_in(b: &Browser, r: &Running, country: &str, user: &str) -> anyhow:
     b.wait_for_text("Sign out", WAIT).await.with_context(|| format!("{user} signs in at {country}"))
 }
 
-/// A KH → TH application document (two goods items) naming `user`'s company as exporter, as
-/// the exporter would write it.
-fn application(user: &str) -> anyhow::Result<Value> {
-    let company = originlink_region::COUNTRIES
+/// The company of KH exporter `user` in the region.
+fn company_of(user: &str) -> anyhow::Result<&'static str> {
+    originlink_region::COUNTRIES
         .iter()
         .filter(|c| c.code == "KH")
         .flat_map(|c| c.exporters.iter())
         .find(|(_, u)| *u == user)
         .map(|(company, _)| *company)
-        .with_context(|| format!("{user} is no KH exporter of the region"))?;
+        .with_context(|| format!("{user} is no KH exporter of the region"))
+}
+
+/// A KH → TH application document (two goods items) naming `user`'s company as exporter, as
+/// the exporter would write it.
+fn application(user: &str) -> anyhow::Result<Value> {
+    let company = company_of(user)?;
     let doc = originlink_region::application_document("KH", "TH", 1, 2, Utc::now())?;
     let (_, mut cert) =
         originlink_formats::read(doc.to_string().as_bytes(), &originlink_formats::Limits::default())
@@ -355,6 +360,15 @@ async fn exporter_sees_the_status_history_once_th_has_received_the_certificate()
     b.fill("Issuing country", "Cambodia").await.unwrap();
     click_and_wait(&b, "Apply filters", &number).await.unwrap();
     assert!(path(&b).await.contains("issuer=KH"), "{}", path(&b).await);
+    // And by exporter: the certificate's, then another's.
+    let exporter_name = company_of(&exporter).unwrap();
+    assert_eq!(table(&b).await.unwrap()[0].0[4], exporter_name, "the exporter is listed");
+    b.fill("Exporter", &exporter_name[..6]).await.unwrap();
+    click_and_wait(&b, "Apply filters", &number).await.unwrap();
+    b.fill("Exporter", "No such trader").await.unwrap();
+    click_and_wait(&b, "Apply filters", "No received certificate here").await.unwrap();
+    b.fill("Exporter", "").await.unwrap();
+    click_and_wait(&b, "Apply filters", &number).await.unwrap();
 
     // Its number opens it as received: genuine, and every item whole.
     let kh_state = &r.states["KH"];

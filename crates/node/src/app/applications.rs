@@ -526,15 +526,31 @@ pub async fn statuses(state: &AppState, user: &User, id: i64) -> Result<Vec<Stat
     Ok(state.store.certificate_statuses(&c.number).await?)
 }
 
-/// Certificates received from other members, one page, with this `status` (`valid`,
-/// `invalid`, `superseded`, `revoked`), from this `issuing_country`, with text in the `number`.
+/// What a list of received certificates is narrowed by (each optional, as typed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReceivedQuery<'a> {
+    /// `valid`, `invalid`, `superseded` or `revoked`.
+    pub status: Option<&'a str>,
+    /// The issuing country (ISO code).
+    pub issuing_country: Option<&'a str>,
+    /// Text in the number.
+    pub number: Option<&'a str>,
+    /// Text in the exporter's name.
+    pub exporter: Option<&'a str>,
+    /// Received on or after (`YYYY-MM-DD`).
+    pub from: Option<&'a str>,
+    /// Received on or before (`YYYY-MM-DD`).
+    pub to: Option<&'a str>,
+}
+
+/// Certificates received from other members, one page, narrowed as `q` says (each field's
+/// problem on its name: `INVALID_QUERY`).
 pub async fn received_list(
     state: &AppState,
     page: &Page,
-    status: Option<&str>,
-    issuing_country: Option<&str>,
-    number: Option<&str>,
+    q: ReceivedQuery<'_>,
 ) -> Result<Vec<ReceivedCertificate>> {
+    let ReceivedQuery { status, issuing_country, number, .. } = q;
     let filter = ReceivedFilter {
         status: super::query_enum(
             status,
@@ -544,6 +560,9 @@ pub async fn received_list(
         )?,
         issuing_country: super::query_text(issuing_country, "issuing_country")?.map(|c| c.to_uppercase()),
         number: super::query_text(number, "number")?,
+        exporter: super::query_text(q.exporter, "exporter")?,
+        from: super::query_date(q.from, "from")?,
+        to: super::query_date(q.to, "to")?,
     };
     Ok(state.store.find_received(page, &filter).await?)
 }

@@ -281,7 +281,7 @@ impl Exchange {
                         format!("{from} cannot send a certificate issued by {}", cref.country),
                     ));
                 }
-                let Judged { status, verdict, quarantine } =
+                let Judged { status, verdict, quarantine, exporter } =
                     self.judge(&env.payload, &cref, now).map_err(|e| (id.clone(), e))?;
                 let body = match &verdict {
                     // A new version that verified answers `replaced` (UNCL 1373 code 10: this
@@ -304,6 +304,7 @@ impl Exchange {
                     status,
                     verdict: verdict.map(|v| v.0),
                     message_id: Some(id.clone()),
+                    exporter,
                 };
                 let kind = if h.kind == MessageType::CertificateIssued {
                     InboundKind::Issued { certificate }
@@ -414,6 +415,20 @@ impl Exchange {
     /// country's certificate as its own. Otherwise the status to store, the reason when not
     /// valid, and why it is quarantined when it cannot be read.
     fn judge(&self, doc: &[u8], cref: &CertRef, now: DateTime<Utc>) -> Result<Judged, ExchangeError> {
+        let mut exporter = None;
+        let mut judged = self.judge_read(doc, cref, now, &mut exporter)?;
+        judged.exporter = exporter;
+        Ok(judged)
+    }
+
+    /// [`Exchange::judge`], setting `exporter` once the document reads.
+    fn judge_read(
+        &self,
+        doc: &[u8],
+        cref: &CertRef,
+        now: DateTime<Utc>,
+        exporter: &mut Option<String>,
+    ) -> Result<Judged, ExchangeError> {
         let verdict = match self.trust().verifier.verify(doc, now) {
             Ok(v) => v,
             Err(u) => return Ok(Judged::unreadable(u.code, u.code, &u.message)),
@@ -424,7 +439,10 @@ impl Exchange {
         };
         let limits = originlink_formats::Limits::default();
         let c = match originlink_formats::read(doc, &limits) {
-            Ok((_, c)) => c,
+            Ok((_, c)) => {
+                *exporter = Some(c.exporter.name.clone());
+                c
+            }
             Err(p) => {
                 let first = p.first().map(|p| format!("{}: {}", p.code, p.message)).unwrap_or_default();
                 let why = format!("{first} ({} problems reading it as a certificate)", p.len());
@@ -470,7 +488,7 @@ impl Exchange {
                 format!("the certificate is for {}", c.importing_country),
             ));
         }
-        Ok(Judged { status: ReceivedStatus::Valid, verdict: None, quarantine: None })
+        Ok(Judged { status: ReceivedStatus::Valid, verdict: None, quarantine: None, exporter: None })
     }
 }
 
@@ -482,11 +500,18 @@ struct Judged {
     verdict: Option<(String, String)>,
     /// `CODE: why` when the document cannot be read at all: its message is quarantined.
     quarantine: Option<String>,
+    /// The exporter the certificate names, when it reads (customs search by it).
+    exporter: Option<String>,
 }
 
 impl Judged {
     fn invalid(code: &str, detail: String) -> Judged {
-        Judged { status: ReceivedStatus::Invalid, verdict: Some((code.to_owned(), detail)), quarantine: None }
+        Judged {
+            status: ReceivedStatus::Invalid,
+            verdict: Some((code.to_owned(), detail)),
+            quarantine: None,
+            exporter: None,
+        }
     }
 
     /// Stored invalid with `stored` as its verdict; quarantined as `code: why`.
@@ -495,6 +520,7 @@ impl Judged {
             status: ReceivedStatus::Invalid,
             verdict: Some((stored.to_owned(), why.to_owned())),
             quarantine: Some(format!("{code}: {why}")),
+            exporter: None,
         }
     }
 }

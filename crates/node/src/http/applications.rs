@@ -247,6 +247,9 @@ pub struct ReceivedQuery {
     status: Option<String>,
     issuing_country: Option<String>,
     number: Option<String>,
+    exporter: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 impl Paged for ReceivedQuery {
@@ -428,7 +431,7 @@ pub(crate) async fn certificate_statuses(
 fn received_view(r: originlink_store::ReceivedCertificate) -> Value {
     serde_json::json!({
         "id": r.id, "issuing_country": r.issuing_country, "number": r.number, "version": r.version,
-        "status": r.status.as_str(), "verdict": r.verdict, "revoked_reason": r.revoked_reason,
+        "status": r.status.as_str(), "verdict": r.verdict, "revoked_reason": r.revoked_reason, "exporter": r.exporter,
         "received_at": r.received_at, "document": format!("/api/v1/received/{}/document", r.id),
     })
 }
@@ -437,8 +440,15 @@ pub(crate) async fn list_received(
     State(state): State<AppState>,
     ListOf(page, q): ListOf<ReceivedQuery>,
 ) -> ApiResult<Response> {
-    let (status, country, number) = (q.status.as_deref(), q.issuing_country.as_deref(), q.number.as_deref());
-    let list = uc::received_list(&state, &page, status, country, number).await?;
+    let query = uc::ReceivedQuery {
+        status: q.status.as_deref(),
+        issuing_country: q.issuing_country.as_deref(),
+        number: q.number.as_deref(),
+        exporter: q.exporter.as_deref(),
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
+    };
+    let list = uc::received_list(&state, &page, query).await?;
     Ok(axum::Json(list.into_iter().map(received_view).collect::<Vec<_>>()).into_response())
 }
 

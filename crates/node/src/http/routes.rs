@@ -75,6 +75,9 @@ const RECEIVED_QUERY: &[(&str, bool, &str)] = &[
     ("status", false, "string"),
     ("issuing_country", false, "string"),
     ("number", false, "string"),
+    ("exporter", false, "string"),
+    ("from", false, "string"),
+    ("to", false, "string"),
 ];
 const DECLARATIONS_QUERY: &[(&str, bool, &str)] = &[
     ("limit", false, "integer"),

@@ -37,7 +37,7 @@ const APP_LIST_COLS: &str = "id, company_id, status, format, '\\x'::bytea AS doc
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      '\\x'::bytea AS signed, issued_at, revoked_reason, signed_sha256";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, '\\x'::bytea AS document, received_at, \
-     status, verdict, revoked_reason, message_id";
+     status, verdict, revoked_reason, message_id, exporter";
 
 /// The advisory lock class under which inbound batches serialize per certificate (the
 /// migration lock, 7243001, is a single 64-bit key: a separate key space).
@@ -426,12 +426,17 @@ impl Store for PgStore {
 
     async fn find_received(&self, page: &Page, f: &ReceivedFilter) -> Result<Vec<ReceivedCertificate>> {
         let (status, number) = (f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
+        let exporter = f.exporter.as_deref().map(like_anywhere);
+        let (from, to) = row::received_days(f);
         let sql = format!(
             "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE ($1::BIGINT IS NULL OR id < $1) \
              AND ($3::TEXT IS NULL OR status = $3) AND ($4::TEXT IS NULL OR issuing_country = $4) \
-             AND ($5::TEXT IS NULL OR number ILIKE $5) ORDER BY id DESC LIMIT $2"
+             AND ($5::TEXT IS NULL OR number ILIKE $5) AND ($6::TEXT IS NULL OR exporter ILIKE $6) \
+             AND ($7::TEXT IS NULL OR received_at >= $7) AND ($8::TEXT IS NULL OR received_at < $8) \
+             ORDER BY id DESC LIMIT $2"
         );
-        let p: [&(dyn ToSql + Sync); 5] = [&page.before, &page.limit, &status, &f.issuing_country, &number];
+        let p: [&(dyn ToSql + Sync); 8] =
+            [&page.before, &page.limit, &status, &f.issuing_country, &number, &exporter, &from, &to];
         self.all(&sql, &p, row::received).await
     }
 

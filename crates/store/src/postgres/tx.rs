@@ -447,7 +447,7 @@ impl IssuanceTx for PgTx<'_, '_> {
 impl ReceivedTx for PgTx<'_, '_> {
     async fn insert_received(&mut self, r: &NewReceived, at: &str) -> Result<Option<i64>> {
         let sql = "INSERT INTO received_certificates (issuing_country, number, version, document, received_at, \
-                   status, verdict, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                   status, verdict, message_id, exporter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                    ON CONFLICT (issuing_country, number, version) DO NOTHING RETURNING id";
         let status = r.status.as_str();
         let p: Params<'_> = &[
@@ -459,6 +459,7 @@ impl ReceivedTx for PgTx<'_, '_> {
             &status,
             &r.verdict,
             &r.message_id,
+            &r.exporter,
         ];
         self.opt(sql, p, row::first).await
     }

@@ -47,7 +47,7 @@ const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, se
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
      x'' AS signed, issued_at, revoked_reason, signed_sha256";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, x'' AS document, received_at, status, \
-     verdict, revoked_reason, message_id";
+     verdict, revoked_reason, message_id, exporter";
 
 /// The SQLite store: one writer connection (writes queue on it, never fail busy) and a few
 /// reader connections (WAL lets them read while the writer writes).
@@ -478,13 +478,17 @@ impl Store for SqliteStore {
         let page = *page;
         let (status, country) = (f.status.map(|s| s.as_str()), f.issuing_country.clone());
         let number = f.number.as_deref().map(like_anywhere);
+        let exporter = f.exporter.as_deref().map(like_anywhere);
+        let (from, to) = row::received_days(f);
         let sql = format!(
             "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
              AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR issuing_country = ?4) \
-             AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') ORDER BY id DESC LIMIT ?2"
+             AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') AND (?6 IS NULL OR exporter LIKE ?6 ESCAPE '\\') \
+             AND (?7 IS NULL OR received_at >= ?7) AND (?8 IS NULL OR received_at < ?8) ORDER BY id DESC LIMIT ?2"
         );
         let run = move |c: &mut Connection| {
-            all(c, &sql, params![page.before, page.limit, status, country, number], |r| row::received(r))
+            let p = params![page.before, page.limit, status, country, number, exporter, from, to];
+            all(c, &sql, p, |r| row::received(r))
         };
         self.run(run).await
     }

@@ -346,13 +346,23 @@ impl IssuanceTx for LiteTx<'_, '_> {
 impl ReceivedTx for LiteTx<'_, '_> {
     async fn insert_received(&mut self, r: &NewReceived, at: &str) -> Result<Option<i64>> {
         let sql = "INSERT INTO received_certificates (issuing_country, number, version, document, received_at, \
-                   status, verdict, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                   status, verdict, message_id, exporter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                    ON CONFLICT (issuing_country, number, version) DO NOTHING RETURNING id";
         let (country, status) = (&r.issuing_country, r.status.as_str());
         opt(
             self.tx,
             sql,
-            params![country, r.number, r.version, r.document, at, status, r.verdict, r.message_id],
+            params![
+                country,
+                r.number,
+                r.version,
+                r.document,
+                at,
+                status,
+                r.verdict,
+                r.message_id,
+                r.exporter
+            ],
             |r| row::first(r),
         )
     }

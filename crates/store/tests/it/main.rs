@@ -666,7 +666,9 @@ async fn lists_filter_in_sql(db: Db) {
     assert_eq!(certs(CertificateFilter { status: None, number: Some("KH-2027".into()) }).await, 0);
 
     db.store.insert_received(&ctx(), th("TH-2026-001", 1)).await.expect("received");
-    db.store.insert_received(&ctx(), th("TH-2026-002", 1)).await.expect("received");
+    let mut by_siam = th("TH-2026-002", 1);
+    by_siam.exporter = Some("Siam Rice Exports Co., Ltd.".into());
+    db.store.insert_received(&ctx(), by_siam).await.expect("received");
     let received = |f: ReceivedFilter| {
         let store = db.store.clone();
         async move {
@@ -679,7 +681,7 @@ async fn lists_filter_in_sql(db: Db) {
     let th_valid = ReceivedFilter {
         status: Some(ReceivedStatus::Valid),
         issuing_country: Some("TH".into()),
-        number: None,
+        ..Default::default()
     };
     assert_eq!(received(th_valid).await.len(), 2);
     assert!(
@@ -689,6 +691,18 @@ async fn lists_filter_in_sql(db: Db) {
     );
     let revoked = ReceivedFilter { status: Some(ReceivedStatus::Revoked), ..Default::default() };
     assert!(received(revoked).await.is_empty());
+    // By the exporter's name (text in it, any case) and by the day received (ctx: 1 March).
+    let by_exporter = ReceivedFilter { exporter: Some("siam rice".into()), ..Default::default() };
+    assert_eq!(received(by_exporter).await, ["TH-2026-002"]);
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d);
+    let that_day = ReceivedFilter { from: day(1), to: day(1), ..Default::default() };
+    assert_eq!(received(that_day).await.len(), 2, "the end day is included");
+    assert!(received(ReceivedFilter { from: day(2), ..Default::default() }).await.is_empty());
+    assert!(
+        received(ReceivedFilter { to: chrono::NaiveDate::from_ymd_opt(2026, 2, 28), ..Default::default() })
+            .await
+            .is_empty()
+    );
 
     let o = officer(&db).await;
     let a = declare(&db, &o, "IMP-100", vec![line(1, Some("TH-A"))]).await;

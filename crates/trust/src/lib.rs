@@ -25,6 +25,7 @@ pub mod jws;
 pub mod keys;
 pub mod keystore;
 pub mod policy;
+pub mod statuslist;
 pub mod trustlist;
 pub mod x509;
 

@@ -1,0 +1,232 @@
+//! Certificate status lists (issue 17's groundwork): what an issuing authority says of its
+//! certificates that are no longer good, like a CRL for documents. A JSON document signed by the
+//! authority's document-signing key (detached JWS over its RFC 8785 form, `x5c` = the signing
+//! certificate), read only when that certificate is one the trust list names for the issuer.
+//!
+//! A certificate absent from a list in force is not revoked or superseded *as of the list*;
+//! past `next_update` the list answers nothing: [`ListedStatus::Unknown`], which a verifier turns
+//! into *cannot verify*, never *valid* or *invalid*.
+
+use chrono::{DateTime, Utc};
+use originlink_model::CountryCode;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::jws::{self, JwsFailure};
+use crate::keys::PrivateKey;
+use crate::x509::Cert;
+
+/// The value of [`StatusList::format`].
+pub const FORMAT: &str = "originlink-status-list/1";
+
+/// A status list (the signed content; the `"signature"` member is not part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusList {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The issuing country.
+    pub issuer: CountryCode,
+    /// Each list the issuer publishes has a higher sequence number.
+    pub sequence: u64,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When the next list is due; after it, the list answers nothing.
+    pub next_update: DateTime<Utc>,
+    /// The certificates that are no longer good, by number and version.
+    pub entries: Vec<Entry>,
+}
+
+/// One certificate version that is no longer good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// The certificate number.
+    pub number: String,
+    /// Its version.
+    pub version: u32,
+    /// Revoked or superseded.
+    pub status: EntryStatus,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// Why, for people (a revocation's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The version that replaced it (superseded only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<u32>,
+}
+
+/// What became of a listed certificate version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatus {
+    /// Revoked by its issuer.
+    Revoked,
+    /// Replaced by a newer version.
+    Superseded,
+}
+
+/// What a status list says of one certificate version at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListedStatus {
+    /// Not listed, in a list in force: neither revoked nor superseded.
+    Good,
+    /// Listed.
+    Listed(Entry),
+    /// The list is past its `next_update` (or not yet issued): nothing can be said.
+    Unknown,
+}
+
+fn err(code: &'static str, message: String) -> Error {
+    Error::TrustList { code, message }
+}
+
+impl StatusList {
+    /// Signs the list with the issuer's document-signing key; `signing_cert_der` goes in `x5c`.
+    pub fn sign(&self, key: &PrivateKey, signing_cert_der: &[u8]) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(self).map_err(|e| Error::Json(e.to_string()))?;
+        jws::sign_json(&json, key, &[signing_cert_der.to_vec()])
+    }
+
+    /// Reads a signed list, accepting it only when it is signed by one of `signers` (the
+    /// issuer's signing certificates from the trust list, matched by public key).
+    ///
+    /// Error codes: `STATUS_LIST_MALFORMED`, `STATUS_LIST_UNSIGNED`, `STATUS_LIST_WRONG_KEY`,
+    /// `STATUS_LIST_BAD_SIGNATURE`.
+    pub fn from_signed(bytes: &[u8], signers: &[Cert]) -> Result<StatusList> {
+        let malformed = |m: String| err("STATUS_LIST_MALFORMED", m);
+        let signed = jws::split_signed_json(bytes).map_err(|e| malformed(e.to_string()))?;
+        let jws = match signed.jws {
+            None => return Err(err("STATUS_LIST_UNSIGNED", "the list has no \"signature\" member".into())),
+            Some(Err(JwsFailure::AlgorithmNotAllowed(a))) => {
+                return Err(err("STATUS_LIST_BAD_SIGNATURE", format!("algorithm {a:?} not allowed")));
+            }
+            Some(Err(e)) => return Err(err("STATUS_LIST_BAD_SIGNATURE", format!("{e:?}"))),
+            Some(Ok(j)) => j,
+        };
+        let by_signer = |c: &Cert| signers.iter().any(|s| s.public_key_bits() == c.public_key_bits());
+        let named = match jws.x5c.first() {
+            Some(first) => {
+                Cert::from_der(first).map_err(|e| err("STATUS_LIST_BAD_SIGNATURE", e.to_string()))?
+            }
+            None => return Err(err("STATUS_LIST_WRONG_KEY", "the signature names no certificate".into())),
+        };
+        if !by_signer(&named) {
+            let who = named.subject();
+            return Err(err(
+                "STATUS_LIST_WRONG_KEY",
+                format!("signed by {who:?}, not a signing key of the issuer"),
+            ));
+        }
+        if jws.verify(&signed.canonical, &named).is_err() {
+            return Err(err("STATUS_LIST_BAD_SIGNATURE", "the signature does not verify".into()));
+        }
+        let list: StatusList =
+            serde_json::from_value(signed.document).map_err(|e| malformed(e.to_string()))?;
+        if list.format != FORMAT {
+            return Err(malformed(format!("format {:?}, expected {FORMAT:?}", list.format)));
+        }
+        Ok(list)
+    }
+
+    /// What the list says of `number` version `version` at `now`.
+    pub fn status(&self, number: &str, version: u32, now: DateTime<Utc>) -> ListedStatus {
+        if now >= self.next_update || now < self.issued_at {
+            return ListedStatus::Unknown;
+        }
+        match self.entries.iter().find(|e| e.number == number && e.version == version) {
+            Some(e) if e.since <= now => ListedStatus::Listed(e.clone()),
+            _ => ListedStatus::Good,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn list(now: DateTime<Utc>) -> StatusList {
+        StatusList {
+            format: FORMAT.into(),
+            issuer: CountryCode::parse("KH").expect("KH"),
+            sequence: 7,
+            issued_at: now - Duration::hours(1),
+            next_update: now + Duration::days(1),
+            entries: vec![
+                Entry {
+                    number: "KH-2026-000002".into(),
+                    version: 1,
+                    status: EntryStatus::Revoked,
+                    since: now - Duration::hours(2),
+                    reason: Some("issued on a wrong invoice".into()),
+                    superseded_by: None,
+                },
+                Entry {
+                    number: "KH-2026-000001".into(),
+                    version: 1,
+                    status: EntryStatus::Superseded,
+                    since: now - Duration::hours(3),
+                    reason: None,
+                    superseded_by: Some(2),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_signed_list_says_revoked_superseded_good_or_nothing_once_stale() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z").expect("time").with_timezone(&Utc);
+        let today = now.date_naive();
+        let kh = crate::keys::init_authority("KH", "Ministry of Commerce", today, None).expect("KH keys");
+        let th =
+            crate::keys::init_authority("TH", "Department of Foreign Trade", today, None).expect("TH keys");
+        let kh_signer = Cert::from_der(&kh.signing.cert_der).expect("cert");
+        let signed = list(now).sign(&kh.signing.key, &kh.signing.cert_der).expect("sign");
+        let read = StatusList::from_signed(&signed, std::slice::from_ref(&kh_signer)).expect("reads");
+        assert_eq!(read, list(now));
+
+        match read.status("KH-2026-000002", 1, now) {
+            ListedStatus::Listed(e) => assert_eq!(e.status, EntryStatus::Revoked),
+            other => panic!("revoked, not {other:?}"),
+        }
+        match read.status("KH-2026-000001", 1, now) {
+            ListedStatus::Listed(e) => {
+                assert_eq!((e.status, e.superseded_by), (EntryStatus::Superseded, Some(2)))
+            }
+            other => panic!("superseded, not {other:?}"),
+        }
+        assert_eq!(read.status("KH-2026-000001", 2, now), ListedStatus::Good, "the new version is good");
+        assert_eq!(read.status("KH-2026-000003", 1, now), ListedStatus::Good);
+        assert_eq!(read.status("KH-2026-000002", 1, now + Duration::days(2)), ListedStatus::Unknown, "stale");
+        assert_eq!(
+            read.status("KH-2026-000003", 1, now - Duration::hours(2)),
+            ListedStatus::Unknown,
+            "not yet issued"
+        );
+
+        // Another issuer's key, a changed entry, no signature: refused with their codes.
+        let by_th = list(now).sign(&th.signing.key, &th.signing.cert_der).expect("sign");
+        let code = |r: Result<StatusList>| r.expect_err("refused").code();
+        assert_eq!(
+            code(StatusList::from_signed(&by_th, std::slice::from_ref(&kh_signer))),
+            "STATUS_LIST_WRONG_KEY"
+        );
+        let tampered = String::from_utf8(signed.clone()).expect("utf-8").replace("wrong invoice", "typo");
+        assert_eq!(
+            code(StatusList::from_signed(tampered.as_bytes(), std::slice::from_ref(&kh_signer))),
+            "STATUS_LIST_BAD_SIGNATURE"
+        );
+        let unsigned = serde_json::to_vec(&list(now)).expect("json");
+        assert_eq!(
+            code(StatusList::from_signed(&unsigned, std::slice::from_ref(&kh_signer))),
+            "STATUS_LIST_UNSIGNED"
+        );
+        assert_eq!(
+            code(StatusList::from_signed(b"{", std::slice::from_ref(&kh_signer))),
+            "STATUS_LIST_MALFORMED"
+        );
+    }
+}

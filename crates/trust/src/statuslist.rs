@@ -78,6 +78,50 @@ pub enum ListedStatus {
     Unknown,
 }
 
+/// Crockford's base-32 alphabet: no I, L, O or U, so a code read aloud or typed is not
+/// mistaken.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// The check code printed on a certificate beside its number: the first 50 bits of the
+/// SHA-256 of the signed document, as ten Crockford base-32 characters in two groups
+/// (`7K3M9-QX2VD`). Someone who holds only a number cannot guess it (2^50 codes per number);
+/// someone who holds the document can always compute it.
+pub fn check_code(signed_document: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, signed_document);
+    let mut bits = 0u64;
+    for b in &digest.as_ref()[..8] {
+        bits = (bits << 8) | u64::from(*b);
+    }
+    let mut code = String::with_capacity(11);
+    for i in 0..10 {
+        if i == 5 {
+            code.push('-');
+        }
+        let v = (bits >> (64 - 5 * (i + 1))) & 0x1f;
+        code.push(char::from(CROCKFORD[v as usize]));
+    }
+    code
+}
+
+/// A check code as typed: trimmed, upper case, `O` read as `0` and `I`/`L` as `1`, the dash
+/// optional; `None` when it cannot be one.
+pub fn normalize_check_code(typed: &str) -> Option<String> {
+    let chars: Vec<char> = typed
+        .trim()
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    if chars.len() != 10 || !chars.iter().all(|c| c.is_ascii() && CROCKFORD.contains(&(*c as u8))) {
+        return None;
+    }
+    Some(format!("{}-{}", chars[..5].iter().collect::<String>(), chars[5..].iter().collect::<String>()))
+}
+
 fn err(code: &'static str, message: String) -> Error {
     Error::TrustList { code, message }
 }
@@ -173,6 +217,31 @@ mod tests {
                     superseded_by: Some(2),
                 },
             ],
+        }
+    }
+
+    #[test]
+    fn a_check_code_is_ten_unambiguous_characters_of_the_documents_hash() {
+        let a = check_code(b"<Certificate>KH-2026-000001</Certificate>");
+        let b = check_code(b"<Certificate>KH-2026-000002</Certificate>");
+        assert_eq!(a.len(), 11);
+        assert_eq!(a.as_bytes()[5], b'-');
+        assert_ne!(a, b, "another document, another code");
+        assert_eq!(
+            a,
+            check_code(b"<Certificate>KH-2026-000001</Certificate>"),
+            "the same document, the same code"
+        );
+        assert!(a.chars().filter(|c| *c != '-').all(|c| CROCKFORD.contains(&(c as u8))), "{a}");
+        assert!(!a.contains(['I', 'L', 'O', 'U']), "{a}");
+        // Computed independently (Python: hashlib.sha256, the first 50 bits in 5-bit groups).
+        assert_eq!(check_code(b""), "WERC8-GMRZG");
+        assert_eq!(a, "G9CVE-837KJ");
+        // As typed: lower case, no dash, O for 0, I or L for 1; anything else is no code.
+        assert_eq!(normalize_check_code(" werc8gmrzg "), Some("WERC8-GMRZG".into()));
+        assert_eq!(normalize_check_code("ab0i1-l2o34"), Some("AB011-12034".into()));
+        for bad in ["", "WERC8-GMRZ", "WERC8-GMRZGG", "WERC8-GMRZU", "WERC8_GMRZG", "ウERC8-GMRZG"] {
+            assert_eq!(normalize_check_code(bad), None, "{bad:?}");
         }
     }
 

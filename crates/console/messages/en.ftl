@@ -658,3 +658,4 @@ filter-exporter = Exporter
 filter-received-from = Received from
 filter-received-to = Received to
 col-exporter = Exporter
+user-no-email = None: told in the console only

@@ -348,3 +348,39 @@ async fn administrators_are_told_of_a_member_unreachable_and_of_a_dead_letter() 
     assert_eq!(said.len(), 2, "{said:?}");
     assert!(said[0].contains("message to TH could not be delivered: refused: NOT_A_MEMBER"), "{said:?}");
 }
+
+#[tokio::test]
+async fn text_typed_by_people_cannot_forge_an_email_or_its_headers() {
+    let n = node().await;
+    let state = &n.state;
+    let (exporter, officer) = (user(&n, &n.exporter_a).await, user(&n, &n.officer).await);
+    let ctx = Ctx::new("test", state.clock.now());
+    notifications::set_email(state.store.as_ref(), &ctx, exporter.id, Some("alice@angkor-rice.kh"))
+        .await
+        .expect("email");
+    let maildir = maildir(&n);
+    let (_smtp, relay) = smtp(&maildir).await;
+    let config = NotificationsConfig { smtp: Some(relay), ..Default::default() };
+    let notifier = Notifier::new(state.clone(), &config, None).expect("notifier");
+    let draft = submitted(&n, &exporter).await;
+    // An officer's reason that tries to end the mail, start another and add a header.
+    let reason = "wrong invoice\r\n.\r\nMAIL FROM:<eve@evil.example>\r\nRCPT TO:<eve@evil.example>\r\nBcc: eve@evil.example";
+    match applications::reject(state, &officer, draft.id, reason).await {
+        Ok(_) => {
+            notifier.step().await.expect("step");
+            let mails = mails(&maildir, 1).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mails_after = std::fs::read_dir(maildir.join("new")).map(|d| d.count()).unwrap_or_default();
+            assert_eq!((mails.len(), mails_after), (1, 1), "one mail, to the exporter only: {mails:#?}");
+            let mail = &mails[0];
+            assert!(mail.contains("To: <alice@angkor-rice.kh>"), "{mail}");
+            let headers = mail.split("\n\n").next().unwrap_or_default();
+            assert!(!headers.lines().any(|l| l.starts_with("Bcc:")), "no header smuggled in: {mail}");
+            assert!(mail.contains("MAIL FROM:<eve@evil.example>"), "the reason is kept, as text: {mail}");
+            let subject = mail.lines().find(|l| l.starts_with("Subject:")).unwrap_or_default();
+            assert!(subject.contains("rejected") && !subject.contains('\r'), "{subject}");
+        }
+        // Refused at the door: a reason with control characters is no reason.
+        Err(e) => assert_eq!(e.field.as_deref(), Some("reason"), "{e:?}"),
+    }
+}

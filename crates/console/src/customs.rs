@@ -71,6 +71,7 @@ pub async fn received(State(s): State<Shared>, person: Person, Path(id): Path<i6
         boxes => boxes,
         items => items,
         remaining => remaining,
+        checked_now => context! { verdict => d.checked_now.0, code => d.checked_now.1, detail => d.checked_now.2 },
     };
     shown(&s, &person, s.views.render("received.html", ctx))
 }

@@ -13,6 +13,8 @@
 //!   ([`views`]).
 //! - One file per audience: [`exporter`], [`officer`], [`customs`], [`admin`], and
 //!   [`documents`] for what several roles see (an application, a certificate).
+//! - [`public`]: what anyone may ask without signing in: a certificate by number and check
+//!   code, a signed file verified in full, the status lists and trust list published.
 //! - [`operator`]: the regional gateway's console for its operator (members and queues,
 //!   finding a message, dead letters, traffic, the trust list), over the gateway's use cases
 //!   (`originlink_gateway::operator`), with the same layout, catalogue, stylesheet, CSRF and
@@ -43,6 +45,7 @@ pub mod forms;
 pub mod notifications;
 pub mod officer;
 pub mod operator;
+pub mod public;
 pub mod views;
 
 /// What every page shares: the node's use cases and state, the templates and catalogue, and
@@ -215,6 +218,14 @@ pub fn router(shared: Shared) -> Router {
         .route("/sign-out", post(auth::sign_out))
         .route("/invitation/{token}", get(auth::invitation_page).post(auth::accept_invitation))
         .route("/notifications", get(notifications::list))
+        // Anyone, without signing in.
+        .route("/verify", get(public::verify_page))
+        .route("/verify/file", post(public::verify_file_page))
+        .route("/public/v1/verify", get(public::verify_json).post(public::verify_file_json))
+        .route("/public/v1/status-lists", get(public::status_lists))
+        .route("/public/v1/status-lists/{issuer}", get(public::status_list))
+        .route("/public/v1/trust-list", get(public::trust_list))
+        .route("/public/v1/operator.pem", get(public::operator_pem))
         // Exporters (and, for records, officers).
         .route("/applications", get(exporter::applications))
         .route("/applications/new", get(exporter::new_form).post(exporter::new_posted))

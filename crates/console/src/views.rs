@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("invitation.html", include_str!("../templates/invitation.html")),
     ("message.html", include_str!("../templates/message.html")),
+    ("verify.html", include_str!("../templates/verify.html")),
     ("applications.html", include_str!("../templates/applications.html")),
     ("application_form.html", include_str!("../templates/application_form.html")),
     ("upload.html", include_str!("../templates/upload.html")),

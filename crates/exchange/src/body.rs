@@ -280,6 +280,10 @@ pub enum MessageBody {
     VerificationRequest(VerificationRequestBody),
     /// `verification.response`.
     VerificationResponse(VerificationResponseBody),
+    /// `status.list`: the payload is the sender's signed status list. Its signature is checked
+    /// by the recipient against the sender's document-signing keys, so only its form is read
+    /// here.
+    StatusList,
     /// `delivery.ack`: reserved in this version; its payload is not read.
     Reserved,
 }
@@ -450,6 +454,21 @@ pub fn check_message(env: &Envelope) -> Result<MessageBody, ExchangeError> {
                 outcome: outcome.to_owned(),
                 answer: answer.to_owned(),
             }))
+        }
+        MessageType::StatusList => {
+            let m = json_payload(
+                env,
+                &["format", "issuer", "sequence", "issued_at", "next_update", "entries", "signature"],
+            )?;
+            let issuer = payload_str(&m, "issuer")?;
+            if issuer != h.from.country.as_str() {
+                return Err(ExchangeError::new(
+                    "ISSUER_MISMATCH",
+                    Some("payload/issuer"),
+                    format!("{} cannot send the status list of {issuer}", h.from.country),
+                ));
+            }
+            Ok(MessageBody::StatusList)
         }
         MessageType::DeliveryAck => Ok(MessageBody::Reserved),
     }

@@ -172,16 +172,81 @@ impl PeerClient {
             }
             Err(e) => return Err(ClientError::Http(e.to_string())),
         };
-        let status = resp.status();
-        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?
-            .to_bytes();
+        let (status, bytes) = read_whole(resp).await?;
         let mut idle = self.idle.lock().await;
         if idle.len() < 8 {
             idle.push(send);
         }
         Ok((status, bytes))
     }
+}
+
+/// One GET of a public URL (`http://` or `https://`; a node's public endpoint), the whole
+/// answer read (at most 64 MB) within `timeout`. Over HTTPS the server must present a
+/// certificate that chains to one of `roots_pem` (a PEM bundle, such as Debian's
+/// `/etc/ssl/certs/ca-certificates.crt`).
+pub async fn get_public(
+    url: &str,
+    roots_pem: &str,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), ClientError> {
+    if url.starts_with("https://") {
+        let (base, path) = split_url(url, "https://")?;
+        let tls =
+            crate::tls::public_client_config(roots_pem).map_err(|e| ClientError::Http(e.to_string()))?;
+        let client = PeerClient::new(&base, tls, timeout)?;
+        return client.request(Method::GET, &path, Vec::new()).await;
+    }
+    let (base, path) = split_url(url, "http://")?;
+    let authority = base.trim_start_matches("http://").to_owned();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse::<u16>().map_err(|_| ClientError::Url(url.to_owned()))?),
+        None => (authority.clone(), 80),
+    };
+    let fetch = async move {
+        let tcp = TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(ClientError::Connect)?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(hyper::header::HOST, authority)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = send.send_request(req).await.map_err(|e| ClientError::Http(e.to_string()))?;
+        read_whole(resp).await
+    };
+    tokio::time::timeout(timeout, fetch).await.map_err(|_| ClientError::Timeout)?
+}
+
+/// `scheme://authority` and the path (with its query; `/` when none) of `url`.
+fn split_url(url: &str, scheme: &str) -> Result<(String, String), ClientError> {
+    let rest = url.strip_prefix(scheme).ok_or_else(|| ClientError::Url(url.to_owned()))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(ClientError::Url(url.to_owned()));
+    }
+    Ok((format!("{scheme}{authority}"), path.to_owned()))
+}
+
+/// The status and the whole body of an answer, at most [`MAX_RESPONSE`] bytes.
+async fn read_whole(
+    resp: hyper::Response<hyper::body::Incoming>,
+) -> Result<(StatusCode, Bytes), ClientError> {
+    let status = resp.status();
+    let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map_err(|e| ClientError::Http(e.to_string()))?
+        .to_bytes();
+    Ok((status, bytes))
 }

@@ -54,6 +54,7 @@ message_types!(
     StatusUpdate = "status.update": "Business status of a certificate at the importing side.",
     VerificationRequest = "verification.request": "Importing customs asks the issuing country to verify a certificate.",
     VerificationResponse = "verification.response": "The issuing country answers a verification request.",
+    StatusList = "status.list": "The sender's signed certificate status list (its revoked and superseded certificates); to every member.",
 );
 
 impl MessageType {

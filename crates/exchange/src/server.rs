@@ -22,6 +22,11 @@ use crate::error::ExchangeError;
 #[derive(Debug, Clone, Default)]
 pub struct PeerCert(pub Option<Arc<Vec<u8>>>);
 
+/// The TCP address of the client of a request served by [`serve_any`] (a request extension):
+/// what public pages rate-limit by.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// Stops a server started with [`serve`].
 #[derive(Debug, Clone)]
 pub struct Shutdown(Arc<watch::Sender<bool>>);
@@ -238,7 +243,7 @@ pub async fn serve_any(
             },
             _ = stop.changed() => return Ok(()),
         };
-        let (tcp, _) = tokio::select! {
+        let (tcp, addr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -257,7 +262,8 @@ pub async fn serve_any(
         tokio::spawn(async move {
             let _permit = permit;
             let Some(acceptor) = acceptor else {
-                return connection(TokioIo::new(tcp), PeerCert::default(), router, limits, conn_stop).await;
+                let peer = (PeerCert::default(), PeerAddr(addr));
+                return connection(TokioIo::new(tcp), peer, router, limits, conn_stop).await;
             };
             let handshake = Duration::from_millis(limits.handshake_timeout_ms);
             let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
@@ -267,7 +273,7 @@ pub async fn serve_any(
             let peer = PeerCert(
                 tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.to_vec())),
             );
-            connection(TokioIo::new(tls), peer, router, limits, conn_stop).await
+            connection(TokioIo::new(tls), (peer, PeerAddr(addr)), router, limits, conn_stop).await
         });
     }
 }
@@ -276,7 +282,7 @@ pub async fn serve_any(
 /// for at most 10 s).
 async fn connection<I>(
     io: I,
-    peer: PeerCert,
+    (peer, addr): (PeerCert, PeerAddr),
     router: Router,
     limits: ServeLimits,
     mut stop: watch::Receiver<bool>,
@@ -289,6 +295,7 @@ async fn connection<I>(
             axum::body::Body::new(Timed { inner, deadline: Box::pin(tokio::time::sleep(body_timeout)) })
         });
         req.extensions_mut().insert(peer.clone());
+        req.extensions_mut().insert(addr);
         router.clone().oneshot(req)
     });
     let conn = hyper::server::conn::http1::Builder::new()

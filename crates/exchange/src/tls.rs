@@ -191,3 +191,24 @@ impl ServerCertVerifier for Pinned {
     }
     handshake_signatures!();
 }
+
+/// The client side for public HTTPS (a node's public endpoint, as any browser sees it): the
+/// server's certificate must chain to one of the CA certificates in `roots_pem` and name the
+/// host. Certificates of the bundle that cannot be read are skipped.
+pub fn public_client_config(roots_pem: &str) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    use base64::Engine as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for block in roots_pem.split("-----BEGIN CERTIFICATE-----").skip(1) {
+        let Some((b64, _)) = block.split_once("-----END CERTIFICATE-----") else { continue };
+        let b64: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64) {
+            let _ = roots.add(CertificateDer::from(der));
+        }
+    }
+    let mut c = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(c))
+}

@@ -83,6 +83,45 @@ pub struct Config {
     /// the console they always are).
     #[serde(default)]
     pub notifications: Option<NotificationsConfig>,
+    /// What the node publishes for anyone: its certificate status list and the public
+    /// verification page.
+    #[serde(default)]
+    pub public: PublicConfig,
+}
+
+/// `[public]`: the signed status list of this node's revoked and superseded certificates, and
+/// the public verification page (`/verify` on the console's listener).
+///
+/// ```toml
+/// [public]
+/// status_list_hours = 24        # how long a list stays in force (its next_update)
+/// status_list_refresh_minutes = 60   # a new list at least this often (and at once on a change)
+/// verify_per_minute = 30        # public verifications per client address and minute
+/// show_goods = false            # whether a number and check code show goods and parties
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// Hours a status list stays in force (default 24).
+    pub status_list_hours: u32,
+    /// Minutes between lists when nothing changed (default 60).
+    pub status_list_refresh_minutes: u32,
+    /// Public verifications per client address per minute (default 30).
+    pub verify_per_minute: u32,
+    /// Whether a valid number and check code show the goods and parties too (the issuer's
+    /// policy; default: only the minimal facts).
+    pub show_goods: bool,
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        PublicConfig {
+            status_list_hours: 24,
+            status_list_refresh_minutes: 60,
+            verify_per_minute: 30,
+            show_goods: false,
+        }
+    }
 }
 
 /// `[customs]`

@@ -20,6 +20,8 @@ pub use crate::numbering::NumberPattern;
 pub trait DocumentSigner: Send + Sync + fmt::Debug {
     /// Returns the signed document, byte for byte.
     fn sign(&self, doc: &[u8]) -> Result<Vec<u8>, String>;
+    /// Returns the signed status list (JWS with the same key and certificate chain).
+    fn sign_status_list(&self, list: &originlink_trust::statuslist::StatusList) -> Result<Vec<u8>, String>;
 }
 
 /// The product signer: the authority's document-signing key and certificate from the key
@@ -54,6 +56,11 @@ impl TrustSigner {
 impl DocumentSigner for TrustSigner {
     fn sign(&self, doc: &[u8]) -> Result<Vec<u8>, String> {
         originlink_trust::sign(doc, &self.key, &self.chain).map_err(|e| e.to_string())
+    }
+
+    fn sign_status_list(&self, list: &originlink_trust::statuslist::StatusList) -> Result<Vec<u8>, String> {
+        let json = serde_json::to_vec(list).map_err(|e| e.to_string())?;
+        originlink_trust::jws::sign_json(&json, &self.key, &self.chain).map_err(|e| e.to_string())
     }
 }
 

@@ -30,6 +30,7 @@ pub mod issue;
 pub mod metrics;
 pub mod notify;
 pub mod numbering;
+pub mod public;
 pub mod start;
 pub mod throttle;
 
@@ -126,6 +127,9 @@ impl Application {
         }
         // People are told what happened: in the console, by e-mail, by webhook.
         self.notifier.spawn(self.shutdown.subscribe());
+        // The status list: published at start when due, then at least every refresh interval
+        // (a revocation or replacement publishes at once).
+        tokio::spawn(status_list_loop(self.state.clone(), self.shutdown.subscribe()));
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let served = originlink_exchange::server::serve_with(
             listener,
@@ -141,6 +145,19 @@ impl Application {
             tracing::warn!(error = %e, "audit checkpoint not written at shutdown");
         }
         served
+    }
+}
+
+/// Keeps this node's status list fresh: checks once a minute whether one is due.
+async fn status_list_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = app::status::refresh_if_due(&state).await {
+            tracing::warn!(error = %e, "publishing the status list failed; retrying in a minute");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -51,3 +51,37 @@ impl Throttle {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
     }
 }
+
+/// At most `per_minute` requests per key in each minute (fixed windows), in this process:
+/// what public pages limit each client address to. At most 100,000 keys are remembered (past
+/// that, the previous minute's are dropped).
+#[derive(Debug)]
+pub struct RateLimit {
+    per_minute: u32,
+    seen: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimit {
+    /// `per_minute` requests per key and minute.
+    pub fn new(per_minute: u32) -> RateLimit {
+        RateLimit { per_minute, seen: Mutex::new(HashMap::new()) }
+    }
+
+    /// Counts a request of `key` at `now`: `Err(wait)` when over the limit (not counted).
+    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        let minute = now.timestamp().div_euclid(60);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= 100_000 && !seen.contains_key(key) {
+            seen.retain(|_, (m, _)| *m == minute);
+        }
+        let e = seen.entry(key.to_owned()).or_insert((minute, 0));
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        if e.1 >= self.per_minute {
+            return Err(Duration::seconds((minute + 1) * 60 - now.timestamp()));
+        }
+        e.1 += 1;
+        Ok(())
+    }
+}

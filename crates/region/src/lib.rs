@@ -421,6 +421,18 @@ impl Api {
         Ok((status.as_u16(), v))
     }
 
+    /// A GET as `user` that insists on a 2xx answer, the body byte for byte (a signed
+    /// document).
+    pub async fn bytes(&self, path: &str, user: &str) -> Result<Vec<u8>> {
+        let token = self.tokens.get(user).with_context(|| format!("no user {user}"))?;
+        let (status, bytes) =
+            self.client.request_with(hyper::Method::GET, path, Some(token), Vec::new()).await?;
+        if !status.is_success() {
+            bail!("GET {path} as {user}: HTTP {status}");
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// [`Api::call`] that insists on a 2xx answer.
     pub async fn ok(&self, method: &str, path: &str, user: &str, body: Option<Value>) -> Result<Value> {
         let (s, v) = self.call(method, path, user, body).await?;

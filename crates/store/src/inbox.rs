@@ -26,7 +26,7 @@
 use crate::audit::{self, AuditTx, PendingEvent};
 use crate::model::{
     ANSWER_FROM_WRONG_PEER, ANY_RECIPIENT, Applied, Ctx, INCOMING, Inbound, InboundKind, NewVerification,
-    OUTGOING, ReceivedStatus, Refusal, STATUS_FROM_WRONG_PEER, StatusEvent,
+    OUTGOING, ReceivedStatus, Refusal, STATUS_FROM_WRONG_PEER, StatusEvent, StoredStatusList,
 };
 use crate::outbox::{self, OutboxTx};
 use crate::received::{ReceivedTx, received_event, received_status_event};
@@ -84,6 +84,8 @@ pub(crate) trait InboxTx: ReceivedTx + OutboxTx + VerificationsTx {
     async fn take_held(&mut self, cert_key: &str, version: i64) -> Result<Vec<(String, String)>>;
     /// Records a reported status; returns our certificate's id if it is stored here.
     async fn insert_status(&mut self, s: &StatusEvent) -> Result<Option<i64>>;
+    /// [`Store::put_status_list`](crate::Store::put_status_list) in this transaction.
+    async fn put_status_list(&mut self, l: &StoredStatusList) -> Result<bool>;
 }
 
 /// `issuing country/number`, the key per-certificate ordering uses.
@@ -104,6 +106,7 @@ pub(crate) fn batch_keys(batch: &[Inbound]) -> Vec<String> {
             InboundKind::Status { .. }
             | InboundKind::VerificationRequest { .. }
             | InboundKind::VerificationResponse { .. }
+            | InboundKind::StatusList { .. }
             | InboundKind::Other { .. } => None,
         })
         .collect();
@@ -402,6 +405,29 @@ async fn apply_one<T: InboxTx>(
                     Ok(Outcome::Applied(None))
                 }
             }
+        }
+        InboundKind::StatusList { issuer, sequence, issued_at, next_update, signed } => {
+            let list = StoredStatusList {
+                issuer: issuer.clone(),
+                sequence: *sequence,
+                issued_at: issued_at.clone(),
+                next_update: next_update.clone(),
+                signed: signed.as_bytes().to_vec(),
+                stored_at: at.to_owned(),
+            };
+            // An older or the same list changes nothing.
+            if !tx.put_status_list(&list).await? {
+                return Ok(Outcome::Duplicate);
+            }
+            let after =
+                serde_json::json!({"sequence": sequence, "issued_at": issued_at, "next_update": next_update});
+            events.push(PendingEvent::new(
+                "status_list.received",
+                format!("status-list/{issuer}"),
+                "null".into(),
+                after.to_string(),
+            ));
+            Ok(Outcome::Applied(None))
         }
         InboundKind::Other { .. } => Ok(Outcome::Applied(None)),
     }

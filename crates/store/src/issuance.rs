@@ -47,10 +47,10 @@ pub(crate) trait IssuanceTx: AuditTx + OutboxTx {
     async fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> Result<Option<i64>>;
     /// Marks an application approved with its certificate.
     async fn set_approved(&mut self, id: i64, certificate_id: i64, at: &str) -> Result<()>;
-    /// Marks a certificate superseded.
-    async fn set_superseded(&mut self, certificate_id: i64) -> Result<()>;
-    /// Marks a certificate revoked with a reason.
-    async fn set_revoked(&mut self, certificate_id: i64, reason: &str) -> Result<()>;
+    /// Marks a certificate superseded at `at`.
+    async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()>;
+    /// Marks a certificate revoked at `at` with a reason.
+    async fn set_revoked(&mut self, certificate_id: i64, reason: &str, at: &str) -> Result<()>;
 }
 
 fn not_issued(id: i64, status: CertificateStatus, what: &str) -> StoreError {
@@ -223,7 +223,7 @@ pub(crate) async fn approve<T: IssuanceTx>(
     };
     tx.set_approved(id, cert_id, &at).await?;
     if let Some(old) = supersedes {
-        tx.set_superseded(old).await?;
+        tx.set_superseded(old, &at).await?;
     }
     outbox::enqueue(tx, &signed.messages, &at).await?;
     let events = approval_events(id, cert_id, &signed.number, issue.version, &sha, supersedes);
@@ -243,10 +243,11 @@ pub(crate) async fn revoke<T: IssuanceTx>(
     if c.status != CertificateStatus::Issued {
         return Err(not_issued(id, c.status, "revoked"));
     }
-    tx.set_revoked(id, reason).await?;
+    let at = timestamp(&ctx.at);
+    tx.set_revoked(id, reason, &at).await?;
     let revoked = tx.certificate(id, false).await?.ok_or(StoreError::NotFound)?;
     let out = messages(&revoked).map_err(StoreError::Sign)?;
-    outbox::enqueue(tx, &out, &timestamp(&ctx.at)).await?;
+    outbox::enqueue(tx, &out, &at).await?;
     audit::append(tx, ctx, &[revocation_event(id, reason)]).await?;
     Ok(revoked)
 }

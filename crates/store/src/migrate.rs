@@ -37,6 +37,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     8 => "V8__revenue_columns.sql",
     9 => "V9__notifications.sql",
     10 => "V10__received_exporter.sql",
+    11 => "V11__status_lists.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -51,6 +52,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     8 => "V8__revenue_columns.sql",
     9 => "V9__notifications.sql",
     10 => "V10__received_exporter.sql",
+    11 => "V11__status_lists.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

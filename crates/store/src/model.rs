@@ -410,9 +410,47 @@ pub struct Certificate {
     pub issued_at: String,
     /// The revocation reason.
     pub revoked_reason: Option<String>,
+    /// When it was revoked or superseded (RFC 3339); `None` while issued.
+    pub status_at: Option<String>,
     /// The latest status the importing country reported for this version (`status.update`),
     /// if any; see [`Store::certificate_statuses`](crate::Store::certificate_statuses).
     pub remote_status: Option<String>,
+}
+
+/// One of this node's certificate versions that is no longer good: what its status list says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusEntry {
+    /// The certificate number.
+    pub number: String,
+    /// The version.
+    pub version: i64,
+    /// Revoked or superseded.
+    pub status: CertificateStatus,
+    /// Since when (RFC 3339).
+    pub since: String,
+    /// The revocation reason.
+    pub reason: Option<String>,
+    /// The version that replaced it, when superseded.
+    pub superseded_by: Option<i64>,
+}
+
+/// A signed certificate status list as stored: this node's own (its country's), or a
+/// partner's as received over the exchange. The newest of each issuer only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredStatusList {
+    /// The issuing country.
+    pub issuer: String,
+    /// Its sequence number.
+    pub sequence: i64,
+    /// Issued at (RFC 3339).
+    pub issued_at: String,
+    /// When the next list is due (RFC 3339).
+    pub next_update: String,
+    /// The signed list, byte for byte.
+    #[serde(skip)]
+    pub signed: Vec<u8>,
+    /// When this node stored it (RFC 3339).
+    pub stored_at: String,
 }
 
 /// What the signing callback of [`Store::approve`](crate::Store::approve) is told to produce.
@@ -705,6 +743,20 @@ pub enum InboundKind {
         /// `confirmed` or `denied`.
         outcome: String,
     },
+    /// `status.list`: the sender's signed certificate status list (already verified): kept
+    /// when newer than the one kept for that issuer.
+    StatusList {
+        /// The issuing country (the sender).
+        issuer: String,
+        /// Its sequence number.
+        sequence: i64,
+        /// Issued at (RFC 3339).
+        issued_at: String,
+        /// Next update due (RFC 3339).
+        next_update: String,
+        /// The signed list (JSON text).
+        signed: String,
+    },
     /// Any other message: recorded in the inbox only.
     Other {
         /// The message kind.
@@ -724,6 +776,7 @@ impl InboundKind {
             InboundKind::Status { .. } => "status.update",
             InboundKind::VerificationRequest { .. } => "verification.request",
             InboundKind::VerificationResponse { .. } => "verification.response",
+            InboundKind::StatusList { .. } => "status.list",
             InboundKind::Other { kind, .. } => kind,
         }
     }

@@ -28,7 +28,7 @@ pub(crate) const REMOTE_STATUS: &str = "(SELECT s.status FROM certificate_status
 /// Columns of `certificates` in the order [`certificate`] expects (with [`REMOTE_STATUS`]
 /// appended by [`cert_cols`]).
 pub(crate) const CERT_COLS: &str = "id, application_id, company_id, issuer, number, version, status, \
-     supersedes, signed, issued_at, revoked_reason, signed_sha256";
+     supersedes, signed, issued_at, revoked_reason, signed_sha256, status_at";
 /// Columns of `received_certificates` in the order [`received`] expects.
 pub(crate) const RECEIVED_COLS: &str = "id, issuing_country, number, version, document, received_at, status, verdict, revoked_reason, message_id, exporter";
 /// Columns of `outbox` in the order [`outbox`] expects.
@@ -113,7 +113,48 @@ pub(crate) fn certificate<R: Row>(r: &R) -> Result<Certificate> {
         issued_at: r.col(9)?,
         revoked_reason: r.col(10)?,
         sha256: r.col(11)?,
-        remote_status: r.col(12)?,
+        status_at: r.col(12)?,
+        remote_status: r.col(13)?,
+    })
+}
+
+/// Columns of `status_lists` in the order [`status_list`] expects.
+pub(crate) const STATUS_LIST_COLS: &str = "issuer, sequence, issued_at, next_update, signed, stored_at";
+/// [`STATUS_LIST_COLS`] without the signed bytes (SQL of both backends: an empty text cast).
+pub(crate) const STATUS_LIST_META_COLS: &str =
+    "issuer, sequence, issued_at, next_update, NULL AS signed, stored_at";
+/// This node's certificates that are no longer good, as [`status_entry`] reads them.
+pub(crate) const STATUS_ENTRIES: &str = "SELECT c.number, c.version, c.status, \
+     COALESCE(c.status_at, c.issued_at), c.revoked_reason, \
+     (SELECT MAX(n.version) FROM certificates n WHERE n.supersedes = c.id) \
+     FROM certificates c WHERE c.status <> 'issued' ORDER BY c.number, c.version";
+/// Keeps a status list when newer than the one kept (parameters as [`STATUS_LIST_COLS`]).
+pub(crate) const PUT_STATUS_LIST: &str = "INSERT INTO status_lists (issuer, sequence, issued_at, next_update, signed, stored_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (issuer) DO UPDATE SET sequence = excluded.sequence, \
+     issued_at = excluded.issued_at, next_update = excluded.next_update, signed = excluded.signed, \
+     stored_at = excluded.stored_at WHERE excluded.sequence > status_lists.sequence";
+
+/// A stored status list ([`STATUS_LIST_COLS`]; `signed` may be NULL: empty).
+pub(crate) fn status_list<R: Row>(r: &R) -> Result<StoredStatusList> {
+    Ok(StoredStatusList {
+        issuer: r.col(0)?,
+        sequence: r.col(1)?,
+        issued_at: r.col(2)?,
+        next_update: r.col(3)?,
+        signed: r.col::<Option<Vec<u8>>>(4)?.unwrap_or_default(),
+        stored_at: r.col(5)?,
+    })
+}
+
+/// A status list entry ([`STATUS_ENTRIES`]).
+pub(crate) fn status_entry<R: Row>(r: &R) -> Result<StatusEntry> {
+    Ok(StatusEntry {
+        number: r.col(0)?,
+        version: r.col(1)?,
+        status: parsed("status", r.col(2)?, CertificateStatus::parse)?,
+        since: r.col(3)?,
+        reason: r.col(4)?,
+        superseded_by: r.col(5)?,
     })
 }
 

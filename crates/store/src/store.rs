@@ -128,6 +128,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The statuses importing countries reported about certificate `number`, all versions,
     /// oldest first.
     async fn certificate_statuses(&self, number: &str) -> Result<Vec<StatusEvent>>;
+    /// Every version of certificate `number` this node issued, with its signed bytes, newest
+    /// first.
+    async fn certificate_versions(&self, number: &str) -> Result<Vec<Certificate>>;
+    /// This node's certificate versions that are revoked or superseded: its status list's
+    /// entries, by number and version.
+    async fn status_entries(&self) -> Result<Vec<StatusEntry>>;
+    /// Keeps `list` as its issuer's status list when its sequence is higher than the one kept
+    /// (or none is): whether it was kept.
+    async fn put_status_list(&self, list: &StoredStatusList) -> Result<bool>;
+    /// The status list kept for `issuer`.
+    async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>>;
+    /// Every status list kept, by issuer, without their signed bytes.
+    async fn status_lists(&self) -> Result<Vec<StoredStatusList>>;
 
     /// Records a received certificate. Duplicate (country, number, version): `RECEIVED_EXISTS`.
     async fn insert_received(&self, ctx: &Ctx, rec: NewReceived) -> Result<ReceivedCertificate>;

@@ -26,7 +26,8 @@ pub enum InvalidReason {
     BadSignature,
     /// The certificate does not chain to a trust anchor of a member, or is not registered.
     UntrustedIssuer,
-    /// The signer's (or an intermediate's) certificate is revoked.
+    /// The signer's (or an intermediate's) certificate is revoked, or the issuer's status list
+    /// says the certificate itself is revoked.
     Revoked,
     /// A certificate of the chain was not valid on the signing day.
     CertNotValidAtSigning,
@@ -52,6 +53,8 @@ pub enum InvalidReason {
     DocumentIncomplete,
     /// The document is too large to verify.
     DocumentTooLarge,
+    /// The issuer's status list says this version was replaced by a newer one.
+    Superseded,
 }
 
 impl InvalidReason {
@@ -74,6 +77,7 @@ impl InvalidReason {
             InvalidReason::SigningTimeInFuture => "SIGNING_TIME_IN_FUTURE",
             InvalidReason::DocumentIncomplete => "DOCUMENT_INCOMPLETE",
             InvalidReason::DocumentTooLarge => "DOCUMENT_TOO_LARGE",
+            InvalidReason::Superseded => "SUPERSEDED",
         }
     }
 
@@ -104,6 +108,9 @@ pub enum CannotVerifyReason {
     TrustListNotYetValid,
     /// The trust list is refused: unsigned, malformed, or signed by an unexpected key.
     TrustListUntrusted,
+    /// No status list of the issuer is at hand, or the one at hand is stale or refused: the
+    /// certificate may have been revoked or replaced since.
+    StatusUnknown,
 }
 
 impl CannotVerifyReason {
@@ -114,6 +121,7 @@ impl CannotVerifyReason {
             CannotVerifyReason::TrustListExpired => "TRUST_LIST_EXPIRED",
             CannotVerifyReason::TrustListNotYetValid => "TRUST_LIST_NOT_YET_VALID",
             CannotVerifyReason::TrustListUntrusted => "TRUST_LIST_UNTRUSTED",
+            CannotVerifyReason::StatusUnknown => "STATUS_UNKNOWN",
         }
     }
 }

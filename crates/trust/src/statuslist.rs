@@ -1,7 +1,9 @@
-//! Certificate status lists (issue 17's groundwork): what an issuing authority says of its
-//! certificates that are no longer good, like a CRL for documents. A JSON document signed by the
-//! authority's document-signing key (detached JWS over its RFC 8785 form, `x5c` = the signing
-//! certificate), read only when that certificate is one the trust list names for the issuer.
+//! Certificate status lists: what an issuing authority says of its certificates that are no
+//! longer good, like a CRL for documents. A JSON document signed by the authority's
+//! document-signing key (detached JWS over its RFC 8785 form, `x5c` = the signing certificate),
+//! accepted only under the trust policy a document of that issuer would be
+//! ([`StatusList::verified`]), and applied to a verdict by [`with_status`]. Also the check
+//! code printed on a certificate ([`check_code`]).
 //!
 //! A certificate absent from a list in force is not revoked or superseded *as of the list*;
 //! past `next_update` the list answers nothing: [`ListedStatus::Unknown`], which a verifier turns
@@ -12,8 +14,9 @@ use originlink_model::CountryCode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::jws::{self, JwsFailure};
+use crate::jws;
 use crate::keys::PrivateKey;
+use crate::policy::{CannotVerifyReason, DocumentFacts, InvalidReason, Verdict, Verifier};
 use crate::x509::Cert;
 
 /// The value of [`StatusList::format`].
@@ -122,6 +125,98 @@ pub fn normalize_check_code(typed: &str) -> Option<String> {
     Some(format!("{}-{}", chars[..5].iter().collect::<String>(), chars[5..].iter().collect::<String>()))
 }
 
+/// Which certificate a signed document is: its issuing country, number and version, as the
+/// document says (read by the formats crate; XML or JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentId {
+    /// The issuing (exporting) country.
+    pub issuer: CountryCode,
+    /// The certificate number.
+    pub number: String,
+    /// The version.
+    pub version: u32,
+    /// The importing country.
+    pub importing_country: CountryCode,
+    /// The issue date (box 12), once issued.
+    pub issue_date: Option<chrono::NaiveDate>,
+}
+
+/// Reads which certificate a signed document is; `Err` says why it cannot be read.
+pub fn identify(doc: &[u8]) -> std::result::Result<DocumentId, String> {
+    let limits = originlink_formats::Limits::default();
+    let (_, c) = originlink_formats::read(doc, &limits).map_err(|p| {
+        let first = p.first().map(|p| format!("{}: {}", p.code, p.message)).unwrap_or_default();
+        format!("not a readable certificate: {first}")
+    })?;
+    let number = c.number.as_ref().ok_or("the document has no certificate number")?.as_str().to_owned();
+    Ok(DocumentId {
+        issuer: c.exporting_country,
+        number,
+        version: c.version,
+        importing_country: c.importing_country,
+        issue_date: c.issue_date(),
+    })
+}
+
+/// The verdict once the issuer's status list is taken into account: a valid signature on a
+/// certificate the list names is INVALID (`REVOKED`, `SUPERSEDED`); without a list in force
+/// for the issuer it is CANNOT_VERIFY `STATUS_UNKNOWN`, never VALID or INVALID. `list` is
+/// the issuer's list already accepted ([`StatusList::verified`]), or `Err(why)` when none is
+/// at hand. Verdicts that are not valid are returned as they are.
+pub fn with_status(
+    verdict: Verdict,
+    id: &DocumentId,
+    list: std::result::Result<&StatusList, &str>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    if !matches!(verdict, Verdict::Valid(_)) {
+        return verdict;
+    }
+    let unknown =
+        |detail: String| Verdict::CannotVerify { reason: CannotVerifyReason::StatusUnknown, detail };
+    let list = match list {
+        Ok(l) if l.issuer == id.issuer => l,
+        Ok(l) => {
+            return unknown(format!(
+                "the status list is {}'s, the certificate was issued by {}",
+                l.issuer, id.issuer
+            ));
+        }
+        Err(why) => return unknown(why.to_owned()),
+    };
+    match list.status(&id.number, id.version, now) {
+        ListedStatus::Good => verdict,
+        ListedStatus::Unknown => unknown(format!(
+            "{}'s status list (sequence {}) was due to be replaced on {}: it says nothing now",
+            list.issuer,
+            list.sequence,
+            list.next_update.format("%Y-%m-%d %H:%M UTC")
+        )),
+        ListedStatus::Listed(e) => match e.status {
+            EntryStatus::Revoked => Verdict::invalid(
+                InvalidReason::Revoked,
+                format!(
+                    "{} version {} was revoked on {}{}",
+                    id.number,
+                    id.version,
+                    e.since.format("%Y-%m-%d"),
+                    e.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            ),
+            EntryStatus::Superseded => Verdict::invalid(
+                InvalidReason::Superseded,
+                format!(
+                    "{} version {} was superseded{} on {}",
+                    id.number,
+                    id.version,
+                    e.superseded_by.map(|v| format!(" by version {v}")).unwrap_or_default(),
+                    e.since.format("%Y-%m-%d")
+                ),
+            ),
+        },
+    }
+}
+
 fn err(code: &'static str, message: String) -> Error {
     Error::TrustList { code, message }
 }
@@ -133,45 +228,41 @@ impl StatusList {
         jws::sign_json(&json, key, &[signing_cert_der.to_vec()])
     }
 
-    /// Reads a signed list, accepting it only when it is signed by one of `signers` (the
-    /// issuer's signing certificates from the trust list, matched by public key).
+    /// Reads a signed list and accepts it under the trust policy, as a document of its issuer
+    /// would be: signed by a document-signing certificate that chains to the issuer's trust
+    /// anchor in `verifier`, registered, unrevoked and valid on the day the list was issued.
     ///
-    /// Error codes: `STATUS_LIST_MALFORMED`, `STATUS_LIST_UNSIGNED`, `STATUS_LIST_WRONG_KEY`,
-    /// `STATUS_LIST_BAD_SIGNATURE`.
-    pub fn from_signed(bytes: &[u8], signers: &[Cert]) -> Result<StatusList> {
+    /// Error codes: `STATUS_LIST_MALFORMED`, `STATUS_LIST_UNSIGNED`, `STATUS_LIST_BAD_SIGNATURE`,
+    /// or the verdict's code (`UNTRUSTED_ISSUER`, `COUNTRY_MISMATCH`, `TRUST_LIST_EXPIRED` …).
+    pub fn verified(bytes: &[u8], verifier: &Verifier, now: DateTime<Utc>) -> Result<StatusList> {
         let malformed = |m: String| err("STATUS_LIST_MALFORMED", m);
         let signed = jws::split_signed_json(bytes).map_err(|e| malformed(e.to_string()))?;
         let jws = match signed.jws {
             None => return Err(err("STATUS_LIST_UNSIGNED", "the list has no \"signature\" member".into())),
-            Some(Err(JwsFailure::AlgorithmNotAllowed(a))) => {
-                return Err(err("STATUS_LIST_BAD_SIGNATURE", format!("algorithm {a:?} not allowed")));
-            }
             Some(Err(e)) => return Err(err("STATUS_LIST_BAD_SIGNATURE", format!("{e:?}"))),
             Some(Ok(j)) => j,
         };
-        let by_signer = |c: &Cert| signers.iter().any(|s| s.public_key_bits() == c.public_key_bits());
-        let named = match jws.x5c.first() {
-            Some(first) => {
-                Cert::from_der(first).map_err(|e| err("STATUS_LIST_BAD_SIGNATURE", e.to_string()))?
-            }
-            None => return Err(err("STATUS_LIST_WRONG_KEY", "the signature names no certificate".into())),
+        let Some(first) = jws.x5c.first() else {
+            return Err(err("STATUS_LIST_BAD_SIGNATURE", "the signature names no certificate".into()));
         };
-        if !by_signer(&named) {
-            let who = named.subject();
+        let signer = Cert::from_der(first).map_err(|e| err("STATUS_LIST_BAD_SIGNATURE", e.to_string()))?;
+        if jws.verify(&signed.canonical, &signer).is_err() {
             return Err(err(
-                "STATUS_LIST_WRONG_KEY",
-                format!("signed by {who:?}, not a signing key of the issuer"),
+                "STATUS_LIST_BAD_SIGNATURE",
+                "the signature does not verify over the list".into(),
             ));
-        }
-        if jws.verify(&signed.canonical, &named).is_err() {
-            return Err(err("STATUS_LIST_BAD_SIGNATURE", "the signature does not verify".into()));
         }
         let list: StatusList =
             serde_json::from_value(signed.document).map_err(|e| malformed(e.to_string()))?;
         if list.format != FORMAT {
             return Err(malformed(format!("format {:?}, expected {FORMAT:?}", list.format)));
         }
-        Ok(list)
+        let facts = DocumentFacts { issuing_country: list.issuer, signing_date: list.issued_at.date_naive() };
+        match verifier.check(first, &jws.x5c[1..], &facts, &jws.alg, now) {
+            Verdict::Valid(_) => Ok(list),
+            Verdict::Invalid { reason, detail } => Err(err(reason.code(), detail)),
+            Verdict::CannotVerify { reason, detail } => Err(err(reason.code(), detail)),
+        }
     }
 
     /// What the list says of `number` version `version` at `now`.
@@ -252,9 +343,13 @@ mod tests {
         let kh = crate::keys::init_authority("KH", "Ministry of Commerce", today, None).expect("KH keys");
         let th =
             crate::keys::init_authority("TH", "Department of Foreign Trade", today, None).expect("TH keys");
-        let kh_signer = Cert::from_der(&kh.signing.cert_der).expect("cert");
+        let cas = vec![
+            Cert::from_der(&kh.ca.cert_der).expect("cert"),
+            Cert::from_der(&th.ca.cert_der).expect("cert"),
+        ];
+        let verifier = Verifier::new(crate::TrustStore::from_cas(cas).expect("store"));
         let signed = list(now).sign(&kh.signing.key, &kh.signing.cert_der).expect("sign");
-        let read = StatusList::from_signed(&signed, std::slice::from_ref(&kh_signer)).expect("reads");
+        let read = StatusList::verified(&signed, &verifier, now).expect("reads");
         assert_eq!(read, list(now));
 
         match read.status("KH-2026-000002", 1, now) {
@@ -279,23 +374,14 @@ mod tests {
         // Another issuer's key, a changed entry, no signature: refused with their codes.
         let by_th = list(now).sign(&th.signing.key, &th.signing.cert_der).expect("sign");
         let code = |r: Result<StatusList>| r.expect_err("refused").code();
-        assert_eq!(
-            code(StatusList::from_signed(&by_th, std::slice::from_ref(&kh_signer))),
-            "STATUS_LIST_WRONG_KEY"
-        );
+        assert_eq!(code(StatusList::verified(&by_th, &verifier, now)), "COUNTRY_MISMATCH");
         let tampered = String::from_utf8(signed.clone()).expect("utf-8").replace("wrong invoice", "typo");
         assert_eq!(
-            code(StatusList::from_signed(tampered.as_bytes(), std::slice::from_ref(&kh_signer))),
+            code(StatusList::verified(tampered.as_bytes(), &verifier, now)),
             "STATUS_LIST_BAD_SIGNATURE"
         );
         let unsigned = serde_json::to_vec(&list(now)).expect("json");
-        assert_eq!(
-            code(StatusList::from_signed(&unsigned, std::slice::from_ref(&kh_signer))),
-            "STATUS_LIST_UNSIGNED"
-        );
-        assert_eq!(
-            code(StatusList::from_signed(b"{", std::slice::from_ref(&kh_signer))),
-            "STATUS_LIST_MALFORMED"
-        );
+        assert_eq!(code(StatusList::verified(&unsigned, &verifier, now)), "STATUS_LIST_UNSIGNED");
+        assert_eq!(code(StatusList::verified(b"{", &verifier, now)), "STATUS_LIST_MALFORMED");
     }
 }

@@ -78,6 +78,77 @@ async fn demo(a: Args) -> Result<ExitCode> {
     Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// One GET of a console's public endpoint: status and body.
+async fn public_get(url: &str) -> Result<(u16, Vec<u8>)> {
+    let (s, b) = originlink_exchange::client::get_public(url, "", Duration::from_secs(10))
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    Ok((s.as_u16(), b.to_vec()))
+}
+
+/// The status lists at work: the issuer's public page answers for the replaced certificate's
+/// two versions and the revoked one by number and check code, the issuer's signed list names
+/// both, and every other member holds it (it travelled over the exchange). The revoked
+/// certificate's signed document and the list are written under `check/` in the region's
+/// folder, for `originlink verify --status-list` (README, "Anyone: check a certificate").
+async fn status_lists(
+    region: &Region,
+    apis: &std::collections::BTreeMap<String, Api>,
+    (from, first, replaced): (&str, &Value, &Value),
+    (rfrom, rto, revoked): (&str, &str, &Value),
+) -> Result<String> {
+    let officer = format!("{}-officer", from.to_ascii_lowercase());
+    let document = |v: &Value| v["id"].as_i64().map(|id| format!("/api/v1/certificates/{id}/document"));
+    let console = region.nodes[from].console_url.clone().context("the issuer's console")?;
+    let v1 = apis[from].bytes(&document(first).context("id")?, &officer).await?;
+    let v2 = apis[from].bytes(&document(replaced).context("id")?, &officer).await?;
+    let rofficer = format!("{}-officer", rfrom.to_ascii_lowercase());
+    let rdoc = apis[rfrom].bytes(&document(revoked).context("id")?, &rofficer).await?;
+    let rnumber = revoked["number"].as_str().context("number")?;
+    let number = first["number"].as_str().context("number")?;
+    for (doc, number, expect) in
+        [(&v1, number, "superseded"), (&v2, number, "valid"), (&rdoc, rnumber, "revoked")]
+    {
+        let code = originlink_trust::statuslist::check_code(doc);
+        let url = format!("{console}/public/v1/verify?number={number}&code={code}");
+        let (s, body) = public_get(&url).await?;
+        let v: Value = serde_json::from_slice(&body).with_context(|| format!("{url} answers JSON"))?;
+        if s != 200 || v["certificate"]["status"] != expect {
+            bail!("{url}: {s} {v}, expected {expect}");
+        }
+    }
+    // A wrong code learns nothing.
+    let (_, body) =
+        public_get(&format!("{console}/public/v1/verify?number={rnumber}&code=00000-00000")).await?;
+    if serde_json::from_slice::<Value>(&body)?["found"] != false {
+        bail!("a wrong check code found {rnumber}");
+    }
+    // The issuer's list, signed, names both; every member holds it.
+    let mut list = Vec::new();
+    for (code, info) in &region.nodes {
+        let url =
+            format!("{}/public/v1/status-lists/{rfrom}", info.console_url.as_deref().context("console")?);
+        list = eventually(&format!("{rfrom}'s status list at {code}"), 30, || async {
+            let (s, body) = public_get(&url).await?;
+            let v: Value = if s == 200 { serde_json::from_slice(&body)? } else { Value::Null };
+            let entries = v["entries"].as_array().cloned().unwrap_or_default();
+            let names = |n: &str, st: &str| entries.iter().any(|e| e["number"] == n && e["status"] == st);
+            Ok((names(rnumber, "revoked") && names(number, "superseded")).then_some(body))
+        })
+        .await?;
+    }
+    let check = region.dir.join("check");
+    std::fs::create_dir_all(&check)?;
+    let ext = if rdoc.starts_with(b"<") { "xml" } else { "json" };
+    std::fs::write(check.join(format!("{rnumber}.{ext}")), &rdoc)?;
+    std::fs::write(check.join(format!("{rfrom}-status-list.json")), &list)?;
+    Ok(format!(
+        "{rfrom}'s signed status list names {rnumber} revoked and {number} v1 superseded, and every member \
+         holds it ({rto} included); checked by number and check code: {number} v1 superseded, v2 valid, \
+         {rnumber} revoked"
+    ))
+}
+
 /// Starts the gateway and every node in this process (each its own HTTPS listener).
 async fn start(region: &Region) -> Result<Vec<originlink_exchange::server::Shutdown>> {
     let mut stops = Vec::new();
@@ -189,6 +260,7 @@ async fn scenario(region: &Region) -> Result<String> {
         Ok(r.filter(|r| r["status"] == "revoked").map(|_| ()))
     })
     .await?;
+    let status = status_lists(region, &apis, (from, first, &replaced), (rfrom, rto, second)).await?;
     // TH customs declares the goods of the VN → TH certificate: granted, duty computed, and VN
     // hears that it was used.
     let (vfrom, vto, _, vcert) = &issued[5];
@@ -229,7 +301,7 @@ async fn scenario(region: &Region) -> Result<String> {
         "demo: {} certificates issued across {} pairs, all verified at their destination with the status back \
          at the issuer; {replaced} replaced (v2 valid, v1 superseded at {to}); {rnumber} revoked at {rto}; \
          {vnumber} used by TH customs on declaration TH-IMP-DEMO-000001 ({} lines granted, VN told); \
-         outboxes empty ({:.1} s)",
+         {status}; outboxes empty ({:.1} s)",
         issued.len() + 1,
         pairs.len(),
         lines.len(),
@@ -322,6 +394,34 @@ fn walkthrough(region: &Region) {
         outln!("  {code} console  {url}");
         for (user, password) in &n.passwords {
             outln!("      {user:<12} {password}");
+        }
+    }
+    let kh_console = kh.console_url.as_deref().unwrap_or("");
+    let check = region.dir.join("check");
+    let (list, op) = (region.dir.join("trust-list.json"), region.dir.join("operator").join("operator.crt"));
+    outln!();
+    outln!("Anyone can check a certificate, no sign-in: {kh_console}/verify");
+    if let Ok(files) = std::fs::read_dir(&check) {
+        let mut names: Vec<PathBuf> = files.filter_map(|f| f.ok().map(|f| f.path())).collect();
+        names.sort();
+        let is_list = |p: &&PathBuf| p.to_string_lossy().ends_with("status-list.json");
+        if let (Some(doc), Some(status)) = (names.iter().find(|p| !is_list(p)), names.iter().find(is_list)) {
+            outln!(
+                "  # the revoked certificate, offline with KH's signed status list, then online: INVALID REVOKED"
+            );
+            outln!(
+                "  originlink verify {} --trust-list {} --operator {} --status-list {}",
+                doc.display(),
+                list.display(),
+                op.display(),
+                status.display()
+            );
+            outln!(
+                "  originlink verify {} --trust-list {} --operator {} --online {kh_console}",
+                doc.display(),
+                list.display(),
+                op.display()
+            );
         }
     }
     outln!();

@@ -258,7 +258,50 @@ fn readme_run_command_demo_quick() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    demo_revoked_certificate_verifies_with_its_status(&dir.join("demo-data"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `originlink verify` on the demo's revoked certificate (written by the demo under `check/`
+/// with the issuer's signed status list): INVALID `REVOKED` with the list, CANNOT_VERIFY
+/// `STATUS_UNKNOWN` once the list is stale or missing, and without any status source a VALID
+/// that says the status was not checked.
+fn demo_revoked_certificate_verifies_with_its_status(region: &Path) {
+    let check = region.join("check");
+    let files: Vec<_> =
+        std::fs::read_dir(&check).expect("the demo wrote check/").map(|f| f.expect("entry").path()).collect();
+    let list =
+        files.iter().find(|p| p.to_string_lossy().ends_with("-status-list.json")).expect("a status list");
+    let doc = files.iter().find(|p| *p != list).expect("the revoked certificate");
+    let trust = |extra: &[&str]| {
+        let mut args = vec![
+            "verify".to_owned(),
+            doc.display().to_string(),
+            "--trust-list".into(),
+            region.join("trust-list.json").display().to_string(),
+            "--operator".into(),
+            region.join("operator/operator.crt").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::support::run_text(&args, b"")
+    };
+    let list_arg = list.display().to_string();
+    let (code, out, err) = trust(&["--status-list", &list_arg]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("INVALID REVOKED ") && out.contains("was revoked on"), "{out}");
+    let later = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let (code, out, err) = trust(&["--status-list", &list_arg, "--at", &later]);
+    assert_eq!((code, out.starts_with("CANNOT_VERIFY STATUS_UNKNOWN ")), (3, true), "{out}{err}");
+    let missing = region.join("check/none.json").display().to_string();
+    let (code, out, err) = trust(&["--status-list", &missing]);
+    assert_eq!((code, out.starts_with("CANNOT_VERIFY STATUS_UNKNOWN ")), (3, true), "{out}{err}");
+    let (code, out, err) = trust(&[]);
+    assert_eq!(
+        (code, out.starts_with("VALID ") && out.contains("status not checked")),
+        (0, true),
+        "{out}{err}"
+    );
 }
 
 #[test]

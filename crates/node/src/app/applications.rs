@@ -462,6 +462,9 @@ pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certifica
     });
     let cert = state.store.approve(&ctx, app.id, &state.issuer.numbering(date), sign).await?;
     state.wake_exchange();
+    if cert.supersedes.is_some() {
+        super::status::changed(state).await;
+    }
     state.metrics.approvals.inc();
     state.metrics.approval_seconds.observe(started.elapsed().as_secs_f64());
     tracing::info!(application = app.id, certificate = cert.id, number = %cert.number, "certificate issued");
@@ -505,6 +508,7 @@ pub async fn revoke(state: &AppState, user: &User, id: i64, reason: &str) -> Res
     let c = state.store.revoke(&ctx, c.id, &reason, messages).await?;
     state.wake_exchange();
     state.metrics.revocations.inc();
+    super::status::changed(state).await;
     Ok(c)
 }
 
@@ -592,6 +596,9 @@ pub struct ReceivedDetail {
     /// Per item number: (total, remaining), from the utilization ledger; items never used are
     /// whole.
     pub remaining: std::collections::BTreeMap<u32, (String, String)>,
+    /// The document verified now, with the issuer's status list this node holds:
+    /// (`VALID` | `INVALID` | `CANNOT_VERIFY`, `VALID` or the reason code, why).
+    pub checked_now: (&'static str, &'static str, String),
 }
 
 /// One received certificate with its goods, parties and remaining quantities.
@@ -610,5 +617,12 @@ pub async fn received_detail(state: &AppState, id: i64) -> Result<ReceivedDetail
     for row in state.store.ledger(&record.issuing_country, &record.number).await? {
         remaining.insert(row.item as u32, (row.total, row.remaining));
     }
-    Ok(ReceivedDetail { record, certificate, remaining })
+    let checked_now = match super::status::check_document(state, &record.document).await? {
+        originlink_trust::Verdict::Valid(s) => ("VALID", "VALID", format!("signed by {}", s.subject)),
+        originlink_trust::Verdict::Invalid { reason, detail } => ("INVALID", reason.code(), detail),
+        originlink_trust::Verdict::CannotVerify { reason, detail } => {
+            ("CANNOT_VERIFY", reason.code(), detail)
+        }
+    };
+    Ok(ReceivedDetail { record, certificate, remaining, checked_now })
 }

@@ -20,6 +20,8 @@
 //! - [`oversight`]: the audit log and the key folder's expiry dates, for administrators.
 //! - [`exchange_admin`]: the exchange as its operator sees it; retrying dead letters.
 //! - [`reference`]: `qualify` and the rule lookup.
+//! - [`status`]: this node's signed status list, the partners' lists, public verification by
+//!   number and check code, and the full check of an uploaded file.
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub mod notifications;
 pub mod oversight;
 pub mod reference;
 pub mod sessions;
+pub mod status;
 pub mod users;
 pub mod verifications;
 
@@ -62,6 +65,8 @@ pub struct AppState {
     pub customs: Arc<CustomsSetup>,
     /// Wrong console passwords by name (this process).
     pub sign_ins: Arc<crate::throttle::Throttle>,
+    /// What the node publishes for anyone, and the public's rate limit.
+    pub public: Arc<crate::public::PublicSetup>,
 }
 
 /// Importing customs settings: the agreements' policies and the risk weights and thresholds.
@@ -100,6 +105,9 @@ impl AppState {
             policies: originlink_customs::Policies::builtin(),
             risk: config.customs.risk.clone(),
         });
+        let ca = originlink_trust::keystore::AuthorityDir(config.authority.keys.clone()).ca_cert();
+        let public =
+            Arc::new(crate::public::PublicSetup::new(config.public.clone(), &ca, exchange.is_some()));
         Ok(AppState {
             store,
             issuer,
@@ -108,6 +116,7 @@ impl AppState {
             exchange,
             customs,
             sign_ins: Default::default(),
+            public,
         })
     }
 

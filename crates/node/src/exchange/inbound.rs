@@ -383,6 +383,27 @@ impl Exchange {
                 };
                 (kind, vec![], None)
             }
+            (MessageType::StatusList, MessageBody::StatusList) => {
+                // Accepted only when signed by a registered document-signing key of its
+                // issuer, which `check_message` made sure is the sender.
+                let list = originlink_trust::statuslist::StatusList::verified(
+                    &env.payload,
+                    self.trust().verifier(),
+                    now,
+                )
+                .map_err(|e| (id.clone(), ExchangeError::new(e.code(), Some("payload"), e.to_string())))?;
+                let signed = String::from_utf8(env.payload.clone()).map_err(|_| {
+                    (id.clone(), ExchangeError::new("PAYLOAD_MALFORMED", Some("payload"), "not UTF-8"))
+                })?;
+                let kind = InboundKind::StatusList {
+                    issuer: list.issuer.as_str().to_owned(),
+                    sequence: i64::try_from(list.sequence).unwrap_or(i64::MAX),
+                    issued_at: originlink_store::timestamp(&list.issued_at),
+                    next_update: originlink_store::timestamp(&list.next_update),
+                    signed,
+                };
+                (kind, vec![], None)
+            }
             (other, _) => (
                 InboundKind::Other {
                     kind: other.as_str().to_owned(),

@@ -129,6 +129,16 @@ impl Trust {
             .collect()
     }
 
+    /// The member countries.
+    pub fn countries(&self) -> Vec<CountryCode> {
+        self.directory.members().to_vec()
+    }
+
+    /// The verifier built from this list (documents and status lists are verified with it).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
     fn from_list(list: &TrustList) -> Result<Trust, String> {
         Ok(Trust {
             sequence: list.sequence,
@@ -203,6 +213,15 @@ impl Exchange {
     /// The trust list in force.
     pub fn trust(&self) -> Arc<Trust> {
         self.trust.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What an outsider needs to verify offline: the signed trust list as this node holds it
+    /// (its file, byte for byte) and the operator certificates (PEM) that must have signed it.
+    pub fn published_trust(&self) -> Result<(Vec<u8>, String), String> {
+        let (path, operators) = &self.trust_source;
+        let bytes = std::fs::read(path).map_err(|e| format!("trust list {}: {e}", path.display()))?;
+        let pem = operators.iter().map(|c| originlink_trust::keys::cert_to_pem(c.der())).collect();
+        Ok((bytes, pem))
     }
 
     /// Reads the trust list file again and puts it in force when it is validly signed by the

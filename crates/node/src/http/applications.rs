@@ -457,6 +457,8 @@ pub(crate) async fn list_received(
 pub(crate) async fn get_received(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
     let d = uc::received_detail(&state, id).await?;
     let mut view = received_view(d.record);
+    let (verdict, code, detail) = &d.checked_now;
+    view["checked_now"] = serde_json::json!({"verdict": verdict, "code": code, "detail": detail});
     if let Some(c) = &d.certificate {
         let party = |p: &originlink_model::Party| serde_json::json!({"name": p.name, "country": p.address.country.as_str()});
         let goods: Vec<Value> = c

@@ -35,7 +35,7 @@ const APP_LIST_COLS: &str = "id, company_id, status, format, '\\x'::bytea AS doc
      (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status, \
      (SELECT c.name FROM companies c WHERE c.id = company_id) AS company_name";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
-     '\\x'::bytea AS signed, issued_at, revoked_reason, signed_sha256";
+     '\\x'::bytea AS signed, issued_at, revoked_reason, signed_sha256, status_at";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, '\\x'::bytea AS document, received_at, \
      status, verdict, revoked_reason, message_id, exporter";
 
@@ -404,6 +404,34 @@ impl Store for PgStore {
     async fn certificate_statuses(&self, number: &str) -> Result<Vec<StatusEvent>> {
         let sql = format!("SELECT {STATUS_COLS} FROM certificate_statuses WHERE number = $1 ORDER BY id");
         self.all(&sql, &[&number], row::status).await
+    }
+
+    async fn certificate_versions(&self, number: &str) -> Result<Vec<Certificate>> {
+        let sql = format!(
+            "SELECT {} FROM certificates WHERE number = $1 ORDER BY version DESC",
+            row::cert_cols(row::CERT_COLS)
+        );
+        self.all(&sql, &[&number], row::certificate).await
+    }
+
+    async fn status_entries(&self) -> Result<Vec<StatusEntry>> {
+        self.all(row::STATUS_ENTRIES, &[], row::status_entry).await
+    }
+
+    async fn put_status_list(&self, l: &StoredStatusList) -> Result<bool> {
+        let mut c = self.lease().await?;
+        let p: Params<'_> = &[&l.issuer, &l.sequence, &l.issued_at, &l.next_update, &l.signed, &l.stored_at];
+        Ok(c.client().execute(row::PUT_STATUS_LIST, p).await.map_err(db)? > 0)
+    }
+
+    async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>> {
+        let sql = format!("SELECT {} FROM status_lists WHERE issuer = $1", row::STATUS_LIST_COLS);
+        self.opt(&sql, &[&issuer], row::status_list).await
+    }
+
+    async fn status_lists(&self) -> Result<Vec<StoredStatusList>> {
+        let cols = row::STATUS_LIST_META_COLS.replace("NULL AS", "NULL::bytea AS");
+        self.all(&format!("SELECT {cols} FROM status_lists ORDER BY issuer"), &[], row::status_list).await
     }
 
     async fn insert_received(&self, ctx: &Ctx, r: NewReceived) -> Result<ReceivedCertificate> {

@@ -433,14 +433,15 @@ impl IssuanceTx for PgTx<'_, '_> {
         self.exec(sql, &[&certificate_id, &at, &id]).await.map(drop)
     }
 
-    async fn set_superseded(&mut self, certificate_id: i64) -> Result<()> {
-        let sql = "UPDATE certificates SET status = 'superseded' WHERE id = $1";
-        self.exec(sql, &[&certificate_id]).await.map(drop)
+    async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()> {
+        let sql = "UPDATE certificates SET status = 'superseded', status_at = $2 WHERE id = $1";
+        self.exec(sql, &[&certificate_id, &at]).await.map(drop)
     }
 
-    async fn set_revoked(&mut self, certificate_id: i64, reason: &str) -> Result<()> {
-        let sql = "UPDATE certificates SET status = 'revoked', revoked_reason = $1 WHERE id = $2";
-        self.exec(sql, &[&reason, &certificate_id]).await.map(drop)
+    async fn set_revoked(&mut self, certificate_id: i64, reason: &str, at: &str) -> Result<()> {
+        let sql =
+            "UPDATE certificates SET status = 'revoked', revoked_reason = $1, status_at = $3 WHERE id = $2";
+        self.exec(sql, &[&reason, &certificate_id, &at]).await.map(drop)
     }
 }
 
@@ -549,6 +550,11 @@ impl InboxTx for PgTx<'_, '_> {
         self.exec(sql, p).await?;
         let sql = "SELECT id FROM certificates WHERE number = $1 AND version = $2 ORDER BY id LIMIT 1";
         self.opt(sql, &[&s.number, &s.version], row::first).await
+    }
+
+    async fn put_status_list(&mut self, l: &StoredStatusList) -> Result<bool> {
+        let p: Params<'_> = &[&l.issuer, &l.sequence, &l.issued_at, &l.next_update, &l.signed, &l.stored_at];
+        Ok(self.exec(row::PUT_STATUS_LIST, p).await? > 0)
     }
 }
 

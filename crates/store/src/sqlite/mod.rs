@@ -45,7 +45,7 @@ const APP_LIST_COLS: &str = "id, company_id, status, format, x'' AS document, se
      (SELECT k.status FROM certificates k WHERE k.id = certificate_id) AS certificate_status, \
      (SELECT c.name FROM companies c WHERE c.id = company_id) AS company_name";
 const CERT_LIST_COLS: &str = "id, application_id, company_id, issuer, number, version, status, supersedes, \
-     x'' AS signed, issued_at, revoked_reason, signed_sha256";
+     x'' AS signed, issued_at, revoked_reason, signed_sha256, status_at";
 const RECEIVED_LIST_COLS: &str = "id, issuing_country, number, version, x'' AS document, received_at, status, \
      verdict, revoked_reason, message_id, exporter";
 
@@ -453,6 +453,40 @@ impl Store for SqliteStore {
         let number = number.to_owned();
         let sql = format!("SELECT {STATUS_COLS} FROM certificate_statuses WHERE number = ?1 ORDER BY id");
         self.run(move |c| all(c, &sql, [number], |r| row::status(r))).await
+    }
+
+    async fn certificate_versions(&self, number: &str) -> Result<Vec<Certificate>> {
+        let number = number.to_owned();
+        let sql = format!(
+            "SELECT {} FROM certificates WHERE number = ?1 ORDER BY version DESC",
+            row::cert_cols(row::CERT_COLS)
+        );
+        self.run(move |c| all(c, &sql, [number], |r| row::certificate(r))).await
+    }
+
+    async fn status_entries(&self) -> Result<Vec<StatusEntry>> {
+        self.run(move |c| all(c, row::STATUS_ENTRIES, [], |r| row::status_entry(r))).await
+    }
+
+    async fn put_status_list(&self, l: &StoredStatusList) -> Result<bool> {
+        let l = l.clone();
+        let sql = row::PUT_STATUS_LIST.replace('$', "?");
+        self.run_writer(move |c| {
+            let p = params![l.issuer, l.sequence, l.issued_at, l.next_update, l.signed, l.stored_at];
+            Ok(c.execute(&sql, p).map_err(db)? > 0)
+        })
+        .await
+    }
+
+    async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>> {
+        let issuer = issuer.to_owned();
+        let sql = format!("SELECT {} FROM status_lists WHERE issuer = ?1", row::STATUS_LIST_COLS);
+        self.run(move |c| opt(c, &sql, [issuer], |r| row::status_list(r))).await
+    }
+
+    async fn status_lists(&self) -> Result<Vec<StoredStatusList>> {
+        let sql = format!("SELECT {} FROM status_lists ORDER BY issuer", row::STATUS_LIST_META_COLS);
+        self.run(move |c| all(c, &sql, [], |r| row::status_list(r))).await
     }
 
     async fn insert_received(&self, ctx: &Ctx, r: NewReceived) -> Result<ReceivedCertificate> {

@@ -332,14 +332,15 @@ impl IssuanceTx for LiteTx<'_, '_> {
         exec(self.tx, sql, params![certificate_id, at, id]).map(drop)
     }
 
-    async fn set_superseded(&mut self, certificate_id: i64) -> Result<()> {
-        exec(self.tx, "UPDATE certificates SET status = 'superseded' WHERE id = ?1", [certificate_id])
-            .map(drop)
+    async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()> {
+        let sql = "UPDATE certificates SET status = 'superseded', status_at = ?2 WHERE id = ?1";
+        exec(self.tx, sql, params![certificate_id, at]).map(drop)
     }
 
-    async fn set_revoked(&mut self, certificate_id: i64, reason: &str) -> Result<()> {
-        let sql = "UPDATE certificates SET status = 'revoked', revoked_reason = ?1 WHERE id = ?2";
-        exec(self.tx, sql, params![reason, certificate_id]).map(drop)
+    async fn set_revoked(&mut self, certificate_id: i64, reason: &str, at: &str) -> Result<()> {
+        let sql =
+            "UPDATE certificates SET status = 'revoked', revoked_reason = ?1, status_at = ?3 WHERE id = ?2";
+        exec(self.tx, sql, params![reason, certificate_id, at]).map(drop)
     }
 }
 
@@ -466,6 +467,12 @@ impl InboxTx for LiteTx<'_, '_> {
         )?;
         let sql = "SELECT id FROM certificates WHERE number = ?1 AND version = ?2 ORDER BY id LIMIT 1";
         opt(self.tx, sql, params![s.number, s.version], |r| row::first(r))
+    }
+
+    async fn put_status_list(&mut self, l: &StoredStatusList) -> Result<bool> {
+        let sql = row::PUT_STATUS_LIST.replace('$', "?");
+        let p = params![l.issuer, l.sequence, l.issued_at, l.next_update, l.signed, l.stored_at];
+        Ok(exec(self.tx, &sql, p)? > 0)
     }
 }
 

@@ -46,7 +46,51 @@ fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str) -> Strin
     if applied >= 3 {
         sql.push_str(OLD_DECLARATION);
     }
+    if applied >= 1 {
+        sql.push_str(OLD_CERTIFICATES);
+    }
     sql
+}
+
+/// Two versions of a certificate issued by a release before status lists (V11): version 1
+/// superseded by version 2, then version 2 revoked (with no audit event: the backfill falls back
+/// to the day each was issued).
+const OLD_CERTIFICATES: &str = r#"
+INSERT INTO users (name, role, created_at) VALUES ('old-officer', 'issuing-officer', '2026-01-01T00:00:00.000000Z');
+INSERT INTO applications (company_id, status, format, document, created_by, created_at, updated_at) VALUES
+  ((SELECT id FROM companies WHERE name = 'Old Co'), 'approved', 'json', '', (SELECT id FROM users WHERE name = 'old-officer'), '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z'),
+  ((SELECT id FROM companies WHERE name = 'Old Co'), 'approved', 'json', '', (SELECT id FROM users WHERE name = 'old-officer'), '2026-01-03T00:00:00.000000Z', '2026-01-03T00:00:00.000000Z');
+INSERT INTO certificates (application_id, company_id, issuer, number, version, status, supersedes, signed, issued_at, revoked_reason, signed_sha256) VALUES
+  ((SELECT MIN(id) FROM applications), (SELECT id FROM companies WHERE name = 'Old Co'), 'KH-MOC', 'KH-2026-000001', 1, 'superseded', NULL, '', '2026-01-02T00:00:00.000000Z', NULL, 'aa');
+INSERT INTO certificates (application_id, company_id, issuer, number, version, status, supersedes, signed, issued_at, revoked_reason, signed_sha256) VALUES
+  ((SELECT MAX(id) FROM applications), (SELECT id FROM companies WHERE name = 'Old Co'), 'KH-MOC', 'KH-2026-000001', 2, 'revoked',
+   (SELECT MIN(id) FROM certificates), '', '2026-01-03T00:00:00.000000Z', 'wrong invoice', 'bb');
+"#;
+
+/// What the status list of a migrated database says of [`OLD_CERTIFICATES`].
+async fn check_old_status(store: &dyn Store) {
+    let got: Vec<_> = store
+        .status_entries()
+        .await
+        .expect("V11")
+        .into_iter()
+        .map(|e| (e.number, e.version, e.status.as_str(), e.since, e.reason, e.superseded_by))
+        .collect();
+    let kh1 = "KH-2026-000001".to_owned();
+    assert_eq!(
+        got,
+        [
+            (kh1.clone(), 1, "superseded", "2026-01-02T00:00:00.000000Z".to_owned(), None, Some(2)),
+            (
+                kh1,
+                2,
+                "revoked",
+                "2026-01-03T00:00:00.000000Z".to_owned(),
+                Some("wrong invoice".to_owned()),
+                None
+            ),
+        ]
+    );
 }
 
 /// A declaration decided by a release before revenue was summed in SQL (V8): a granted ATIGA
@@ -78,7 +122,7 @@ async fn check_old_revenue(store: &dyn Store) {
 
 /// The versions a database an old release migrated up to its `applied`th lacks.
 fn pending_after(applied: usize) -> Vec<i64> {
-    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].into_iter().skip(applied).collect()
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].into_iter().skip(applied).collect()
 }
 
 /// What a reopened old database must show: the old company, every version recorded once, the
@@ -121,7 +165,8 @@ async fn sqlite_made_by(applied: usize) {
     if applied >= 3 {
         check_old_revenue(store.as_ref()).await;
     }
-    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    check_old_status(store.as_ref()).await;
+    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 }
 
 async fn postgres_made_by(applied: usize) {
@@ -143,6 +188,7 @@ async fn postgres_made_by(applied: usize) {
     if applied >= 3 {
         check_old_revenue(&store).await;
     }
+    check_old_status(&store).await;
     let versions: Vec<i64> = client
         .query("SELECT version FROM schema_migrations ORDER BY version", &[])
         .await
@@ -150,7 +196,7 @@ async fn postgres_made_by(applied: usize) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     drop((client, store));
     let _ = conn.await;
 }
@@ -208,7 +254,7 @@ async fn replicas_migrating_together_apply_each_version_once() {
     let fresh = PgStore::connect(&url, 1).await.expect("connect");
     assert_eq!(
         fresh.pending_migrations().await.expect("pending"),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
         "never migrated"
     );
     let mut replicas = vec![];
@@ -240,7 +286,7 @@ async fn sqlite_never_migrated_has_every_version_pending() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let _guard = Guard::Dir(dir.clone());
     let store = SqliteStore::open(dir.join("node.db")).await.expect("open");
-    assert_eq!(store.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert_eq!(store.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     store.migrate().await.expect("migrate");
     assert_eq!(store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
 }

@@ -6,5 +6,6 @@ mod jcs;
 mod jws;
 mod keys;
 mod policy;
+mod status;
 mod stream_diff;
 mod trust_list;

@@ -8,6 +8,7 @@ use krilla::geom::{PathBuilder, Point, Rect};
 use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
 use krilla::surface::Surface;
+use krilla::text::KrillaGlyph;
 
 use crate::PrintError;
 use crate::fonts::Fonts;
@@ -113,14 +114,13 @@ fn draw(s: &mut Surface<'_>, fonts: &Fonts, op: &Op) {
             s.set_fill(Some(Fill::default()));
             let mut cx = *x;
             for run in fonts.shape(text, *bold) {
-                s.draw_glyphs(
-                    Point::from_xy(cx, *y),
-                    &run.glyphs,
-                    fonts.pdf_font(run.font),
-                    &run.text,
-                    *size,
-                    false,
-                );
+                let (glyphs, marks) = split_marks(&run.glyphs);
+                let font = fonts.pdf_font(run.font);
+                s.draw_glyphs(Point::from_xy(cx, *y), &glyphs, font.clone(), &run.text, *size, false);
+                for (pen, mark) in marks {
+                    let at = Point::from_xy(cx + pen * size, *y);
+                    s.draw_glyphs(at, std::slice::from_ref(&mark), font.clone(), &run.text, *size, true);
+                }
                 cx += run.advance * size;
             }
         }
@@ -174,6 +174,31 @@ fn draw(s: &mut Surface<'_>, fonts: &Fonts, op: &Op) {
             }
         }
     }
+}
+
+/// Splits a shaped run into the glyphs written as text and the marks drawn as outlines,
+/// each mark with its pen position (in em from the start of the run).
+///
+/// A mark here is a glyph of no advance that follows another glyph of the same cluster: a
+/// Khmer subscript consonant or vowel sign, a Thai tone mark, a combining accent. It is
+/// placed with an offset, often backwards under or over its base; written as text it would
+/// end where the following glyph does not start, and text extraction (poppler's
+/// `pdftotext`) reads that gap as a space in the middle of a word. The cluster's text is
+/// carried by its first glyph, so nothing is lost from the extracted text.
+fn split_marks(glyphs: &[KrillaGlyph]) -> (Vec<KrillaGlyph>, Vec<(f32, KrillaGlyph)>) {
+    let mut text = Vec::with_capacity(glyphs.len());
+    let mut marks = Vec::new();
+    let mut pen = 0.0;
+    for (i, g) in glyphs.iter().enumerate() {
+        let same_cluster = i > 0 && glyphs[i - 1].text_range == g.text_range;
+        if same_cluster && g.x_advance == 0.0 {
+            marks.push((pen, g.clone()));
+        } else {
+            text.push(g.clone());
+        }
+        pen += g.x_advance;
+    }
+    (text, marks)
 }
 
 /// Writes the pages into a PDF.

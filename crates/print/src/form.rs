@@ -565,18 +565,23 @@ fn rcep(cert: &Certificate, number: &str, cert_by: &Certification) -> Spec {
 
 /// The band at the top of every page: ORIGINAL or COPY n, the number, page i of n.
 fn band(page: &mut Page, fonts: &Fonts, label: &str, number: &str, short_name: &str, i: usize, n: usize) {
-    let size = 16.0;
-    let w = fonts.width(label, size, true) + 18.0;
-    page.frame(LEFT, 16.0, w, 27.0, 1.6);
-    page.text(LEFT + 9.0, 16.0 + 20.0, size, true, label);
-    let mid = fonts.width(short_name, 8.0, false);
-    page.text(LEFT + (WIDTH - mid) / 2.0 + w / 2.0 - 30.0, 33.0, 8.0, false, short_name);
-    let right = |page: &mut Page, y: f32, size: f32, bold: bool, t: &str| {
-        let tw = fonts.width(t, size, bold);
-        page.text(RIGHT - tw, y, size, bold, t.to_owned());
-    };
-    right(page, 25.0, 8.5, true, &format!("No. {number}"));
-    right(page, 37.0, 8.0, false, &format!("Page {i} of {n}"));
+    // ORIGINAL or COPY n, large, in a frame; shrunk if it would take more than a third.
+    let size = (16.0 * (WIDTH / 3.0) / fonts.width(label, 16.0, true)).min(16.0);
+    let label_w = fonts.width(label, size, true) + 18.0;
+    page.frame(LEFT, 16.0, label_w, 27.0, 1.6);
+    page.text(LEFT + 9.0, 16.0 + 13.5 + size * 0.35, size, true, label);
+    // The number and the page on the right, shrunk if the number is long.
+    let no = format!("No. {number}");
+    let no_size = (8.5 * (WIDTH / 3.0) / fonts.width(&no, 8.5, true)).min(8.5);
+    let page_of = format!("Page {i} of {n}");
+    let right_w = fonts.width(&no, no_size, true).max(fonts.width(&page_of, 8.0, false));
+    page.text(RIGHT - fonts.width(&no, no_size, true), 25.0, no_size, true, no);
+    page.text(RIGHT - fonts.width(&page_of, 8.0, false), 37.0, 8.0, false, page_of);
+    // The form's name centred in the room between them.
+    let room = WIDTH - label_w - right_w - 24.0;
+    let name_size = (8.0 * room / fonts.width(short_name, 8.0, false)).min(8.0);
+    let name_w = fonts.width(short_name, name_size, false);
+    page.text(LEFT + label_w + 12.0 + (room - name_w) / 2.0, 33.0, name_size, false, short_name);
 }
 
 fn footer(page: &mut Page) {
@@ -622,7 +627,14 @@ fn verification(
         P::new("Digest of the signed electronic document; the verification page shows the same value.")
             .size(6.0),
     );
-    lay(fonts, &paras, w, 1.0).draw(page, x, y + 6.0);
+    // Shrunk in the unlikely case that a long URL or check code would not fit beside the code.
+    let mut scale = 1.0;
+    let mut block = lay(fonts, &paras, w, scale);
+    while block.height > h - 10.0 && scale > 0.4 {
+        scale -= 0.05;
+        block = lay(fonts, &paras, w, scale);
+    }
+    block.draw(page, x, y + 6.0);
     Ok(())
 }
 
@@ -784,11 +796,29 @@ pub(crate) fn pages(fonts: &Fonts, cert: &Certificate, opts: &PrintOptions) -> R
     let last = left.len() - 1;
     let table_top = FORM_TOP + top_h;
     let first_body = (FORM_BOTTOM - lower_total - table_top - table_head.1).max(0.0);
-    let cont_table_top = FORM_TOP + 30.0;
+    let cont_head = lay(
+        fonts,
+        &[
+            P::new(format!("Continuation sheet: {} (goods)", spec.table_boxes)).bold(),
+            P::new(format!(
+                "Certificate No. {number}, issued in {} on {}. Check code: {}",
+                cert.exporting_country.name(),
+                date(cert_by.date),
+                opts.check_code
+            ))
+            .size(7.5)
+            .gap(1.0),
+        ],
+        WIDTH - 2.0 * PAD - 4.0,
+        1.0,
+    );
+    let cont_head_h = cont_head.height + 2.0 * PAD + 2.0;
+    let cont_table_top = FORM_TOP + cont_head_h;
     let cont_body = FORM_BOTTOM - cont_table_top - table_head.1;
 
     // Goods rows onto pages. A row that does not fit goes to the next page whole, unless it
-    // is taller than a whole continuation page: then it is split between lines.
+    // would be the first on its page or is taller than a whole continuation page: then it is
+    // split between lines.
     let mut parts: Vec<Vec<Row>> = vec![Vec::new()];
     let mut queue: VecDeque<Row> = cert.items.iter().map(|i| item_row(fonts, &spec.columns, i)).collect();
     let mut cap = first_body - CONTINUED_H;
@@ -803,7 +833,7 @@ pub(crate) fn pages(fonts: &Fonts, cert: &Certificate, opts: &PrintOptions) -> R
             continue;
         }
         let empty = parts.last().is_some_and(|p| p.is_empty());
-        if h > cont_body - CONTINUED_H || (empty && cap >= cont_body - CONTINUED_H) {
+        if empty || h > cont_body - CONTINUED_H {
             match row.split(cap - used) {
                 Some((a, b)) => {
                     if let Some(p) = parts.last_mut() {
@@ -864,21 +894,8 @@ pub(crate) fn pages(fonts: &Fonts, cert: &Certificate, opts: &PrintOptions) -> R
             }
             verification(&mut page, fonts, cert, &number, opts, y)?;
         } else {
-            let title = format!(
-                "Continuation sheet: {} of certificate No. {number}, issued in {} on {}",
-                spec.table_boxes,
-                cert.exporting_country.name(),
-                date(cert_by.date)
-            );
-            page.frame(LEFT, FORM_TOP, WIDTH, 30.0, 0.8);
-            page.text(LEFT + PAD + 2.0, FORM_TOP + 13.0, 9.0, true, title);
-            page.text(
-                LEFT + PAD + 2.0,
-                FORM_TOP + 25.0,
-                7.5,
-                false,
-                format!("Check code: {}    Items continue from page {i}.", opts.check_code),
-            );
+            page.frame(LEFT, FORM_TOP, WIDTH, cont_head_h, 0.8);
+            cont_head.draw(&mut page, LEFT + PAD + 2.0, FORM_TOP + PAD + 1.0);
             draw_table(
                 &mut page,
                 &spec.columns,
@@ -944,7 +961,7 @@ fn split_columns(block: &Block, h: f32) -> (Block, Block) {
 
 #[cfg(test)]
 mod tests {
-    use originlink_model::{Agreement, CountryCode, NaiveDate, sample::sample};
+    use originlink_model::{Agreement, CertificateNumber, CountryCode, NaiveDate, sample::sample};
 
     use super::*;
     use crate::draw::Op;
@@ -1023,7 +1040,11 @@ mod tests {
             c.items[1].marks = long("MARK/");
             c.declaration.signatory = long("Signatory ");
             c.remarks = Some(long("Remark "));
-            let pages = pages(&fonts, &c, &opts()).unwrap();
+            c.number = Some(CertificateNumber::parse("KH-2026-ABCDEFGHIJKLMNOPQRSTUVWXYZ1").unwrap());
+            let mut opts = opts();
+            opts.copy = Some(u32::MAX);
+            opts.check_code = long("CHECK-");
+            let pages = pages(&fonts, &c, &opts).unwrap();
             assert_on_page(&fonts, &pages);
         }
     }

@@ -15,6 +15,19 @@ pub(crate) const LEADING: f32 = 1.28;
 /// Baseline below the top of a line, as a multiple of the size.
 const ASCENT: f32 = 0.98;
 
+/// Height and baseline of a line of text, as multiples of its size: Khmer stacks vowels
+/// above and subscript consonants below its letters, Thai writes tone marks over vowels,
+/// so lines in those scripts get more room.
+fn metrics(text: &str) -> (f32, f32) {
+    if text.chars().any(|c| matches!(c, '\u{1780}'..='\u{17FF}' | '\u{19E0}'..='\u{19FF}')) {
+        (1.75, 1.18)
+    } else if text.chars().any(|c| matches!(c, '\u{0E00}'..='\u{0E7F}')) {
+        (1.5, 1.1)
+    } else {
+        (LEADING, ASCENT)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Align {
     Left,
@@ -92,6 +105,8 @@ pub(crate) struct Placed {
     pub dy: f32,
     /// Height of the line's box.
     pub h: f32,
+    /// Baseline below the top of the line's box.
+    pub ascent: f32,
     pub size: f32,
     pub bold: bool,
     pub text: String,
@@ -114,10 +129,10 @@ impl Block {
         for l in &self.lines {
             let top = y + l.dy;
             match l.kind {
-                Kind::Text => page.text(x + l.dx, top + l.size * ASCENT, l.size, l.bold, l.text.clone()),
+                Kind::Text => page.text(x + l.dx, top + l.ascent, l.size, l.bold, l.text.clone()),
                 Kind::Bullet => {
-                    page.text(x + l.dx - l.size * 0.9, top + l.size * ASCENT, l.size, false, "•");
-                    page.text(x + l.dx, top + l.size * ASCENT, l.size, l.bold, l.text.clone());
+                    page.text(x + l.dx - l.size * 0.9, top + l.ascent, l.size, false, "•");
+                    page.text(x + l.dx, top + l.ascent, l.size, l.bold, l.text.clone());
                 }
                 Kind::Rule => page.ops.push(crate::draw::Op::Line {
                     x1: x + l.dx,
@@ -137,7 +152,7 @@ impl Block {
                         let s = side * 1.05;
                         page.text(bx + side * 0.18, by + side * 0.88, s, true, "X");
                     }
-                    page.text(x + l.dx, top + l.size * ASCENT, l.size, l.bold, l.text.clone());
+                    page.text(x + l.dx, top + l.ascent, l.size, l.bold, l.text.clone());
                 }
             }
         }
@@ -153,7 +168,6 @@ pub(crate) fn lay(fonts: &Fonts, paras: &[P], width: f32, scale: f32) -> Block {
             y += p.gap * scale;
         }
         let size = p.size * scale;
-        let lh = size * LEADING;
         match p.kind {
             Kind::Rule => {
                 block.lines.push(Placed {
@@ -161,6 +175,7 @@ pub(crate) fn lay(fonts: &Fonts, paras: &[P], width: f32, scale: f32) -> Block {
                     dx: 0.0,
                     dy: y,
                     h: 2.0,
+                    ascent: 0.0,
                     size,
                     bold: false,
                     text: String::new(),
@@ -186,11 +201,14 @@ pub(crate) fn lay(fonts: &Fonts, paras: &[P], width: f32, scale: f32) -> Block {
                         };
                     // Only the first line of a check box or list item carries the box or bullet.
                     let kind = if n == 0 { p.kind } else { Kind::Text };
+                    let (leading, ascent) = metrics(&line);
+                    let lh = size * leading;
                     block.lines.push(Placed {
                         kind,
                         dx,
                         dy: y,
                         h: lh,
+                        ascent: size * ascent,
                         size,
                         bold: p.bold,
                         text: line,
@@ -286,17 +304,17 @@ impl Row {
         self.cells.iter().map(|c| c.height).fold(0.0, f32::max) + 2.0 * ROW_PAD
     }
 
-    /// Splits the row so that the first part is at most `h` high. `None` when not even one
-    /// line fits.
+    /// Splits the row so that the first part is at most `h` high. `None` when not every cell
+    /// keeps at least its first line.
     pub fn split(&self, h: f32) -> Option<(Row, Row)> {
         let limit = h - 2.0 * ROW_PAD;
         let mut first = Vec::new();
         let mut rest = Vec::new();
-        let mut any = false;
+        let mut all = true;
         for cell in &self.cells {
             let (keep, take): (Vec<Placed>, Vec<Placed>) =
                 cell.lines.iter().cloned().partition(|l| l.dy + l.h <= limit + 0.01);
-            any |= !keep.is_empty();
+            all &= cell.lines.is_empty() || !keep.is_empty();
             let kh = keep.iter().map(|l| l.dy + l.h).fold(0.0, f32::max);
             let shift = take.first().map_or(0.0, |l| l.dy);
             let take: Vec<Placed> = take.into_iter().map(|l| Placed { dy: l.dy - shift, ..l }).collect();
@@ -304,6 +322,40 @@ impl Row {
             first.push(Block { lines: keep, height: kh });
             rest.push(Block { lines: take, height: th });
         }
-        any.then_some((Row { cells: first }, Row { cells: rest }))
+        all.then_some((Row { cells: first }, Row { cells: rest }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_row_keeps_every_line_and_starts_the_rest_at_the_top() {
+        let fonts = Fonts::load().unwrap();
+        let row = Row {
+            cells: vec![
+                lay(&fonts, &[P::new("1")], 20.0, 1.0),
+                lay(&fonts, &[P::new("word ".repeat(40))], 60.0, 1.0),
+                Block::default(),
+            ],
+        };
+        let lines = |r: &Row| r.cells.iter().map(|c| c.lines.len()).sum::<usize>();
+        let (first, rest) = row.split(60.0).unwrap();
+        assert!(first.height() <= 60.0);
+        assert_eq!(lines(&first) + lines(&rest), lines(&row));
+        assert_eq!(first.cells[0].lines[0].text, "1");
+        assert!(rest.cells[0].lines.is_empty());
+        assert_eq!(rest.cells[1].lines[0].dy, 0.0);
+        // Too little room for the first line of every cell: no split.
+        assert!(row.split(2.0 * ROW_PAD + 5.0).is_none());
+    }
+
+    #[test]
+    fn lines_in_khmer_and_thai_get_more_room() {
+        let fonts = Fonts::load().unwrap();
+        let h = |t: &str| lay(&fonts, &[P::new(t)], 500.0, 1.0).height;
+        assert!(h("ក្រុមហ៊ុន") > h("บริษัท"));
+        assert!(h("บริษัท") > h("Company"));
     }
 }

@@ -663,7 +663,11 @@ fn item_row(fonts: &Fonts, cols: &[Column], item: &Item) -> Row {
     Row { cells: cols.iter().map(|c| lay(fonts, &(c.cell)(item), c.width - 2.0 * PAD, 1.0)).collect() }
 }
 
-/// Draws the goods table at `y`: header, rows, column lines, and the "continued" line.
+/// Written under the last item, in the description column, so that nothing can be added.
+const END_OF_GOODS: &str = "*** End of the goods list ***";
+
+/// Draws the goods table at `y`: header, rows, column lines, and under the rows either the
+/// "continued" line (`continued` is `Some`) or the end of the goods list.
 #[allow(clippy::too_many_arguments)]
 fn draw_table(
     page: &mut Page,
@@ -700,10 +704,17 @@ fn draw_table(
             page.light_hline(LEFT, RIGHT, ry);
         }
     }
-    if let Some(text) = continued {
-        let size = 7.0;
-        let tw = fonts.width(&text, size, false);
-        page.text(RIGHT - PAD - tw, y + total - 4.0, size, false, text);
+    let size = 7.0;
+    match continued {
+        Some(text) => {
+            let tw = fonts.width(&text, size, false);
+            page.text(RIGHT - PAD - tw, y + total - 4.0, size, false, text);
+        }
+        None => {
+            // The third column holds the description of the goods in both forms.
+            let x: f32 = LEFT + cols.iter().take(2).map(|c| c.width).sum::<f32>();
+            page.text(x + PAD, ry + 9.0, size, false, END_OF_GOODS);
+        }
     }
 }
 
@@ -746,9 +757,10 @@ fn measure(fonts: &Fonts, spec: &Spec, header: &Block, k: f32) -> Measured {
     for s in &spec.lower {
         lower_h.push(match s {
             Lower::Pair(a, b) => {
-                let w = WIDTH / 2.0;
-                let (sa, sb) = (a.fit(fonts, w, 150.0 * k), b.fit(fonts, w, 150.0 * k));
-                (a.height(fonts, w, sa).max(b.height(fonts, w, sb)).max(100.0 * k.min(1.0)), sa, sb)
+                // Split where the top part is, so that the form's middle line runs through.
+                let (wa, wb) = (LEFT_COL, WIDTH - LEFT_COL);
+                let (sa, sb) = (a.fit(fonts, wa, 150.0 * k), b.fit(fonts, wb, 150.0 * k));
+                (a.height(fonts, wa, sa).max(b.height(fonts, wb, sb)).max(100.0 * k.min(1.0)), sa, sb)
             }
             Lower::Full(b) => {
                 let s = b.fit(fonts, WIDTH, 60.0 * k);
@@ -884,8 +896,8 @@ pub(crate) fn pages(fonts: &Fonts, cert: &Certificate, opts: &PrintOptions) -> R
             for (s, (h, sa, sb)) in spec.lower.iter().zip(&lower_h) {
                 match s {
                     Lower::Pair(a, b) => {
-                        a.draw(&mut page, fonts, [LEFT, y, WIDTH / 2.0, *h], *sa);
-                        b.draw(&mut page, fonts, [LEFT + WIDTH / 2.0, y, WIDTH / 2.0, *h], *sb);
+                        a.draw(&mut page, fonts, [LEFT, y, LEFT_COL, *h], *sa);
+                        b.draw(&mut page, fonts, [LEFT + LEFT_COL, y, WIDTH - LEFT_COL, *h], *sb);
                     }
                     Lower::Full(b) => b.draw(&mut page, fonts, [LEFT, y, WIDTH, *h], *sa),
                     Lower::Checks(c) => c.draw(&mut page, fonts, y, *h, checks_scale),

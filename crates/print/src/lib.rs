@@ -8,7 +8,7 @@
 //! Vietnamese diacritics) and stays extractable: copying it or running `pdftotext` gives back
 //! the original characters.
 //!
-//! ```no_run
+//! ```
 //! # use originlink_model::{sample::sample, Agreement, CountryCode, NaiveDate};
 //! let cert = sample(Agreement::Atiga, CountryCode::parse("KH").unwrap(),
 //!     CountryCode::parse("TH").unwrap(), NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), 3, 1);

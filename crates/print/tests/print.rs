@@ -114,7 +114,6 @@ fn form_d_prints_every_box_and_gives_back_khmer_thai_and_vietnamese() {
         "Preferential Treatment Not Given (Please state reason/s)".to_owned(),
         // Box 11.
         "Declaration by the exporter".to_owned(),
-        "that all the goods were produced in".to_owned(),
         "Cambodia".to_owned(),
         format!("{}, {}", c.declaration.place, date(c.declaration.date)),
         c.declaration.signatory.clone(),
@@ -138,6 +137,20 @@ fn form_d_prints_every_box_and_gives_back_khmer_thai_and_vietnamese() {
         assert_contains_all(&format!("row of item {}", i.number), row_line(&text, &i.marks), &row_start(i));
     }
     assert_contains_all("Form D page 1 (pdftotext -layout)", &text, &needles);
+    // The statements of boxes 11 and 12 run over lines that the layout interleaves; read them
+    // in reading order.
+    assert_contains_all(
+        "Form D page 1 (pdftotext)",
+        &pdftotext(&pdf, false, Some((1, 1))),
+        &[
+            "The undersigned hereby declares that the above details and statement are correct; that all the \
+             goods were produced in"
+                .to_owned(),
+            "It is hereby certified, on the basis of control carried out, that the declaration by the exporter \
+             is correct."
+                .to_owned(),
+        ],
+    );
     // Unticked boxes have no X.
     assert!(!normalize(&text).contains("X Exhibition"), "{text}");
     // The non-Latin names come back exactly, character for character.
@@ -159,33 +172,45 @@ fn form_d_prints_every_box_and_gives_back_khmer_thai_and_vietnamese() {
     }
 }
 
+/// Renders page 1 at 150 dpi to `<root>.png` and returns what `zbarimg` reads from it.
+fn scan_page_1(pdf: &std::path::Path, root: &std::path::Path) -> String {
+    let (pdf, root) = (pdf.display().to_string(), root.display().to_string());
+    run(
+        "pdftoppm",
+        "poppler-utils",
+        &["-r", "150", "-f", "1", "-l", "1", "-png", "-singlefile", &pdf, &root],
+    );
+    let scanned = run("zbarimg", "zbar-tools", &["--raw", "-q", &format!("{root}.png")]);
+    scanned.trim_end_matches('\n').to_owned()
+}
+
 #[test]
 fn the_qr_code_scans_back_to_the_verification_url() {
     let c = multilingual();
     let opts = options(&c, None);
     let pdf = save("qr", &render(&c, &opts).unwrap());
+    // The picture of the printed certificate, for the README.
     let shots = target_dir().join("console-shots");
     std::fs::create_dir_all(&shots).unwrap();
-    let root = shots.join("printed-certificate");
-    run(
-        "pdftoppm",
-        "poppler-utils",
-        &[
-            "-r",
-            "150",
-            "-f",
-            "1",
-            "-l",
-            "1",
-            "-png",
-            "-singlefile",
-            &pdf.display().to_string(),
-            &root.display().to_string(),
-        ],
+    assert_eq!(scan_page_1(&pdf, &shots.join("printed-certificate")), opts.verify_url);
+}
+
+#[test]
+fn a_long_verification_url_still_scans() {
+    // A public host name, the longest certificate number and a long query: a denser code in
+    // the same 30 mm.
+    let mut c = issued(Agreement::Rcep, "CN", "JP", 1);
+    c.number = Some(CertificateNumber::parse("CN-2026-ABCDEFGHIJKLMNOPQRSTUVWXYZ1").unwrap());
+    let mut opts = options(&c, None);
+    opts.verify_url = format!(
+        "https://verify.originlink.example.gov.cn:8443/verify?n={}&c=7K3M9-QX2VD&lang=en",
+        c.number.as_ref().unwrap()
     );
-    let png = root.with_extension("png");
-    let scanned = run("zbarimg", "zbar-tools", &["--raw", "-q", &png.display().to_string()]);
-    assert_eq!(scanned.trim_end_matches('\n'), opts.verify_url);
+    assert!(opts.verify_url.len() > 110);
+    let pdf = save("qr-long", &render(&c, &opts).unwrap());
+    let root =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("qr-long-{}", std::process::id()));
+    assert_eq!(scan_page_1(&pdf, &root), opts.verify_url);
 }
 
 #[test]
@@ -309,6 +334,9 @@ fn a_copy_with_many_goods_continues_on_further_pages_and_loses_no_item() {
             );
         }
     }
+    // The list of goods is closed after the last item, on the last page of goods only.
+    assert!(pdftotext(&pdf, true, Some((pages - 1, pages - 1))).contains("*** End of the goods list ***"));
+    assert!(!pdftotext(&pdf, true, Some((1, pages - 2))).contains("End of the goods list"));
     // Every item, in order, once: its row in the layout text, its (wrapped) description in
     // reading order.
     let layout = pdftotext(&pdf, true, None);

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use originlink_model::{Agreement, Certificate, Certification, Item, NaiveDate, Party};
+use originlink_model::{Agreement, Certificate, Certification, Item, NaiveDate, Party, TransportMode};
 
 use crate::PrintError;
 use crate::PrintOptions;
@@ -175,7 +175,15 @@ fn transport(cert: &Certificate, vessel_label: &str) -> Vec<P> {
         Some(c) => format!("{} ({c})", p.name),
         None => p.name.clone(),
     };
-    let mode = format!("{:?}", t.mode).to_lowercase().replace("inlandwater", "inland waterway");
+    let mode = match t.mode {
+        TransportMode::Sea => "sea",
+        TransportMode::Rail => "rail",
+        TransportMode::Road => "road",
+        TransportMode::Air => "air",
+        TransportMode::Mail => "mail",
+        TransportMode::Multimodal => "multimodal",
+        TransportMode::InlandWater => "inland waterway",
+    };
     let mut v = vec![P::new(format!("Departure date: {}", date(t.departure_date)))];
     v.push(P::new(format!("{vessel_label}: {}", t.vessel.as_deref().unwrap_or("—"))));
     v.push(P::new(format!("Mode of transport: {mode}")));

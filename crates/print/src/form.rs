@@ -244,6 +244,7 @@ fn certification_box(
     .signed(sign)
 }
 
+/// ATIGA Form D, boxes 1 to 13 (used for any agreement but RCEP).
 fn form_d(cert: &Certificate, number: &str, cert_by: &Certification) -> Spec {
     let f = &cert.flags;
     let title = [
@@ -399,6 +400,9 @@ fn form_d(cert: &Certificate, number: &str, cert_by: &Certification) -> Spec {
     }
 }
 
+/// The RCEP certificate of origin. Boxes are numbered as on the form the Parties use (box 2
+/// the importer or consignee, box 3 the producer), which lists them in another order than
+/// the minimum information requirements of Annex 3B.
 fn rcep(cert: &Certificate, number: &str, cert_by: &Certification) -> Spec {
     let f = &cert.flags;
     let title = [

@@ -91,10 +91,12 @@ pub fn assert_contains_all(what: &str, text: &str, needles: &[String]) {
 }
 
 /// The workspace's target directory: `CARGO_TARGET_DIR` when set, else `<workspace>/target`.
+/// A relative `CARGO_TARGET_DIR` is taken from the workspace root, as cargo does when run there.
 pub fn target_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        Some(d) => workspace.join(d),
+        None => workspace.join("target"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Fuzzes JSON signature verification: the JWS parser, the signed-JSON splitter, the trust
-//! list reader and the whole JSON verify path. None may panic, whatever the bytes.
+//! list reader, the certificate status list reader (and a typed check code), and the whole
+//! JSON verify path. None may panic, whatever the bytes.
 //!
 //! Run: `cargo +nightly fuzz run jws_verify`.
 
@@ -37,7 +38,9 @@ fuzz_target!(|data: &[u8]| {
     let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = DetachedJws::parse(s);
+        let _ = originlink_trust::statuslist::normalize_check_code(s);
     }
+    let _ = originlink_trust::statuslist::StatusList::verified(data, &f.verifier, now);
     let _ = originlink_trust::jcs::canonicalize(data);
     let _ = TrustList::from_signed(data, std::slice::from_ref(&f.operator));
     let _ = f.verifier.verify_json(data, now);

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from jwcrypto import jwk, jws
 
@@ -440,6 +440,47 @@ def main():
     acks = [{"id": m["id"], "result": "delivered"} for m in pulled]
     s, b = request(GW, GW_CERT, "POST", "/exchange/v1/pull/ack", json.dumps({"acks": acks}).encode())
     check("gateway: pull/ack answers 200 with the number settled", s == 200 and b.get("settled") == len(acks), f"{s} {b}")
+
+    # 10. KH's certificate status list (spec: "Certificate status lists", "Message types",
+    # "Who may say what"): signed with KH's document-signing key, x5c naming its certificate.
+    with open(os.path.join(KEYS, "signing.key"), "rb") as f:
+        doc_key = jwk.JWK.from_pem(f.read())
+    with open(os.path.join(KEYS, "signing.crt"), "rb") as f:
+        doc_cert = ssl.PEM_cert_to_DER_cert(f.read().decode())
+
+    def status_list(issuer, sequence, key, cert_der):
+        now = datetime.now(timezone.utc)
+        body = {"format": "originlink-status-list/1", "issuer": issuer, "sequence": sequence,
+                "issued_at": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "next_update": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "entries": [{"number": n, "version": 1, "status": "revoked",
+                             "since": (now - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             "reason": "conformance"}]}
+        protected = json.dumps({"alg": "ES256", "x5c": [base64.b64encode(cert_der).decode()]}, separators=(",", ":"))
+        s = jws.JWS(jcs(body))
+        s.add_signature(key, alg="ES256", protected=protected)
+        h, _, sig = s.serialize(compact=True).split(".")
+        body["signature"] = f"{h}..{sig}"
+        return json.dumps(body).encode()
+
+    good = envelope("status.list", "TH", status_list("KH", 1_000_000, doc_key, doc_cert))
+    expect_ack("node: KH's status.list, signed with its document-signing key, is delivered", TH, TH_CERT, good, "delivered")
+    th_console = region["nodes"]["TH"].get("console_url")
+    if check("region: TH has a public console", bool(th_console), f"{region['nodes']['TH']}"):
+        host, port = th_console.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("GET", "/public/v1/status-lists/KH")
+        r = conn.getresponse()
+        held = json.loads(r.read() or b"null")
+        check("TH public: holds KH's list as sent", r.status == 200 and held.get("sequence") == 1_000_000 and held.get("entries", [{}])[0].get("number") == n, f"{r.status} {held}")
+    other = envelope("status.list", "TH", status_list("TH", 1_000_001, doc_key, doc_cert))
+    expect_ack("node: KH sending TH's status list is ISSUER_MISMATCH", TH, TH_CERT, other, "refused", "ISSUER_MISMATCH", "payload/issuer")
+    with open(MY_CERT, "rb") as f:
+        tls_der = ssl.PEM_cert_to_DER_cert(f.read().decode())
+    wrong_key = envelope("status.list", "TH", status_list("KH", 1_000_002, SIGNING_KEY, tls_der))
+    expect_ack("node: a status list signed with KH's TLS key is refused", TH, TH_CERT, wrong_key, "refused", None, "payload")
+    stale = envelope("status.list", "TH", status_list("KH", 999, doc_key, doc_cert))
+    expect_ack("node: an older status list is a duplicate: delivered, nothing changes", TH, TH_CERT, stale, "delivered")
 
     print(f"conformance: {RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 1 if RESULTS["failed"] else 0

@@ -51,6 +51,8 @@ enum Command {
     Sign(cmd::sign::Args),
     /// Verify a signed certificate (exit 0 valid, 1 invalid, 3 cannot verify, 2 unreadable/usage).
     Verify(cmd::verify::Args),
+    /// Print a signed certificate as an A4 PDF (Form D or RCEP) with its verification QR code.
+    Print(cmd::print::Args),
     /// Build, verify and show the network operator's signed trust list.
     TrustList(cmd::trust_list::Args),
     /// Measure performance (`bench verify`: signature verification vs openssl speed).
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Keys(a) => cmd::keys::run(a),
         Command::Sign(a) => cmd::sign::run(a),
         Command::Verify(a) => cmd::verify::run(a),
+        Command::Print(a) => cmd::print::run(a),
         Command::TrustList(a) => cmd::trust_list::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Node(a) => cmd::node::run(a),

@@ -715,3 +715,7 @@ check-offline-trust-list = the signed trust list
 check-offline-operator = the operator's certificate
 check-offline-status-lists = the status lists
 received-checked-now = Checked now against the trust list and the issuer's status list:
+action-print = Print (PDF)
+action-print-copy = Print a copy
+print-copy-field = Copy number
+print-copy-hint = A copy is marked "COPY" with its number; the original is marked "ORIGINAL". Both carry the QR code to the public verification page.

@@ -340,6 +340,56 @@ fn history_item(m: &crate::views::Messages, e: &originlink_store::StatusEvent) -
 }
 
 /// `GET /certificates/{id}/document`: the signed document, byte for byte.
+/// `?copy=` of the printed certificate.
+#[derive(Debug, Default, Deserialize)]
+pub struct PrintQuery {
+    #[serde(default)]
+    copy: Option<String>,
+}
+
+/// `GET /certificates/{id}/pdf[?copy=N]`: the certificate printed from its signed document,
+/// its QR code pointing to this console's public verification page.
+pub async fn certificate_pdf(
+    State(s): State<Shared>,
+    person: Person,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<PrintQuery>,
+) -> Response {
+    if let Err(r) = person.require(&s, &[Role::Exporter, Role::IssuingOfficer]) {
+        return r;
+    }
+    let copy = match q.copy.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match c.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                let e = app::Error::invalid("INVALID_QUERY", "copy", "copy: a copy number from 1 to 99");
+                return s.views.error_page(Some(&person), &e);
+            }
+        },
+    };
+    let base = s.base.url(&headers, "");
+    match applications::certificate_pdf(&s.app, &person.user, id, copy, Some(&base)).await {
+        Ok(p) => {
+            let stem = match copy {
+                Some(n) => format!("{}-copy-{n}", p.number),
+                None => p.number.clone(),
+            };
+            let disposition = format!("attachment; filename=\"{}.pdf\"", stem.replace(['"', '/'], "_"));
+            (
+                [
+                    (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                p.pdf,
+            )
+                .into_response()
+        }
+        Err(e) => s.views.error_page(Some(&person), &e),
+    }
+}
+
 pub async fn certificate_document(State(s): State<Shared>, person: Person, Path(id): Path<i64>) -> Response {
     if let Err(r) = person.require(&s, &[Role::Exporter, Role::IssuingOfficer]) {
         return r;

@@ -239,6 +239,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/certificates", get(documents::certificates))
         .route("/certificates/{id}", get(documents::certificate))
         .route("/certificates/{id}/document", get(documents::certificate_document))
+        .route("/certificates/{id}/pdf", get(documents::certificate_pdf))
         .route("/certificates/{id}/replace", post(exporter::replace))
         // Issuing officers.
         .route("/review", get(officer::queue))

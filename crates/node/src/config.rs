@@ -98,6 +98,7 @@ pub struct Config {
 /// status_list_refresh_minutes = 60   # a new list at least this often (and at once on a change)
 /// verify_per_minute = 30        # public verifications per client address and minute
 /// show_goods = false            # whether a number and check code show goods and parties
+/// verify_url = "https://verify.moc.gov.kh"   # printed in QR codes; default: the console's
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -111,6 +112,9 @@ pub struct PublicConfig {
     /// Whether a valid number and check code show the goods and parties too (the issuer's
     /// policy; default: only the minimal facts).
     pub show_goods: bool,
+    /// The public verification page's base URL, which printed certificates' QR codes carry
+    /// (default: `[console] public_url`, else the console's listener).
+    pub verify_url: Option<String>,
 }
 
 impl Default for PublicConfig {
@@ -120,6 +124,7 @@ impl Default for PublicConfig {
             status_list_refresh_minutes: 60,
             verify_per_minute: 30,
             show_goods: false,
+            verify_url: None,
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct PublicSetup {
     /// A verifier over this node's own CA, for a node without an exchange (`None` with one, or
     /// when the CA certificate cannot be read).
     pub local: Option<Arc<Verifier>>,
+    /// The public verification page's base URL (`[public] verify_url`, else the console's
+    /// public URL or listener), for QR codes printed through the JSON API.
+    pub base: Option<String>,
 }
 
 impl PublicSetup {
@@ -32,6 +35,6 @@ impl PublicSetup {
             .and_then(|cas| originlink_trust::TrustStore::from_cas(cas).ok())
             .map(|s| Arc::new(Verifier::new(s)));
         let limiter = crate::throttle::RateLimit::new(config.verify_per_minute.max(1));
-        PublicSetup { config, limiter, local }
+        PublicSetup { base: config.verify_url.clone(), config, limiter, local }
     }
 }

@@ -60,6 +60,9 @@ pub enum PrintError {
     /// The PDF writer failed.
     #[error("PDF: {0}")]
     Pdf(String),
+    /// The signed document does not read as a certificate.
+    #[error("the document does not read as a certificate: {0}")]
+    Unreadable(String),
 }
 
 impl PrintError {
@@ -70,6 +73,7 @@ impl PrintError {
             PrintError::QrTooLong(_) => "PRINT_QR_TOO_LONG",
             PrintError::Font(_) => "PRINT_FONT",
             PrintError::Pdf(_) => "PRINT_PDF",
+            PrintError::Unreadable(_) => "DOCUMENT_UNREADABLE",
         }
     }
 }
@@ -82,4 +86,58 @@ pub fn render(cert: &Certificate, opts: &PrintOptions) -> Result<Vec<u8>, PrintE
     let pages = form::pages(&fonts, cert, opts)?;
     let number = cert.number.as_ref().map(|n| n.as_str()).unwrap_or_default();
     draw::write_pdf(&pages, &fonts, &format!("Certificate of origin {number}"))
+}
+
+/// A signed certificate printed: the PDF, and what its QR code and check code say.
+#[derive(Debug, Clone)]
+pub struct Printed {
+    /// The PDF.
+    pub pdf: Vec<u8>,
+    /// The certificate number.
+    pub number: String,
+    /// The check code (from the signed bytes).
+    pub check_code: String,
+    /// The verification URL the QR code carries.
+    pub verify_url: String,
+}
+
+/// Prints a signed certificate (UBL XML or edi3 JSON, byte for byte as signed): the content
+/// from the signed document, never from editable data; the check code and SHA-256 from its
+/// bytes; the QR code to the verification page at `verify_base` (`https://verify.moc.gov.kh`).
+pub fn render_signed(signed: &[u8], verify_base: &str, copy: Option<u32>) -> Result<Printed, PrintError> {
+    let (_, cert) =
+        originlink_formats::read(signed, &originlink_formats::Limits::default()).map_err(|p| {
+            PrintError::Unreadable(
+                p.first().map(|p| format!("{}: {}", p.code, p.message)).unwrap_or_default(),
+            )
+        })?;
+    let number =
+        cert.number.as_ref().map(|n| n.as_str().to_owned()).ok_or(PrintError::NotIssued("number"))?;
+    let check_code = originlink_trust::statuslist::check_code(signed);
+    let verify_url = verify_url(verify_base, &number, &check_code);
+    let sha256_hex = hex(ring::digest::digest(&ring::digest::SHA256, signed).as_ref());
+    let opts =
+        PrintOptions { verify_url: verify_url.clone(), check_code: check_code.clone(), sha256_hex, copy };
+    let pdf = render(&cert, &opts)?;
+    Ok(Printed { pdf, number, check_code, verify_url })
+}
+
+/// The public verification URL of a certificate: `base` + `/verify?n=…&c=…` (what a QR code
+/// carries, and what the verification page reads).
+pub fn verify_url(base: &str, number: &str, check_code: &str) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!("{}/verify?n={}&c={}", base.trim_end_matches('/'), enc(number), enc(check_code))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -9,6 +9,7 @@ pub mod example;
 pub mod gateway;
 pub mod keys;
 pub mod node;
+pub mod print;
 pub mod qualify;
 pub mod rules;
 pub mod sign;

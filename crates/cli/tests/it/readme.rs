@@ -222,6 +222,17 @@ fn readme_blocks_run_in_order() {
     match status {
         Some(s) if s.success() => {
             assert!(output.contains("== README: every block ran"), "{output}");
+            // What README's comments promise, as the commands printed it.
+            for expected in [
+                "INVALID REVOKED KH-",
+                "was revoked on",
+                "CANNOT_VERIFY STATUS_UNKNOWN KH's status list",
+                "Check code: ",
+                r#""status":"revoked""#,
+                r#"["INVALID","REVOKED",["pass","pass","pass","fail"]]"#,
+            ] {
+                assert!(output.contains(expected), "README's output lacks {expected:?}:\n{output}");
+            }
             eprintln!("README: {runs} blocks ran in {:.1} s", started.elapsed().as_secs_f64());
             let _ = std::fs::remove_dir_all(&dir);
         }

@@ -13,6 +13,7 @@ mod admin;
 mod exporter;
 mod officer;
 mod operator;
+mod public;
 mod region;
 mod security;
 mod support;

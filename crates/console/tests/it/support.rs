@@ -201,6 +201,11 @@ number_pattern = "{country}-{{year}}-{{seq:6}}"
         }
     }
 
+    /// The node's folder (its keys under `keys/`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The console's URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -394,6 +399,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body byte for byte (a PDF), when not chunked.
+    pub raw: Vec<u8>,
 }
 
 impl Resp {
@@ -451,7 +458,8 @@ pub async fn http(
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
     let body = if chunked { dechunk(body) } else { body.to_owned() };
-    Ok(Resp { status, headers, body })
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |i| i + 4);
+    Ok(Resp { status, headers, body, raw: raw[at..].to_vec() })
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -512,6 +512,37 @@ pub async fn revoke(state: &AppState, user: &User, id: i64, reason: &str) -> Res
     Ok(c)
 }
 
+/// Issued certificate `id` (one the acting user may see) printed as an A4 PDF from its signed
+/// document: `copy` `None` is the original, `Some(n)` copy n (1 to 99); the QR code carries
+/// the verification page at `verify_base`, or at `[public] verify_url` when `None`.
+pub async fn certificate_pdf(
+    state: &AppState,
+    user: &User,
+    id: i64,
+    copy: Option<u32>,
+    verify_base: Option<&str>,
+) -> Result<originlink_print::Printed> {
+    if copy.is_some_and(|n| !(1..=99).contains(&n)) {
+        return Err(Error::invalid("INVALID_QUERY", "copy", "copy: a copy number from 1 to 99"));
+    }
+    let c = certificate(state, user, id).await?;
+    let base = verify_base.map(str::to_owned).or_else(|| state.public.base.clone()).ok_or_else(|| {
+        Error::new(
+            Kind::Conflict,
+            "VERIFY_URL_UNKNOWN",
+            "set [public] verify_url (the public verification page printed certificates point to)",
+        )
+    })?;
+    let signed = c.signed;
+    tokio::task::spawn_blocking(move || originlink_print::render_signed(&signed, &base, copy))
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| match e {
+            originlink_print::PrintError::Unreadable(m) => Error::unprocessable("DOCUMENT_UNREADABLE", m),
+            other => Error::internal(other),
+        })
+}
+
 /// One issued certificate the acting user may see, with what importing countries reported
 /// about it (all versions), oldest first.
 pub async fn certificate_with_statuses(

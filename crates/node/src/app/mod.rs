@@ -106,8 +106,17 @@ impl AppState {
             risk: config.customs.risk.clone(),
         });
         let ca = originlink_trust::keystore::AuthorityDir(config.authority.keys.clone()).ca_cert();
-        let public =
-            Arc::new(crate::public::PublicSetup::new(config.public.clone(), &ca, exchange.is_some()));
+        let mut public = crate::public::PublicSetup::new(config.public.clone(), &ca, exchange.is_some());
+        if public.base.is_none()
+            && let Some(c) = &config.console
+        {
+            let scheme = if c.tls_cert.is_some() { "https" } else { "http" };
+            public.base = c
+                .public_url
+                .clone()
+                .or_else(|| (!c.listen.ends_with(":0")).then(|| format!("{scheme}://{}", c.listen)));
+        }
+        let public = Arc::new(public);
         Ok(AppState {
             store,
             issuer,

@@ -275,7 +275,7 @@ pub async fn lookup(state: &AppState, client: &str, number: &str, code: &str) ->
             .collect(),
     });
     Ok(Some(PublicFacts {
-        issuer: c.issuer.clone(),
+        issuer: state.issuer.authority.country.clone(),
         authority: state.issuer.authority.name.clone(),
         number: c.number.clone(),
         version: c.version,
@@ -474,19 +474,4 @@ fn file_check(doc: &[u8], id: Option<DocumentId>, signature: &Verdict, last: &Ve
 pub fn published_trust(state: &AppState) -> Result<(Vec<u8>, String)> {
     let x = state.exchange.as_ref().ok_or_else(Error::not_found)?;
     x.published_trust().map_err(Error::internal)
-}
-
-/// The public verification URL of a certificate: `base` + `/verify?n=…&c=…`.
-pub fn verify_url(base: &str, number: &str, check_code: &str) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    char::from(b).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    format!("{}/verify?n={}&c={}", base.trim_end_matches('/'), enc(number), enc(check_code))
 }

@@ -395,6 +395,36 @@ pub(crate) async fn get_certificate(
     Ok(axum::Json(CertificateView::with_history(c, statuses)).into_response())
 }
 
+/// `?copy=` of a certificate's PDF.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdfQuery {
+    copy: Option<u32>,
+}
+
+/// The certificate printed: an A4 PDF from the signed document, with its QR code.
+pub(crate) async fn certificate_pdf(
+    State(state): State<AppState>,
+    Auth(user): Auth,
+    Id(id): Id,
+    q: Result<axum::extract::Query<PdfQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::invalid("INVALID_QUERY", "copy", e.body_text()))?;
+    let printed = uc::certificate_pdf(&state, &user, id, q.copy, None).await?;
+    let name = match q.copy {
+        Some(n) => format!("{}-copy-{n}.pdf", printed.number.replace('/', "_")),
+        None => format!("{}.pdf", printed.number.replace('/', "_")),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        printed.pdf,
+    )
+        .into_response())
+}
+
 pub(crate) async fn certificate_document(
     State(state): State<AppState>,
     Auth(user): Auth,

@@ -260,6 +260,18 @@ pub const OPERATIONS: &[Operation] = &[
         errors: &[404],
     },
     Operation {
+        method: "get",
+        path: "/api/v1/certificates/{id}/pdf",
+        handler: || get(applications::certificate_pdf),
+        id: "getCertificatePdf",
+        summary: "The certificate printed: A4, laid out like Form D or the RCEP form, with the verification QR code",
+        roles: &[EXP, OFF],
+        body: Body::None,
+        query: &[("copy", false, "integer")],
+        ok: (200, "pdf"),
+        errors: &[400, 404, 409],
+    },
+    Operation {
         method: "post",
         path: "/api/v1/certificates/{id}/revoke",
         handler: || post(applications::revoke_certificate),
@@ -1072,6 +1084,7 @@ pub fn document() -> Value {
         let mut responses = Map::new();
         let ok = match op.ok.1 {
             "xml" => json!({ "application/xml": { "schema": { "type": "string" } } }),
+            "pdf" => json!({ "application/pdf": { "schema": { "type": "string", "format": "binary" } } }),
             "document" => json!({
                 "application/json": { "schema": { "type": "object" } },
                 "application/xml": { "schema": { "type": "string" } }

@@ -419,18 +419,33 @@ async fn apply_one<T: InboxTx>(
             if !tx.put_status_list(&list).await? {
                 return Ok(Outcome::Duplicate);
             }
-            let after =
-                serde_json::json!({"sequence": sequence, "issued_at": issued_at, "next_update": next_update});
-            events.push(PendingEvent::new(
-                "status_list.received",
-                format!("status-list/{issuer}"),
-                "null".into(),
-                after.to_string(),
-            ));
+            events.push(status_list_event("status_list.received", &list));
             Ok(Outcome::Applied(None))
         }
         InboundKind::Other { .. } => Ok(Outcome::Applied(None)),
     }
+}
+
+/// The audit event of a status list kept (`status_list.received` from a partner,
+/// `status_list.published` by this node).
+fn status_list_event(action: &'static str, l: &StoredStatusList) -> PendingEvent {
+    let after =
+        serde_json::json!({"sequence": l.sequence, "issued_at": l.issued_at, "next_update": l.next_update});
+    PendingEvent::new(action, format!("status-list/{}", l.issuer), "null".into(), after.to_string())
+}
+
+/// Keeps this node's own new status list when its sequence is higher than the one kept, audited
+/// as `status_list.published` in the same transaction: whether it was kept.
+pub(crate) async fn publish_status_list<T: InboxTx + AuditTx>(
+    tx: &mut T,
+    ctx: &Ctx,
+    list: &StoredStatusList,
+) -> Result<bool> {
+    if !tx.put_status_list(list).await? {
+        return Ok(false);
+    }
+    audit::append(tx, ctx, &[status_list_event("status_list.published", list)]).await?;
+    Ok(true)
 }
 
 /// The audit event of a status reported about one of our certificates (`certificate_id` is

@@ -134,9 +134,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// This node's certificate versions that are revoked or superseded: its status list's
     /// entries, by number and version.
     async fn status_entries(&self) -> Result<Vec<StatusEntry>>;
-    /// Keeps `list` as its issuer's status list when its sequence is higher than the one kept
-    /// (or none is): whether it was kept.
-    async fn put_status_list(&self, list: &StoredStatusList) -> Result<bool>;
+    /// Keeps `list`, this node's own new status list, when its sequence is higher than the
+    /// one kept (or none is), audited as `status_list.published`: whether it was kept.
+    async fn put_status_list(&self, ctx: &Ctx, list: &StoredStatusList) -> Result<bool>;
     /// The status list kept for `issuer`.
     async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>>;
     /// Every status list kept, by issuer, without their signed bytes.

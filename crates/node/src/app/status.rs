@@ -95,7 +95,7 @@ pub async fn publish(state: &AppState) -> Result<StoredStatusList> {
         signed: signed.clone(),
         stored_at: timestamp(&now),
     };
-    if !state.store.put_status_list(&row).await? {
+    if !state.store.put_status_list(&Ctx::new(ACTOR.to_owned(), now), &row).await? {
         // Another process published the same sequence first: its list stands.
         return state.store.status_list(me).await?.ok_or_else(Error::not_found);
     }

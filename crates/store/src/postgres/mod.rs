@@ -418,10 +418,8 @@ impl Store for PgStore {
         self.all(row::STATUS_ENTRIES, &[], row::status_entry).await
     }
 
-    async fn put_status_list(&self, l: &StoredStatusList) -> Result<bool> {
-        let mut c = self.lease().await?;
-        let p: Params<'_> = &[&l.issuer, &l.sequence, &l.issued_at, &l.next_update, &l.signed, &l.stored_at];
-        Ok(c.client().execute(row::PUT_STATUS_LIST, p).await.map_err(db)? > 0)
+    async fn put_status_list(&self, ctx: &Ctx, l: &StoredStatusList) -> Result<bool> {
+        in_tx!(self, |tx| inbox::publish_status_list(tx, ctx, l).await)
     }
 
     async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>> {

@@ -468,14 +468,9 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, row::STATUS_ENTRIES, [], |r| row::status_entry(r))).await
     }
 
-    async fn put_status_list(&self, l: &StoredStatusList) -> Result<bool> {
-        let l = l.clone();
-        let sql = row::PUT_STATUS_LIST.replace('$', "?");
-        self.run_writer(move |c| {
-            let p = params![l.issuer, l.sequence, l.issued_at, l.next_update, l.signed, l.stored_at];
-            Ok(c.execute(&sql, p).map_err(db)? > 0)
-        })
-        .await
+    async fn put_status_list(&self, ctx: &Ctx, l: &StoredStatusList) -> Result<bool> {
+        let (ctx, l) = (ctx.clone(), l.clone());
+        self.write(move |tx| ready(inbox::publish_status_list(tx, &ctx, &l))).await
     }
 
     async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>> {

@@ -161,6 +161,7 @@ contract!(
     failed_signing_stores_nothing_and_keeps_numbers_gapless,
     amendment_supersedes_and_keeps_the_number,
     revoke_needs_issued,
+    status_entries_and_lists,
     tenant_listing,
     back_to_back_needs_a_received_certificate,
     parallel_approvals_of_different_applications_are_gapless,
@@ -251,25 +252,23 @@ async fn exporter_on(store: &dyn Store, company: &str) -> (Company, User) {
     (c, u)
 }
 
+/// A new application of `u` for company `c`, replacing nothing.
+fn new_application(c: &Company, u: &User) -> NewApplication {
+    NewApplication {
+        company_id: c.id,
+        created_by: u.id,
+        format: "json".into(),
+        document: b"{\"doc\":1}".to_vec(),
+        self_assessment: None,
+        assessment: None,
+        replaces: None,
+        back_to_back_of: None,
+        copied_from: None,
+    }
+}
+
 async fn submitted(db: &Db, c: &Company, u: &User) -> Application {
-    let a = db
-        .store
-        .create_application(
-            &ctx(),
-            NewApplication {
-                company_id: c.id,
-                created_by: u.id,
-                format: "json".into(),
-                document: b"{\"doc\":1}".to_vec(),
-                self_assessment: None,
-                assessment: None,
-                replaces: None,
-                back_to_back_of: None,
-                copied_from: None,
-            },
-        )
-        .await
-        .expect("create application");
+    let a = db.store.create_application(&ctx(), new_application(c, u)).await.expect("create application");
     db.store.transition(&ctx(), a.id, Transition::Submit).await.expect("submit")
 }
 
@@ -801,6 +800,72 @@ async fn revoke_needs_issued(db: Db) {
         "CERTIFICATE_NOT_ISSUED"
     );
     assert_eq!(code(db.store.revoke(&ctx(), 424_242, "none", no_messages()).await), "NOT_FOUND");
+    assert_chain_ok(&db).await;
+}
+
+/// What a status list is made of (every revoked or superseded version, with when and why),
+/// and the lists kept: the newest of each issuer only, this node's own audited.
+async fn status_entries_and_lists(db: Db) {
+    let (c, u) = exporter(&db, "Kep Crab").await;
+    assert!(db.store.status_entries().await.expect("entries").is_empty());
+    let a = submitted(&db, &c, &u).await;
+    let v1 = db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    // The replacement: another application naming the certificate it replaces.
+    let b = db
+        .store
+        .create_application(&ctx(), NewApplication { replaces: Some(v1.id), ..new_application(&c, &u) })
+        .await
+        .expect("amendment");
+    db.store.transition(&ctx(), b.id, Transition::Submit).await.expect("submit");
+    let v2 = db.store.approve(&ctx(), b.id, &numbering(), signer("KH-2026")).await.expect("approve");
+    db.store.revoke(&ctx(), v2.id, "wrong invoice", no_messages()).await.expect("revoke");
+    let at = timestamp(&ctx().at);
+    let got: Vec<_> = db
+        .store
+        .status_entries()
+        .await
+        .expect("entries")
+        .into_iter()
+        .map(|e| (e.number, e.version, e.status, e.since, e.reason, e.superseded_by))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (v1.number.clone(), 1, CertificateStatus::Superseded, at.clone(), None, Some(2)),
+            (
+                v1.number.clone(),
+                2,
+                CertificateStatus::Revoked,
+                at.clone(),
+                Some("wrong invoice".into()),
+                None
+            ),
+        ]
+    );
+    let versions = db.store.certificate_versions(&v1.number).await.expect("versions");
+    assert_eq!(versions.iter().map(|c| c.version).collect::<Vec<_>>(), [2, 1], "newest first");
+    assert!(versions.iter().all(|c| !c.signed.is_empty() && c.status_at.as_deref() == Some(at.as_str())));
+
+    let list = |issuer: &str, sequence: i64| StoredStatusList {
+        issuer: issuer.into(),
+        sequence,
+        issued_at: at.clone(),
+        next_update: at.clone(),
+        signed: format!("{{\"sequence\":{sequence}}}").into_bytes(),
+        stored_at: at.clone(),
+    };
+    assert!(db.store.put_status_list(&ctx(), &list("KH", 2)).await.expect("put"));
+    assert!(
+        !db.store.put_status_list(&ctx(), &list("KH", 2)).await.expect("same"),
+        "the same sequence again"
+    );
+    assert!(!db.store.put_status_list(&ctx(), &list("KH", 1)).await.expect("older"), "an older list");
+    assert!(db.store.put_status_list(&ctx(), &list("KH", 3)).await.expect("newer"));
+    let kept = db.store.status_list("KH").await.expect("read").expect("kept");
+    assert_eq!((kept.sequence, kept.signed), (3, b"{\"sequence\":3}".to_vec()));
+    assert_eq!(db.store.status_list("TH").await.expect("read"), None);
+    let all = db.store.status_lists().await.expect("all");
+    assert_eq!((all.len(), all[0].sequence, all[0].signed.len()), (1, 3, 0), "without the lists");
     assert_chain_ok(&db).await;
 }
 

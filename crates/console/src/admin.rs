@@ -368,8 +368,24 @@ pub async fn trust_list(State(s): State<Shared>, person: Person) -> Response {
             members => t.members(),
         }
     });
+    // The certificate status lists held: this node's own and each partner's, with whether each
+    // is still in force (past its next update, certificates of that issuer cannot be verified).
+    let status_lists = match app::status::lists(&s.app).await {
+        Ok(lists) => lists
+            .into_iter()
+            .map(|l| {
+                let stale = chrono::DateTime::parse_from_rfc3339(&l.next_update).map_or(true, |t| t < now);
+                context! { issuer => l.issuer, sequence => l.sequence, issued_at => l.issued_at, next_update => l.next_update, stale => stale }
+            })
+            .collect::<Vec<_>>(),
+        Err(e) => return s.views.error_page(Some(&person), &e),
+    };
     let title = s.views.messages().text("trust-title", &[]);
-    let ctx = context! { page => page_ctx(Some(&person), &title, "/admin/trust-list"), list => list };
+    let ctx = context! {
+        page => page_ctx(Some(&person), &title, "/admin/trust-list"),
+        list => list,
+        status_lists => status_lists,
+    };
     shown(&s, &person, s.views.render("trust_list.html", ctx))
 }
 

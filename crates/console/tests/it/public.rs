@@ -109,6 +109,16 @@ async fn a_number_and_check_code_tell_valid_revoked_or_superseded_and_guesses_le
     assert!(idx["lists"][0]["sequence"].as_i64() >= Some(3), "one list at start, one per change: {idx}");
     // Without an exchange there is no trust list to publish.
     assert_eq!(json(&node, "/public/v1/trust-list").await.0, 404);
+    // The admin sees the lists held, and whether each is in force.
+    let erin = node.session("erin").await;
+    let cookie = crate::support::session_cookie(&node.cookie, &erin.id);
+    let page = http(node.addr, "GET", "/admin/trust-list", Some(&cookie), None).await.expect("page");
+    assert!(
+        page.body.contains("Certificate status lists") && page.body.contains("Cambodia (KH)"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(">Stale<"), "KH's own list is in force: {}", page.body);
 
     // 1,000 guesses: the right number with wrong codes, wrong numbers with the right code,
     // made-up pairs. Each gets the answer a wrong pair gets, or is throttled; none finds.

@@ -141,6 +141,14 @@ pub struct GatewayConfig {
     /// presented as client certificate, makes a caller the operator.
     #[serde(default)]
     pub operator_token_sha256: Option<String>,
+    /// Hours a delivered message's body is kept after delivery (its tracking row stays for
+    /// good); 0 purges it at the next sweep. Default 24.
+    #[serde(default = "default_retention_hours")]
+    pub retention_hours: u32,
+}
+
+fn default_retention_hours() -> u32 {
+    24
 }
 
 fn yes() -> bool {

@@ -128,6 +128,7 @@ pub struct Gateway {
     workers: Vec<push::Worker>,
     shutdown: Shutdown,
     limits: server::ServeLimits,
+    retention: Duration,
 }
 
 impl Gateway {
@@ -224,6 +225,7 @@ impl Gateway {
             workers,
             shutdown: Shutdown::default(),
             limits: config.server.limits,
+            retention: Duration::from_secs(u64::from(g.retention_hours) * 3600),
         })
     }
 
@@ -255,10 +257,11 @@ impl Gateway {
 
     /// Serves and pushes until the shutdown handle is triggered.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Gateway { addr, listener, tls, router, workers, shutdown, limits, shared } = self;
+        let Gateway { addr, listener, tls, router, workers, shutdown, limits, shared, retention } = self;
         let handles: Vec<_> =
             workers.into_iter().map(|w| tokio::spawn(w.run(shutdown.subscribe()))).collect();
         tokio::spawn(watch_trust_list(shared.directory.clone(), shutdown.subscribe()));
+        tokio::spawn(purge_delivered(shared.clone(), retention, shutdown.subscribe()));
         tracing::info!(%addr, "serving https");
         let served = server::serve_with(listener, tls, router, shutdown.clone(), limits).await;
         // `serve` also returns on an error: stop the workers either way.
@@ -286,6 +289,40 @@ async fn watch_trust_list(members: Arc<members::Members>, stop: tokio::sync::wat
         }
     })
     .await
+}
+
+/// Retention: once a minute, empties the bodies of messages delivered more than `retention`
+/// ago (in batches of 1,000), keeping their tracking rows. A hub that only routes keeps a body
+/// until it is delivered and acknowledged, then for the window, and no longer.
+async fn purge_delivered(
+    shared: state::Shared,
+    retention: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let window = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    loop {
+        loop {
+            let now = shared.clock.now();
+            let Some(before) = now.checked_sub_signed(window) else { break };
+            match shared.queue.purge_delivered(before, 1000, now).await {
+                Ok(1000) => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(purged = n, "delivered message bodies purged");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging delivered messages failed; retrying in a minute");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Sets up `tracing` to standard error from the `[log]` section (once per process).

@@ -168,6 +168,9 @@ pub struct Tracking {
     /// The certificate its envelope names, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateRef>,
+    /// When its body was purged after delivery (retention); the tracking row stays.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339_opt")]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// One recipient's queue as the operator watches it.
@@ -311,6 +314,12 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// are left out.
     async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>>;
 
+    /// Retention: empties the bodies of at most `limit` messages delivered before `before`
+    /// (oldest first), keeping their tracking rows; marks them purged at `now`. Pending and
+    /// dead messages keep their bodies (they may still be sent). How many were purged.
+    async fn purge_delivered(&self, before: DateTime<Utc>, limit: usize, now: DateTime<Utc>)
+    -> Result<usize>;
+
     /// Adds operator `name` with `password_hash` (an argon2id PHC string made by the
     /// caller), or sets the password of an existing one and ends its sessions. `true` when
     /// added.
@@ -345,6 +354,21 @@ pub async fn open(url: &str, pool_size: usize) -> Result<Arc<dyn Queue>> {
         Ok(Arc::new(sqlite::SqliteQueue::open(path).await?))
     }
 }
+
+/// Migration 3, the same text on both backends: when a delivered message's body was purged
+/// (retention: the gateway keeps a body until it is delivered and acknowledged, then for the
+/// configured window; the tracking row stays), and the index the purge walks.
+pub(crate) const V3_RETENTION: &str = r#"
+ALTER TABLE gateway_queue ADD COLUMN purged_at BIGINT;
+CREATE INDEX gateway_queue_purgeable ON gateway_queue(delivered_at) WHERE state = 'delivered' AND purged_at IS NULL;
+"#;
+
+/// Empties the bodies of up to `$4` messages delivered before `$3`, oldest first, marking them
+/// purged at `$2` (`$1` is the empty body). The same text on both backends (SQLite reads `$n`
+/// as its n-th parameter).
+pub(crate) const PURGE_SQL: &str = "UPDATE gateway_queue SET envelope = $1, purged_at = $2 WHERE id IN \
+     (SELECT id FROM gateway_queue WHERE state = 'delivered' AND purged_at IS NULL AND delivered_at < $3 \
+     ORDER BY delivered_at LIMIT $4)";
 
 /// Migration 2, the same text on both backends: the certificate a message is about (indexed
 /// for the operator's search), the indexes of the operator's views (traffic by received and

@@ -40,6 +40,7 @@ CREATE INDEX gateway_queue_dead ON gateway_queue(received_at, seq) WHERE state =
 "#,
     ),
     (2, super::V2_OPERATOR),
+    (3, super::V3_RETENTION),
 ];
 
 fn db(e: tokio_postgres::Error) -> QueueError {
@@ -70,7 +71,7 @@ fn pool_err(e: PoolError) -> QueueError {
 }
 
 const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
-     cert_country, cert_number";
+     cert_country, cert_number, purged_at";
 
 fn tracking_row(r: &Row) -> Result<Tracking> {
     let g = |e| db(e);
@@ -89,6 +90,7 @@ fn tracking_row(r: &Row) -> Result<Tracking> {
             (Some(country), Some(number)) => Some(CertificateRef { country, number }),
             _ => None,
         },
+        purged_at: r.try_get::<_, Option<i64>>(11).map_err(g)?.map(from_micros),
     })
 }
 
@@ -372,6 +374,19 @@ impl Queue for PgQueue {
              ORDER BY received_at DESC, seq DESC LIMIT $3"
         );
         self.tracked(&sql, &[&number, &country, &limit]).await
+    }
+
+    async fn purge_delivered(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let (before, now, limit) = (micros(before), micros(now), i64::try_from(limit).unwrap_or(i64::MAX));
+        let empty: Vec<u8> = Vec::new();
+        let mut g = self.lease().await?;
+        let n = client!(g).execute(super::PURGE_SQL, &[&empty, &now, &before, &limit]).await.map_err(db)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     async fn traffic(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<MinuteCounts>> {

@@ -40,6 +40,7 @@ CREATE INDEX gateway_queue_dead ON gateway_queue(received_at) WHERE state = 'fai
 "#,
     ),
     (2, super::V2_OPERATOR),
+    (3, super::V3_RETENTION),
 ];
 
 /// The SQLite queue.
@@ -53,7 +54,7 @@ fn db(e: rusqlite::Error) -> QueueError {
 }
 
 const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
-     cert_country, cert_number";
+     cert_country, cert_number, purged_at";
 
 fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
     let state: String = r.get(4)?;
@@ -77,6 +78,7 @@ fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
             (Some(country), Some(number)) => Some(CertificateRef { country, number }),
             _ => None,
         },
+        purged_at: r.get::<_, Option<i64>>(11)?.map(from_micros),
     })
 }
 
@@ -331,6 +333,24 @@ impl Queue for SqliteQueue {
             ))?
             .query_map(params![number, country, limit], tracking_row)?
             .collect()
+        })
+        .await
+    }
+
+    async fn purge_delivered(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let (before, now, limit) = (micros(before), micros(now), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.run(move |c| {
+            c.prepare_cached(&super::PURGE_SQL.replace('$', "?"))?.execute(params![
+                Vec::<u8>::new(),
+                now,
+                before,
+                limit
+            ])
         })
         .await
     }

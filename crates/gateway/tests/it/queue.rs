@@ -62,6 +62,7 @@ contract!(
     recipient_stats_count_and_remember,
     traffic_per_minute_with_latency,
     operators_and_their_sessions,
+    delivered_bodies_are_purged_after_the_window_and_tracking_stays,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -439,4 +440,75 @@ async fn sqlite_throughput_in_batches() {
         enqueued.as_secs_f64() * 1000.0
     );
     assert!(rate > 2000.0, "{rate:.0} messages/s");
+}
+
+/// The stored body's length of message `id`, read from the database itself.
+async fn body_len(q: &Q, id: &str) -> i64 {
+    let url = &q._db.url;
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let c = rusqlite::Connection::open(path).expect("open");
+        return c
+            .query_row("SELECT length(envelope) FROM gateway_queue WHERE id = ?1", [id], |r| r.get(0))
+            .expect("row");
+    }
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    let task = tokio::spawn(conn);
+    let n: i32 = client
+        .query_one("SELECT octet_length(envelope) FROM gateway_queue WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
+    drop(client);
+    let _ = task.await;
+    i64::from(n)
+}
+
+/// Retention: a delivered message's body goes once the window has passed; its tracking row,
+/// its id (a resent copy is still a duplicate), and every pending or dead message's body stay.
+async fn delivered_bodies_are_purged_after_the_window_and_tracking_stays(q: Q) {
+    q.q.enqueue(vec![msg("d1", "TH"), msg("d2", "TH"), msg("p", "TH"), msg("x", "TH")], t0())
+        .await
+        .expect("enqueue");
+    let claimed = q.q.claim("TH", 4, t0(), LEASE).await.expect("claim");
+    assert_eq!(claimed.len(), 4);
+    let settle = |id: &str, outcome| Settle { id: id.into(), outcome };
+    q.q.settle("TH", vec![settle("d1", Outcome::Delivered)], 12, t0() + secs(10)).await.expect("ack");
+    q.q.settle("TH", vec![settle("d2", Outcome::Delivered)], 12, t0() + secs(20)).await.expect("ack");
+    q.q.settle("TH", vec![settle("x", Outcome::Failed("refused".into()))], 12, t0() + secs(20))
+        .await
+        .expect("dead");
+    let full = |id: &str| msg(id, "TH").envelope.len() as i64;
+    assert_eq!(body_len(&q, "d1").await, full("d1"));
+    // Within the window nothing goes; past it the oldest first, in batches.
+    assert_eq!(q.q.purge_delivered(t0() + secs(5), 1000, t0() + secs(30)).await.expect("purge"), 0);
+    assert_eq!(q.q.purge_delivered(t0() + secs(30), 1, t0() + secs(40)).await.expect("purge"), 1);
+    assert_eq!(
+        (body_len(&q, "d1").await, body_len(&q, "d2").await),
+        (0, full("d2")),
+        "d1 was delivered first"
+    );
+    assert_eq!(q.q.purge_delivered(t0() + secs(30), 1000, t0() + secs(41)).await.expect("purge"), 1);
+    assert_eq!(q.q.purge_delivered(t0() + secs(30), 1000, t0() + secs(42)).await.expect("purge"), 0, "once");
+    assert_eq!(
+        (body_len(&q, "p").await, body_len(&q, "x").await),
+        (full("p"), full("x")),
+        "pending and dead keep theirs"
+    );
+    let t = q.q.track("d1").await.expect("track").expect("tracking stays");
+    assert_eq!(
+        (t.state, t.delivered_at, t.purged_at),
+        (State::Delivered, Some(t0() + secs(10)), Some(t0() + secs(40)))
+    );
+    let json = serde_json::to_value(&t).expect("json");
+    assert_eq!(json["purged_at"], "2026-03-01T09:30:40.000000Z");
+    assert!(q.q.track("p").await.expect("track").expect("pending").purged_at.is_none());
+    assert_eq!(
+        q.q.enqueue(vec![msg("d1", "TH")], t0() + secs(50)).await.expect("enqueue"),
+        [false],
+        "still a duplicate"
+    );
+    // The dead letter can still be retried, with its body.
+    assert!(q.q.retry("x", t0() + secs(60)).await.expect("retry"));
+    let again = q.q.claim("TH", 10, t0() + secs(61), LEASE).await.expect("claim");
+    assert!(again.iter().any(|c| c.id == "x" && c.envelope == msg("x", "TH").envelope), "{again:?}");
 }

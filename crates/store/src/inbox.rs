@@ -29,7 +29,7 @@ use crate::model::{
     OUTGOING, ReceivedStatus, Refusal, STATUS_FROM_WRONG_PEER, StatusEvent, StoredStatusList,
 };
 use crate::outbox::{self, OutboxTx};
-use crate::received::{ReceivedTx, received_event, received_status_event};
+use crate::received::{self, ReceivedTx, received_event, received_status_event};
 use crate::verifications::{self, VerificationsTx};
 use crate::{Result, StoreError, timestamp};
 
@@ -299,7 +299,7 @@ async fn apply_one<T: InboxTx>(
     events: &mut Vec<PendingEvent>,
 ) -> Result<Outcome> {
     match &m.kind {
-        InboundKind::Issued { certificate: c } => match tx.insert_received(c, at).await? {
+        InboundKind::Issued { certificate: c } => match received::store(tx, c, at).await? {
             None => Ok(Outcome::Duplicate),
             Some(id) => {
                 events.push(received_event(id, c));
@@ -316,7 +316,7 @@ async fn apply_one<T: InboxTx>(
             } else {
                 None
             };
-            let Some(id) = tx.insert_received(c, at).await? else {
+            let Some(id) = received::store(tx, c, at).await? else {
                 return Ok(Outcome::Duplicate);
             };
             events.push(received_event(id, c));

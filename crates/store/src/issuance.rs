@@ -204,6 +204,7 @@ pub(crate) async fn approve<T: IssuanceTx>(
     let sha = crate::hex(ring::digest::digest(&ring::digest::SHA256, &signed.bytes).as_ref());
     let at = timestamp(&ctx.at);
     let supersedes = old.as_ref().map(|c| c.id);
+    let packed = crate::text::pack(&signed.bytes);
     let row = NewCertificate {
         application_id: id,
         company_id,
@@ -211,7 +212,7 @@ pub(crate) async fn approve<T: IssuanceTx>(
         number: &signed.number,
         version: issue.version,
         supersedes,
-        signed: &signed.bytes,
+        signed: &packed,
         issued_at: &at,
         sha256: &sha,
     };

@@ -13,13 +13,20 @@ pub(crate) trait ReceivedTx {
     async fn received(&mut self, id: i64) -> Result<Option<ReceivedCertificate>>;
 }
 
+/// Writes a received certificate, its document packed ([`crate::text::pack`]): its id, `None`
+/// when that (country, number, version) is stored already.
+pub(crate) async fn store<T: ReceivedTx>(tx: &mut T, r: &NewReceived, at: &str) -> Result<Option<i64>> {
+    let packed = NewReceived { document: crate::text::pack(&r.document), ..r.clone() };
+    tx.insert_received(&packed, at).await
+}
+
 /// Records a received certificate. Duplicate (country, number, version): `RECEIVED_EXISTS`.
 pub(crate) async fn insert<T: ReceivedTx + AuditTx>(
     tx: &mut T,
     ctx: &Ctx,
     r: &NewReceived,
 ) -> Result<ReceivedCertificate> {
-    let Some(id) = tx.insert_received(r, &timestamp(&ctx.at)).await? else {
+    let Some(id) = store(tx, r, &timestamp(&ctx.at)).await? else {
         return Err(StoreError::conflict(
             "RECEIVED_EXISTS",
             format!("{} {} v{} exists", r.issuing_country, r.number, r.version),

@@ -73,3 +73,66 @@ mod tests {
         assert_eq!(super::status_set(Vec::<String>::new()), None);
     }
 }
+
+/// The marker of a signed document stored deflated. No signed document starts with a NUL
+/// byte (XML starts with `<`, JSON with `{`), so a stored value is unambiguous.
+const PACKED: &[u8] = b"\0olz1";
+
+/// The largest document [`unpack`] gives back (a stored value that inflates beyond it is
+/// refused as corrupt).
+const UNPACKED_MAX: u64 = 64 * 1024 * 1024;
+
+/// A signed document as stored: deflated behind [`PACKED`] when that is smaller, else as it
+/// is. [`unpack`] gives back the document byte for byte, so it still hashes to its SHA-256.
+pub(crate) fn pack(doc: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut z = flate2::write::DeflateEncoder::new(PACKED.to_vec(), flate2::Compression::default());
+    match z.write_all(doc).and_then(|()| z.finish()) {
+        Ok(packed) if packed.len() < doc.len() => packed,
+        _ => doc.to_vec(),
+    }
+}
+
+/// The document a stored value holds (see [`pack`]); values stored before packing are
+/// documents already.
+pub(crate) fn unpack(stored: Vec<u8>) -> crate::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let Some(z) = stored.strip_prefix(PACKED) else { return Ok(stored) };
+    let mut doc = Vec::with_capacity(z.len() * 4);
+    flate2::read::DeflateDecoder::new(z)
+        .take(UNPACKED_MAX + 1)
+        .read_to_end(&mut doc)
+        .map_err(|e| crate::StoreError::Backend(format!("a stored document does not inflate: {e}")))?;
+    if doc.len() as u64 > UNPACKED_MAX {
+        return Err(crate::StoreError::Backend("a stored document inflates past 64 MB".into()));
+    }
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod pack_tests {
+    use super::*;
+
+    #[test]
+    fn packed_documents_come_back_byte_for_byte_and_smaller() {
+        let xml = "<CertificateOfOrigin>".to_owned()
+            + &"<cbc:Note>Angkor Agro Exports</cbc:Note>".repeat(200)
+            + "</CertificateOfOrigin>";
+        let packed = pack(xml.as_bytes());
+        assert!(
+            packed.starts_with(PACKED) && packed.len() * 4 < xml.len(),
+            "{} of {}",
+            packed.len(),
+            xml.len()
+        );
+        assert_eq!(unpack(packed).expect("inflates"), xml.as_bytes());
+        // Too small to gain: kept as it is, and read back as it is.
+        assert_eq!(pack(b"{}"), b"{}");
+        assert_eq!(unpack(b"<x/>".to_vec()).expect("as stored"), b"<x/>");
+        assert_eq!(unpack(Vec::new()).expect("empty"), b"");
+        // A damaged stored value is an error, never a wrong document.
+        let mut broken = pack(xml.as_bytes());
+        broken.truncate(broken.len() / 2);
+        assert!(unpack(broken).is_err());
+    }
+}

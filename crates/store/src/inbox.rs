@@ -26,7 +26,7 @@
 use crate::audit::{self, AuditTx, PendingEvent};
 use crate::model::{
     ANSWER_FROM_WRONG_PEER, ANY_RECIPIENT, Applied, Ctx, INCOMING, Inbound, InboundKind, NewVerification,
-    OUTGOING, ReceivedStatus, Refusal, STATUS_FROM_WRONG_PEER, StatusEvent, StoredStatusList,
+    OUTGOING, OutMessage, ReceivedStatus, Refusal, STATUS_FROM_WRONG_PEER, StatusEvent, StoredStatusList,
 };
 use crate::outbox::{self, OutboxTx};
 use crate::received::{self, ReceivedTx, received_event, received_status_event};
@@ -435,15 +435,18 @@ fn status_list_event(action: &'static str, l: &StoredStatusList) -> PendingEvent
 }
 
 /// Keeps this node's own new status list when its sequence is higher than the one kept, audited
-/// as `status_list.published` in the same transaction: whether it was kept.
+/// as `status_list.published`, and enqueues `messages` (the list to each member), in the same
+/// transaction: whether it was kept.
 pub(crate) async fn publish_status_list<T: InboxTx + AuditTx>(
     tx: &mut T,
     ctx: &Ctx,
     list: &StoredStatusList,
+    messages: &[OutMessage],
 ) -> Result<bool> {
     if !tx.put_status_list(list).await? {
         return Ok(false);
     }
+    outbox::enqueue(tx, messages, &timestamp(&ctx.at)).await?;
     audit::append(tx, ctx, &[status_list_event("status_list.published", list)]).await?;
     Ok(true)
 }

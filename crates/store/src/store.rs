@@ -135,8 +135,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// entries, by number and version.
     async fn status_entries(&self) -> Result<Vec<StatusEntry>>;
     /// Keeps `list`, this node's own new status list, when its sequence is higher than the
-    /// one kept (or none is), audited as `status_list.published`: whether it was kept.
-    async fn put_status_list(&self, ctx: &Ctx, list: &StoredStatusList) -> Result<bool>;
+    /// one kept (or none is), audited as `status_list.published`, with `messages` (the list
+    /// sent to each member) in the outbox, all in one transaction: whether it was kept (when
+    /// not, nothing is written).
+    async fn put_status_list(
+        &self,
+        ctx: &Ctx,
+        list: &StoredStatusList,
+        messages: Vec<OutMessage>,
+    ) -> Result<bool>;
     /// The status list kept for `issuer`.
     async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>>;
     /// Every status list kept, by issuer, without their signed bytes.

@@ -95,23 +95,22 @@ pub async fn publish(state: &AppState) -> Result<StoredStatusList> {
         signed: signed.clone(),
         stored_at: timestamp(&now),
     };
-    if !state.store.put_status_list(&Ctx::new(ACTOR.to_owned(), now), &row).await? {
-        // Another process published the same sequence first: its list stands.
-        return state.store.status_list(me).await?.ok_or_else(Error::not_found);
-    }
+    // One message per other member, written with the list in one transaction: a list kept is
+    // a list sent, whatever stops the process.
+    let mut messages = Vec::new();
     if let Some(x) = &state.exchange {
-        let mut messages = Vec::new();
         for to in x.trust().countries().into_iter().filter(|c| *c != x.country) {
             let m = x
                 .seal(MessageType::StatusList, to, None, None, "application/json", signed.clone(), now)
                 .map_err(Error::internal)?;
             messages.push(m);
         }
-        if !messages.is_empty() {
-            state.store.enqueue(&Ctx::new(ACTOR.to_owned(), now), messages).await?;
-            state.wake_exchange();
-        }
     }
+    if !state.store.put_status_list(&Ctx::new(ACTOR.to_owned(), now), &row, messages).await? {
+        // Another process published the same sequence first: its list stands.
+        return state.store.status_list(me).await?.ok_or_else(Error::not_found);
+    }
+    state.wake_exchange();
     tracing::info!(sequence, entries = rows.len(), "status list published");
     Ok(row)
 }

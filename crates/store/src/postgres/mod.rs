@@ -418,8 +418,13 @@ impl Store for PgStore {
         self.all(row::STATUS_ENTRIES, &[], row::status_entry).await
     }
 
-    async fn put_status_list(&self, ctx: &Ctx, l: &StoredStatusList) -> Result<bool> {
-        in_tx!(self, |tx| inbox::publish_status_list(tx, ctx, l).await)
+    async fn put_status_list(
+        &self,
+        ctx: &Ctx,
+        l: &StoredStatusList,
+        messages: Vec<OutMessage>,
+    ) -> Result<bool> {
+        in_tx!(self, |tx| inbox::publish_status_list(tx, ctx, l, &messages).await)
     }
 
     async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>> {

@@ -468,9 +468,14 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, row::STATUS_ENTRIES, [], |r| row::status_entry(r))).await
     }
 
-    async fn put_status_list(&self, ctx: &Ctx, l: &StoredStatusList) -> Result<bool> {
+    async fn put_status_list(
+        &self,
+        ctx: &Ctx,
+        l: &StoredStatusList,
+        messages: Vec<OutMessage>,
+    ) -> Result<bool> {
         let (ctx, l) = (ctx.clone(), l.clone());
-        self.write(move |tx| ready(inbox::publish_status_list(tx, &ctx, &l))).await
+        self.write(move |tx| ready(inbox::publish_status_list(tx, &ctx, &l, &messages))).await
     }
 
     async fn status_list(&self, issuer: &str) -> Result<Option<StoredStatusList>> {

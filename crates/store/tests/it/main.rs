@@ -854,13 +854,13 @@ async fn status_entries_and_lists(db: Db) {
         signed: format!("{{\"sequence\":{sequence}}}").into_bytes(),
         stored_at: at.clone(),
     };
-    assert!(db.store.put_status_list(&ctx(), &list("KH", 2)).await.expect("put"));
+    assert!(db.store.put_status_list(&ctx(), &list("KH", 2), vec![]).await.expect("put"));
     assert!(
-        !db.store.put_status_list(&ctx(), &list("KH", 2)).await.expect("same"),
+        !db.store.put_status_list(&ctx(), &list("KH", 2), vec![]).await.expect("same"),
         "the same sequence again"
     );
-    assert!(!db.store.put_status_list(&ctx(), &list("KH", 1)).await.expect("older"), "an older list");
-    assert!(db.store.put_status_list(&ctx(), &list("KH", 3)).await.expect("newer"));
+    assert!(!db.store.put_status_list(&ctx(), &list("KH", 1), vec![]).await.expect("older"), "an older list");
+    assert!(db.store.put_status_list(&ctx(), &list("KH", 3), vec![]).await.expect("newer"));
     let kept = db.store.status_list("KH").await.expect("read").expect("kept");
     assert_eq!((kept.sequence, kept.signed), (3, b"{\"sequence\":3}".to_vec()));
     assert_eq!(db.store.status_list("TH").await.expect("read"), None);

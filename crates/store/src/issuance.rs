@@ -82,7 +82,8 @@ pub(crate) async fn create_application<T: IssuanceTx>(
     {
         return Err(StoreError::NotFound);
     }
-    let id = tx.insert_application(a, &timestamp(&ctx.at)).await?;
+    let packed = NewApplication { document: crate::text::pack(&a.document), ..a.clone() };
+    let id = tx.insert_application(&packed, &timestamp(&ctx.at)).await?;
     let after = app_state(
         ApplicationStatus::Draft,
         &[
@@ -151,7 +152,11 @@ pub(crate) async fn edit<T: IssuanceTx>(
             format!("the application is {}, only a draft or returned one can be edited", app.status),
         ));
     }
-    tx.set_content(id, e, &timestamp(&ctx.at)).await?;
+    let packed = EditApplication {
+        document: e.document.as_ref().map(|(format, d)| (format.clone(), crate::text::pack(d))),
+        self_assessment: e.self_assessment.clone(),
+    };
+    tx.set_content(id, &packed, &timestamp(&ctx.at)).await?;
     let sha = |d: &[u8]| crate::hex(ring::digest::digest(&ring::digest::SHA256, d).as_ref());
     let state = |doc: &[u8], sa: Option<&str>| {
         app_state(

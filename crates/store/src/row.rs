@@ -80,7 +80,7 @@ pub(crate) fn application<R: Row>(r: &R) -> Result<Application> {
         company_id: r.col(1)?,
         status: parsed("status", r.col(2)?, ApplicationStatus::parse)?,
         format: r.col(3)?,
-        document: r.col(4)?,
+        document: crate::text::unpack(r.col(4)?)?,
         self_assessment: r.col(5)?,
         assessment: r.col(6)?,
         replaces: r.col(7)?,

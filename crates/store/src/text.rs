@@ -74,7 +74,7 @@ mod tests {
     }
 }
 
-/// The marker of a signed document stored deflated. No signed document starts with a NUL
+/// The marker of a document (a signed certificate, an application's) stored deflated. No signed document starts with a NUL
 /// byte (XML starts with `<`, JSON with `{`), so a stored value is unambiguous.
 const PACKED: &[u8] = b"\0olz1";
 

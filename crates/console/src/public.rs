@@ -46,9 +46,20 @@ impl Lookup {
     }
 }
 
-/// The client a lookup counts against: its address (without the port).
+/// The client a lookup counts against: its IPv4 address, or its IPv6 /64 network (one host
+/// holds a whole /64, so its addresses count as one), without the port.
 fn client(peer: Option<&PeerAddr>) -> String {
-    peer.map(|p| p.0.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    match peer.map(|p| p.0.ip()) {
+        None => "unknown".into(),
+        Some(std::net::IpAddr::V4(a)) => a.to_string(),
+        Some(std::net::IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = a.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 /// The upload form's double-submit cookie, beside the session cookie.

@@ -53,8 +53,9 @@ impl Throttle {
 }
 
 /// At most `per_minute` requests per key in each minute (fixed windows), in this process:
-/// what public pages limit each client address to. At most 100,000 keys are remembered (past
-/// that, the previous minute's are dropped).
+/// what public pages limit each client address to. At most 100,000 keys are remembered: past
+/// that, the previous minutes' are dropped, and if this minute alone has that many, all are
+/// (memory stays bounded whatever number of addresses a client uses).
 #[derive(Debug)]
 pub struct RateLimit {
     per_minute: u32,
@@ -62,6 +63,8 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    const KEYS: usize = 100_000;
+
     /// `per_minute` requests per key and minute.
     pub fn new(per_minute: u32) -> RateLimit {
         RateLimit { per_minute, seen: Mutex::new(HashMap::new()) }
@@ -71,8 +74,11 @@ impl RateLimit {
     pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         let minute = now.timestamp().div_euclid(60);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= 100_000 && !seen.contains_key(key) {
+        if seen.len() >= Self::KEYS && !seen.contains_key(key) {
             seen.retain(|_, (m, _)| *m == minute);
+            if seen.len() >= Self::KEYS {
+                seen.clear();
+            }
         }
         let e = seen.entry(key.to_owned()).or_insert((minute, 0));
         if e.0 != minute {
@@ -83,5 +89,30 @@ impl RateLimit {
         }
         e.1 += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_key_gets_its_quota_per_minute_and_memory_stays_bounded() {
+        let limit = RateLimit::new(3);
+        let t = Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 10).single().expect("time");
+        for _ in 0..3 {
+            assert!(limit.check("1.2.3.4", t).is_ok());
+        }
+        assert_eq!(limit.check("1.2.3.4", t), Err(Duration::seconds(50)), "wait for the next minute");
+        assert!(limit.check("5.6.7.8", t).is_ok(), "another client has its own quota");
+        assert!(limit.check("1.2.3.4", t + Duration::seconds(50)).is_ok(), "a new minute");
+        // A flood of addresses in one minute never holds more than the bound.
+        for i in 0..(RateLimit::KEYS + 10) {
+            let _ = limit.check(&format!("k{i}"), t);
+        }
+        let held = limit.seen.lock().expect("lock").len();
+        assert!(held <= RateLimit::KEYS, "{held}");
     }
 }

@@ -4,7 +4,13 @@
 //!
 //! `cargo bench -p originlink-node --bench approvals` (`ORIGINLINK_BENCH_N`, default 2000;
 //! `ORIGINLINK_BENCH_CONCURRENCY`, default 8; PostgreSQL at `ORIGINLINK_TEST_PG`, default
-//! `postgres://postgres@127.0.0.1:5432`, in a scratch database dropped afterwards).
+//! `postgres://postgres@127.0.0.1:5432`, in scratch databases dropped afterwards;
+//! `ORIGINLINK_BENCH_BACKENDS`, default `sqlite,postgres`; `ORIGINLINK_BENCH_PER_COMMIT`, default
+//! `1,128`).
+//!
+//! Each backend runs twice in the same process: with group commit off
+//! (`approvals_per_commit = 1`, one commit per approval, as before it existed) and on (the
+//! default, 128).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,9 +25,16 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn bench(backend: &str, url: &str, dir: &std::path::Path, n: usize, concurrency: usize) -> f64 {
+async fn bench(
+    backend: &str,
+    url: &str,
+    dir: &std::path::Path,
+    n: usize,
+    concurrency: usize,
+    per_commit: usize,
+) -> f64 {
     let toml = format!(
-        "[database]\nurl = \"{url}\"\n[authority]\nid = \"KH-MOC\"\nname = \"Ministry of Commerce\"\ncountry = \"KH\"\nkeys = \"keys\"\n[audit]\ncheckpoint = \"{backend}.checkpoint\"\n"
+        "[database]\nurl = \"{url}\"\n[authority]\nid = \"KH-MOC\"\nname = \"Ministry of Commerce\"\ncountry = \"KH\"\nkeys = \"keys\"\napprovals_per_commit = {per_commit}\n[audit]\ncheckpoint = \"{backend}-{per_commit}.checkpoint\"\n"
     );
     let config = Config::parse(&toml, dir, Vec::new()).expect("config");
     let store = originlink_store::open(config.database.url.expose()).await.expect("store");
@@ -95,7 +108,7 @@ async fn bench(backend: &str, url: &str, dir: &std::path::Path, n: usize, concur
     assert!(audit.is_ok(), "{audit:?}");
     let rate = n as f64 / secs;
     println!(
-        "node approvals backend={backend} n={n} concurrency={concurrency} seconds={secs:.2} approvals_per_s={rate:.0}"
+        "node approvals backend={backend} n={n} concurrency={concurrency} approvals_per_commit={per_commit} seconds={secs:.2} approvals_per_s={rate:.0}"
     );
     rate
 }
@@ -116,16 +129,31 @@ fn main() {
         )
         .expect("keys");
         originlink_trust::keystore::AuthorityDir(dir.join("keys")).write(&keys).expect("write keys");
-        bench("sqlite", "sqlite:bench.db", &dir, n, concurrency).await;
+        let backends =
+            std::env::var("ORIGINLINK_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+        let per_commit_list: Vec<usize> = std::env::var("ORIGINLINK_BENCH_PER_COMMIT")
+            .unwrap_or_else(|_| format!("1,{}", originlink_node::app::group_commit::MAX_BATCH))
+            .split(',')
+            .map(|v| v.parse().expect("ORIGINLINK_BENCH_PER_COMMIT: numbers"))
+            .collect();
+        for &per_commit in per_commit_list.iter().filter(|_| backends.contains("sqlite")) {
+            bench("sqlite", &format!("sqlite:bench-{per_commit}.db"), &dir, n, concurrency, per_commit).await;
+        }
+        if !backends.contains("postgres") {
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
         let base = std::env::var("ORIGINLINK_TEST_PG")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let name = format!("originlink_bench_{}", std::process::id());
         let admin = originlink_store::postgres::PgStore::connect(&format!("{base}/postgres"), 1)
             .await
             .expect("PostgreSQL reachable (scripts/setup.sh)");
-        admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create database");
-        bench("postgres", &format!("{base}/{name}"), &dir, n, concurrency).await;
-        admin.execute_raw(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop database");
+        for &per_commit in &per_commit_list {
+            let name = format!("originlink_bench_{}_{per_commit}", std::process::id());
+            admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create database");
+            bench("postgres", &format!("{base}/{name}"), &dir, n, concurrency, per_commit).await;
+            admin.execute_raw(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop database");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -19,6 +19,7 @@
 //! city = "Phnom Penh"
 //! keys = "keys/KH"                  # written by `originlink keys init`
 //! number_pattern = "KH-{year}-{seq:6}"
+//! approvals_per_commit = 128        # group commit: approvals arriving together share a commit
 //!
 //! [tls]                             # optional: defaults to keys/tls.crt and keys/tls.key
 //! cert = "keys/KH/tls.crt"
@@ -267,10 +268,22 @@ pub struct AuthorityConfig {
     /// `{country}`, `{issuer}`. Exactly one `{seq…}`.
     #[serde(default = "default_pattern")]
     pub number_pattern: String,
+    /// Approvals arriving together share one commit, at most this many (group commit; 1:
+    /// each approval commits alone).
+    #[serde(default = "default_approvals_per_commit")]
+    pub approvals_per_commit: usize,
 }
 
 fn default_pattern() -> String {
     "{country}-{year}-{seq:6}".into()
+}
+
+/// By default at most this many approvals share one transaction: a transaction holding the
+/// sequence row for a few tens of milliseconds at most.
+pub const APPROVALS_PER_COMMIT: usize = 128;
+
+fn default_approvals_per_commit() -> usize {
+    APPROVALS_PER_COMMIT
 }
 
 /// `[tls]`

@@ -51,6 +51,10 @@ pub(crate) trait IssuanceTx: AuditTx + OutboxTx {
     async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()>;
     /// Marks a certificate revoked at `at` with a reason.
     async fn set_revoked(&mut self, certificate_id: i64, reason: &str, at: &str) -> Result<()>;
+    /// Starts the savepoint of one approval in a batch.
+    async fn savepoint(&mut self) -> Result<()>;
+    /// Ends it: `keep` releases it, otherwise everything since it is rolled back.
+    async fn end_savepoint(&mut self, keep: bool) -> Result<()>;
 }
 
 fn not_issued(id: i64, status: CertificateStatus, what: &str) -> StoreError {
@@ -235,6 +239,45 @@ pub(crate) async fn approve<T: IssuanceTx>(
     let events = approval_events(id, cert_id, &signed.number, issue.version, &sha, supersedes);
     audit::append(tx, ctx, &events).await?;
     tx.certificate(cert_id, false).await?.ok_or(StoreError::NotFound)
+}
+
+/// Approves a batch in one transaction, each approval in its own savepoint (see
+/// [`crate::Store::approve_batch`]).
+///
+/// Every application is locked first, in id order, then every certificate they replace, in
+/// id order: row locks before the sequence row and the audit head, as a single approval takes
+/// them, so two batches (two replicas) or a batch and a transition cannot wait on each other
+/// in a cycle.
+pub(crate) async fn approve_batch<T: IssuanceTx>(
+    tx: &mut T,
+    batch: Vec<Approval>,
+) -> Result<Vec<Result<Certificate>>> {
+    let mut ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut replaced = Vec::new();
+    for id in &ids {
+        if let Some(old) = tx.application(*id, true).await?.and_then(|a| a.replaces) {
+            replaced.push(old);
+        }
+    }
+    replaced.sort_unstable();
+    replaced.dedup();
+    for old in replaced {
+        tx.certificate(old, true).await?;
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for a in batch {
+        tx.savepoint().await?;
+        let one = approve(tx, &a.ctx, a.id, &a.numbering, a.sign).await;
+        if let Err(StoreError::Backend(e)) = &one {
+            // The connection or the database failed, not this approval: the whole batch fails.
+            return Err(StoreError::Backend(e.clone()));
+        }
+        tx.end_savepoint(one.is_ok()).await?;
+        out.push(one);
+    }
+    Ok(out)
 }
 
 /// Revokes an issued certificate and enqueues the messages `messages` makes of it.

@@ -527,6 +527,28 @@ pub fn no_messages() -> MessagesFn {
     Box::new(|_| Ok(vec![]))
 }
 
+/// One approval of a batch ([`crate::Store::approve_batch`]).
+pub struct Approval {
+    /// Who approves, and when.
+    pub ctx: Ctx,
+    /// The submitted application.
+    pub id: i64,
+    /// How its number is allocated.
+    pub numbering: Numbering,
+    /// Its signing step.
+    pub sign: SignFn,
+}
+
+impl fmt::Debug for Approval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Approval")
+            .field("ctx", &self.ctx)
+            .field("id", &self.id)
+            .field("numbering", &self.numbering)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How approval numbers are allocated.
 #[derive(Debug, Clone)]
 pub struct Numbering {

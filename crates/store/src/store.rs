@@ -112,7 +112,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Approves a submitted application: allocates the number (or, for an amendment, keeps
     /// the replaced certificate's number with the next version), runs `sign`, stores the
     /// signed bytes, supersedes the replaced certificate. All in one transaction.
-    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate>;
+    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
+        let one = Approval { ctx: ctx.clone(), id, numbering: numbering.clone(), sign };
+        let mut out = self.approve_batch(vec![one]).await?;
+        out.pop().unwrap_or(Err(StoreError::NotFound))
+    }
+    /// Approves several applications in one transaction (group commit), in the order given:
+    /// numbers stay gapless and the audit events chained. Each approval succeeds or fails on
+    /// its own (a savepoint each: a refused one gives its number back and changes nothing);
+    /// the outer `Err` is a failure of the whole transaction, when nothing was stored.
+    async fn approve_batch(&self, batch: Vec<Approval>) -> Result<Vec<Result<Certificate>>>;
 
     /// One certificate.
     async fn certificate(&self, id: i64) -> Result<Option<Certificate>>;

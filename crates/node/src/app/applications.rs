@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use originlink_store::{
-    Application, ApplicationFilter, ApplicationStatus, Certificate, CertificateFilter, CertificateStatus,
-    EditApplication, MessagesFn, NewApplication, Page, ReceivedCertificate, ReceivedFilter, ReceivedStatus,
-    SignFn, StatusEvent, Transition, User,
+    Application, ApplicationFilter, ApplicationStatus, Approval, Certificate, CertificateFilter,
+    CertificateStatus, EditApplication, MessagesFn, NewApplication, Page, ReceivedCertificate,
+    ReceivedFilter, ReceivedStatus, SignFn, StatusEvent, Transition, User,
 };
 use serde_json::Value;
 
@@ -433,6 +433,7 @@ pub async fn reject(state: &AppState, user: &User, id: i64, reason: &str) -> Res
 /// certificate written from the application's document is signed with the authority key and
 /// stored exactly as signed, and (when the importing country is another member) its
 /// `certificate.issued` message is sealed into the outbox. The outbox worker is woken after.
+/// Approvals arriving together share one commit ([`super::group_commit`]).
 pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certificate> {
     let started = Instant::now();
     let app = get(state, user, id).await?;
@@ -460,7 +461,9 @@ pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certifica
         }
         Ok(signed)
     });
-    let cert = state.store.approve(&ctx, app.id, &state.issuer.numbering(date), sign).await?;
+    let numbering = state.issuer.numbering(date);
+    let approval = Approval { ctx, id: app.id, numbering, sign };
+    let cert = state.approvals.approve(&state.store, approval).await?;
     state.wake_exchange();
     if cert.supersedes.is_some() {
         super::status::changed(state).await;

@@ -36,6 +36,7 @@ pub mod applications;
 pub mod customs;
 mod error;
 pub mod exchange_admin;
+pub mod group_commit;
 pub mod notifications;
 pub mod oversight;
 pub mod reference;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub sign_ins: Arc<crate::throttle::Throttle>,
     /// What the node publishes for anyone, and the public's rate limit.
     pub public: Arc<crate::public::PublicSetup>,
+    /// Approvals waiting for their commit (group commit).
+    pub approvals: Arc<group_commit::GroupCommit>,
 }
 
 /// Importing customs settings: the agreements' policies and the risk weights and thresholds.
@@ -126,6 +129,7 @@ impl AppState {
             customs,
             sign_ins: Default::default(),
             public,
+            approvals: Arc::new(group_commit::GroupCommit::new(config.authority.approvals_per_commit)),
         })
     }
 

@@ -377,8 +377,8 @@ impl Store for PgStore {
         in_tx!(self, |tx| issuance::edit(tx, ctx, id, &e).await)
     }
 
-    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
-        in_tx!(self, |tx| issuance::approve(tx, ctx, id, numbering, sign).await)
+    async fn approve_batch(&self, batch: Vec<Approval>) -> Result<Vec<Result<Certificate>>> {
+        in_tx!(self, |tx| issuance::approve_batch(tx, batch).await)
     }
 
     async fn certificate(&self, id: i64) -> Result<Option<Certificate>> {

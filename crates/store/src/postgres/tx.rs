@@ -443,6 +443,19 @@ impl IssuanceTx for PgTx<'_, '_> {
             "UPDATE certificates SET status = 'revoked', revoked_reason = $1, status_at = $3 WHERE id = $2";
         self.exec(sql, &[&reason, &certificate_id, &at]).await.map(drop)
     }
+
+    async fn savepoint(&mut self) -> Result<()> {
+        self.tx.batch_execute("SAVEPOINT approval").await.map_err(db)
+    }
+
+    async fn end_savepoint(&mut self, keep: bool) -> Result<()> {
+        let sql = if keep {
+            "RELEASE SAVEPOINT approval"
+        } else {
+            "ROLLBACK TO SAVEPOINT approval; RELEASE SAVEPOINT approval"
+        };
+        self.tx.batch_execute(sql).await.map_err(db)
+    }
 }
 
 impl ReceivedTx for PgTx<'_, '_> {

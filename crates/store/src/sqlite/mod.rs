@@ -62,6 +62,9 @@ pub struct SqliteStore {
 /// Reader connections per store.
 const READERS: usize = 4;
 
+/// SQLite's page cache per connection, in KiB: with the writer, at most 40 MiB in all.
+const CACHE_KIB: i64 = 8 * 1024;
+
 fn connection(path: &Path, read_only: bool) -> Result<Connection> {
     if !read_only && path.as_os_str() != ":memory:" {
         originlink_service::create_private(path)
@@ -74,10 +77,11 @@ fn connection(path: &Path, read_only: bool) -> Result<Connection> {
     }
     c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
     c.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-    // Signed documents and envelopes are kilobytes each: read them through a memory map and a
-    // larger page cache rather than copying every page out of the kernel on each read.
-    c.pragma_update(None, "mmap_size", 268_435_456i64).map_err(db)?;
-    c.pragma_update(None, "cache_size", -32_768i64).map_err(db)?;
+    // Resident memory must not grow with the database: no memory map (every mapped page a
+    // reader touched would count, per connection, up to the map's size) and a page cache of
+    // CACHE_KIB per connection. The kernel's page cache still holds the hot pages.
+    c.pragma_update(None, "mmap_size", 0i64).map_err(db)?;
+    c.pragma_update(None, "cache_size", -CACHE_KIB).map_err(db)?;
     if read_only {
         c.pragma_update(None, "query_only", "ON").map_err(db)?;
     }
@@ -419,9 +423,8 @@ impl Store for SqliteStore {
         self.write(move |tx| ready(issuance::edit(tx, &ctx, id, &e))).await
     }
 
-    async fn approve(&self, ctx: &Ctx, id: i64, numbering: &Numbering, sign: SignFn) -> Result<Certificate> {
-        let (ctx, numbering) = (ctx.clone(), numbering.clone());
-        self.write(move |tx| ready(issuance::approve(tx, &ctx, id, &numbering, sign))).await
+    async fn approve_batch(&self, batch: Vec<Approval>) -> Result<Vec<Result<Certificate>>> {
+        self.write(move |tx| ready(issuance::approve_batch(tx, batch))).await
     }
 
     async fn certificate(&self, id: i64) -> Result<Option<Certificate>> {

@@ -342,6 +342,16 @@ impl IssuanceTx for LiteTx<'_, '_> {
             "UPDATE certificates SET status = 'revoked', revoked_reason = ?1, status_at = ?3 WHERE id = ?2";
         exec(self.tx, sql, params![reason, certificate_id, at]).map(drop)
     }
+
+    async fn savepoint(&mut self) -> Result<()> {
+        self.tx.execute_batch("SAVEPOINT approval").map_err(db)
+    }
+
+    async fn end_savepoint(&mut self, keep: bool) -> Result<()> {
+        // A rolled-back savepoint stays open until released.
+        let sql = if keep { "RELEASE approval" } else { "ROLLBACK TO approval; RELEASE approval" };
+        self.tx.execute_batch(sql).map_err(db)
+    }
 }
 
 impl ReceivedTx for LiteTx<'_, '_> {

@@ -159,6 +159,7 @@ contract!(
     return_edit_resubmit_and_withdraw,
     lists_filter_in_sql,
     failed_signing_stores_nothing_and_keeps_numbers_gapless,
+    a_batch_of_approvals_commits_each_on_its_own,
     amendment_supersedes_and_keeps_the_number,
     revoke_needs_issued,
     status_entries_and_lists,
@@ -747,6 +748,47 @@ async fn failed_signing_stores_nothing_and_keeps_numbers_gapless(db: Db) {
     assert!(db.store.list_certificates(&Page::first(None, 1000)).await.expect("list").is_empty());
     let cert = db.store.approve(&ctx(), a.id, &numbering(), signer("KH-2026")).await.expect("approve");
     assert_eq!(cert.number, "KH-2026-000001");
+}
+
+async fn a_batch_of_approvals_commits_each_on_its_own(db: Db) {
+    let (c, u) = exporter(&db, "Kampot Pepper").await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(submitted(&db, &c, &u).await.id);
+    }
+    db.store.approve(&ctx(), ids[4], &numbering(), signer("KH-2026")).await.expect("approve");
+    let before = assert_chain_ok(&db).await;
+    let one = |id, sign| Approval { ctx: ctx(), id, numbering: numbering(), sign };
+    let failing: SignFn = Box::new(|_| Err("key unavailable".into()));
+    // Out of id order, with a signing failure, an approved application and an unknown one.
+    let batch = vec![
+        one(ids[2], signer("KH-2026")),
+        one(ids[0], failing),
+        one(ids[4], signer("KH-2026")),
+        one(999_999, signer("KH-2026")),
+        one(ids[1], signer("KH-2026")),
+    ];
+    let out = db.store.approve_batch(batch).await.expect("the transaction commits");
+    let numbers: Vec<Result<String, &str>> =
+        out.into_iter().map(|r| r.map(|c| c.number).map_err(|e| e.code())).collect();
+    assert_eq!(
+        numbers,
+        [
+            Ok("KH-2026-000002".into()),
+            Err("SIGNING_FAILED"),
+            Err("APPLICATION_NOT_SUBMITTED"),
+            Err("NOT_FOUND"),
+            Ok("KH-2026-000003".into()),
+        ],
+        "the refused ones give their numbers back"
+    );
+    for (id, why) in [(ids[0], "rolled back to its savepoint"), (ids[3], "not in the batch")] {
+        let a = db.store.application(id).await.expect("get").expect("exists");
+        assert_eq!(a.status, ApplicationStatus::Submitted, "{why}");
+    }
+    assert_eq!(assert_chain_ok(&db).await, before + 4, "two events for each of the two approved");
+    let next = db.store.approve(&ctx(), ids[0], &numbering(), signer("KH-2026")).await.expect("approve");
+    assert_eq!(next.number, "KH-2026-000004");
 }
 
 async fn amendment_supersedes_and_keeps_the_number(db: Db) {

@@ -29,6 +29,9 @@ enum BenchCommand {
     /// Certificates per second and latency from the exporter node's outbox to verified at the
     /// importer node, through the gateway, as three processes on durable SQLite.
     Exchange(super::bench_exchange::Args),
+    /// A node holding many certificates (`--certificates 1000000`): resident memory, list,
+    /// search and document times, database size, `audit verify` time.
+    Scale(super::bench_scale::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +54,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     match a.command {
         BenchCommand::Verify(a) => verify(a),
         BenchCommand::Exchange(a) => super::bench_exchange::run(a),
+        BenchCommand::Scale(a) => super::bench_scale::run(a),
     }
 }
 

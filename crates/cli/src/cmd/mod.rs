@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_exchange;
+pub mod bench_scale;
 pub mod convert;
 pub mod demo;
 pub mod example;

@@ -403,8 +403,8 @@ pub(crate) trait AuditTx {
     /// The head row, `(seq, hash)`, locked for update where the backend locks: the head lock
     /// is taken last and orders all appenders.
     async fn audit_head(&mut self) -> Result<Option<(i64, String)>>;
-    /// Inserts one event; false when its seq is taken (a row past the head).
-    async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<bool>;
+    /// Inserts events; `Some(seq)` when that seq is taken (a row past the head).
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<Option<i64>>;
     /// Moves the head.
     async fn set_audit_head(&mut self, seq: i64, hash: &str) -> Result<()>;
 }
@@ -423,25 +423,34 @@ pub(crate) struct EventRow<'a> {
 /// Appends `events` inside the caller's transaction, after the head, and moves the head: how
 /// every change is audited in the transaction that makes it.
 pub(crate) async fn append<T: AuditTx>(tx: &mut T, ctx: &crate::Ctx, events: &[PendingEvent]) -> Result<()> {
+    let each: Vec<(&crate::Ctx, &PendingEvent)> = events.iter().map(|e| (ctx, e)).collect();
+    append_each(tx, &each).await
+}
+
+/// [`append`] with each event's own actor and time (a batch of approvals): one read of the
+/// head, the events, one move of the head.
+pub(crate) async fn append_each<T: AuditTx>(
+    tx: &mut T,
+    events: &[(&crate::Ctx, &PendingEvent)],
+) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
     let head = tx.audit_head().await?;
-    let at = crate::timestamp(&ctx.at);
+    let ats: Vec<String> = events.iter().map(|(ctx, _)| crate::timestamp(&ctx.at)).collect();
     let mut links = Appender::after(tx.chain(), head)?;
     let rows: Vec<EventRow<'_>> = events
         .iter()
-        .map(|e| {
-            let (seq, prev_hash, hash) = links.next(&at, &ctx.actor, e);
-            EventRow { seq, at: &at, actor: &ctx.actor, event: e, prev_hash, hash }
+        .zip(&ats)
+        .map(|((ctx, e), at)| {
+            let (seq, prev_hash, hash) = links.next(at, &ctx.actor, e);
+            EventRow { seq, at, actor: &ctx.actor, event: e, prev_hash, hash }
         })
         .collect();
     let (seq, hash) = links.head();
     let hash = hash.to_owned();
-    for row in &rows {
-        if !tx.insert_event(row).await? {
-            return Err(past_head(row.seq));
-        }
+    if let Some(taken) = tx.insert_events(&rows).await? {
+        return Err(past_head(taken));
     }
     tx.set_audit_head(seq, &hash).await
 }

@@ -4,7 +4,7 @@
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// What went wrong in storage. [`StoreError::code`] is stable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The record does not exist.
     #[error("not found")]

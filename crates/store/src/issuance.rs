@@ -40,21 +40,27 @@ pub(crate) trait IssuanceTx: AuditTx + OutboxTx {
     async fn set_content(&mut self, id: i64, e: &EditApplication, at: &str) -> Result<()>;
     /// Sets the status and the reason of an application.
     async fn set_status(&mut self, id: i64, to: (ApplicationStatus, Option<&str>), at: &str) -> Result<()>;
-    /// The next number of a sequence scope (created at 1); the row stays locked until the
-    /// transaction ends, and a rollback gives the number back.
-    async fn next_number(&mut self, scope: &str) -> Result<i64>;
-    /// Inserts an `issued` certificate; `None` when its (issuer, number, version) is taken.
-    async fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> Result<Option<i64>>;
-    /// Marks an application approved with its certificate.
-    async fn set_approved(&mut self, id: i64, certificate_id: i64, at: &str) -> Result<()>;
+    /// Applications by id, locked for update (where the backend locks) in id order; missing
+    /// ones are left out.
+    async fn applications_locked(&mut self, ids: &[i64]) -> Result<Vec<Application>>;
+    /// Certificates by id, locked for update in id order; missing ones are left out.
+    async fn certificates_locked(&mut self, ids: &[i64]) -> Result<Vec<Certificate>>;
+    /// The last number handed out in a sequence scope (created at 0); the row stays locked
+    /// until the transaction ends.
+    async fn sequence_last(&mut self, scope: &str) -> Result<i64>;
+    /// Moves a sequence scope's last number.
+    async fn set_sequence(&mut self, scope: &str, last: i64) -> Result<()>;
+    /// Inserts `issued` certificates, their ids in order; `Err(i)` when row `i`'s (issuer,
+    /// number, version) is taken (the transaction must then be rolled back).
+    async fn insert_certificates(&mut self, rows: &[NewCertificate<'_>]) -> Result<Result<Vec<i64>, usize>>;
+    /// Marks applications approved: (application, certificate, at).
+    async fn set_approved_many(&mut self, rows: &[(i64, i64, &str)]) -> Result<()>;
+    /// Certificates by id, in any order.
+    async fn certificates_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Certificate>>;
     /// Marks a certificate superseded at `at`.
     async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()>;
     /// Marks a certificate revoked at `at` with a reason.
     async fn set_revoked(&mut self, certificate_id: i64, reason: &str, at: &str) -> Result<()>;
-    /// Starts the savepoint of one approval in a batch.
-    async fn savepoint(&mut self) -> Result<()>;
-    /// Ends it: `keep` releases it, otherwise everything since it is rolled back.
-    async fn end_savepoint(&mut self, keep: bool) -> Result<()>;
 }
 
 fn not_issued(id: i64, status: CertificateStatus, what: &str) -> StoreError {
@@ -176,106 +182,181 @@ pub(crate) async fn edit<T: IssuanceTx>(
     tx.application(id, false).await?.ok_or(StoreError::NotFound)
 }
 
-/// Approves a submitted application: allocates the number (or keeps the replaced
-/// certificate's, with the next version), signs, stores, supersedes and enqueues.
-pub(crate) async fn approve<T: IssuanceTx>(
-    tx: &mut T,
-    ctx: &Ctx,
-    id: i64,
-    numbering: &Numbering,
-    sign: SignFn,
-) -> Result<Certificate> {
-    let app = tx.application(id, true).await?.ok_or(StoreError::NotFound)?;
-    if app.status != ApplicationStatus::Submitted {
-        return Err(not_in_state(ApplicationStatus::Submitted, app.status));
-    }
-    let old = match app.replaces {
-        Some(old) => {
-            let c = tx.certificate(old, true).await?.ok_or(StoreError::NotFound)?;
-            if c.status != CertificateStatus::Issued {
-                return Err(not_issued(old, c.status, "replaced"));
-            }
-            Some(c)
-        }
-        None => None,
-    };
-    let company_id = app.company_id;
-    let issue = match &old {
-        Some(c) => {
-            Issue { seq: None, number: Some(c.number.clone()), version: c.version + 1, application: app }
-        }
-        None => {
-            let seq = tx.next_number(&numbering.scope).await?;
-            Issue { seq: Some(seq), number: None, version: 1, application: app }
-        }
-    };
-    let signed = sign(&issue).map_err(StoreError::Sign)?;
-    let sha = crate::hex(ring::digest::digest(&ring::digest::SHA256, &signed.bytes).as_ref());
-    let at = timestamp(&ctx.at);
-    let supersedes = old.as_ref().map(|c| c.id);
-    let packed = crate::text::pack(&signed.bytes);
-    let row = NewCertificate {
-        application_id: id,
-        company_id,
-        issuer: &numbering.issuer,
-        number: &signed.number,
-        version: issue.version,
-        supersedes,
-        signed: &packed,
-        issued_at: &at,
-        sha256: &sha,
-    };
-    let Some(cert_id) = tx.insert_certificate(&row).await? else {
-        return Err(StoreError::conflict(
-            "CERTIFICATE_NUMBER_TAKEN",
-            format!("number {} is taken", signed.number),
-        ));
-    };
-    tx.set_approved(id, cert_id, &at).await?;
-    if let Some(old) = supersedes {
-        tx.set_superseded(old, &at).await?;
-    }
-    outbox::enqueue(tx, &signed.messages, &at).await?;
-    let events = approval_events(id, cert_id, &signed.number, issue.version, &sha, supersedes);
-    audit::append(tx, ctx, &events).await?;
-    tx.certificate(cert_id, false).await?.ok_or(StoreError::NotFound)
+/// One approval of a batch, signed and ready to store.
+struct Ready {
+    index: usize,
+    ctx: Ctx,
+    application_id: i64,
+    company_id: i64,
+    issuer: String,
+    number: String,
+    version: i64,
+    supersedes: Option<i64>,
+    packed: Vec<u8>,
+    sha256: String,
+    at: String,
+    messages: Vec<OutMessage>,
 }
 
-/// Approves a batch in one transaction, each approval in its own savepoint (see
-/// [`crate::Store::approve_batch`]).
+/// Approves a batch in one transaction (see [`crate::Store::approve_batch`]), in a number of
+/// statements that does not grow with the batch where the backend can pipeline them:
 ///
-/// Every application is locked first, in id order, then every certificate they replace, in
-/// id order: row locks before the sequence row and the audit head, as a single approval takes
-/// them, so two batches (two replicas) or a batch and a transition cannot wait on each other
-/// in a cycle.
+/// 1. every application is locked and read at once, in id order, then every certificate they
+///    replace (row locks before the sequence row and the audit head, as every writer takes
+///    them, so two batches or a batch and a transition cannot wait on each other in a cycle);
+/// 2. each approval is checked in order against what the batch has done so far (an
+///    application approved earlier in the batch is no longer submitted, a certificate
+///    replaced earlier is no longer issued), takes the next number of its scope (the sequence
+///    row read once per scope) and is signed; a refused or unsigned approval takes no number,
+///    so numbers stay gapless without a savepoint each;
+/// 3. the certificates, the applications' new state, the superseded certificates, the
+///    messages and the audit events (one head read, one move) are written, and each scope's
+///    sequence is moved once.
+///
+/// A number found taken fails the whole batch (`CERTIFICATE_NUMBER_TAKEN`: the sequence and
+/// the certificates disagree, which only a hand-edited database does).
 pub(crate) async fn approve_batch<T: IssuanceTx>(
     tx: &mut T,
     batch: Vec<Approval>,
 ) -> Result<Vec<Result<Certificate>>> {
+    use std::collections::HashMap;
     let mut ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut replaced = Vec::new();
-    for id in &ids {
-        if let Some(old) = tx.application(*id, true).await?.and_then(|a| a.replaces) {
-            replaced.push(old);
+    let mut apps: HashMap<i64, Application> =
+        tx.applications_locked(&ids).await?.into_iter().map(|a| (a.id, a)).collect();
+    let mut old_ids: Vec<i64> = apps.values().filter_map(|a| a.replaces).collect();
+    old_ids.sort_unstable();
+    old_ids.dedup();
+    let mut olds: HashMap<i64, Certificate> =
+        tx.certificates_locked(&old_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    let mut last: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut out: Vec<Result<Certificate>> = Vec::with_capacity(batch.len());
+    let mut ready: Vec<Ready> = Vec::new();
+    for (index, Approval { ctx, id, numbering, sign }) in batch.into_iter().enumerate() {
+        let checked = (|| {
+            let app = apps.get(&id).ok_or(StoreError::NotFound)?;
+            if app.status != ApplicationStatus::Submitted {
+                return Err(not_in_state(ApplicationStatus::Submitted, app.status));
+            }
+            let old = match app.replaces {
+                Some(old) => {
+                    let c = olds.get(&old).ok_or(StoreError::NotFound)?;
+                    if c.status != CertificateStatus::Issued {
+                        return Err(not_issued(old, c.status, "replaced"));
+                    }
+                    Some(c)
+                }
+                None => None,
+            };
+            Ok((app.clone(), old.map(|c| (c.id, c.number.clone(), c.version))))
+        })();
+        let (app, old) = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        };
+        let issue = match &old {
+            Some((_, number, version)) => {
+                Issue { seq: None, number: Some(number.clone()), version: version + 1, application: app }
+            }
+            None => {
+                let next = match last.get(&numbering.scope) {
+                    Some((_, l)) => l + 1,
+                    None => {
+                        let l = tx.sequence_last(&numbering.scope).await?;
+                        last.insert(numbering.scope.clone(), (l, l));
+                        l + 1
+                    }
+                };
+                Issue { seq: Some(next), number: None, version: 1, application: app }
+            }
+        };
+        let signed = match sign(&issue) {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Err(StoreError::Sign(e)));
+                continue;
+            }
+        };
+        if let Some(seq) = issue.seq
+            && let Some((_, l)) = last.get_mut(&numbering.scope)
+        {
+            *l = seq;
+        }
+        if let Some(a) = apps.get_mut(&id) {
+            a.status = ApplicationStatus::Approved;
+        }
+        if let Some(c) = old.as_ref().and_then(|(old, _, _)| olds.get_mut(old)) {
+            c.status = CertificateStatus::Superseded;
+        }
+        out.push(Err(StoreError::NotFound));
+        ready.push(Ready {
+            index,
+            application_id: id,
+            company_id: issue.application.company_id,
+            issuer: numbering.issuer,
+            number: signed.number,
+            version: issue.version,
+            supersedes: old.map(|(old, _, _)| old),
+            sha256: crate::hex(ring::digest::digest(&ring::digest::SHA256, &signed.bytes).as_ref()),
+            packed: crate::text::pack(&signed.bytes),
+            at: timestamp(&ctx.at),
+            ctx,
+            messages: signed.messages,
+        });
+    }
+    if ready.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<NewCertificate<'_>> = ready
+        .iter()
+        .map(|r| NewCertificate {
+            application_id: r.application_id,
+            company_id: r.company_id,
+            issuer: &r.issuer,
+            number: &r.number,
+            version: r.version,
+            supersedes: r.supersedes,
+            signed: &r.packed,
+            issued_at: &r.at,
+            sha256: &r.sha256,
+        })
+        .collect();
+    let cert_ids = match tx.insert_certificates(&rows).await? {
+        Ok(ids) => ids,
+        Err(i) => {
+            return Err(StoreError::conflict(
+                "CERTIFICATE_NUMBER_TAKEN",
+                format!("number {} is taken", ready[i].number),
+            ));
+        }
+    };
+    let approved: Vec<(i64, i64, &str)> =
+        ready.iter().zip(&cert_ids).map(|(r, c)| (r.application_id, *c, r.at.as_str())).collect();
+    tx.set_approved_many(&approved).await?;
+    for (scope, (first, l)) in &last {
+        if l != first {
+            tx.set_sequence(scope, *l).await?;
         }
     }
-    replaced.sort_unstable();
-    replaced.dedup();
-    for old in replaced {
-        tx.certificate(old, true).await?;
-    }
-    let mut out = Vec::with_capacity(batch.len());
-    for a in batch {
-        tx.savepoint().await?;
-        let one = approve(tx, &a.ctx, a.id, &a.numbering, a.sign).await;
-        if let Err(StoreError::Backend(e)) = &one {
-            // The connection or the database failed, not this approval: the whole batch fails.
-            return Err(StoreError::Backend(e.clone()));
+    let mut events = Vec::new();
+    for (r, cert_id) in ready.iter().zip(&cert_ids) {
+        if let Some(old) = r.supersedes {
+            tx.set_superseded(old, &r.at).await?;
         }
-        tx.end_savepoint(one.is_ok()).await?;
-        out.push(one);
+        outbox::enqueue(tx, &r.messages, &r.at).await?;
+        let made = approval_events(r.application_id, *cert_id, &r.number, r.version, &r.sha256, r.supersedes);
+        events.extend(made.into_iter().map(|e| (&r.ctx, e)));
+    }
+    let each: Vec<(&Ctx, &PendingEvent)> = events.iter().map(|(c, e)| (*c, e)).collect();
+    audit::append_each(tx, &each).await?;
+    let mut certs: HashMap<i64, Certificate> =
+        tx.certificates_by_ids(&cert_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    for (r, cert_id) in ready.iter().zip(&cert_ids) {
+        out[r.index] = certs.remove(cert_id).ok_or(StoreError::NotFound);
     }
     Ok(out)
 }

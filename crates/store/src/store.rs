@@ -119,7 +119,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
     /// Approves several applications in one transaction (group commit), in the order given:
     /// numbers stay gapless and the audit events chained. Each approval succeeds or fails on
-    /// its own (a savepoint each: a refused one gives its number back and changes nothing);
+    /// its own (a refused or unsigned one takes no number and changes nothing);
     /// the outer `Err` is a failure of the whole transaction, when nothing was stored.
     async fn approve_batch(&self, batch: Vec<Approval>) -> Result<Vec<Result<Certificate>>>;
 

@@ -9,7 +9,7 @@
 //! transaction ([`Store::approve_batch`]), in arrival order, then takes what arrived in the
 //! meantime. No timer: while one commit waits for its fsync the next batch fills, so a lone
 //! approval is committed at once and a busy issuer's approvals share fsyncs. The task ends when
-//! the queue is empty. Each approval still succeeds or fails on its own (a savepoint each).
+//! the queue is empty. Each approval still succeeds or fails on its own.
 
 use std::sync::{Arc, Mutex};
 
@@ -92,9 +92,8 @@ impl GroupCommit {
                     }
                 }
                 Err(e) => {
-                    let message = e.to_string();
                     for reply in replies {
-                        let _ = reply.send(Err(StoreError::Backend(message.clone())));
+                        let _ = reply.send(Err(e.clone()));
                     }
                 }
             }

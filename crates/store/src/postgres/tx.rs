@@ -66,6 +66,21 @@ static APP_BY_ID_LOCKED: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPD
 pub(super) static CERT_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {} FROM certificates WHERE id = $1", row::cert_cols(row::CERT_COLS)));
 static CERT_BY_ID_LOCKED: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPDATE", *CERT_BY_ID));
+/// Applications by id, locked in id order (a batch of approvals).
+static APPS_LOCKED: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {} FROM applications WHERE id = ANY($1) ORDER BY id FOR UPDATE", row::APP_COLS)
+});
+/// Certificates by id, locked in id order.
+static CERTS_LOCKED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM certificates WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        row::cert_cols(row::CERT_COLS)
+    )
+});
+/// Certificates by id.
+static CERTS_BY_IDS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {} FROM certificates WHERE id = ANY($1)", row::cert_cols(row::CERT_COLS))
+});
 static RECEIVED_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {} FROM received_certificates WHERE id = $1", row::RECEIVED_COLS));
 pub(super) static VERIFICATION_BY_ID: LazyLock<String> =
@@ -199,6 +214,27 @@ impl<'a, 'b> PgTx<'a, 'b> {
         }
     }
 
+    /// Runs `st` once per parameter set, all sent before the first answer is awaited (the
+    /// client pipelines them: one round trip for the lot); each result, in order. After a
+    /// failure the transaction is aborted and the rest fail too.
+    async fn pipelined<const N: usize>(
+        &self,
+        st: &Statement,
+        params: &[[&(dyn ToSql + Sync); N]],
+    ) -> Vec<std::result::Result<u64, tokio_postgres::Error>> {
+        futures_util::future::join_all(params.iter().map(|p| self.tx.execute(st, p))).await
+    }
+
+    /// [`PgTx::pipelined`] for a statement answering one row each (`RETURNING id`).
+    async fn pipelined_ids<const N: usize>(
+        &self,
+        st: &Statement,
+        params: &[[&(dyn ToSql + Sync); N]],
+    ) -> Vec<std::result::Result<i64, tokio_postgres::Error>> {
+        let one = |p| async move { self.tx.query_one(st, p).await.and_then(|r| r.try_get(0)) };
+        futures_util::future::join_all(params.iter().map(|p| one(&p[..]))).await
+    }
+
     /// The rows of a query.
     async fn rows(&mut self, sql: &'static str, p: Params<'_>) -> Result<Vec<tokio_postgres::Row>> {
         let st = self.statement(sql).await?;
@@ -247,13 +283,36 @@ impl AuditTx for PgTx<'_, '_> {
         self.opt("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[], row::pair).await
     }
 
-    async fn insert_event(&mut self, e: &EventRow<'_>) -> Result<bool> {
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<Option<i64>> {
         let sql = "INSERT INTO audit_events (seq, at, actor, action, entity, before, after, prev_hash, hash) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        let ev = e.event;
-        let p: Params<'_> =
-            &[&e.seq, &e.at, &e.actor, &ev.action, &ev.entity, &ev.before, &ev.after, &e.prev_hash, &e.hash];
-        Ok(self.exec_unique(sql, p).await?.is_some())
+        let st = self.statement(sql).await?;
+        let params: Vec<[&(dyn ToSql + Sync); 9]> = rows
+            .iter()
+            .map(|e| {
+                let ev = e.event;
+                [
+                    &e.seq,
+                    &e.at,
+                    &e.actor,
+                    &ev.action,
+                    &ev.entity,
+                    &ev.before,
+                    &ev.after,
+                    &e.prev_hash,
+                    &e.hash,
+                ] as [&(dyn ToSql + Sync); 9]
+            })
+            .collect();
+        let results = self.pipelined(&st, &params).await;
+        for (e, r) in rows.iter().zip(results) {
+            match r {
+                Ok(_) => {}
+                Err(err) if is_unique(&err) => return Ok(Some(e.seq)),
+                Err(err) => return Err(db(err)),
+            }
+        }
+        Ok(None)
     }
 
     async fn set_audit_head(&mut self, seq: i64, hash: &str) -> Result<()> {
@@ -401,36 +460,76 @@ impl IssuanceTx for PgTx<'_, '_> {
         self.exec(sql, &[&to.0.as_str(), &to.1, &at, &id]).await.map(drop)
     }
 
-    async fn next_number(&mut self, scope: &str) -> Result<i64> {
-        // The row lock on the sequence serializes allocation; a rollback returns the number,
-        // so the sequence stays gapless.
-        let sql = "INSERT INTO number_sequences (scope, last) VALUES ($1, 1) \
-                   ON CONFLICT (scope) DO UPDATE SET last = number_sequences.last + 1 RETURNING last";
+    async fn applications_locked(&mut self, ids: &[i64]) -> Result<Vec<Application>> {
+        self.rows(&APPS_LOCKED, &[&ids]).await?.iter().map(row::application).collect()
+    }
+
+    async fn certificates_locked(&mut self, ids: &[i64]) -> Result<Vec<Certificate>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        self.rows(&CERTS_LOCKED, &[&ids]).await?.iter().map(row::certificate).collect()
+    }
+
+    async fn sequence_last(&mut self, scope: &str) -> Result<i64> {
+        // Created at 0 and locked: the row lock on the sequence serializes allocation, and the
+        // transaction that moves it decides every number it hands out.
+        let sql = "INSERT INTO number_sequences (scope, last) VALUES ($1, 0) \
+                   ON CONFLICT (scope) DO UPDATE SET last = number_sequences.last RETURNING last";
         self.one(sql, &[&scope], row::first).await
     }
 
-    async fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> Result<Option<i64>> {
+    async fn set_sequence(&mut self, scope: &str, last: i64) -> Result<()> {
+        let sql = "UPDATE number_sequences SET last = $2 WHERE scope = $1";
+        self.exec(sql, &[&scope, &last]).await.map(drop)
+    }
+
+    async fn insert_certificates(&mut self, rows: &[NewCertificate<'_>]) -> Result<Result<Vec<i64>, usize>> {
         let sql = "INSERT INTO certificates (application_id, company_id, issuer, number, version, status, \
                    supersedes, signed, issued_at, signed_sha256) \
                    VALUES ($1, $2, $3, $4, $5, 'issued', $6, $7, $8, $9) RETURNING id";
-        let p: Params<'_> = &[
-            &c.application_id,
-            &c.company_id,
-            &c.issuer,
-            &c.number,
-            &c.version,
-            &c.supersedes,
-            &c.signed,
-            &c.issued_at,
-            &c.sha256,
-        ];
-        self.insert_id(sql, p).await
+        let st = self.statement(sql).await?;
+        let params: Vec<[&(dyn ToSql + Sync); 9]> = rows
+            .iter()
+            .map(|c| {
+                [
+                    &c.application_id,
+                    &c.company_id,
+                    &c.issuer,
+                    &c.number,
+                    &c.version,
+                    &c.supersedes,
+                    &c.signed,
+                    &c.issued_at,
+                    &c.sha256,
+                ] as [&(dyn ToSql + Sync); 9]
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(rows.len());
+        for (i, r) in self.pipelined_ids(&st, &params).await.into_iter().enumerate() {
+            match r {
+                Ok(id) => ids.push(id),
+                Err(e) if is_unique(&e) => return Ok(Err(i)),
+                Err(e) => return Err(db(e)),
+            }
+        }
+        Ok(Ok(ids))
     }
 
-    async fn set_approved(&mut self, id: i64, certificate_id: i64, at: &str) -> Result<()> {
+    async fn set_approved_many(&mut self, rows: &[(i64, i64, &str)]) -> Result<()> {
         let sql =
             "UPDATE applications SET status = 'approved', certificate_id = $1, updated_at = $2 WHERE id = $3";
-        self.exec(sql, &[&certificate_id, &at, &id]).await.map(drop)
+        let st = self.statement(sql).await?;
+        let params: Vec<[&(dyn ToSql + Sync); 3]> =
+            rows.iter().map(|(app, cert, at)| [cert as &(dyn ToSql + Sync), at, app]).collect();
+        for r in self.pipelined(&st, &params).await {
+            r.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn certificates_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Certificate>> {
+        self.rows(&CERTS_BY_IDS, &[&ids]).await?.iter().map(row::certificate).collect()
     }
 
     async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()> {
@@ -442,19 +541,6 @@ impl IssuanceTx for PgTx<'_, '_> {
         let sql =
             "UPDATE certificates SET status = 'revoked', revoked_reason = $1, status_at = $3 WHERE id = $2";
         self.exec(sql, &[&reason, &certificate_id, &at]).await.map(drop)
-    }
-
-    async fn savepoint(&mut self) -> Result<()> {
-        self.tx.batch_execute("SAVEPOINT approval").await.map_err(db)
-    }
-
-    async fn end_savepoint(&mut self, keep: bool) -> Result<()> {
-        let sql = if keep {
-            "RELEASE SAVEPOINT approval"
-        } else {
-            "ROLLBACK TO SAVEPOINT approval; RELEASE SAVEPOINT approval"
-        };
-        self.tx.batch_execute(sql).await.map_err(db)
     }
 }
 

@@ -150,12 +150,18 @@ impl AuditTx for LiteTx<'_, '_> {
         opt(self.tx, "SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| row::pair(r))
     }
 
-    async fn insert_event(&mut self, e: &EventRow<'_>) -> Result<bool> {
+    async fn insert_events(&mut self, rows: &[EventRow<'_>]) -> Result<Option<i64>> {
         let sql = "INSERT INTO audit_events (seq, at, actor, action, entity, before, after, prev_hash, hash) \
                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-        let ev = e.event;
-        let p = params![e.seq, e.at, e.actor, ev.action, ev.entity, ev.before, ev.after, e.prev_hash, e.hash];
-        Ok(exec_unique(self.tx, sql, p)?.is_some())
+        for e in rows {
+            let ev = e.event;
+            let p =
+                params![e.seq, e.at, e.actor, ev.action, ev.entity, ev.before, ev.after, e.prev_hash, e.hash];
+            if exec_unique(self.tx, sql, p)?.is_none() {
+                return Ok(Some(e.seq));
+            }
+        }
+        Ok(None)
     }
 
     async fn set_audit_head(&mut self, seq: i64, hash: &str) -> Result<()> {
@@ -303,33 +309,69 @@ impl IssuanceTx for LiteTx<'_, '_> {
         exec(self.tx, sql, params![to.0.as_str(), to.1, at, id]).map(drop)
     }
 
-    async fn next_number(&mut self, scope: &str) -> Result<i64> {
-        let sql = "INSERT INTO number_sequences (scope, last) VALUES (?1, 1) \
-                   ON CONFLICT (scope) DO UPDATE SET last = last + 1 RETURNING last";
+    async fn applications_locked(&mut self, ids: &[i64]) -> Result<Vec<Application>> {
+        // The writer lock serializes everything: read them in id order.
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(opt(self.tx, &APP_BY_ID, [id], |r| row::application(r))?);
+        }
+        Ok(out)
+    }
+
+    async fn certificates_locked(&mut self, ids: &[i64]) -> Result<Vec<Certificate>> {
+        self.certificates_by_ids(ids).await
+    }
+
+    async fn sequence_last(&mut self, scope: &str) -> Result<i64> {
+        let sql = "INSERT INTO number_sequences (scope, last) VALUES (?1, 0) \
+                   ON CONFLICT (scope) DO UPDATE SET last = last RETURNING last";
         one(self.tx, sql, [scope], |r| row::first(r))
     }
 
-    async fn insert_certificate(&mut self, c: &NewCertificate<'_>) -> Result<Option<i64>> {
-        let sql = "INSERT INTO certificates (application_id, company_id, issuer, number, version, status, supersedes, \
-                   signed, issued_at, signed_sha256) VALUES (?1, ?2, ?3, ?4, ?5, 'issued', ?6, ?7, ?8, ?9)";
-        let p = params![
-            c.application_id,
-            c.company_id,
-            c.issuer,
-            c.number,
-            c.version,
-            c.supersedes,
-            c.signed,
-            c.issued_at,
-            c.sha256
-        ];
-        Ok(exec_unique(self.tx, sql, p)?.map(|_| self.tx.last_insert_rowid()))
+    async fn set_sequence(&mut self, scope: &str, last: i64) -> Result<()> {
+        exec(self.tx, "UPDATE number_sequences SET last = ?2 WHERE scope = ?1", params![scope, last])
+            .map(drop)
     }
 
-    async fn set_approved(&mut self, id: i64, certificate_id: i64, at: &str) -> Result<()> {
+    async fn insert_certificates(&mut self, rows: &[NewCertificate<'_>]) -> Result<Result<Vec<i64>, usize>> {
+        let sql = "INSERT INTO certificates (application_id, company_id, issuer, number, version, status, supersedes, \
+                   signed, issued_at, signed_sha256) VALUES (?1, ?2, ?3, ?4, ?5, 'issued', ?6, ?7, ?8, ?9)";
+        let mut ids = Vec::with_capacity(rows.len());
+        for (i, c) in rows.iter().enumerate() {
+            let p = params![
+                c.application_id,
+                c.company_id,
+                c.issuer,
+                c.number,
+                c.version,
+                c.supersedes,
+                c.signed,
+                c.issued_at,
+                c.sha256
+            ];
+            if exec_unique(self.tx, sql, p)?.is_none() {
+                return Ok(Err(i));
+            }
+            ids.push(self.tx.last_insert_rowid());
+        }
+        Ok(Ok(ids))
+    }
+
+    async fn set_approved_many(&mut self, rows: &[(i64, i64, &str)]) -> Result<()> {
         let sql =
             "UPDATE applications SET status = 'approved', certificate_id = ?1, updated_at = ?2 WHERE id = ?3";
-        exec(self.tx, sql, params![certificate_id, at, id]).map(drop)
+        for (id, certificate_id, at) in rows {
+            exec(self.tx, sql, params![certificate_id, at, id])?;
+        }
+        Ok(())
+    }
+
+    async fn certificates_by_ids(&mut self, ids: &[i64]) -> Result<Vec<Certificate>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(opt(self.tx, &CERT_BY_ID, [id], |r| row::certificate(r))?);
+        }
+        Ok(out)
     }
 
     async fn set_superseded(&mut self, certificate_id: i64, at: &str) -> Result<()> {
@@ -341,16 +383,6 @@ impl IssuanceTx for LiteTx<'_, '_> {
         let sql =
             "UPDATE certificates SET status = 'revoked', revoked_reason = ?1, status_at = ?3 WHERE id = ?2";
         exec(self.tx, sql, params![reason, certificate_id, at]).map(drop)
-    }
-
-    async fn savepoint(&mut self) -> Result<()> {
-        self.tx.execute_batch("SAVEPOINT approval").map_err(db)
-    }
-
-    async fn end_savepoint(&mut self, keep: bool) -> Result<()> {
-        // A rolled-back savepoint stays open until released.
-        let sql = if keep { "RELEASE approval" } else { "ROLLBACK TO approval; RELEASE approval" };
-        self.tx.execute_batch(sql).map_err(db)
     }
 }
 

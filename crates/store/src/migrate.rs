@@ -38,6 +38,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     9 => "V9__notifications.sql",
     10 => "V10__received_exporter.sql",
     11 => "V11__status_lists.sql",
+    12 => "V12__search_index.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -53,6 +54,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     9 => "V9__notifications.sql",
     10 => "V10__received_exporter.sql",
     11 => "V11__status_lists.sql",
+    12 => "V12__search_index.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

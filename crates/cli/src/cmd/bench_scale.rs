@@ -42,6 +42,13 @@ pub struct Args {
     /// Approvals in flight while filling.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Keep the directory (and the PostgreSQL database) afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Measure a directory filled by an earlier `--keep` run (with the same `--certificates`;
+    /// migrated first) instead of filling a new one. SQLite only.
+    #[arg(long, conflicts_with = "postgres")]
+    reuse: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -59,7 +66,7 @@ async fn bench(a: Args) -> Result<ExitCode> {
         None => None,
     };
     let out = measure(&a, scratch.as_ref().map(|(b, n)| format!("{b}/{n}"))).await;
-    if let Some((base, name)) = scratch {
+    if let Some((base, name)) = scratch.filter(|_| !a.keep) {
         psql(&format!("{base}/postgres"), &format!("DROP DATABASE {name} WITH (FORCE)"))?;
     }
     out
@@ -73,30 +80,22 @@ async fn measure(a: &Args, pg: Option<String>) -> Result<ExitCode> {
         log_level: Some("warn".into()),
         ..Options::default()
     };
-    let region = originlink_region::setup(&a.dir, &opts).await?;
-    let kh = &region.nodes["KH"];
-    standalone(&kh.config)?;
-    let cfg = Config::load(&kh.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let n = a.certificates;
-
-    eprintln!("bench scale: filling KH's {backend} database with {n} issued certificates …");
-    let started = Instant::now();
-    let state = AppState::build(&cfg, Arc::new(SystemClock)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let users = Users::of(&state, kh).await?;
-    let issued_s = issue(&state, &users, n, a.concurrency).await?;
-    let received = n / 2;
-    let (received_s, declared, declared_s) = receive(&state, &region, &users, received).await?;
-    state.store.checkpoint_audit().await?;
-    let events = state.store.audit_head().await?.0;
-    drop(state);
-    let fill_s = started.elapsed().as_secs_f64();
-    println!(
-        "bench scale fill backend={backend} issued={n} issued_per_s={:.0} received={received} received_per_s={:.0} \
-         declarations={declared} declarations_per_s={:.0} audit_events={events} seconds={fill_s:.0}",
-        n as f64 / issued_s,
-        received as f64 / received_s,
-        declared as f64 / declared_s
-    );
+    let (region, events) = if a.reuse {
+        let region = Region::load(&a.dir)?;
+        let migrate = ["node", "migrate", "--config", path(&region.nodes["KH"].config)?];
+        let (secs, _) = timed_peak(&migrate)?;
+        println!("bench scale migrate backend={backend} seconds={secs:.1}");
+        let store = originlink_store::open(&region.nodes["KH"].database).await?;
+        let events = store.audit_head().await?.0;
+        (region, events)
+    } else {
+        let region = originlink_region::setup(&a.dir, &opts).await?;
+        standalone(&region.nodes["KH"].config)?;
+        let events = fill(a, &region, backend).await?;
+        (region, events)
+    };
+    let kh = &region.nodes["KH"];
 
     let size = match &pg {
         Some(url) => psql(url, "SELECT pg_database_size(current_database())")?.trim().parse::<u64>()?,
@@ -118,8 +117,36 @@ async fn measure(a: &Args, pg: Option<String>) -> Result<ExitCode> {
     );
 
     serve(a, &region, backend, n).await?;
-    let _ = std::fs::remove_dir_all(&a.dir);
+    if !a.keep {
+        let _ = std::fs::remove_dir_all(&a.dir);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fills KH's database through the node's use cases; the audit events it holds.
+async fn fill(a: &Args, region: &Region, backend: &str) -> Result<i64> {
+    let kh = &region.nodes["KH"];
+    let cfg = Config::load(&kh.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = a.certificates;
+    eprintln!("bench scale: filling KH's {backend} database with {n} issued certificates …");
+    let started = Instant::now();
+    let state = AppState::build(&cfg, Arc::new(SystemClock)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let users = Users::of(&state, kh).await?;
+    let issued_s = issue(&state, &users, n, a.concurrency).await?;
+    let received = n / 2;
+    let (received_s, declared, declared_s) = receive(&state, region, &users, received).await?;
+    state.store.checkpoint_audit().await?;
+    let events = state.store.audit_head().await?.0;
+    drop(state);
+    let fill_s = started.elapsed().as_secs_f64();
+    println!(
+        "bench scale fill backend={backend} issued={n} issued_per_s={:.0} received={received} received_per_s={:.0} \
+         declarations={declared} declarations_per_s={:.0} audit_events={events} seconds={fill_s:.0}",
+        n as f64 / issued_s,
+        received as f64 / received_s,
+        declared as f64 / declared_s
+    );
+    Ok(events)
 }
 
 /// Removes the `[exchange]` section of a node configuration: the node stands alone, so its

@@ -59,6 +59,27 @@ pub struct SqliteStore {
     audit: Arc<audit::Chain>,
 }
 
+/// The condition that finds `text` anywhere in a column, as parameter `?n`, and what to bind
+/// to it: `row` is (the row's id, the column) as the query names them, `index` (the FTS5
+/// trigram table, its column). Text of three characters or more is looked up in the index;
+/// shorter text is compared with `LIKE` on every row; no text matches everything.
+fn text_search(
+    row: (&str, &str),
+    index: (&str, &str),
+    n: usize,
+    text: Option<&str>,
+) -> (String, Option<String>) {
+    let Some(text) = text else {
+        return (format!("?{n} IS NULL"), None);
+    };
+    match crate::text::trigram_match(index.1, text) {
+        Some(m) => {
+            (format!("{} IN (SELECT rowid FROM {} WHERE {} MATCH ?{n})", row.0, index.0, index.0), Some(m))
+        }
+        None => (format!("{} LIKE ?{n} ESCAPE '\\'", row.1), Some(like_anywhere(text))),
+    }
+}
+
 /// Reader connections per store.
 const READERS: usize = 4;
 
@@ -391,14 +412,18 @@ impl Store for SqliteStore {
         let (before, order) =
             row::application_page(page.before.is_some(), f.oldest_first, "?2", "?2 IS NULL");
         let status_cond = f.status_condition();
+        let (numbers, number) =
+            text_search(("c.id", "c.number"), ("certificate_search", "number"), 8, f.q.as_deref());
         let search = if q.is_some() {
-            "a.id IN (SELECT c.application_id FROM certificates c WHERE c.number LIKE ?5 ESCAPE '\\' \
+            format!(
+                "a.id IN (SELECT c.application_id FROM certificates c WHERE {numbers} \
                UNION SELECT x.id FROM applications x WHERE x.company_id IN \
                  (SELECT k.id FROM companies k WHERE k.name LIKE ?5 ESCAPE '\\') \
                UNION SELECT x.id FROM applications x WHERE x.created_by IN \
                  (SELECT u.id FROM users u WHERE u.name LIKE ?5 ESCAPE '\\'))"
+            )
         } else {
-            "?5 IS NULL"
+            "?5 IS NULL AND ?8 IS NULL".to_owned()
         };
         self.run(move |c| {
             let sql = format!(
@@ -407,7 +432,7 @@ impl Store for SqliteStore {
                  AND (?6 IS NULL OR a.created_at >= ?6) AND (?7 IS NULL OR a.created_at < ?7) \
                  ORDER BY a.id {order} LIMIT ?3"
             );
-            let p = params![page.company_id, page.before, page.limit, statuses, q, from, to];
+            let p = params![page.company_id, page.before, page.limit, statuses, q, from, to, number];
             all(c, &sql, p, |r| row::application(r))
         })
         .await
@@ -432,13 +457,14 @@ impl Store for SqliteStore {
     }
 
     async fn find_certificates(&self, page: &Page, f: &CertificateFilter) -> Result<Vec<Certificate>> {
-        let (page, status, number) =
-            (*page, f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
+        let (page, status) = (*page, f.status.map(|s| s.as_str()));
+        let (search, number) =
+            text_search(("id", "number"), ("certificate_search", "number"), 5, f.number.as_deref());
         self.run(move |c| {
             let sql = format!(
                 "SELECT {} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
                  AND (?2 IS NULL OR id < ?2) AND (?4 IS NULL OR status = ?4) \
-                 AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') ORDER BY id DESC LIMIT ?3",
+                 AND {search} ORDER BY id DESC LIMIT ?3",
                 row::cert_cols(CERT_LIST_COLS)
             );
             let p = params![page.company_id, page.before, page.limit, status, number];
@@ -514,13 +540,15 @@ impl Store for SqliteStore {
     async fn find_received(&self, page: &Page, f: &ReceivedFilter) -> Result<Vec<ReceivedCertificate>> {
         let page = *page;
         let (status, country) = (f.status.map(|s| s.as_str()), f.issuing_country.clone());
-        let number = f.number.as_deref().map(like_anywhere);
-        let exporter = f.exporter.as_deref().map(like_anywhere);
+        let index = "received_search";
+        let (numbers, number) = text_search(("id", "number"), (index, "number"), 5, f.number.as_deref());
+        let (exporters, exporter) =
+            text_search(("id", "exporter"), (index, "exporter"), 6, f.exporter.as_deref());
         let (from, to) = row::received_days(f);
         let sql = format!(
             "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
              AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR issuing_country = ?4) \
-             AND (?5 IS NULL OR number LIKE ?5 ESCAPE '\\') AND (?6 IS NULL OR exporter LIKE ?6 ESCAPE '\\') \
+             AND {numbers} AND {exporters} \
              AND (?7 IS NULL OR received_at >= ?7) AND (?8 IS NULL OR received_at < ?8) ORDER BY id DESC LIMIT ?2"
         );
         let run = move |c: &mut Connection| {

@@ -694,6 +694,11 @@ async fn lists_filter_in_sql(db: Db) {
     // By the exporter's name (text in it, any case) and by the day received (ctx: 1 March).
     let by_exporter = ReceivedFilter { exporter: Some("siam rice".into()), ..Default::default() };
     assert_eq!(received(by_exporter).await, ["TH-2026-002"]);
+    // Under three characters a search compares every row; a quote is text like any other.
+    let short = ReceivedFilter { exporter: Some("CE".into()), ..Default::default() };
+    assert_eq!(received(short).await, ["TH-2026-002"]);
+    let quoted = ReceivedFilter { exporter: Some("rice\" OR \"".into()), ..Default::default() };
+    assert!(received(quoted).await.is_empty());
     let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d);
     let that_day = ReceivedFilter { from: day(1), to: day(1), ..Default::default() };
     assert_eq!(received(that_day).await.len(), 2, "the end day is included");

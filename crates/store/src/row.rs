@@ -390,9 +390,13 @@ pub(crate) fn pair<R: Row, A: Col, B: Col>(r: &R) -> Result<(A, B)> {
     Ok((r.col(0)?, r.col(1)?))
 }
 
-/// The keyset condition after the previous page's last declaration (bound as the first
-/// parameter, `first` being that backend's `?1` / `$1`) and the order of the declarations'
-/// list: highest risk first (ties newest first), or newest first. One rule for both backends.
+/// `condition` when a filter is asked, else `none` (which holds when its parameter is null):
+/// a plain condition lets the planner walk an index from a page bound, or read a search index,
+/// where the `(? IS NULL OR …)` form makes it read every row (seconds at a million).
+pub(crate) fn plain(asked: bool, condition: &str, none: &str) -> String {
+    if asked { condition } else { none }.to_owned()
+}
+
 /// The page bound and order of an application list, `(condition, order)`: newest first below
 /// the bound, or oldest first (a queue) above it. `bound` is the bound's placeholder, `none`
 /// the condition when there is no bound. Written as plain conditions, so that the planner
@@ -422,6 +426,9 @@ pub(crate) fn declaration_number(asked: bool, like: &str, none: &str) -> String 
     }
 }
 
+/// The keyset condition after the previous page's last declaration (bound as the first
+/// parameter, `first` being that backend's `?1` / `$1`) and the order of the declarations'
+/// list: highest risk first (ties newest first), or newest first. One rule for both backends.
 pub(crate) fn declaration_page(by_risk: bool, first: &str) -> (String, &'static str) {
     if by_risk {
         (

@@ -387,10 +387,14 @@ impl Store for PgStore {
 
     async fn find_certificates(&self, page: &Page, f: &CertificateFilter) -> Result<Vec<Certificate>> {
         let (status, number) = (f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
+        // A page bound and a search are plain conditions when asked, so that the planner walks
+        // the primary key from the bound, or reads the trigram index (V12).
+        let before = row::plain(page.before.is_some(), "id < $2", "$2::BIGINT IS NULL");
+        let search = row::plain(number.is_some(), "number ILIKE $5", "$5::TEXT IS NULL");
         let sql = format!(
             "SELECT {} FROM certificates WHERE ($1::BIGINT IS NULL OR company_id = $1) \
-             AND ($2::BIGINT IS NULL OR id < $2) AND ($4::TEXT IS NULL OR status = $4) \
-             AND ($5::TEXT IS NULL OR number ILIKE $5) ORDER BY id DESC LIMIT $3",
+             AND {before} AND ($4::TEXT IS NULL OR status = $4) \
+             AND {search} ORDER BY id DESC LIMIT $3",
             row::cert_cols(CERT_LIST_COLS)
         );
         self.all(&sql, &[&page.company_id, &page.before, &page.limit, &status, &number], row::certificate)
@@ -459,10 +463,13 @@ impl Store for PgStore {
         let (status, number) = (f.status.map(|s| s.as_str()), f.number.as_deref().map(like_anywhere));
         let exporter = f.exporter.as_deref().map(like_anywhere);
         let (from, to) = row::received_days(f);
+        let before = row::plain(page.before.is_some(), "id < $1", "$1::BIGINT IS NULL");
+        let numbers = row::plain(number.is_some(), "number ILIKE $5", "$5::TEXT IS NULL");
+        let exporters = row::plain(exporter.is_some(), "exporter ILIKE $6", "$6::TEXT IS NULL");
         let sql = format!(
-            "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE ($1::BIGINT IS NULL OR id < $1) \
+            "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE {before} \
              AND ($3::TEXT IS NULL OR status = $3) AND ($4::TEXT IS NULL OR issuing_country = $4) \
-             AND ($5::TEXT IS NULL OR number ILIKE $5) AND ($6::TEXT IS NULL OR exporter ILIKE $6) \
+             AND {numbers} AND {exporters} \
              AND ($7::TEXT IS NULL OR received_at >= $7) AND ($8::TEXT IS NULL OR received_at < $8) \
              ORDER BY id DESC LIMIT $2"
         );

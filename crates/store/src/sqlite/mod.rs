@@ -460,10 +460,11 @@ impl Store for SqliteStore {
         let (page, status) = (*page, f.status.map(|s| s.as_str()));
         let (search, number) =
             text_search(("id", "number"), ("certificate_search", "number"), 5, f.number.as_deref());
+        let before = row::plain(page.before.is_some(), "id < ?2", "?2 IS NULL");
         self.run(move |c| {
             let sql = format!(
                 "SELECT {} FROM certificates WHERE (?1 IS NULL OR company_id = ?1) \
-                 AND (?2 IS NULL OR id < ?2) AND (?4 IS NULL OR status = ?4) \
+                 AND {before} AND (?4 IS NULL OR status = ?4) \
                  AND {search} ORDER BY id DESC LIMIT ?3",
                 row::cert_cols(CERT_LIST_COLS)
             );
@@ -545,8 +546,9 @@ impl Store for SqliteStore {
         let (exporters, exporter) =
             text_search(("id", "exporter"), (index, "exporter"), 6, f.exporter.as_deref());
         let (from, to) = row::received_days(f);
+        let before = row::plain(page.before.is_some(), "id < ?1", "?1 IS NULL");
         let sql = format!(
-            "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE (?1 IS NULL OR id < ?1) \
+            "SELECT {RECEIVED_LIST_COLS} FROM received_certificates WHERE {before} \
              AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR issuing_country = ?4) \
              AND {numbers} AND {exporters} \
              AND (?7 IS NULL OR received_at >= ?7) AND (?8 IS NULL OR received_at < ?8) ORDER BY id DESC LIMIT ?2"

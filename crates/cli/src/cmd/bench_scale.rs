@@ -86,7 +86,8 @@ async fn measure(a: &Args, pg: Option<String>) -> Result<ExitCode> {
         let migrate = ["node", "migrate", "--config", path(&region.nodes["KH"].config)?];
         let (secs, _) = timed_peak(&migrate)?;
         println!("bench scale migrate backend={backend} seconds={secs:.1}");
-        let store = originlink_store::open(&region.nodes["KH"].database).await?;
+        let cfg = Config::load(&region.nodes["KH"].config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store = originlink_store::open(cfg.database.url.expose()).await?;
         let events = store.audit_head().await?.0;
         (region, events)
     } else {

@@ -57,17 +57,24 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 async fn bench(a: Args) -> Result<ExitCode> {
-    let scratch = match &a.postgres {
-        Some(base) => {
-            let name = format!("originlink_scale_{}", std::process::id());
-            psql(&format!("{base}/postgres"), &format!("CREATE DATABASE {name}"))?;
-            Some((base.clone(), name))
+    // One scratch database per node (`{country}` in the URL): each node's audit chain is keyed
+    // with its own key.
+    let name = format!("originlink_scale_{}", std::process::id());
+    let databases = [format!("{name}_kh"), format!("{name}_th")];
+    if let Some(base) = &a.postgres {
+        for d in &databases {
+            psql(&format!("{base}/postgres"), &format!("CREATE DATABASE {d}"))?;
         }
-        None => None,
-    };
-    let out = measure(&a, scratch.as_ref().map(|(b, n)| format!("{b}/{n}"))).await;
-    if let Some((base, name)) = scratch.filter(|_| !a.keep) {
-        psql(&format!("{base}/postgres"), &format!("DROP DATABASE {name} WITH (FORCE)"))?;
+    }
+    let out = measure(&a, a.postgres.as_ref().map(|b| format!("{b}/{name}_{{country}}"))).await;
+    match &a.postgres {
+        Some(base) if !a.keep => {
+            for d in &databases {
+                psql(&format!("{base}/postgres"), &format!("DROP DATABASE {d} WITH (FORCE)"))?;
+            }
+        }
+        Some(_) => eprintln!("bench scale: kept the databases {}", databases.join(", ")),
+        None => {}
     }
     out
 }
@@ -99,7 +106,10 @@ async fn measure(a: &Args, pg: Option<String>) -> Result<ExitCode> {
     let kh = &region.nodes["KH"];
 
     let size = match &pg {
-        Some(url) => psql(url, "SELECT pg_database_size(current_database())")?.trim().parse::<u64>()?,
+        Some(url) => {
+            let url = url.replace("{country}", "kh");
+            psql(&url, "SELECT pg_database_size(current_database())")?.trim().parse::<u64>()?
+        }
         None => ["node.db", "node.db-wal"]
             .iter()
             .map(|f| std::fs::metadata(region.dir.join("KH").join(f)).map_or(0, |m| m.len()))

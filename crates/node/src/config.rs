@@ -370,6 +370,9 @@ impl Config {
         }
         crate::numbering::NumberPattern::parse(&self.authority.number_pattern)
             .map_err(|e| format!("authority.number_pattern: {e}"))?;
+        if !(1..=10_000).contains(&self.authority.approvals_per_commit) {
+            return Err("authority.approvals_per_commit: 1 to 10000 (1: each approval commits alone)".into());
+        }
         self.log.check()?;
         Ok(())
     }
@@ -463,6 +466,15 @@ keys = "keys"
         assert!(Config::parse(MIN, Path::new("/x"), e).unwrap_err().contains("number_pattern"));
         let e = env(&[("ORIGINLINK__SERVER", "1")]);
         assert!(Config::parse(MIN, Path::new("/x"), e).is_err());
+        for n in ["0", "10001"] {
+            let e = env(&[("ORIGINLINK__AUTHORITY__APPROVALS_PER_COMMIT", n)]);
+            assert!(
+                Config::parse(MIN, Path::new("/x"), e).unwrap_err().contains("approvals_per_commit"),
+                "{n}"
+            );
+        }
+        let e = env(&[("ORIGINLINK__AUTHORITY__APPROVALS_PER_COMMIT", "1")]);
+        assert_eq!(Config::parse(MIN, Path::new("/x"), e).expect("valid").authority.approvals_per_commit, 1);
     }
 
     #[test]

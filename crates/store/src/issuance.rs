@@ -292,6 +292,7 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
         if let Some(c) = old.as_ref().and_then(|(old, _, _)| olds.get_mut(old)) {
             c.status = CertificateStatus::Superseded;
         }
+        // Its place, filled with the stored certificate once the batch is written.
         out.push(Err(StoreError::NotFound));
         ready.push(Ready {
             index,
@@ -311,6 +312,25 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
     if ready.is_empty() {
         return Ok(out);
     }
+    let scopes: Vec<(&str, i64)> = last
+        .iter()
+        .filter(|(_, (first, l))| l != first)
+        .map(|(scope, (_, l))| (scope.as_str(), *l))
+        .collect();
+    for (r, cert) in ready.iter().zip(write_ready(tx, &ready, &scopes).await?) {
+        out[r.index] = Ok(cert);
+    }
+    Ok(out)
+}
+
+/// Writes the signed approvals of a batch: the certificates, the applications' new state, the
+/// sequences moved (`scopes`: scope, last number), the certificates superseded, the messages
+/// and the audit events. The stored certificates, in the order of `ready`.
+async fn write_ready<T: IssuanceTx>(
+    tx: &mut T,
+    ready: &[Ready],
+    scopes: &[(&str, i64)],
+) -> Result<Vec<Certificate>> {
     let rows: Vec<NewCertificate<'_>> = ready
         .iter()
         .map(|r| NewCertificate {
@@ -337,10 +357,8 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
     let approved: Vec<(i64, i64, &str)> =
         ready.iter().zip(&cert_ids).map(|(r, c)| (r.application_id, *c, r.at.as_str())).collect();
     tx.set_approved_many(&approved).await?;
-    for (scope, (first, l)) in &last {
-        if l != first {
-            tx.set_sequence(scope, *l).await?;
-        }
+    for (scope, l) in scopes {
+        tx.set_sequence(scope, *l).await?;
     }
     let mut events = Vec::new();
     for (r, cert_id) in ready.iter().zip(&cert_ids) {
@@ -353,12 +371,9 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
     }
     let each: Vec<(&Ctx, &PendingEvent)> = events.iter().map(|(c, e)| (*c, e)).collect();
     audit::append_each(tx, &each).await?;
-    let mut certs: HashMap<i64, Certificate> =
+    let mut certs: std::collections::HashMap<i64, Certificate> =
         tx.certificates_by_ids(&cert_ids).await?.into_iter().map(|c| (c.id, c)).collect();
-    for (r, cert_id) in ready.iter().zip(&cert_ids) {
-        out[r.index] = certs.remove(cert_id).ok_or(StoreError::NotFound);
-    }
-    Ok(out)
+    cert_ids.iter().map(|id| certs.remove(id).ok_or(StoreError::NotFound)).collect()
 }
 
 /// Revokes an issued certificate and enqueues the messages `messages` makes of it.

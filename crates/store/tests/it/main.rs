@@ -794,6 +794,50 @@ async fn a_batch_of_approvals_commits_each_on_its_own(db: Db) {
     assert_eq!(assert_chain_ok(&db).await, before + 4, "two events for each of the two approved");
     let next = db.store.approve(&ctx(), ids[0], &numbering(), signer("KH-2026")).await.expect("approve");
     assert_eq!(next.number, "KH-2026-000004");
+
+    // One application twice, and two replacements of one certificate: the batch sees what it
+    // did before each, so only the first of each is approved.
+    let twice = submitted(&db, &c, &u).await.id;
+    let replacement = |old| NewApplication { replaces: Some(old), ..new_application(&c, &u) };
+    let mut amends = Vec::new();
+    for _ in 0..2 {
+        let a = db.store.create_application(&ctx(), replacement(next.id)).await.expect("replacement");
+        amends.push(db.store.transition(&ctx(), a.id, Transition::Submit).await.expect("submit").id);
+    }
+    let batch = vec![
+        one(twice, signer("KH-2026")),
+        one(amends[0], signer("KH-2026")),
+        one(twice, signer("KH-2026")),
+        one(amends[1], signer("KH-2026")),
+    ];
+    let out = db.store.approve_batch(batch).await.expect("the transaction commits");
+    let got: Vec<Result<(String, i64), &str>> =
+        out.into_iter().map(|r| r.map(|c| (c.number, c.version)).map_err(|e| e.code())).collect();
+    assert_eq!(
+        got,
+        [
+            Ok(("KH-2026-000005".into(), 1)),
+            Ok(("KH-2026-000004".into(), 2)),
+            Err("APPLICATION_NOT_SUBMITTED"),
+            Err("CERTIFICATE_NOT_ISSUED"),
+        ]
+    );
+    let old = db.store.certificate(next.id).await.expect("get").expect("exists");
+    assert_eq!(old.status, CertificateStatus::Superseded);
+
+    // A number found taken (the sequence moved back behind the store's back) fails the whole
+    // batch: nothing of it is stored, the audit log does not move.
+    let (a, b) = (submitted(&db, &c, &u).await.id, submitted(&db, &c, &u).await.id);
+    db.raw("UPDATE number_sequences SET last = 4").await;
+    let head = db.store.audit_head().await.expect("head");
+    let failed = db.store.approve_batch(vec![one(a, signer("KH-2026")), one(b, signer("KH-2026"))]).await;
+    assert_eq!(failed.map(drop).expect_err("the batch fails").code(), "CERTIFICATE_NUMBER_TAKEN");
+    assert_eq!(db.store.audit_head().await.expect("head"), head);
+    for id in [a, b] {
+        let app = db.store.application(id).await.expect("get").expect("exists");
+        assert_eq!((app.status, app.certificate_id), (ApplicationStatus::Submitted, None));
+    }
+    assert_chain_ok(&db).await;
 }
 
 async fn amendment_supersedes_and_keeps_the_number(db: Db) {

@@ -44,14 +44,14 @@ pub fn decimal_text(d: &Decimal) -> String {
     d.normalize().to_string()
 }
 
-/// A `LIKE … ESCAPE '\\'` pattern matching `text` anywhere (its `%`, `_` and `\\` taken
-/// literally).
 /// An FTS5 query matching `text` anywhere in a trigram-indexed `column`, or `None` when the
 /// text is shorter than a trigram (such a search is a scan, with [`like_anywhere`]).
 pub(crate) fn trigram_match(column: &str, text: &str) -> Option<String> {
     (text.chars().count() >= 3).then(|| format!("{column} : \"{}\"", text.replace('"', "\"\"")))
 }
 
+/// A `LIKE … ESCAPE '\\'` pattern matching `text` anywhere (its `%`, `_` and `\\` taken
+/// literally).
 pub(crate) fn like_anywhere(text: &str) -> String {
     let mut out = String::from("%");
     for ch in text.chars() {

@@ -186,13 +186,22 @@ pub fn query_date(raw: Option<&str>, field: &str) -> Result<Option<chrono::Naive
     .transpose()
 }
 
-/// A text query parameter: trimmed, `None` when empty; over 200 characters is 400
-/// `INVALID_QUERY`.
+/// A text query parameter: trimmed, `None` when empty; over 200 characters, or holding a
+/// control character, is 400 `INVALID_QUERY`.
 pub fn query_text(raw: Option<&str>, field: &str) -> Result<Option<String>> {
     match raw.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) if t.chars().count() > 200 => {
             Err(Error::invalid("INVALID_QUERY", field, format!("{field}: at most 200 characters")))
         }
+        // No number or name holds a control character, and the databases cannot be asked
+        // for one (PostgreSQL refuses a NUL in text; an FTS5 query cannot hold one).
+        Some(t) if t.chars().any(char::is_control) => Err(Error::invalid(
+            "INVALID_QUERY",
+            field,
+            format!(
+                "{field}: control characters (a NUL, a tab, a line break) cannot be searched for; type the text as it is printed"
+            ),
+        )),
         t => Ok(t.map(str::to_owned)),
     }
 }

@@ -121,6 +121,18 @@ impl PeerClient {
         bearer: Option<&str>,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        self.request_bytes(method, path, bearer, Bytes::from(body)).await
+    }
+
+    /// [`PeerClient::request_with`] with the body as shared bytes (sent again without a copy,
+    /// to another endpoint by [`crate::failover::Failover`]).
+    pub async fn request_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         tokio::time::timeout(self.timeout, self.request_inner(method, path, bearer, body))
             .await
             .map_err(|_| ClientError::Timeout)?
@@ -131,9 +143,8 @@ impl PeerClient {
         method: Method,
         path: &str,
         bearer: Option<&str>,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let body = Bytes::from(body);
         // An idle connection may have been closed by the peer; a request that fails on a
         // reused connection before any answer is retried once on a fresh one.
         let mut reused = true;

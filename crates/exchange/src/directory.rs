@@ -42,8 +42,11 @@ struct Entry {
 pub struct Directory {
     by_cert: HashMap<[u8; 32], Entry>,
     node_certs: HashMap<CountryCode, Vec<Cert>>,
-    node_urls: HashMap<CountryCode, String>,
+    node_urls: HashMap<CountryCode, Vec<String>>,
     gateways: Vec<(String, String, Cert)>,
+    /// Every listed (URL, TLS certificate): replicas of one node or gateway may share a
+    /// certificate under several URLs.
+    urls: Vec<(String, Cert)>,
     members: Vec<CountryCode>,
     sequence: u64,
 }
@@ -58,6 +61,7 @@ impl Directory {
             node_certs: HashMap::new(),
             node_urls: HashMap::new(),
             gateways: Vec::new(),
+            urls: Vec::new(),
             members: list.members.iter().map(|m| m.country).collect(),
             sequence: list.sequence,
         };
@@ -66,21 +70,31 @@ impl Directory {
                 let cert = trustlist::decode_cert(&n.tls_cert).map_err(bad)?;
                 let serial = cert.serial_hex();
                 let revoked = m.revoked.iter().any(|r| r.serial == serial);
-                d.node_certs.entry(m.country).or_default().push(cert.clone());
-                d.node_urls.entry(m.country).or_insert_with(|| n.url.clone());
-                d.by_cert.insert(
-                    *cert.sha256(),
-                    Entry { peer: Peer::Node { country: m.country, url: n.url.clone() }, cert, revoked },
-                );
+                let certs = d.node_certs.entry(m.country).or_default();
+                if !certs.iter().any(|c| c.sha256() == cert.sha256()) {
+                    certs.push(cert.clone());
+                }
+                let urls = d.node_urls.entry(m.country).or_default();
+                if !urls.contains(&n.url) {
+                    urls.push(n.url.clone());
+                }
+                d.urls.push((n.url.clone(), cert.clone()));
+                d.by_cert.entry(*cert.sha256()).or_insert(Entry {
+                    peer: Peer::Node { country: m.country, url: n.url.clone() },
+                    cert,
+                    revoked,
+                });
             }
         }
         for g in &list.gateways {
             let cert = trustlist::decode_cert(&g.tls_cert).map_err(bad)?;
             d.gateways.push((g.id.clone(), g.url.clone(), cert.clone()));
-            d.by_cert.insert(
-                *cert.sha256(),
-                Entry { peer: Peer::Gateway { id: g.id.clone(), url: g.url.clone() }, cert, revoked: false },
-            );
+            d.urls.push((g.url.clone(), cert.clone()));
+            d.by_cert.entry(*cert.sha256()).or_insert(Entry {
+                peer: Peer::Gateway { id: g.id.clone(), url: g.url.clone() },
+                cert,
+                revoked: false,
+            });
         }
         Ok(d)
     }
@@ -133,7 +147,23 @@ impl Directory {
 
     /// The first listed URL of `country`'s node.
     pub fn node_url(&self, country: CountryCode) -> Option<&str> {
-        self.node_urls.get(&country).map(String::as_str)
+        self.node_endpoints(country).first().map(String::as_str)
+    }
+
+    /// Every listed URL of `country`'s nodes (its replicas), in list order.
+    pub fn node_endpoints(&self, country: CountryCode) -> &[String] {
+        self.node_urls.get(&country).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Every listed URL of the gateway `id` (its replicas), in list order.
+    pub fn gateway_endpoints(&self, id: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, u, _) in &self.gateways {
+            if i == id && !out.contains(u) {
+                out.push(u.clone());
+            }
+        }
+        out
     }
 
     /// The member countries, as listed.
@@ -154,13 +184,7 @@ impl Directory {
     /// The TLS certificates a client may accept from the server at `url`: every node and
     /// gateway certificate listed with that URL.
     pub fn certs_for_url(&self, url: &str) -> Vec<Vec<u8>> {
-        self.by_cert
-            .values()
-            .filter(|e| match &e.peer {
-                Peer::Node { url: u, .. } | Peer::Gateway { url: u, .. } => u == url,
-            })
-            .map(|e| e.cert.der().to_vec())
-            .collect()
+        self.urls.iter().filter(|(u, _)| u == url).map(|(_, c)| c.der().to_vec()).collect()
     }
 
     /// Every TLS certificate in the list (a client talking to a configured URL not in the
@@ -172,5 +196,60 @@ impl Directory {
     /// The TLS certificates of `country`'s nodes.
     pub fn node_tls_certs(&self, country: CountryCode) -> Vec<Vec<u8>> {
         self.node_certs(country).into_iter().map(|c| c.der().to_vec()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use originlink_trust::trustlist::{FORMAT, Gateway, Member, Node};
+
+    use super::*;
+
+    /// Replicas share a certificate under several URLs; each URL keeps its pin, and every
+    /// endpoint is listed once, in list order.
+    #[test]
+    fn replicas_are_endpoints_of_one_peer() {
+        let today = Utc::now().date_naive();
+        let cert = |id: &str| originlink_trust::keys::init_gateway(id, today).expect("keys").cert_der;
+        let (kh, hub, other) = (cert("KH"), cert("HUB"), cert("OTHER"));
+        let node = |url: &str| Node { url: url.into(), tls_cert: trustlist::encode_cert(&kh) };
+        let gateway = |id: &str, url: &str, der: &[u8]| Gateway {
+            id: id.into(),
+            url: url.into(),
+            tls_cert: trustlist::encode_cert(der),
+        };
+        let list = TrustList {
+            format: FORMAT.into(),
+            sequence: 1,
+            issued_at: Utc::now(),
+            next_update: Utc::now() + chrono::Duration::days(1),
+            members: vec![Member {
+                country: CountryCode::parse("KH").expect("cc"),
+                authorities: vec![],
+                ca_certs: vec![],
+                signing_certs: vec![],
+                nodes: vec![node("https://a:1"), node("https://b:1"), node("https://a:1")],
+                agreements: vec![],
+                valid_from: None,
+                valid_until: None,
+                revoked: vec![],
+            }],
+            gateways: vec![
+                gateway("HUB", "https://g1:1", &hub),
+                gateway("OTHER", "https://o:1", &other),
+                gateway("HUB", "https://g2:1", &hub),
+            ],
+        };
+        let d = Directory::new(&list).expect("directory");
+        let kh_cc = CountryCode::parse("KH").expect("cc");
+        assert_eq!(d.node_endpoints(kh_cc), ["https://a:1", "https://b:1"]);
+        assert_eq!(d.node_url(kh_cc), Some("https://a:1"));
+        assert_eq!(d.node_certs(kh_cc).len(), 1, "one certificate, however many endpoints");
+        assert_eq!(d.gateway_endpoints("HUB"), ["https://g1:1", "https://g2:1"]);
+        assert_eq!(d.certs_for_url("https://b:1"), vec![kh.clone()]);
+        assert_eq!(d.certs_for_url("https://g2:1"), vec![hub.clone()]);
+        assert!(d.certs_for_url("https://nowhere:1").is_empty());
+        let peer = d.identify(Some(&hub), Utc::now()).expect("known");
+        assert!(matches!(peer, Peer::Gateway { id, .. } if id == "HUB"));
     }
 }

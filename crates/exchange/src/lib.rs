@@ -14,6 +14,7 @@
 //! - [`directory`]: peers and their pinned certificates from the trust list.
 //! - [`tls`]: rustls configurations for both sides of mutual TLS.
 //! - [`client`]: the pooled HTTP/1.1 client a sender uses.
+//! - [`failover`]: a peer's several endpoints (replicas), tried in turn.
 //! - [`server`]: serving an axum router with the client certificate visible to handlers.
 //! - [`id`]: UUIDv7 message ids. [`backoff`]: retry delays.
 
@@ -23,6 +24,7 @@ pub mod client;
 pub mod directory;
 pub mod envelope;
 pub mod error;
+pub mod failover;
 pub mod id;
 pub mod server;
 pub mod tls;

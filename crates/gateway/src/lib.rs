@@ -65,6 +65,7 @@ use std::time::Duration;
 use axum::Router;
 use originlink_exchange::backoff::Backoff;
 use originlink_exchange::client::PeerClient;
+use originlink_exchange::failover::Failover;
 use originlink_exchange::server::{self, Shutdown};
 use originlink_exchange::tls::{self, Identity};
 use originlink_service::Clock;
@@ -161,19 +162,25 @@ impl Gateway {
         let mut wake = HashMap::new();
         for m in &list.members {
             let country = m.country.as_str().to_owned();
-            let Some(url) = directory.node_url(m.country) else { continue };
             if g.pull_only.contains(&country) {
                 continue;
             }
-            let client_tls = tls::client_config(&identity, directory.certs_for_url(url))
-                .map_err(|e| StartError::Tls(e.to_string()))?;
-            let client = match PeerClient::new(url, client_tls, timeout) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(country = %country, error = %e, "node URL unusable; its messages wait for a pull");
-                    continue;
+            // One client per listed endpoint of the member (its replicas), tried in turn.
+            let mut clients = Vec::new();
+            for url in directory.node_endpoints(m.country) {
+                let client_tls = tls::client_config(&identity, directory.certs_for_url(url))
+                    .map_err(|e| StartError::Tls(e.to_string()))?;
+                match PeerClient::new(url, client_tls, timeout) {
+                    Ok(c) => clients.push(Arc::new(c)),
+                    Err(e) => tracing::warn!(country = %country, url, error = %e, "node URL unusable"),
                 }
-            };
+            }
+            if clients.is_empty() {
+                // No usable URL: its messages wait for a pull.
+                continue;
+            }
+            // Gateway replicas push to a member's node replicas, starting at a random one.
+            let client = Failover::spread(clients);
             let notify = Arc::new(Notify::new());
             wake.insert(country.clone(), notify.clone());
             workers.push(push::Worker {

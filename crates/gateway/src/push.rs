@@ -1,7 +1,9 @@
 //! Push workers: one task per recipient country that has a node URL and does not pull. Each
 //! claims due messages (a lease), pushes them as one batch over mutual TLS, and records the
 //! acknowledgements in one transaction. A recipient that is down only delays its own worker.
-//! An idle worker wakes when a message for its recipient is accepted, or every 100 ms.
+//! An idle worker wakes when a message for its recipient is accepted, or every 100 ms. A
+//! member listed with several endpoints (replicas) is pushed to through the one that
+//! answers ([`Failover`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use originlink_exchange::backoff::{self, Backoff};
-use originlink_exchange::client::PeerClient;
+use originlink_exchange::failover::Failover;
 use originlink_exchange::{Batch, BatchResponse, MESSAGES_PATH};
 use originlink_service::Clock;
 use tokio::sync::{Notify, watch};
@@ -25,8 +27,8 @@ pub const POLL: Duration = Duration::from_millis(100);
 pub struct Worker {
     /// The recipient country.
     pub recipient: String,
-    /// The client for its node URL.
-    pub client: PeerClient,
+    /// The client for its node's endpoints (replicas), tried in turn.
+    pub client: Failover,
     /// Woken when a message for the recipient is accepted.
     pub wake: Arc<Notify>,
     /// The queue.

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use originlink_exchange::backoff::Backoff;
 use originlink_exchange::body::{Ack, RevokedBody};
 use originlink_exchange::client::PeerClient;
+use originlink_exchange::failover::Failover;
 use originlink_exchange::tls::Identity;
 use originlink_exchange::{CertRef, Directory, Endpoint, Envelope, ExchangeError, Header, MessageType, Peer};
 use originlink_model::CountryCode;
@@ -82,6 +83,8 @@ pub struct Exchange {
     trust: std::sync::RwLock<Arc<Trust>>,
     /// Where the trust list is read from, and the operator certificates that must sign it.
     trust_source: (std::path::PathBuf, Vec<originlink_trust::x509::Cert>),
+    /// The gateway URL configured (`[exchange] gateway`), tried before the others listed for
+    /// the same gateway.
     gateway: Option<String>,
     direct: HashMap<CountryCode, String>,
     pull: bool,
@@ -91,6 +94,8 @@ pub struct Exchange {
     trust_refresh: Option<Duration>,
     backoff: Backoff,
     clients: std::sync::Mutex<HashMap<String, Arc<PeerClient>>>,
+    /// The failover client of each route (its endpoints, in order).
+    routes: std::sync::Mutex<HashMap<Vec<String>, Arc<Failover>>>,
     /// Wakes the outbox worker when a message was written.
     pub wake: Notify,
 }
@@ -186,8 +191,7 @@ impl Exchange {
         for (c, url) in &x.direct {
             direct.insert(CountryCode::parse(c).map_err(tls_err)?, url.clone());
         }
-        let gateway =
-            x.gateway.clone().or_else(|| trust.directory.gateways().next().map(|(_, u, _)| u.to_owned()));
+        let gateway = x.gateway.clone();
         Ok(Some(Exchange {
             country,
             node_id: config.authority.id.clone(),
@@ -206,6 +210,7 @@ impl Exchange {
                 max_attempts: x.max_attempts,
             },
             clients: std::sync::Mutex::new(HashMap::new()),
+            routes: std::sync::Mutex::new(HashMap::new()),
             wake: Notify::new(),
         }))
     }
@@ -240,6 +245,7 @@ impl Exchange {
         let trust = Trust::from_list(&list)?;
         *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(trust);
         self.clients.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).clear();
         tracing::info!(from = current, to = list.sequence, next_update = %list.next_update, "trust list reloaded");
         Ok(Reload::Loaded(list.sequence))
     }
@@ -248,8 +254,8 @@ impl Exchange {
     /// than the one in force, writes it over the trust list file (beside it, then renamed) and
     /// puts it in force. `Ok(None)`: nothing newer.
     pub async fn fetch_trust_list(&self) -> Result<Option<u64>, String> {
-        let Some(url) = self.gateway.clone() else { return Ok(None) };
-        let client = self.client(&url)?;
+        let Some(client) = self.gateway_route()? else { return Ok(None) };
+        let url = client.base().to_owned();
         let (status, body) = client
             .request(hyper::Method::GET, "/exchange/v1/trust-list", Vec::new())
             .await
@@ -275,7 +281,7 @@ impl Exchange {
 
     /// How often to ask the gateway for a newer trust list.
     pub(crate) fn trust_refresh(&self) -> Option<Duration> {
-        self.gateway.as_ref().and(self.trust_refresh)
+        self.trust_refresh.filter(|_| !self.gateway_urls().is_empty())
     }
 
     /// The trust list file (its modification time says when to reload).
@@ -371,10 +377,79 @@ impl Exchange {
         )?])
     }
 
-    /// Where messages for `to` go: a direct link if configured, else the gateway.
-    fn route(&self, to: &str) -> Option<String> {
+    /// Where messages for `to` go, every endpoint in the order to try them: a direct link if
+    /// configured (then the partner's other listed endpoints, when the link is one of them),
+    /// else the gateway's endpoints. `None`: nowhere.
+    fn route(&self, to: &str) -> Option<Vec<String>> {
         let c = CountryCode::parse(to).ok()?;
-        self.direct.get(&c).cloned().or_else(|| self.gateway.clone())
+        let Some(url) = self.direct.get(&c) else {
+            let urls = self.gateway_urls();
+            return (!urls.is_empty()).then_some(urls);
+        };
+        let mut urls = vec![url.clone()];
+        let trust = self.trust();
+        let listed = trust.directory.node_endpoints(c);
+        if listed.contains(url) {
+            urls.extend(listed.iter().filter(|u| *u != url).cloned());
+        }
+        Some(urls)
+    }
+
+    /// The gateway's endpoints: the configured URL first, then every other URL the trust list
+    /// gives the same gateway (its replicas). Without a configured URL, the first listed
+    /// gateway's endpoints.
+    fn gateway_urls(&self) -> Vec<String> {
+        let trust = self.trust();
+        let d = &trust.directory;
+        let id = match &self.gateway {
+            Some(url) => d.gateways().find(|(_, u, _)| u == url).map(|(i, _, _)| i.to_owned()),
+            None => d.gateways().next().map(|(i, _, _)| i.to_owned()),
+        };
+        let mut urls: Vec<String> = self.gateway.iter().cloned().collect();
+        for u in id.map(|id| d.gateway_endpoints(&id)).unwrap_or_default() {
+            if !urls.contains(&u) {
+                urls.push(u);
+            }
+        }
+        urls
+    }
+
+    /// The failover client of the gateway (`None`: no gateway).
+    fn gateway_route(&self) -> Result<Option<Arc<Failover>>, String> {
+        let urls = self.gateway_urls();
+        if urls.is_empty() {
+            return Ok(None);
+        }
+        self.failover(&urls).map(Some)
+    }
+
+    /// One client over the endpoints `urls` (kept until the trust list changes). An endpoint
+    /// the trust list has no certificate for is left out; with none left, the reason.
+    fn failover(&self, urls: &[String]) -> Result<Arc<Failover>, String> {
+        if let Some(f) = self.routes.lock().map_err(|_| "route cache poisoned".to_owned())?.get(urls) {
+            return Ok(f.clone());
+        }
+        let mut clients = Vec::new();
+        let mut refused = None;
+        for url in urls {
+            match self.client(url) {
+                Ok(c) => clients.push(c),
+                Err(e) => refused = Some(e),
+            }
+        }
+        if clients.is_empty() {
+            return Err(refused.unwrap_or_else(|| "NO_ROUTE: no endpoint".into()));
+        }
+        // A configured URL (the gateway, a direct link) is tried first; listed endpoints
+        // alone are spread over.
+        let configured =
+            |u: &String| self.gateway.as_ref() == Some(u) || self.direct.values().any(|d| d == u);
+        let f = Arc::new(match urls.first() {
+            Some(u) if configured(u) => Failover::new(clients),
+            _ => Failover::spread(clients),
+        });
+        self.routes.lock().map_err(|_| "route cache poisoned".to_owned())?.insert(urls.to_vec(), f.clone());
+        Ok(f)
     }
 
     fn client(&self, url: &str) -> Result<Arc<PeerClient>, String> {

@@ -34,7 +34,7 @@ pub(super) async fn outbox_loop(env: Env, x: Arc<Exchange>, mut stop: tokio::syn
             }
             continue;
         }
-        let mut groups: HashMap<Option<String>, Vec<originlink_store::OutboxRow>> = HashMap::new();
+        let mut groups: HashMap<Option<Vec<String>>, Vec<originlink_store::OutboxRow>> = HashMap::new();
         for r in rows {
             groups.entry(x.route(&r.recipient)).or_default().push(r);
         }
@@ -47,12 +47,17 @@ pub(super) async fn outbox_loop(env: Env, x: Arc<Exchange>, mut stop: tokio::syn
     }
 }
 
-async fn send_group(env: &Env, x: &Exchange, url: Option<String>, rows: Vec<originlink_store::OutboxRow>) {
-    let Some(url) = url else {
+async fn send_group(
+    env: &Env,
+    x: &Exchange,
+    urls: Option<Vec<String>>,
+    rows: Vec<originlink_store::OutboxRow>,
+) {
+    let Some(urls) = urls else {
         fail_all(env, x, &rows, "NO_ROUTE: no gateway and no direct link for the recipient").await;
         return;
     };
-    let client = match x.client(&url) {
+    let client = match x.failover(&urls) {
         Ok(c) => c,
         Err(e) => {
             fail_all(env, x, &rows, &e).await;

@@ -38,26 +38,30 @@ async fn pull_loop(
     mut stop: tokio::sync::watch::Receiver<bool>,
     arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
 ) {
-    let Some(url) = x.gateway.clone() else {
-        tracing::error!("exchange.pull is set but there is no gateway");
-        return;
-    };
-    let gateway_peer = Peer::Gateway { id: "gateway".into(), url: url.clone() };
+    let mut gateway_peer = None;
     loop {
         if *stop.borrow() {
             return;
         }
         let mut idle = true;
-        match x.client(&url) {
+        match x.gateway_route() {
+            Ok(None) => {
+                tracing::error!("exchange.pull is set but there is no gateway");
+                return;
+            }
             Err(e) => tracing::warn!(error = %e, "pull: no client"),
-            Ok(client) => {
+            Ok(Some(client)) => {
+                let peer = gateway_peer.get_or_insert_with(|| Peer::Gateway {
+                    id: "gateway".into(),
+                    url: client.base().to_owned(),
+                });
                 let req = serde_json::json!({"max": x.batch}).to_string().into_bytes();
                 match client.request(hyper::Method::POST, "/exchange/v1/pull", req).await {
                     Ok((s, b)) if s == StatusCode::OK => {
                         if let Ok(batch) = Batch::parse(&b) {
                             idle = false;
                             let raws = batch.messages.iter().map(|m| m.get().as_bytes().to_vec()).collect();
-                            let done = x.process(&env, &gateway_peer, raws).await;
+                            let done = x.process(&env, peer, raws).await;
                             if !done.arrivals.is_empty() {
                                 // The receiver runs as long as the node; if it is gone, so is the node.
                                 let _ = arrivals.send(done.arrivals);

@@ -80,6 +80,21 @@ pub struct Region {
     pub operators: BTreeMap<String, String>,
     /// Per country: its node.
     pub nodes: BTreeMap<String, NodeInfo>,
+    /// The gateway's other replicas (same identity and database, their own listeners).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateway_replicas: Vec<Replica>,
+}
+
+/// A further replica of a node or of the gateway: the same identity and database as the
+/// first, its own listeners and configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replica {
+    /// Base URL of its exchange and API listener.
+    pub url: String,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its console (plain HTTP on loopback).
+    pub console_url: String,
 }
 
 /// One node of the region.
@@ -101,6 +116,9 @@ pub struct NodeInfo {
     /// Console passwords by user name (demo only).
     #[serde(default)]
     pub passwords: BTreeMap<String, String>,
+    /// The node's other replicas (same identity and database, their own listeners).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Replica>,
 }
 
 /// How to set a region up.
@@ -130,6 +148,10 @@ pub struct Options {
     pub gateway_verify_signatures: Option<bool>,
     /// `[exchange] trust_list_refresh_s` of the nodes (default: the node's).
     pub trust_list_refresh_s: Option<u64>,
+    /// Replicas of each node and of the gateway (default 1). More than one needs PostgreSQL
+    /// databases: the replicas of a node share its database, the gateway's share the queue.
+    /// Each is listed in the trust list as an endpoint, and senders fail over between them.
+    pub replicas: usize,
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -170,9 +192,20 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         .filter(|c| opts.countries.is_empty() || opts.countries.iter().any(|x| x == c.code))
         .copied()
         .collect();
-    let ports = free_ports(countries.len() + 1)?;
-    let console_ports = free_ports(countries.len() + 1)?;
-    let gateway_console = format!("127.0.0.1:{}", console_ports[countries.len()]);
+    let replicas = opts.replicas.max(1);
+    let postgres = |u: &Option<String>| u.as_deref().is_some_and(|u| u.starts_with("postgres"));
+    if replicas > 1 && !(postgres(&opts.database) && postgres(&opts.gateway_database)) {
+        bail!(
+            "replicas share one database, so {replicas} replicas need PostgreSQL databases for the nodes and the gateway"
+        );
+    }
+    // Per replica r: the gateway's port, then each node's.
+    let stride = countries.len() + 1;
+    let ports = free_ports(stride * replicas)?;
+    let console_ports = free_ports(stride * replicas)?;
+    let port = |r: usize, i: usize| ports[r * stride + i];
+    let console = |r: usize, i: usize| format!("127.0.0.1:{}", console_ports[r * stride + i]);
+    let gateway_console = console(0, countries.len());
 
     // Operator and gateway.
     let op_dir = dir.join("operator");
@@ -185,7 +218,7 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
     let gw = originlink_trust::keys::init_gateway("DEMO-HUB", today)?;
     keystore::write_private_key(&gw_dir.join("tls.key"), &gw.key)?;
     keystore::write_cert(&gw_dir.join("tls.crt"), &gw.cert_der)?;
-    let gateway_url = format!("https://127.0.0.1:{}", ports[0]);
+    let gateway_url = format!("https://127.0.0.1:{}", port(0, 0));
 
     // Members.
     let mut members = Vec::new();
@@ -194,14 +227,22 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         let keys = originlink_trust::keys::init_authority(c.code, c.authority, today, None)?;
         let kdir = AuthorityDir(dir.join(c.code).join("keys"));
         kdir.write(&keys)?;
-        let url = format!("https://127.0.0.1:{}", ports[i + 1]);
+        let url = format!("https://127.0.0.1:{}", port(0, i + 1));
         urls.insert(c.code.to_owned(), url.clone());
+        // Every replica is an endpoint of the member, under the node's one TLS identity.
+        let tls_cert = trustlist::encode_cert(&keys.tls.cert_der);
+        let nodes = (0..replicas)
+            .map(|r| Node {
+                url: format!("https://127.0.0.1:{}", port(r, i + 1)),
+                tls_cert: tls_cert.clone(),
+            })
+            .collect();
         members.push(Member {
             country: CountryCode::parse(c.code).map_err(|e| anyhow::anyhow!("{e}"))?,
             authorities: vec![c.authority.to_owned()],
             ca_certs: vec![trustlist::encode_cert(&keys.ca.cert_der)],
             signing_certs: vec![trustlist::encode_cert(&keys.signing.cert_der)],
-            nodes: vec![Node { url, tls_cert: trustlist::encode_cert(&keys.tls.cert_der) }],
+            nodes,
             agreements: vec!["ATIGA".into(), "RCEP".into()],
             valid_from: None,
             valid_until: None,
@@ -214,30 +255,43 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         issued_at: now - chrono::Duration::minutes(5),
         next_update: now + chrono::Duration::days(30),
         members,
-        gateways: vec![Gateway {
-            id: "DEMO-HUB".into(),
-            url: gateway_url.clone(),
-            tls_cert: trustlist::encode_cert(&gw.cert_der),
-        }],
+        gateways: (0..replicas)
+            .map(|r| Gateway {
+                id: "DEMO-HUB".into(),
+                url: format!("https://127.0.0.1:{}", port(r, 0)),
+                tls_cert: trustlist::encode_cert(&gw.cert_der),
+            })
+            .collect(),
     };
     std::fs::write(dir.join("trust-list.json"), list.sign(&operator.key, &operator.cert_der)?)?;
 
     let log = opts.log_level.clone().unwrap_or_else(|| "warn".into());
     let gw_db = opts.gateway_database.clone().unwrap_or_else(|| "sqlite:gateway.db".into());
-    let gateway_config = gw_dir.join("gateway.toml");
-    std::fs::write(
-        &gateway_config,
+    let gateway_toml = |r: usize| {
         format!(
             "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{gw_db}\"\n\n[gateway]\nid = \"DEMO-HUB\"\n\
              tls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\ntrust_list = \"../trust-list.json\"\n\
-             operator_cert = \"../operator/operator.crt\"\n{}{}{}\n[console]\nlisten = \"{gateway_console}\"\n\n\
+             operator_cert = \"../operator/operator.crt\"\n{}{}{}\n[console]\nlisten = \"{}\"\n\n\
              [log]\nlevel = \"{log}\"\n",
-            ports[0],
+            port(r, 0),
             opts.gateway_verify_signatures.map(|v| format!("verify_signatures = {v}\n")).unwrap_or_default(),
             opts.backoff_base_ms.map(|b| format!("backoff_base_ms = {b}\n")).unwrap_or_default(),
             opts.backoff_max_ms.map(|b| format!("backoff_max_ms = {b}\n")).unwrap_or_default(),
-        ),
-    )?;
+            console(r, countries.len()),
+        )
+    };
+    let gateway_config = gw_dir.join("gateway.toml");
+    std::fs::write(&gateway_config, gateway_toml(0))?;
+    let mut gateway_replicas = Vec::new();
+    for r in 1..replicas {
+        let config = gw_dir.join(format!("gateway-{}.toml", r + 1));
+        std::fs::write(&config, gateway_toml(r))?;
+        gateway_replicas.push(Replica {
+            url: format!("https://127.0.0.1:{}", port(r, 0)),
+            config,
+            console_url: format!("http://{}", console(r, countries.len())),
+        });
+    }
 
     let operators = add_demo_operator(&gateway_config, now).await?;
 
@@ -283,23 +337,43 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         if !direct.is_empty() {
             exchange.push_str(&format!("\n[exchange.direct]\n{direct}"));
         }
-        let config = cdir.join("node.toml");
-        std::fs::write(
-            &config,
+        let node_toml = |r: usize| {
+            // Replica r of a node prefers replica r of the gateway (it fails over to the others):
+            // with several replicas the load spreads, and a lost gateway replica is noticed.
+            let exchange = match replicas {
+                1 => exchange.clone(),
+                n => exchange.replacen(
+                    "[exchange]\n",
+                    &format!("[exchange]\ngateway = \"https://127.0.0.1:{}\"\n", port(r % n, 0)),
+                    1,
+                ),
+            };
             format!(
                 "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{db}\"\n\n[authority]\nid = \"{}\"\n\
                  name = \"{}\"\ncountry = \"{}\"\ncity = \"{}\"\nkeys = \"keys\"\n\
-                 number_pattern = \"{}-{{year}}-{{seq:6}}\"\n\n{exchange}\n[console]\nlisten = \"127.0.0.1:{}\"\n\n\
+                 number_pattern = \"{}-{{year}}-{{seq:6}}\"\n\n{exchange}\n[console]\nlisten = \"{}\"\n\n\
                  [log]\nlevel = \"{log}\"\n",
-                ports[i + 1],
+                port(r, i + 1),
                 c.authority_id,
                 c.authority,
                 c.code,
                 c.city,
                 c.code,
-                console_ports[i]
-            ),
-        )?;
+                console(r, i),
+            )
+        };
+        let config = cdir.join("node.toml");
+        std::fs::write(&config, node_toml(0))?;
+        let mut node_replicas = Vec::new();
+        for r in 1..replicas {
+            let config = cdir.join(format!("node-{}.toml", r + 1));
+            std::fs::write(&config, node_toml(r))?;
+            node_replicas.push(Replica {
+                url: format!("https://127.0.0.1:{}", port(r, i + 1)),
+                config,
+                console_url: format!("http://{}", console(r, i)),
+            });
+        }
         let cfg = originlink_node::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
         // Opened as the node opens it: its audit key (created here, in the key directory) keys
         // the users' events below.
@@ -342,8 +416,9 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
                 database: db,
                 tokens,
                 exporters,
-                console_url: Some(format!("http://127.0.0.1:{}", console_ports[i])),
+                console_url: Some(format!("http://{}", console(0, i))),
                 passwords,
+                replicas: node_replicas,
             },
         );
     }
@@ -354,6 +429,7 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         gateway_console_url: Some(format!("http://{gateway_console}")),
         operators,
         nodes,
+        gateway_replicas,
     };
     write_private(&dir.join("region.json"), &serde_json::to_string_pretty(&region)?)?;
     Ok(region)
@@ -383,13 +459,24 @@ impl Region {
 
     /// A user-API client for `country`'s node (pinned to its TLS certificate).
     pub fn api(&self, country: &str) -> Result<Api> {
+        self.replica_api(country, 0)
+    }
+
+    /// A user-API client for replica `r` of `country`'s node (0: the first).
+    pub fn replica_api(&self, country: &str, r: usize) -> Result<Api> {
         let info = self.nodes.get(country).with_context(|| format!("no node for {country}"))?;
+        let url = match r {
+            0 => &info.url,
+            r => {
+                &info.replicas.get(r - 1).with_context(|| format!("{country} has no replica {}", r + 1))?.url
+            }
+        };
         let keys = self.dir.join(country).join("keys");
         let id = originlink_exchange::tls::Identity::load(&keys.join("tls.crt"), &keys.join("tls.key"))?;
         let pinned = vec![id.cert_der.clone()];
         let tls = originlink_exchange::tls::client_config(&id, pinned)?;
         Ok(Api {
-            client: Arc::new(PeerClient::new(&info.url, tls, Duration::from_secs(30))?),
+            client: Arc::new(PeerClient::new(url, tls, Duration::from_secs(30))?),
             tokens: info.tokens.clone(),
         })
     }

@@ -63,14 +63,14 @@ async fn bench(a: Args) -> Result<ExitCode> {
     let databases = [format!("{name}_kh"), format!("{name}_th")];
     if let Some(base) = &a.postgres {
         for d in &databases {
-            psql(&format!("{base}/postgres"), &format!("CREATE DATABASE {d}"))?;
+            super::psql(&format!("{base}/postgres"), &format!("CREATE DATABASE {d}"))?;
         }
     }
     let out = measure(&a, a.postgres.as_ref().map(|b| format!("{b}/{name}_{{country}}"))).await;
     match &a.postgres {
         Some(base) if !a.keep => {
             for d in &databases {
-                psql(&format!("{base}/postgres"), &format!("DROP DATABASE {d} WITH (FORCE)"))?;
+                super::psql(&format!("{base}/postgres"), &format!("DROP DATABASE {d} WITH (FORCE)"))?;
             }
         }
         Some(_) => eprintln!("bench scale: kept the databases {}", databases.join(", ")),
@@ -108,7 +108,7 @@ async fn measure(a: &Args, pg: Option<String>) -> Result<ExitCode> {
     let size = match &pg {
         Some(url) => {
             let url = url.replace("{country}", "kh");
-            psql(&url, "SELECT pg_database_size(current_database())")?.trim().parse::<u64>()?
+            super::psql(&url, "SELECT pg_database_size(current_database())")?.trim().parse::<u64>()?
         }
         None => ["node.db", "node.db-wal"]
             .iter()
@@ -173,14 +173,6 @@ fn standalone(config: &Path) -> Result<()> {
 
 fn path(p: &Path) -> Result<&str> {
     p.to_str().context("non-UTF-8 path")
-}
-
-fn psql(url: &str, sql: &str) -> Result<String> {
-    let out = std::process::Command::new("psql").args([url, "-tAXc", sql]).output().context("psql")?;
-    if !out.status.success() {
-        bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// The users acting in the fill.

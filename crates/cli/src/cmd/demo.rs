@@ -36,6 +36,16 @@ pub struct Args {
     /// (`--quick`: at most 24).
     #[arg(long, default_value_t = 300)]
     history: usize,
+    /// A PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`) to keep the region on
+    /// instead of SQLite: databases `originlink_demo_kh`, `_th`, `_vn` and `_gateway` are
+    /// created there (dropped first when they exist: they are demo data).
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Replicas of each node and of the gateway (needs `--postgres`): the replicas of a node
+    /// share its database, each has its own listeners, and every one is an endpoint in the
+    /// trust list that senders fail over between.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    replicas: u8,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -44,7 +54,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 async fn demo(a: Args) -> Result<ExitCode> {
-    let region = region::setup(&a.dir, &Options::default()).await?;
+    let mut opts = Options { replicas: usize::from(a.replicas), ..Options::default() };
+    if let Some(server) = &a.postgres {
+        let server = server.trim_end_matches('/');
+        for db in ["kh", "th", "vn", "gateway"].map(|c| format!("originlink_demo_{c}")) {
+            super::psql(
+                &format!("{server}/postgres"),
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            )?;
+            super::psql(&format!("{server}/postgres"), &format!("CREATE DATABASE {db}"))?;
+        }
+        opts.database = Some(format!("{server}/originlink_demo_{{country}}"));
+        opts.gateway_database = Some(format!("{server}/originlink_demo_gateway"));
+    } else if a.replicas > 1 {
+        bail!("--replicas {} needs --postgres: the replicas of a node share one database", a.replicas);
+    }
+    let region = region::setup(&a.dir, &opts).await?;
     if a.setup_only {
         outln!("region written to {}", region.dir.display());
         return Ok(ExitCode::SUCCESS);
@@ -152,19 +177,25 @@ async fn status_lists(
 /// Starts the gateway and every node in this process (each its own HTTPS listener).
 async fn start(region: &Region) -> Result<Vec<originlink_exchange::server::Shutdown>> {
     let mut stops = Vec::new();
-    let gcfg = originlink_gateway::config::Config::load(&region.gateway_config)?;
-    let gw = super::gateway::Built::build(&gcfg, Arc::new(originlink_service::SystemClock))
-        .await
-        .context("gateway")?;
-    stops.push(gw.gateway.shutdown_handle());
-    tokio::spawn(gw.run());
-    for (code, info) in &region.nodes {
-        let cfg = originlink_node::Config::load(&info.config)?;
-        let built = super::node::Built::build(&cfg, Arc::new(originlink_node::SystemClock), &info.config)
+    let gateways =
+        std::iter::once(&region.gateway_config).chain(region.gateway_replicas.iter().map(|r| &r.config));
+    for config in gateways {
+        let gcfg = originlink_gateway::config::Config::load(config)?;
+        let gw = super::gateway::Built::build(&gcfg, Arc::new(originlink_service::SystemClock))
             .await
-            .with_context(|| format!("node {code}"))?;
-        stops.push(built.app.handle());
-        tokio::spawn(built.run());
+            .with_context(|| format!("gateway {}", config.display()))?;
+        stops.push(gw.gateway.shutdown_handle());
+        tokio::spawn(gw.run());
+    }
+    for (code, info) in &region.nodes {
+        for config in std::iter::once(&info.config).chain(info.replicas.iter().map(|r| &r.config)) {
+            let cfg = originlink_node::Config::load(config)?;
+            let built = super::node::Built::build(&cfg, Arc::new(originlink_node::SystemClock), config)
+                .await
+                .with_context(|| format!("node {code} ({})", config.display()))?;
+            stops.push(built.app.handle());
+            tokio::spawn(built.run());
+        }
     }
     Ok(stops)
 }
@@ -378,8 +409,14 @@ fn walkthrough(region: &Region) {
     outln!();
     outln!("The region is running (Ctrl-C stops it). Data: {}", region.dir.display());
     outln!("  gateway  {}", region.gateway_url);
+    for r in &region.gateway_replicas {
+        outln!("  gateway  {}  (replica; console {})", r.url, r.console_url);
+    }
     for (code, n) in &region.nodes {
         outln!("  {code} node  {}", n.url);
+        for r in &n.replicas {
+            outln!("  {code} node  {}  (replica; console {})", r.url, r.console_url);
+        }
     }
     outln!();
     outln!("Open a console in your browser and sign in (demo passwords):");

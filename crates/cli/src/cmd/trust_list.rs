@@ -52,10 +52,12 @@ struct BuildArgs {
     /// Days until the next list is due.
     #[arg(long, default_value_t = 30)]
     valid_days: i64,
-    /// A node endpoint: COUNTRY=URL (the node's TLS certificate is the member's tls.crt). Repeat.
+    /// A node endpoint: COUNTRY=URL (the node's TLS certificate is the member's tls.crt). Repeat,
+    /// also once per replica of a node: senders fail over between a member's endpoints.
     #[arg(long = "endpoint")]
     endpoints: Vec<String>,
-    /// A regional gateway: ID=URL=TLS_CERT_FILE (from `keys gateway`). Repeat.
+    /// A regional gateway: ID=URL=TLS_CERT_FILE (from `keys gateway`). Repeat, also once per
+    /// replica of the gateway with the same ID: nodes fail over between its endpoints.
     #[arg(long = "gateway")]
     gateways: Vec<String>,
     /// Agreements every member issues under.

@@ -24,19 +24,40 @@ pub(crate) struct Proc {
     child: Option<Child>,
     /// Extra environment (configuration overrides), kept across restarts.
     pub(crate) envs: Vec<(String, String)>,
+    /// The network namespace it runs in (`ip netns exec`), if not this one.
+    netns: Option<String>,
 }
 
 impl Proc {
-    fn start(args: &[&str], log: PathBuf) -> Proc {
-        let mut p =
-            Proc { args: args.iter().map(|s| s.to_string()).collect(), log, child: None, envs: vec![] };
+    pub(crate) fn start(args: &[&str], log: PathBuf) -> Proc {
+        Proc::start_in(None, &[], args, log)
+    }
+
+    /// Starts `originlink ARGS` in network namespace `netns` (when given) with `envs`.
+    pub(crate) fn start_in(netns: Option<&str>, envs: &[(&str, &str)], args: &[&str], log: PathBuf) -> Proc {
+        let mut p = Proc {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            log,
+            child: None,
+            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            netns: netns.map(str::to_owned),
+        };
         p.spawn();
         p
     }
 
     pub(crate) fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let mut child = bin()
+        let mut command = match &self.netns {
+            // `ip netns exec` enters the namespace and then executes the binary (same pid).
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_originlink")]);
+                c
+            }
+            None => bin(),
+        };
+        let mut child = command
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
@@ -274,7 +295,7 @@ fn certificates_issued_while_the_gateway_is_down_arrive_when_it_returns() {
 }
 
 /// Creates a fresh PostgreSQL database and returns its URL.
-fn pg_database(name: &str) -> String {
+pub(crate) fn pg_database(name: &str) -> String {
     let db = format!("ol_{}_{name}", std::process::id());
     for sql in [format!("DROP DATABASE IF EXISTS {db}"), format!("CREATE DATABASE {db}")] {
         let out = std::process::Command::new("psql")
@@ -424,27 +445,8 @@ fn crash_test(postgres: bool) {
     });
     // Read both databases directly.
     rt.block_on(async {
-        // With their audit keys, as the nodes open them: their chains are keyed.
-        let open = |c: &str| {
-            let config = originlink_node::Config::load(&region.nodes[c].config).expect("config");
-            async move { originlink_node::audit::open_store(&config).await.expect("store") }
-        };
-        let (th_store, kh_store) = (open("TH").await, open("KH").await);
-        let mut got = Vec::new();
-        let mut page = originlink_store::Page::first(None, 500);
-        loop {
-            let list = th_store.list_received(&page).await.expect("received");
-            let Some(last) = list.last() else { break };
-            page.before = Some(last.id);
-            got.extend(list.into_iter().map(|r| {
-                assert_eq!(r.status, originlink_store::ReceivedStatus::Valid, "{}", r.number);
-                r.number
-            }));
-        }
-        got.sort();
-        let missing: Vec<&String> = distinct.iter().filter(|n| got.binary_search(n).is_err()).collect();
-        assert!(missing.is_empty(), "missing at TH: {missing:?}");
-        assert_eq!(got.len(), distinct.len(), "every certificate present exactly once at TH");
+        let (th_store, kh_store) = (open_store(&region, "TH").await, open_store(&region, "KH").await);
+        each_received_once(th_store.as_ref(), &distinct).await;
         // No message applied twice: one `received.stored` audit event per certificate, one
         // status per certificate at KH.
         let stored = count_events(th_store.as_ref(), "received.stored").await;
@@ -461,7 +463,33 @@ fn crash_test(postgres: bool) {
     drop(procs);
 }
 
-async fn count_events(store: &dyn originlink_store::Store, kind: &str) -> usize {
+/// A region node's storage opened as the node opens it, with its audit key (its chain is
+/// keyed).
+pub(crate) async fn open_store(region: &Region, country: &str) -> Arc<dyn originlink_store::Store> {
+    let config = originlink_node::Config::load(&region.nodes[country].config).expect("config");
+    originlink_node::audit::open_store(&config).await.expect("store")
+}
+
+/// Every certificate of `sent` (sorted) was received exactly once, and is valid.
+pub(crate) async fn each_received_once(store: &dyn originlink_store::Store, sent: &[String]) {
+    let mut got = Vec::new();
+    let mut page = originlink_store::Page::first(None, 500);
+    loop {
+        let list = store.list_received(&page).await.expect("received");
+        let Some(last) = list.last() else { break };
+        page.before = Some(last.id);
+        got.extend(list.into_iter().map(|r| {
+            assert_eq!(r.status, originlink_store::ReceivedStatus::Valid, "{}", r.number);
+            r.number
+        }));
+    }
+    got.sort();
+    let missing: Vec<&String> = sent.iter().filter(|n| got.binary_search(n).is_err()).collect();
+    assert!(missing.is_empty(), "missing: {missing:?}");
+    assert_eq!(got.len(), sent.len(), "every certificate present exactly once");
+}
+
+pub(crate) async fn count_events(store: &dyn originlink_store::Store, kind: &str) -> usize {
     let (head, _) = store.audit_head().await.expect("head");
     let mut after = i64::MIN;
     let mut n = 0;

@@ -12,4 +12,5 @@ mod hostile;
 mod node;
 mod qualify;
 mod readme;
+mod replicas;
 mod trust;

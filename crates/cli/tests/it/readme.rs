@@ -16,11 +16,16 @@ use crate::support::{bin, repo, tempdir};
 const SKIP: &str = "<!-- readme-test: skip:";
 
 /// The only blocks that may be skipped, by their first command: the demo runs until Ctrl-C
-/// (what it runs is checked by `readme_run_command_demo_quick` below), the test command runs
+/// (what it runs is checked by `readme_run_command_demo_quick` and
+/// `readme_replicated_demo_quick` below), the test command runs
 /// this very test, and long fuzzing needs the nightly toolchain (the test command fuzzes
 /// every target for 20 s).
-const MAY_SKIP: [&str; 3] =
-    ["bash scripts/run.sh", "bash scripts/test.sh", "FUZZ_SECONDS=300 bash scripts/fuzz.sh"];
+const MAY_SKIP: [&str; 4] = [
+    "bash scripts/run.sh",
+    "bash scripts/run.sh --postgres",
+    "bash scripts/test.sh",
+    "FUZZ_SECONDS=300 bash scripts/fuzz.sh",
+];
 
 /// How long the whole walkthrough may take.
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -256,8 +261,17 @@ fn readme_blocks_run_in_order() {
 #[test]
 fn readme_run_command_demo_quick() {
     let dir = tempdir("readme-demo");
+    demo_quick(&dir, &[]);
+    demo_revoked_certificate_verifies_with_its_status(&dir.join("demo-data"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `originlink demo --quick ARGS` into `dir/demo-data`, which must reach every expected state.
+fn demo_quick(dir: &Path, args: &[&str]) {
     let out = bin()
-        .args(["demo", "--quick", "--dir"])
+        .args(["demo", "--quick"])
+        .args(args)
+        .arg("--dir")
         .arg(dir.join("demo-data"))
         .stdin(Stdio::null())
         .output()
@@ -265,11 +279,38 @@ fn readme_run_command_demo_quick() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("every expected state reached"),
-        "originlink demo --quick: {}\n{stdout}\n{}",
+        "originlink demo --quick {args:?}: {}\n{stdout}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    demo_revoked_certificate_verifies_with_its_status(&dir.join("demo-data"));
+}
+
+/// README's replicated demo: the same scenario on PostgreSQL with two replicas of each node
+/// and of the gateway, every replica listed in the trust list.
+#[test]
+fn readme_replicated_demo_quick() {
+    let dir = tempdir("readme-demo-replicas");
+    demo_quick(
+        &dir,
+        &["--history", "0", "--replicas", "2", "--postgres", "postgres://postgres@127.0.0.1:5432"],
+    );
+    let region = originlink_region::Region::load(&dir.join("demo-data")).expect("region.json");
+    assert_eq!(region.gateway_replicas.len(), 1);
+    assert!(region.nodes.values().all(|n| n.replicas.len() == 1 && n.database.starts_with("postgres")));
+    let list = std::fs::read_to_string(dir.join("demo-data").join("trust-list.json")).expect("trust list");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
+    assert_eq!(list["gateways"].as_array().map(Vec::len), Some(2), "both gateway replicas listed");
+    for m in list["members"].as_array().expect("members") {
+        assert_eq!(m["nodes"].as_array().map(Vec::len), Some(2), "both replicas of {} listed", m["country"]);
+    }
+    // Without PostgreSQL, replicas are refused with the reason.
+    let out = bin()
+        .args(["demo", "--quick", "--replicas", "2", "--dir"])
+        .arg(dir.join("x"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --postgres"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

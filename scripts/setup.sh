@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what OriginLink's tests and demo need, idempotently, on Debian with Rust:
-# apt packages (xmllint, xmlsec1; poppler-utils and zbar-tools for the printed certificate; curl and jq for README's walkthrough; chromium and
+# apt packages (xmllint, xmlsec1; poppler-utils and zbar-tools for the printed certificate; iproute2 for the network-namespace test; curl and jq for README's walkthrough; chromium and
 # chromium-driver for the console's browser tests), axe-core from npm, Python's jsonschema,
 # jwcrypto, openapi-spec-validator, schemathesis and aiosmtpd (the SMTP server the
 # notification tests send to), cargo-nextest, PostgreSQL.
@@ -22,6 +22,7 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # pdftotext and pdftoppm read the printed certificate; zbarimg decodes its QR code.
 command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 command -v zbarimg >/dev/null 2>&1 || need_apt+=(zbar-tools)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # Khmer and Thai fonts, so that the browser tests' screenshots show names in those scripts
 # (Vietnamese is covered by the default fonts).
 [ -d /usr/share/fonts/truetype/khmeros ] || need_apt+=(fonts-khmeros)

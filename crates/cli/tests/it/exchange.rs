@@ -203,14 +203,7 @@ async fn round_trip(region: &Region) {
     .await;
     assert_eq!(s, "replaced");
     // Revoke v2.
-    kh.ok(
-        "POST",
-        &format!("/api/v1/certificates/{v2id}/revoke"),
-        "kh-officer",
-        Some(json!({"reason": "wrong consignee"})),
-    )
-    .await
-    .expect("revoked");
+    revoke(&kh, v2id).await;
     let r = eventually("the revocation at TH", 60, || async {
         received(&th, &number, 2).await.filter(|r| r["status"] == "revoked")
     })
@@ -221,9 +214,23 @@ async fn round_trip(region: &Region) {
     })
     .await;
     assert_eq!(s, "revoked");
-    for (api, admin) in [(&kh, "kh-admin"), (&th, "th-admin")] {
-        eventually("the outbox to drain", 60, || async {
-            let s = exchange_state(api, admin).await;
+    drained(&[(&kh, "kh-admin"), (&th, "th-admin")], 60).await;
+}
+
+/// KH's officer revokes certificate `id` ("wrong consignee").
+pub(crate) async fn revoke(kh: &Api, id: i64) {
+    let reason = json!({"reason": "wrong consignee"});
+    kh.ok("POST", &format!("/api/v1/certificates/{id}/revoke"), "kh-officer", Some(reason))
+        .await
+        .expect("revoked");
+}
+
+/// Waits (at most `secs` each) until each node's outbox is empty with no dead letter and
+/// nothing held.
+pub(crate) async fn drained(nodes: &[(&Api, &str)], secs: u64) {
+    for (api, admin) in nodes {
+        eventually("the outbox to drain", secs, || async {
+            let s = api.ok("GET", "/api/v1/exchange", admin, None).await.ok()?;
             (s["outbox_pending"] == 0 && s["outbox_dead"] == 0 && s["held"] == 0).then_some(())
         })
         .await;

@@ -9,6 +9,7 @@ mod exchange;
 mod formats;
 mod gateway;
 mod hostile;
+mod netns;
 mod node;
 mod qualify;
 mod readme;

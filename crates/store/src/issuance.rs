@@ -182,6 +182,39 @@ pub(crate) async fn edit<T: IssuanceTx>(
     tx.application(id, false).await?.ok_or(StoreError::NotFound)
 }
 
+/// One approval of a batch, checked and numbered, to be signed.
+struct Pending {
+    index: usize,
+    ctx: Ctx,
+    id: i64,
+    numbering: Numbering,
+    sign: SignFn,
+    issue: Issue,
+    old: Option<(i64, String, i64)>,
+}
+
+/// Each pending approval signed, in order: on up to as many threads as the machine has cores
+/// (one approval alone is signed on the calling thread).
+fn sign_all(pending: &[Pending]) -> Vec<std::result::Result<Signed, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pending.len());
+    if threads <= 1 {
+        return pending.iter().map(|p| (p.sign)(&p.issue)).collect();
+    }
+    let mut out: Vec<Option<std::result::Result<Signed, String>>> = Vec::new();
+    out.resize_with(pending.len(), || None);
+    let chunk = pending.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (ps, slots) in pending.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (p, slot) in ps.iter().zip(slots) {
+                    *slot = Some((p.sign)(&p.issue));
+                }
+            });
+        }
+    });
+    out.into_iter().map(|r| r.unwrap_or_else(|| Err("signing did not run".into()))).collect()
+}
+
 /// One approval of a batch, signed and ready to store.
 struct Ready {
     index: usize,
@@ -206,9 +239,10 @@ struct Ready {
 ///    them, so two batches or a batch and a transition cannot wait on each other in a cycle);
 /// 2. each approval is checked in order against what the batch has done so far (an
 ///    application approved earlier in the batch is no longer submitted, a certificate
-///    replaced earlier is no longer issued), takes the next number of its scope (the sequence
-///    row read once per scope) and is signed; a refused or unsigned approval takes no number,
-///    so numbers stay gapless without a savepoint each;
+///    replaced earlier is no longer issued) and takes the next number of its scope (the
+///    sequence row read once per scope); then all are signed in parallel; a refused approval
+///    takes no number, and one that fails to sign gives its number back (the later ones of
+///    its scope are signed again one lower), so numbers stay gapless without a savepoint each;
 /// 3. the certificates, the applications' new state, the superseded certificates, the
 ///    messages and the audit events (one head read, one move) are written, and each scope's
 ///    sequence is moved once.
@@ -230,9 +264,11 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
     old_ids.dedup();
     let mut olds: HashMap<i64, Certificate> =
         tx.certificates_locked(&old_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    // Scope: (last number before the batch, last number taken so far).
     let mut last: HashMap<String, (i64, i64)> = HashMap::new();
     let mut out: Vec<Result<Certificate>> = Vec::with_capacity(batch.len());
-    let mut ready: Vec<Ready> = Vec::new();
+    // 2a. Checked in order, each taking the next number of its scope as if it will be signed.
+    let mut pending: Vec<Pending> = Vec::new();
     for (index, Approval { ctx, id, numbering, sign }) in batch.into_iter().enumerate() {
         let checked = (|| {
             let app = apps.get(&id).ok_or(StoreError::NotFound)?;
@@ -251,10 +287,12 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
             };
             Ok((app.clone(), old.map(|c| (c.id, c.number.clone(), c.version))))
         })();
+        // Its place, filled with the stored certificate once the batch is written.
+        out.push(Err(StoreError::NotFound));
         let (app, old) = match checked {
             Ok(v) => v,
             Err(e) => {
-                out.push(Err(e));
+                out[index] = Err(e);
                 continue;
             }
         };
@@ -265,49 +303,66 @@ pub(crate) async fn approve_batch<T: IssuanceTx>(
             None => {
                 let next = match last.get(&numbering.scope) {
                     Some((_, l)) => l + 1,
-                    None => {
-                        let l = tx.sequence_last(&numbering.scope).await?;
-                        last.insert(numbering.scope.clone(), (l, l));
-                        l + 1
-                    }
+                    None => tx.sequence_last(&numbering.scope).await? + 1,
                 };
+                let first = last.get(&numbering.scope).map_or(next - 1, |(f, _)| *f);
+                last.insert(numbering.scope.clone(), (first, next));
                 Issue { seq: Some(next), number: None, version: 1, application: app }
             }
         };
-        let signed = match sign(&issue) {
-            Ok(s) => s,
-            Err(e) => {
-                out.push(Err(StoreError::Sign(e)));
-                continue;
-            }
-        };
-        if let Some(seq) = issue.seq
-            && let Some((_, l)) = last.get_mut(&numbering.scope)
-        {
-            *l = seq;
-        }
         if let Some(a) = apps.get_mut(&id) {
             a.status = ApplicationStatus::Approved;
         }
         if let Some(c) = old.as_ref().and_then(|(old, _, _)| olds.get_mut(old)) {
             c.status = CertificateStatus::Superseded;
         }
-        // Its place, filled with the stored certificate once the batch is written.
-        out.push(Err(StoreError::NotFound));
+        pending.push(Pending { index, ctx, id, numbering, sign, issue, old });
+    }
+    // 2b. Signed in parallel (signing is most of an approval's work).
+    let signed = sign_all(&pending);
+    // 2c. In order: an approval that failed to sign gives its number back, so the later ones
+    // of its scope move down one and are signed again with their true number.
+    let mut given_back: HashMap<String, i64> = HashMap::new();
+    let mut ready: Vec<Ready> = Vec::new();
+    for (p, first_try) in pending.into_iter().zip(signed) {
+        let back = given_back.get(&p.numbering.scope).copied().unwrap_or(0);
+        let (issue, result) = match p.issue.seq {
+            Some(seq) if back > 0 => {
+                let issue = Issue { seq: Some(seq - back), ..p.issue };
+                let again = (p.sign)(&issue);
+                (issue, again)
+            }
+            _ => (p.issue, first_try),
+        };
+        let signed = match result {
+            Ok(s) => s,
+            Err(e) => {
+                if issue.seq.is_some() {
+                    *given_back.entry(p.numbering.scope.clone()).or_default() += 1;
+                }
+                out[p.index] = Err(StoreError::Sign(e));
+                continue;
+            }
+        };
         ready.push(Ready {
-            index,
-            application_id: id,
+            index: p.index,
+            application_id: p.id,
             company_id: issue.application.company_id,
-            issuer: numbering.issuer,
+            issuer: p.numbering.issuer,
             number: signed.number,
             version: issue.version,
-            supersedes: old.map(|(old, _, _)| old),
+            supersedes: p.old.map(|(old, _, _)| old),
             sha256: crate::hex(ring::digest::digest(&ring::digest::SHA256, &signed.bytes).as_ref()),
             packed: crate::text::pack(&signed.bytes),
-            at: timestamp(&ctx.at),
-            ctx,
+            at: timestamp(&p.ctx.at),
+            ctx: p.ctx,
             messages: signed.messages,
         });
+    }
+    for (scope, back) in &given_back {
+        if let Some((_, l)) = last.get_mut(scope) {
+            *l -= back;
+        }
     }
     if ready.is_empty() {
         return Ok(out);

@@ -478,8 +478,10 @@ pub struct Signed {
 }
 
 /// The signing step of an approval. It runs inside the approving transaction: if it fails,
-/// nothing is stored and no number is used up.
-pub type SignFn = Box<dyn FnOnce(&Issue) -> Result<Signed, String> + Send>;
+/// nothing is stored and no number is used up. The approvals of one batch are signed in
+/// parallel, and one may be signed again with another number (when an approval before it in
+/// its scope failed to sign and gave its number back): it must not depend on being called once.
+pub type SignFn = Box<dyn Fn(&Issue) -> Result<Signed, String> + Send + Sync>;
 
 /// The messages of a revocation: called inside the revoking transaction with the revoked
 /// certificate (status already `revoked`, reason set). Its messages are enqueued in the same

@@ -119,8 +119,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
     /// Approves several applications in one transaction (group commit), in the order given:
     /// numbers stay gapless and the audit events chained. Each approval succeeds or fails on
-    /// its own (a refused or unsigned one takes no number and changes nothing);
-    /// the outer `Err` is a failure of the whole transaction, when nothing was stored.
+    /// its own (a refused or unsigned one takes no number and changes nothing; its
+    /// application stays submitted, though a later approval of the same application in the
+    /// same batch is refused as not submitted); the approvals are signed in parallel; the
+    /// outer `Err` is a failure of the whole transaction, when nothing was stored.
     async fn approve_batch(&self, batch: Vec<Approval>) -> Result<Vec<Result<Certificate>>>;
 
     /// One certificate.

@@ -450,7 +450,7 @@ pub async fn approve(state: &AppState, user: &User, id: i64) -> Result<Certifica
         (state.issuer.clone(), user.name.clone(), state.exchange.clone(), ctx.at);
     let sign: SignFn = Box::new(move |issue| {
         let (mut signed, importing) = issuer.sign_issue_to(issue, date, &officer, &links)?;
-        if let Some(x) = exchange.filter(|x| x.country != importing) {
+        if let Some(x) = exchange.as_ref().filter(|x| x.country != importing) {
             signed.messages.push(x.certificate_message(
                 &signed.bytes,
                 &signed.number,

@@ -79,24 +79,51 @@ impl Directory {
                     urls.push(n.url.clone());
                 }
                 d.urls.push((n.url.clone(), cert.clone()));
-                d.by_cert.entry(*cert.sha256()).or_insert(Entry {
+                d.add_identity(Entry {
                     peer: Peer::Node { country: m.country, url: n.url.clone() },
                     cert,
                     revoked,
-                });
+                })?;
             }
         }
         for g in &list.gateways {
             let cert = trustlist::decode_cert(&g.tls_cert).map_err(bad)?;
             d.gateways.push((g.id.clone(), g.url.clone(), cert.clone()));
             d.urls.push((g.url.clone(), cert.clone()));
-            d.by_cert.entry(*cert.sha256()).or_insert(Entry {
+            d.add_identity(Entry {
                 peer: Peer::Gateway { id: g.id.clone(), url: g.url.clone() },
                 cert,
                 revoked: false,
-            });
+            })?;
         }
         Ok(d)
+    }
+
+    /// Records who a TLS certificate identifies. The endpoints (replicas) of one peer may share
+    /// a certificate; one certificate listed for two peers (two members, a member and a
+    /// gateway, two gateways) would let one speak as the other, so such a list is refused.
+    fn add_identity(&mut self, e: Entry) -> Result<(), ExchangeError> {
+        let who = |p: &Peer| match p {
+            Peer::Node { country, .. } => format!("{country}'s node"),
+            Peer::Gateway { id, .. } => format!("gateway {id}"),
+        };
+        match self.by_cert.get(e.cert.sha256()) {
+            Some(had) if who(&had.peer) != who(&e.peer) => Err(ExchangeError::new(
+                "TRUST_LIST_MALFORMED",
+                None,
+                format!(
+                    "one TLS certificate (serial {}) is listed for both {} and {}",
+                    e.cert.serial_hex(),
+                    who(&had.peer),
+                    who(&e.peer)
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.by_cert.insert(*e.cert.sha256(), e);
+                Ok(())
+            }
+        }
     }
 
     /// The trust list's sequence number.
@@ -251,5 +278,24 @@ mod tests {
         assert!(d.certs_for_url("https://nowhere:1").is_empty());
         let peer = d.identify(Some(&hub), Utc::now()).expect("known");
         assert!(matches!(peer, Peer::Gateway { id, .. } if id == "HUB"));
+
+        // One certificate for two peers would let one speak as the other: refused.
+        let mut two_members = list.clone();
+        let mut th = two_members.members[0].clone();
+        th.country = CountryCode::parse("TH").expect("cc");
+        two_members.members.push(th);
+        let mut node_and_gateway = list.clone();
+        node_and_gateway.gateways.push(gateway("KH-HUB", "https://k:1", &kh));
+        let mut two_gateways = list.clone();
+        two_gateways.gateways.push(gateway("OTHER-HUB", "https://x:1", &hub));
+        for (bad, why) in [
+            (two_members, "KH and TH"),
+            (node_and_gateway, "a node and a gateway"),
+            (two_gateways, "two gateways"),
+        ] {
+            let e = Directory::new(&bad).expect_err(why);
+            assert_eq!(e.code, "TRUST_LIST_MALFORMED", "{why}");
+            assert!(e.message.contains("listed for both"), "{why}: {}", e.message);
+        }
     }
 }

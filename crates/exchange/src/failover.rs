@@ -36,21 +36,20 @@ pub fn unavailable(status: StatusCode) -> bool {
 }
 
 impl Failover {
-    /// The endpoints in the order to try them first (the first is preferred until it fails).
-    /// `clients` must not be empty.
-    pub fn new(clients: Vec<Arc<PeerClient>>) -> Failover {
-        assert!(!clients.is_empty(), "a peer has at least one endpoint");
-        Failover { clients, current: AtomicUsize::new(0) }
+    /// The endpoints in the order to try them first (the first is preferred until it fails);
+    /// `None` without any.
+    pub fn new(clients: Vec<Arc<PeerClient>>) -> Option<Failover> {
+        (!clients.is_empty()).then(|| Failover { clients, current: AtomicUsize::new(0) })
     }
 
     /// [`Failover::new`] starting at an endpoint picked at random: senders that have no
     /// preference spread over the replicas.
-    pub fn spread(clients: Vec<Arc<PeerClient>>) -> Failover {
+    pub fn spread(clients: Vec<Arc<PeerClient>>) -> Option<Failover> {
         use std::hash::BuildHasher as _;
-        let f = Failover::new(clients);
+        let f = Failover::new(clients)?;
         let pick = std::collections::hash_map::RandomState::new().hash_one(f.clients.len());
         f.current.store(usize::try_from(pick % f.clients.len() as u64).unwrap_or(0), Ordering::Relaxed);
-        f
+        Some(f)
     }
 
     /// The endpoint requests go to now.

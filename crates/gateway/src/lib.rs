@@ -175,12 +175,11 @@ impl Gateway {
                     Err(e) => tracing::warn!(country = %country, url, error = %e, "node URL unusable"),
                 }
             }
-            if clients.is_empty() {
+            // Gateway replicas push to a member's node replicas, starting at a random one.
+            let Some(client) = Failover::spread(clients) else {
                 // No usable URL: its messages wait for a pull.
                 continue;
-            }
-            // Gateway replicas push to a member's node replicas, starting at a random one.
-            let client = Failover::spread(clients);
+            };
             let notify = Arc::new(Notify::new());
             wake.insert(country.clone(), notify.clone());
             workers.push(push::Worker {

@@ -280,18 +280,9 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
             console(r, countries.len()),
         )
     };
-    let gateway_config = gw_dir.join("gateway.toml");
-    std::fs::write(&gateway_config, gateway_toml(0))?;
-    let mut gateway_replicas = Vec::new();
-    for r in 1..replicas {
-        let config = gw_dir.join(format!("gateway-{}.toml", r + 1));
-        std::fs::write(&config, gateway_toml(r))?;
-        gateway_replicas.push(Replica {
-            url: format!("https://127.0.0.1:{}", port(r, 0)),
-            config,
-            console_url: format!("http://{}", console(r, countries.len())),
-        });
-    }
+    let (gateway_config, gateway_replicas) = write_replicas(&gw_dir, "gateway", replicas, |r| {
+        (gateway_toml(r), port(r, 0), console(r, countries.len()))
+    })?;
 
     let operators = add_demo_operator(&gateway_config, now).await?;
 
@@ -362,18 +353,8 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
                 console(r, i),
             )
         };
-        let config = cdir.join("node.toml");
-        std::fs::write(&config, node_toml(0))?;
-        let mut node_replicas = Vec::new();
-        for r in 1..replicas {
-            let config = cdir.join(format!("node-{}.toml", r + 1));
-            std::fs::write(&config, node_toml(r))?;
-            node_replicas.push(Replica {
-                url: format!("https://127.0.0.1:{}", port(r, i + 1)),
-                config,
-                console_url: format!("http://{}", console(r, i)),
-            });
-        }
+        let (config, node_replicas) =
+            write_replicas(&cdir, "node", replicas, |r| (node_toml(r), port(r, i + 1), console(r, i)))?;
         let cfg = originlink_node::Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
         // Opened as the node opens it: its audit key (created here, in the key directory) keys
         // the users' events below.
@@ -433,6 +414,32 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
     };
     write_private(&dir.join("region.json"), &serde_json::to_string_pretty(&region)?)?;
     Ok(region)
+}
+
+/// Writes the configuration of each replica of a service in `dir`: `{stem}.toml` for the
+/// first, `{stem}-2.toml` … for the others. `of(r)` gives replica r's configuration, its port
+/// and its console's address. The first's file, and the others as [`Replica`]s.
+fn write_replicas(
+    dir: &Path,
+    stem: &str,
+    replicas: usize,
+    of: impl Fn(usize) -> (String, u16, String),
+) -> Result<(PathBuf, Vec<Replica>)> {
+    let (toml, _, _) = of(0);
+    let first = dir.join(format!("{stem}.toml"));
+    std::fs::write(&first, toml)?;
+    let mut others = Vec::new();
+    for r in 1..replicas {
+        let (toml, port, console) = of(r);
+        let config = dir.join(format!("{stem}-{}.toml", r + 1));
+        std::fs::write(&config, toml)?;
+        others.push(Replica {
+            url: format!("https://127.0.0.1:{port}"),
+            config,
+            console_url: format!("http://{console}"),
+        });
+    }
+    Ok((first, others))
 }
 
 /// The gateway's demo operator, `operator`, with its password (demo only, printed by

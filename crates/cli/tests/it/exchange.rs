@@ -314,6 +314,15 @@ pub(crate) fn pg_database(name: &str) -> String {
     format!("postgres://postgres@127.0.0.1:5432/{db}")
 }
 
+/// Puts the region's KH and TH nodes and its gateway on fresh PostgreSQL databases
+/// (`ol_<pid>_<prefix>_kh`, `_th`, `_gw`).
+pub(crate) fn on_postgres(opts: &mut Options, prefix: &str) {
+    let kh = pg_database(&format!("{prefix}_kh"));
+    pg_database(&format!("{prefix}_th"));
+    opts.database = Some(format!("{}{{country}}", kh.trim_end_matches("kh")));
+    opts.gateway_database = Some(pg_database(&format!("{prefix}_gw")));
+}
+
 /// One issuance that survives its node being killed: each step is retried, and a step that
 /// already happened (409) is read back instead of repeated.
 async fn issue_resiliently(kh: &Api, seq: u32) -> String {
@@ -360,10 +369,7 @@ fn crash_test(postgres: bool) {
     let mut opts = two(false);
     opts.log_level = Some("warn".into());
     if postgres {
-        let kh = pg_database("crash_kh");
-        pg_database("crash_th");
-        opts.database = Some(format!("{}{{country}}", kh.trim_end_matches("kh")));
-        opts.gateway_database = Some(pg_database("crash_gw"));
+        on_postgres(&mut opts, "crash");
     }
     let rt = rt();
     let region = rt.block_on(originlink_region::setup(&dir, &opts)).expect("region");

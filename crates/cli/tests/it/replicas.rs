@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use originlink_region::{Api, Region};
 use serde_json::{Value, json};
 
-use crate::exchange::{Proc, count_events, each_received_once, eventually, open_store, pg_database, rt, two};
+use crate::exchange::{Proc, count_events, each_received_once, eventually, on_postgres, open_store, rt, two};
 use crate::support::tempdir;
 
 fn replica(region: &Region, country: &str, r: usize) -> Proc {
@@ -148,10 +148,7 @@ fn replicas_on_postgres_survive_the_loss_of_one_of_each() {
     let mut opts = two(false);
     opts.log_level = Some("warn".into());
     opts.replicas = 2;
-    let kh_db = pg_database("rep_kh");
-    pg_database("rep_th");
-    opts.database = Some(format!("{}{{country}}", kh_db.trim_end_matches("kh")));
-    opts.gateway_database = Some(pg_database("rep_gw"));
+    on_postgres(&mut opts, "rep");
     let rt = rt();
     let region = rt.block_on(originlink_region::setup(&dir, &opts)).expect("region");
     assert_eq!((region.nodes["KH"].replicas.len(), region.gateway_replicas.len()), (1, 1));

@@ -62,7 +62,8 @@ async fn a_peer_is_reached_through_whichever_endpoint_answers() {
     };
 
     // Closed port, then 503, then an answer: the answer comes back and that endpoint is kept.
-    let f = Failover::new(vec![client(&closed_port()), client(&unavailable.url), client(&good.url)]);
+    let f = Failover::new(vec![client(&closed_port()), client(&unavailable.url), client(&good.url)])
+        .expect("endpoints");
     assert_eq!(f.len(), 3);
     let (status, _) = post(&f).await.expect("an endpoint answers");
     assert_eq!(status, StatusCode::OK);
@@ -78,23 +79,25 @@ async fn a_peer_is_reached_through_whichever_endpoint_answers() {
     // The current endpoint goes away: the next one that answers takes over.
     good.stop.trigger();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let f2 = Failover::new(vec![client(&good.url), client(&refusing.url)]);
+    let f2 = Failover::new(vec![client(&good.url), client(&refusing.url)]).expect("endpoints");
     let (status, _) = post(&f2).await.expect("an answer");
     assert_eq!(status, StatusCode::FORBIDDEN, "a refusal is the peer's answer, not a reason to move on");
     assert_eq!(f2.base(), refusing.url);
-    let f3 = Failover::new(vec![client(&refusing.url), client(&unavailable.url)]);
+    let f3 = Failover::new(vec![client(&refusing.url), client(&unavailable.url)]).expect("endpoints");
     assert_eq!(post(&f3).await.expect("answer").0, StatusCode::FORBIDDEN);
     assert_eq!(unavailable.hits.load(Ordering::SeqCst), 1, "a 403 is not retried on another endpoint");
 
     // Nothing answers: the last failure is returned.
-    let dead = Failover::new(vec![client(&closed_port()), client(&unavailable.url)]);
+    let dead = Failover::new(vec![client(&closed_port()), client(&unavailable.url)]).expect("endpoints");
     assert_eq!(post(&dead).await.expect("the 503 answer").0, StatusCode::SERVICE_UNAVAILABLE);
-    let all_closed = Failover::new(vec![client(&closed_port()), client(&closed_port())]);
+    let all_closed = Failover::new(vec![client(&closed_port()), client(&closed_port())]).expect("endpoints");
     assert!(post(&all_closed).await.is_err(), "no endpoint reachable is an error");
+
+    assert!(Failover::new(Vec::new()).is_none(), "no endpoint, no client");
 
     // Spread: senders without a preference start anywhere, and still reach the one that answers.
     for _ in 0..4 {
-        let s = Failover::spread(vec![client(&closed_port()), client(&refusing.url)]);
+        let s = Failover::spread(vec![client(&closed_port()), client(&refusing.url)]).expect("endpoints");
         assert_eq!(post(&s).await.expect("answer").0, StatusCode::FORBIDDEN);
     }
     unavailable.stop.trigger();

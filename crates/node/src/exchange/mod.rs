@@ -437,17 +437,15 @@ impl Exchange {
                 Err(e) => refused = Some(e),
             }
         }
-        if clients.is_empty() {
-            return Err(refused.unwrap_or_else(|| "NO_ROUTE: no endpoint".into()));
-        }
         // A configured URL (the gateway, a direct link) is tried first; listed endpoints
         // alone are spread over.
         let configured =
             |u: &String| self.gateway.as_ref() == Some(u) || self.direct.values().any(|d| d == u);
-        let f = Arc::new(match urls.first() {
+        let f = match urls.first() {
             Some(u) if configured(u) => Failover::new(clients),
             _ => Failover::spread(clients),
-        });
+        };
+        let f = Arc::new(f.ok_or_else(|| refused.unwrap_or_else(|| "NO_ROUTE: no endpoint".into()))?);
         self.routes.lock().map_err(|_| "route cache poisoned".to_owned())?.insert(urls.to_vec(), f.clone());
         Ok(f)
     }

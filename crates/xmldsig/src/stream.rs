@@ -113,7 +113,7 @@ struct SigNode<'i> {
     parent: usize,
     algorithm: Option<Cow<'i, str>>,
     uri: Option<Cow<'i, str>>,
-    text: String,
+    text: Cow<'i, str>,
 }
 
 struct Frame<'i> {
@@ -143,46 +143,101 @@ struct Attr<'i> {
 
 /// One exclusive-C14N output: the bytes, and the namespace declarations rendered by open
 /// output ancestors (innermost last).
+///
+/// Most of the canonical form is the input itself, byte for byte (tags written as `<qname>`
+/// and `</qname>`, text without references or `>`). Such pieces are not copied one by one:
+/// while they follow each other in the input they only extend a pending run of input bytes
+/// (`run_start..run_end`), which is copied (or handed to the digest directly) once something
+/// else has to be written. Every write of other bytes goes through [`Emit::flush_run`] first,
+/// so the output is the same sequence of bytes either way.
 struct Emit<'i> {
+    src: &'i [u8],
     out: Vec<u8>,
+    run_start: usize,
+    run_end: usize,
     rendered: Vec<(Option<&'i str>, &'i str)>,
     digest: Option<ring::digest::Context>,
 }
 
 impl<'i> Emit<'i> {
-    fn new(capacity: usize, digest: bool) -> Self {
+    fn new(src: &'i [u8], capacity: usize, digest: bool) -> Self {
         Emit {
+            src,
             out: Vec::with_capacity(capacity),
+            run_start: 0,
+            run_end: 0,
             rendered: Vec::new(),
             digest: digest.then(|| ring::digest::Context::new(&ring::digest::SHA256)),
         }
     }
 
-    fn maybe_flush(&mut self) {
-        if self.out.len() >= FLUSH_AT
-            && let Some(ctx) = self.digest.as_mut()
-        {
-            ctx.update(&self.out);
-            self.out.clear();
+    /// The input bytes `start..end` come next in the output, as they are.
+    #[inline]
+    fn verbatim(&mut self, start: usize, end: usize) {
+        if start != self.run_end {
+            self.flush_run();
+            self.run_start = start;
+        }
+        self.run_end = end;
+    }
+
+    /// Copies the pending run to `out` (before anything else is written there).
+    #[inline]
+    fn flush_run(&mut self) {
+        if self.run_end != self.run_start {
+            self.out.extend_from_slice(&self.src[self.run_start..self.run_end]);
+            self.run_start = self.run_end;
         }
     }
 
+    fn maybe_flush(&mut self) {
+        let Some(ctx) = self.digest.as_mut() else { return };
+        let run = self.run_end - self.run_start;
+        if self.out.len() + run >= FLUSH_AT {
+            if !self.out.is_empty() {
+                ctx.update(&self.out);
+                self.out.clear();
+            }
+            // A long run goes to the digest straight from the input.
+            if run != 0 {
+                ctx.update(&self.src[self.run_start..self.run_end]);
+                self.run_start = self.run_end;
+            }
+        }
+    }
+
+    /// The output: the digest of all bytes (with a digest), or all bytes.
+    fn finish(&mut self) -> Option<ring::digest::Digest> {
+        self.flush_run();
+        self.digest.take().map(|mut ctx| {
+            ctx.update(&self.out);
+            self.out.clear();
+            ctx.finish()
+        })
+    }
+
     /// Writes an exclusive-C14N start tag (no inclusive prefixes).
-    #[allow(clippy::too_many_arguments)]
     ///
-    /// `raw` is the start tag as it stands in the input when that is exactly `<qname>`: if no
-    /// namespace declaration is to be rendered, it is also the canonical start tag.
+    /// `at` is where the start tag begins in the input (`<qname` is always written as it
+    /// stands there); `raw_end` is where it ends when the tag is exactly `<qname>`: if no
+    /// namespace declaration is to be rendered, it is also the canonical start tag. `decl` is
+    /// where the declaration of the element's own prefix stands in the input when it is
+    /// written there exactly as C14N writes it (` xmlns:p="uri"`), else empty.
+    #[allow(clippy::too_many_arguments)]
     fn open(
         &mut self,
         qname: &'i str,
         prefix: Option<&'i str>,
         ns: Option<&'i str>,
         attrs: &[Attr<'i>],
-        raw: Option<&'i str>,
+        at: usize,
+        raw_end: Option<usize>,
+        decl: (usize, usize),
         bindings: &[(Option<&'i str>, &'i str)],
         needed: &mut Vec<Option<&'i str>>,
         order: &mut Vec<usize>,
     ) -> Option<()> {
+        let name_end = at + 1 + qname.len();
         if attrs.is_empty() {
             // The common case: only the element's own prefix, already resolved to `ns`.
             let rendered = lookup(&self.rendered, prefix);
@@ -193,13 +248,16 @@ impl<'i> Emit<'i> {
                     !rendered.is_some_and(|r| str_eq(r, e))
                 }
             };
-            if !declare && let Some(raw) = raw {
-                self.out.extend_from_slice(raw.as_bytes());
+            if !declare && let Some(end) = raw_end {
+                self.verbatim(at, end);
                 return Some(());
             }
-            self.out.push(b'<');
-            self.out.extend_from_slice(qname.as_bytes());
-            if declare {
+            self.verbatim(at, name_end);
+            if declare && decl.1 > decl.0 {
+                self.verbatim(decl.0, decl.1);
+                self.rendered.push((prefix, ns.unwrap_or("")));
+            } else if declare {
+                self.flush_run();
                 let e = ns.unwrap_or("");
                 match prefix {
                     None => self.out.extend_from_slice(b" xmlns=\""),
@@ -213,11 +271,18 @@ impl<'i> Emit<'i> {
                 self.out.push(b'"');
                 self.rendered.push((prefix, e));
             }
-            self.out.push(b'>');
+            match raw_end {
+                // The `>` as it stands in the input: the run goes on into what follows.
+                Some(end) => self.verbatim(end - 1, end),
+                None => {
+                    self.flush_run();
+                    self.out.push(b'>');
+                }
+            }
             return Some(());
         }
-        self.out.push(b'<');
-        self.out.extend_from_slice(qname.as_bytes());
+        self.verbatim(at, name_end);
+        self.flush_run();
         needed.clear();
         needed.push(prefix);
         for a in attrs {
@@ -283,11 +348,13 @@ impl<'i> Emit<'i> {
         Some(())
     }
 
-    /// `raw`: the end tag as it stands in the input when that is exactly `</qname>`.
-    fn close(&mut self, qname: &str, rend_start: usize, raw: Option<&str>) {
+    /// `raw`: where the end tag stands in the input when that is exactly `</qname>`.
+    #[inline]
+    fn close(&mut self, qname: &str, rend_start: usize, raw: Option<(usize, usize)>) {
         match raw {
-            Some(raw) => self.out.extend_from_slice(raw.as_bytes()),
+            Some((start, end)) => self.verbatim(start, end),
             None => {
+                self.flush_run();
                 self.out.extend_from_slice(b"</");
                 self.out.extend_from_slice(qname.as_bytes());
                 self.out.push(b'>');
@@ -295,6 +362,24 @@ impl<'i> Emit<'i> {
         }
         self.rendered.truncate(rend_start);
     }
+
+    /// Character data: `src` is where it stands in the input when it needs no escaping there.
+    #[inline]
+    fn text(&mut self, text: &str, src: Option<(usize, usize)>) {
+        match src {
+            Some((start, end)) => self.verbatim(start, end),
+            None => {
+                self.flush_run();
+                escape_text(text, &mut self.out);
+            }
+        }
+    }
+}
+
+/// Index of the innermost binding of `prefix` in `list`.
+#[inline]
+fn lookup_at(list: &[(Option<&str>, &str)], prefix: Option<&str>) -> Option<usize> {
+    list.iter().rposition(|(p, _)| opt_eq(*p, prefix))
 }
 
 #[inline]
@@ -382,6 +467,15 @@ fn is_name_char(b: u8) -> bool {
     NAME[b as usize] != 0
 }
 
+/// The first index at or after `i` whose byte is not an ASCII name character (or `b.len()`).
+#[inline(always)]
+fn name_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_name_char(b[i]) {
+        i += 1;
+    }
+    i
+}
+
 /// An ASCII QName at `b[i..]`: (qname, prefix, local, end).
 #[inline(always)]
 fn parse_qname(s: &str, i: usize) -> Option<(&str, Option<&str>, &str, usize)> {
@@ -390,8 +484,7 @@ fn parse_qname(s: &str, i: usize) -> Option<(&str, Option<&str>, &str, usize)> {
         if !is_name_start(*b.get(from)?) {
             return None;
         }
-        let rest = &b[from + 1..];
-        Some(from + 1 + rest.iter().position(|&c| !is_name_char(c)).unwrap_or(rest.len()))
+        Some(name_end(b, from + 1))
     };
     let end = ncname(i)?;
     if b.get(end) == Some(&b':') {
@@ -508,6 +601,9 @@ struct Scan<'i, 'c> {
     limits: &'c Limits,
     capture: &'c [CapturePath<'c>],
     bindings: Vec<(Option<&'i str>, &'i str)>,
+    /// Per binding, where it stands in the input as C14N writes it (` xmlns:p="uri"`), or
+    /// `(0, 0)`.
+    decls: Vec<(usize, usize)>,
     frames: Vec<Frame<'i>>,
     main: Emit<'i>,
     si: Emit<'i>,
@@ -552,9 +648,10 @@ fn scan<'i>(
         limits,
         capture,
         bindings: Vec::with_capacity(16),
+        decls: Vec::with_capacity(16),
         frames: Vec::with_capacity(16),
-        main: Emit::new(if digest { FLUSH_AT + 1024 } else { xml.len() }, digest),
-        si: Emit::new(1024, false),
+        main: Emit::new(xml, if digest { FLUSH_AT + 1024 } else { xml.len() }, digest),
+        si: Emit::new(xml, 1024, false),
         si_active: false,
         si_frame: NONE,
         si_done: false,
@@ -583,10 +680,8 @@ fn scan<'i>(
         scratch: String::new(),
     };
     st.run()?;
-    let digest = st.main.digest.take().map(|mut ctx| {
-        ctx.update(&st.main.out);
-        ctx.finish()
-    });
+    let digest = st.main.finish();
+    st.si.finish();
     let captured = (0..capture.len())
         .map(|k| {
             let at = st.count_at[k];
@@ -666,7 +761,7 @@ impl<'i> Scan<'i, '_> {
                         return None;
                     }
                 } else {
-                    self.text(text)?;
+                    self.text(i, text)?;
                 }
                 i = end;
             }
@@ -706,6 +801,9 @@ impl<'i> Scan<'i, '_> {
                 return None;
             }
             let (aq, ap, al, mut k) = parse_qname(s, j)?;
+            // ` name="`: as C14N writes an attribute (the value is checked below).
+            let tight = b[j - 1] == b' ' && b.get(k) == Some(&b'=') && b.get(k + 1) == Some(&b'"');
+            let attr_start = j - 1;
             while k < b.len() && is_ws(b[k]) {
                 k += 1;
             }
@@ -734,9 +832,10 @@ impl<'i> Scan<'i, '_> {
                 return None;
             }
             let amp = amp != 0;
+            let span = if tight { (attr_start, j) } else { (0, 0) };
             match (ap, al) {
-                (Some("xmlns"), name) => self.declare(bind_start, Some(name), raw)?,
-                (None, "xmlns") => self.declare(bind_start, None, raw)?,
+                (Some("xmlns"), name) => self.declare(bind_start, Some(name), raw, span)?,
+                (None, "xmlns") => self.declare(bind_start, None, raw, span)?,
                 (_, "xmlns") => return None,
                 _ => {
                     if self.attrs.len() >= MAX_ATTRS {
@@ -752,14 +851,17 @@ impl<'i> Scan<'i, '_> {
             }
         }
 
-        // The tag as written, when it is exactly `<qname>` (no attributes, no whitespace).
-        let raw_tag = (!empty && j == i + qname.len() + 2).then(|| &s[i..j]);
+        // Where the tag ends when it is exactly `<qname>` (no attributes, no whitespace).
+        let raw_end = (!empty && j == i + qname.len() + 2).then_some(j);
 
         // Names and namespaces.
-        let ns = match prefix {
+        let (ns, decl) = match prefix {
             Some("xml" | "xmlns") => return None,
-            Some(p) => Some(lookup(&self.bindings, Some(p))?),
-            None => lookup(&self.bindings, None),
+            _ => match lookup_at(&self.bindings, prefix) {
+                Some(k) => (Some(self.bindings[k].1), self.decls[k]),
+                None if prefix.is_none() => (None, (0, 0)),
+                None => return None,
+            },
         };
         for k in 0..self.attrs.len() {
             let ans = match self.attrs[k].prefix {
@@ -834,7 +936,9 @@ impl<'i> Scan<'i, '_> {
                 prefix,
                 ns,
                 &self.attrs,
-                raw_tag,
+                i,
+                raw_end,
+                decl,
                 &self.bindings,
                 &mut self.needed,
                 &mut self.order,
@@ -846,7 +950,9 @@ impl<'i> Scan<'i, '_> {
                 prefix,
                 ns,
                 &self.attrs,
-                raw_tag,
+                i,
+                raw_end,
+                decl,
                 &self.bindings,
                 &mut self.needed,
                 &mut self.order,
@@ -894,7 +1000,13 @@ impl<'i> Scan<'i, '_> {
         Some(j)
     }
 
-    fn declare(&mut self, bind_start: usize, prefix: Option<&'i str>, uri: &'i str) -> Option<()> {
+    fn declare(
+        &mut self,
+        bind_start: usize,
+        prefix: Option<&'i str>,
+        uri: &'i str,
+        span: (usize, usize),
+    ) -> Option<()> {
         // Empty (undeclaring), reserved, or needing C14N escapes: the DOM path decides.
         if uri.is_empty()
             || uri == XML_NS
@@ -906,6 +1018,7 @@ impl<'i> Scan<'i, '_> {
             return None;
         }
         self.bindings.push((prefix, uri));
+        self.decls.push(span);
         Some(())
     }
 
@@ -916,8 +1029,13 @@ impl<'i> Scan<'i, '_> {
         let attr = |name: &str| {
             self.attrs.iter().find(|a| a.ns.is_none() && a.local == name).map(|a| a.value.clone())
         };
-        let node =
-            SigNode { local, parent, algorithm: attr("Algorithm"), uri: attr("URI"), text: String::new() };
+        let node = SigNode {
+            local,
+            parent,
+            algorithm: attr("Algorithm"),
+            uri: attr("URI"),
+            text: Cow::Borrowed(""),
+        };
         self.sig_nodes.push(node);
         Some(self.sig_nodes.len() - 1)
     }
@@ -947,7 +1065,7 @@ impl<'i> Scan<'i, '_> {
     }
 
     /// Closes the innermost element; `raw` as for [`Emit::close`].
-    fn close(&mut self, raw: Option<&str>) {
+    fn close(&mut self, raw: Option<(usize, usize)>) {
         let Some(f) = self.frames.pop() else { return };
         let depth = self.frames.len();
         let in_sig = self.sig_frame != NONE;
@@ -966,6 +1084,7 @@ impl<'i> Scan<'i, '_> {
             self.sig_frame = NONE;
         }
         self.bindings.truncate(f.bind_start);
+        self.decls.truncate(f.bind_start);
     }
 
     fn end_tag(&mut self, i: usize) -> Option<usize> {
@@ -985,11 +1104,12 @@ impl<'i> Scan<'i, '_> {
             return None;
         }
         // Without whitespace, the input's end tag is the canonical one.
-        self.close((j == name_end).then(|| &self.s[i..=j]));
+        self.close((j == name_end).then_some((i, j + 1)));
         Some(j + 1)
     }
 
-    fn text(&mut self, raw: &'i str) -> Option<()> {
+    /// Text at `at` in the input.
+    fn text(&mut self, at: usize, raw: &'i str) -> Option<()> {
         self.nodes += 1;
         // One pass for both bytes that need a closer look (most text has neither).
         let (mut gt, mut amp) = (0u8, 0u8);
@@ -1001,18 +1121,16 @@ impl<'i> Scan<'i, '_> {
         if gt != 0 && raw.contains("]]>") {
             return None;
         }
+        if !amp {
+            // Raw text holds no `<` (it ends there) and no carriage return (`refuse_bytes`);
+            // without `>` and references it holds nothing C14N escapes.
+            let plain = gt == 0;
+            return self.chars(raw, Some(raw), plain.then_some((at, at + raw.len())));
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let text: &str = if amp {
-            scratch.clear();
-            decode_into(raw, &mut scratch)?;
-            &scratch
-        } else {
-            raw
-        };
-        // Raw text holds no `<` (it ends there) and no carriage return (`refuse_bytes`); without
-        // `>` and references it holds nothing C14N escapes.
-        let plain = gt == 0 && !amp;
-        let r = self.chars(text, false, plain);
+        scratch.clear();
+        decode_into(raw, &mut scratch)?;
+        let r = self.chars(&scratch, None, None);
         self.scratch = scratch;
         r
     }
@@ -1022,32 +1140,30 @@ impl<'i> Scan<'i, '_> {
         if self.frames.is_empty() {
             return None;
         }
-        self.chars(content, true, false)
+        if self.sig_frame != NONE {
+            return None;
+        }
+        self.chars(content, Some(content), None)
     }
 
-    /// Character data (decoded) of the innermost open element.
-    /// `plain`: `text` holds no byte C14N escapes in text.
-    fn chars(&mut self, text: &str, cdata: bool, plain: bool) -> Option<()> {
+    /// Character data (decoded) of the innermost open element. `src`: the text as it stands
+    /// in the input, when it is that (no references decoded); `plain`: where it stands when it
+    /// also holds no byte C14N escapes in text.
+    fn chars(&mut self, text: &str, src: Option<&'i str>, plain: Option<(usize, usize)>) -> Option<()> {
         let top = self.frames.last()?;
         let (leaf, sig_node) = (top.leaf, top.sig_node);
         if self.sig_frame != NONE {
-            if cdata {
-                return None;
+            let node = self.sig_nodes.get_mut(sig_node)?;
+            match src {
+                // The first piece of text is borrowed from the input (no copy).
+                Some(src) if node.text.is_empty() => node.text = Cow::Borrowed(src),
+                _ => node.text.to_mut().push_str(text),
             }
-            self.sig_nodes.get_mut(sig_node)?.text.push_str(text);
             if self.si_active {
-                if plain {
-                    self.si.out.extend_from_slice(text.as_bytes());
-                } else {
-                    escape_text(text, &mut self.si.out);
-                }
+                self.si.text(text, plain);
             }
         } else {
-            if plain {
-                self.main.out.extend_from_slice(text.as_bytes());
-            } else {
-                escape_text(text, &mut self.main.out);
-            }
+            self.main.text(text, plain);
             self.main.maybe_flush();
         }
         if leaf != 0 {

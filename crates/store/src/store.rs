@@ -320,6 +320,13 @@ pub trait Store: Send + Sync + fmt::Debug {
         number: &str,
         outcome: &'static str,
     ) -> Result<LineRefs>;
+    /// Which of `certs` (issuing country, number) a declaration line names, whatever its
+    /// outcome: the certificates whose arrival may matter to a line already written (one
+    /// lookup for a whole batch of arrivals).
+    async fn certificates_named(
+        &self,
+        certs: Vec<(String, String)>,
+    ) -> Result<std::collections::HashSet<(String, String)>>;
     /// Lines still pending on certificate (issuing_country, number), as (declaration id,
     /// line), in order: for automatic matching when it arrives.
     async fn pending_lines_for(&self, issuing_country: &str, number: &str) -> Result<Vec<(i64, i32)>> {

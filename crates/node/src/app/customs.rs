@@ -672,9 +672,33 @@ pub async fn revenue(state: &AppState, from: NaiveDate, to: NaiveDate) -> Result
 /// denies the preference on every line that used its certificate. Run by whoever called
 /// the exchange's `process`: the inbound endpoint and the pull worker.
 pub async fn after_arrivals(state: &AppState, arrivals: &[Arrival]) {
+    // The declarations with undecided `PENDING` lines, read once for the whole batch (and only
+    // if a certificate arrived), and kept current as lines are linked.
+    let mut pending = None;
+    // The certificates a line names, found with one lookup for the batch; on a failure every
+    // one is looked at.
+    let certs: Vec<(String, String)> = arrivals
+        .iter()
+        .filter_map(|a| match a {
+            Arrival::Certificate { issuing_country, number } => {
+                Some((issuing_country.clone(), number.clone()))
+            }
+            Arrival::Answer { .. } => None,
+        })
+        .collect();
+    let named = match state.store.certificates_named(certs.clone()).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking up the lines naming arrived certificates failed");
+            certs.into_iter().collect()
+        }
+    };
     for a in arrivals {
         match a {
-            Arrival::Certificate { issuing_country, number } => rematch(state, issuing_country, number).await,
+            Arrival::Certificate { issuing_country, number } => {
+                let is_named = named.contains(&(issuing_country.clone(), number.clone()));
+                rematch(state, issuing_country, number, is_named, &mut pending).await
+            }
             Arrival::Answer { request_message_id } => after_answer(state, request_message_id).await,
         }
     }
@@ -691,14 +715,20 @@ async fn after_answer(state: &AppState, request_message_id: &str) {
         }
     };
     if let Some(v) = found.filter(|v| v.outcome.as_deref() == Some("denied")) {
-        rematch(state, &v.issuing_country, &v.number).await;
+        rematch(state, &v.issuing_country, &v.number, true, &mut None).await;
     }
 }
 
 /// After a certificate arrives: decide the lines waiting for it (named, or `PENDING` lines it
 /// is a candidate for). After a verification is denied: re-decide the lines that used it.
-async fn rematch(state: &AppState, issuing: &str, number: &str) {
-    if let Err(e) = rematch_inner(state, issuing, number).await {
+async fn rematch(
+    state: &AppState,
+    issuing: &str,
+    number: &str,
+    named: bool,
+    pending: &mut Option<Vec<originlink_store::Declaration>>,
+) {
+    if let Err(e) = rematch_inner(state, issuing, number, named, pending).await {
         tracing::warn!(error = ?e, issuing, number, "re-deciding declaration lines failed");
     }
 }
@@ -706,20 +736,30 @@ async fn rematch(state: &AppState, issuing: &str, number: &str) {
 /// Lines of one declaration to decide again, and the certificates `PENDING` lines matched.
 type Target = (Vec<u32>, BTreeMap<u32, (String, String)>);
 
-async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<()> {
+async fn rematch_inner(
+    state: &AppState,
+    issuing: &str,
+    number: &str,
+    named: bool,
+    pending: &mut Option<Vec<originlink_store::Declaration>>,
+) -> Result<()> {
     let actor = Ctx::new("customs:auto", state.clock.now());
     let mut targets: BTreeMap<i64, Target> = BTreeMap::new();
-    for (id, line) in state.store.pending_lines_for(issuing, number).await? {
-        targets.entry(id).or_default().0.push(line as u32);
-    }
-    for (id, line) in state.store.lines_using(issuing, number).await? {
-        targets.entry(id).or_default().0.push(line as u32);
-    }
     // Lines denied because it had not arrived (or could not be verified yet): decided again
     // now that it is here (docs/reason-codes.md, `CO_NOT_RECEIVED`).
     let mut denied: BTreeMap<i64, Vec<i32>> = BTreeMap::new();
-    for (id, line) in state.store.denied_lines_for(issuing, number).await? {
-        denied.entry(id).or_default().push(line);
+    // Only a certificate some line names can have lines pending on it, using it or denied
+    // for want of it.
+    if named {
+        for (id, line) in state.store.pending_lines_for(issuing, number).await? {
+            targets.entry(id).or_default().0.push(line as u32);
+        }
+        for (id, line) in state.store.lines_using(issuing, number).await? {
+            targets.entry(id).or_default().0.push(line as u32);
+        }
+        for (id, line) in state.store.denied_lines_for(issuing, number).await? {
+            denied.entry(id).or_default().push(line);
+        }
     }
     for (id, lines) in denied {
         let Some(d) = state.store.declaration(id).await? else { continue };
@@ -727,17 +767,25 @@ async fn rematch_inner(state: &AppState, issuing: &str, number: &str) -> Result<
             targets.entry(id).or_default().0.push(l.line_no as u32);
         }
     }
-    // PENDING lines this certificate is a candidate for.
-    if let Some(l) = load_facts(state, issuing, number).await? {
-        for d in pending_declarations(state).await? {
+    // PENDING lines this certificate is a candidate for (the certificate is read only when
+    // there are such lines).
+    let pending = match pending {
+        Some(p) => p,
+        None => pending.insert(pending_declarations(state).await?),
+    };
+    if pending.is_empty() {
+        // Nothing waits for an unnamed certificate.
+    } else if let Some(l) = load_facts(state, issuing, number).await? {
+        for d in pending.iter_mut() {
             let Ok(decl) = Declaration::from_json(d.document.as_bytes()) else { continue };
-            for sl in d.lines.iter().filter(|x| x.outcome == "pending" && x.eco_number.is_none()) {
+            for sl in d.lines.iter_mut().filter(|x| x.outcome == "pending" && x.eco_number.is_none()) {
                 let Some(line_ref) = decl.lines.iter().find(|x| x.line_no == sl.line_no as u32) else {
                     continue;
                 };
                 if originlink_customs::is_candidate(line_ref, &decl, &l.facts, &state.customs.policies) {
                     // Linked first, so later events about this certificate reach the line.
                     state.store.link_pending_line(&actor, d.id, sl.line_no, issuing, number).await?;
+                    sl.eco_number = Some(number.to_owned());
                     targets.entry(d.id).or_default().0.push(sl.line_no as u32);
                 }
             }

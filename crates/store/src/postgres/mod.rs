@@ -697,6 +697,20 @@ impl Store for PgStore {
         self.all(sql, &[&country, &number, &outcome], row::pair).await
     }
 
+    async fn certificates_named(
+        &self,
+        certs: Vec<(String, String)>,
+    ) -> Result<std::collections::HashSet<(String, String)>> {
+        if certs.is_empty() {
+            return Ok(Default::default());
+        }
+        let (countries, numbers): (Vec<String>, Vec<String>) = certs.into_iter().unzip();
+        let sql = "SELECT DISTINCT l.eco_country, l.eco_number FROM unnest($1::text[], $2::text[]) AS u(c, n) \
+                   JOIN declaration_lines l ON l.eco_country = u.c AND l.eco_number = u.n";
+        let rows: Vec<(String, String)> = self.all(sql, &[&countries, &numbers], row::pair).await?;
+        Ok(rows.into_iter().collect())
+    }
+
     async fn revenue_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RevenueGroup>> {
         let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
         let sql = row::revenue_groups_sql("$1", "$2", |x| format!("SUM({x})::bigint"));

@@ -804,6 +804,27 @@ impl Store for SqliteStore {
         self.run(move |c| all(c, sql, params![country, number, outcome], |r| row::pair(r))).await
     }
 
+    async fn certificates_named(
+        &self,
+        certs: Vec<(String, String)>,
+    ) -> Result<std::collections::HashSet<(String, String)>> {
+        if certs.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql =
+            "SELECT EXISTS (SELECT 1 FROM declaration_lines WHERE eco_country = ?1 AND eco_number = ?2)";
+        self.run(move |c| {
+            let mut named = std::collections::HashSet::new();
+            for (country, number) in certs {
+                if one(c, sql, params![country, number], |r| row::first::<_, i64>(r))? != 0 {
+                    named.insert((country, number));
+                }
+            }
+            Ok(named)
+        })
+        .await
+    }
+
     async fn pair_seen(&self, pair: Pair<'_>) -> Result<bool> {
         let (exporter, key, name) =
             (pair.exporter.to_owned(), pair.importer_key.to_owned(), pair.importer_name.to_owned());

@@ -1,6 +1,6 @@
 //! `originlink bench exchange`: certificates per second and latency from the exporter node's
 //! outbox to verified-and-stored at the importer node, through the gateway, with the three as
-//! separate processes on durable SQLite.
+//! separate processes on durable SQLite (or PostgreSQL with `--postgres`).
 //!
 //! The certificates are real: sample certificates signed with the KH authority's key and
 //! sealed into envelopes by KH's exchange code, before the clock starts. The bench then writes
@@ -40,6 +40,11 @@ pub struct Args {
     /// gateway's per-envelope verification costs.
     #[arg(long)]
     gateway_trusts_tls: bool,
+    /// Run the three on PostgreSQL instead of SQLite: the server's URL without a database
+    /// (`postgres://postgres@127.0.0.1:5432`); the databases `originlink_bench_kh`, `_th` and
+    /// `_gateway` are created afresh.
+    #[arg(long, value_name = "SERVER")]
+    postgres: Option<String>,
 }
 
 struct Procs(Vec<Child>);
@@ -77,7 +82,7 @@ fn path(p: &std::path::Path) -> Result<&str> {
 
 async fn bench(a: Args) -> Result<ExitCode> {
     let n = a.certificates;
-    let opts = Options {
+    let mut opts = Options {
         countries: vec!["KH".into(), "TH".into()],
         batch: Some(a.batch),
         poll_ms: Some(2),
@@ -85,6 +90,11 @@ async fn bench(a: Args) -> Result<ExitCode> {
         log_level: Some("warn".into()),
         ..Options::default()
     };
+    if let Some(server) = &a.postgres {
+        let (nodes, gateway) = super::fresh_databases(server, "originlink_bench", &["kh", "th", "gateway"])?;
+        opts.database = Some(nodes);
+        opts.gateway_database = Some(gateway);
+    }
     let region = originlink_region::setup(&a.dir, &opts).await?;
     eprintln!("bench exchange: sealing {n} signed certificates …");
     let messages = prepare(&region, n).await?;
@@ -93,8 +103,8 @@ async fn bench(a: Args) -> Result<ExitCode> {
         spawn(&["node", "--config", path(&region.nodes["KH"].config)?], region.dir.join("KH.log"))?,
         spawn(&["node", "--config", path(&region.nodes["TH"].config)?], region.dir.join("TH.log"))?,
     ]);
-    let kh = originlink_store::open(&db(&region, "KH")).await?;
-    let th = originlink_store::open(&db(&region, "TH")).await?;
+    let kh = originlink_store::open(&db(&region, &opts, "KH")).await?;
+    let th = originlink_store::open(&db(&region, &opts, "TH")).await?;
     eprintln!("bench exchange: KH node → gateway → TH node, {n} certificates, rate {:?}", a.rate);
 
     // Write into KH's outbox, remembering when each certificate was written.
@@ -168,8 +178,11 @@ async fn bench(a: Args) -> Result<ExitCode> {
     Ok(if lost == 0 && duplicated == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn db(region: &Region, country: &str) -> String {
-    format!("sqlite:{}", region.dir.join(country).join("node.db").display())
+fn db(region: &Region, opts: &Options, country: &str) -> String {
+    match &opts.database {
+        Some(url) => url.replace("{country}", &country.to_ascii_lowercase()),
+        None => format!("sqlite:{}", region.dir.join(country).join("node.db").display()),
+    }
 }
 
 /// Signs `n` certificates with KH's authority key and seals each into its envelope.

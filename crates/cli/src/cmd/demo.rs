@@ -56,16 +56,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
 async fn demo(a: Args) -> Result<ExitCode> {
     let mut opts = Options { replicas: usize::from(a.replicas), ..Options::default() };
     if let Some(server) = &a.postgres {
-        let server = server.trim_end_matches('/');
-        for db in ["kh", "th", "vn", "gateway"].map(|c| format!("originlink_demo_{c}")) {
-            super::psql(
-                &format!("{server}/postgres"),
-                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-            )?;
-            super::psql(&format!("{server}/postgres"), &format!("CREATE DATABASE {db}"))?;
-        }
-        opts.database = Some(format!("{server}/originlink_demo_{{country}}"));
-        opts.gateway_database = Some(format!("{server}/originlink_demo_gateway"));
+        let (nodes, gateway) =
+            super::fresh_databases(server, "originlink_demo", &["kh", "th", "vn", "gateway"])?;
+        opts.database = Some(nodes);
+        opts.gateway_database = Some(gateway);
     } else if a.replicas > 1 {
         bail!("--replicas {} needs --postgres: the replicas of a node share one database", a.replicas);
     }

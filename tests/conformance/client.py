@@ -177,6 +177,47 @@ def push(peer, pinned, *envs):
     return request(peer, pinned, "POST", "/exchange/v1/messages", batch(*envs))
 
 
+def manifest(raws, edit=None):
+    """A version 2 manifest (spec: "Batches with a manifest") over envelopes as they will
+    travel, byte for byte, signed like an envelope with KH's node key."""
+    m = {
+        "format": "originlink-manifest/1",
+        "id": str(uuid7()),
+        "from": {"country": "KH", "node": "KH-CONFORMANCE"},
+        "created_at": now_rfc3339(),
+        "envelopes": [hashlib.sha256(r).hexdigest() for r in raws],
+    }
+    if edit:
+        edit(m)
+    m["signature"] = sign(m)
+    return json.dumps(m).encode()
+
+
+def push_v2(peer, pinned, manifests, raws):
+    body = b'{"manifests":[' + b",".join(manifests) + b'],"messages":[' + b",".join(raws) + b"]}"
+    return request(peer, pinned, "POST", "/exchange/v2/messages", body)
+
+
+def raw_members(body, name):
+    """The elements of the top-level array `name` of a JSON object, each as its exact bytes."""
+    text = body.decode()
+    decoder = json.JSONDecoder()
+    obj = json.loads(text)
+    if name not in obj:
+        return []
+    i = text.index(f'"{name}"') + len(name) + 2
+    i = text.index("[", i) + 1
+    out = []
+    while True:
+        while text[i] in " \t\r\n,":
+            i += 1
+        if text[i] == "]":
+            return [t.encode() for t in out]
+        _, end = decoder.raw_decode(text, i)
+        out.append(text[i:end])
+        i = end
+
+
 def signed_certificate(seq, version_note=None):
     """A KH certificate of origin signed with KH's document-signing key by `originlink sign`
     (XML-DSig is the certificate's own signature, not the protocol's)."""
@@ -209,6 +250,7 @@ def expect_ack(what, peer, pinned, env, result, code=None, field=None):
 # --- KH's own endpoint: what the gateway pushes to KH (spec: "Endpoints", "Acknowledgement"). ---
 
 INBOX = queue.Queue()
+MANIFESTS = []
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -222,10 +264,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         peer = self.connection.getpeercert(binary_form=True)
         acks = []
-        if self.path != "/exchange/v1/messages" or peer != GW_CERT:
+        if self.path not in ("/exchange/v1/messages", "/exchange/v2/messages"):
+            self.answer(404, {"code": "NOT_FOUND", "message": "no such resource"})
+            return
+        if peer != GW_CERT:
             self.answer(401, {"code": "CLIENT_CERT_UNKNOWN", "message": "not the gateway"})
             return
-        for env in json.loads(body)["messages"]:
+        # Version 2: the hashes the manifests list, each manifest verified with the node
+        # certificate of its sender (TH here) by jwcrypto.
+        vouched = {}
+        for m in raw_members(body, "manifests") if self.path.endswith("v2/messages") else []:
+            obj = json.loads(m)
+            ok = obj.get("from", {}).get("country") == "TH" and verify_detached(obj, TH_KEY)
+            MANIFESTS.append((ok, obj))
+            for h in obj.get("envelopes", []) if ok else []:
+                vouched[h] = True
+        for raw in raw_members(body, "messages"):
+            env = json.loads(raw)
+            env["_vouched"] = hashlib.sha256(raw).hexdigest() in vouched
             acks.append({"id": env["id"], "result": "delivered"})
             INBOX.put(env)
         self.answer(200, {"acks": acks})
@@ -270,13 +326,27 @@ def received(kind, pred=lambda e: True, seconds=60):
     return found
 
 
+def verify_detached(obj, key):
+    """Whether the detached JWS in `signature` verifies over the RFC 8785 form of the other
+    members (a manifest)."""
+    members = {k: v for k, v in obj.items() if k != "signature"}
+    try:
+        h, _, sig = obj["signature"].split(".")
+        s = jws.JWS()
+        s.deserialize(f"{h}.{b64url(jcs(members))}.{sig}")
+        s.verify(key)
+        return True
+    except Exception:  # noqa: BLE001 - any failure is "does not verify"
+        return False
+
+
 def verify_from_th(env):
     """Checks an envelope from TH as the spec says: the payload hash, then the detached JWS
     over the canonical header with TH's node certificate from the trust list."""
     payload = base64.b64decode(env["payload"])
     if hashlib.sha256(payload).hexdigest() != env["payload_sha256"]:
         return False, "payload hash"
-    members = {k: v for k, v in env.items() if k not in ("payload", "signature")}
+    members = {k: v for k, v in env.items() if k not in ("payload", "signature", "_vouched")}
     h, _, sig = env["signature"].split(".")
     s = jws.JWS()
     s.deserialize(f"{h}.{b64url(jcs(members))}.{sig}")
@@ -376,12 +446,36 @@ def main():
     revoked = envelope("certificate.revoked", "TH", json.dumps({"reason": "conformance"}).encode(), certificate={"country": "KH", "number": number, "version": 2})
     expect_ack("node: certificate.revoked is delivered", TH, TH_CERT, revoked, "delivered")
 
+    # 5b. Version 2 (spec: "Batches with a manifest"): one manifest for two certificates; a
+    # manifest changed after signing vouches for nothing (the envelope's own signature is
+    # checked instead); a manifest that is not one refuses the request.
+    raws = []
+    for k in range(2):
+        n2, d2 = signed_certificate(500 + k)
+        raws.append(json.dumps(envelope("certificate.issued", "TH", d2, "application/xml", {"country": "KH", "number": n2, "version": 1})).encode())
+    s, b = push_v2(TH, TH_CERT, [manifest(raws)], raws)
+    check("node v2: two envelopes under one manifest are delivered", s == 200 and [a.get("result") for a in b.get("acks", [])] == ["delivered", "delivered"] and "manifests" not in b, f"{s} {b}")
+    n3, d3 = signed_certificate(502)
+    raw3 = json.dumps(envelope("certificate.issued", "TH", d3, "application/xml", {"country": "KH", "number": n3, "version": 1})).encode()
+    signed_m = json.loads(manifest([raw3]))
+    signed_m["envelopes"] = [hashlib.sha256(b"another").hexdigest()]
+    s, b = push_v2(TH, TH_CERT, [json.dumps(signed_m).encode()], [raw3])
+    refused_m = (b.get("manifests") or [{}])[0] if isinstance(b, dict) else {}
+    check("node v2: a manifest changed after signing is MANIFEST_SIGNATURE_INVALID, the envelope delivered on its own signature",
+          s == 200 and refused_m.get("code") == "MANIFEST_SIGNATURE_INVALID" and (b.get("acks") or [{}])[0].get("result") == "delivered", f"{s} {b}")
+    bad = manifest([raw3], edit=lambda m: m.update(id="not-a-uuid"))
+    s, b = push_v2(TH, TH_CERT, [bad], [raw3])
+    check("node v2: a malformed manifest is 400 MANIFEST_MALFORMED at manifests/0/id",
+          s == 400 and b.get("code") == "MANIFEST_MALFORMED" and b.get("field") == "manifests/0/id", f"{s} {b}")
+
     # 6. The gateway: refusals, acceptance, tracking, delivery (spec: "Endpoints").
     s, b = request(GW, GW_CERT, "POST", "/exchange/v1/messages", batch(), client_cert=False)
     check("gateway: no client certificate is 401 CLIENT_CERT_REQUIRED", s == 401 and b.get("code") == "CLIENT_CERT_REQUIRED", f"{s} {b}")
     n, doc = signed_certificate(400)
     via = envelope("certificate.issued", "TH", doc, "application/xml", {"country": "KH", "number": n, "version": 1})
-    expect_ack("gateway: certificate.issued is accepted", GW, GW_CERT, via, "accepted")
+    via_raw = json.dumps(via).encode()
+    s, b = push_v2(GW, GW_CERT, [manifest([via_raw])], [via_raw])
+    check("gateway v2: certificate.issued under a manifest is accepted", s == 200 and (b.get("acks") or [{}])[0].get("result") == "accepted" and "manifests" not in b, f"{s} {b}")
     jp = envelope("certificate.issued", "JP", doc, "application/xml", {"country": "KH", "number": n, "version": 1})
     expect_ack("gateway: a recipient that is not a member is RECIPIENT_UNKNOWN", GW, GW_CERT, jp, "refused", "RECIPIENT_UNKNOWN", "to")
     no_deadline = envelope("verification.request", "TH", json.dumps({"questions": ["?"]}).encode(), certificate={"country": "TH", "number": "TH-2026-000001", "version": 1})
@@ -401,6 +495,8 @@ def main():
     if check("KH endpoint: TH's status.update arrives through the gateway", st is not None, "none within 60 s"):
         ok, payload = verify_from_th(st)
         check("KH endpoint: its envelope verifies with TH's node certificate", ok is True, payload)
+        check("KH endpoint: it came over version 2 with TH's manifest, verified by jwcrypto, listing its exact bytes",
+              st.get("_vouched") is True, f"manifests: {[(ok, m.get('id')) for ok, m in MANIFESTS]}")
         if ok:
             body = json.loads(payload)
             check("KH endpoint: the status is received, UNCL 1373 code 43", body.get("status") == "received" and body.get("code") == "43", f"{body}")

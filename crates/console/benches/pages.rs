@@ -263,6 +263,7 @@ async fn operator_pages(dir: &std::path::Path, messages: usize, requests: usize)
             .map(|i| {
                 let (from, to) = (countries[i % 3], countries[(i + 1) % 3]);
                 NewMessage {
+                    manifest: None,
                     id: format!("01900000-0000-7000-8000-{i:012}"),
                     sender: from.into(),
                     recipient: to.into(),

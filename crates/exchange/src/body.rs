@@ -31,31 +31,127 @@ impl Batch {
         }
         let b: Batch = serde_json::from_slice(body)
             .map_err(|e| ExchangeError::new("BATCH_MALFORMED", Some("messages"), e.to_string()))?;
-        if b.messages.is_empty() {
-            return Err(ExchangeError::new("BATCH_EMPTY", Some("messages"), "no messages"));
-        }
-        if b.messages.len() > MAX_BATCH {
-            return Err(ExchangeError::new(
-                "BATCH_TOO_LARGE",
-                Some("messages"),
-                format!("{} messages, at most {MAX_BATCH}", b.messages.len()),
-            ));
-        }
+        count(&b.messages)?;
         Ok(b)
     }
 
     /// Writes a batch of already-serialized envelopes.
     pub fn encode<'a>(envelopes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-        let mut out = b"{\"messages\":[".to_vec();
-        for (i, e) in envelopes.into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(e);
-        }
-        out.extend_from_slice(b"]}");
+        let mut out = b"{\"messages\":".to_vec();
+        array(&mut out, envelopes);
+        out.push(b'}');
         out
     }
+}
+
+/// Appends a JSON array of already-serialized values.
+fn array<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = &'a [u8]>) {
+    out.push(b'[');
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(v);
+    }
+    out.push(b']');
+}
+
+/// A batch holds 1 to [`MAX_BATCH`] envelopes: `BATCH_EMPTY`, `BATCH_TOO_LARGE`.
+fn count(messages: &[Box<RawValue>]) -> Result<(), ExchangeError> {
+    if messages.is_empty() {
+        return Err(ExchangeError::new("BATCH_EMPTY", Some("messages"), "no messages"));
+    }
+    if messages.len() > MAX_BATCH {
+        return Err(ExchangeError::new(
+            "BATCH_TOO_LARGE",
+            Some("messages"),
+            format!("{} messages, at most {MAX_BATCH}", messages.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /exchange/v2/messages`: envelopes, each kept byte for byte, and the signed manifests
+/// that list them ([`crate::manifest`]).
+#[derive(Debug)]
+pub struct BatchV2 {
+    /// The manifests, parsed (not yet verified), in order.
+    pub manifests: Vec<crate::manifest::Manifest>,
+    /// The envelopes.
+    pub messages: Vec<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchV2Wire {
+    #[serde(default)]
+    manifests: Vec<Box<RawValue>>,
+    messages: Vec<Box<RawValue>>,
+}
+
+impl BatchV2 {
+    /// Parses a version 2 batch body: the limits of [`Batch::parse`], at most one manifest per
+    /// envelope, and the form of every manifest (`MANIFEST_MALFORMED` with the member in
+    /// `field` as `manifests/<index>/<member>`).
+    pub fn parse(body: &[u8]) -> Result<BatchV2, ExchangeError> {
+        if body.len() > MAX_BATCH_BYTES {
+            return Err(ExchangeError::new("BATCH_TOO_LARGE", None, format!("{} bytes", body.len())));
+        }
+        let b: BatchV2Wire = serde_json::from_slice(body)
+            .map_err(|e| ExchangeError::new("BATCH_MALFORMED", Some("messages"), e.to_string()))?;
+        count(&b.messages)?;
+        if b.manifests.len() > b.messages.len() {
+            return Err(ExchangeError::new(
+                "BATCH_MALFORMED",
+                Some("manifests"),
+                format!(
+                    "{} manifests for {} messages: at most one each",
+                    b.manifests.len(),
+                    b.messages.len()
+                ),
+            ));
+        }
+        let mut manifests = Vec::with_capacity(b.manifests.len());
+        for (i, m) in b.manifests.iter().enumerate() {
+            let m = crate::manifest::Manifest::parse(m.get().as_bytes()).map_err(|e| {
+                let field = match e.field.as_deref() {
+                    Some(f) if !f.is_empty() => format!("manifests/{i}/{f}"),
+                    _ => format!("manifests/{i}"),
+                };
+                ExchangeError { field: Some(field), ..e }
+            })?;
+            manifests.push(m);
+        }
+        Ok(BatchV2 { manifests, messages: b.messages })
+    }
+
+    /// Writes a version 2 batch of already-serialized manifests and envelopes.
+    pub fn encode<'a, 'b>(
+        manifests: impl IntoIterator<Item = &'a [u8]>,
+        envelopes: impl IntoIterator<Item = &'b [u8]>,
+    ) -> Vec<u8> {
+        let mut out = b"{\"manifests\":".to_vec();
+        array(&mut out, manifests);
+        out.extend_from_slice(b",\"messages\":");
+        array(&mut out, envelopes);
+        out.push(b'}');
+        out
+    }
+}
+
+/// A manifest of a version 2 batch that vouched for nothing, with why (its envelopes were
+/// checked by their own signatures).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRefusal {
+    /// The manifest id.
+    pub id: String,
+    /// The error code.
+    pub code: String,
+    /// The member concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For people.
+    pub message: String,
 }
 
 /// The technical outcome of one message at the receiver (ePhyto hub terms). Separate from the
@@ -121,6 +217,9 @@ impl Ack {
 pub struct BatchResponse {
     /// Acknowledgements.
     pub acks: Vec<Ack>,
+    /// Version 2: the manifests that vouched for nothing, with why (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<ManifestRefusal>,
 }
 
 /// The business status of a certificate at the importing side.

@@ -130,6 +130,9 @@ pub struct Envelope {
     pub signature: String,
     /// The envelope exactly as received or produced (what is stored and forwarded).
     pub raw: Vec<u8>,
+    /// Whether `payload` was read (decoded and its hash checked). A router's parse
+    /// ([`Envelope::parse_routed`]) leaves a document payload unread: the receiver checks it.
+    pub payload_read: bool,
     /// What the signature covers: the RFC 8785 form of the members as written, without
     /// `payload` and `signature`.
     signed: Vec<u8>,
@@ -376,13 +379,25 @@ impl Envelope {
             originlink_trust::jws::sign_detached(&signed, key, &[]).map_err(|e| failed(e.to_string()))?;
         w.signature = signature.clone();
         let raw = serde_json::to_vec(&w).map_err(|e| failed(e.to_string()))?;
-        Ok(Envelope { header, payload_sha256, payload, signature, raw, signed })
+        Ok(Envelope { header, payload_sha256, payload, signature, raw, signed, payload_read: true })
     }
 
     /// Parses an envelope: its form, every member, the payload hash, the form of the JWS.
     /// Does not check the signature (that needs the sender's certificate:
     /// [`Envelope::verify_signature`]).
     pub fn parse(raw: &[u8]) -> Result<Envelope, ExchangeError> {
+        Self::parse_as(raw, true)
+    }
+
+    /// [`Envelope::parse`] for a router that passes the envelope on: the same checks, except
+    /// that an XML payload (a certificate document, which only its recipient reads) is not
+    /// decoded and its hash is not checked here; the recipient checks both. `payload` is then
+    /// empty and `payload_read` false. JSON payloads are read, as the router checks them.
+    pub fn parse_routed(raw: &[u8]) -> Result<Envelope, ExchangeError> {
+        Self::parse_as(raw, false)
+    }
+
+    fn parse_as(raw: &[u8], read_documents: bool) -> Result<Envelope, ExchangeError> {
         if raw.len() > MAX_ENVELOPE_BYTES {
             return Err(ExchangeError::new(
                 "ENVELOPE_TOO_LARGE",
@@ -394,12 +409,16 @@ impl Envelope {
         // different duplicates would see different envelopes).
         let v = originlink_trust::jcs::parse_strict(raw)
             .map_err(|e| ExchangeError::new("ENVELOPE_MALFORMED", None, format!("not I-JSON: {e}")))?;
-        Self::from_value(v, raw.to_vec())
+        Self::read(v, raw.to_vec(), read_documents)
     }
 
     /// [`Envelope::parse`] from an already-parsed JSON value (parsed without duplicate member
     /// names); `raw` is the envelope as received.
     pub fn from_value(v: Value, raw: Vec<u8>) -> Result<Envelope, ExchangeError> {
+        Self::read(v, raw, true)
+    }
+
+    fn read(v: Value, raw: Vec<u8>, read_documents: bool) -> Result<Envelope, ExchangeError> {
         if raw.len() > MAX_ENVELOPE_BYTES {
             return Err(ExchangeError::new("ENVELOPE_TOO_LARGE", None, format!("{} bytes", raw.len())));
         }
@@ -448,13 +467,19 @@ impl Envelope {
         }
         let created_at = parse_rfc3339(req_str(&obj, "created_at", "created_at")?)
             .map_err(|e| malformed("created_at", e))?;
-        let payload = STANDARD
-            .decode(req_str(&obj, "payload", "payload")?.as_bytes())
-            .map_err(|e| malformed("payload", format!("not base64 (RFC 4648 §4, padded): {e}")))?;
+        let encoded = req_str(&obj, "payload", "payload")?;
+        let read = read_documents || payload_type != "application/xml";
+        let payload = if read {
+            STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|e| malformed("payload", format!("not base64 (RFC 4648 §4, padded): {e}")))?
+        } else {
+            Vec::new()
+        };
         let signature = req_str(&obj, "signature", "signature")?.to_owned();
         jws(&signature)?;
-        let payload_sha256 = sha256_hex(&payload);
-        if !payload_sha256.eq_ignore_ascii_case(stated_sha256) {
+        let payload_sha256 = if read { sha256_hex(&payload) } else { stated_sha256.to_ascii_lowercase() };
+        if read && !payload_sha256.eq_ignore_ascii_case(stated_sha256) {
             return Err(ExchangeError::new(
                 "PAYLOAD_HASH_MISMATCH",
                 Some("payload_sha256"),
@@ -472,7 +497,7 @@ impl Envelope {
             created_at,
         };
         let signed = signing_input(&obj);
-        Ok(Envelope { header, payload_sha256, payload, signature, raw, signed })
+        Ok(Envelope { header, payload_sha256, payload, signature, raw, signed, payload_read: read })
     }
 
     /// The bytes the signature covers: the RFC 8785 canonical form of the envelope as it was
@@ -511,7 +536,7 @@ fn signing_input(obj: &Map<String, Value>) -> Vec<u8> {
 }
 
 /// The form of the JWS: a format error is `ENVELOPE_MALFORMED`, a refused `alg` its own code.
-fn jws(token: &str) -> Result<DetachedJws, ExchangeError> {
+pub(crate) fn jws(token: &str) -> Result<DetachedJws, ExchangeError> {
     DetachedJws::parse(token).map_err(|e| match e {
         JwsFailure::AlgorithmNotAllowed(a) => ExchangeError::new(
             "ENVELOPE_SIGNATURE_ALGORITHM_NOT_ALLOWED",

@@ -8,8 +8,9 @@
 //! (`docs/protocol.md`, "Delivery"), so an endpoint that stored a batch and died before
 //! answering and a second endpoint that stores it again leave one copy.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
@@ -20,7 +21,16 @@ use crate::client::{ClientError, PeerClient};
 pub struct Failover {
     clients: Vec<Arc<PeerClient>>,
     current: AtomicUsize,
+    /// Whether this sender may use protocol version 2 at all (its configuration).
+    v2: AtomicBool,
+    /// Until when the peer is taken to speak only version 1 (it answered 404 or 405 to the
+    /// version 2 path).
+    v1_until: Mutex<Option<Instant>>,
 }
+
+/// How long a peer that answered the version 2 path 404 or 405 is sent version 1 before it is
+/// asked again (it may have been upgraded).
+pub const V1_MEMORY: Duration = Duration::from_secs(600);
 
 impl std::fmt::Debug for Failover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +49,12 @@ impl Failover {
     /// The endpoints in the order to try them first (the first is preferred until it fails);
     /// `None` without any.
     pub fn new(clients: Vec<Arc<PeerClient>>) -> Option<Failover> {
-        (!clients.is_empty()).then(|| Failover { clients, current: AtomicUsize::new(0) })
+        (!clients.is_empty()).then(|| Failover {
+            clients,
+            current: AtomicUsize::new(0),
+            v2: AtomicBool::new(true),
+            v1_until: Mutex::new(None),
+        })
     }
 
     /// [`Failover::new`] starting at an endpoint picked at random: senders that have no
@@ -50,6 +65,39 @@ impl Failover {
         let pick = std::collections::hash_map::RandomState::new().hash_one(f.clients.len());
         f.current.store(usize::try_from(pick % f.clients.len() as u64).unwrap_or(0), Ordering::Relaxed);
         Some(f)
+    }
+
+    /// Keeps this sender to protocol version 1 (`false`), as a node of the previous version
+    /// would be; `true` (the default) tries version 2 first.
+    pub fn allow_v2(self, allow: bool) -> Failover {
+        self.v2.store(allow, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether to send the next batch as version 2 (with a manifest): allowed, and the peer
+    /// has not answered the version 2 path 404 or 405 in the last [`V1_MEMORY`].
+    pub fn speaks_v2(&self) -> bool {
+        if !self.v2.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut until = self.v1_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                *until = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Records that the peer answered the version 2 path 404 or 405: it speaks version 1.
+    pub fn heard_v1(&self) {
+        tracing::info!(
+            endpoint = self.base(),
+            "peer speaks exchange protocol version 1 only; sending version 1"
+        );
+        *self.v1_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + V1_MEMORY);
     }
 
     /// The endpoint requests go to now.

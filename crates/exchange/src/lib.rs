@@ -16,6 +16,7 @@
 //! - [`client`]: the pooled HTTP/1.1 client a sender uses.
 //! - [`failover`]: a peer's several endpoints (replicas), tried in turn.
 //! - [`server`]: serving an axum router with the client certificate visible to handlers.
+//! - [`manifest`]: the signed manifest of a batch (protocol version 2).
 //! - [`id`]: UUIDv7 message ids. [`backoff`]: retry delays.
 
 pub mod backoff;
@@ -26,6 +27,7 @@ pub mod envelope;
 pub mod error;
 pub mod failover;
 pub mod id;
+pub mod manifest;
 pub mod server;
 pub mod tls;
 
@@ -33,6 +35,12 @@ pub use body::{Ack, Batch, BatchResponse, BusinessStatus, Delivery, MessageBody,
 pub use directory::{Directory, Peer};
 pub use envelope::{CertRef, Endpoint, Envelope, Header, MessageType};
 pub use error::ExchangeError;
+pub use manifest::{Manifest, Vouched};
 
-/// The path of the batch endpoint on nodes and gateways.
+/// The path of the batch endpoint on nodes and gateways (protocol version 1: every envelope
+/// checked by its own signature).
 pub const MESSAGES_PATH: &str = "/exchange/v1/messages";
+
+/// The path of the version 2 batch endpoint: envelopes with the signed manifests that list
+/// them ([`manifest`]). A peer that answers it 404 or 405 speaks only version 1.
+pub const MESSAGES_PATH_V2: &str = "/exchange/v2/messages";

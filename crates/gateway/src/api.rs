@@ -13,16 +13,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use originlink_exchange::body::BatchV2;
 use originlink_exchange::server::PeerCert;
 use originlink_exchange::{
-    Ack, Batch, BatchResponse, Delivery, Envelope, ExchangeError, Peer, check_message,
+    Ack, Batch, BatchResponse, Delivery, Envelope, ExchangeError, Manifest, Peer, Vouched, check_message,
 };
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::metrics::Metrics;
 use crate::operator;
-use crate::queue::{NewMessage, Outcome, Settle};
+use crate::queue::{ManifestBody, NewMessage, Outcome, Settle};
 
 /// How long a pulled message stays leased to the node that pulled it.
 pub const PULL_LEASE: Duration = Duration::from_secs(30);
@@ -37,6 +38,7 @@ pub use crate::state::Shared;
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route(originlink_exchange::MESSAGES_PATH, post(post_messages))
+        .route(originlink_exchange::MESSAGES_PATH_V2, post(post_messages_v2))
         .route("/exchange/v1/messages/{id}", get(track))
         .route("/exchange/v1/pull", post(pull))
         .route("/exchange/v1/pull/ack", post(pull_ack))
@@ -124,8 +126,22 @@ fn peer_of(req: &Request) -> PeerCert {
     req.extensions().get::<PeerCert>().cloned().unwrap_or_default()
 }
 
-/// `POST /exchange/v1/messages`
+/// `POST /exchange/v1/messages`: every envelope checked by its own signature.
 async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
+    accept(s, req, false).await
+}
+
+/// `POST /exchange/v2/messages`: envelopes with the signed manifests that list them; one
+/// verification per manifest instead of one per envelope.
+async fn post_messages_v2(State(s): State<Shared>, req: Request) -> Response {
+    if s.protocol < 2 {
+        // Configured as the previous version: the path does not exist.
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", None, "no such resource");
+    }
+    accept(s, req, true).await
+}
+
+async fn accept(s: Shared, req: Request, v2: bool) -> Response {
     let peer = peer_of(&req);
     // Who is sending is settled from the TLS handshake before a byte of the body is read.
     let client = match s.directory.get().identify(peer.0.as_deref().map(Vec::as_slice), s.clock.now()) {
@@ -136,25 +152,43 @@ async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
         Ok(b) => b,
         Err(e) => return refuse(&s.metrics, e),
     };
-    let batch = match Batch::parse(&body) {
+    let parsed = if v2 {
+        BatchV2::parse(&body).map(|b| (b.manifests, b.messages))
+    } else {
+        Batch::parse(&body).map(|b| (Vec::new(), b.messages))
+    };
+    let (manifests, messages) = match parsed {
         Ok(b) => b,
         Err(e) => return refuse(&s.metrics, e),
     };
     // Parsing and signature checks are CPU work: off the async threads.
     let checker = s.clone();
-    let checked = match tokio::task::spawn_blocking(move || {
-        batch.messages.iter().map(|raw| check(&checker, &client, raw.get().as_bytes())).collect::<Vec<_>>()
+    let checked = tokio::task::spawn_blocking(move || {
+        let vouched = vouch(&checker, &client, manifests);
+        let checked: Vec<_> =
+            messages.iter().map(|raw| check(&checker, &client, raw.get().as_bytes(), &vouched)).collect();
+        (vouched, checked)
     })
-    .await
-    {
+    .await;
+    let (vouched, checked) = match checked {
         Ok(c) => c,
         Err(e) => return unavailable(&s.metrics, e),
     };
     let new: Vec<NewMessage> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+    // The manifests the accepted messages name, kept with them to be forwarded.
+    let keep: Vec<ManifestBody> = vouched
+        .verified
+        .iter()
+        .map(|(m, sha256)| ManifestBody {
+            sha256: sha256.clone(),
+            body: String::from_utf8_lossy(&m.raw).into_owned(),
+        })
+        .filter(|m| new.iter().any(|n| n.manifest.as_deref() == Some(m.sha256.as_str())))
+        .collect();
     let stored = if new.is_empty() {
         Vec::new()
     } else {
-        match s.queue.enqueue(new, s.clock.now()).await {
+        match s.queue.enqueue_with_manifests(new, keep, s.clock.now()).await {
             Ok(v) => v,
             Err(e) => return unavailable(&s.metrics, e),
         }
@@ -189,7 +223,21 @@ async fn post_messages(State(s): State<Shared>, req: Request) -> Response {
     }
     s.metrics.accepted(accepted);
     s.metrics.duplicates(duplicates);
-    (StatusCode::OK, Json(BatchResponse { acks })).into_response()
+    let manifests = originlink_exchange::manifest::refusals(&vouched);
+    (StatusCode::OK, Json(BatchResponse { acks, manifests })).into_response()
+}
+
+/// Verifies the manifests of a batch from `client` (a node may pass on only its own).
+fn vouch(s: &Shared, client: &Peer, manifests: Vec<Manifest>) -> Vouched {
+    if manifests.is_empty() {
+        return Vouched::default();
+    }
+    let directory = s.directory.get();
+    let client_country = match client {
+        Peer::Node { country, .. } => Some(*country),
+        Peer::Gateway { .. } => None,
+    };
+    Vouched::check(manifests, client_country, |c| directory.node_certs(c).into_iter().cloned().collect())
 }
 
 /// The codes an envelope can be refused with, as `'static` labels for the metrics.
@@ -212,10 +260,11 @@ fn static_code(code: &str) -> &'static str {
     CODES.iter().find(|c| **c == code).copied().unwrap_or("OTHER")
 }
 
-/// Checks one envelope from `client`: form and hash, sender, recipient, signature, and what
-/// its type requires ([`check_message`]).
-fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
-    let env = Envelope::parse(raw).map_err(|e| {
+/// Checks one envelope from `client`: form (a document payload is left for its recipient to
+/// read), sender, recipient, signature (or a verified manifest from its sender that lists it),
+/// and what its type requires ([`check_message`]).
+fn check(s: &Shared, client: &Peer, raw: &[u8], vouched: &Vouched) -> Result<NewMessage, Ack> {
+    let env = Envelope::parse_routed(raw).map_err(|e| {
         // The id, if there is one, so the sender can tell which message was refused.
         let id = serde_json::from_slice::<serde_json::Value>(raw)
             .ok()
@@ -242,7 +291,12 @@ fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
     if !s.directory.get().is_member(h.to.country) {
         return refuse("RECIPIENT_UNKNOWN", "to", format!("{} is not a member", h.to.country));
     }
-    if s.verify_signatures {
+    let manifest = if vouched.is_empty() {
+        None
+    } else {
+        vouched.vouches(&originlink_exchange::envelope::sha256_hex(raw), h.from.country)
+    };
+    if manifest.is_none() && s.verify_signatures {
         let directory = s.directory.get();
         let certs = directory.node_certs(h.from.country);
         env.verify_signature(&certs).map_err(|e| Ack::refused(h.id.clone(), &e))?;
@@ -260,6 +314,7 @@ fn check(s: &Shared, client: &Peer, raw: &[u8]) -> Result<NewMessage, Ack> {
             number: c.number.clone(),
         }),
         envelope: env.raw,
+        manifest: manifest.map(|i| vouched.verified[i].1.clone()),
     })
 }
 

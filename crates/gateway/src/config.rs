@@ -17,7 +17,8 @@
 //! tls_key = "keys/tls.key"
 //! trust_list = "trust-list.json"     # signed by the operator
 //! operator_cert = "operator.crt"     # the list must verify against it
-//! verify_signatures = true           # check every envelope's signature
+//! verify_signatures = true           # check every envelope's signature (or its batch's manifest)
+//! protocol = 2                       # exchange protocol: 2 (manifests) or 1 (as the previous version)
 //! push_batch = 256                   # envelopes per push request
 //! max_attempts = 12                  # failed pushes before a message is dead
 //! backoff_base_ms = 200
@@ -114,6 +115,11 @@ pub struct GatewayConfig {
     /// Check each envelope's signature against the sender country's node certificates.
     #[serde(default = "yes")]
     pub verify_signatures: bool,
+    /// The highest exchange protocol version spoken: 2 (batches with manifests, falling back
+    /// to 1 for peers that answer the version 2 path 404), or 1 (only version 1, as the
+    /// previous version of OriginLink: no version 2 endpoint, version 1 pushes).
+    #[serde(default = "default_protocol")]
+    pub protocol: u8,
     /// Envelopes per push request.
     #[serde(default = "default_push_batch")]
     pub push_batch: usize,
@@ -154,6 +160,10 @@ fn default_retention_hours() -> u32 {
 fn yes() -> bool {
     true
 }
+fn default_protocol() -> u8 {
+    2
+}
+
 fn default_push_batch() -> usize {
     256
 }
@@ -214,6 +224,9 @@ impl Config {
         }
         if !(1..=originlink_exchange::body::MAX_BATCH).contains(&g.push_batch) {
             return Err(format!("gateway.push_batch: 1 to {}", originlink_exchange::body::MAX_BATCH));
+        }
+        if !(1..=2).contains(&g.protocol) {
+            return Err(format!("gateway.protocol: 1 or 2, not {}", g.protocol));
         }
         if g.max_attempts == 0 {
             return Err("gateway.max_attempts: at least 1".into());

@@ -184,7 +184,7 @@ impl Gateway {
             wake.insert(country.clone(), notify.clone());
             workers.push(push::Worker {
                 recipient: country,
-                client,
+                client: client.allow_v2(g.protocol >= 2),
                 wake: notify,
                 queue: queue.clone(),
                 batch: g.push_batch,
@@ -207,6 +207,7 @@ impl Gateway {
             own_cert: Arc::new(identity.cert_der.clone()),
             operator_token_sha256,
             verify_signatures: g.verify_signatures,
+            protocol: g.protocol,
             body_limit: config.server.body_limit,
             max_attempts: g.max_attempts,
             metrics,

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use originlink_exchange::backoff::{self, Backoff};
+use originlink_exchange::body::BatchV2;
 use originlink_exchange::failover::Failover;
-use originlink_exchange::{Batch, BatchResponse, MESSAGES_PATH};
+use originlink_exchange::{Batch, BatchResponse, MESSAGES_PATH, MESSAGES_PATH_V2};
 use originlink_service::Clock;
 use tokio::sync::{Notify, watch};
 
@@ -78,10 +79,39 @@ impl Worker {
     async fn push(&self, msgs: Vec<Claimed>) {
         let mut work = vec![msgs];
         while let Some(msgs) = work.pop() {
-            let body = Batch::encode(msgs.iter().map(|m| m.envelope.as_slice()));
+            // Version 2 carries the senders' manifests of these envelopes, so the recipient
+            // verifies one signature per manifest; a recipient that does not know the path is
+            // sent version 1 (every envelope carries its own signature).
+            let v2 = self.client.speaks_v2();
+            let (path, body) = if v2 {
+                let mut wanted: Vec<String> = msgs.iter().filter_map(|m| m.manifest.clone()).collect();
+                wanted.sort_unstable();
+                wanted.dedup();
+                let manifests = if wanted.is_empty() {
+                    Vec::new()
+                } else {
+                    self.queue.manifests(wanted).await.unwrap_or_else(|e| {
+                        // Without them every envelope is checked by its own signature.
+                        tracing::warn!(recipient = %self.recipient, error = %e, "reading manifests failed");
+                        Vec::new()
+                    })
+                };
+                let body = BatchV2::encode(
+                    manifests.iter().map(|m| m.as_bytes()),
+                    msgs.iter().map(|m| m.envelope.as_slice()),
+                );
+                (MESSAGES_PATH_V2, body)
+            } else {
+                (MESSAGES_PATH, Batch::encode(msgs.iter().map(|m| m.envelope.as_slice())))
+            };
             let sent = std::time::Instant::now();
-            let answer = self.client.request(Method::POST, MESSAGES_PATH, body).await;
+            let answer = self.client.request(Method::POST, path, body).await;
             self.metrics.pushed(sent.elapsed().as_secs_f64());
+            if v2 && matches!(answer, Ok((StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED, _))) {
+                self.client.heard_v1();
+                work.push(msgs);
+                continue;
+            }
             let outcomes: Vec<Outcome> = match answer {
                 Ok((StatusCode::OK, bytes)) => match serde_json::from_slice::<BatchResponse>(&bytes) {
                     Ok(r) => {

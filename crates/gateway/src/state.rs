@@ -24,6 +24,8 @@ pub struct Shared {
     pub operator_token_sha256: Option<[u8; 32]>,
     /// Check envelope signatures.
     pub verify_signatures: bool,
+    /// The highest exchange protocol version served (1: no version 2 endpoint).
+    pub protocol: u8,
     /// Largest request body.
     pub body_limit: usize,
     /// Failed attempts before a message is dead (for pull acknowledgements too).

@@ -157,6 +157,7 @@ pub struct ClockConfig {
 /// gateway = "https://127.0.0.1:9443"    # default: the first gateway of the trust list
 /// direct = { TH = "https://127.0.0.1:8444" }  # bilateral links, no gateway
 /// pull = false                          # true: fetch from the gateway instead of being pushed to
+/// protocol = 2                          # 2: batches with manifests; 1: as the previous version
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +195,15 @@ pub struct ExchangeConfig {
     /// never). A newer list that verifies is written over `trust_list` and put in force.
     #[serde(default = "default_trust_list_refresh")]
     pub trust_list_refresh_s: u64,
+    /// The highest exchange protocol version spoken: 2 (batches with a signed manifest,
+    /// falling back to 1 for a peer that answers the version 2 path 404), or 1 (only version
+    /// 1, as the previous version of OriginLink: no version 2 endpoint, version 1 batches).
+    #[serde(default = "default_protocol")]
+    pub protocol: u8,
+}
+
+fn default_protocol() -> u8 {
+    2
 }
 
 fn default_trust_list_refresh() -> u64 {
@@ -357,6 +367,9 @@ impl Config {
         if let Some(x) = &mut self.exchange {
             x.trust_list = abs(&x.trust_list);
             x.operator_cert = abs(&x.operator_cert);
+            if !(1..=2).contains(&x.protocol) {
+                return Err(format!("exchange.protocol: 1 or 2, not {}", x.protocol));
+            }
             if !(1..=1000).contains(&x.batch) {
                 return Err("exchange.batch: 1 to 1000".into());
             }

@@ -41,6 +41,11 @@ pub struct Metrics {
     pub exchange_sent: Counter,
     /// Time from sending a batch to the next hop's acknowledgement.
     pub delivery_seconds: Histogram,
+    /// Inbound envelopes whose sender was proven by a verified manifest of their batch.
+    pub exchange_by_manifest: Counter,
+    /// Inbound envelopes whose sender was proven by their own signature (version 1, or no
+    /// verified manifest listed them).
+    pub exchange_by_signature: Counter,
     /// Inbound messages refused (their sender may not say them, or they are not acceptable).
     pub exchange_refused: Counter,
     /// Inbound messages quarantined on arrival (their payload can never be processed).
@@ -74,6 +79,8 @@ impl Default for Metrics {
             revocations: Counter::default(),
             exchange_sent: Counter::default(),
             delivery_seconds: latency(),
+            exchange_by_manifest: Counter::default(),
+            exchange_by_signature: Counter::default(),
             exchange_refused: Counter::default(),
             exchange_quarantined: Counter::default(),
             outbox_pending: Gauge::default(),
@@ -107,6 +114,16 @@ impl Default for Metrics {
             "originlink_exchange_delivery_seconds",
             "Time from sending a batch to the next hop's acknowledgement",
             m.delivery_seconds.clone(),
+        );
+        r.register(
+            "originlink_exchange_envelopes_by_manifest",
+            "Inbound envelopes whose sender a verified manifest of their batch proved (one signature per batch)",
+            m.exchange_by_manifest.clone(),
+        );
+        r.register(
+            "originlink_exchange_envelopes_by_signature",
+            "Inbound envelopes whose sender their own signature proved",
+            m.exchange_by_signature.clone(),
         );
         r.register("originlink_exchange_refused", "Inbound messages refused", m.exchange_refused.clone());
         r.register(

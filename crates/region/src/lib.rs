@@ -152,6 +152,9 @@ pub struct Options {
     /// databases: the replicas of a node share its database, the gateway's share the queue.
     /// Each is listed in the trust list as an endpoint, and senders fail over between them.
     pub replicas: usize,
+    /// Services kept at exchange protocol version 1, as the previous version of OriginLink
+    /// speaks it (`protocol = 1`): country codes, or `gateway`.
+    pub protocol_v1: Vec<String>,
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -271,9 +274,10 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         format!(
             "[server]\nlisten = \"127.0.0.1:{}\"\n\n[database]\nurl = \"{gw_db}\"\n\n[gateway]\nid = \"DEMO-HUB\"\n\
              tls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\ntrust_list = \"../trust-list.json\"\n\
-             operator_cert = \"../operator/operator.crt\"\n{}{}{}\n[console]\nlisten = \"{}\"\n\n\
+             operator_cert = \"../operator/operator.crt\"\n{}{}{}{}\n[console]\nlisten = \"{}\"\n\n\
              [log]\nlevel = \"{log}\"\n",
             port(r, 0),
+            if opts.protocol_v1.iter().any(|s| s == "gateway") { "protocol = 1\n" } else { "" },
             opts.gateway_verify_signatures.map(|v| format!("verify_signatures = {v}\n")).unwrap_or_default(),
             opts.backoff_base_ms.map(|b| format!("backoff_base_ms = {b}\n")).unwrap_or_default(),
             opts.backoff_max_ms.map(|b| format!("backoff_max_ms = {b}\n")).unwrap_or_default(),
@@ -324,6 +328,9 @@ pub async fn setup(dir: &Path, opts: &Options) -> Result<Region> {
         }
         if let Some(r) = opts.trust_list_refresh_s {
             exchange.push_str(&format!("trust_list_refresh_s = {r}\n"));
+        }
+        if opts.protocol_v1.iter().any(|s| s == c.code) {
+            exchange.push_str("protocol = 1\n");
         }
         if !direct.is_empty() {
             exchange.push_str(&format!("\n[exchange.direct]\n{direct}"));

@@ -248,6 +248,74 @@ fn a_certificate_goes_through_the_gateway_and_its_status_comes_back() {
     rt.block_on(round_trip(&region));
 }
 
+/// Protocol version 2 (batches with a signed manifest) next to nodes and gateways of the
+/// previous version, which speak only version 1 (`protocol = 1` serves and sends exactly the
+/// version 1 exchange): an older sender, an older receiver, an older gateway. Each way a
+/// certificate is issued, replaced and revoked, and every status comes back; where a newer
+/// service met an older one it says it fell back, and where all are new no one did.
+#[test]
+fn nodes_and_gateways_of_the_previous_protocol_still_exchange_with_new_ones() {
+    let fallback = "peer speaks exchange protocol version 1 only";
+    let rt = rt();
+    let cases: [(Option<&str>, &[&str]); 4] = [
+        (None, &[]),
+        // The gateway pushes statuses to the older KH, certificates to the older TH.
+        (Some("KH"), &["gateway"]),
+        (Some("TH"), &["gateway"]),
+        // Both nodes send to the older gateway.
+        (Some("gateway"), &["KH", "TH"]),
+    ];
+    for (old, falls_back) in cases {
+        let dir = tempdir(&format!("exchange-v1-{}", old.unwrap_or("none")));
+        let mut o = two(false);
+        o.protocol_v1 = old.into_iter().map(str::to_owned).collect();
+        let region = rt.block_on(originlink_region::setup(&dir, &o)).expect("region");
+        let g = gateway(&region);
+        let kh = node(&region, "KH");
+        let th = node(&region, "TH");
+        rt.block_on(async {
+            round_trip(&region).await;
+            // Only when every hop speaks version 2 do senders' manifests prove the envelopes;
+            // otherwise each envelope's own signature does, as in version 1.
+            for (country, admin) in [("KH", "kh-admin"), ("TH", "th-admin")] {
+                let api = region.api(country).expect("api");
+                let by_manifest =
+                    metric(&api, admin, "originlink_exchange_envelopes_by_manifest_total").await;
+                let by_signature =
+                    metric(&api, admin, "originlink_exchange_envelopes_by_signature_total").await;
+                if old.is_none() {
+                    assert!(by_manifest >= 3 && by_signature == 0, "{country}: {by_manifest} {by_signature}");
+                } else {
+                    assert!(
+                        by_manifest == 0 && by_signature >= 3,
+                        "{country} with {old:?}: {by_manifest} {by_signature}"
+                    );
+                }
+            }
+        });
+        drop((g, kh, th));
+        for service in ["gateway", "KH", "TH"] {
+            let log = std::fs::read_to_string(region.dir.join(format!("{service}.log"))).unwrap_or_default();
+            assert_eq!(
+                log.contains(fallback),
+                falls_back.contains(&service),
+                "{service} with {old:?} at version 1: fell back to version 1? log:\n{log}"
+            );
+        }
+    }
+}
+
+/// A counter of a node's `/metrics`.
+async fn metric(api: &Api, admin: &str, name: &str) -> u64 {
+    let (s, v) = api.call("GET", "/metrics", admin, None).await.expect("metrics answer");
+    assert_eq!(s, 200);
+    let text = v.as_str().expect("text").to_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+}
+
 #[test]
 fn a_direct_link_needs_no_gateway() {
     let dir = tempdir("exchange-direct");

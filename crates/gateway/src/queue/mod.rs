@@ -55,6 +55,18 @@ pub struct NewMessage {
     pub envelope: Vec<u8>,
     /// The certificate the envelope's header names, if any (for the operator's search).
     pub certificate: Option<CertificateRef>,
+    /// The SHA-256 of the verified manifest that listed it (protocol version 2), stored with
+    /// it ([`Queue::enqueue_with_manifests`]) and forwarded with it.
+    pub manifest: Option<String>,
+}
+
+/// A verified manifest to keep while the messages it lists wait (forwarded with them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestBody {
+    /// SHA-256 of the manifest as written, lower-case hex.
+    pub sha256: String,
+    /// The manifest as written (JSON text).
+    pub body: String,
 }
 
 /// The certificate a message is about, as its envelope header names it.
@@ -79,6 +91,8 @@ pub struct Claimed {
     pub envelope: Vec<u8>,
     /// Failed attempts so far.
     pub attempts: u32,
+    /// The SHA-256 of the manifest that listed it, if one did ([`Queue::manifests`]).
+    pub manifest: Option<String>,
 }
 
 /// What happened to a claimed message.
@@ -266,7 +280,21 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// Stores a whole batch in ONE transaction, committed (durably) before it returns. For
     /// each message, in order: `true` if it was stored, `false` if its id was already known
     /// (also when it appears twice in the batch): nothing is stored again.
-    async fn enqueue(&self, messages: Vec<NewMessage>, now: DateTime<Utc>) -> Result<Vec<bool>>;
+    async fn enqueue(&self, messages: Vec<NewMessage>, now: DateTime<Utc>) -> Result<Vec<bool>> {
+        self.enqueue_with_manifests(messages, Vec::new(), now).await
+    }
+
+    /// [`Queue::enqueue`] with the manifests the messages name (kept once each, in the same
+    /// transaction).
+    async fn enqueue_with_manifests(
+        &self,
+        messages: Vec<NewMessage>,
+        manifests: Vec<ManifestBody>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>>;
+
+    /// The stored manifests with these SHA-256s (those still kept), as written.
+    async fn manifests(&self, sha256s: Vec<String>) -> Result<Vec<String>>;
 
     /// Leases up to `max` due pending messages for `recipient` until `now + lease`, oldest
     /// due first. Rows leased by others are skipped, never waited for.
@@ -362,6 +390,26 @@ pub(crate) const V3_RETENTION: &str = r#"
 ALTER TABLE gateway_queue ADD COLUMN purged_at BIGINT;
 CREATE INDEX gateway_queue_purgeable ON gateway_queue(delivered_at) WHERE state = 'delivered' AND purged_at IS NULL;
 "#;
+
+/// Migration 4, the same text on both backends: the manifests of version 2 batches, kept
+/// while a message they list waits, and each message's manifest.
+pub(crate) const V4_MANIFESTS: &str = r#"
+CREATE TABLE gateway_manifests (
+  sha256 TEXT PRIMARY KEY,
+  body TEXT NOT NULL,
+  received_at BIGINT NOT NULL
+);
+CREATE INDEX gateway_manifests_received ON gateway_manifests(received_at);
+ALTER TABLE gateway_queue ADD COLUMN manifest TEXT;
+CREATE INDEX gateway_queue_manifest_waiting ON gateway_queue(manifest) WHERE state = 'pending';
+"#;
+
+/// Forgets up to `$2` manifests received before `$1` that no waiting message names. The same
+/// text on both backends.
+pub(crate) const PURGE_MANIFESTS_SQL: &str = "DELETE FROM gateway_manifests WHERE sha256 IN \
+     (SELECT m.sha256 FROM gateway_manifests m WHERE m.received_at < $1 AND NOT EXISTS \
+       (SELECT 1 FROM gateway_queue q WHERE q.manifest = m.sha256 AND q.state = 'pending') \
+      ORDER BY m.received_at LIMIT $2)";
 
 /// Empties the bodies of up to `$4` messages delivered before `$3`, oldest first, marking them
 /// purged at `$2` (`$1` is the empty body). The same text on both backends (SQLite reads `$n`

@@ -12,8 +12,9 @@ use originlink_service::pgpool::{PgConn, PgPool, PoolError};
 use tokio_postgres::Row;
 
 use super::{
-    CertificateRef, Claimed, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession, Outcome, Queue,
-    QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
+    CertificateRef, Claimed, ManifestBody, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession,
+    Outcome, Queue, QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end,
+    micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -41,6 +42,7 @@ CREATE INDEX gateway_queue_dead ON gateway_queue(received_at, seq) WHERE state =
     ),
     (2, super::V2_OPERATOR),
     (3, super::V3_RETENTION),
+    (4, super::V4_MANIFESTS),
 ];
 
 fn db(e: tokio_postgres::Error) -> QueueError {
@@ -167,7 +169,12 @@ impl Queue for PgQueue {
         client!(g).simple_query("SELECT 1").await.map_err(db).map(|_| ())
     }
 
-    async fn enqueue(&self, messages: Vec<NewMessage>, now: DateTime<Utc>) -> Result<Vec<bool>> {
+    async fn enqueue_with_manifests(
+        &self,
+        messages: Vec<NewMessage>,
+        manifests: Vec<ManifestBody>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
         let at = micros(now);
         let mut ids = Vec::with_capacity(messages.len());
         let mut senders = Vec::with_capacity(messages.len());
@@ -176,6 +183,7 @@ impl Queue for PgQueue {
         let mut envelopes = Vec::with_capacity(messages.len());
         let mut cert_countries: Vec<Option<String>> = Vec::with_capacity(messages.len());
         let mut cert_numbers: Vec<Option<String>> = Vec::with_capacity(messages.len());
+        let mut manifest_of: Vec<Option<String>> = Vec::with_capacity(messages.len());
         for m in messages {
             let (cc, cn) = m.certificate.map(|c| (Some(c.country), Some(c.number))).unwrap_or_default();
             cert_countries.push(cc);
@@ -185,25 +193,53 @@ impl Queue for PgQueue {
             recipients.push(m.recipient);
             kinds.push(m.kind);
             envelopes.push(m.envelope);
+            manifest_of.push(m.manifest);
         }
+        let (m_sha, m_body): (Vec<String>, Vec<String>) =
+            manifests.into_iter().map(|m| (m.sha256, m.body)).unzip();
         let mut g = self.lease().await?;
         let c = client!(g);
         // One statement, one transaction: `WITH ORDINALITY` keeps batch order, so the first
-        // occurrence of an id repeated within the batch is the one stored.
+        // occurrence of an id repeated within the batch is the one stored. The manifests go in
+        // first, in the same statement.
         let rows = c
             .query(
-                "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
-                 cert_country, cert_number) \
-                 SELECT id, sender, recipient, kind, envelope, $6, $6, cc, cn \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::text[], $8::text[]) \
-                   WITH ORDINALITY AS u(id, sender, recipient, kind, envelope, cc, cn, n) ORDER BY n \
+                "WITH kept AS (INSERT INTO gateway_manifests (sha256, body, received_at) \
+                   SELECT * FROM unnest($9::text[], $10::text[]) AS m(sha256, body) CROSS JOIN (SELECT $6::bigint) t \
+                   ON CONFLICT (sha256) DO NOTHING) \
+                 INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
+                 cert_country, cert_number, manifest) \
+                 SELECT id, sender, recipient, kind, envelope, $6, $6, cc, cn, mf \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::text[], $8::text[], $11::text[]) \
+                   WITH ORDINALITY AS u(id, sender, recipient, kind, envelope, cc, cn, mf, n) ORDER BY n \
                  ON CONFLICT (id) DO NOTHING RETURNING id",
-                &[&ids, &senders, &recipients, &kinds, &envelopes, &at, &cert_countries, &cert_numbers],
+                &[
+                    &ids,
+                    &senders,
+                    &recipients,
+                    &kinds,
+                    &envelopes,
+                    &at,
+                    &cert_countries,
+                    &cert_numbers,
+                    &m_sha,
+                    &m_body,
+                    &manifest_of,
+                ],
             )
             .await
             .map_err(db)?;
         let mut stored: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
         Ok(ids.iter().map(|id| stored.remove(id)).collect())
+    }
+
+    async fn manifests(&self, sha256s: Vec<String>) -> Result<Vec<String>> {
+        let mut g = self.lease().await?;
+        let rows = client!(g)
+            .query("SELECT body FROM gateway_manifests WHERE sha256 = ANY($1)", &[&sha256s])
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
     }
 
     async fn claim(
@@ -222,7 +258,7 @@ impl Queue for PgQueue {
                 "UPDATE gateway_queue q SET lease_until = $3, next_attempt_at = $3 FROM \
                  (SELECT id FROM gateway_queue WHERE recipient = $1 AND state = 'pending' AND next_attempt_at <= $2 \
                   ORDER BY next_attempt_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED) d \
-                 WHERE q.id = d.id RETURNING q.seq, q.id, q.sender, q.kind, q.envelope, q.attempts",
+                 WHERE q.id = d.id RETURNING q.seq, q.id, q.sender, q.kind, q.envelope, q.attempts, q.manifest",
                 &[&recipient, &now, &until, &max],
             )
             .await
@@ -237,6 +273,7 @@ impl Queue for PgQueue {
                     kind: r.try_get(3).map_err(db)?,
                     envelope: r.try_get(4).map_err(db)?,
                     attempts: r.try_get::<_, i32>(5).map_err(db)?.max(0) as u32,
+                    manifest: r.try_get(6).map_err(db)?,
                 },
             ));
         }
@@ -385,7 +422,9 @@ impl Queue for PgQueue {
         let (before, now, limit) = (micros(before), micros(now), i64::try_from(limit).unwrap_or(i64::MAX));
         let empty: Vec<u8> = Vec::new();
         let mut g = self.lease().await?;
-        let n = client!(g).execute(super::PURGE_SQL, &[&empty, &now, &before, &limit]).await.map_err(db)?;
+        let c = client!(g);
+        let n = c.execute(super::PURGE_SQL, &[&empty, &now, &before, &limit]).await.map_err(db)?;
+        c.execute(super::PURGE_MANIFESTS_SQL, &[&before, &limit]).await.map_err(db)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 

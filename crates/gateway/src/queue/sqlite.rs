@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    CertificateRef, Claimed, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession, Outcome, Queue,
-    QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end, micros,
+    CertificateRef, Claimed, ManifestBody, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession,
+    Outcome, Queue, QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end,
+    micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -41,6 +42,7 @@ CREATE INDEX gateway_queue_dead ON gateway_queue(received_at) WHERE state = 'fai
     ),
     (2, super::V2_OPERATOR),
     (3, super::V3_RETENTION),
+    (4, super::V4_MANIFESTS),
 ];
 
 /// The SQLite queue.
@@ -156,27 +158,63 @@ impl Queue for SqliteQueue {
         self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
 
-    async fn enqueue(&self, messages: Vec<NewMessage>, now: DateTime<Utc>) -> Result<Vec<bool>> {
+    async fn enqueue_with_manifests(
+        &self,
+        messages: Vec<NewMessage>,
+        manifests: Vec<ManifestBody>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
         let at = micros(now);
         self.run(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut out = Vec::with_capacity(messages.len());
             {
                 let mut st = tx.prepare_cached(
+                    "INSERT INTO gateway_manifests (sha256, body, received_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (sha256) DO NOTHING",
+                )?;
+                for m in &manifests {
+                    st.execute(params![m.sha256, m.body, at])?;
+                }
+                let mut st = tx.prepare_cached(
                     "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
-                     cert_country, cert_number) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+                     cert_country, cert_number, manifest) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
                 )?;
                 for m in &messages {
                     let (cc, cn) = match &m.certificate {
                         Some(c) => (Some(c.country.as_str()), Some(c.number.as_str())),
                         None => (None, None),
                     };
-                    let n = st.execute(params![m.id, m.sender, m.recipient, m.kind, m.envelope, at, cc, cn])?;
+                    let n = st.execute(params![
+                        m.id,
+                        m.sender,
+                        m.recipient,
+                        m.kind,
+                        m.envelope,
+                        at,
+                        cc,
+                        cn,
+                        m.manifest
+                    ])?;
                     out.push(n == 1);
                 }
             }
             tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn manifests(&self, sha256s: Vec<String>) -> Result<Vec<String>> {
+        self.run(move |c| {
+            let mut st = c.prepare_cached("SELECT body FROM gateway_manifests WHERE sha256 = ?1")?;
+            let mut out = Vec::with_capacity(sha256s.len());
+            for h in &sha256s {
+                if let Some(b) = st.query_row(params![h], |r| r.get(0)).optional()? {
+                    out.push(b);
+                }
+            }
             Ok(out)
         })
         .await
@@ -199,7 +237,7 @@ impl Queue for SqliteQueue {
                     "UPDATE gateway_queue SET lease_until = ?3, next_attempt_at = ?3 WHERE rowid IN \
                      (SELECT rowid FROM gateway_queue WHERE recipient = ?1 AND state = 'pending' \
                       AND next_attempt_at <= ?2 ORDER BY next_attempt_at, rowid LIMIT ?4) \
-                     RETURNING rowid, id, sender, kind, envelope, attempts",
+                     RETURNING rowid, id, sender, kind, envelope, attempts, manifest",
                 )?;
                 st.query_map(params![recipient, now, until, max], |r| {
                     Ok((
@@ -210,6 +248,7 @@ impl Queue for SqliteQueue {
                             kind: r.get(3)?,
                             envelope: r.get(4)?,
                             attempts: r.get(5)?,
+                            manifest: r.get(6)?,
                         },
                     ))
                 })?
@@ -345,12 +384,15 @@ impl Queue for SqliteQueue {
     ) -> Result<usize> {
         let (before, now, limit) = (micros(before), micros(now), i64::try_from(limit).unwrap_or(i64::MAX));
         self.run(move |c| {
-            c.prepare_cached(&super::PURGE_SQL.replace('$', "?"))?.execute(params![
+            let n = c.prepare_cached(&super::PURGE_SQL.replace('$', "?"))?.execute(params![
                 Vec::<u8>::new(),
                 now,
                 before,
                 limit
-            ])
+            ])?;
+            c.prepare_cached(&super::PURGE_MANIFESTS_SQL.replace('$', "?"))?
+                .execute(params![before, limit])?;
+            Ok(n)
         })
         .await
     }

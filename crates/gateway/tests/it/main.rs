@@ -6,4 +6,5 @@ mod support;
 mod forms;
 mod hostile;
 mod http;
+mod manifests;
 mod queue;

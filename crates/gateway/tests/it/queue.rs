@@ -75,6 +75,7 @@ fn secs(s: i64) -> chrono::Duration {
 
 fn msg(id: &str, to: &str) -> NewMessage {
     NewMessage {
+        manifest: None,
         id: id.into(),
         sender: "KH".into(),
         recipient: to.into(),

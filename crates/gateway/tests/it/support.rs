@@ -336,6 +336,8 @@ pub struct Received {
     pub applied: Vec<String>,
     /// Requests from a client that is not the gateway.
     pub strangers: usize,
+    /// The manifests of version 2 pushes, byte for byte.
+    pub manifests: Vec<Vec<u8>>,
 }
 
 #[derive(Clone)]
@@ -358,7 +360,15 @@ impl Drop for FakeNode {
     }
 }
 
-async fn fake_messages(State(s): State<FakeState>, req: Request) -> axum::response::Response {
+async fn fake_messages(state: State<FakeState>, req: Request) -> axum::response::Response {
+    fake_batch(state, req, false).await
+}
+
+async fn fake_messages_v2(state: State<FakeState>, req: Request) -> axum::response::Response {
+    fake_batch(state, req, true).await
+}
+
+async fn fake_batch(State(s): State<FakeState>, req: Request, v2: bool) -> axum::response::Response {
     let peer = req.extensions().get::<PeerCert>().cloned().unwrap_or_default();
     let body = req.into_body().collect().await.expect("body").to_bytes();
     if peer.0.as_deref().map(Vec::as_slice) != Some(s.gateway.as_slice()) {
@@ -369,11 +379,17 @@ async fn fake_messages(State(s): State<FakeState>, req: Request) -> axum::respon
         )
             .into_response();
     }
-    let batch = Batch::parse(&body).expect("the gateway sends batches");
+    let (manifests, messages) = if v2 {
+        let b = originlink_exchange::body::BatchV2::parse(&body).expect("the gateway sends batches");
+        (b.manifests.into_iter().map(|m| m.raw).collect(), b.messages)
+    } else {
+        (Vec::new(), Batch::parse(&body).expect("the gateway sends batches").messages)
+    };
     let mode = s.mode.lock().unwrap().clone();
     let mut got = s.got.lock().unwrap();
+    got.manifests.extend(manifests);
     let mut acks = Vec::new();
-    for raw in &batch.messages {
+    for raw in &messages {
         let bytes = raw.get().as_bytes().to_vec();
         let env = Envelope::parse(&bytes).expect("envelope");
         got.raw.push(bytes);
@@ -393,7 +409,7 @@ async fn fake_messages(State(s): State<FakeState>, req: Request) -> axum::respon
             }
         });
     }
-    axum::Json(BatchResponse { acks }).into_response()
+    axum::Json(BatchResponse { acks, manifests: Vec::new() }).into_response()
 }
 
 impl FakeNode {
@@ -406,6 +422,7 @@ impl FakeNode {
         };
         let router = Router::new()
             .route(originlink_exchange::MESSAGES_PATH, post(fake_messages))
+            .route(originlink_exchange::MESSAGES_PATH_V2, post(fake_messages_v2))
             .with_state(state.clone());
         let tls = originlink_exchange::tls::server_config(&keys.identity()).expect("tls");
         let stop = Shutdown::default();

@@ -3,18 +3,34 @@
 //! may be waiting for ([`Arrival`]); the caller acts on the latter (customs decides again).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use originlink_exchange::body::{Ack, BusinessStatus, Delivery, MessageBody, Reason, StatusBody};
-use originlink_exchange::{CertRef, Envelope, ExchangeError, MessageType, Peer};
+use originlink_exchange::{CertRef, Envelope, ExchangeError, Manifest, MessageType, Peer, Vouched};
 use originlink_store::{Applied, Ctx, Inbound, InboundKind, NewReceived, OutMessage, ReceivedStatus};
 use originlink_trust::Verdict;
 
 use super::{Arrival, Env, Exchange, Processed};
 
+/// How the senders of a batch's envelopes were proven.
+#[derive(Debug, Default)]
+struct Tally {
+    manifest: AtomicU64,
+    signature: AtomicU64,
+}
+
 impl Exchange {
-    /// Checks, verifies and applies a batch that arrived from `peer`.
-    pub async fn process(self: &Arc<Self>, env: &Env, peer: &Peer, raws: Vec<Vec<u8>>) -> Processed {
+    /// Checks, verifies and applies a batch that arrived from `peer`, with the manifests that
+    /// came with it (protocol version 2; none for version 1): an envelope that a verified
+    /// manifest of its sender lists is not checked by its own signature again.
+    pub async fn process(
+        self: &Arc<Self>,
+        env: &Env,
+        peer: &Peer,
+        raws: Vec<Vec<u8>>,
+        manifests: Vec<Manifest>,
+    ) -> Processed {
         let now = env.clock.now();
         let n = raws.len();
         let mut arrivals = Vec::new();
@@ -22,8 +38,21 @@ impl Exchange {
         // cores, off the async threads.
         let this = self.clone();
         let who = peer.clone();
-        let checked = tokio::task::spawn_blocking(move || this.check_all(&who, raws, now)).await;
-        let Ok(checked) = checked else { return Processed::default() };
+        let tally = Arc::new(Tally::default());
+        let counts = tally.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let vouched = this.vouch(&who, manifests);
+            let checked = this.check_all(&who, raws, &vouched, &counts, now);
+            (vouched, checked)
+        })
+        .await;
+        let Ok((vouched, checked)) = checked else { return Processed::default() };
+        env.metrics.exchange_by_manifest.inc_by(tally.manifest.load(Ordering::Relaxed));
+        env.metrics.exchange_by_signature.inc_by(tally.signature.load(Ordering::Relaxed));
+        let refused_manifests = originlink_exchange::manifest::refusals(&vouched);
+        for m in &refused_manifests {
+            tracing::warn!(manifest = %m.id, code = %m.code, reason = %m.message, "manifest refused; its envelopes are checked one by one");
+        }
         let mut acks: Vec<Option<Ack>> = vec![None; n];
         let mut inbound = Vec::new();
         let mut slots = Vec::new();
@@ -145,7 +174,7 @@ impl Exchange {
             }
         }
         env.metrics.exchange_refused.inc_by(refused);
-        Processed { acks: acks.into_iter().flatten().collect(), arrivals }
+        Processed { acks: acks.into_iter().flatten().collect(), arrivals, manifests: refused_manifests }
     }
 
     /// [`Exchange::check`] and [`Exchange::to_inbound`] for a batch, on up to four threads,
@@ -155,11 +184,13 @@ impl Exchange {
         &self,
         peer: &Peer,
         raws: Vec<Vec<u8>>,
+        vouched: &Vouched,
+        tally: &Tally,
         now: DateTime<Utc>,
     ) -> Vec<Result<Inbound, Box<Refused>>> {
         let one = |raw: &Vec<u8>| {
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.check(peer, raw).and_then(|env| self.to_inbound(env, now))
+                self.check(peer, raw, vouched, tally).and_then(|env| self.to_inbound(env, now))
             }));
             match checked {
                 Ok(Ok(m)) => Ok(m),
@@ -201,8 +232,29 @@ impl Exchange {
         })
     }
 
-    /// The envelope checks that need no database: form, hash, recipient, sender, signature.
-    fn check(&self, peer: &Peer, raw: &[u8]) -> Result<Envelope, (String, ExchangeError)> {
+    /// Verifies the manifests of a batch from `peer` (a node may pass on only its own; a
+    /// gateway forwards every member's).
+    fn vouch(&self, peer: &Peer, manifests: Vec<Manifest>) -> Vouched {
+        if manifests.is_empty() {
+            return Vouched::default();
+        }
+        let trust = self.trust();
+        let client = match peer {
+            Peer::Node { country, .. } => Some(*country),
+            Peer::Gateway { .. } => None,
+        };
+        Vouched::check(manifests, client, |c| trust.directory.node_certs(c).into_iter().cloned().collect())
+    }
+
+    /// The envelope checks that need no database: form, hash, recipient, sender, signature
+    /// (or a verified manifest of its sender that lists it).
+    fn check(
+        &self,
+        peer: &Peer,
+        raw: &[u8],
+        vouched: &Vouched,
+        tally: &Tally,
+    ) -> Result<Envelope, (String, ExchangeError)> {
         let env = Envelope::parse(raw).map_err(|e| (id_of(raw), e))?;
         let id = env.header.id.clone();
         let from = env.header.from.country;
@@ -237,7 +289,14 @@ impl Exchange {
                 ));
             }
         }
-        env.verify_signature(&trust.directory.node_certs(from)).map_err(|e| (id, e))?;
+        let listed = !vouched.is_empty()
+            && vouched.vouches(&originlink_exchange::envelope::sha256_hex(raw), from).is_some();
+        if listed {
+            tally.manifest.fetch_add(1, Ordering::Relaxed);
+        } else {
+            env.verify_signature(&trust.directory.node_certs(from)).map_err(|e| (id, e))?;
+            tally.signature.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(env)
     }
 

@@ -70,6 +70,8 @@ pub struct Processed {
     pub acks: Vec<Ack>,
     /// What was applied that others may be waiting for.
     pub arrivals: Vec<Arrival>,
+    /// The manifests that vouched for nothing, with why (version 2).
+    pub manifests: Vec<originlink_exchange::body::ManifestRefusal>,
 }
 
 /// Everything the node needs to exchange with other members.
@@ -90,6 +92,8 @@ pub struct Exchange {
     pull: bool,
     batch: usize,
     poll: Duration,
+    /// The highest exchange protocol version spoken (`[exchange] protocol`).
+    pub protocol: u8,
     /// How often to ask the gateway for a newer trust list (`None`: never).
     trust_refresh: Option<Duration>,
     backoff: Backoff,
@@ -203,6 +207,7 @@ impl Exchange {
             pull: x.pull,
             batch: x.batch,
             poll: Duration::from_millis(x.poll_ms.max(1)),
+            protocol: x.protocol,
             trust_refresh: (x.trust_list_refresh_s > 0).then(|| Duration::from_secs(x.trust_list_refresh_s)),
             backoff: Backoff {
                 base: Duration::from_millis(x.backoff_base_ms),
@@ -333,6 +338,15 @@ impl Exchange {
         })
     }
 
+    /// The signed manifest of a batch of this node's envelopes (protocol version 2).
+    pub fn manifest<'a>(
+        &self,
+        envelopes: impl IntoIterator<Item = &'a [u8]>,
+        now: DateTime<Utc>,
+    ) -> Result<originlink_exchange::Manifest, ExchangeError> {
+        originlink_exchange::Manifest::seal(self.me(), envelopes, &self.identity.signer, now)
+    }
+
     /// The `certificate.issued` / `certificate.replaced` message for a signed certificate
     /// addressed to `importing`.
     pub fn certificate_message(
@@ -445,7 +459,8 @@ impl Exchange {
             Some(u) if configured(u) => Failover::new(clients),
             _ => Failover::spread(clients),
         };
-        let f = Arc::new(f.ok_or_else(|| refused.unwrap_or_else(|| "NO_ROUTE: no endpoint".into()))?);
+        let f = f.ok_or_else(|| refused.unwrap_or_else(|| "NO_ROUTE: no endpoint".into()))?;
+        let f = Arc::new(f.allow_v2(self.protocol >= 2));
         self.routes.lock().map_err(|_| "route cache poisoned".to_owned())?.insert(urls.to_vec(), f.clone());
         Ok(f)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use originlink_exchange::backoff;
-use originlink_exchange::body::{Ack, Batch, BatchResponse, Delivery};
+use originlink_exchange::body::{Ack, Batch, BatchResponse, BatchV2, Delivery};
 
 use super::{Env, Exchange};
 
@@ -65,9 +65,33 @@ async fn send_group(
         }
     };
     for chunk in rows.chunks(x.batch) {
-        let body = Batch::encode(chunk.iter().map(|r| r.body.as_slice()));
         let sent = std::time::Instant::now();
-        let answer = client.request(hyper::Method::POST, originlink_exchange::MESSAGES_PATH, body).await;
+        let mut answer = None;
+        // Version 2: one signed manifest lists the batch, so each hop verifies one signature
+        // for it. A peer that does not know the path is sent version 1.
+        if client.speaks_v2() {
+            match x.manifest(chunk.iter().map(|r| r.body.as_slice()), env.clock.now()) {
+                Ok(m) => {
+                    let body = BatchV2::encode([m.raw.as_slice()], chunk.iter().map(|r| r.body.as_slice()));
+                    let a = client
+                        .request(hyper::Method::POST, originlink_exchange::MESSAGES_PATH_V2, body)
+                        .await;
+                    if matches!(a, Ok((StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED, _))) {
+                        client.heard_v1();
+                    } else {
+                        answer = Some(a);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sealing a manifest failed; sending version 1"),
+            }
+        }
+        let answer = match answer {
+            Some(a) => a,
+            None => {
+                let body = Batch::encode(chunk.iter().map(|r| r.body.as_slice()));
+                client.request(hyper::Method::POST, originlink_exchange::MESSAGES_PATH, body).await
+            }
+        };
         env.metrics.delivery_seconds.observe(sent.elapsed().as_secs_f64());
         let resp = match answer {
             Ok((s, b)) if s == StatusCode::OK => match serde_json::from_slice::<BatchResponse>(&b) {

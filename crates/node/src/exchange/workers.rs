@@ -61,7 +61,7 @@ async fn pull_loop(
                         if let Ok(batch) = Batch::parse(&b) {
                             idle = false;
                             let raws = batch.messages.iter().map(|m| m.get().as_bytes().to_vec()).collect();
-                            let done = x.process(&env, peer, raws).await;
+                            let done = x.process(&env, peer, raws, Vec::new()).await;
                             if !done.arrivals.is_empty() {
                                 // The receiver runs as long as the node; if it is gone, so is the node.
                                 let _ = arrivals.send(done.arrivals);

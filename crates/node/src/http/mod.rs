@@ -52,8 +52,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     // The exchange endpoint (docs/protocol.md) is not part of the user API: peers authenticate
     // with their TLS certificate before it reads the body, and batches may be larger than a
     // user request (it applies its own limit).
-    let peers =
-        Router::new().route(originlink_exchange::MESSAGES_PATH, axum::routing::post(exchange::inbound));
+    let peers = Router::new()
+        .route(originlink_exchange::MESSAGES_PATH, axum::routing::post(exchange::inbound))
+        .route(originlink_exchange::MESSAGES_PATH_V2, axum::routing::post(exchange::inbound_v2));
     router
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(peers)

@@ -89,6 +89,31 @@ pub(crate) trait InboxTx: ReceivedTx + OutboxTx + VerificationsTx {
 }
 
 /// `issuing country/number`, the key per-certificate ordering uses.
+/// The certificate documents a batch would store (to pack them ahead of its transaction:
+/// [`crate::text::pack_ahead`]).
+pub(crate) fn documents(batch: &[Inbound]) -> Vec<&[u8]> {
+    batch
+        .iter()
+        .filter_map(|m| match &m.kind {
+            InboundKind::Issued { certificate } | InboundKind::Replaced { certificate } => {
+                Some(certificate.document.as_slice())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Packs the documents of `batch` on every core, off the async threads and before the
+/// transaction that stores them.
+pub(crate) async fn pack_ahead(batch: Vec<Inbound>) -> Result<Vec<Inbound>> {
+    tokio::task::spawn_blocking(move || {
+        crate::text::pack_ahead(&documents(&batch));
+        batch
+    })
+    .await
+    .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
 pub(crate) fn cert_key(country: &str, number: &str) -> String {
     format!("{country}/{number}")
 }

@@ -105,9 +105,77 @@ const UNPACKED_MAX: usize = 64 * 1024 * 1024;
 /// smaller, else as it is. [`unpack`] gives back the document byte for byte, so it still
 /// hashes to its SHA-256.
 pub(crate) fn pack(doc: &[u8]) -> Vec<u8> {
+    ahead::take(doc).unwrap_or_else(|| pack_now(doc))
+}
+
+fn pack_now(doc: &[u8]) -> Vec<u8> {
     match deflate(doc) {
         Some(packed) if packed.len() < doc.len() => packed,
         _ => doc.to_vec(),
+    }
+}
+
+/// Packs `docs` now, on every core, so that the [`pack`] calls of the transaction that stores
+/// them find the work done: deflating with the dictionary is the costliest step of storing a
+/// received certificate, and inside a transaction it would hold the database's one writer.
+/// The result is the same as packing in the transaction; what is never stored is forgotten
+/// (at most [`ahead::KEPT`] documents are kept).
+pub(crate) fn pack_ahead(docs: &[&[u8]]) {
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1);
+    if docs.is_empty() {
+        return;
+    }
+    let size = docs.len().div_ceil(threads);
+    let packed: Vec<(Vec<u8>, Vec<u8>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = docs
+            .chunks(size)
+            .map(|c| s.spawn(move || c.iter().map(|d| (d.to_vec(), pack_now(d))).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    ahead::keep(packed);
+}
+
+/// Documents packed ahead of their transaction, by content.
+mod ahead {
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    use std::sync::Mutex;
+
+    /// The most documents kept; past it the oldest batch's are forgotten (they are packed
+    /// again if they are stored after all).
+    pub(super) const KEPT: usize = 8192;
+
+    type Kept = HashMap<u64, Vec<(Vec<u8>, Vec<u8>)>>;
+    static AHEAD: Mutex<Option<Kept>> = Mutex::new(None);
+
+    fn key(doc: &[u8]) -> u64 {
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(doc)
+    }
+
+    pub(super) fn keep(packed: Vec<(Vec<u8>, Vec<u8>)>) {
+        let mut g = AHEAD.lock().unwrap_or_else(|p| p.into_inner());
+        let map = g.get_or_insert_with(HashMap::new);
+        if map.values().map(Vec::len).sum::<usize>() + packed.len() > KEPT {
+            map.clear();
+        }
+        for (doc, p) in packed {
+            map.entry(key(&doc)).or_default().push((doc, p));
+        }
+    }
+
+    /// The packed form of `doc` if it was packed ahead (and forgets it).
+    pub(super) fn take(doc: &[u8]) -> Option<Vec<u8>> {
+        let mut g = AHEAD.lock().unwrap_or_else(|p| p.into_inner());
+        let map = g.as_mut()?;
+        let k = key(doc);
+        let list = map.get_mut(&k)?;
+        let i = list.iter().position(|(d, _)| d.as_slice() == doc)?;
+        let (_, packed) = list.swap_remove(i);
+        if list.is_empty() {
+            map.remove(&k);
+        }
+        Some(packed)
     }
 }
 
@@ -195,6 +263,18 @@ mod pack_tests {
     }
 
     /// Values packed before the dictionary (`\0olz1`, plain deflate) still read.
+    #[test]
+    fn documents_packed_ahead_are_packed_the_same_and_taken_once() {
+        let a = b"<Certificate>ahead one</Certificate>".repeat(20);
+        let b = b"<Certificate>ahead two</Certificate>".repeat(20);
+        let direct = (deflate(&a).expect("a"), deflate(&b).expect("b"));
+        pack_ahead(&[&a, &b]);
+        assert_eq!(ahead::take(&a).as_ref(), Some(&direct.0), "packed ahead as pack would");
+        assert_eq!(ahead::take(&a), None, "taken once");
+        assert_eq!(pack(&b), direct.1);
+        assert_eq!(pack(&a), direct.0, "packed again when not ahead");
+    }
+
     #[test]
     fn values_packed_without_the_dictionary_still_read() {
         use std::io::Write as _;

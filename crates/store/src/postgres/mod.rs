@@ -550,6 +550,7 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(vec![]);
         }
+        let batch = inbox::pack_ahead(batch).await?;
         in_tx!(self, |tx| {
             // Batches run concurrently on several connections (and replicas): serialize those
             // that touch the same certificate, so a message is never held after the version it

@@ -629,6 +629,7 @@ impl Store for SqliteStore {
             return Ok(vec![]);
         }
         let ctx = ctx.clone();
+        let batch = inbox::pack_ahead(batch).await?;
         self.write(move |tx| ready(inbox::apply(tx, &ctx, batch))).await
     }
 

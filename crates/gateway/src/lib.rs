@@ -182,17 +182,20 @@ impl Gateway {
             };
             let notify = Arc::new(Notify::new());
             wake.insert(country.clone(), notify.clone());
-            workers.push(push::Worker {
-                recipient: country,
-                client: client.allow_v2(g.protocol >= 2),
-                wake: notify,
-                queue: queue.clone(),
-                batch: g.push_batch,
-                backoff,
-                lease: timeout + Duration::from_secs(30),
-                metrics: metrics.clone(),
-                clock: clock.clone(),
-            });
+            let client = Arc::new(client.allow_v2(g.protocol >= 2));
+            for _ in 0..push::PUSHES_IN_FLIGHT {
+                workers.push(push::Worker {
+                    recipient: country.clone(),
+                    client: client.clone(),
+                    wake: notify.clone(),
+                    queue: queue.clone(),
+                    batch: g.push_batch,
+                    backoff,
+                    lease: timeout + Duration::from_secs(30),
+                    metrics: metrics.clone(),
+                    clock: clock.clone(),
+                });
+            }
         }
         let operator_token_sha256 = g.operator_token_sha256.as_deref().map(|h| {
             let mut out = [0u8; 32];
@@ -219,7 +222,7 @@ impl Gateway {
             gateway = %g.id,
             trust_list = list.sequence,
             members = list.members.len(),
-            pushed_to = workers.len(),
+            pushed_to = workers.len() / push::PUSHES_IN_FLIGHT,
             storage = shared.queue.backend(),
             "gateway built"
         );

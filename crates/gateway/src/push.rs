@@ -1,6 +1,8 @@
-//! Push workers: one task per recipient country that has a node URL and does not pull. Each
-//! claims due messages (a lease), pushes them as one batch over mutual TLS, and records the
-//! acknowledgements in one transaction. A recipient that is down only delays its own worker.
+//! Push workers: [`PUSHES_IN_FLIGHT`] tasks per recipient country that has a node URL and does
+//! not pull. Each claims due messages (a lease, so two never take the same), pushes them as one
+//! batch over mutual TLS, and records the acknowledgements in one transaction; while one waits
+//! for the recipient to store its batch, another's batch is on the way. (Order per certificate
+//! does not depend on it: the recipient holds what comes before the version it needs.) A recipient that is down only delays its own worker.
 //! An idle worker wakes when a message for its recipient is accepted, or every 100 ms. A
 //! member listed with several endpoints (replicas) is pushed to through the one that
 //! answers ([`Failover`]).
@@ -20,6 +22,9 @@ use tokio::sync::{Notify, watch};
 use crate::metrics::Metrics;
 use crate::queue::{Claimed, Outcome, Queue, Settle};
 
+/// Push requests in flight to one recipient at a time (its workers).
+pub const PUSHES_IN_FLIGHT: usize = 2;
+
 /// How often an idle worker looks for due messages without being woken.
 pub const POLL: Duration = Duration::from_millis(100);
 
@@ -29,7 +34,7 @@ pub struct Worker {
     /// The recipient country.
     pub recipient: String,
     /// The client for its node's endpoints (replicas), tried in turn.
-    pub client: Failover,
+    pub client: Arc<Failover>,
     /// Woken when a message for the recipient is accepted.
     pub wake: Arc<Notify>,
     /// The queue.

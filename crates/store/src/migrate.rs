@@ -39,6 +39,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     10 => "V10__received_exporter.sql",
     11 => "V11__status_lists.sql",
     12 => "V12__search_index.sql",
+    13 => "V13__toast.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -55,6 +56,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     10 => "V10__received_exporter.sql",
     11 => "V11__status_lists.sql",
     12 => "V12__search_index.sql",
+    13 => "V13__toast.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

@@ -1,0 +1,2 @@
+-- PostgreSQL's V13 chooses how it stores large values (TOAST); SQLite has no such setting.
+-- The version is kept so that both backends are at the same schema version.

@@ -289,7 +289,10 @@ async fn sqlite_never_migrated_has_every_version_pending() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let _guard = Guard::Dir(dir.clone());
     let store = SqliteStore::open(dir.join("node.db")).await.expect("open");
-    assert_eq!(store.pending_migrations().await.expect("pending"), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(
+        store.pending_migrations().await.expect("pending"),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+    );
     store.migrate().await.expect("migrate");
     assert_eq!(store.pending_migrations().await.expect("pending"), Vec::<i64>::new());
 }

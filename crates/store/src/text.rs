@@ -119,7 +119,7 @@ fn pack_now(doc: &[u8]) -> Vec<u8> {
 /// them find the work done: deflating with the dictionary is the costliest step of storing a
 /// received certificate, and inside a transaction it would hold the database's one writer.
 /// The result is the same as packing in the transaction; what is never stored is forgotten
-/// (at most [`ahead::KEPT`] documents are kept).
+/// (at most [`ahead::KEPT`] documents and 64 MB are kept).
 pub(crate) fn pack_ahead(docs: &[&[u8]]) {
     let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1);
     if docs.is_empty() {
@@ -142,39 +142,56 @@ mod ahead {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     use std::sync::Mutex;
 
-    /// The most documents kept; past it the oldest batch's are forgotten (they are packed
-    /// again if they are stored after all).
+    /// The most documents kept, and the most bytes (documents and their packed forms): past
+    /// either, what is kept is forgotten (packed again if it is stored after all), so documents
+    /// that are never stored (a replay, a refused batch) cannot pile up.
     pub(super) const KEPT: usize = 8192;
+    const KEPT_BYTES: usize = 64 * 1024 * 1024;
 
-    type Kept = HashMap<u64, Vec<(Vec<u8>, Vec<u8>)>>;
+    /// A document and its packed form.
+    type Pair = (Vec<u8>, Vec<u8>);
+
+    struct Kept {
+        docs: HashMap<u64, Vec<Pair>>,
+        count: usize,
+        bytes: usize,
+    }
     static AHEAD: Mutex<Option<Kept>> = Mutex::new(None);
 
     fn key(doc: &[u8]) -> u64 {
         BuildHasherDefault::<DefaultHasher>::default().hash_one(doc)
     }
 
-    pub(super) fn keep(packed: Vec<(Vec<u8>, Vec<u8>)>) {
-        let mut g = AHEAD.lock().unwrap_or_else(|p| p.into_inner());
-        let map = g.get_or_insert_with(HashMap::new);
-        if map.values().map(Vec::len).sum::<usize>() + packed.len() > KEPT {
-            map.clear();
+    pub(super) fn keep(packed: Vec<Pair>) {
+        let bytes: usize = packed.iter().map(|(d, p)| d.len() + p.len()).sum();
+        if packed.len() > KEPT || bytes > KEPT_BYTES {
+            return;
         }
+        let mut g = AHEAD.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = g.get_or_insert_with(|| Kept { docs: HashMap::new(), count: 0, bytes: 0 });
+        if kept.count + packed.len() > KEPT || kept.bytes + bytes > KEPT_BYTES {
+            *kept = Kept { docs: HashMap::new(), count: 0, bytes: 0 };
+        }
+        kept.count += packed.len();
+        kept.bytes += bytes;
         for (doc, p) in packed {
-            map.entry(key(&doc)).or_default().push((doc, p));
+            kept.docs.entry(key(&doc)).or_default().push((doc, p));
         }
     }
 
     /// The packed form of `doc` if it was packed ahead (and forgets it).
     pub(super) fn take(doc: &[u8]) -> Option<Vec<u8>> {
         let mut g = AHEAD.lock().unwrap_or_else(|p| p.into_inner());
-        let map = g.as_mut()?;
+        let kept = g.as_mut()?;
         let k = key(doc);
-        let list = map.get_mut(&k)?;
+        let list = kept.docs.get_mut(&k)?;
         let i = list.iter().position(|(d, _)| d.as_slice() == doc)?;
-        let (_, packed) = list.swap_remove(i);
+        let (d, packed) = list.swap_remove(i);
         if list.is_empty() {
-            map.remove(&k);
+            kept.docs.remove(&k);
         }
+        kept.count -= 1;
+        kept.bytes -= d.len() + packed.len();
         Some(packed)
     }
 }
@@ -273,6 +290,21 @@ mod pack_tests {
         assert_eq!(ahead::take(&a), None, "taken once");
         assert_eq!(pack(&b), direct.1);
         assert_eq!(pack(&a), direct.0, "packed again when not ahead");
+    }
+
+    #[test]
+    fn documents_packed_ahead_but_never_stored_cannot_pile_up() {
+        let big = |b: u8| vec![b; 33 * 1024 * 1024];
+        ahead::keep(vec![(big(1), b"one".to_vec())]);
+        assert_eq!(ahead::take(&big(1)), Some(b"one".to_vec()));
+        ahead::keep(vec![(big(1), b"one".to_vec())]);
+        // Past 64 MB what was kept is forgotten.
+        ahead::keep(vec![(big(2), b"two".to_vec())]);
+        assert_eq!(ahead::take(&big(1)), None);
+        assert_eq!(ahead::take(&big(2)), Some(b"two".to_vec()));
+        // One batch over the bound is not kept at all.
+        ahead::keep(vec![(big(3), Vec::new()), (big(4), Vec::new())]);
+        assert_eq!(ahead::take(&big(3)), None);
     }
 
     #[test]

@@ -157,10 +157,31 @@ pub struct Options {
     pub protocol_v1: Vec<String>,
 }
 
+/// `n` ports that are free now, for the services to bind later. They are picked below the
+/// kernel's ephemeral range (32768 and up on Linux), where the kernel also takes the local
+/// ports of outgoing connections and of port-0 binds: a port picked there could be taken by
+/// any connection before the service binds it (seen in CI as "Address already in use"). Each
+/// is tried by binding it; where none is found the kernel picks.
 fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<std::net::TcpListener> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
-    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?)
+    use std::hash::BuildHasher as _;
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    let mut held = Vec::with_capacity(n);
+    let mut tried = 0u32;
+    while held.len() < n {
+        let candidate = if tried < 4 * SPAN {
+            let offset = (seed.wrapping_add(u64::from(tried).wrapping_mul(7919)) % u64::from(SPAN)) as u32;
+            u16::try_from(LOW + offset).unwrap_or(0)
+        } else {
+            0
+        };
+        tried += 1;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", candidate)) {
+            held.push(l);
+        }
+    }
+    Ok(held.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?)
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

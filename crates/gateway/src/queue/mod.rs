@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub mod postgres;
+pub mod segments;
 pub mod sqlite;
 
 /// A storage failure.

@@ -1,9 +1,12 @@
-//! The SQLite queue: one file in WAL mode, one connection used from tokio's blocking pool.
+//! The SQLite queue: one file in WAL mode, one connection used from tokio's blocking pool,
+//! and the envelope bodies in append-only segment files beside it ([`super::segments`]), so
+//! that the write-ahead log carries only the small rows of the queue's index and state.
 //!
-//! Durability: `synchronous = FULL`, so every commit (one per incoming batch, one per
-//! settled push batch) is on disk before the gateway answers. Throughput comes from batching
-//! (a batch of envelopes is one transaction and one fsync) and from cached prepared
-//! statements, not from relaxing durability.
+//! Durability: a batch's bodies are written and `fdatasync`ed before the rows naming them are
+//! committed with `synchronous = FULL`, so every accepted batch is on disk before the gateway
+//! answers. Throughput comes from batching, not from relaxing durability: a batch of
+//! envelopes is one transaction, and batches that arrive while one is being committed are
+//! committed together (group commit: one write and two syncs for all of them).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::segments::{BodyRef, Segments};
 use super::{
     CertificateRef, Claimed, ManifestBody, MinuteCounts, NewMessage, NewOperatorSession, OperatorSession,
     Outcome, Queue, QueueError, RecipientStats, Result, Settle, State, Tracking, from_micros, lease_end,
@@ -43,16 +47,60 @@ CREATE INDEX gateway_queue_dead ON gateway_queue(received_at) WHERE state = 'fai
     (2, super::V2_OPERATOR),
     (3, super::V3_RETENTION),
     (4, super::V4_MANIFESTS),
+    (
+        5,
+        r#"
+ALTER TABLE gateway_queue ADD COLUMN body_segment INTEGER;
+ALTER TABLE gateway_queue ADD COLUMN body_offset INTEGER;
+ALTER TABLE gateway_queue ADD COLUMN body_len INTEGER;
+CREATE INDEX gateway_queue_segment ON gateway_queue(body_segment) WHERE body_segment IS NOT NULL;
+"#,
+    ),
 ];
 
+/// Retention on SQLite: [`super::PURGE_SQL`], also forgetting where the body was (its segment
+/// is deleted once no row names it).
+const PURGE_SQL: &str = "UPDATE gateway_queue SET envelope = ?1, purged_at = ?2, body_segment = NULL, \
+     body_offset = NULL, body_len = NULL WHERE id IN \
+     (SELECT id FROM gateway_queue WHERE state = 'delivered' AND purged_at IS NULL AND delivered_at < ?3 \
+     ORDER BY delivered_at LIMIT ?4)";
+
+/// The connection and the segment files, used under one lock.
+#[derive(Debug)]
+struct Db {
+    c: Connection,
+    seg: Segments,
+}
+
+/// A batch waiting to be committed with the others that arrived meanwhile.
+struct Job {
+    messages: Vec<NewMessage>,
+    manifests: Vec<ManifestBody>,
+    at: i64,
+    done: tokio::sync::oneshot::Sender<Result<Vec<bool>>>,
+}
+
 /// The SQLite queue.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteQueue {
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<Mutex<Db>>,
+    waiting: Arc<Mutex<Vec<Job>>>,
+}
+
+impl std::fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueue").finish_non_exhaustive()
+    }
 }
 
 fn db(e: rusqlite::Error) -> QueueError {
     QueueError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for QueueError {
+    fn from(e: rusqlite::Error) -> Self {
+        db(e)
+    }
 }
 
 const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
@@ -88,7 +136,7 @@ impl SqliteQueue {
     /// Opens (creating) the database file.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+        let conn = tokio::task::spawn_blocking(move || -> Result<Db> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| QueueError::Backend(e.to_string()))?;
             }
@@ -103,21 +151,30 @@ impl SqliteQueue {
             c.pragma_update(None, "mmap_size", 268_435_456i64).map_err(db)?;
             c.pragma_update(None, "cache_size", -32_768i64).map_err(db)?;
             c.set_prepared_statement_cache_capacity(32);
-            Ok(c)
+            let seg = Segments::open(&segments_dir(&path))
+                .map_err(|e| QueueError::Backend(format!("{}: {e}", segments_dir(&path).display())))?;
+            Ok(Db { c, seg })
         })
         .await
         .map_err(|e| QueueError::Backend(e.to_string()))??;
-        Ok(SqliteQueue { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteQueue { db: Arc::new(Mutex::new(conn)), waiting: Arc::default() })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.conn.clone();
+        self.run_db(move |d| f(&mut d.c).map_err(db)).await
+    }
+
+    async fn run_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c).map_err(db)
+            let mut d = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut d)
         })
         .await
         .map_err(|e| QueueError::Backend(e.to_string()))?
@@ -164,46 +221,34 @@ impl Queue for SqliteQueue {
         manifests: Vec<ManifestBody>,
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let at = micros(now);
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut out = Vec::with_capacity(messages.len());
-            {
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO gateway_manifests (sha256, body, received_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (sha256) DO NOTHING",
-                )?;
-                for m in &manifests {
-                    st.execute(params![m.sha256, m.body, at])?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job = Job { messages, manifests, at: micros(now), done };
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).push(job);
+        let waiting = self.waiting.clone();
+        // Whoever gets the connection first commits every batch waiting by then, this one
+        // included unless an earlier holder already took it.
+        self.run_db(move |d| {
+            let jobs = std::mem::take(&mut *waiting.lock().unwrap_or_else(|p| p.into_inner()));
+            if jobs.is_empty() {
+                return Ok(());
+            }
+            let batches: Vec<_> = jobs.iter().map(|j| (&j.messages, &j.manifests, j.at)).collect();
+            match commit_batches(d, &batches) {
+                Ok(results) => {
+                    for (job, r) in jobs.into_iter().zip(results) {
+                        let _ = job.done.send(Ok(r));
+                    }
                 }
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
-                     cert_country, cert_number, manifest) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
-                )?;
-                for m in &messages {
-                    let (cc, cn) = match &m.certificate {
-                        Some(c) => (Some(c.country.as_str()), Some(c.number.as_str())),
-                        None => (None, None),
-                    };
-                    let n = st.execute(params![
-                        m.id,
-                        m.sender,
-                        m.recipient,
-                        m.kind,
-                        m.envelope,
-                        at,
-                        cc,
-                        cn,
-                        m.manifest
-                    ])?;
-                    out.push(n == 1);
+                Err(e) => {
+                    for job in jobs {
+                        let _ = job.done.send(Err(e.clone()));
+                    }
                 }
             }
-            tx.commit()?;
-            Ok(out)
+            Ok(())
         })
-        .await
+        .await?;
+        answer.await.map_err(|_| QueueError::Backend("the batch's commit was abandoned".into()))?
     }
 
     async fn manifests(&self, sha256s: Vec<String>) -> Result<Vec<String>> {
@@ -230,16 +275,21 @@ impl Queue for SqliteQueue {
         let recipient = recipient.to_owned();
         let (now, until) = (micros(now), lease_end(now, lease));
         let max = i64::try_from(max).unwrap_or(i64::MAX);
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut rows: Vec<(i64, Claimed)> = {
+        self.run_db(move |d| {
+            let tx = d.c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let rows: Vec<(i64, Claimed, Option<BodyRef>)> = {
                 let mut st = tx.prepare_cached(
                     "UPDATE gateway_queue SET lease_until = ?3, next_attempt_at = ?3 WHERE rowid IN \
                      (SELECT rowid FROM gateway_queue WHERE recipient = ?1 AND state = 'pending' \
                       AND next_attempt_at <= ?2 ORDER BY next_attempt_at, rowid LIMIT ?4) \
-                     RETURNING rowid, id, sender, kind, envelope, attempts, manifest",
+                     RETURNING rowid, id, sender, kind, envelope, attempts, manifest, \
+                     body_segment, body_offset, body_len",
                 )?;
                 st.query_map(params![recipient, now, until, max], |r| {
+                    let at = match (r.get(7)?, r.get(8)?, r.get(9)?) {
+                        (Some(segment), Some(offset), Some(len)) => Some(BodyRef { segment, offset, len }),
+                        _ => None,
+                    };
                     Ok((
                         r.get(0)?,
                         Claimed {
@@ -250,10 +300,34 @@ impl Queue for SqliteQueue {
                             attempts: r.get(5)?,
                             manifest: r.get(6)?,
                         },
+                        at,
                     ))
                 })?
                 .collect::<rusqlite::Result<_>>()?
             };
+            // Bodies come from their segments. One that cannot be read back is a dead letter
+            // with the reason, never sent as if it were the envelope, and never blocks the rest.
+            let mut out = Vec::with_capacity(rows.len());
+            for (seq, mut claimed, at) in rows {
+                if let Some(at) = at {
+                    match d.seg.read(at) {
+                        Ok(body) => claimed.envelope = body,
+                        Err(e) => {
+                            tx.prepare_cached(
+                                "UPDATE gateway_queue SET state = 'failed', lease_until = 0, last_error = ?2 \
+                                 WHERE id = ?1",
+                            )?
+                            .execute(params![
+                                claimed.id,
+                                format!("the stored envelope cannot be read back: {e}")
+                            ])?;
+                            continue;
+                        }
+                    }
+                }
+                out.push((seq, claimed));
+            }
+            let mut rows = out;
             tx.commit()?;
             rows.sort_by_key(|(seq, _)| *seq);
             Ok(rows.into_iter().map(|(_, c)| c).collect())
@@ -383,15 +457,23 @@ impl Queue for SqliteQueue {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let (before, now, limit) = (micros(before), micros(now), i64::try_from(limit).unwrap_or(i64::MAX));
-        self.run(move |c| {
-            let n = c.prepare_cached(&super::PURGE_SQL.replace('$', "?"))?.execute(params![
-                Vec::<u8>::new(),
-                now,
-                before,
-                limit
-            ])?;
-            c.prepare_cached(&super::PURGE_MANIFESTS_SQL.replace('$', "?"))?
+        self.run_db(move |d| {
+            let n = d.c.prepare_cached(PURGE_SQL)?.execute(params![Vec::<u8>::new(), now, before, limit])?;
+            d.c.prepare_cached(&super::PURGE_MANIFESTS_SQL.replace('$', "?"))?
                 .execute(params![before, limit])?;
+            // A segment no row names any more goes (the one being written stays).
+            let mut segments =
+                d.seg.list().map_err(|e| QueueError::Backend(format!("{}: {e}", d.seg.dir().display())))?;
+            segments.retain(|id| !d.seg.is_current(*id));
+            for id in segments {
+                let named: bool = d
+                    .c
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM gateway_queue WHERE body_segment = ?1)")?
+                    .query_row([id], |r| r.get(0))?;
+                if !named {
+                    d.seg.remove(id).map_err(|e| QueueError::Backend(format!("segment {id}: {e}")))?;
+                }
+            }
             Ok(n)
         })
         .await
@@ -498,4 +580,90 @@ impl Queue for SqliteQueue {
         })
         .await
     }
+}
+
+/// The segment directory of the queue at `path`: `<path>-segments`, beside SQLite's own
+/// `-wal` and `-shm` files.
+pub fn segments_dir(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-segments");
+    p.into()
+}
+
+/// Commits `batches` in one transaction: the bodies of the messages not yet known are
+/// appended to the segment (one write, one sync) before their rows are inserted. For each
+/// batch, whether each message was stored.
+fn commit_batches(
+    d: &mut Db,
+    batches: &[(&Vec<NewMessage>, &Vec<ManifestBody>, i64)],
+) -> Result<Vec<Vec<bool>>> {
+    let Db { c, seg } = d;
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    // Which messages are new: not stored already, and not an earlier copy in these batches.
+    let mut new: Vec<Vec<bool>> = Vec::with_capacity(batches.len());
+    {
+        let mut known =
+            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM gateway_queue WHERE id = ?1)").map_err(db)?;
+        let mut seen = std::collections::HashSet::new();
+        for (messages, _, _) in batches {
+            let mut flags = Vec::with_capacity(messages.len());
+            for m in messages.iter() {
+                let stored: bool = known.query_row([&m.id], |r| r.get(0)).map_err(db)?;
+                flags.push(!stored && seen.insert(m.id.as_str()));
+            }
+            new.push(flags);
+        }
+    }
+    let fresh = batches.iter().zip(&new).flat_map(|((messages, _, _), flags)| {
+        messages.iter().zip(flags).filter(|(_, n)| **n).map(|(m, _)| m)
+    });
+    let refs = seg
+        .append(fresh.map(|m| m.envelope.as_slice()))
+        .map_err(|e| QueueError::Backend(format!("{}: {e}", seg.dir().display())))?;
+    let mut refs = refs.into_iter();
+    {
+        let mut manifest = tx
+            .prepare_cached(
+                "INSERT INTO gateway_manifests (sha256, body, received_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .map_err(db)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
+                 cert_country, cert_number, manifest, body_segment, body_offset, body_len) \
+                 VALUES (?1, ?2, ?3, ?4, X'', ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(db)?;
+        for ((messages, manifests, at), flags) in batches.iter().zip(&new) {
+            for m in manifests.iter() {
+                manifest.execute(params![m.sha256, m.body, at]).map_err(db)?;
+            }
+            for (m, _) in messages.iter().zip(flags).filter(|(_, n)| **n) {
+                let at_ =
+                    refs.next().ok_or_else(|| QueueError::Backend("segment references ran out".into()))?;
+                let (cc, cn) = match &m.certificate {
+                    Some(c) => (Some(c.country.as_str()), Some(c.number.as_str())),
+                    None => (None, None),
+                };
+                insert
+                    .execute(params![
+                        m.id,
+                        m.sender,
+                        m.recipient,
+                        m.kind,
+                        at,
+                        cc,
+                        cn,
+                        m.manifest,
+                        at_.segment,
+                        at_.offset,
+                        at_.len
+                    ])
+                    .map_err(db)?;
+            }
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(new)
 }

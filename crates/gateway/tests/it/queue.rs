@@ -63,6 +63,7 @@ contract!(
     traffic_per_minute_with_latency,
     operators_and_their_sessions,
     delivered_bodies_are_purged_after_the_window_and_tracking_stays,
+    concurrent_batches_are_all_stored_once,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -410,11 +411,13 @@ async fn operators_and_their_sessions(q: Q) {
     q.end_operator_session("h3").await.expect("ending twice is nothing");
 }
 
-/// Group commit pays off: 20,000 messages in batches of 250 through enqueue, claim and
-/// settle on SQLite with `synchronous = FULL`.
+/// 20,000 messages in batches of 250 through enqueue, claim and settle on SQLite: every one
+/// comes out once. The rate is printed for information; the figures that count are
+/// `originlink bench exchange`'s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_throughput_in_batches() {
-    let q = sqlite().await.q;
+    let held = sqlite().await;
+    let q = &held.q;
     let n = 20_000;
     let all = ids(n, "tp");
     let start = std::time::Instant::now();
@@ -440,7 +443,6 @@ async fn sqlite_throughput_in_batches() {
         "sqlite queue: {n} messages enqueued in {:.0} ms, enqueued+claimed+delivered at {rate:.0} messages/s",
         enqueued.as_secs_f64() * 1000.0
     );
-    assert!(rate > 2000.0, "{rate:.0} messages/s");
 }
 
 /// The stored body's length of message `id`, read from the database itself.
@@ -449,7 +451,11 @@ async fn body_len(q: &Q, id: &str) -> i64 {
     if let Some(path) = url.strip_prefix("sqlite:") {
         let c = rusqlite::Connection::open(path).expect("open");
         return c
-            .query_row("SELECT length(envelope) FROM gateway_queue WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT length(envelope) + COALESCE(body_len, 0) FROM gateway_queue WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .expect("row");
     }
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
@@ -512,4 +518,100 @@ async fn delivered_bodies_are_purged_after_the_window_and_tracking_stays(q: Q) {
     assert!(q.q.retry("x", t0() + secs(60)).await.expect("retry"));
     let again = q.q.claim("TH", 10, t0() + secs(61), LEASE).await.expect("claim");
     assert!(again.iter().any(|c| c.id == "x" && c.envelope == msg("x", "TH").envelope), "{again:?}");
+}
+
+/// Batches arriving together (committed as a group on SQLite) are each answered for their own
+/// messages; a message in two of them is stored once, and every body comes back intact.
+async fn concurrent_batches_are_all_stored_once(q: Q) {
+    let mut tasks = Vec::new();
+    for b in 0..8 {
+        let q = q.q.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut batch: Vec<NewMessage> = ids(50, &format!("g{b}")).iter().map(|i| msg(i, "TH")).collect();
+            batch.push(msg("shared", "TH"));
+            q.enqueue(batch, t0()).await.expect("enqueue")
+        }));
+    }
+    let mut shared = 0;
+    for t in tasks {
+        let stored = t.await.expect("task");
+        assert_eq!(stored.len(), 51);
+        assert!(stored[..50].iter().all(|s| *s), "each batch's own messages are new");
+        shared += usize::from(stored[50]);
+    }
+    assert_eq!(shared, 1, "the message in every batch is stored by exactly one");
+    let mut got = Vec::new();
+    loop {
+        let c = q.q.claim("TH", 100, t0(), LEASE).await.expect("claim");
+        if c.is_empty() {
+            break;
+        }
+        got.extend(c);
+    }
+    assert_eq!(got.len(), 8 * 50 + 1);
+    for c in &got {
+        assert_eq!(c.envelope, msg(&c.id, "TH").envelope, "{}", c.id);
+    }
+}
+
+/// The SQLite queue keeps envelope bodies in segment files beside the database, not in its
+/// rows; a body that cannot be read back becomes a dead letter with the reason (the others
+/// are still sent); a segment goes once retention has purged every body in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_bodies_live_in_segments_checked_and_retired() {
+    let db = sqlite_db();
+    let path = std::path::PathBuf::from(db.url.strip_prefix("sqlite:").expect("sqlite url"));
+    let segdir = queue::sqlite::segments_dir(&path);
+    let Q { q, _db: keep } = open(db).await;
+    q.enqueue(vec![msg("a", "TH"), msg("b", "TH"), msg("c", "TH")], t0()).await.expect("enqueue");
+    let c = rusqlite::Connection::open(&path).expect("open");
+    c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let in_rows: i64 =
+        c.query_row("SELECT SUM(length(envelope)) FROM gateway_queue", [], |r| r.get(0)).expect("sum");
+    assert_eq!(in_rows, 0, "bodies are not in the rows");
+    let segs: Vec<_> = std::fs::read_dir(&segdir).expect("segments").collect();
+    assert_eq!(segs.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let seg = segs[0].as_ref().expect("entry").path();
+        assert_eq!(std::fs::metadata(&seg).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&segdir).expect("meta").permissions().mode() & 0o777, 0o700);
+    }
+    // Damage b's body on disk.
+    let seg = segs[0].as_ref().expect("entry").path();
+    let (off, len): (i64, i64) = c
+        .query_row("SELECT body_offset, body_len FROM gateway_queue WHERE id = 'b'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("b");
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let last = usize::try_from(off + 12 + len - 1).expect("index");
+    bytes[last] ^= 0x20;
+    std::fs::write(&seg, bytes).expect("write");
+    let claimed = q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    let ids: Vec<_> = claimed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"], "the damaged body is not sent");
+    assert_eq!(claimed[0].envelope, msg("a", "TH").envelope);
+    let b = q.track("b").await.expect("track").expect("b");
+    assert_eq!(b.state, State::Failed);
+    assert!(b.error.as_deref().unwrap_or("").contains("cannot be read back"), "{:?}", b.error);
+    // Deliver a and c; a reopened queue writes a new segment, and the old one goes once
+    // nothing names it: b (a dead letter) still does, until it is delivered and purged too.
+    let done = |id: &str| Settle { id: id.into(), outcome: Outcome::Delivered };
+    q.settle("TH", vec![done("a"), done("c")], 12, t0()).await.expect("settle");
+    drop(q);
+    let q = queue::open(&format!("sqlite:{}", path.display()), 1).await.expect("reopen");
+    q.migrate().await.expect("migrate");
+    q.enqueue(vec![msg("d", "TH")], t0()).await.expect("enqueue");
+    assert_eq!(std::fs::read_dir(&segdir).expect("segments").count(), 2);
+    assert_eq!(q.purge_delivered(t0() + secs(1), 100, t0() + secs(2)).await.expect("purge"), 2);
+    assert_eq!(std::fs::read_dir(&segdir).expect("segments").count(), 2, "b still names the first");
+    c.execute("UPDATE gateway_queue SET state = 'delivered', delivered_at = 0 WHERE id = 'b'", [])
+        .expect("b");
+    assert_eq!(q.purge_delivered(t0() + secs(1), 100, t0() + secs(3)).await.expect("purge"), 1);
+    assert_eq!(std::fs::read_dir(&segdir).expect("segments").count(), 1, "only the segment being written");
+    let d = q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    assert_eq!((d.len(), d[0].envelope.clone()), (1, msg("d", "TH").envelope));
+    drop(keep);
 }

@@ -338,4 +338,45 @@ mod tests {
         let e = bad(r#"{"format":"originlink-manifest/1","extra":1}"#);
         assert_eq!(e.field.as_deref(), Some("extra"));
     }
+
+    #[test]
+    fn hostile_manifests_are_refused_in_bounded_time() {
+        let head = r#"{"format":"originlink-manifest/1","id":"01900000-0000-7000-8000-000000000000","from":{"country":"KH"},"created_at":"2026-12-03T00:00:00Z","#;
+        let hash = format!("\"{}\"", sha256_hex(b"x"));
+        // More entries than a batch may hold.
+        let many = vec![hash.as_str(); MAX_ENTRIES + 1].join(",");
+        let e = Manifest::parse(format!(r#"{head}"envelopes":[{many}],"signature":"a..b"}}"#).as_bytes())
+            .unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), ("MANIFEST_MALFORMED", Some("envelopes")));
+        assert!(e.message.contains(&MAX_ENTRIES.to_string()), "{}", e.message);
+        // Exactly the most is fine.
+        let (k, c) = key();
+        let bodies: Vec<Vec<u8>> = (0..MAX_ENTRIES).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect();
+        let kh = CountryCode::parse("KH").unwrap();
+        let m = Manifest::seal(
+            Endpoint { country: kh, node: None },
+            bodies.iter().map(Vec::as_slice),
+            &k,
+            Utc::now(),
+        )
+        .unwrap();
+        let p = Manifest::parse(&m.raw).unwrap();
+        assert_eq!(p.envelopes.len(), MAX_ENTRIES);
+        p.verify_signature(&[&c]).unwrap();
+        // A member given twice (which would let two readers see two different lists).
+        let e = Manifest::parse(
+            format!(r#"{head}"envelopes":[{hash}],"envelopes":[{hash},{hash}],"signature":"a..b"}}"#)
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "MANIFEST_MALFORMED");
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+        // Deep nesting where an endpoint is expected: refused, not a stack overflow.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e =
+            Manifest::parse(format!(r#"{head}"envelopes":[{hash}],"x":{deep}}}"#).as_bytes()).unwrap_err();
+        assert_eq!(e.code, "MANIFEST_MALFORMED");
+        let e = Manifest::parse(deep.as_bytes()).unwrap_err();
+        assert_eq!(e.code, "MANIFEST_MALFORMED");
+    }
 }

@@ -112,3 +112,41 @@ async fn one_manifest_vouches_for_its_senders_envelopes_and_travels_on_with_them
         .expect("KH's");
     gw.stop().await;
 }
+
+/// A version 2 batch sent again (a retry after a lost answer, or a replay by someone who
+/// recorded it): every envelope is acknowledged as a duplicate, nothing is stored or delivered
+/// twice, and the manifest is kept once.
+#[tokio::test]
+async fn a_replayed_version_2_batch_is_acknowledged_and_delivered_once() {
+    let db = sqlite_db();
+    let net = Net::new(&db.url, Options::default());
+    let th = net.start_th(Mode::Deliver).await;
+    let gw = net.start().await;
+    let kh = net.client(&gw, &net.kh);
+    let envs: Vec<_> = (0..3).map(|_| net.envelope("KH", "TH", &net.kh.key())).collect();
+    let batch: Vec<&[u8]> = envs.iter().map(|e| e.raw.as_slice()).collect();
+    let m = Manifest::seal(
+        Endpoint { country: cc("KH"), node: None },
+        batch.iter().copied(),
+        &net.kh.key(),
+        chrono::Utc::now(),
+    )
+    .expect("manifest");
+    let (status, first) = post_v2(&kh, &[&m.raw], &batch).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first["acks"].as_array().expect("acks").iter().all(|a| a["duplicate"] != true), "{first}");
+    eventually("TH has the three", || async { th.applied().len() == 3 }).await;
+    let (status, again) = post_v2(&kh, &[&m.raw], &batch).await;
+    assert_eq!(status, 200, "{again}");
+    let acks = again["acks"].as_array().expect("acks");
+    assert_eq!(acks.len(), 3);
+    assert!(acks.iter().all(|a| a["result"] == "accepted" && a["duplicate"] == true), "{again}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(th.applied().len(), 3, "delivered once");
+    let stored: i64 = rusqlite::Connection::open(db.url.strip_prefix("sqlite:").expect("sqlite"))
+        .expect("open")
+        .query_row("SELECT COUNT(*) FROM gateway_manifests", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(stored, 1, "the manifest is kept once");
+    gw.stop().await;
+}

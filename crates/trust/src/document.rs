@@ -66,6 +66,45 @@ impl Verifier {
         }
     }
 
+    /// [`Verifier::verify`], and for a valid UBL certificate verified by the streaming pass,
+    /// the [`SignedHeader`] that pass read on its way: what a receiving node checks against the
+    /// envelope and stores, without parsing the document a second time. `None` when the
+    /// document is JSON, not valid, or took the DOM path, or when a header element is missing
+    /// or repeated: the caller then reads the document itself.
+    pub fn verify_with_header(
+        &self,
+        doc: &[u8],
+        now: DateTime<Utc>,
+    ) -> std::result::Result<(Verdict, Option<SignedHeader>), Unreadable> {
+        if originlink_formats::detect(doc) != Some(Format::Xml) {
+            return self.verify(doc, now).map(|v| (v, None));
+        }
+        let limits = originlink_xmldsig::Limits::default();
+        match originlink_xmldsig::verify_enveloped_fast(doc, &limits, Some(&self.keys), &HEADER_PATHS) {
+            FastVerify::Verified(verified, captured) => {
+                if let [Some(country), Some(date), number, version, importing, exporter] = captured.as_slice()
+                {
+                    let verdict = self.check_xml(&verified, facts_from_text(country, date), now);
+                    let header = match (&verdict, number, version, importing, exporter) {
+                        (Verdict::Valid(_), Some(n), Some(v), Some(i), Some(e)) => {
+                            SignedHeader::read(country, n, v, i, e)
+                        }
+                        _ => None,
+                    };
+                    return Ok((verdict, header));
+                }
+            }
+            FastVerify::Rejected(e) => {
+                return Ok((
+                    Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()),
+                    None,
+                ));
+            }
+            FastVerify::Unsure => {}
+        }
+        self.verify_xml_reference(doc, now).map(|v| (v, None))
+    }
+
     /// Verifies a signed UBL document: XML-DSig structure, digest and signature first, then
     /// the policy.
     ///
@@ -222,6 +261,68 @@ pub fn facts_from_root(root: roxmltree::Node<'_, '_>) -> std::result::Result<Doc
 const FACT_PATHS: [originlink_xmldsig::CapturePath<'static>; 2] = [
     &[(CAC, "CertificateOfOriginApplication"), (CAC, "IssuingCountry"), (CBC, "IdentificationCode")],
     &[(CBC, "IssueDate")],
+];
+
+/// What identifies a received certificate, read from its signed text by the streaming
+/// verifier ([`Verifier::verify_with_header`]): each value is signed content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHeader {
+    /// The certificate number (`cbc:ID`, trimmed).
+    pub number: String,
+    /// Its version (`cbc:VersionID`).
+    pub version: u32,
+    /// The exporting (issuing) country.
+    pub exporting_country: CountryCode,
+    /// The importing country (the shipment's delivery address).
+    pub importing_country: CountryCode,
+    /// The exporter's name, as written.
+    pub exporter: String,
+}
+
+impl SignedHeader {
+    fn read(
+        country: &str,
+        number: &str,
+        version: &str,
+        importing: &str,
+        exporter: &str,
+    ) -> Option<SignedHeader> {
+        let number = number.trim();
+        let version = version.trim();
+        // As the formats crate reads them: the version a whole number of at most ten digits,
+        // the number a certificate number, the name not empty.
+        if version.is_empty() || version.len() > 10 || !version.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if originlink_model::CertificateNumber::parse(number).is_err() || exporter.trim().is_empty() {
+            return None;
+        }
+        Some(SignedHeader {
+            number: number.to_owned(),
+            version: version.parse().ok()?,
+            exporting_country: CountryCode::parse(country.trim()).ok()?,
+            importing_country: CountryCode::parse(importing.trim()).ok()?,
+            exporter: exporter.to_owned(),
+        })
+    }
+}
+
+/// [`FACT_PATHS`] and then what [`SignedHeader`] holds: the number, the version, the importing
+/// country and the exporter's name.
+const HEADER_PATHS: [originlink_xmldsig::CapturePath<'static>; 6] = [
+    FACT_PATHS[0],
+    FACT_PATHS[1],
+    &[(CBC, "ID")],
+    &[(CBC, "VersionID")],
+    &[
+        (CAC, "CertificateOfOriginApplication"),
+        (CAC, "Shipment"),
+        (CAC, "Delivery"),
+        (CAC, "DeliveryAddress"),
+        (CAC, "Country"),
+        (CBC, "IdentificationCode"),
+    ],
+    &[(CAC, "ExporterParty"), (CAC, "PartyName"), (CBC, "Name")],
 ];
 
 /// The facts from the text of the issuing country's code and of the issue date.

@@ -29,7 +29,7 @@ pub mod statuslist;
 pub mod trustlist;
 pub mod x509;
 
-pub use document::{Unreadable, sign};
+pub use document::{SignedHeader, Unreadable, sign};
 pub use error::{Error, Result};
 pub use keys::{AuthorityKeys, DOC_SIGNING_EKU, Issued, KeyAlgorithm, PrivateKey};
 pub use policy::{CannotVerifyReason, DocumentFacts, InvalidReason, Signer, TrustStore, Verdict, Verifier};

@@ -509,7 +509,9 @@ impl Exchange {
         now: DateTime<Utc>,
         exporter: &mut Option<String>,
     ) -> Result<Judged, ExchangeError> {
-        let verdict = match self.trust().verifier.verify(doc, now) {
+        // The streaming verifier reads what is checked here on its way through a valid UBL
+        // certificate; only otherwise is the document read in full (one parse, not two).
+        let (verdict, header) = match self.trust().verifier.verify_with_header(doc, now) {
             Ok(v) => v,
             Err(u) => return Ok(Judged::unreadable(u.code, u.code, &u.message)),
         };
@@ -517,18 +519,24 @@ impl Exchange {
             Verdict::Valid(_) => "NOT_READABLE",
             other => other.code(),
         };
-        let limits = originlink_formats::Limits::default();
-        let c = match originlink_formats::read(doc, &limits) {
-            Ok((_, c)) => {
-                *exporter = Some(c.exporter.name.clone());
-                c
-            }
-            Err(p) => {
-                let first = p.first().map(|p| format!("{}: {}", p.code, p.message)).unwrap_or_default();
-                let why = format!("{first} ({} problems reading it as a certificate)", p.len());
-                return Ok(Judged::unreadable(stored_code(&verdict), "NOT_READABLE", &why));
-            }
+        let c = match header {
+            Some(h) => h,
+            None => match originlink_formats::read(doc, &originlink_formats::Limits::default()) {
+                Ok((_, c)) => originlink_trust::SignedHeader {
+                    number: c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                    version: c.version,
+                    exporting_country: c.exporting_country,
+                    importing_country: c.importing_country,
+                    exporter: c.exporter.name,
+                },
+                Err(p) => {
+                    let first = p.first().map(|p| format!("{}: {}", p.code, p.message)).unwrap_or_default();
+                    let why = format!("{first} ({} problems reading it as a certificate)", p.len());
+                    return Ok(Judged::unreadable(stored_code(&verdict), "NOT_READABLE", &why));
+                }
+            },
         };
+        *exporter = Some(c.exporter.clone());
         // The issuing country the document names (the verifier checked a valid one against
         // its signer's trust anchor) must be the envelope's, which is the sender's.
         let issuer = match &verdict {
@@ -552,8 +560,8 @@ impl Exchange {
             Verdict::Invalid { reason, detail } => return Ok(Judged::invalid(reason.code(), detail)),
             Verdict::CannotVerify { reason, detail } => return Ok(Judged::invalid(reason.code(), detail)),
         }
-        let number = c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
-        if number != cref.number || i64::from(c.version) != cref.version {
+        let number = &c.number;
+        if *number != cref.number || i64::from(c.version) != cref.version {
             return Ok(Judged::invalid(
                 "REFERENCE_MISMATCH",
                 format!(

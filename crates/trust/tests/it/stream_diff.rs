@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use originlink_model::{Agreement, sample};
-use originlink_trust::{Verdict, Verifier};
+use originlink_trust::{SignedHeader, Verdict, Verifier};
 
 use crate::support::*;
 
@@ -17,8 +17,31 @@ fn both(fast: &Verifier, reference: &Verifier, xml: &[u8], now: DateTime<Utc>) -
         "fast path and DOM path disagree on {:?}",
         String::from_utf8_lossy(&xml[..xml.len().min(200)])
     );
+    // The header the receiving node takes from the same pass: the same verdict, and, when
+    // there is one, what reading the whole document gives.
+    let (hv, header) = match fast.verify_with_header(xml, now) {
+        Ok((v, h)) => (Ok(v), h),
+        Err(u) => (Err(u), None),
+    };
+    assert_eq!(hv, fast.verify(xml, now), "verify_with_header disagrees with verify");
+    if let Some(h) = header {
+        let (_, c) = originlink_formats::read(xml, &originlink_formats::Limits::default())
+            .expect("a certificate with a header reads in full");
+        let read = SignedHeader {
+            number: c.number.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+            version: c.version,
+            exporting_country: c.exporting_country,
+            importing_country: c.importing_country,
+            exporter: c.exporter.name,
+        };
+        assert_eq!(h, read);
+        HEADERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     f.ok()
 }
+
+/// How many headers [`both`] compared (each test checks its own went through).
+static HEADERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn code(v: Option<Verdict>) -> &'static str {
     v.map_or("UNREADABLE", |v| v.code())
@@ -61,6 +84,7 @@ fn sample_certificates_get_the_same_verdicts() {
         }
     }
     assert_eq!(n, 48);
+    assert!(HEADERS.load(std::sync::atomic::Ordering::Relaxed) >= 24, "the valid ones had their header read");
 }
 
 #[test]

@@ -509,30 +509,45 @@ impl Envelope {
     /// Checks the signature with one of the sender's node certificates (during a key
     /// rotation a country lists two). `ENVELOPE_SIGNATURE_INVALID` otherwise.
     pub fn verify_signature(&self, sender_certs: &[&Cert]) -> Result<(), ExchangeError> {
-        let jws = jws(&self.signature)?;
-        if sender_certs.iter().any(|c| jws.verify(&self.signed, c).is_ok()) {
-            Ok(())
-        } else {
-            Err(ExchangeError::new(
-                "ENVELOPE_SIGNATURE_INVALID",
-                Some("signature"),
-                format!(
-                    "the signature does not verify with a node certificate of {}",
-                    self.header.from.country
-                ),
-            ))
-        }
+        verify_detached(&self.signature, &self.signed, sender_certs, self.header.from.country)
     }
+}
+
+/// Verifies the detached JWS `signature` over `signed` with any of `sender_certs` (the node
+/// certificates of `country`): an envelope's or a manifest's signature. Its errors are an
+/// envelope's codes (a manifest renames them).
+pub(crate) fn verify_detached(
+    signature: &str,
+    signed: &[u8],
+    sender_certs: &[&Cert],
+    country: CountryCode,
+) -> Result<(), ExchangeError> {
+    let jws = jws(signature)?;
+    if sender_certs.iter().any(|c| jws.verify(signed, c).is_ok()) {
+        Ok(())
+    } else {
+        Err(ExchangeError::new(
+            "ENVELOPE_SIGNATURE_INVALID",
+            Some("signature"),
+            format!("the signature does not verify with a node certificate of {country}"),
+        ))
+    }
+}
+
+/// The canonical bytes (RFC 8785) of the members of `obj` except `unsigned`, as they were
+/// written: what an envelope's or a manifest's signature covers.
+pub(crate) fn signing_input_without(obj: &Map<String, Value>, unsigned: &[&str]) -> Vec<u8> {
+    let m: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| !unsigned.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    originlink_trust::jcs::to_canonical(&Value::Object(m))
 }
 
 /// The canonical bytes of the envelope members the signature covers, as they were written.
 fn signing_input(obj: &Map<String, Value>) -> Vec<u8> {
-    let m: Map<String, Value> = obj
-        .iter()
-        .filter(|(k, _)| !UNSIGNED.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    originlink_trust::jcs::to_canonical(&Value::Object(m))
+    signing_input_without(obj, UNSIGNED)
 }
 
 /// The form of the JWS: a format error is `ENVELOPE_MALFORMED`, a refused `alg` its own code.

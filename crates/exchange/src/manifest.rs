@@ -175,17 +175,8 @@ impl Manifest {
     /// Checks the signature with one of the sender's node certificates:
     /// `MANIFEST_SIGNATURE_INVALID` otherwise.
     pub fn verify_signature(&self, sender_certs: &[&Cert]) -> Result<(), ExchangeError> {
-        let jws =
-            crate::envelope::jws(&self.signature).map_err(|e| ExchangeError { code: rename(e.code), ..e })?;
-        if sender_certs.iter().any(|c| jws.verify(&self.signed, c).is_ok()) {
-            Ok(())
-        } else {
-            Err(ExchangeError::new(
-                "MANIFEST_SIGNATURE_INVALID",
-                Some("signature"),
-                format!("the signature does not verify with a node certificate of {}", self.from.country),
-            ))
-        }
+        crate::envelope::verify_detached(&self.signature, &self.signed, sender_certs, self.from.country)
+            .map_err(|e| ExchangeError { code: rename(e.code), ..e })
     }
 
     /// SHA-256 of the manifest as written: how a gateway names what it stored.
@@ -205,9 +196,7 @@ fn rename(code: &'static str) -> &'static str {
 }
 
 fn signing_input(obj: &Map<String, Value>) -> Vec<u8> {
-    let m: Map<String, Value> =
-        obj.iter().filter(|(k, _)| k.as_str() != "signature").map(|(k, v)| (k.clone(), v.clone())).collect();
-    originlink_trust::jcs::to_canonical(&Value::Object(m))
+    crate::envelope::signing_input_without(obj, &["signature"])
 }
 
 /// What the manifests of one batch vouch for: the envelope hashes of the manifests that

@@ -150,9 +150,23 @@ async fn the_operator_watches_members_finds_a_message_retries_a_dead_letter_and_
         (1..=5).map(|n| status_update("KH", "TH", &format!("TH-2026-00000{n}"), &kh_key)).collect();
     let to_kh: Vec<Envelope> =
         (1..=2).map(|n| status_update("TH", "KH", &format!("KH-2026-00000{n}"), &th_key)).collect();
-    for (client, batch) in [(&kh, &to_th), (&th, &to_kh)] {
-        let body = Batch::encode(batch.iter().map(|e| e.raw.as_slice()));
-        let answer = call(client, Method::POST, originlink_exchange::MESSAGES_PATH, body).await.unwrap();
+    // KH's go under its signed manifest (protocol version 2), TH's one by one (version 1).
+    let manifest = originlink_exchange::Manifest::seal(
+        originlink_exchange::Endpoint { country: cc("KH"), node: None },
+        to_th.iter().map(|e| e.raw.as_slice()),
+        &kh_key,
+        chrono::Utc::now(),
+    )
+    .expect("a manifest");
+    let v2 = originlink_exchange::body::BatchV2::encode(
+        [manifest.raw.as_slice()],
+        to_th.iter().map(|e| e.raw.as_slice()),
+    );
+    let v1 = Batch::encode(to_kh.iter().map(|e| e.raw.as_slice()));
+    for (client, path, body) in
+        [(&kh, originlink_exchange::MESSAGES_PATH_V2, v2), (&th, originlink_exchange::MESSAGES_PATH, v1)]
+    {
+        let answer = call(client, Method::POST, path, body).await.unwrap();
         assert!(
             answer["acks"].as_array().is_some_and(|a| a.iter().all(|a| a["result"] == "accepted")),
             "{answer}"
@@ -246,6 +260,10 @@ async fn the_operator_watches_members_finds_a_message_retries_a_dead_letter_and_
         "{text}"
     );
     assert!(!text.contains("\"status\""), "no payload on the page: {text}");
+    assert!(
+        text.contains(&format!("the sender's signed manifest for its batch, SHA-256 {}", manifest.sha256())),
+        "KH's manifest vouched for it: {text}"
+    );
     assert_eq!(path(&b).await, format!("/messages/{}", waiting.id));
     pages.check(&b, "operator-message").await;
 

@@ -186,6 +186,10 @@ pub struct Tracking {
     /// When its body was purged after delivery (retention); the tracking row stays.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339_opt")]
     pub purged_at: Option<DateTime<Utc>>,
+    /// The SHA-256 of the sender's signed manifest that vouched for it (protocol version 2);
+    /// absent when its own signature was checked instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
 }
 
 /// One recipient's queue as the operator watches it.

@@ -80,7 +80,7 @@ fn pool_err(e: PoolError) -> QueueError {
 }
 
 const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
-     cert_country, cert_number, purged_at";
+     cert_country, cert_number, purged_at, manifest";
 
 fn tracking_row(r: &Row) -> Result<Tracking> {
     let g = |e| db(e);
@@ -100,6 +100,7 @@ fn tracking_row(r: &Row) -> Result<Tracking> {
             _ => None,
         },
         purged_at: r.try_get::<_, Option<i64>>(11).map_err(g)?.map(from_micros),
+        manifest: r.try_get(12).map_err(g)?,
     })
 }
 

@@ -104,7 +104,7 @@ impl From<rusqlite::Error> for QueueError {
 }
 
 const TRACK_COLS: &str = "id, sender, recipient, kind, state, attempts, last_error, received_at, delivered_at, \
-     cert_country, cert_number, purged_at";
+     cert_country, cert_number, purged_at, manifest";
 
 fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
     let state: String = r.get(4)?;
@@ -129,6 +129,7 @@ fn tracking_row(r: &Row<'_>) -> rusqlite::Result<Tracking> {
             _ => None,
         },
         purged_at: r.get::<_, Option<i64>>(11)?.map(from_micros),
+        manifest: r.get(12)?,
     })
 }
 

@@ -61,6 +61,8 @@ async fn one_manifest_vouches_for_its_senders_envelopes_and_travels_on_with_them
     assert_eq!(status, 200, "{body}");
     assert!(results(&body).iter().all(|(r, _)| r == "accepted"), "{body}");
     assert!(body.get("manifests").is_none(), "no manifest refused: {body}");
+    let tracked = gw.queue.track(&envs[0].header.id).await.expect("track").expect("stored");
+    assert_eq!(tracked.manifest, Some(m.sha256()), "its tracking names the manifest that vouched for it");
 
     // A manifest signed by TH, passed on by KH's node: KH may not vouch with it. Its
     // envelopes are checked by their own signatures: the good one passes, the broken one not.
@@ -74,6 +76,9 @@ async fn one_manifest_vouches_for_its_senders_envelopes_and_travels_on_with_them
         results(&body),
         vec![("accepted".into(), String::new()), ("refused".into(), "ENVELOPE_SIGNATURE_INVALID".into())]
     );
+    let tracked = gw.queue.track(&envs[3].header.id).await.expect("track").expect("stored");
+    assert_eq!(tracked.manifest, None, "checked by its own signature");
+    assert!(serde_json::to_value(&tracked).expect("json").get("manifest").is_none());
 
     // A manifest whose list was changed after signing does not verify, and vouches for nothing.
     let broken = wrong_signature(&envs[5], &envs[0]);

@@ -152,10 +152,10 @@ async fn the_operator_watches_members_finds_a_message_retries_a_dead_letter_and_
         (1..=2).map(|n| status_update("TH", "KH", &format!("KH-2026-00000{n}"), &th_key)).collect();
     // KH's go under its signed manifest (protocol version 2), TH's one by one (version 1).
     let manifest = originlink_exchange::Manifest::seal(
-        originlink_exchange::Endpoint { country: cc("KH"), node: None },
+        Endpoint { country: cc("KH"), node: None },
         to_th.iter().map(|e| e.raw.as_slice()),
         &kh_key,
-        chrono::Utc::now(),
+        Utc::now(),
     )
     .expect("a manifest");
     let v2 = originlink_exchange::body::BatchV2::encode(

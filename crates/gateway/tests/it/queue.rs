@@ -613,5 +613,14 @@ async fn sqlite_bodies_live_in_segments_checked_and_retired() {
     assert_eq!(std::fs::read_dir(&segdir).expect("segments").count(), 1, "only the segment being written");
     let d = q.claim("TH", 10, t0(), LEASE).await.expect("claim");
     assert_eq!((d.len(), d[0].envelope.clone()), (1, msg("d", "TH").envelope));
+    // A message stored before segments (its body in its row) is still sent as it was.
+    c.execute(
+        "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at) \
+         VALUES ('old', 'KH', 'TH', 'status.update', X'7b7d', 0, 0)",
+        [],
+    )
+    .expect("an old row");
+    let old = q.claim("TH", 10, t0(), LEASE).await.expect("claim");
+    assert_eq!((old.len(), old[0].id.as_str(), old[0].envelope.as_slice()), (1, "old", b"{}".as_slice()));
     drop(keep);
 }

@@ -90,7 +90,9 @@ impl Segments {
     fn start(&mut self) -> io::Result<()> {
         let id = self.list()?.last().map_or(1, |l| l + 1);
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
+        // Read as well: bodies of the segment being written are read back through it (`pread`
+        // leaves the append position alone).
+        opts.read(true).write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -143,7 +145,14 @@ impl Segments {
             |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("segment {}: {what}", r.segment));
         let len = usize::try_from(r.len).map_err(|_| bad("bad length"))?;
         let offset = u64::try_from(r.offset).map_err(|_| bad("bad offset"))?;
-        let file = File::open(self.path(r.segment))?;
+        let opened;
+        let file = match &self.current {
+            Some((id, f, _)) if *id == r.segment => f,
+            _ => {
+                opened = File::open(self.path(r.segment))?;
+                &opened
+            }
+        };
         let mut buf = vec![0u8; HEADER + len];
         file.read_exact_at(&mut buf, offset).map_err(|e| bad(&format!("record at {offset}: {e}")))?;
         let (head, body) = buf.split_at(HEADER);

@@ -40,6 +40,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     11 => "V11__status_lists.sql",
     12 => "V12__search_index.sql",
     13 => "V13__toast.sql",
+    14 => "V14__outbox_bodies.sql",
 );
 
 /// The PostgreSQL schema (the same as SQLite's), in order.
@@ -57,6 +58,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     11 => "V11__status_lists.sql",
     12 => "V12__search_index.sql",
     13 => "V13__toast.sql",
+    14 => "V14__outbox_bodies.sql",
 );
 
 /// What migrating needs from a backend's open transaction.

@@ -17,8 +17,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::audit::{self, AuditEvent};
 use crate::model::*;
 use crate::row::{
-    self, AUDIT_COLS, INBOX_COLS, OUTBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS,
-    VERIFICATION_COLS,
+    self, AUDIT_COLS, INBOX_COLS, REFUSAL_COLS, Row, STATUS_COLS, USER_RECORD_COLS, VERIFICATION_COLS,
 };
 use crate::text::like_anywhere;
 use crate::{Result, Store, StoreError, timestamp};
@@ -27,6 +26,13 @@ use crate::{declarations, inbox, issuance, migrate, notifications, outbox, recei
 mod tx;
 
 use tx::{LiteTx, all, db, exec, one, opt};
+
+/// [`row::OUTBOX_COLS`] on SQLite: the envelope is read from `outbox_bodies` (V14), where it
+/// was written once, falling back to the row's own `body` (never set since V14 moved them).
+/// A subquery, so it may stand in an `UPDATE … RETURNING`.
+pub(crate) const OUTBOX_COLS_LITE: &str = "seq, id, recipient, kind, cert_key, \
+     COALESCE((SELECT b.body FROM outbox_bodies b WHERE b.seq = outbox.seq), body), \
+     attempts, created_at, next_attempt_at, last_error, dead";
 
 /// Runs a future that never waits (a rule over [`LiteTx`], whose calls all complete
 /// synchronously) to completion.
@@ -579,7 +585,7 @@ impl Store for SqliteStore {
             "UPDATE outbox SET lease_until = ?2, next_attempt_at = ?2 WHERE seq IN (\
              SELECT seq FROM outbox WHERE dead = 0 AND next_attempt_at <= ?1 \
              AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_attempt_at, seq LIMIT ?3) \
-             RETURNING {OUTBOX_COLS}"
+             RETURNING {OUTBOX_COLS_LITE}"
         );
         let rows =
             self.write(move |tx| all(tx.tx, &sql, params![now, until, limit], |r| row::outbox(r))).await?;
@@ -592,7 +598,14 @@ impl Store for SqliteStore {
         }
         let ids = ids.to_vec();
         self.write(move |tx| {
-            ids.iter().try_for_each(|id| exec(tx.tx, "DELETE FROM outbox WHERE id = ?1", [id]).map(drop))
+            ids.iter().try_for_each(|id| {
+                exec(
+                    tx.tx,
+                    "DELETE FROM outbox_bodies WHERE seq = (SELECT seq FROM outbox WHERE id = ?1)",
+                    [id],
+                )?;
+                exec(tx.tx, "DELETE FROM outbox WHERE id = ?1", [id]).map(drop)
+            })
         })
         .await
     }
@@ -605,12 +618,12 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_messages(&self, limit: i64) -> Result<Vec<OutboxRow>> {
-        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY seq LIMIT ?1");
+        let sql = format!("SELECT {OUTBOX_COLS_LITE} FROM outbox ORDER BY seq LIMIT ?1");
         self.run(move |c| all(c, &sql, [limit], |r| row::outbox(r))).await
     }
 
     async fn dead_letters(&self, limit: i64) -> Result<Vec<OutboxRow>> {
-        let sql = format!("SELECT {OUTBOX_COLS} FROM outbox WHERE dead = 1 ORDER BY seq LIMIT ?1");
+        let sql = format!("SELECT {OUTBOX_COLS_LITE} FROM outbox WHERE dead = 1 ORDER BY seq LIMIT ?1");
         self.run(move |c| all(c, &sql, [limit], |r| row::outbox(r))).await
     }
 
@@ -915,5 +928,17 @@ impl Store for SqliteStore {
 
     fn audit_chain(&self) -> &audit::Chain {
         &self.audit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn outbox_columns_on_sqlite_are_the_shared_ones_with_the_body_from_its_table() {
+        let body = "COALESCE((SELECT b.body FROM outbox_bodies b WHERE b.seq = outbox.seq), body)";
+        let lite: Vec<String> =
+            super::OUTBOX_COLS_LITE.replace(body, "body").split(',').map(|c| c.trim().to_owned()).collect();
+        let shared: Vec<String> = crate::row::OUTBOX_COLS.split(',').map(|c| c.trim().to_owned()).collect();
+        assert_eq!(lite, shared);
     }
 }

@@ -171,9 +171,14 @@ impl AuditTx for LiteTx<'_, '_> {
 
 impl OutboxTx for LiteTx<'_, '_> {
     async fn insert_message(&mut self, m: &OutMessage, at: &str) -> Result<bool> {
+        // The envelope goes to `outbox_bodies` (V14), written once; the row claims update stays small.
         let sql = "INSERT INTO outbox (id, recipient, kind, cert_key, body, created_at, next_attempt_at) \
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
-        Ok(exec_unique(self.tx, sql, params![m.id, m.recipient, m.kind, m.cert_key, m.body, at])?.is_some())
+                   VALUES (?1, ?2, ?3, ?4, X'', ?5, ?5)";
+        if exec_unique(self.tx, sql, params![m.id, m.recipient, m.kind, m.cert_key, at])?.is_none() {
+            return Ok(false);
+        }
+        exec(self.tx, "INSERT INTO outbox_bodies (seq, body) VALUES (last_insert_rowid(), ?1)", [&m.body])?;
+        Ok(true)
     }
 
     async fn add_recipient(&mut self, number: &str, recipient: &str) -> Result<()> {
@@ -183,7 +188,7 @@ impl OutboxTx for LiteTx<'_, '_> {
     }
 
     async fn dead_letter(&mut self, id: &str) -> Result<Option<OutboxRow>> {
-        let sql = format!("SELECT {} FROM outbox WHERE id = ?1 AND dead = 1", row::OUTBOX_COLS);
+        let sql = format!("SELECT {} FROM outbox WHERE id = ?1 AND dead = 1", super::OUTBOX_COLS_LITE);
         opt(self.tx, &sql, [id], |r| row::outbox(r))
     }
 
@@ -191,7 +196,7 @@ impl OutboxTx for LiteTx<'_, '_> {
         let sql = format!(
             "UPDATE outbox SET dead = 0, attempts = 0, next_attempt_at = ?1, lease_until = NULL \
              WHERE id = ?2 RETURNING {}",
-            row::OUTBOX_COLS
+            super::OUTBOX_COLS_LITE
         );
         one(self.tx, &sql, params![at, id], |r| row::outbox(r))
     }

@@ -33,7 +33,7 @@ const POSTGRES: [&str; 7] = [
 
 /// The schema of a release that had applied the first `applied` versions, with its
 /// bookkeeping and one company stored, as SQL.
-fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str) -> String {
+fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str, blob: &str) -> String {
     let mut sql = String::new();
     for m in &migrations[..applied] {
         sql.push_str(m);
@@ -46,11 +46,22 @@ fn old_database(migrations: &[&str], applied: usize, bookkeeping: &str) -> Strin
     if applied >= 3 {
         sql.push_str(OLD_DECLARATION);
     }
+    if applied >= 2 {
+        // A message waiting in the outbox, its envelope in its row (before V14 on SQLite).
+        sql.push_str(&format!(
+            "INSERT INTO outbox (id, recipient, kind, body, created_at, next_attempt_at) VALUES \
+             ('old-message', 'TH', 'status.update', CAST('{OLD_ENVELOPE}' AS {blob}), \
+             '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');\n"
+        ));
+    }
     if applied >= 1 {
         sql.push_str(OLD_CERTIFICATES);
     }
     sql
 }
+
+/// The envelope of the message an old release left in its outbox.
+const OLD_ENVELOPE: &str = r#"{"old":"envelope"}"#;
 
 /// Two versions of a certificate issued by a release before status lists (V11): version 1
 /// superseded by version 2, then version 2 revoked (with no audit event: the backfill falls back
@@ -125,7 +136,7 @@ async fn check_old_revenue(store: &dyn Store) {
 
 /// The versions a database an old release migrated up to its `applied`th lacks.
 fn pending_after(applied: usize) -> Vec<i64> {
-    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13].into_iter().skip(applied).collect()
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14].into_iter().skip(applied).collect()
 }
 
 /// What a reopened old database must show: the old company, every version recorded once, the
@@ -141,6 +152,13 @@ async fn check_reopened(store: &dyn Store) {
         "only the old declaration, if any: {declarations:?}"
     );
     assert!(store.refused(10).await.expect("V4 tables").is_empty());
+    // The message an old release left in the outbox is still sent, envelope and all.
+    let waiting =
+        store.claim_outbox(chrono::Utc::now(), std::time::Duration::from_secs(30), 10).await.expect("claim");
+    let old = waiting.iter().find(|m| m.id == "old-message").expect("the old release's message");
+    assert_eq!(old.body, OLD_ENVELOPE.as_bytes());
+    store.outbox_delivered(std::slice::from_ref(&old.id)).await.expect("delivered");
+    assert!(store.outbox_messages(10).await.expect("outbox").is_empty(), "gone once delivered");
     store.create_company(&ctx(), "New Co", "TH").await.expect("write after migrating");
     store.migrate().await.expect("migrate again");
     assert_eq!(store.verify_audit().await.expect("read audit").expect("chain verifies"), 1);
@@ -160,7 +178,7 @@ async fn sqlite_made_by(applied: usize) {
     {
         let c = rusqlite::Connection::open(&path).expect("create the old database");
         let bookkeeping = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY);\n";
-        c.execute_batch(&old_database(&SQLITE, applied, bookkeeping)).expect("old schema");
+        c.execute_batch(&old_database(&SQLITE, applied, bookkeeping, "BLOB")).expect("old schema");
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.expect("open"));
     assert_eq!(store.pending_migrations().await.expect("pending"), pending_after(applied));
@@ -169,7 +187,11 @@ async fn sqlite_made_by(applied: usize) {
         check_old_revenue(store.as_ref()).await;
     }
     check_old_status(store.as_ref()).await;
-    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(sqlite_versions(&path), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    // V14 moved the waiting envelope to its own table; delivering it deleted it there too.
+    let c = rusqlite::Connection::open(&path).expect("open");
+    let left: i64 = c.query_row("SELECT count(*) FROM outbox_bodies", [], |r| r.get(0)).expect("count");
+    assert_eq!(left, 0);
 }
 
 async fn postgres_made_by(applied: usize) {
@@ -184,7 +206,7 @@ async fn postgres_made_by(applied: usize) {
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
     let conn = tokio::spawn(connection);
     let bookkeeping = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY);\n";
-    client.batch_execute(&old_database(&POSTGRES, applied, bookkeeping)).await.expect("old schema");
+    client.batch_execute(&old_database(&POSTGRES, applied, bookkeeping, "BYTEA")).await.expect("old schema");
     let store = PgStore::connect(&url, 2).await.expect("connect");
     assert_eq!(store.pending_migrations().await.expect("pending"), pending_after(applied));
     check_reopened(&store).await;
@@ -199,7 +221,7 @@ async fn postgres_made_by(applied: usize) {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     drop((client, store));
     let _ = conn.await;
 }
@@ -257,7 +279,7 @@ async fn replicas_migrating_together_apply_each_version_once() {
     let fresh = PgStore::connect(&url, 1).await.expect("connect");
     assert_eq!(
         fresh.pending_migrations().await.expect("pending"),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
         "never migrated"
     );
     let mut replicas = vec![];
@@ -291,7 +313,7 @@ async fn sqlite_never_migrated_has_every_version_pending() {
     let store = SqliteStore::open(dir.join("node.db")).await.expect("open");
     assert_eq!(
         store.pending_migrations().await.expect("pending"),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
     );
     store.migrate().await.expect("migrate");
     assert_eq!(store.pending_migrations().await.expect("pending"), Vec::<i64>::new());

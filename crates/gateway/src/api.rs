@@ -521,5 +521,6 @@ async fn healthz(State(s): State<Shared>) -> Response {
 /// `GET /metrics`
 async fn metrics(State(s): State<Shared>) -> Response {
     let depth = s.queue.depth().await.unwrap_or_default();
-    ([(header::CONTENT_TYPE, Metrics::CONTENT_TYPE)], s.metrics.render(&depth)).into_response()
+    let segments = s.queue.segment_bytes().await.unwrap_or_default();
+    ([(header::CONTENT_TYPE, Metrics::CONTENT_TYPE)], s.metrics.render(&depth, segments)).into_response()
 }

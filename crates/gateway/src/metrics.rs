@@ -1,6 +1,6 @@
 //! The gateway's metrics, kept and exposed by `prometheus-client` (OpenMetrics text at
-//! `/metrics`). The queue depth is read from the database at scrape time, so it survives
-//! restarts and is right across replicas.
+//! `/metrics`). The queue depth (and the size of the SQLite queue's segment files) is read at
+//! scrape time, so it survives restarts and is right across replicas.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,6 +35,7 @@ pub struct Metrics {
     requests_refused: Family<Code, Counter>,
     push_seconds: Histogram,
     depth: Family<Recipient, Gauge>,
+    segment_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -52,6 +53,7 @@ impl Default for Metrics {
             // 1 ms to ~33 s.
             push_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             depth: Family::default(),
+            segment_bytes: Gauge::default(),
         };
         let r = &mut m.registry;
         r.register("originlink_gateway_accepted", "Envelopes accepted into the queue", m.accepted.clone());
@@ -84,6 +86,11 @@ impl Default for Metrics {
             m.push_seconds.clone(),
         );
         r.register("originlink_gateway_queue_depth", "Pending messages per recipient", m.depth.clone());
+        r.register(
+            "originlink_gateway_segment_bytes",
+            "Bytes of the SQLite queue's envelope segment files on disk (0 on PostgreSQL, which keeps bodies in its rows)",
+            m.segment_bytes.clone(),
+        );
         m
     }
 }
@@ -129,8 +136,10 @@ impl Metrics {
         self.push_seconds.observe(seconds);
     }
 
-    /// The OpenMetrics text exposition, with the queue depth per recipient as read now.
-    pub fn render(&self, depth: &[(String, u64)]) -> String {
+    /// The OpenMetrics text exposition, with the queue depth per recipient and the bytes of
+    /// the segment files as read now.
+    pub fn render(&self, depth: &[(String, u64)], segment_bytes: Option<u64>) -> String {
+        self.segment_bytes.set(segment_bytes.map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)));
         self.depth.clear();
         for (recipient, n) in depth {
             // Recipients are country codes (checked on the way in); keep them so.

@@ -298,6 +298,12 @@ pub trait Queue: Send + Sync + fmt::Debug {
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>>;
 
+    /// Bytes of envelope bodies kept outside the database (the SQLite queue's segment files);
+    /// `None` where bodies live in the database's rows (PostgreSQL).
+    async fn segment_bytes(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// The stored manifests with these SHA-256s (those still kept), as written.
     async fn manifests(&self, sha256s: Vec<String>) -> Result<Vec<String>>;
 

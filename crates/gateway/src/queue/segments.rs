@@ -83,6 +83,19 @@ impl Segments {
         Ok(ids)
     }
 
+    /// The bytes of all segments on disk.
+    pub fn bytes(&self) -> io::Result<u64> {
+        let mut total = 0;
+        for id in self.list()? {
+            match std::fs::metadata(self.path(id)) {
+                Ok(m) => total += m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
     fn path(&self, id: i64) -> PathBuf {
         self.dir.join(name(id))
     }

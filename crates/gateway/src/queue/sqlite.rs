@@ -252,6 +252,16 @@ impl Queue for SqliteQueue {
         answer.await.map_err(|_| QueueError::Backend("the batch's commit was abandoned".into()))?
     }
 
+    async fn segment_bytes(&self) -> Result<Option<u64>> {
+        self.run_db(|d| {
+            d.seg
+                .bytes()
+                .map(Some)
+                .map_err(|e| QueueError::Backend(format!("{}: {e}", d.seg.dir().display())))
+        })
+        .await
+    }
+
     async fn manifests(&self, sha256s: Vec<String>) -> Result<Vec<String>> {
         self.run(move |c| {
             let mut st = c.prepare_cached("SELECT body FROM gateway_manifests WHERE sha256 = ?1")?;

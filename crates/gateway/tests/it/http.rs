@@ -193,6 +193,12 @@ async fn refusals_have_codes_store_nothing_and_keep_the_connection() {
     assert!(m.contains("originlink_gateway_refused_total{code=\"ENVELOPE_SIGNATURE_INVALID\"} 2"), "{m}");
     assert!(m.contains("originlink_gateway_requests_refused_total{code=\"BATCH_TOO_LARGE\"} 1"), "{m}");
     assert!(m.contains(&format!("originlink_gateway_queue_depth{{recipient=\"TH\"}} {valid}")), "{m}");
+    let segment_bytes: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("originlink_gateway_segment_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the segment files' size");
+    assert!(segment_bytes > 0, "the queued envelopes are in segment files: {m}");
 }
 
 async fn post_valid(conn: &mut OneConn, net: &Net, key: &originlink_trust::PrivateKey) {

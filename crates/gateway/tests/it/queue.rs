@@ -540,6 +540,11 @@ async fn concurrent_batches_are_all_stored_once(q: Q) {
         shared += usize::from(stored[50]);
     }
     assert_eq!(shared, 1, "the message in every batch is stored by exactly one");
+    // SQLite keeps the bodies in segment files (and says how big); PostgreSQL in its rows.
+    match q.q.segment_bytes().await.expect("segment bytes") {
+        Some(b) => assert!(q.q.backend() == "sqlite" && b > 8 * 50 * 40, "{b} bytes"),
+        None => assert_eq!(q.q.backend(), "postgres"),
+    }
     let mut got = Vec::new();
     loop {
         let c = q.q.claim("TH", 100, t0(), LEASE).await.expect("claim");

@@ -79,30 +79,14 @@ impl Verifier {
         if originlink_formats::detect(doc) != Some(Format::Xml) {
             return self.verify(doc, now).map(|v| (v, None));
         }
-        let limits = originlink_xmldsig::Limits::default();
-        match originlink_xmldsig::verify_enveloped_fast(doc, &limits, Some(&self.keys), &HEADER_PATHS) {
-            FastVerify::Verified(verified, captured) => {
-                if let [Some(country), Some(date), number, version, importing, exporter] = captured.as_slice()
-                {
-                    let verdict = self.check_xml(&verified, facts_from_text(country, date), now);
-                    let header = match (&verdict, number, version, importing, exporter) {
-                        (Verdict::Valid(_), Some(n), Some(v), Some(i), Some(e)) => {
-                            SignedHeader::read(country, n, v, i, e)
-                        }
-                        _ => None,
-                    };
-                    return Ok((verdict, header));
-                }
+        let (verdict, extra) = self.verify_xml_capturing(doc, now, &HEADER_PATHS)?;
+        let header = match (&verdict, extra.as_slice()) {
+            (Verdict::Valid(_), [Some(country), Some(n), Some(v), Some(i), Some(e)]) => {
+                SignedHeader::read(country, n, v, i, e)
             }
-            FastVerify::Rejected(e) => {
-                return Ok((
-                    Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()),
-                    None,
-                ));
-            }
-            FastVerify::Unsure => {}
-        }
-        self.verify_xml_reference(doc, now).map(|v| (v, None))
+            _ => None,
+        };
+        Ok((verdict, header))
     }
 
     /// Verifies a signed UBL document: XML-DSig structure, digest and signature first, then
@@ -114,19 +98,34 @@ impl Verifier {
     /// mismatch, facts that are missing or repeated) goes through [`Verifier::verify_xml_reference`],
     /// which gives the same verdict.
     pub fn verify_xml(&self, xml: &[u8], now: DateTime<Utc>) -> std::result::Result<Verdict, Unreadable> {
+        self.verify_xml_capturing(xml, now, &FACT_PATHS).map(|(v, _)| v)
+    }
+
+    /// [`Verifier::verify_xml`] with `paths` captured by the streaming pass: the first two must
+    /// be [`FACT_PATHS`]; the texts of the others come back (as the issuing country's code
+    /// followed by them) when that pass verified the document, else nothing.
+    fn verify_xml_capturing(
+        &self,
+        xml: &[u8],
+        now: DateTime<Utc>,
+        paths: &[originlink_xmldsig::CapturePath<'_>],
+    ) -> std::result::Result<(Verdict, Vec<Option<String>>), Unreadable> {
         let limits = originlink_xmldsig::Limits::default();
-        match originlink_xmldsig::verify_enveloped_fast(xml, &limits, Some(&self.keys), &FACT_PATHS) {
-            FastVerify::Verified(verified, captured) => {
-                if let [Some(country), Some(date)] = captured.as_slice() {
-                    return Ok(self.check_xml(&verified, facts_from_text(country, date), now));
+        match originlink_xmldsig::verify_enveloped_fast(xml, &limits, Some(&self.keys), paths) {
+            FastVerify::Verified(verified, mut captured) => {
+                if let [Some(country), Some(date), ..] = captured.as_slice() {
+                    let verdict = self.check_xml(&verified, facts_from_text(country, date), now);
+                    captured.remove(1);
+                    return Ok((verdict, captured));
                 }
             }
             FastVerify::Rejected(e) => {
-                return Ok(Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string()));
+                let v = Verdict::invalid(InvalidReason::from_xmldsig_code(e.code()), e.to_string());
+                return Ok((v, Vec::new()));
             }
             FastVerify::Unsure => {}
         }
-        self.verify_xml_reference(xml, now)
+        self.verify_xml_reference(xml, now).map(|v| (v, Vec::new()))
     }
 
     /// [`Verifier::verify_xml`] over a DOM only (`originlink_xmldsig::verify_enveloped_with`):

@@ -237,6 +237,8 @@ mod tests {
         s2.remove(r2[0].segment).expect("no-op");
         s2.remove(refs[0].segment).expect("remove");
         assert_eq!(s2.list().expect("list"), vec![r2[0].segment]);
+        // A body whose segment is gone is gone for good (NotFound), not a passing failure.
+        assert_eq!(s2.read(refs[0]).expect_err("removed").kind(), io::ErrorKind::NotFound);
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -316,13 +316,17 @@ impl Queue for SqliteQueue {
                 })?
                 .collect::<rusqlite::Result<_>>()?
             };
-            // Bodies come from their segments. One that cannot be read back is a dead letter
-            // with the reason, never sent as if it were the envelope, and never blocks the rest.
+            // Bodies come from their segments. One that is damaged or gone is a dead letter
+            // with the reason, never sent as if it were the envelope, and never blocks the rest;
+            // any other failure to read (a transient one) fails the claim, which is retried.
             let mut out = Vec::with_capacity(rows.len());
             for (seq, mut claimed, at) in rows {
                 if let Some(at) = at {
                     match d.seg.read(at) {
                         Ok(body) => claimed.envelope = body,
+                        Err(e) if !lost(&e) => {
+                            return Err(QueueError::Backend(format!("{}: {e}", d.seg.dir().display())));
+                        }
                         Err(e) => {
                             tx.prepare_cached(
                                 "UPDATE gateway_queue SET state = 'failed', lease_until = 0, last_error = ?2 \
@@ -330,7 +334,10 @@ impl Queue for SqliteQueue {
                             )?
                             .execute(params![
                                 claimed.id,
-                                format!("the stored envelope cannot be read back: {e}")
+                                format!(
+                                    "the gateway's stored copy of this envelope cannot be read back ({e}); \
+                                     retrying will not help: ask the sending node to send the message again"
+                                )
                             ])?;
                             continue;
                         }
@@ -593,6 +600,13 @@ impl Queue for SqliteQueue {
     }
 }
 
+/// Whether a body's read failed because the body is damaged or gone (for good), not for a
+/// passing reason.
+fn lost(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{InvalidData, NotFound, UnexpectedEof};
+    matches!(e.kind(), InvalidData | NotFound | UnexpectedEof)
+}
+
 /// The segment directory of the queue at `path`: `<path>-segments`, beside SQLite's own
 /// `-wal` and `-shm` files.
 pub fn segments_dir(path: &Path) -> std::path::PathBuf {
@@ -609,17 +623,16 @@ fn commit_batches(
     batches: &[(&Vec<NewMessage>, &Vec<ManifestBody>, i64)],
 ) -> Result<Vec<Vec<bool>>> {
     let Db { c, seg } = d;
-    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Which messages are new: not stored already, and not an earlier copy in these batches.
     let mut new: Vec<Vec<bool>> = Vec::with_capacity(batches.len());
     {
-        let mut known =
-            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM gateway_queue WHERE id = ?1)").map_err(db)?;
+        let mut known = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM gateway_queue WHERE id = ?1)")?;
         let mut seen = std::collections::HashSet::new();
         for (messages, _, _) in batches {
             let mut flags = Vec::with_capacity(messages.len());
             for m in messages.iter() {
-                let stored: bool = known.query_row([&m.id], |r| r.get(0)).map_err(db)?;
+                let stored: bool = known.query_row([&m.id], |r| r.get(0))?;
                 flags.push(!stored && seen.insert(m.id.as_str()));
             }
             new.push(flags);
@@ -633,22 +646,18 @@ fn commit_batches(
         .map_err(|e| QueueError::Backend(format!("{}: {e}", seg.dir().display())))?;
     let mut refs = refs.into_iter();
     {
-        let mut manifest = tx
-            .prepare_cached(
-                "INSERT INTO gateway_manifests (sha256, body, received_at) VALUES (?1, ?2, ?3) \
+        let mut manifest = tx.prepare_cached(
+            "INSERT INTO gateway_manifests (sha256, body, received_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (sha256) DO NOTHING",
-            )
-            .map_err(db)?;
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO gateway_queue (id, sender, recipient, kind, envelope, next_attempt_at, received_at, \
                  cert_country, cert_number, manifest, body_segment, body_offset, body_len) \
                  VALUES (?1, ?2, ?3, ?4, X'', ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(db)?;
+        )?;
         for ((messages, manifests, at), flags) in batches.iter().zip(&new) {
             for m in manifests.iter() {
-                manifest.execute(params![m.sha256, m.body, at]).map_err(db)?;
+                manifest.execute(params![m.sha256, m.body, at])?;
             }
             for (m, _) in messages.iter().zip(flags).filter(|(_, n)| **n) {
                 let at_ =
@@ -657,24 +666,22 @@ fn commit_batches(
                     Some(c) => (Some(c.country.as_str()), Some(c.number.as_str())),
                     None => (None, None),
                 };
-                insert
-                    .execute(params![
-                        m.id,
-                        m.sender,
-                        m.recipient,
-                        m.kind,
-                        at,
-                        cc,
-                        cn,
-                        m.manifest,
-                        at_.segment,
-                        at_.offset,
-                        at_.len
-                    ])
-                    .map_err(db)?;
+                insert.execute(params![
+                    m.id,
+                    m.sender,
+                    m.recipient,
+                    m.kind,
+                    at,
+                    cc,
+                    cn,
+                    m.manifest,
+                    at_.segment,
+                    at_.offset,
+                    at_.len
+                ])?;
             }
         }
     }
-    tx.commit().map_err(db)?;
+    tx.commit()?;
     Ok(new)
 }

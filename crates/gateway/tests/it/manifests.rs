@@ -34,13 +34,19 @@ fn results(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn one_manifest_vouches_for_its_senders_envelopes_and_travels_on_with_them() {
+/// A gateway on SQLite with TH's node taking deliveries, and KH's client.
+async fn kh_to_th() -> (TestDb, Net, FakeNode, Running, originlink_exchange::client::PeerClient) {
     let db = sqlite_db();
     let net = Net::new(&db.url, Options::default());
     let th = net.start_th(Mode::Deliver).await;
     let gw = net.start().await;
     let kh = net.client(&gw, &net.kh);
+    (db, net, th, gw, kh)
+}
+
+#[tokio::test]
+async fn one_manifest_vouches_for_its_senders_envelopes_and_travels_on_with_them() {
+    let (_db, net, th, gw, kh) = kh_to_th().await;
     let envs: Vec<_> = (0..6).map(|_| net.envelope("KH", "TH", &net.kh.key())).collect();
     let kh_at = |key: &originlink_trust::PrivateKey, from: &str, list: &[&[u8]]| {
         Manifest::seal(
@@ -123,11 +129,7 @@ async fn one_manifest_vouches_for_its_senders_envelopes_and_travels_on_with_them
 /// twice, and the manifest is kept once.
 #[tokio::test]
 async fn a_replayed_version_2_batch_is_acknowledged_and_delivered_once() {
-    let db = sqlite_db();
-    let net = Net::new(&db.url, Options::default());
-    let th = net.start_th(Mode::Deliver).await;
-    let gw = net.start().await;
-    let kh = net.client(&gw, &net.kh);
+    let (db, net, th, gw, kh) = kh_to_th().await;
     let envs: Vec<_> = (0..3).map(|_| net.envelope("KH", "TH", &net.kh.key())).collect();
     let batch: Vec<&[u8]> = envs.iter().map(|e| e.raw.as_slice()).collect();
     let m = Manifest::seal(

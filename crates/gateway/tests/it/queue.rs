@@ -600,7 +600,9 @@ async fn sqlite_bodies_live_in_segments_checked_and_retired() {
     assert_eq!(claimed[0].envelope, msg("a", "TH").envelope);
     let b = q.track("b").await.expect("track").expect("b");
     assert_eq!(b.state, State::Failed);
-    assert!(b.error.as_deref().unwrap_or("").contains("cannot be read back"), "{:?}", b.error);
+    let why = b.error.as_deref().unwrap_or("");
+    assert!(why.contains("cannot be read back") && why.contains("checksum"), "{why}");
+    assert!(why.contains("ask the sending node to send the message again"), "what to do: {why}");
     // Deliver a and c; a reopened queue writes a new segment, and the old one goes once
     // nothing names it: b (a dead letter) still does, until it is delivered and purged too.
     let done = |id: &str| Settle { id: id.into(), outcome: Outcome::Delivered };

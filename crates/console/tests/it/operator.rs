@@ -261,7 +261,7 @@ async fn the_operator_watches_members_finds_a_message_retries_a_dead_letter_and_
     );
     assert!(!text.contains("\"status\""), "no payload on the page: {text}");
     assert!(
-        text.contains(&format!("the sender's signed manifest for its batch, SHA-256 {}", manifest.sha256())),
+        text.contains(&format!("The sender's signed manifest for its batch, SHA-256 {}", manifest.sha256())),
         "KH's manifest vouched for it: {text}"
     );
     assert_eq!(path(&b).await, format!("/messages/{}", waiting.id));
